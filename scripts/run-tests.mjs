@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Runs every *.test.ts below the given folders (default: test/, browser tests excluded unless named)
+// through node:test with tsx. Node 20's --test needs the files listed, so we list them here.
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const roots = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const passThrough = process.argv.slice(2).filter((a) => a.startsWith('-'));
+const explicit = roots.length > 0;
+const files = [];
+function walk(dir) {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) {
+      if (name === 'fixtures' || name === 'node_modules') continue;
+      if (!explicit && p === join('test', 'browser') && process.env.AURALIS_SKIP_BROWSER === '1') continue;
+      walk(p);
+    } else if (name.endsWith('.test.ts')) files.push(relative('.', p));
+  }
+}
+for (const r of explicit ? roots : ['test']) walk(r);
+if (files.length === 0) {
+  console.error('no test files found under', explicit ? roots.join(', ') : 'test');
+  process.exit(1);
+}
+const res = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=1', ...passThrough, ...files],
+  { stdio: 'inherit' },
+);
+process.exit(res.status ?? 1);

@@ -1,0 +1,89 @@
+/**
+ * Types shared by composition (src/music), synthesis (src/dsp) and the engine.
+ * Everything musical is stamped in sample frames (positions) of the station's clock.
+ */
+
+export const SAMPLE_RATE = 48_000;
+export const CHANNELS = 2;
+
+/** Canonical pitch-class names (sharps). Flats are accepted on input and normalized (see params.ts). */
+export const PITCH_CLASSES = ['C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B'] as const;
+export type PitchClass = (typeof PITCH_CLASSES)[number];
+
+export const MODES = ['ionian', 'dorian', 'phrygian', 'lydian', 'mixolydian', 'aeolian'] as const;
+export type Mode = (typeof MODES)[number];
+
+/** The listener-facing musical parameters (PROTOCOL.md "Musical parameters"). */
+export interface MusicParams {
+  key: PitchClass;
+  mode: Mode;
+  /** Beats per minute, 40–120. */
+  bpm: number;
+  /** 0 (sparse) … 1 (dense). */
+  intensity: number;
+  /** The preset last applied, or null. Sets the sound character (Timbre). */
+  preset: string | null;
+}
+
+/** Sound character, set by presets; the DSP glides between timbres. All values 0…1 unless named. */
+export interface Timbre {
+  /** Pad low-pass brightness: 0 = dark (~500 Hz cutoff), 1 = bright (~3 kHz). */
+  brightness: number;
+  /** Wet level of the long reverb. */
+  reverbMix: number;
+  /** Reverb decay time in seconds (RT60-ish), 3–12. */
+  reverbDecaySeconds: number;
+  /** Wet level of the tempo-synced delay. */
+  delayMix: number;
+  padLevel: number;
+  keysLevel: number;
+  droneLevel: number;
+  textureLevel: number;
+  percLevel: number;
+  /** Keys voice: 0 = electric-piano-like FM (1:1), 1 = bell-like FM (1:3.5). */
+  bellness: number;
+}
+
+/** The instruments of a station. Each has its own voices in the DSP and its own MIDI track. */
+export const INSTRUMENTS = ['pad', 'keys', 'drone', 'texture', 'perc'] as const;
+export type Instrument = (typeof INSTRUMENTS)[number];
+
+/**
+ * Percussion "notes" use General-MIDI-like numbers to pick a sound:
+ * 36 felt kick, 37 muted click (rim), 42 shaker, 44 brushed noise.
+ */
+export const PERC_KICK = 36;
+export const PERC_CLICK = 37;
+export const PERC_SHAKER = 42;
+export const PERC_BRUSH = 44;
+
+/** One note of the score. Plain data; the composer may reuse objects after the sink returns. */
+export interface NoteEvent {
+  instrument: Instrument;
+  /** Absolute position (sample frames since the station started) of the note's start. */
+  startFrame: number;
+  /** How long the note is held before its release starts, in frames. */
+  durationFrames: number;
+  /** MIDI note number (integer, 0–127). For `texture` it is the band's centre pitch. */
+  midi: number;
+  /** 0…1. Maps to level and brightness. */
+  velocity: number;
+}
+
+/** What is sounding at a position, for display (`now` messages). */
+export interface NowInfo {
+  /** Chord symbol, e.g. `Am9`, `Fmaj7`, `Dsus2`. */
+  chord: string;
+  key: PitchClass;
+  mode: Mode;
+  /** Harmonic region / section name, e.g. `A`, `B`, or a descriptive word. */
+  section: string;
+}
+
+export interface Preset {
+  name: string;
+  description: string;
+  /** Parameters the preset sets (key is usually left as it is). */
+  params: Partial<Omit<MusicParams, 'preset'>>;
+  timbre: Timbre;
+}
