@@ -1,0 +1,95 @@
+/**
+ * Float ↔ signed 16-bit little-endian PCM, interleaved stereo (the `pcm_s16le` wire payload,
+ * the WAV data and the Opus encoder's input).
+ *
+ * Scaling is ×32767 with round-half-away-from-zero and clamping to [−32767, 32767]: symmetric,
+ * so +1.0 and −1.0 map to equal magnitudes and silence stays exactly 0. −32768 is never produced.
+ */
+export const PCM16_BYTES_PER_FRAME_STEREO = 4;
+export const PCM16_SCALE = 32767;
+
+/** Converts one float sample to an int16 value (clamped, rounded). NaN becomes 0. */
+export function floatToInt16(x: number): number {
+  // NaN fails both comparisons and would survive the clamp; map it to silence.
+  if (!(x === x)) return 0;
+  const v = x * PCM16_SCALE;
+  if (v >= PCM16_SCALE) return PCM16_SCALE;
+  if (v <= -PCM16_SCALE) return -PCM16_SCALE;
+  return v >= 0 ? Math.floor(v + 0.5) : -Math.floor(-v + 0.5);
+}
+
+/**
+ * Writes `frames` stereo frames of l/r as interleaved s16le into `out` at byte `offset`.
+ * Returns the bytes written (frames × 4). No allocation; byte writes keep it independent of
+ * `out`'s alignment and of the platform's endianness.
+ */
+export function encodePcm16(
+  l: Float32Array,
+  r: Float32Array,
+  frames: number,
+  out: Uint8Array,
+  offset: number,
+): number {
+  const bytes = frames * PCM16_BYTES_PER_FRAME_STEREO;
+  if (offset < 0 || offset + bytes > out.length || frames > l.length || frames > r.length) {
+    throw new RangeError(`pcm16: ${frames} frames at byte ${offset} do not fit the buffers`);
+  }
+  let o = offset;
+  for (let i = 0; i < frames; i++) {
+    const a = floatToInt16(l[i]!);
+    const b = floatToInt16(r[i]!);
+    out[o] = a & 0xff;
+    out[o + 1] = (a >> 8) & 0xff;
+    out[o + 2] = b & 0xff;
+    out[o + 3] = (b >> 8) & 0xff;
+    o += 4;
+  }
+  return bytes;
+}
+
+/**
+ * Interleaves l/r into an Int16Array (native endianness; for encoders that take int16 samples).
+ * Writes frames × 2 values from index 0; returns the values written.
+ */
+export function interleaveInt16(l: Float32Array, r: Float32Array, frames: number, out: Int16Array): number {
+  if (frames * 2 > out.length || frames > l.length || frames > r.length) {
+    throw new RangeError(`pcm16: ${frames} frames do not fit the buffers`);
+  }
+  for (let i = 0, o = 0; i < frames; i++, o += 2) {
+    out[o] = floatToInt16(l[i]!);
+    out[o + 1] = floatToInt16(r[i]!);
+  }
+  return frames * 2;
+}
+
+/**
+ * The inverse, for tests and clients: s16le interleaved stereo bytes → l/r floats (÷32767).
+ * Reads `frames` frames from `bytes` at `offset` (frames defaults to all whole frames).
+ */
+export function decodePcm16(
+  bytes: Uint8Array,
+  offset = 0,
+  frames = Math.floor((bytes.length - offset) / PCM16_BYTES_PER_FRAME_STEREO),
+): { l: Float32Array; r: Float32Array } {
+  const l = new Float32Array(frames);
+  const r = new Float32Array(frames);
+  let o = offset;
+  for (let i = 0; i < frames; i++) {
+    l[i] = (((bytes[o]! | (bytes[o + 1]! << 8)) << 16) >> 16) / PCM16_SCALE;
+    r[i] = (((bytes[o + 2]! | (bytes[o + 3]! << 8)) << 16) >> 16) / PCM16_SCALE;
+    o += 4;
+  }
+  return { l, r };
+}
+
+/** Int16 interleaved stereo (e.g. an Opus decoder's output) → l/r floats. */
+export function deinterleaveInt16(samples: Int16Array): { l: Float32Array; r: Float32Array } {
+  const frames = samples.length >> 1;
+  const l = new Float32Array(frames);
+  const r = new Float32Array(frames);
+  for (let i = 0; i < frames; i++) {
+    l[i] = samples[2 * i]! / PCM16_SCALE;
+    r[i] = samples[2 * i + 1]! / PCM16_SCALE;
+  }
+  return { l, r };
+}
