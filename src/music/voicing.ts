@@ -1,0 +1,117 @@
+import { mod, type Chord } from './theory.ts';
+
+/** Upper pad voices above the bass (fifths/ninths in the middle, thirds and colours high). */
+export const PAD_UPPER_VOICES = 4;
+/** Bass (chord root) range: kept low but above the drone, MIDI E2–E3. */
+const BASS_LOW = 40;
+const BASS_HIGH = 52;
+/** Upper voices range, MIDI A#3–G5. */
+const UPPER_LOW = 52;
+const UPPER_HIGH = 79;
+/** Thirds and colour tones below G3 (~200 Hz) turn to mud (MUSIC.md). */
+const MUD_MIDI = 57;
+/** Intervals doubled (fifth, root, fifth) when a chord has fewer tones than upper voices. */
+const FILLER_INTERVALS = [7, 0, 7];
+
+const PERMUTATIONS: readonly (readonly number[])[] = (() => {
+  const out: number[][] = [];
+  const rec = (prefix: number[], rest: number[]): void => {
+    if (rest.length === 0) out.push(prefix);
+    rest.forEach((v, i) => rec([...prefix, v], [...rest.slice(0, i), ...rest.slice(i + 1)]));
+  };
+  rec([], [0, 1, 2, 3]);
+  return out;
+})();
+
+function nearest(pc: number, target: number, low: number, high: number): number {
+  let m = target + mod(pc - target, 12);
+  if (m - target > 6) m -= 12;
+  while (m < low) m += 12;
+  while (m > high) m -= 12;
+  return m;
+}
+
+/**
+ * Open, voice-led pad voicings: the root low, the other tones spread above it, each upper voice
+ * moving to the nearest tone of the next chord (common tones stay where they are).
+ */
+export class PadVoicer {
+  /** The current voicing: [bass, upper 0…3] as MIDI notes. */
+  readonly voices = new Int32Array(1 + PAD_UPPER_VOICES);
+  private readonly candidate = new Int32Array(PAD_UPPER_VOICES);
+  private readonly tones = new Int32Array(PAD_UPPER_VOICES);
+  private readonly colour = new Uint8Array(PAD_UPPER_VOICES);
+  private started = false;
+
+  /** Voices a chord with minimal movement from the previous voicing; returns total semitones moved. */
+  voice(chord: Chord, registerShiftSemitones: number): number {
+    const v = this.voices;
+    const bassCentre = 46 + registerShiftSemitones;
+    const upperCentre = 64 + registerShiftSemitones;
+    if (!this.started) {
+      v[0] = nearest(chord.rootPc, bassCentre, BASS_LOW, BASS_HIGH);
+      v[1] = upperCentre - 7;
+      v[2] = upperCentre - 2;
+      v[3] = upperCentre + 3;
+      v[4] = upperCentre + 8;
+    }
+    // The bass follows the root by the smallest move, pulled gently toward the region's register.
+    const bassTarget = Math.round((v[0]! * 2 + bassCentre) / 3);
+    const prevBass = v[0]!;
+    v[0] = nearest(chord.rootPc, bassTarget, BASS_LOW, BASS_HIGH);
+    let moved = this.started ? Math.abs(v[0]! - prevBass) : 0;
+
+    // Tones above the bass: everything but the root, then the root and fifth doubled as needed.
+    let n = 0;
+    for (let i = 1; i < chord.intervals.length && n < PAD_UPPER_VOICES; i++) {
+      const interval = chord.intervals[i]!;
+      this.tones[n] = (chord.rootPc + interval) % 12;
+      // Fifths and ninths sit well in the middle; thirds, sixths, sevenths and fourths belong high.
+      this.colour[n] = interval === 7 || interval === 14 || interval === 2 ? 0 : 1;
+      n++;
+    }
+    for (let f = 0; n < PAD_UPPER_VOICES; f++, n++) {
+      this.tones[n] = (chord.rootPc + FILLER_INTERVALS[f]!) % 12;
+      this.colour[n] = 0;
+    }
+
+    let bestCost = Number.POSITIVE_INFINITY;
+    let best = 0;
+    for (let p = 0; p < PERMUTATIONS.length; p++) {
+      const perm = PERMUTATIONS[p]!;
+      let cost = 0;
+      for (let j = 0; j < PAD_UPPER_VOICES; j++) {
+        const t = perm[j]!;
+        const prev = this.started ? v[1 + j]! : upperCentre;
+        const m = nearest(this.tones[t]!, prev, Math.max(UPPER_LOW, v[0]! + 7), UPPER_HIGH);
+        this.candidate[j] = m;
+        cost += Math.abs(m - prev);
+        if (this.colour[t] === 1 && m < MUD_MIDI) cost += 6;
+      }
+      // Unisons waste a voice; clusters of seconds below middle C sound muddy.
+      for (let a = 0; a < PAD_UPPER_VOICES; a++) {
+        for (let b = a + 1; b < PAD_UPPER_VOICES; b++) {
+          const d = Math.abs(this.candidate[a]! - this.candidate[b]!);
+          if (d === 0) cost += 8;
+          else if (d <= 2 && Math.min(this.candidate[a]!, this.candidate[b]!) < 60) cost += 4;
+        }
+      }
+      let mean = 0;
+      for (let j = 0; j < PAD_UPPER_VOICES; j++) mean += this.candidate[j]!;
+      cost += Math.abs(mean / PAD_UPPER_VOICES - upperCentre) * 0.5;
+      if (cost < bestCost) {
+        bestCost = cost;
+        best = p;
+      }
+    }
+    const perm = PERMUTATIONS[best]!;
+    for (let j = 0; j < PAD_UPPER_VOICES; j++) {
+      const prev = this.started ? v[1 + j]! : upperCentre;
+      const m = nearest(this.tones[perm[j]!]!, prev, Math.max(UPPER_LOW, v[0]! + 7), UPPER_HIGH);
+      if (this.started) moved += Math.abs(m - prev);
+      v[1 + j] = m;
+    }
+    this.started = true;
+    return moved;
+  }
+}
