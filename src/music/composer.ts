@@ -214,7 +214,7 @@ export class Composer {
       if (this.chord === null || beat >= this.chordEndBeat || keyChanged) this.startChord(beat, keyChanged);
       // The first bar belongs to the pad and drone alone: the melody enters on the second.
       if (beat >= BEATS_PER_BAR && this.melody.idleAt(beat))
-        this.melody.startPhrase(beat, intensity, this.region!);
+        this.melody.startPhrase(beat, intensity, this.region!, this.scale, this.chord!, this.tonicMidi);
     }
     const chord = this.chord!;
     const region = this.region!;

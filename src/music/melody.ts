@@ -19,6 +19,18 @@ const GRID_BEATS = 0.5;
 const MAX_GRID_SLOTS = 32;
 
 const FLAG_APPROACH = 1;
+/**
+ * Phrases remembered to avoid exact repeats: ~2 hashes per phrase, a phrase every ≥ 2 bars, so
+ * 1024 entries cover over 60 minutes even at 120 BPM.
+ */
+export const PHRASE_MEMORY_SIZE = 1024;
+/** Re-variations tried before a phrase is accepted anyway (the later half make new motifs). */
+const MAX_PLAN_ATTEMPTS = 8;
+const HASH_SEED = 0x811c9dc5;
+
+function hashStep(h: number, v: number): number {
+  return Math.imul(h ^ (v & 0xffff), 0x01000193) >>> 0;
+}
 
 /** A remembered phrase shape: rhythm relative to the phrase start and contour in scale steps. */
 class Motif {
@@ -62,6 +74,10 @@ export class MelodyWriter {
   private approachTargetIndex = -1;
   private approachTargetMidi = 0;
   private approachScale: Scale | null = null;
+  /** Hashes of recent phrases (planned and as played), a ring. */
+  private readonly memory = new Uint32Array(PHRASE_MEMORY_SIZE);
+  private memoryNext = 0;
+  private playedHash = HASH_SEED;
 
   constructor(rng: Rng) {
     this.rng = rng;
@@ -73,8 +89,19 @@ export class MelodyWriter {
     return !this.active && barStartBeat >= this.restUntilBeat;
   }
 
-  /** Plans a phrase starting at a bar line, with density from intensity and the region. */
-  startPhrase(barStartBeat: number, intensity: number, region: Region): void {
+  /**
+   * Plans a phrase starting at a bar line, with density from intensity and the region. A returning
+   * motif is varied, and varied again (or replaced) while its realization over the current chord
+   * matches a phrase heard in the last PHRASE_MEMORY_SIZE phrases: no long passage repeats exactly.
+   */
+  startPhrase(
+    barStartBeat: number,
+    intensity: number,
+    region: Region,
+    scale: Scale,
+    chord: Chord,
+    tonicMidi: number,
+  ): void {
     const rng = this.rng;
     const bars =
       intensity < 0.3 ? rng.pick([2, 2, 3]) : intensity <= 0.7 ? rng.pick([2, 3, 3, 4]) : rng.pick([3, 4, 4]);
@@ -86,22 +113,28 @@ export class MelodyWriter {
     );
     const p = this.phrase;
     const stored = this.bank.filter((m) => m.count > 0);
-    if (stored.length > 0 && rng.chance(MOTIF_RETURN_PROBABILITY)) {
-      this.copyMotif(rng.pick(stored), p);
-      this.vary(p);
-    } else {
-      this.newMotif(p, spanBeats, count);
+    const returning = stored.length > 0 && rng.chance(MOTIF_RETURN_PROBABILITY);
+    const shiftSteps = Math.round(region.registerShiftSemitones / 2);
+    let hash = 0;
+    let fresh = false;
+    for (let attempt = 0; attempt < MAX_PLAN_ATTEMPTS; attempt++) {
+      fresh = !returning || attempt >= MAX_PLAN_ATTEMPTS / 2;
+      if (fresh) this.newMotif(p, spanBeats, count);
+      else if (attempt === 0) {
+        this.copyMotif(rng.pick(stored), p);
+        this.vary(p);
+      } else this.vary(p);
+      this.layOut(p, barStartBeat, CENTRE_STEP + shiftSteps + p.startStepOffset);
+      hash = this.dryHash(scale, chord, tonicMidi);
+      if (!this.memory.includes(hash)) break;
+    }
+    if (fresh) {
+      // New material becomes a motif that may return later (varied).
       this.copyMotif(p, this.bank[this.bankNext]!);
       this.bankNext = (this.bankNext + 1) % MOTIF_BANK_SIZE;
     }
-    const shiftSteps = Math.round(region.registerShiftSemitones / 2);
-    let step = CENTRE_STEP + shiftSteps + p.startStepOffset;
-    for (let k = 0; k < p.count; k++) {
-      if (k > 0) step += p.deltaSteps[k]!;
-      this.plannedStep[k] = step;
-      this.onsetAbs[k] = barStartBeat + p.onsetBeats[k]!;
-      this.flags[k] = 0;
-    }
+    this.remember(hash);
+    this.playedHash = HASH_SEED;
     for (let k = 1; k < p.count - 1; k++) {
       const onset = p.onsetBeats[k]!;
       const weak = onset % 2 !== 0;
@@ -113,7 +146,7 @@ export class MelodyWriter {
     this.active = true;
     const restBars =
       intensity < 0.3 ? 2 + rng.int(3) : intensity <= 0.7 ? 1 + rng.int(2) : rng.chance(0.5) ? 1 : 0;
-    this.restUntilBeat = barStartBeat + spanBeats + Math.round(restBars / region.densityScale) * 4;
+    this.restUntilBeat = barStartBeat + p.spanBeats + Math.round(restBars / region.densityScale) * 4;
   }
 
   /** Realizes the phrase's notes that start in [beat, beat + 1). */
@@ -128,9 +161,44 @@ export class MelodyWriter {
       const strong = position % 2 === 0 ? 0.05 : 0;
       let velocity = 0.4 + 0.25 * arch + strong + this.rng.range(-0.04, 0.04);
       if (k === p.count - 1) velocity *= 0.85;
+      this.playedHash = this.noteHash(this.playedHash, k, midi);
       sink(position, p.durationBeats[k]!, midi, velocity);
     }
-    if (this.noteIndex >= p.count) this.active = false;
+    if (this.noteIndex >= p.count) {
+      this.active = false;
+      this.remember(this.playedHash);
+    }
+  }
+
+  private noteHash(h: number, k: number, midi: number): number {
+    const p = this.phrase;
+    h = hashStep(h, Math.round(p.onsetBeats[k]! * 2));
+    h = hashStep(h, Math.round(p.durationBeats[k]! * 8));
+    return hashStep(h, midi);
+  }
+
+  /** The phrase's hash as if every note were realized over the chord sounding now (no chromatic tones). */
+  private dryHash(scale: Scale, chord: Chord, tonicMidi: number): number {
+    let h = HASH_SEED;
+    for (let k = 0; k < this.phrase.count; k++)
+      h = this.noteHash(h, k, this.realizeDiatonic(k, scale, chord, tonicMidi));
+    return h;
+  }
+
+  private remember(hash: number): void {
+    this.memory[this.memoryNext] = hash;
+    this.memoryNext = (this.memoryNext + 1) % PHRASE_MEMORY_SIZE;
+  }
+
+  /** Absolute onsets and planned steps of the phrase from its motif. */
+  private layOut(p: Motif, barStartBeat: number, startStep: number): void {
+    let step = startStep;
+    for (let k = 0; k < p.count; k++) {
+      if (k > 0) step += p.deltaSteps[k]!;
+      this.plannedStep[k] = step;
+      this.onsetAbs[k] = barStartBeat + p.onsetBeats[k]!;
+      this.flags[k] = 0;
+    }
   }
 
   private realize(k: number, scale: Scale, chord: Chord, tonicMidi: number): number {

@@ -40,7 +40,8 @@ export const PRESETS: readonly Preset[] = [
   },
   {
     name: 'sleep',
-    description: 'Dark, very slow, no surprises: phrygian, 40 BPM, lowest density, no percussion, darker filter.',
+    description:
+      'Dark, very slow, no surprises: phrygian, 40 BPM, lowest density, no percussion, darker filter.',
     params: { mode: 'phrygian', bpm: 40, intensity: 0.12 },
     timbre: {
       ...DEFAULT_TIMBRE,

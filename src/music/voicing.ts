@@ -43,6 +43,11 @@ export class PadVoicer {
   private readonly colour = new Uint8Array(PAD_UPPER_VOICES);
   private started = false;
 
+  /** Lowest note for an upper tone: roots and fifths may sit just above the bass, colours above the mud line. */
+  private lowFor(tone: number): number {
+    return this.colour[tone] === 1 ? MUD_MIDI : Math.max(UPPER_LOW, this.voices[0]! + 7);
+  }
+
   /** Voices a chord with minimal movement from the previous voicing; returns total semitones moved. */
   voice(chord: Chord, registerShiftSemitones: number): number {
     const v = this.voices;
@@ -66,8 +71,8 @@ export class PadVoicer {
     for (let i = 1; i < chord.intervals.length && n < PAD_UPPER_VOICES; i++) {
       const interval = chord.intervals[i]!;
       this.tones[n] = (chord.rootPc + interval) % 12;
-      // Fifths and ninths sit well in the middle; thirds, sixths, sevenths and fourths belong high.
-      this.colour[n] = interval === 7 || interval === 14 || interval === 2 ? 0 : 1;
+      // Fifths sit well in the middle; thirds, ninths, sevenths and fourths belong above the mud line.
+      this.colour[n] = interval === 7 ? 0 : 1;
       n++;
     }
     for (let f = 0; n < PAD_UPPER_VOICES; f++, n++) {
@@ -83,10 +88,9 @@ export class PadVoicer {
       for (let j = 0; j < PAD_UPPER_VOICES; j++) {
         const t = perm[j]!;
         const prev = this.started ? v[1 + j]! : upperCentre;
-        const m = nearest(this.tones[t]!, prev, Math.max(UPPER_LOW, v[0]! + 7), UPPER_HIGH);
+        const m = nearest(this.tones[t]!, prev, this.lowFor(t), UPPER_HIGH);
         this.candidate[j] = m;
         cost += Math.abs(m - prev);
-        if (this.colour[t] === 1 && m < MUD_MIDI) cost += 6;
       }
       // Unisons waste a voice; clusters of seconds below middle C sound muddy.
       for (let a = 0; a < PAD_UPPER_VOICES; a++) {
@@ -107,7 +111,7 @@ export class PadVoicer {
     const perm = PERMUTATIONS[best]!;
     for (let j = 0; j < PAD_UPPER_VOICES; j++) {
       const prev = this.started ? v[1 + j]! : upperCentre;
-      const m = nearest(this.tones[perm[j]!]!, prev, Math.max(UPPER_LOW, v[0]! + 7), UPPER_HIGH);
+      const m = nearest(this.tones[perm[j]!]!, prev, this.lowFor(perm[j]!), UPPER_HIGH);
       if (this.started) moved += Math.abs(m - prev);
       v[1 + j] = m;
     }
