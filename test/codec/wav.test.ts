@@ -5,7 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { encodePcm16 } from '../../src/codec/pcm16.ts';
-import { parseWav, streamingWavHeader, wavHeader, WAV_HEADER_BYTES } from '../../src/codec/wav.ts';
+import {
+  parseWav,
+  RF64_HEADER_BYTES,
+  streamingWavHeader,
+  wavFileHeader,
+  wavHeader,
+  WAV_HEADER_BYTES,
+  WAV_MAX_DATA_BYTES,
+} from '../../src/codec/wav.ts';
 import { requireTool } from './tools.ts';
 
 test('a sized header has the canonical 44-byte layout for 48 kHz stereo s16', () => {
@@ -76,6 +84,58 @@ test('ffprobe/ffmpeg read the streaming header followed by PCM as 48 kHz stereo 
     assert.equal(dec.status, 0, String(dec.stderr));
     assert.equal(dec.stdout.length, frames * 4);
     assert.ok(Buffer.from(bytes.subarray(WAV_HEADER_BYTES)).equals(dec.stdout));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('files over 4 GiB get an RF64 header with 64-bit sizes in ds64; smaller ones the canonical header', () => {
+  assert.equal(wavFileHeader(WAV_MAX_DATA_BYTES).length, WAV_HEADER_BYTES);
+  const big = 24 * 3600 * 48_000 * 4; // 24 h: 16.6 GB
+  const h = wavFileHeader(big);
+  assert.equal(h.length, RF64_HEADER_BYTES);
+  const b = Buffer.from(h);
+  assert.equal(b.toString('latin1', 0, 4), 'RF64');
+  assert.equal(b.readUInt32LE(4), 0xffffffff);
+  assert.equal(b.toString('latin1', 12, 16), 'ds64');
+  assert.equal(Number(b.readBigUInt64LE(20)), big + 72);
+  assert.equal(Number(b.readBigUInt64LE(28)), big);
+  assert.equal(Number(b.readBigUInt64LE(36)), big / 4);
+  assert.equal(b.readUInt32LE(76), 0xffffffff);
+  const p = parseWav(new Uint8Array([...h, 1, 0, 2, 0]));
+  assert.deepEqual(
+    [p.rf64, p.declaredDataBytes, p.dataOffset, p.frames, p.sampleRate],
+    [true, big, 80, 1, 48_000],
+  );
+});
+
+test('ffprobe reads an RF64 header as 48 kHz stereo s16 with the ds64 duration', (t) => {
+  if (!requireTool(t, 'ffprobe')) return;
+  const dir = mkdtempSync(join(tmpdir(), 'auralis-rf64-'));
+  try {
+    // Header for 7 h of audio followed by 1 s of it: ffprobe reports the declared duration.
+    const path = join(dir, 'big.wav');
+    writeFileSync(path, Buffer.concat([wavFileHeader(7 * 3600 * 192_000), Buffer.alloc(192_000)]));
+    const probe = spawnSync(
+      'ffprobe',
+      [
+        '-v',
+        'error',
+        '-show_entries',
+        'stream=codec_name,sample_rate,channels:format=format_name,duration',
+        '-of',
+        'json',
+        path,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(probe.status, 0, probe.stderr);
+    const j = JSON.parse(probe.stdout);
+    assert.deepEqual(
+      [j.streams[0].codec_name, j.streams[0].sample_rate, j.streams[0].channels],
+      ['pcm_s16le', '48000', 2],
+    );
+    assert.ok(Math.abs(Number(j.format.duration) - 7 * 3600) < 1, j.format.duration);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
