@@ -16,8 +16,6 @@ export const BEATS_PER_BAR = 4;
 export const EVENTS_PER_BEAT_MAX = 32;
 /** Parameter changes waiting for their beat or bar; a newer change supersedes later ones. */
 export const MAX_PENDING_CHANGES = 8;
-/** Drone notes sit an octave or two below the pad's root: MIDI A1–G#2 (55–104 Hz). */
-const DRONE_LOW_MIDI = 33;
 /** The pad of one chord keeps sounding this long into the next one, so chords crossfade. */
 const PAD_OVERLAP_MIN_BEATS = 1;
 const PAD_OVERLAP_MAX_BEATS = 2;
@@ -267,8 +265,9 @@ export class Composer {
       const velocity = level * (i === PAD_UPPER_VOICES ? 0.8 : 1) * rng.range(0.92, 1.04);
       this.push('pad', beat, soundBeats + overlap, v[i]!, velocity);
     }
-    const dronePc = region.pedal ? this.scale.tonicPc : chord.rootPc;
-    const droneMidi = DRONE_LOW_MIDI + mod(dronePc - DRONE_LOW_MIDI, 12);
+    // Following the root: an octave below the pad's bass. As a pedal: the tonic just below the bass.
+    const bass = v[0]!;
+    const droneMidi = region.pedal ? bass - 3 - mod(bass - 3 - this.scale.tonicPc, 12) : bass - 12;
     this.push('drone', beat, soundBeats + PAD_OVERLAP_MAX_BEATS, droneMidi, 0.5 + rng.range(-0.05, 0.05));
 
     const info: NowInfo = {

@@ -2,9 +2,9 @@ import { mod, type Chord } from './theory.ts';
 
 /** Upper pad voices above the bass (fifths/ninths in the middle, thirds and colours high). */
 export const PAD_UPPER_VOICES = 4;
-/** Bass (chord root) range: kept low but above the drone, MIDI E2–E3. */
-const BASS_LOW = 40;
-const BASS_HIGH = 52;
+/** Bass (chord root) range: low but leaving an octave below it for the drone, MIDI G2–G3. */
+const BASS_LOW = 43;
+const BASS_HIGH = 55;
 /** Upper voices range, MIDI A#3–G5. */
 const UPPER_LOW = 52;
 const UPPER_HIGH = 79;
@@ -51,7 +51,7 @@ export class PadVoicer {
   /** Voices a chord with minimal movement from the previous voicing; returns total semitones moved. */
   voice(chord: Chord, registerShiftSemitones: number): number {
     const v = this.voices;
-    const bassCentre = 46 + registerShiftSemitones;
+    const bassCentre = 48 + registerShiftSemitones;
     const upperCentre = 64 + registerShiftSemitones;
     if (!this.started) {
       v[0] = nearest(chord.rootPc, bassCentre, BASS_LOW, BASS_HIGH);

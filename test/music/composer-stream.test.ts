@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Composer } from '../../src/music/composer.ts';
+import { Rng } from '../../src/music/rng.ts';
+import type { MusicParams, NoteEvent } from '../../src/music/types.ts';
+import { compose, params, SAMPLE_RATE } from './score.ts';
+
+function serialize(events: NoteEvent[]): string {
+  return events
+    .map((e) => `${e.instrument}@${e.startFrame}+${e.durationFrames}:${e.midi}:${e.velocity}`)
+    .join('\n');
+}
+
+/**
+ * Composes with chunk sizes from `nextChunk`, applying `changes` at given frames exactly as the
+ * renderer does (between chunks), and checks the stream contract on the way.
+ */
+function run(
+  seed: number,
+  seconds: number,
+  nextChunk: () => number,
+  changes: { atFrame: number; params: MusicParams }[] = [],
+): { events: NoteEvent[]; effective: number[] } {
+  const c = new Composer({ seed, params: params(), sampleRate: SAMPLE_RATE });
+  const events: NoteEvent[] = [];
+  const effective: number[] = [];
+  const end = seconds * SAMPLE_RATE;
+  let pos = 0;
+  let last = 0;
+  const pending = [...changes];
+  while (pos < end) {
+    let next = Math.min(end, pos + nextChunk());
+    if (pending.length > 0 && pending[0]!.atFrame < next && pending[0]!.atFrame >= pos)
+      next = pending[0]!.atFrame;
+    if (pending.length > 0 && pending[0]!.atFrame === pos)
+      effective.push(c.schedule(pending.shift()!.params, pos));
+    if (next === pos) continue;
+    const horizon = pos;
+    c.generate(next, (e) => {
+      assert.ok(e.startFrame >= horizon, `event at ${e.startFrame} before the previous horizon ${horizon}`);
+      assert.ok(e.startFrame < next, `event at ${e.startFrame} not before untilFrame ${next}`);
+      assert.ok(e.startFrame >= last, 'events out of order');
+      assert.ok(Number.isInteger(e.midi) && e.midi >= 0 && e.midi <= 127, `midi ${e.midi}`);
+      assert.ok(
+        e.velocity >= 0 && e.velocity <= 1 && e.durationFrames >= 1,
+        `velocity ${e.velocity} duration ${e.durationFrames}`,
+      );
+      last = e.startFrame;
+      events.push({ ...e });
+    });
+    pos = next;
+  }
+  return { events, effective };
+}
+
+describe('Composer event stream', () => {
+  it('is identical for the same seed and different across seeds', () => {
+    const a = compose(5, params(), 600).events;
+    const b = compose(5, params(), 600).events;
+    const c = compose(6, params(), 600).events;
+    assert.equal(serialize(a), serialize(b));
+    const keysA = a.filter((e) => e.instrument === 'keys').map((e) => e.midi);
+    const keysC = c.filter((e) => e.instrument === 'keys').map((e) => e.midi);
+    const n = Math.min(keysA.length, keysC.length);
+    const same = keysA.slice(0, n).filter((m, i) => m === keysC[i]).length;
+    assert.notEqual(serialize(a), serialize(c));
+    assert.ok(same / n < 0.5, `seeds 5 and 6 share ${same} of ${n} melody pitches in place`);
+  });
+
+  it('does not depend on how generate() is chunked, with parameter changes at the same frames', () => {
+    const changes = [
+      { atFrame: 48_000 * 60, params: params({ intensity: 0.9, bpm: 84 }) },
+      { atFrame: 48_000 * 120, params: params({ intensity: 0.9, bpm: 84, key: 'C#', mode: 'lydian' }) },
+      { atFrame: 48_000 * 150, params: params({ intensity: 0.2, bpm: 50, key: 'C#', mode: 'lydian' }) },
+    ];
+    const reference = serialize(run(11, 240, () => 4800, changes).events);
+    const rng = new Rng(99);
+    assert.equal(serialize(run(11, 240, () => 1 + rng.int(20_000), changes).events), reference);
+    assert.equal(serialize(run(11, 240, () => 480, changes).events), reference);
+    assert.equal(serialize(run(11, 240, () => 48_000 * 30, changes).events), reference);
+    assert.ok(reference.split('\n').length > 300, `${reference.split('\n').length} events`);
+  });
+
+  it('holds per-frame chunking (generate called for every 7 frames) to the same stream', () => {
+    const reference = serialize(run(3, 90, () => 4800).events);
+    assert.equal(serialize(run(3, 90, () => 7).events), reference);
+  });
+
+  it('emits every instrument, with pad chords overlapping the next chord by 1–2 beats', () => {
+    const { events, chords } = compose(8, params({ intensity: 0.6 }), 900);
+    for (const inst of ['pad', 'keys', 'drone', 'texture', 'perc'] as const) {
+      assert.ok(
+        events.some((e) => e.instrument === inst),
+        `no ${inst}`,
+      );
+    }
+    const fpb = (60 * SAMPLE_RATE) / 70;
+    for (let i = 0; i + 1 < chords.length; i++) {
+      const pad = events.filter((e) => e.instrument === 'pad' && e.startFrame === chords[i]!.startFrame);
+      assert.equal(pad.length, 5);
+      for (const e of pad) {
+        const overlapBeats = (e.startFrame + e.durationFrames - chords[i + 1]!.startFrame) / fpb;
+        assert.ok(overlapBeats >= 0.99 && overlapBeats <= 2.01, `overlap ${overlapBeats} beats`);
+      }
+      const drone = events.find((e) => e.instrument === 'drone' && e.startFrame === chords[i]!.startFrame)!;
+      assert.ok(drone.midi < Math.min(...pad.map((e) => e.midi)), 'the drone sits below the pad');
+      assert.ok(drone.durationFrames >= 8 * fpb, 'drone notes last at least 2 bars');
+    }
+  });
+});
