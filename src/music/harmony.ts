@@ -11,11 +11,13 @@ const ROOT_MOTION_WEIGHT = [0, 1.6, 2.2, 2.6, 2.8, 2.4, 1.8];
 const TONIC_WEIGHT = 1.4;
 const CHARACTERISTIC_WEIGHT = 1.5;
 
-/** Chord lengths in bars by intensity band: slow harmonic rhythm, slower when sparse. */
-const BARS_SPARSE = [3, 4, 4, 5, 6];
-const BARS_MEDIUM = [2, 2, 3, 3, 4];
-const BARS_DENSE = [2, 2, 2, 3];
+/**
+ * Chord length: uniform whole bars from MIN_CHORD_BARS up, with a mean of about
+ * CHORD_BARS_AT_ZERO − CHORD_BARS_SLOPE · intensity (≈ 4 bars sparse, 3 at 0.5, 2 dense).
+ */
 export const MIN_CHORD_BARS = 2;
+const CHORD_BARS_AT_ZERO = 4.4;
+const CHORD_BARS_SLOPE = 2.4;
 
 /**
  * V (or a suspended V) going to a major I: the authentic cadence ambient music avoids
@@ -39,8 +41,9 @@ export class Harmony {
 
   /** Chord length in bars for the current intensity and region. */
   barsFor(intensity: number, region: Region): number {
-    const table = intensity < 0.3 ? BARS_SPARSE : intensity <= 0.7 ? BARS_MEDIUM : BARS_DENSE;
-    let bars = this.rng.pick(table);
+    const mean = CHORD_BARS_AT_ZERO - CHORD_BARS_SLOPE * intensity;
+    const longest = Math.max(MIN_CHORD_BARS, Math.round(2 * mean - MIN_CHORD_BARS));
+    let bars = MIN_CHORD_BARS + this.rng.int(longest - MIN_CHORD_BARS + 1);
     // Sparse regions breathe a little slower still.
     if (region.densityScale < 0.85 && this.rng.chance(0.3)) bars++;
     return Math.max(MIN_CHORD_BARS, bars);
