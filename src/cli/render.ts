@@ -1,0 +1,296 @@
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { NoteLog, writeMidiFile } from '../codec/midi.ts';
+import { encodePcm16, PCM16_BYTES_PER_FRAME_STEREO } from '../codec/pcm16.ts';
+import { wavFileHeader } from '../codec/wav.ts';
+import { applyPatch, DEFAULT_PARAMS, PARAM_RANGES, validatePatch } from '../music/params.ts';
+import { PRESETS } from '../music/presets.ts';
+import { MODES, SAMPLE_RATE, type MusicParams, type NoteEvent } from '../music/types.ts';
+import { ArgError, EXIT_USAGE, parseArgs } from './args.ts';
+
+/**
+ * `auralis render`: a station rendered offline to a 48 kHz stereo 16-bit WAV (and optionally the
+ * score as MIDI). Streams to disk block by block, so memory stays flat for any length; writes to
+ * a temporary file beside the target and renames it at the end, so a failed or interrupted render
+ * never leaves a partial file under the target name.
+ */
+export const MAX_RENDER_SECONDS = 86_400;
+/** Seed used when --seed is not given, so that the same arguments give the same bytes. */
+export const DEFAULT_RENDER_SEED = 1;
+/** Frames rendered per call: the server's default chunk (100 ms), so offline sounds like live. */
+export const RENDER_BLOCK_FRAMES = 4800;
+/** Blocks gathered per disk write (1 s, 192 kB), double-buffered so rendering overlaps writing. */
+export const BLOCKS_PER_WRITE = 10;
+const EXIT_INTERRUPTED = 130;
+const EXIT_FAILURE = 1;
+
+export const RENDER_USAGE = `Usage: auralis render --seconds N --out FILE.wav [options]
+
+  --seconds N      length, 0 < N <= ${MAX_RENDER_SECONDS}
+  --out FILE       the WAV file to write (48 kHz, stereo, 16-bit; RF64 above 4 GiB)
+  --midi FILE      also write the score as a Standard MIDI File
+  --seed S         integer 0 … 4294967295 (default ${DEFAULT_RENDER_SEED}); same arguments, same bytes
+  --preset P       ${PRESETS.map((p) => p.name).join(', ')} (explicit parameters override it)
+  --key K          C, C#/Db … B (default ${DEFAULT_PARAMS.key})
+  --mode M         ${MODES.join(', ')} (default ${DEFAULT_PARAMS.mode})
+  --bpm B          ${PARAM_RANGES.bpm.min}–${PARAM_RANGES.bpm.max} (default ${DEFAULT_PARAMS.bpm})
+  --intensity I    ${PARAM_RANGES.intensity.min}–${PARAM_RANGES.intensity.max} (default ${DEFAULT_PARAMS.intensity})
+  --help           this text
+`;
+
+export interface RenderOptions {
+  seconds: number;
+  seed: number;
+  params: MusicParams;
+  outPath: string;
+  midiPath: string | null;
+}
+
+/** What renders the audio: the StationRenderer in production, a synthetic source in tests. */
+export interface AudioSource {
+  render(outL: Float32Array, outR: Float32Array, count: number): void;
+}
+export type SourceFactory = (o: {
+  seed: number;
+  params: MusicParams;
+  onEvent: ((e: NoteEvent) => void) | undefined;
+}) => AudioSource | Promise<AudioSource>;
+
+export interface RenderResult {
+  frames: number;
+  wavBytes: number;
+  midiNotes: number | null;
+  wallSeconds: number;
+  realTimeFactor: number;
+}
+
+/** Parses and validates `render` arguments. Throws ArgError naming the argument. */
+export function parseRenderArgs(argv: readonly string[]): RenderOptions | 'help' {
+  const { values, flags } = parseArgs(argv, {
+    values: ['seconds', 'seed', 'preset', 'key', 'mode', 'bpm', 'intensity', 'out', 'midi'],
+    flags: ['help'],
+  });
+  if (flags.has('help')) return 'help';
+
+  const secondsText = values.get('seconds');
+  if (secondsText === undefined) throw new ArgError('--seconds', '--seconds is required (0 < N <= 86400)');
+  const seconds = Number(secondsText);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_RENDER_SECONDS) {
+    throw new ArgError(
+      '--seconds',
+      `--seconds must be a number with 0 < N <= ${MAX_RENDER_SECONDS}, got ${JSON.stringify(secondsText)}`,
+    );
+  }
+  if (Math.round(seconds * SAMPLE_RATE) < 1) {
+    throw new ArgError(
+      '--seconds',
+      `--seconds must be at least one sample (1/${SAMPLE_RATE} s), got ${secondsText}`,
+    );
+  }
+
+  const patchInput: Record<string, string> = {};
+  for (const name of ['preset', 'key', 'mode', 'bpm', 'intensity', 'seed']) {
+    const v = values.get(name);
+    if (v !== undefined) patchInput[name] = v;
+  }
+  const checked = validatePatch(patchInput, { allowSeed: true });
+  if (!checked.ok) throw new ArgError(`--${checked.field}`, `--${checked.field}: ${checked.message}`);
+  const params = applyPatch(DEFAULT_PARAMS, checked.patch);
+  const seed = checked.patch.seed ?? DEFAULT_RENDER_SEED;
+
+  const out = values.get('out');
+  if (out === undefined) throw new ArgError('--out', '--out is required: the WAV file to write');
+  const midi = values.get('midi') ?? null;
+  const outPath = resolve(out);
+  const midiPath = midi === null ? null : resolve(midi);
+  if (midiPath !== null && midiPath === outPath) {
+    throw new ArgError('--midi', '--midi must name a different file from --out');
+  }
+  return { seconds, seed, params, outPath, midiPath };
+}
+
+async function stationSource(o: Parameters<SourceFactory>[0]): Promise<AudioSource> {
+  // Loaded here so that argument errors are reported even before the engine modules load.
+  const { StationRenderer } = await import('../engine/station-renderer.ts');
+  return new StationRenderer({ seed: o.seed, params: o.params, onEvent: o.onEvent });
+}
+
+/** A temporary file beside `target` (same filesystem, so the final rename is atomic). */
+async function openTemp(target: string, argument: string): Promise<{ path: string; handle: FileHandle }> {
+  try {
+    const st = await stat(target);
+    if (st.isDirectory()) throw new ArgError(argument, `${argument} ${target} is a directory`);
+  } catch (e) {
+    if (e instanceof ArgError) throw e;
+    // Not existing yet is the normal case.
+  }
+  const path = join(dirname(target), `.${basename(target)}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    return { path, handle: await open(path, 'wx') };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new ArgError(argument, `${argument} ${target} cannot be written (${code} in ${dirname(target)})`);
+  }
+}
+
+/**
+ * Renders to the files. Checks that both targets can be written before rendering; removes the
+ * temporary files on any failure or when `shouldStop()` turns true (then throws 'interrupted').
+ */
+export async function renderToFiles(
+  opts: RenderOptions,
+  deps: {
+    createSource?: SourceFactory;
+    shouldStop?: () => boolean;
+    onProgress?: (frames: number) => void;
+  } = {},
+): Promise<RenderResult> {
+  const totalFrames = Math.round(opts.seconds * SAMPLE_RATE);
+  const dataBytes = totalFrames * PCM16_BYTES_PER_FRAME_STEREO;
+  const temps: { path: string; handle: FileHandle }[] = [];
+  let done = false;
+  try {
+    const wav = await openTemp(opts.outPath, '--out');
+    temps.push(wav);
+    const midi = opts.midiPath === null ? null : await openTemp(opts.midiPath, '--midi');
+    if (midi) temps.push(midi);
+
+    const notes = midi ? new NoteLog() : null;
+    let notesOverflow = false;
+    const onEvent = notes
+      ? (e: NoteEvent): void => {
+          if (!notes.add(e)) notesOverflow = true;
+        }
+      : undefined;
+    const source = await (deps.createSource ?? stationSource)({
+      seed: opts.seed,
+      params: opts.params,
+      onEvent,
+    });
+
+    const t0 = performance.now();
+    const header = wavFileHeader(dataBytes);
+    await wav.handle.write(header, 0, header.length, 0);
+    let filePos = header.length;
+
+    const left = new Float32Array(RENDER_BLOCK_FRAMES);
+    const right = new Float32Array(RENDER_BLOCK_FRAMES);
+    const writeBytes = RENDER_BLOCK_FRAMES * BLOCKS_PER_WRITE * PCM16_BYTES_PER_FRAME_STEREO;
+    const buffers = [new Uint8Array(writeBytes), new Uint8Array(writeBytes)];
+    let pendingWrite: Promise<unknown> = Promise.resolve();
+    let which = 0;
+    let rendered = 0;
+    while (rendered < totalFrames) {
+      const buf = buffers[which]!;
+      let fill = 0;
+      for (let b = 0; b < BLOCKS_PER_WRITE && rendered < totalFrames; b++) {
+        const frames = Math.min(RENDER_BLOCK_FRAMES, totalFrames - rendered);
+        source.render(left, right, frames);
+        fill += encodePcm16(left, right, frames, buf, fill);
+        rendered += frames;
+      }
+      // The previous buffer must be on disk before this one is queued (and reused after).
+      await pendingWrite;
+      if (deps.shouldStop?.()) throw new Error('interrupted');
+      pendingWrite = wav.handle.write(buf, 0, fill, filePos);
+      filePos += fill;
+      which ^= 1;
+      deps.onProgress?.(rendered);
+    }
+    await pendingWrite;
+    await wav.handle.sync();
+
+    if (midi && notes) {
+      if (notesOverflow)
+        throw new Error(`the score has more than ${notes.maxNotes} notes; render without --midi`);
+      const bytes = writeMidiFile(notes, {
+        bpm: opts.params.bpm,
+        sampleRate: SAMPLE_RATE,
+        endFrame: totalFrames,
+        title: `Auralis seed ${opts.seed}`,
+      });
+      await midi.handle.write(bytes, 0, bytes.length, 0);
+      await midi.handle.sync();
+    }
+    for (const t of temps) await t.handle.close();
+    const wallSeconds = (performance.now() - t0) / 1000;
+    await rename(wav.path, opts.outPath);
+    if (midi && opts.midiPath) await rename(midi.path, opts.midiPath);
+    done = true;
+    return {
+      frames: totalFrames,
+      wavBytes: filePos,
+      midiNotes: notes ? notes.count : null,
+      wallSeconds,
+      realTimeFactor: totalFrames / SAMPLE_RATE / Math.max(wallSeconds, 1e-9),
+    };
+  } finally {
+    if (!done) {
+      for (const t of temps) {
+        await t.handle.close().catch(() => undefined);
+        await rm(t.path, { force: true });
+      }
+    }
+  }
+}
+
+function describe(params: MusicParams): string {
+  return `key=${params.key} mode=${params.mode} bpm=${params.bpm} intensity=${params.intensity} preset=${params.preset ?? 'none'}`;
+}
+
+/** The `render` command: returns the process exit code. */
+export async function runRender(argv: readonly string[]): Promise<number> {
+  let opts: RenderOptions | 'help';
+  try {
+    opts = parseRenderArgs(argv);
+  } catch (e) {
+    if (!(e instanceof ArgError)) throw e;
+    process.stderr.write(`auralis render: ${e.message}\n\n${RENDER_USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (opts === 'help') {
+    process.stdout.write(RENDER_USAGE);
+    return 0;
+  }
+
+  let interrupted = false;
+  const stop = (): void => {
+    interrupted = true;
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  const progress =
+    process.stderr.isTTY && opts.seconds >= 30
+      ? (frames: number): void => {
+          process.stderr.write(
+            `\rrendering ${((100 * frames) / SAMPLE_RATE / (opts as RenderOptions).seconds).toFixed(0)}%`,
+          );
+        }
+      : undefined;
+  try {
+    const r = await renderToFiles(opts, { shouldStop: () => interrupted, onProgress: progress });
+    if (progress) process.stderr.write('\r');
+    const files = opts.midiPath ? `${opts.outPath} + ${opts.midiPath} (${r.midiNotes} notes)` : opts.outPath;
+    process.stdout.write(
+      `rendered ${(r.frames / SAMPLE_RATE).toFixed(3)} s (${r.frames} frames) seed=${opts.seed} ${describe(opts.params)} → ${files} in ${r.wallSeconds.toFixed(2)} s (${r.realTimeFactor.toFixed(1)}× real time)\n`,
+    );
+    return 0;
+  } catch (e) {
+    if (e instanceof ArgError) {
+      process.stderr.write(`auralis render: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (interrupted) {
+      process.stderr.write('\nauralis render: interrupted; no file written\n');
+      return EXIT_INTERRUPTED;
+    }
+    process.stderr.write(
+      `auralis render: failed: ${e instanceof Error ? e.message : String(e)}; no file written\n`,
+    );
+    return EXIT_FAILURE;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
