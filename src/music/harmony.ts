@@ -54,7 +54,8 @@ export class Harmony {
     const w = this.weights;
     const characteristic = CHARACTERISTIC_DEGREE[scale.mode];
     for (let d = 0; d < 7; d++) {
-      let weight = prev === null ? 1 : ROOT_MOTION_WEIGHT[mod(d - prev.degree, 7)]!;
+      // A station opens on the tonic, so the key is heard first; from then on the chain walks.
+      let weight = prev === null ? (d === 0 ? 1 : 0) : ROOT_MOTION_WEIGHT[mod(d - prev.degree, 7)]!;
       weight *= region.degreeEmphasis[d]!;
       if (d === 0) weight *= TONIC_WEIGHT;
       if (d === characteristic) weight *= CHARACTERISTIC_WEIGHT;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Composer } from '../../src/music/composer.ts';
+import { Composer, EVENTS_PER_BEAT_MAX } from '../../src/music/composer.ts';
 import { Rng } from '../../src/music/rng.ts';
 import type { MusicParams, NoteEvent } from '../../src/music/types.ts';
-import { compose, params, SAMPLE_RATE } from './score.ts';
+import { beatPosition, compose, params, SAMPLE_RATE } from './score.ts';
 
 function serialize(events: NoteEvent[]): string {
   return events
@@ -106,5 +106,22 @@ describe('Composer event stream', () => {
       assert.ok(drone.midi < Math.min(...pad.map((e) => e.midi)), 'the drone sits below the pad');
       assert.ok(drone.durationFrames >= 8 * fpb, 'drone notes last at least 2 bars');
     }
+  });
+});
+
+describe('Composer cost and bounds', () => {
+  it('composes an hour of the densest score quickly, never filling a beat to its event bound', (t) => {
+    const t0 = performance.now();
+    const { events, chords } = compose(12, params({ bpm: 120, intensity: 1 }), 3600, 4800);
+    const ms = performance.now() - t0;
+    t.diagnostic(`1 h at 120 BPM, intensity 1: ${events.length} events in ${ms.toFixed(0)} ms`);
+    assert.ok(ms < 10_000, `${ms} ms`);
+    const perBeat = new Map<number, number>();
+    for (const e of events) {
+      const beat = Math.floor(beatPosition(e.startFrame, 120));
+      perBeat.set(beat, (perBeat.get(beat) ?? 0) + 1);
+    }
+    assert.ok(Math.max(...perBeat.values()) < EVENTS_PER_BEAT_MAX);
+    assert.equal(chords[0]!.chord.degree, 0, 'a station opens on the tonic');
   });
 });
