@@ -245,7 +245,9 @@ export class OpusChunkEncoder {
         const encodePacket: PacketEncoder = fast
           ? (pcm, out, at) => {
               const n = fast.encode.call(enc, pcm);
-              out.set(fast.shared.subarray(0, n), at);
+              // A byte loop, not out.set(shared.subarray(…)): no view object per packet.
+              const shared = fast.shared;
+              for (let i = 0; i < n; i++) out[at + i] = shared[i]!;
               return n;
             }
           : (pcm, out, at) => {
