@@ -51,11 +51,6 @@ export interface ComposerOptions {
   observer?: ComposerObserver;
 }
 
-function tonicReferenceMidi(tonicPc: number): number {
-  // The tonic between F#3 and F4, so the melody's centre (a sixth above) lands around C5.
-  return 60 + tonicPc - (tonicPc > 5 ? 12 : 0);
-}
-
 /**
  * The score of one station: seeded and pure. It composes beat by beat in musical time and stamps
  * each event with sample frames through the tempo map only when the beat is composed, which is
@@ -67,7 +62,6 @@ export class Composer {
   private readonly observer: ComposerObserver | null;
   private params: MusicParams;
   private scale: Scale;
-  private tonicMidi: number;
   private readonly tempo: TempoMap;
   private readonly harmony: Harmony;
   private readonly regionRng: Rng;
@@ -104,7 +98,6 @@ export class Composer {
     this.observer = opts.observer ?? null;
     this.params = { ...opts.params };
     this.scale = new Scale(pitchClassIndex(this.params.key), this.params.mode);
-    this.tonicMidi = tonicReferenceMidi(this.scale.tonicPc);
     this.tempo = new TempoMap(this.params.bpm, this.sampleRate);
     const root = new Rng(opts.seed >>> 0);
     this.harmony = new Harmony(root.fork(STREAM_HARMONY));
@@ -197,7 +190,6 @@ export class Composer {
     }
     if (keyChanged) {
       this.scale = new Scale(pitchClassIndex(this.params.key), this.params.mode);
-      this.tonicMidi = tonicReferenceMidi(this.scale.tonicPc);
     }
     return keyChanged;
   }
@@ -212,11 +204,11 @@ export class Composer {
       if (this.chord === null || beat >= this.chordEndBeat || keyChanged) this.startChord(beat, keyChanged);
       // The first bar belongs to the pad and drone alone: the melody enters on the second.
       if (beat >= BEATS_PER_BAR && this.melody.idleAt(beat))
-        this.melody.startPhrase(beat, intensity, this.region!, this.scale, this.chord!, this.tonicMidi);
+        this.melody.startPhrase(beat, intensity, this.region!, this.scale, this.chord!);
     }
     const chord = this.chord!;
     const region = this.region!;
-    this.melody.notesInBeat(beat, this.scale, chord, this.tonicMidi, this.melodySink);
+    this.melody.notesInBeat(beat, this.scale, chord, this.melodySink);
     this.texture.notesInBeat(beat, intensity, region, chord, this.layerSink);
     this.percussion.notesInBeat(beat, intensity, region, this.layerSink);
     this.sortEvents();

@@ -94,14 +94,7 @@ export class MelodyWriter {
    * motif is varied, and varied again (or replaced) while its realization over the current chord
    * matches a phrase heard in the last PHRASE_MEMORY_SIZE phrases: no long passage repeats exactly.
    */
-  startPhrase(
-    barStartBeat: number,
-    intensity: number,
-    region: Region,
-    scale: Scale,
-    chord: Chord,
-    tonicMidi: number,
-  ): void {
+  startPhrase(barStartBeat: number, intensity: number, region: Region, scale: Scale, chord: Chord): void {
     const rng = this.rng;
     const bars =
       intensity < 0.3 ? rng.pick([2, 2, 3]) : intensity <= 0.7 ? rng.pick([2, 3, 3, 4]) : rng.pick([3, 4, 4]);
@@ -125,7 +118,7 @@ export class MelodyWriter {
         this.vary(p);
       } else this.vary(p);
       this.layOut(p, barStartBeat, CENTRE_STEP + shiftSteps + p.startStepOffset);
-      hash = this.dryHash(scale, chord, tonicMidi);
+      hash = this.dryHash(scale, chord);
       if (!this.memory.includes(hash)) break;
     }
     if (fresh) {
@@ -150,13 +143,13 @@ export class MelodyWriter {
   }
 
   /** Realizes the phrase's notes that start in [beat, beat + 1). */
-  notesInBeat(beat: number, scale: Scale, chord: Chord, tonicMidi: number, sink: MelodyNoteSink): void {
+  notesInBeat(beat: number, scale: Scale, chord: Chord, sink: MelodyNoteSink): void {
     if (!this.active) return;
     const p = this.phrase;
     while (this.noteIndex < p.count && this.onsetAbs[this.noteIndex]! < beat + 1) {
       const k = this.noteIndex++;
       const position = this.onsetAbs[k]!;
-      const midi = this.realize(k, scale, chord, tonicMidi);
+      const midi = this.realize(k, scale, chord);
       const arch = Math.sin((Math.PI * (k + 0.5)) / p.count);
       const strong = position % 2 === 0 ? 0.05 : 0;
       let velocity = 0.4 + 0.25 * arch + strong + this.rng.range(-0.04, 0.04);
@@ -178,10 +171,10 @@ export class MelodyWriter {
   }
 
   /** The phrase's hash as if every note were realized over the chord sounding now (no chromatic tones). */
-  private dryHash(scale: Scale, chord: Chord, tonicMidi: number): number {
+  private dryHash(scale: Scale, chord: Chord): number {
     let h = HASH_SEED;
     for (let k = 0; k < this.phrase.count; k++)
-      h = this.noteHash(h, k, this.realizeDiatonic(k, scale, chord, tonicMidi));
+      h = this.noteHash(h, k, this.realizeDiatonic(k, scale, chord));
     return h;
   }
 
@@ -201,14 +194,14 @@ export class MelodyWriter {
     }
   }
 
-  private realize(k: number, scale: Scale, chord: Chord, tonicMidi: number): number {
+  private realize(k: number, scale: Scale, chord: Chord): number {
     const p = this.phrase;
     if (k === this.approachTargetIndex && scale === this.approachScale) {
       this.approachTargetIndex = -1;
       return this.approachTargetMidi;
     }
     if (this.flags[k] === FLAG_APPROACH && k + 1 < p.count) {
-      const target = this.realizeDiatonic(k + 1, scale, chord, tonicMidi);
+      const target = this.realizeDiatonic(k + 1, scale, chord);
       const below = target - 1;
       const above = target + 1;
       const chromatic = !scale.contains(below) ? below : !scale.contains(above) ? above : -1;
@@ -219,17 +212,17 @@ export class MelodyWriter {
         return chromatic;
       }
     }
-    return this.realizeDiatonic(k, scale, chord, tonicMidi);
+    return this.realizeDiatonic(k, scale, chord);
   }
 
   /** A scale tone; on strong beats and at the phrase's ends the nearest chord tone. */
-  private realizeDiatonic(k: number, scale: Scale, chord: Chord, tonicMidi: number): number {
+  private realizeDiatonic(k: number, scale: Scale, chord: Chord): number {
     const p = this.phrase;
     let step = this.plannedStep[k]!;
     const position = this.onsetAbs[k]!;
     const strong = position % 2 === 0 || k === 0 || k === p.count - 1;
     if (strong) step = nearestChordStep(scale, chord, step);
-    let midi = scale.midiOfStep(step, tonicMidi);
+    let midi = scale.midiOfStep(step);
     while (midi < MELODY_LOW_MIDI) midi += 12;
     while (midi > MELODY_HIGH_MIDI) midi -= 12;
     return midi;

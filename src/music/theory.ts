@@ -41,12 +41,15 @@ export class Scale {
   readonly mode: Mode;
   /** Semitones above the tonic of the seven degrees. */
   readonly intervals: readonly number[];
+  /** The tonic's reference note for step 0: between F#3 and F4, so melodies centre around C5. */
+  readonly tonicMidi: number;
   private readonly member: Uint8Array = new Uint8Array(12);
 
   constructor(tonicPc: number, mode: Mode) {
     this.tonicPc = mod(tonicPc, 12);
     this.mode = mode;
     this.intervals = MODE_INTERVALS[mode];
+    this.tonicMidi = 60 + this.tonicPc - (this.tonicPc > 5 ? 12 : 0);
     for (const i of this.intervals) this.member[(this.tonicPc + i) % 12] = 1;
   }
 
@@ -60,10 +63,10 @@ export class Scale {
   }
 
   /**
-   * MIDI note of a scale step, relative to a tonic reference note (the tonic's MIDI number for
-   * step 0): step 7 is an octave above, step −1 the seventh degree below.
+   * MIDI note of a scale step, relative to a tonic reference note (by default `tonicMidi`):
+   * step 7 is an octave above, step −1 the seventh degree below.
    */
-  midiOfStep(step: number, tonicMidi: number): number {
+  midiOfStep(step: number, tonicMidi = this.tonicMidi): number {
     return tonicMidi + 12 * Math.floor(step / 7) + this.intervals[mod(step, 7)]!;
   }
 }
