@@ -1,0 +1,395 @@
+// The Prometheus registry of one Auralis process: every auralis_* metric, typed, plus Node's defaults.
+//
+// Each call makes its own Registry (never prom-client's global one) so tests and benchmarks can hold several.
+// Label cardinality is bounded by construction: transports, codecs, control sources/results and GC kinds are
+// closed enums; stations go through stationLabel(), which caps distinct station labels; nothing is labelled
+// per listener. docs/metrics.md documents every metric here, and test/metrics/registry.test.ts keeps the two
+// in step.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Transport = 'ws' | 'ogg' | 'wav';
+export type Codec = 'opus' | 'pcm';
+export type ControlSource = 'api' | 'listener' | 'preset';
+export type ControlResult = 'ok' | 'rejected' | 'rate_limited' | 'forbidden';
+export type GcKind = 'minor' | 'major' | 'incremental' | 'weakcb';
+export type MemoryKind = 'rss' | 'heap';
+
+export const TRANSPORTS: readonly Transport[] = ['ws', 'ogg', 'wav'];
+export const CODECS: readonly Codec[] = ['opus', 'pcm'];
+export const CONTROL_SOURCES: readonly ControlSource[] = ['api', 'listener', 'preset'];
+export const CONTROL_RESULTS: readonly ControlResult[] = ['ok', 'rejected', 'rate_limited', 'forbidden'];
+export const GC_KINDS: readonly GcKind[] = ['minor', 'major', 'incremental', 'weakcb'];
+export const MEMORY_KINDS: readonly MemoryKind[] = ['rss', 'heap'];
+
+/** Label value shared by every station beyond the first maxStationLabels. */
+export const OTHER_STATION_LABEL = 'other';
+export const DEFAULT_MAX_STATION_LABELS = 50;
+/** Hard ceiling on the option itself: a typo must not open the door to unbounded series. */
+export const MAX_STATION_LABELS_LIMIT = 1000;
+
+// Buckets in seconds. Synthesis: one 100 ms chunk must render in well under its own length; the goal of
+// ≥ 200× real time puts a healthy render near 0.5 ms, so 0.1 ms … 100 ms spans "excellent" to "falling behind".
+export const SYNTHESIS_BUCKETS_SECONDS = [0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1];
+// Opus ran about 170× real time per core here: ~0.6 ms per 100 ms chunk; PCM16 conversion is far less.
+export const ENCODE_BUCKETS_SECONDS = [
+  0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+];
+// Goals: p99 ≤ 5 ms for one listener, ≤ 50 ms for 5,000 (PERFORMANCE.md); the tail up to 5 s shows stalls.
+export const LATENESS_BUCKETS_SECONDS = [
+  0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5,
+];
+// Goal: p95 jitter ≤ 2 ms for one listener; the seed's limit is 20 ms.
+export const JITTER_BUCKETS_SECONDS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5];
+// A change is audible at the next bar line: at 40 bpm in 4/4 a bar lasts 6 s.
+export const CONTROL_LATENCY_BUCKETS_SECONDS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 4, 8, 16];
+// A player's jitter buffer: tens of ms (tight) to seconds (fallback players).
+export const CLIENT_BUFFER_BUCKETS_SECONDS = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10];
+// Scavenges take ~0.1–2 ms, mark-sweeps more; prom-client's default GC buckets start at 1 ms, too coarse.
+export const GC_PAUSE_BUCKETS_SECONDS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+];
+
+/** A player never reports more buffer than this; anything above is clamped (a bogus client can't skew sums). */
+export const MAX_CLIENT_BUFFER_SECONDS = 60;
+
+/** Weight of the newest chunk in the smoothed real-time factor (about the last 10 chunks dominate). */
+const REALTIME_FACTOR_SMOOTHING = 0.1;
+
+export interface MetricsOptions {
+  /** Distinct station label values before the rest share `other` (default 50, at most 1000). */
+  maxStationLabels?: number;
+  /** Register Node's default metrics (GC, event-loop lag, heap, CPU) on this registry (default true). */
+  collectDefault?: boolean;
+}
+
+export interface AuralisMetrics {
+  readonly registry: Registry;
+  /** Value for the Content-Type header of GET /metrics. */
+  readonly contentType: string;
+
+  readonly synthesisSeconds: Histogram<'station'>;
+  readonly realtimeFactor: Gauge<'station'>;
+  readonly encodeSeconds: Histogram<'codec'>;
+  readonly chunkLatenessSeconds: Histogram<'transport'>;
+  readonly chunkJitterSeconds: Histogram<'transport'>;
+  readonly listeners: Gauge<'transport'>;
+  readonly chunksSentTotal: Counter<'transport'>;
+  readonly chunksSkippedTotal: Counter<'transport'>;
+  readonly ringBufferedSeconds: Gauge<'station'>;
+  readonly stations: Gauge;
+  readonly controlChangesTotal: Counter<'source' | 'result'>;
+  readonly controlLatencySeconds: Histogram;
+  readonly clientUnderrunsTotal: Counter;
+  readonly clientBufferSeconds: Histogram;
+  readonly workerRestartsTotal: Counter;
+  readonly memoryGrowthBytesPerHour: Gauge<'kind'>;
+  readonly leakSuspected: Gauge;
+  readonly gcPauseSeconds: Histogram<'kind'>;
+
+  /** The label value for a station: its id while fewer than maxStationLabels ids hold one, else `other`. */
+  stationLabel(stationId: string): string;
+  /** Frees the station's label slot and removes its series (call when the station is deleted). */
+  releaseStation(stationId: string): void;
+
+  /** One chunk rendered: its wall render time and its audio length; updates the smoothed real-time factor. */
+  recordSynthesis(stationId: string, renderSeconds: number, audioSeconds: number): void;
+  recordRingBuffered(stationId: string, bufferedSeconds: number): void;
+  recordEncode(codec: Codec, seconds: number): void;
+  /** One chunk written to one listener. Early sends (send before due) count as lateness 0. */
+  recordChunkSent(transport: Transport, sendWallMs: number, dueWallMs: number): void;
+  recordChunksSkipped(transport: Transport, count?: number): void;
+  recordJitter(transport: Transport, jitterSeconds: number): void;
+  recordControlChange(source: ControlSource, result: ControlResult): void;
+  /** Request received at requestWallMs; the change is heard at audibleWallMs (effectiveAt as wall time). */
+  recordControlLatency(requestWallMs: number, audibleWallMs: number): void;
+  recordWorkerRestart(): void;
+  recordGcPause(kind: GcKind, pauseSeconds: number): void;
+
+  /** The text exposition (what GET /metrics answers). */
+  metricsText(): Promise<string>;
+}
+
+function isFiniteNonNegative(x: number): boolean {
+  return Number.isFinite(x) && x >= 0;
+}
+
+/** Caps distinct station ids to a fixed number of label slots; the rest map to `other`. */
+class StationLabels {
+  private readonly slots = new Set<string>();
+
+  constructor(private readonly max: number) {}
+
+  label(stationId: string): string {
+    if (this.slots.has(stationId)) return stationId;
+    if (this.slots.size < this.max) {
+      this.slots.add(stationId);
+      return stationId;
+    }
+    return OTHER_STATION_LABEL;
+  }
+
+  /** True when the id held a slot (and so has its own series to remove). */
+  release(stationId: string): boolean {
+    return this.slots.delete(stationId);
+  }
+}
+
+export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
+  const maxStationLabels = opts.maxStationLabels ?? DEFAULT_MAX_STATION_LABELS;
+  if (
+    !Number.isInteger(maxStationLabels) ||
+    maxStationLabels < 1 ||
+    maxStationLabels > MAX_STATION_LABELS_LIMIT
+  ) {
+    throw new RangeError(
+      `maxStationLabels must be an integer between 1 and ${MAX_STATION_LABELS_LIMIT}, got ${maxStationLabels}`,
+    );
+  }
+  const registry = new Registry();
+  const registers = [registry];
+  if (opts.collectDefault ?? true) {
+    // Finer GC buckets than prom-client's (which start at 1 ms) so scavenges are visible.
+    collectDefaultMetrics({ register: registry, gcDurationBuckets: GC_PAUSE_BUCKETS_SECONDS });
+  }
+
+  const synthesisSeconds = new Histogram({
+    name: 'auralis_synthesis_seconds',
+    help: 'Wall time to render one chunk (composition + DSP), by station.',
+    labelNames: ['station'] as const,
+    buckets: SYNTHESIS_BUCKETS_SECONDS,
+    registers,
+  });
+  const realtimeFactor = new Gauge({
+    name: 'auralis_realtime_factor',
+    help: 'Audio seconds rendered per compute second, smoothed over about the last 10 chunks, by station.',
+    labelNames: ['station'] as const,
+    registers,
+  });
+  const encodeSeconds = new Histogram({
+    name: 'auralis_encode_seconds',
+    help: 'Wall time to encode one chunk, by codec.',
+    labelNames: ['codec'] as const,
+    buckets: ENCODE_BUCKETS_SECONDS,
+    registers,
+  });
+  const chunkLatenessSeconds = new Histogram({
+    name: 'auralis_chunk_lateness_seconds',
+    help: 'Send time minus due time of each chunk sent to each listener, by transport; early sends count as 0.',
+    labelNames: ['transport'] as const,
+    buckets: LATENESS_BUCKETS_SECONDS,
+    registers,
+  });
+  const chunkJitterSeconds = new Histogram({
+    name: 'auralis_chunk_jitter_seconds',
+    help: 'Absolute difference between the interval between consecutive sends and the chunk duration, by transport.',
+    labelNames: ['transport'] as const,
+    buckets: JITTER_BUCKETS_SECONDS,
+    registers,
+  });
+  const listeners = new Gauge({
+    name: 'auralis_listeners',
+    help: 'Connected listeners, by transport.',
+    labelNames: ['transport'] as const,
+    registers,
+  });
+  const chunksSentTotal = new Counter({
+    name: 'auralis_chunks_sent_total',
+    help: 'Chunks written to listeners (one per listener per chunk), by transport.',
+    labelNames: ['transport'] as const,
+    registers,
+  });
+  const chunksSkippedTotal = new Counter({
+    name: 'auralis_chunks_skipped_total',
+    help: 'Chunks skipped for listeners that could not keep up, by transport.',
+    labelNames: ['transport'] as const,
+    registers,
+  });
+  const ringBufferedSeconds = new Gauge({
+    name: 'auralis_ring_buffered_seconds',
+    help: "Audio rendered ahead of real time in the station's ring, by station.",
+    labelNames: ['station'] as const,
+    registers,
+  });
+  const stations = new Gauge({
+    name: 'auralis_stations',
+    help: 'Stations currently rendering (shared and personal).',
+    registers,
+  });
+  const controlChangesTotal = new Counter({
+    name: 'auralis_control_changes_total',
+    help: 'Parameter change requests, by source (api, listener, preset) and result.',
+    labelNames: ['source', 'result'] as const,
+    registers,
+  });
+  const controlLatencySeconds = new Histogram({
+    name: 'auralis_control_latency_seconds',
+    help: 'From a parameter change request to the moment it is audible (effectiveAt as wall time).',
+    buckets: CONTROL_LATENCY_BUCKETS_SECONDS,
+    registers,
+  });
+  const clientUnderrunsTotal = new Counter({
+    name: 'auralis_client_underruns_total',
+    help: "Underruns reported by players' stats messages (the increase per connection, summed).",
+    registers,
+  });
+  const clientBufferSeconds = new Histogram({
+    name: 'auralis_client_buffer_seconds',
+    help: 'Audio buffered in players, from their stats messages.',
+    buckets: CLIENT_BUFFER_BUCKETS_SECONDS,
+    registers,
+  });
+  const workerRestartsTotal = new Counter({
+    name: 'auralis_worker_restarts_total',
+    help: 'Engine worker threads restarted after a crash or a stall.',
+    registers,
+  });
+  const memoryGrowthBytesPerHour = new Gauge({
+    name: 'auralis_memory_growth_bytes_per_hour',
+    help: 'Least-squares slope of memory over the monitoring window, after warm-up, by kind (rss, heap).',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const leakSuspected = new Gauge({
+    name: 'auralis_leak_suspected',
+    help: '1 when memory growth exceeds the leak threshold, else 0.',
+    registers,
+  });
+  const gcPauseSeconds = new Histogram({
+    name: 'auralis_gc_pause_seconds',
+    help: 'Garbage collection pauses, by kind (minor, major, incremental, weakcb).',
+    labelNames: ['kind'] as const,
+    buckets: GC_PAUSE_BUCKETS_SECONDS,
+    registers,
+  });
+
+  // Fixed-label children made once: the per-listener paths (sent, lateness) run thousands of times a second
+  // and skip the label hashing; making them also exposes every series at 0 from the start, so rates and
+  // dashboards have data before the first event.
+  const sentBy = Object.fromEntries(TRANSPORTS.map((t) => [t, chunksSentTotal.labels(t)])) as Record<
+    Transport,
+    ReturnType<typeof chunksSentTotal.labels>
+  >;
+  const skippedBy = Object.fromEntries(TRANSPORTS.map((t) => [t, chunksSkippedTotal.labels(t)])) as Record<
+    Transport,
+    ReturnType<typeof chunksSkippedTotal.labels>
+  >;
+  const latenessBy = Object.fromEntries(TRANSPORTS.map((t) => [t, chunkLatenessSeconds.labels(t)])) as Record<
+    Transport,
+    ReturnType<typeof chunkLatenessSeconds.labels>
+  >;
+  const jitterBy = Object.fromEntries(TRANSPORTS.map((t) => [t, chunkJitterSeconds.labels(t)])) as Record<
+    Transport,
+    ReturnType<typeof chunkJitterSeconds.labels>
+  >;
+  const encodeBy = Object.fromEntries(CODECS.map((c) => [c, encodeSeconds.labels(c)])) as Record<
+    Codec,
+    ReturnType<typeof encodeSeconds.labels>
+  >;
+  for (const t of TRANSPORTS) listeners.set({ transport: t }, 0);
+  for (const s of CONTROL_SOURCES)
+    for (const r of CONTROL_RESULTS) controlChangesTotal.inc({ source: s, result: r }, 0);
+  for (const k of MEMORY_KINDS) memoryGrowthBytesPerHour.set({ kind: k }, 0);
+  for (const k of GC_KINDS) gcPauseSeconds.zero({ kind: k });
+  leakSuspected.set(0);
+  stations.set(0);
+  clientUnderrunsTotal.inc(0);
+  workerRestartsTotal.inc(0);
+
+  const labels = new StationLabels(maxStationLabels);
+  // Smoothed render and audio seconds per station label, for the real-time factor. Keyed by label, so it is
+  // bounded like the labels (maxStationLabels + `other`).
+  const smoothed = new Map<string, { renderSeconds: number; audioSeconds: number }>();
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    synthesisSeconds,
+    realtimeFactor,
+    encodeSeconds,
+    chunkLatenessSeconds,
+    chunkJitterSeconds,
+    listeners,
+    chunksSentTotal,
+    chunksSkippedTotal,
+    ringBufferedSeconds,
+    stations,
+    controlChangesTotal,
+    controlLatencySeconds,
+    clientUnderrunsTotal,
+    clientBufferSeconds,
+    workerRestartsTotal,
+    memoryGrowthBytesPerHour,
+    leakSuspected,
+    gcPauseSeconds,
+
+    stationLabel: (stationId) => labels.label(stationId),
+
+    releaseStation(stationId) {
+      if (!labels.release(stationId)) return;
+      const series = { station: stationId };
+      synthesisSeconds.remove(series);
+      realtimeFactor.remove(series);
+      ringBufferedSeconds.remove(series);
+      smoothed.delete(stationId);
+    },
+
+    recordSynthesis(stationId, renderSeconds, audioSeconds) {
+      // A NaN would poison the histogram's sum forever; bad input is dropped rather than thrown in a hot path.
+      if (!isFiniteNonNegative(renderSeconds) || !isFiniteNonNegative(audioSeconds)) return;
+      const station = labels.label(stationId);
+      synthesisSeconds.observe({ station }, renderSeconds);
+      let s = smoothed.get(station);
+      if (s === undefined) {
+        s = { renderSeconds, audioSeconds };
+        smoothed.set(station, s);
+      } else {
+        s.renderSeconds += REALTIME_FACTOR_SMOOTHING * (renderSeconds - s.renderSeconds);
+        s.audioSeconds += REALTIME_FACTOR_SMOOTHING * (audioSeconds - s.audioSeconds);
+      }
+      if (s.renderSeconds > 0) realtimeFactor.set({ station }, s.audioSeconds / s.renderSeconds);
+    },
+
+    recordRingBuffered(stationId, bufferedSeconds) {
+      if (!Number.isFinite(bufferedSeconds)) return;
+      ringBufferedSeconds.set({ station: labels.label(stationId) }, Math.max(0, bufferedSeconds));
+    },
+
+    recordEncode(codec, seconds) {
+      if (isFiniteNonNegative(seconds)) encodeBy[codec].observe(seconds);
+    },
+
+    recordChunkSent(transport, sendWallMs, dueWallMs) {
+      sentBy[transport].inc();
+      const latenessMs = sendWallMs - dueWallMs;
+      // Histograms cannot take negatives; a chunk sent ahead of its due time is simply on time.
+      if (Number.isFinite(latenessMs)) latenessBy[transport].observe(latenessMs > 0 ? latenessMs / 1000 : 0);
+    },
+
+    recordChunksSkipped(transport, count = 1) {
+      if (isFiniteNonNegative(count)) skippedBy[transport].inc(count);
+    },
+
+    recordJitter(transport, jitterSeconds) {
+      if (isFiniteNonNegative(jitterSeconds)) jitterBy[transport].observe(jitterSeconds);
+    },
+
+    recordControlChange(source, result) {
+      controlChangesTotal.inc({ source, result });
+    },
+
+    recordControlLatency(requestWallMs, audibleWallMs) {
+      const latencyMs = audibleWallMs - requestWallMs;
+      if (Number.isFinite(latencyMs)) controlLatencySeconds.observe(latencyMs > 0 ? latencyMs / 1000 : 0);
+    },
+
+    recordWorkerRestart() {
+      workerRestartsTotal.inc();
+    },
+
+    recordGcPause(kind, pauseSeconds) {
+      if (isFiniteNonNegative(pauseSeconds)) gcPauseSeconds.observe({ kind }, pauseSeconds);
+    },
+
+    metricsText: () => registry.metrics(),
+  };
+}
