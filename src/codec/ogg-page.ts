@@ -145,7 +145,8 @@ export function parseOggPages(bytes: Uint8Array): OggPage[] {
     const end = dataStart + dataBytes;
     if (end > bytes.length) throw new CodecError('SHORT_INPUT', `ogg: truncated page body at ${pos}`);
     const stored = readU32(bytes, pos + OFFSET_CRC);
-    const copy = bytes.slice(pos, end);
+    // A copy even when `bytes` is a Buffer (whose slice() is a view): never zero the caller's CRC.
+    const copy = new Uint8Array(bytes.subarray(pos, end));
     writeU32(copy, OFFSET_CRC, 0);
     const computed = oggCrc32(copy);
     if (computed !== stored) {
