@@ -18,13 +18,15 @@ export const DEFAULT_TIMBRE: Timbre = {
 export const PRESETS: readonly Preset[] = [
   {
     name: 'focus',
-    description: 'Steady, neutral and unobtrusive: dorian, 66 BPM, mid density, little percussion.',
+    description:
+      'Steady, neutral and unobtrusive: dorian, 66 BPM, mid density (a phrase every few bars, a chord every ~3 bars), a few soft percussion hits.',
     params: { mode: 'dorian', bpm: 66, intensity: 0.5 },
     timbre: { ...DEFAULT_TIMBRE },
   },
   {
     name: 'meditation',
-    description: 'Open, slow and spacious: aeolian, 50 BPM, sparse melody, long reverb, drone forward.',
+    description:
+      'Open, slow and spacious: aeolian, 50 BPM, sparse melody, chords of 3–4 bars, no percussion, long reverb, drone forward.',
     params: { mode: 'aeolian', bpm: 50, intensity: 0.3 },
     timbre: {
       ...DEFAULT_TIMBRE,
@@ -41,7 +43,7 @@ export const PRESETS: readonly Preset[] = [
   {
     name: 'sleep',
     description:
-      'Dark, very slow, no surprises: phrygian, 40 BPM, lowest density, no percussion, darker filter.',
+      'Dark, very slow, no surprises: phrygian, 40 BPM, lowest density (a few notes a minute, chords of ~4 bars), no percussion, darker filter.',
     params: { mode: 'phrygian', bpm: 40, intensity: 0.12 },
     timbre: {
       ...DEFAULT_TIMBRE,
@@ -58,7 +60,8 @@ export const PRESETS: readonly Preset[] = [
   },
   {
     name: 'bright',
-    description: 'Warm and luminous: lydian, 72 BPM, bells forward, more movement.',
+    description:
+      'Warm and luminous: lydian, 72 BPM, bells forward, more movement (longer phrases, chords every 2–4 bars, light percussion).',
     params: { mode: 'lydian', bpm: 72, intensity: 0.65 },
     timbre: {
       ...DEFAULT_TIMBRE,
