@@ -1,0 +1,402 @@
+import './styles.css';
+import { setMediaHandlers, setMediaPlaybackState, updateMediaMetadata } from './media-session.ts';
+import { PatchCoalescer } from './net/patch-coalescer.ts';
+import type { Listening } from './net/ws-url.ts';
+import { Player, type PlayerState } from './player.ts';
+import type { ParamsPatch, StationParams } from './protocol/messages.ts';
+import { loadSettings, saveSettings, type Settings } from './settings.ts';
+import { SleepTimer } from './sleep-timer.ts';
+import { Controls, type PresetInfo } from './ui/controls.ts';
+import { byId } from './ui/dom.ts';
+import { Visualizer } from './ui/visualizer.ts';
+
+/** The page: wires the player to the controls, the figures and the browser's media keys. */
+const RESUME_KEY = 'auralis.resume';
+/** The server keeps a personal session 30 s after a disconnect; a reload within this resumes it. */
+const RESUME_WINDOW_MS = 25_000;
+const FIGURES_MS = 250;
+const AUTOPLAY_CHECK_MS = 1500;
+
+const storage = (() => {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+})();
+const settings: Settings = loadSettings(storage);
+const save = () => saveSettings(storage, settings);
+
+const playButton = byId<HTMLButtonElement>('play');
+const playLabel = byId<HTMLSpanElement>('play-label');
+const conn = byId<HTMLParagraphElement>('conn');
+const connText = byId<HTMLSpanElement>('conn-text');
+const chord = byId<HTMLParagraphElement>('chord');
+const nowLine = byId<HTMLParagraphElement>('now-line');
+const source = byId<HTMLSelectElement>('source');
+const sourceNote = byId<HTMLParagraphElement>('source-note');
+const volume = byId<HTMLInputElement>('volume');
+const volumeOut = byId<HTMLOutputElement>('volume-out');
+const sleep = byId<HTMLSelectElement>('sleep');
+const sleepOut = byId<HTMLOutputElement>('sleep-out');
+
+let presets: Array<PresetInfo & { params?: Partial<StationParams> }> = [];
+let stationParams: Partial<StationParams> = {};
+let nowInfo: { chord: string; key: string; mode: string; section: string } | null = null;
+
+const STATE_TEXT: Record<PlayerState, string> = {
+  stopped: 'Not playing',
+  connecting: 'Connecting…',
+  buffering: 'Buffering…',
+  playing: 'Live',
+  reconnecting: 'Reconnecting…',
+  error: 'Cannot play',
+};
+
+// ---- the player -------------------------------------------------------------------------------
+
+const player = new Player(byId<HTMLAudioElement>('stream'), {
+  onState(state, detail) {
+    conn.dataset.state = state;
+    connText.textContent =
+      detail && state !== 'playing' ? `${STATE_TEXT[state]} · ${detail}` : STATE_TEXT[state];
+    const on = player.isPlaying;
+    playButton.setAttribute('aria-pressed', String(on));
+    playLabel.textContent = on ? 'Pause' : 'Play';
+    setMediaPlaybackState(on);
+    if (!on && !nowInfo) nowLine.textContent = 'Press play to begin';
+  },
+  onWelcome(msg) {
+    if (msg.personal) {
+      if (msg.resumeToken)
+        sessionStorageSet(RESUME_KEY, JSON.stringify({ token: msg.resumeToken, at: Date.now() }));
+      // Re-apply what this listener chose (a resumed or fresh session may differ).
+      const wanted = settings.personal;
+      const diff: ParamsPatch = {};
+      if (msg.params.key !== wanted.key) diff.key = wanted.key;
+      if (msg.params.mode !== wanted.mode) diff.mode = wanted.mode;
+      if (msg.params.bpm !== wanted.bpm) diff.bpm = wanted.bpm;
+      if (Math.abs(msg.params.intensity - wanted.intensity) > 1e-6) diff.intensity = wanted.intensity;
+      if (Object.keys(diff).length > 0) player.sendSet(diff);
+      showParams({ ...msg.params, ...diff });
+    } else {
+      showParams(msg.params);
+    }
+  },
+  onParams(msg) {
+    showParams(msg.params);
+    if (player.currentListening.kind === 'personal') rememberPersonal(msg.params);
+  },
+  onNow(msg) {
+    nowInfo = msg;
+    chord.textContent = msg.chord;
+    nowLine.textContent = `${msg.key} ${msg.mode} · section ${msg.section}`;
+    updateMetadata();
+  },
+  onServerError(msg) {
+    controls.showError(msg.message, msg.field);
+    controls.show(stationParams);
+  },
+});
+
+function showParams(params: Partial<StationParams>): void {
+  stationParams = { ...stationParams, ...params };
+  controls.show(stationParams);
+  updateMetadata();
+}
+
+function rememberPersonal(params: Partial<StationParams>): void {
+  const p = settings.personal;
+  if (params.key) p.key = params.key;
+  if (params.mode) p.mode = params.mode;
+  if (typeof params.bpm === 'number') p.bpm = params.bpm;
+  if (typeof params.intensity === 'number') p.intensity = params.intensity;
+  if (params.preset !== undefined) p.preset = params.preset ?? null;
+  save();
+}
+
+function updateMetadata(): void {
+  const listening = player.currentListening;
+  const title = listening.kind === 'station' ? `Station · ${listening.station}` : 'My own session';
+  const key = nowInfo?.key ?? stationParams.key ?? '';
+  const mode = nowInfo?.mode ?? stationParams.mode ?? '';
+  updateMediaMetadata(title, key, mode);
+}
+
+// ---- controls ---------------------------------------------------------------------------------
+
+const coalescer = new PatchCoalescer(
+  (patch) => void applyPatch(patch),
+  () => performance.now(),
+);
+
+const controls = new Controls(
+  (patch) => {
+    stationParams = { ...stationParams, ...patch, preset: stationParams.preset };
+    if (player.currentListening.kind === 'personal') rememberPersonal(patch);
+    coalescer.change(patch);
+  },
+  (name) => {
+    coalescer.cancel();
+    void applyPreset(name);
+  },
+);
+
+/** Sends a change over the socket when connected, else over HTTP (stations) or keeps it (personal). */
+async function applyPatch(patch: ParamsPatch): Promise<void> {
+  if (player.welcomeMessage && player.sendSet(patch)) return;
+  const listening = player.currentListening;
+  if (listening.kind === 'station') await patchStation(listening.station, patch);
+}
+
+async function applyPreset(name: string): Promise<void> {
+  const listening = player.currentListening;
+  if (player.welcomeMessage && player.sendPreset(name)) return;
+  if (listening.kind === 'station') {
+    await patchStation(listening.station, { preset: name } as ParamsPatch);
+  } else {
+    const preset = presets.find((p) => p.name === name);
+    const params = { ...(preset?.params ?? {}), preset: name };
+    rememberPersonal(params);
+    showParams(params);
+  }
+}
+
+async function patchStation(station: string, patch: ParamsPatch): Promise<void> {
+  try {
+    const res = await fetch(`/api/stations/${encodeURIComponent(station)}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(patch),
+    });
+    const body = (await res.json().catch(() => null)) as {
+      params?: StationParams;
+      error?: { message: string; field?: string };
+    } | null;
+    if (!res.ok) {
+      controls.showError(body?.error?.message ?? `The server answered ${res.status}`, body?.error?.field);
+      controls.show(stationParams);
+    } else if (body?.params) {
+      showParams(body.params);
+    }
+  } catch {
+    controls.showError('The server cannot be reached; the change was not applied.');
+  }
+}
+
+// ---- source, volume, sleep --------------------------------------------------------------------
+
+function listeningFromSettings(): Listening {
+  if (settings.station !== null) return { kind: 'station', station: settings.station };
+  const { key, mode, bpm, intensity, preset } = settings.personal;
+  const resume = readResume();
+  return {
+    kind: 'personal',
+    initial: { ...(preset ? { preset } : {}), key, mode, bpm, intensity },
+    resumeToken: resume ?? undefined,
+  };
+}
+
+function showSourceNote(): void {
+  sourceNote.textContent =
+    settings.station === null
+      ? 'A private session: only you hear your changes, and they are remembered on this device.'
+      : 'Changes you make are heard by everyone on this station.';
+}
+
+async function loadStationParams(): Promise<void> {
+  if (settings.station === null) {
+    showParams(settings.personal);
+    return;
+  }
+  try {
+    const res = await fetch(`/api/stations/${encodeURIComponent(settings.station)}`);
+    if (res.ok) {
+      const body = (await res.json()) as { params?: StationParams };
+      if (body.params) showParams(body.params);
+    }
+  } catch {
+    // Offline: the controls keep their defaults until a welcome arrives.
+  }
+}
+
+source.addEventListener('change', () => {
+  settings.station = source.value === 'personal' ? null : source.value.replace(/^station:/, '');
+  save();
+  showSourceNote();
+  nowInfo = null;
+  chord.textContent = '—';
+  stationParams = {};
+  player.setListening(listeningFromSettings());
+  void loadStationParams();
+  updateMetadata();
+});
+
+volume.value = String(settings.volume);
+volumeOut.value = `${Math.round(settings.volume * 100)} %`;
+player.setVolume(settings.volume);
+volume.addEventListener('input', () => {
+  settings.volume = Number(volume.value);
+  volumeOut.value = `${Math.round(settings.volume * 100)} %`;
+  player.setVolume(settings.volume);
+});
+volume.addEventListener('change', save);
+
+const sleepTimer = new SleepTimer(
+  (fadeMs) => player.fadeOut(fadeMs),
+  () => {
+    sleep.value = '0';
+    void stop();
+  },
+);
+sleep.addEventListener('change', () => sleepTimer.set(Number(sleep.value)));
+
+// ---- play / pause -----------------------------------------------------------------------------
+
+async function start(): Promise<void> {
+  settings.wasPlaying = true;
+  save();
+  await player.play();
+}
+
+async function stop(): Promise<void> {
+  settings.wasPlaying = false;
+  save();
+  sleepTimer.cancel();
+  sleep.value = '0';
+  await player.pause();
+}
+
+function toggle(): void {
+  if (player.isPlaying) void stop();
+  else void start();
+}
+
+playButton.addEventListener('click', toggle);
+document.addEventListener('keydown', (e) => {
+  const target = e.target as HTMLElement | null;
+  const typing = target && /^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(target.tagName);
+  if (e.code === 'Space' && !typing && !e.repeat) {
+    e.preventDefault();
+    toggle();
+  }
+});
+setMediaHandlers(
+  () => void start(),
+  () => void stop(),
+);
+
+// Phones: hand over to the <audio> element while the screen is off or the page hidden.
+const coarsePointer = window.matchMedia('(pointer: coarse)');
+document.addEventListener('visibilitychange', () => {
+  if (coarsePointer.matches) void player.setBackground(document.hidden);
+});
+
+// ---- figures ----------------------------------------------------------------------------------
+
+const figBuffer = byId('fig-buffer');
+const figTarget = byId('fig-target');
+const figUnderruns = byId('fig-underruns');
+const figRtt = byId('fig-rtt');
+const figCodec = byId('fig-codec');
+setInterval(() => {
+  const s = player.stats();
+  const live = s.state !== 'stopped';
+  figBuffer.textContent = live ? `${Math.round(s.bufferedMs)} ms` : '–';
+  figTarget.textContent = live && s.targetMs > 0 ? `${Math.round(s.targetMs)} ms` : '–';
+  figUnderruns.textContent = live ? String(s.underruns) : '–';
+  figRtt.textContent = live && s.rttMs !== null ? `${Math.round(s.rttMs)} ms` : '–';
+  figCodec.textContent = live ? (s.codec === 'ogg' ? 'Ogg stream' : s.codec.toUpperCase()) : '–';
+  const left = sleepTimer.remainingMs();
+  sleepOut.value = left === null ? '' : `${Math.ceil(left / 60_000)} min left`;
+}, FIGURES_MS);
+
+new Visualizer(
+  byId<HTMLCanvasElement>('viz'),
+  () => player.analyser,
+  () => player.isPlaying,
+);
+
+// ---- the public hook for tests and curious listeners -------------------------------------------
+
+declare global {
+  interface Window {
+    auralisPlayer: {
+      stats(): {
+        state: PlayerState;
+        bufferedMs: number;
+        targetMs: number;
+        underruns: number;
+        playedFrames: number;
+        rms: number;
+        codec: string;
+      } & Record<string, unknown>;
+      play(): Promise<void>;
+      pause(): Promise<void>;
+    };
+  }
+}
+window.auralisPlayer = { stats: () => ({ ...player.stats() }), play: start, pause: stop };
+
+// ---- start-up ---------------------------------------------------------------------------------
+
+function sessionStorageSet(key: string, value: string): void {
+  try {
+    sessionStorage.setItem(key, value);
+  } catch {
+    // No session storage: a reload starts a new personal session.
+  }
+}
+
+function readResume(): string | null {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(RESUME_KEY) ?? 'null') as {
+      token: string;
+      at: number;
+    } | null;
+    return saved && Date.now() - saved.at < RESUME_WINDOW_MS ? saved.token : null;
+  } catch {
+    return null;
+  }
+}
+
+async function loadLists(): Promise<void> {
+  const [stationsRes, presetsRes] = await Promise.allSettled([fetch('/api/stations'), fetch('/api/presets')]);
+  if (stationsRes.status === 'fulfilled' && stationsRes.value.ok) {
+    const body = (await stationsRes.value.json()) as unknown;
+    const list = (Array.isArray(body) ? body : ((body as { stations?: unknown[] }).stations ?? [])) as Array<{
+      id: string;
+    }>;
+    const ids = list.map((s) => s.id).filter((id) => typeof id === 'string');
+    if (settings.station !== null && !ids.includes(settings.station)) ids.unshift(settings.station);
+    source.replaceChildren(
+      ...ids.map((id) => new Option(`Station · ${id}`, `station:${id}`)),
+      new Option('My own session (private)', 'personal'),
+    );
+  }
+  source.value = settings.station === null ? 'personal' : `station:${settings.station}`;
+  if (presetsRes.status === 'fulfilled' && presetsRes.value.ok) {
+    presets = (await presetsRes.value.json()) as typeof presets;
+    controls.setPresets(presets);
+    controls.show(stationParams);
+  }
+}
+
+player.setListening(listeningFromSettings());
+source.value = settings.station === null ? 'personal' : `station:${settings.station}`;
+showSourceNote();
+void loadLists();
+void loadStationParams();
+updateMetadata();
+
+// Autoplay for a listener who left while playing, where the browser allows sound without a tap.
+const autoplayWanted = settings.wasPlaying || new URLSearchParams(location.search).get('autoplay') === '1';
+if (autoplayWanted) {
+  void player.play();
+  setTimeout(() => {
+    if (player.isPlaying && !player.audioRunning()) {
+      void player.pause(0);
+      nowLine.textContent = 'Press play to continue listening';
+    }
+  }, AUTOPLAY_CHECK_MS);
+}

@@ -1,0 +1,30 @@
+import type { ParamsPatch } from '../protocol/messages.ts';
+
+/** What to listen to: a shared station, or a personal session (optionally resumed). */
+export type Listening =
+  | { kind: 'station'; station: string }
+  | { kind: 'personal'; initial: ParamsPatch & { preset?: string }; resumeToken?: string };
+
+/** Builds the `/ws` URL of PROTOCOL.md relative to the page (http → ws, https → wss). */
+export function webSocketUrl(
+  pageUrl: string,
+  listening: Listening,
+  codec: 'opus' | 'pcm',
+  token?: string,
+): string {
+  const url = new URL('/ws', pageUrl);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.search = '';
+  if (listening.kind === 'station') {
+    url.searchParams.set('station', listening.station);
+  } else {
+    url.searchParams.set('personal', '1');
+    if (listening.resumeToken) url.searchParams.set('resume', listening.resumeToken);
+    for (const [name, value] of Object.entries(listening.initial)) {
+      if (value !== undefined && value !== null) url.searchParams.set(name, String(value));
+    }
+  }
+  url.searchParams.set('codec', codec);
+  if (token) url.searchParams.set('token', token);
+  return url.toString();
+}

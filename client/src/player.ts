@@ -1,0 +1,446 @@
+import { ArrivalStats } from './audio/arrival-stats.ts';
+import { AudioOutput, workletPlaybackAvailable } from './audio/audio-output.ts';
+import { ChunkDecoder, type PositionedFrames } from './audio/chunk-decoder.ts';
+import { chooseCodec, type WireCodec } from './audio/codec-choice.ts';
+import { opusDecodingSupported } from './audio/opus-decoder.ts';
+import { PlayoutState, type PlayoutStats } from './audio/playout-buffer.ts';
+import { StreamPlayer } from './audio/stream-player.ts';
+import { Connection, type ConnectionState } from './net/connection.ts';
+import { webSocketUrl, type Listening } from './net/ws-url.ts';
+import { parseChunk } from './protocol/chunk-header.ts';
+import type {
+  ErrorMessage,
+  NowMessage,
+  ParamsMessage,
+  ParamsPatch,
+  WelcomeMessage,
+} from './protocol/messages.ts';
+
+/**
+ * The player: connection, decoding, playout and the `<audio>` fallback behind one object.
+ * The UI (main.ts) only calls play/pause/select/set and renders what the events report.
+ */
+export const FADE_IN_MS = 1200;
+export const FADE_OUT_MS = 450;
+export const STATS_POLL_MS = 150;
+export const STATS_REPORT_MS = 2000;
+export const PING_INTERVAL_MS = 5000;
+/** Decoded audio held while the worklet is still loading (first play): at most ~2 s. */
+export const MAX_PENDING_AUDIO = 100;
+
+export type PlayerState = 'stopped' | 'connecting' | 'buffering' | 'playing' | 'reconnecting' | 'error';
+export type PlaybackPath = 'worklet' | 'stream';
+
+export interface PlayerStats {
+  state: PlayerState;
+  bufferedMs: number;
+  targetMs: number;
+  underruns: number;
+  playedFrames: number;
+  rms: number;
+  codec: WireCodec | 'ogg';
+  rttMs: number | null;
+  path: PlaybackPath;
+  splices: number;
+  ratio: number;
+  /** Network jitter measured from chunk arrivals (p98 lateness), ms. */
+  jitterMs: number;
+  detail: string;
+}
+
+export interface PlayerEvents {
+  onState(state: PlayerState, detail: string): void;
+  onWelcome(msg: WelcomeMessage): void;
+  onParams(msg: ParamsMessage): void;
+  onNow(msg: NowMessage): void;
+  onServerError(msg: ErrorMessage): void;
+}
+
+const randomUnit = (): number => {
+  const word = new Uint32Array(1);
+  crypto.getRandomValues(word);
+  return word[0] / 2 ** 32;
+};
+
+export class Player {
+  private listening: Listening = { kind: 'station', station: 'default' };
+  private readonly connection: Connection;
+  private readonly arrivals = new ArrivalStats();
+  private readonly decoder: ChunkDecoder;
+  private readonly stream: StreamPlayer;
+  private output: AudioOutput | null = null;
+  private context: AudioContext | null = null;
+  private outputPromise: Promise<AudioOutput> | null = null;
+  private readonly pendingAudio: PositionedFrames[] = [];
+  private codecPromise: Promise<WireCodec>;
+  private codec: WireCodec = 'opus';
+  private playing = false;
+  /** Bumped on every play/pause so that stale async continuations do nothing. */
+  private generation = 0;
+  private path: PlaybackPath;
+  private handedOver = false;
+  private volume = 0.8;
+  private resumeToken: string | null = null;
+  private welcome: WelcomeMessage | null = null;
+  private hadAudio = false;
+  private lastPlayout: PlayoutStats | null = null;
+  private rttMs: number | null = null;
+  private jitterMs = 0;
+  private stateValue: PlayerState = 'stopped';
+  private detail = '';
+  private timers: Array<ReturnType<typeof setInterval>> = [];
+
+  constructor(
+    audioElement: HTMLAudioElement,
+    private readonly events: PlayerEvents,
+    private readonly pageUrl: string = location.href,
+  ) {
+    this.stream = new StreamPlayer(audioElement);
+    this.path = workletPlaybackAvailable() ? 'worklet' : 'stream';
+    this.codecPromise = chooseCodec(new URL(pageUrl).search, opusDecodingSupported);
+    void this.codecPromise.then((c) => (this.codec = c));
+    this.decoder = new ChunkDecoder((frames) => this.onFrames(frames));
+    this.connection = new Connection(
+      {
+        url: () => this.socketUrl(),
+        onState: (s) => this.onConnectionState(s),
+        onMessage: (msg) => {
+          switch (msg.type) {
+            case 'welcome':
+              return this.onWelcome(msg);
+            case 'params':
+              return this.events.onParams(msg);
+            case 'now':
+              return this.events.onNow(msg);
+            case 'pong':
+              this.rttMs = Math.max(0, performance.now() - msg.t);
+              return;
+            case 'error':
+              return this.events.onServerError(msg);
+          }
+        },
+        onChunk: (data, arrivalMs) => this.onChunk(data, arrivalMs),
+      },
+      randomUnit,
+    );
+  }
+
+  // ---- what to play -------------------------------------------------------------------------
+
+  get playbackPath(): PlaybackPath {
+    return this.path;
+  }
+
+  get isPlaying(): boolean {
+    return this.playing;
+  }
+
+  get currentListening(): Listening {
+    return this.listening;
+  }
+
+  /** Switches source; reconnects at once if playing. A personal session starts fresh. */
+  setListening(listening: Listening): void {
+    this.listening = listening;
+    this.resumeToken = listening.kind === 'personal' ? (listening.resumeToken ?? null) : null;
+    if (!this.playing) return;
+    if (this.path === 'stream') {
+      if (listening.kind === 'station') void this.stream.play(listening.station, FADE_IN_MS).catch(() => {});
+      return;
+    }
+    this.output?.post({ type: 'fade', gain: 0, ms: 150 });
+    this.output?.post({ type: 'fade', gain: 1, ms: FADE_IN_MS });
+    this.hadAudio = false;
+    this.connection.restart();
+  }
+
+  private socketUrl(): string {
+    const listening: Listening =
+      this.listening.kind === 'personal'
+        ? { ...this.listening, resumeToken: this.resumeToken ?? undefined }
+        : this.listening;
+    return webSocketUrl(this.pageUrl, listening, this.codec);
+  }
+
+  // ---- play / pause -------------------------------------------------------------------------
+
+  /** Call from the click/tap handler: the AudioContext must be created inside the gesture. */
+  async play(): Promise<void> {
+    if (this.playing) return;
+    this.playing = true;
+    const generation = ++this.generation;
+    this.setState('connecting', '');
+    if (this.path === 'stream' || (this.listening.kind === 'station' && this.handedOver)) {
+      await this.playStream(generation);
+      return;
+    }
+    if (!this.outputPromise) {
+      const created = AudioOutput.createInGesture();
+      this.context = created.context;
+      this.outputPromise = created.output;
+    } else {
+      // Inside the gesture, synchronously: a later resume() might not be allowed.
+      void this.context?.resume();
+    }
+    this.hadAudio = false;
+    this.codec = await this.codecPromise;
+    if (generation !== this.generation) return;
+    // Connect while the worklet loads: the first chunks wait in pendingAudio.
+    this.connection.start();
+    this.startTimers();
+    try {
+      const output = await this.outputPromise;
+      if (generation !== this.generation) return;
+      this.output = output;
+      output.setVolume(this.volume);
+      output.post({ type: 'fade', gain: 0, ms: 0 });
+      output.post({ type: 'fade', gain: 1, ms: FADE_IN_MS });
+      for (const f of this.pendingAudio.splice(0)) {
+        output.pushAudio(f.positionFrames, f.left, f.right, f.discontinuity);
+      }
+      await output.resume();
+    } catch (err) {
+      // No worklet after all (a browser quirk): the <audio> element still works for stations.
+      this.outputPromise = null;
+      this.connection.stop();
+      this.path = 'stream';
+      this.detail = `Web Audio unavailable (${String(err)}); using the stream`;
+      await this.playStream(generation);
+    }
+  }
+
+  private async playStream(generation: number): Promise<void> {
+    if (this.listening.kind !== 'station') {
+      this.playing = false;
+      this.setState('error', 'Personal sessions need Web Audio; choose a station');
+      return;
+    }
+    this.codec = 'opus';
+    this.startTimers();
+    try {
+      this.stream.setVolume(this.volume);
+      await this.stream.play(this.listening.station, FADE_IN_MS);
+      if (generation === this.generation) this.setState('playing', 'stream');
+    } catch (err) {
+      if (generation !== this.generation) return;
+      this.playing = false;
+      this.setState('error', `Cannot play the stream: ${String(err)}`);
+    }
+  }
+
+  /** Fades out and stops (socket closed, audio suspended). */
+  async pause(fadeMs = FADE_OUT_MS): Promise<void> {
+    if (!this.playing) return;
+    this.playing = false;
+    const generation = ++this.generation;
+    this.stopTimers();
+    this.setState('stopped', '');
+    if (this.path === 'stream' || this.handedOver) await this.stream.stop(fadeMs);
+    const output = this.output;
+    if (output) {
+      output.post({ type: 'fade', gain: 0, ms: fadeMs });
+      await new Promise((resolve) => setTimeout(resolve, fadeMs + 50));
+      if (generation !== this.generation) return;
+      this.connection.stop();
+      output.post({ type: 'clear' });
+      this.pendingAudio.length = 0;
+      this.lastPlayout = null;
+      await output.suspend();
+    } else {
+      this.connection.stop();
+    }
+  }
+
+  /** A long fade without stopping (the sleep timer's last seconds). */
+  fadeOut(ms: number): void {
+    this.output?.post({ type: 'fade', gain: 0, ms });
+    if (this.path === 'stream' || this.handedOver) this.stream.fadeTo(0, ms);
+  }
+
+  setVolume(volume: number): void {
+    this.volume = volume;
+    this.output?.setVolume(volume);
+    this.stream.setVolume(volume);
+  }
+
+  /** False while the browser holds sound back (autoplay policy) or nothing plays. */
+  audioRunning(): boolean {
+    if (this.path === 'stream' || this.handedOver) return !this.stream.element.paused;
+    return this.context?.state === 'running';
+  }
+
+  get analyser(): AnalyserNode | null {
+    return this.output?.analyser ?? null;
+  }
+
+  // ---- background listening on phones -------------------------------------------------------
+
+  /**
+   * The page went to the background (or came back) on a phone: hand the station over to the
+   * `<audio>` element, which browsers keep playing on a locked screen, and back again.
+   */
+  async setBackground(hidden: boolean): Promise<void> {
+    if (!this.playing || this.path !== 'worklet' || this.listening.kind !== 'station') return;
+    if (hidden && !this.handedOver) {
+      try {
+        this.stream.setVolume(this.volume);
+        await this.stream.play(this.listening.station, 1500);
+      } catch {
+        return; // Not allowed here: the worklet keeps playing as long as the browser lets it.
+      }
+      this.handedOver = true;
+      this.output?.post({ type: 'fade', gain: 0, ms: 1500 });
+      setTimeout(() => {
+        if (this.handedOver) this.connection.stop();
+      }, 1600);
+    } else if (!hidden && this.handedOver) {
+      this.handedOver = false;
+      await this.output?.resume();
+      this.output?.post({ type: 'fade', gain: 1, ms: FADE_IN_MS });
+      this.connection.start();
+      void this.stream.stop(FADE_IN_MS);
+    }
+  }
+
+  // ---- control ------------------------------------------------------------------------------
+
+  sendSet(params: ParamsPatch): boolean {
+    return this.connection.send({ type: 'set', params });
+  }
+
+  sendPreset(name: string): boolean {
+    return this.connection.send({ type: 'preset', name });
+  }
+
+  get welcomeMessage(): WelcomeMessage | null {
+    return this.welcome;
+  }
+
+  // ---- incoming -----------------------------------------------------------------------------
+
+  private onWelcome(msg: WelcomeMessage): void {
+    this.welcome = msg;
+    if (msg.personal && msg.resumeToken) this.resumeToken = msg.resumeToken;
+    this.arrivals.reset(performance.now());
+    this.decoder.reset();
+    this.output?.post({ type: 'newStream', chunkMs: msg.chunkMs || 100 });
+    this.pendingAudio.length = 0;
+    this.events.onWelcome(msg);
+    this.ping();
+    this.refreshState();
+  }
+
+  private onChunk(data: ArrayBuffer, arrivalMs: number): void {
+    const parsed = parseChunk(data);
+    if (!parsed.ok) return;
+    const { header, payload } = parsed;
+    const jitterMs = this.arrivals.add(arrivalMs, header.positionFrames, header.sampleRate);
+    this.jitterMs = jitterMs;
+    this.output?.post({ type: 'jitter', jitterMs });
+    this.decoder.decode(header, payload);
+  }
+
+  private onFrames(f: PositionedFrames): void {
+    if (!this.playing) return;
+    if (this.output) {
+      this.output.pushAudio(f.positionFrames, f.left, f.right, f.discontinuity);
+    } else if (this.pendingAudio.length < MAX_PENDING_AUDIO) {
+      this.pendingAudio.push(f);
+    }
+  }
+
+  private onConnectionState(s: ConnectionState): void {
+    if (s.kind === 'waiting' || s.kind === 'failed') this.welcome = null;
+    this.refreshState();
+  }
+
+  // ---- figures ------------------------------------------------------------------------------
+
+  private startTimers(): void {
+    this.stopTimers();
+    this.timers.push(setInterval(() => void this.poll(), STATS_POLL_MS));
+    this.timers.push(setInterval(() => this.reportStats(), STATS_REPORT_MS));
+    this.timers.push(setInterval(() => this.ping(), PING_INTERVAL_MS));
+  }
+
+  private stopTimers(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+  }
+
+  private async poll(): Promise<void> {
+    if (this.output && this.path === 'worklet' && !this.handedOver) {
+      const stats = await this.output.stats();
+      if (stats) {
+        this.lastPlayout = stats;
+        if (stats.state !== PlayoutState.Buffering) this.hadAudio = true;
+      }
+    }
+    this.refreshState();
+  }
+
+  private ping(): void {
+    this.connection.send({ type: 'ping', t: performance.now() });
+  }
+
+  private reportStats(): void {
+    const s = this.stats();
+    this.connection.send({
+      type: 'stats',
+      bufferedMs: Math.round(s.bufferedMs),
+      underruns: s.underruns,
+      playedFrames: s.playedFrames,
+    });
+  }
+
+  private refreshState(): void {
+    if (!this.playing) return this.setState('stopped', '');
+    if (this.path === 'stream' || this.handedOver) {
+      const el = this.stream.element;
+      return this.setState(!el.paused && el.readyState >= 3 ? 'playing' : 'buffering', 'stream');
+    }
+    const c = this.connection.state;
+    switch (c.kind) {
+      case 'failed':
+        return this.setState('error', c.reason);
+      case 'waiting':
+        return this.setState('reconnecting', `${c.reason}; retrying in ${(c.retryInMs / 1000).toFixed(1)} s`);
+      case 'connecting':
+        return this.setState(this.hadAudio ? 'reconnecting' : 'connecting', '');
+      case 'idle':
+        return this.setState('connecting', '');
+      case 'open': {
+        const st = this.lastPlayout?.state;
+        const audible = st === PlayoutState.Playing || st === PlayoutState.Skipping;
+        return this.setState(audible && this.welcome ? 'playing' : 'buffering', '');
+      }
+    }
+  }
+
+  private setState(state: PlayerState, detail: string): void {
+    if (state === this.stateValue && detail === this.detail) return;
+    this.stateValue = state;
+    this.detail = detail;
+    this.events.onState(state, detail);
+  }
+
+  stats(): PlayerStats {
+    const p = this.lastPlayout;
+    const streaming = this.path === 'stream' || this.handedOver;
+    return {
+      state: this.stateValue,
+      bufferedMs: streaming ? this.stream.bufferedMs() : (p?.bufferedMs ?? 0),
+      targetMs: streaming ? 0 : (p?.targetMs ?? 0),
+      underruns: streaming ? this.stream.stalls : (p?.underruns ?? 0),
+      playedFrames: streaming ? Math.round(this.stream.playedSeconds() * 48_000) : (p?.playedFrames ?? 0),
+      rms: streaming ? 0 : (p?.rms ?? 0),
+      codec: streaming ? 'ogg' : this.codec,
+      rttMs: this.rttMs,
+      path: streaming ? 'stream' : 'worklet',
+      splices: p?.splices ?? 0,
+      ratio: p?.ratio ?? 1,
+      jitterMs: this.jitterMs,
+      detail: this.detail,
+    };
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * The sleep timer: after the chosen time, the music fades out over FADE_OUT_MS and stops.
+ * The fade is long on purpose: falling asleep to a sudden silence wakes people up.
+ */
+export const SLEEP_FADE_OUT_MS = 30_000;
+
+export class SleepTimer {
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private endsAtMs = 0;
+
+  constructor(
+    private readonly onFadeStart: (fadeMs: number) => void,
+    private readonly onEnd: () => void,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  /** Starts (or restarts) the timer; 0 cancels it. */
+  set(minutes: number): void {
+    this.cancel();
+    if (!(minutes > 0)) return;
+    const totalMs = minutes * 60_000;
+    this.endsAtMs = this.now() + totalMs;
+    const fadeMs = Math.min(SLEEP_FADE_OUT_MS, totalMs);
+    this.timer = setTimeout(() => {
+      this.onFadeStart(fadeMs);
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.onEnd();
+      }, fadeMs);
+    }, totalMs - fadeMs);
+  }
+
+  cancel(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** Milliseconds until the music stops, or null when no timer runs. */
+  remainingMs(): number | null {
+    return this.timer ? Math.max(0, this.endsAtMs - this.now()) : null;
+  }
+}

@@ -1,0 +1,124 @@
+import { MODES, PITCH_CLASSES } from '../../../src/music/types.ts';
+import type { ParamsPatch, StationParams } from '../protocol/messages.ts';
+import { byId } from './dom.ts';
+
+/**
+ * The musical controls: key, mode, tempo, intensity and preset chips. Reports the user's
+ * changes; follows the server's parameters (welcome/params) without fighting a control the
+ * user is holding.
+ */
+export interface PresetInfo {
+  name: string;
+  description: string;
+}
+
+export const ERROR_SHOW_MS = 8000;
+const FIELDS = ['key', 'mode', 'bpm', 'intensity', 'preset'] as const;
+
+const keyLabel = (pc: string) =>
+  pc.length === 2
+    ? `${pc[0]}♯ / ${String.fromCharCode(pc.charCodeAt(0) + 1 === 72 ? 65 : pc.charCodeAt(0) + 1)}♭`
+    : pc;
+
+export class Controls {
+  private readonly key = byId<HTMLSelectElement>('key');
+  private readonly mode = byId<HTMLSelectElement>('mode');
+  private readonly bpm = byId<HTMLInputElement>('bpm');
+  private readonly intensity = byId<HTMLInputElement>('intensity');
+  private readonly presets = byId<HTMLDivElement>('presets');
+  private readonly bpmOut = byId<HTMLOutputElement>('bpm-out');
+  private readonly intensityOut = byId<HTMLOutputElement>('intensity-out');
+  private readonly held = new Set<HTMLElement>();
+  private readonly errorTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  private currentPreset: string | null = null;
+
+  constructor(
+    private readonly onChange: (patch: ParamsPatch) => void,
+    private readonly onPreset: (name: string) => void,
+  ) {
+    for (const pc of PITCH_CLASSES) this.key.add(new Option(keyLabel(pc), pc));
+    for (const m of MODES) this.mode.add(new Option(m[0].toUpperCase() + m.slice(1), m));
+    this.key.addEventListener('change', () => this.onChange({ key: this.key.value }));
+    this.mode.addEventListener('change', () => this.onChange({ mode: this.mode.value }));
+    this.bpm.addEventListener('input', () => this.showBpm());
+    this.intensity.addEventListener('input', () => this.showIntensity());
+    this.bpm.addEventListener('change', () => this.onChange({ bpm: Number(this.bpm.value) }));
+    this.intensity.addEventListener('change', () =>
+      this.onChange({ intensity: Number(this.intensity.value) }),
+    );
+    for (const el of [this.bpm, this.intensity]) {
+      el.addEventListener('pointerdown', () => this.held.add(el));
+      el.addEventListener('pointerup', () => this.held.delete(el));
+      el.addEventListener('pointercancel', () => this.held.delete(el));
+    }
+  }
+
+  setPresets(presets: PresetInfo[]): void {
+    this.presets.replaceChildren(
+      ...presets.map((p) => {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'chip';
+        b.textContent = p.name;
+        b.title = p.description;
+        b.dataset.preset = p.name;
+        b.setAttribute('aria-pressed', String(p.name === this.currentPreset));
+        b.setAttribute('aria-description', p.description);
+        b.addEventListener('click', () => this.onPreset(p.name));
+        return b;
+      }),
+    );
+  }
+
+  /** Shows parameters that the server reports (or that were restored). */
+  show(params: Partial<StationParams>): void {
+    if (params.key && !this.held.has(this.key)) this.key.value = params.key;
+    if (params.mode && !this.held.has(this.mode)) this.mode.value = params.mode;
+    if (typeof params.bpm === 'number' && !this.held.has(this.bpm)) {
+      this.bpm.value = String(params.bpm);
+      this.showBpm();
+    }
+    if (typeof params.intensity === 'number' && !this.held.has(this.intensity)) {
+      this.intensity.value = String(params.intensity);
+      this.showIntensity();
+    }
+    if (params.preset !== undefined) {
+      this.currentPreset = params.preset ?? null;
+      for (const b of this.presets.querySelectorAll<HTMLButtonElement>('button[data-preset]')) {
+        b.setAttribute('aria-pressed', String(b.dataset.preset === this.currentPreset));
+      }
+    }
+  }
+
+  values(): { key: string; mode: string; bpm: number; intensity: number } {
+    return {
+      key: this.key.value,
+      mode: this.mode.value,
+      bpm: Number(this.bpm.value),
+      intensity: Number(this.intensity.value),
+    };
+  }
+
+  private showBpm(): void {
+    this.bpmOut.value = `${this.bpm.value} BPM`;
+  }
+
+  private showIntensity(): void {
+    this.intensityOut.value = `${Math.round(Number(this.intensity.value) * 100)} %`;
+  }
+
+  /** Shows an error beside its field (or under the panel), for ERROR_SHOW_MS. */
+  showError(message: string, field?: string): void {
+    const id = field && (FIELDS as readonly string[]).includes(field) ? `err-${field}` : 'err-general';
+    const el = byId<HTMLParagraphElement>(id);
+    el.textContent = message;
+    el.hidden = false;
+    clearTimeout(this.errorTimers.get(id));
+    this.errorTimers.set(
+      id,
+      setTimeout(() => {
+        el.hidden = true;
+      }, ERROR_SHOW_MS),
+    );
+  }
+}
