@@ -21,7 +21,12 @@ export class StationRenderer {
   private readonly sink: (e: NoteEvent) => void;
   private readonly observer: ((e: NoteEvent) => void) | null;
 
-  constructor(opts: { seed: number; params: MusicParams; sampleRate?: number; onEvent?: (e: NoteEvent) => void }) {
+  constructor(opts: {
+    seed: number;
+    params: MusicParams;
+    sampleRate?: number;
+    onEvent?: (e: NoteEvent) => void;
+  }) {
     this.seed = opts.seed >>> 0;
     this.sampleRate = opts.sampleRate ?? SAMPLE_RATE;
     this.paramsValue = { ...opts.params };

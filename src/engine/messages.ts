@@ -1,0 +1,48 @@
+import type { MusicParams } from '../music/types.ts';
+import type { RingLayout } from './ring.ts';
+
+/** Messages between the main thread (EngineHost) and an engine worker. Structured-clone plain data. */
+
+export interface AddStationMessage {
+  type: 'add';
+  id: string;
+  seed: number;
+  params: MusicParams;
+  chunkFrames: number;
+  /** Sequence number of the first chunk this worker renders (0 for a new station, more after a restart). */
+  startSeq: number;
+  /** Unix ms at which position 0 plays (the station clock; never changes, so it cannot drift). */
+  startTimeMs: number;
+  ring: SharedArrayBuffer;
+  layout: RingLayout;
+  /** Set the discontinuity flag on the first chunk (after a worker restart). */
+  discontinuity: boolean;
+  opusBitrate: number;
+  opusComplexity: number;
+}
+
+export type ToWorker =
+  | AddStationMessage
+  | { type: 'remove'; id: string }
+  | { type: 'change'; id: string; requestId: number; params: MusicParams }
+  | { type: 'timing'; leadMs: number; renderAheadMs: number }
+  /** Test hook: make the worker throw, to exercise crash recovery. */
+  | { type: 'crash' };
+
+export interface StationStats {
+  id: string;
+  /** Wall seconds to render each chunk (composition + DSP) since the last report. */
+  synthSeconds: number[];
+  encodeOpusSeconds: number[];
+  encodePcmSeconds: number[];
+  /** How far ahead of its due time the newest rendered chunk is, in ms. */
+  bufferedMs: number;
+}
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'added'; id: string; preSkipFrames: number; opusBackend: string; oggHeader: Uint8Array }
+  | { type: 'changed'; id: string; requestId: number; effectiveAt: number }
+  | { type: 'now'; id: string; position: number; chord: string; key: string; mode: string; section: string }
+  | { type: 'stats'; stations: StationStats[] }
+  | { type: 'failed'; id: string; message: string };

@@ -1,0 +1,86 @@
+/**
+ * Engine worker entry: hosts stations and renders each ahead of real time into its shared ring.
+ * The main thread never runs DSP (ARCHITECTURE.md); this thread never touches sockets.
+ */
+import { parentPort } from 'node:worker_threads';
+import type { FromWorker, ToWorker } from './messages.ts';
+import { WorkerStation } from './worker-station.ts';
+
+if (!parentPort) throw new Error('engine worker must run in a worker thread');
+const port = parentPort;
+
+const stations = new Map<string, WorkerStation>();
+let leadMs = 150;
+let renderAheadMs = 400;
+/** Longest pause between two render passes; chunks are at least 20 ms long. */
+const TICK_MS = 10;
+const STATS_INTERVAL_MS = 1000;
+let lastStatsMs = Date.now();
+
+function send(msg: FromWorker): void {
+  port.postMessage(msg);
+}
+
+function renderPass(): void {
+  const nowMs = Date.now();
+  for (const st of stations.values()) {
+    // Render until the newest chunk is due renderAheadMs from now; bounded so one pass cannot spin.
+    let guard = 64;
+    while (guard-- > 0 && st.nextDueMs(leadMs) < nowMs + renderAheadMs) {
+      const chord = st.renderNext();
+      if (chord !== null) send({ type: 'now', id: st.id, ...st.nowInfo() });
+    }
+  }
+  if (nowMs - lastStatsMs >= STATS_INTERVAL_MS) {
+    lastStatsMs = nowMs;
+    send({ type: 'stats', stations: [...stations.values()].map((s) => s.takeStats(nowMs, leadMs)) });
+  }
+}
+
+function loop(): void {
+  renderPass();
+  setTimeout(loop, TICK_MS);
+}
+
+port.on('message', (msg: ToWorker) => {
+  switch (msg.type) {
+    case 'add': {
+      try {
+        const st = new WorkerStation(msg);
+        stations.set(msg.id, st);
+        send({
+          type: 'added',
+          id: msg.id,
+          preSkipFrames: st.preSkipFrames,
+          opusBackend: st.opusBackend,
+          oggHeader: st.oggHeader(),
+        });
+        renderPass();
+      } catch (err) {
+        send({ type: 'failed', id: msg.id, message: (err as Error).message });
+      }
+      break;
+    }
+    case 'remove':
+      stations.delete(msg.id);
+      break;
+    case 'change': {
+      const st = stations.get(msg.id);
+      if (st)
+        send({ type: 'changed', id: msg.id, requestId: msg.requestId, effectiveAt: st.change(msg.params) });
+      break;
+    }
+    case 'timing':
+      leadMs = msg.leadMs;
+      renderAheadMs = msg.renderAheadMs;
+      break;
+    case 'crash':
+      setImmediate(() => {
+        throw new Error('engine worker crash requested (test hook)');
+      });
+      break;
+  }
+});
+
+send({ type: 'ready' });
+loop();

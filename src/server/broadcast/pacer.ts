@@ -1,0 +1,206 @@
+import { CHUNK_HEADER_BYTES, WS_PREFIX_BYTES, type ChunkRing } from '../../engine/ring.ts';
+import type { Station } from '../station.ts';
+import type { Listener, Transport } from './listener.ts';
+
+/** What the pacer reports (metrics); every method is called on the main thread, cheaply. */
+export interface PacerObserver {
+  chunkPublished(station: Station, seq: number, latenessSeconds: number, sends: number, skips: number): void;
+  listenerSkipped(transport: Transport): void;
+  listenerSent(transport: Transport, count: number): void;
+  listenerStalled(transport: Transport): void;
+  now(station: Station, json: string): void;
+}
+
+/** If the loop fell this many chunks behind (a long GC or a blocked loop), jump to the newest. */
+const MAX_CATCH_UP_CHUNKS = 10;
+/** Re-check soon when a due chunk is not rendered yet. */
+const NOT_RENDERED_RETRY_MS = 2;
+
+/**
+ * The pacer: at each chunk's due time, the very same bytes go to every listener of the station.
+ * One timer for all stations, aimed at the earliest next due time. Slow listeners are skipped
+ * (their next chunk carries the discontinuity flag) and never delay the others.
+ */
+export class Pacer {
+  private readonly stations = new Set<Station>();
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private readonly leadMs: number;
+  private readonly queueBytes: number;
+  private readonly stallTimeoutMs: number;
+  private readonly observer: PacerObserver;
+
+  constructor(opts: {
+    leadMs: number;
+    listenerQueueBytes: number;
+    stallTimeoutMs: number;
+    observer: PacerObserver;
+  }) {
+    this.leadMs = opts.leadMs;
+    this.queueBytes = opts.listenerQueueBytes;
+    this.stallTimeoutMs = opts.stallTimeoutMs;
+    this.observer = opts.observer;
+  }
+
+  add(station: Station): void {
+    this.stations.add(station);
+    this.schedule();
+  }
+
+  remove(station: Station): void {
+    this.stations.delete(station);
+  }
+
+  start(): void {
+    this.running = true;
+    this.schedule();
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private schedule(delayMs?: number): void {
+    if (!this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    let wait = delayMs;
+    if (wait === undefined) {
+      const now = Date.now();
+      let next = Infinity;
+      for (const st of this.stations) next = Math.min(next, st.dueMs(st.nextSeq, this.leadMs));
+      wait = next === Infinity ? 50 : Math.max(0, Math.min(50, next - now));
+    }
+    this.timer = setTimeout(this.tick, wait);
+  }
+
+  private readonly tick = (): void => {
+    this.timer = null;
+    let retry = false;
+    for (const st of this.stations) {
+      const ring = st.engine.ring;
+      let now = Date.now();
+      if (now - st.dueMs(st.nextSeq, this.leadMs) > MAX_CATCH_UP_CHUNKS * st.chunkMs) {
+        const jumpTo = Math.floor((now - st.dueMs(0, this.leadMs)) / st.chunkMs);
+        st.nextSeq = jumpTo;
+        for (const l of st.listeners) l.discontinuity = true;
+      }
+      while (st.dueMs(st.nextSeq, this.leadMs) <= now) {
+        const seq = st.nextSeq;
+        if (ring.published() <= seq) {
+          retry = true; // due but not rendered yet: the engine is behind
+          break;
+        }
+        if (!ring.has(seq)) {
+          // Skipped by a restarted worker (or overwritten): everyone gets a discontinuity.
+          st.nextSeq++;
+          for (const l of st.listeners) l.discontinuity = true;
+          continue;
+        }
+        this.publish(st, seq, now);
+        st.nextSeq++;
+        now = Date.now();
+      }
+    }
+    this.schedule(retry ? NOT_RENDERED_RETRY_MS : undefined);
+  };
+
+  private publish(st: Station, seq: number, dueCheckMs: number): void {
+    const ring = st.engine.ring;
+    const sab = ring.sab;
+    const opus = Buffer.from(sab, ring.opusFrameStart(seq), ring.opusFrameLength(seq));
+    const pcm = Buffer.from(sab, ring.pcmFrameStart(seq), ring.pcmFrameLength(seq));
+    const ogg = Buffer.from(sab, ring.oggPageStart(seq), ring.oggPageLength(seq));
+    const wavStart = ring.pcmRegion(seq) + WS_PREFIX_BYTES + CHUNK_HEADER_BYTES;
+    const wav = Buffer.from(sab, wavStart, ring.pcmFrameStart(seq) + ring.pcmFrameLength(seq) - wavStart);
+    let sends = 0;
+    let skips = 0;
+    for (const l of st.listeners) {
+      if (l.closed || l.nextSeq > seq) continue;
+      const bytes =
+        l.transport === 'ws' ? (l.codec === 'opus' ? opus : pcm) : l.transport === 'ogg' ? ogg : wav;
+      if (this.write(l, ring, seq, bytes, dueCheckMs)) sends++;
+      else skips++;
+    }
+    const latenessSeconds = (Date.now() - st.dueMs(seq, this.leadMs)) / 1000;
+    this.observer.chunkPublished(st, seq, latenessSeconds, sends, skips);
+    const position = (seq + 1) * st.engine.chunkFrames;
+    for (let e = st.takeDueNow(position); e !== null; e = st.takeDueNow(position)) {
+      this.observer.now(
+        st,
+        JSON.stringify({
+          type: 'now',
+          position: e.position,
+          chord: e.chord,
+          key: e.key,
+          mode: e.mode,
+          section: e.section,
+        }),
+      );
+    }
+  }
+
+  /** Writes one chunk to one listener unless its socket is over the queue limit. Returns true if sent. */
+  write(l: Listener, ring: ChunkRing, seq: number, bytes: Buffer, nowMs: number): boolean {
+    const socket = l.socket;
+    if (socket.destroyed || !socket.writable) return false;
+    if (socket.writableLength > this.queueBytes) {
+      l.skipped++;
+      l.discontinuity = true;
+      l.nextSeq = seq + 1;
+      this.observer.listenerSkipped(l.transport);
+      if (l.overSinceMs === 0) l.overSinceMs = nowMs;
+      else if (nowMs - l.overSinceMs > this.stallTimeoutMs) {
+        this.observer.listenerStalled(l.transport);
+        l.kick('stalled');
+      }
+      return false;
+    }
+    l.overSinceMs = 0;
+    let out = bytes;
+    if (l.discontinuity) {
+      if (l.transport === 'ws') {
+        // Rare path (after a skip): a private copy with the flag set; the shared bytes stay as they are.
+        out = Buffer.from(bytes);
+        const headerAt = (l.codec === 'opus' ? ring.opusRegion(seq) : ring.pcmRegion(seq)) + WS_PREFIX_BYTES;
+        const frameStart = l.codec === 'opus' ? ring.opusFrameStart(seq) : ring.pcmFrameStart(seq);
+        out[headerAt - frameStart + 3]! |= 1;
+      }
+      l.discontinuity = false;
+    }
+    socket.write(out);
+    l.sent++;
+    l.nextSeq = seq + 1;
+    return true;
+  }
+
+  /**
+   * Sends a new listener the newest `count` chunks that are already due (a burst that fills its
+   * buffer at once), then it follows the live broadcast.
+   */
+  burst(st: Station, l: Listener, count: number): void {
+    const ring = st.engine.ring;
+    const first = Math.max(0, st.nextSeq - count);
+    l.nextSeq = first;
+    let sent = 0;
+    for (let seq = first; seq < st.nextSeq; seq++) {
+      if (!ring.has(seq)) continue;
+      if (this.write(l, ring, seq, this.bytesFor(l, ring, seq), Date.now())) sent++;
+    }
+    l.nextSeq = st.nextSeq;
+    if (sent > 0) this.observer.listenerSent(l.transport, sent);
+  }
+
+  private bytesFor(l: Listener, ring: ChunkRing, seq: number): Buffer {
+    const sab = ring.sab;
+    if (l.transport === 'ws') {
+      return l.codec === 'opus'
+        ? Buffer.from(sab, ring.opusFrameStart(seq), ring.opusFrameLength(seq))
+        : Buffer.from(sab, ring.pcmFrameStart(seq), ring.pcmFrameLength(seq));
+    }
+    if (l.transport === 'ogg') return Buffer.from(sab, ring.oggPageStart(seq), ring.oggPageLength(seq));
+    const wavStart = ring.pcmRegion(seq) + WS_PREFIX_BYTES + CHUNK_HEADER_BYTES;
+    return Buffer.from(sab, wavStart, ring.pcmFrameStart(seq) + ring.pcmFrameLength(seq) - wavStart);
+  }
+}

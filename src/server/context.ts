@@ -1,0 +1,25 @@
+import type { EngineHost } from '../engine/engine-host.ts';
+import type { Listener, Transport } from './broadcast/listener.ts';
+import type { Pacer } from './broadcast/pacer.ts';
+import type { ServerConfig } from './config.ts';
+import type { ControlSource, Controller } from './control.ts';
+import type { StationRegistry } from './stations.ts';
+
+export type ControlResultLabel = 'ok' | 'rejected' | 'rate_limited' | 'forbidden';
+
+/** What the routes and transports share: the pieces of a running server and its bookkeeping. */
+export interface ServerContext {
+  readonly config: ServerConfig;
+  readonly engine: EngineHost;
+  readonly registry: StationRegistry;
+  readonly pacer: Pacer;
+  readonly controller: Controller;
+  readonly closing: boolean;
+  listenerCount(): number;
+  listenerJoined(transport: Transport): void;
+  listenerLeft(transport: Transport, listener: Listener): void;
+  controlAccepted(source: ControlSource): void;
+  controlRejected(source: ControlSource, result: Exclude<ControlResultLabel, 'ok'>): void;
+  /** A player's own report (`stats` message). */
+  clientStats(listener: Listener, bufferedMs: number, underruns: number): void;
+}

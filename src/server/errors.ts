@@ -1,0 +1,58 @@
+/**
+ * The registry of error codes (PROTOCOL.md). Every error a client can see has one of these codes;
+ * a test keeps this table, docs/PROTOCOL.md and the code in step.
+ */
+export const ERRORS = {
+  INVALID_PARAM: { status: 400, doc: 'a parameter is out of range, of the wrong type or unknown' },
+  BAD_REQUEST: { status: 400, doc: 'the request is malformed (bad JSON, wrong content type, bad id)' },
+  BAD_MESSAGE: {
+    status: 400,
+    doc: 'a WebSocket message is not valid JSON, has an unknown type or lacks fields',
+  },
+  UNAUTHORIZED: { status: 401, doc: 'a control token is configured and none was given' },
+  FORBIDDEN: {
+    status: 403,
+    doc: 'wrong control token, a personal session not owned, or the default station deleted',
+  },
+  UNKNOWN_STATION: { status: 404, doc: 'no station has this id' },
+  NOT_FOUND: { status: 404, doc: 'no such route' },
+  STATION_EXISTS: { status: 409, doc: 'a station with this id exists' },
+  BODY_TOO_LARGE: { status: 413, doc: 'the request body is over the limit' },
+  RATE_LIMITED: { status: 429, doc: 'too many requests or control messages' },
+  SERVER_FULL: { status: 503, doc: 'too many listeners or stations' },
+  NOT_READY: { status: 503, doc: 'a station is not ahead of real time' },
+  INTERNAL: { status: 500, doc: 'an unexpected server error' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly field: string | undefined;
+  constructor(code: ErrorCode, message: string, field?: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.field = field;
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string; field?: string } } {
+    return {
+      error: { code: this.code, message: this.message, ...(this.field ? { field: this.field } : {}) },
+    };
+  }
+}
+
+/** WebSocket close codes (PROTOCOL.md "Close codes"). */
+export const CLOSE = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  UNSUPPORTED_DATA: 1003,
+  POLICY: 1008,
+  TOO_BIG: 1009,
+  INTERNAL: 1011,
+  TRY_AGAIN_LATER: 1013,
+  UNKNOWN_STATION: 4404,
+} as const;

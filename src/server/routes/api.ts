@@ -1,0 +1,153 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { PRESETS } from '../../music/presets.ts';
+import { validatePatch, type ParamsPatch } from '../../music/params.ts';
+import { publicParams } from '../control.ts';
+import type { ServerContext } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import type { Station } from '../station.ts';
+import { DEFAULT_STATION_ID } from '../stations.ts';
+import { tokenMatches } from '../transports/ws.ts';
+
+const VERSION = '0.1.0';
+
+export function stationJson(ctx: ServerContext, st: Station): Record<string, unknown> {
+  const now = Date.now();
+  return {
+    id: st.id,
+    personal: st.personal,
+    listeners: st.listeners.size,
+    params: publicParams(st.params),
+    seed: st.seed,
+    position: st.positionFrames,
+    bufferedMs: Math.round(st.bufferedMs(now, ctx.config.leadMs)),
+    chunkMs: st.chunkMs,
+    now: st.lastNow
+      ? { chord: st.lastNow.chord, key: st.lastNow.key, mode: st.lastNow.mode, section: st.lastNow.section }
+      : null,
+  };
+}
+
+/** Changing a station needs the control token when one is configured (PROTOCOL.md). */
+function requireControl(ctx: ServerContext, req: FastifyRequest): void {
+  const token = ctx.config.controlToken;
+  if (!token) return;
+  const auth = req.headers.authorization;
+  if (!auth)
+    throw new ApiError('UNAUTHORIZED', 'this request needs the control token (Authorization: Bearer …)');
+  const m = /^Bearer\s+(.+)$/i.exec(auth);
+  if (!m || !tokenMatches(m[1]!.trim(), token)) throw new ApiError('FORBIDDEN', 'the control token is wrong');
+}
+
+function bodyObject(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body))
+    throw new ApiError('BAD_REQUEST', 'the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function getStation(ctx: ServerContext, id: string): Station {
+  const st = ctx.registry.get(id);
+  if (!st) throw new ApiError('UNKNOWN_STATION', `no station ${JSON.stringify(id)}`, 'id');
+  return st;
+}
+
+export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_req, reply) => {
+    const now = Date.now();
+    for (const st of ctx.registry.all()) {
+      const ahead = st.bufferedMs(now, ctx.config.leadMs);
+      if (ahead < 0) {
+        return reply
+          .code(503)
+          .send({
+            status: 'degraded',
+            reason: `station ${st.id} is ${Math.round(-ahead)} ms behind real time`,
+          });
+      }
+    }
+    if (ctx.closing) return reply.code(503).send({ status: 'degraded', reason: 'shutting down' });
+    return { status: 'ready' };
+  });
+
+  app.get('/api/status', async () => ({
+    version: VERSION,
+    uptimeSeconds: Math.round(process.uptime()),
+    listeners: ctx.listenerCount(),
+    stations: ctx.registry.all().map((st) => stationJson(ctx, st)),
+  }));
+
+  app.get('/api/presets', async () =>
+    PRESETS.map((p) => ({ name: p.name, description: p.description, params: p.params })),
+  );
+
+  app.get('/api/stations', async () =>
+    ctx.registry
+      .all()
+      .filter((s) => !s.personal)
+      .map((st) => stationJson(ctx, st)),
+  );
+
+  app.get<{ Params: { id: string } }>('/api/stations/:id', async (req) =>
+    stationJson(ctx, getStation(ctx, req.params.id)),
+  );
+
+  app.post('/api/stations', async (req, reply) => {
+    requireControl(ctx, req);
+    const body = bodyObject(req.body);
+    for (const k of Object.keys(body)) {
+      if (!['id', 'preset', 'params', 'seed'].includes(k)) {
+        throw new ApiError('INVALID_PARAM', `unknown field ${k}; allowed: id, preset, params, seed`, k);
+      }
+    }
+    if (body.id !== undefined && typeof body.id !== 'string')
+      throw new ApiError('BAD_REQUEST', 'id must be a string', 'id');
+    const input: Record<string, unknown> = { ...(body.params === undefined ? {} : bodyObject(body.params)) };
+    if ('seed' in input)
+      throw new ApiError('INVALID_PARAM', 'seed goes at the top level, not in params', 'params.seed');
+    const v = validatePatch(input);
+    if (!v.ok) throw new ApiError('INVALID_PARAM', v.message, v.field);
+    const patch: ParamsPatch = { ...v.patch };
+    if (body.preset !== undefined) {
+      const p = validatePatch({ preset: body.preset });
+      if (!p.ok) throw new ApiError('INVALID_PARAM', p.message, 'preset');
+      patch.preset = p.patch.preset!;
+    }
+    let seed: number | undefined;
+    if (body.seed !== undefined) {
+      const s = validatePatch({ seed: body.seed }, { allowSeed: true });
+      if (!s.ok) throw new ApiError('INVALID_PARAM', s.message, 'seed');
+      seed = s.patch.seed;
+    }
+    const st = await ctx.registry.create({ id: body.id as string | undefined, patch, seed });
+    return reply.code(201).send(stationJson(ctx, st));
+  });
+
+  app.patch<{ Params: { id: string } }>('/api/stations/:id', async (req) => {
+    requireControl(ctx, req);
+    const st = getStation(ctx, req.params.id);
+    if (st.personal) {
+      ctx.controlRejected('api', 'forbidden');
+      throw new ApiError('FORBIDDEN', `personal session ${st.id} is controlled by its owner only`);
+    }
+    const v = validatePatch(bodyObject(req.body));
+    if (!v.ok) {
+      ctx.controlRejected('api', 'rejected');
+      throw new ApiError('INVALID_PARAM', v.message, v.field);
+    }
+    const r = await ctx.controller.change(st, v.patch, 'api');
+    ctx.controlAccepted('api');
+    return r;
+  });
+
+  app.delete<{ Params: { id: string } }>('/api/stations/:id', async (req, reply) => {
+    requireControl(ctx, req);
+    const st = getStation(ctx, req.params.id);
+    if (st.id === DEFAULT_STATION_ID)
+      throw new ApiError('FORBIDDEN', 'the default station cannot be deleted');
+    if (st.personal) throw new ApiError('FORBIDDEN', `personal session ${st.id} ends when its owner leaves`);
+    ctx.registry.remove(st.id);
+    return reply.code(204).send();
+  });
+}

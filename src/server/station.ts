@@ -1,0 +1,81 @@
+import type { EngineStation, NowEvent } from '../engine/engine-host.ts';
+import type { MusicParams } from '../music/types.ts';
+import type { Listener } from './broadcast/listener.ts';
+
+/** Bounded queue of `now` events waiting for their position to be due. */
+const MAX_PENDING_NOW = 16;
+
+export interface WsPeer {
+  send(text: string): void;
+  readonly personalOwner: boolean;
+}
+
+/** The main thread's view of one station: its engine handle, its listeners and its cursor. */
+export class Station {
+  readonly id: string;
+  readonly personal: boolean;
+  readonly seed: number;
+  readonly engine: EngineStation;
+  params: MusicParams;
+  /** Next chunk the pacer will publish to listeners. */
+  nextSeq = 0;
+  readonly listeners = new Set<Listener>();
+  /** WebSocket peers (for JSON messages: params, now). */
+  readonly peers = new Set<WsPeer>();
+  readonly createdAtMs = Date.now();
+  /** Personal sessions: the token that lets the owner take the session back, and its expiry timer. */
+  resumeToken: string | null = null;
+  ownerConnected = false;
+  graceTimer: NodeJS.Timeout | null = null;
+  private readonly pendingNow: NowEvent[] = [];
+  lastNow: NowEvent | null = null;
+
+  constructor(opts: {
+    id: string;
+    personal: boolean;
+    seed: number;
+    params: MusicParams;
+    engine: EngineStation;
+  }) {
+    this.id = opts.id;
+    this.personal = opts.personal;
+    this.seed = opts.seed;
+    this.params = opts.params;
+    this.engine = opts.engine;
+  }
+
+  get chunkMs(): number {
+    return this.engine.chunkMs;
+  }
+
+  /** Unix ms at which chunk `seq` is due to be sent (play time minus lead). */
+  dueMs(seq: number, leadMs: number): number {
+    return this.engine.startTimeMs + seq * this.engine.chunkMs - leadMs;
+  }
+
+  /** Position (frames) of the next chunk to be published. */
+  get positionFrames(): number {
+    return this.nextSeq * this.engine.chunkFrames;
+  }
+
+  /** How far the rendered audio reaches past now, in ms (negative: the engine is behind). */
+  bufferedMs(nowMs: number, leadMs: number): number {
+    return this.dueMs(this.engine.ring.published(), leadMs) - nowMs;
+  }
+
+  queueNow(e: NowEvent): void {
+    if (this.pendingNow.length >= MAX_PENDING_NOW) this.pendingNow.shift();
+    this.pendingNow.push(e);
+  }
+
+  /** Returns the next `now` event whose position has been reached, or null. */
+  takeDueNow(positionFrames: number): NowEvent | null {
+    const first = this.pendingNow[0];
+    if (first && first.position <= positionFrames) {
+      this.pendingNow.shift();
+      this.lastNow = first;
+      return first;
+    }
+    return null;
+  }
+}

@@ -1,0 +1,120 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import type { EngineHost } from '../engine/engine-host.ts';
+import { applyPatch, DEFAULT_PARAMS, type ParamsPatch } from '../music/params.ts';
+import type { MusicParams } from '../music/types.ts';
+import type { Pacer } from './broadcast/pacer.ts';
+import type { ServerConfig } from './config.ts';
+import { ApiError } from './errors.ts';
+import { Station } from './station.ts';
+
+export const STATION_ID_PATTERN = /^[a-z0-9-]{1,32}$/;
+export const DEFAULT_STATION_ID = 'default';
+
+/** Creates, finds and removes stations; personal sessions and their grace period live here. */
+export class StationRegistry {
+  private readonly stations = new Map<string, Station>();
+  private readonly byResumeToken = new Map<string, Station>();
+  private readonly engine: EngineHost;
+  private readonly pacer: Pacer;
+  private readonly config: ServerConfig;
+  /** Creations in flight count against maxStations too. */
+  private creating = 0;
+  onRemoved: (st: Station) => void = () => {};
+
+  constructor(engine: EngineHost, pacer: Pacer, config: ServerConfig) {
+    this.engine = engine;
+    this.pacer = pacer;
+    this.config = config;
+  }
+
+  get(id: string): Station | undefined {
+    return this.stations.get(id);
+  }
+
+  all(): Station[] {
+    return [...this.stations.values()];
+  }
+
+  get size(): number {
+    return this.stations.size;
+  }
+
+  /** Creates a station from a validated patch (preset first, explicit params override). */
+  async create(opts: {
+    id?: string;
+    patch?: ParamsPatch;
+    seed?: number;
+    personal?: boolean;
+  }): Promise<Station> {
+    if (this.stations.size + this.creating >= this.config.maxStations) {
+      throw new ApiError('SERVER_FULL', `the server runs its maximum of ${this.config.maxStations} stations`);
+    }
+    const personal = opts.personal ?? false;
+    let id = opts.id;
+    if (id !== undefined) {
+      if (!STATION_ID_PATTERN.test(id))
+        throw new ApiError('BAD_REQUEST', `id must match [a-z0-9-]{1,32}, got ${JSON.stringify(id)}`, 'id');
+      if (this.stations.has(id)) throw new ApiError('STATION_EXISTS', `station ${id} exists`, 'id');
+    } else {
+      do id = `${personal ? 'p' : 's'}-${randomBytes(5).toString('hex')}`;
+      while (this.stations.has(id));
+    }
+    const params: MusicParams = applyPatch(DEFAULT_PARAMS, opts.patch ?? {});
+    const seed = opts.seed ?? opts.patch?.seed ?? randomInt(0, 0xffff_ffff);
+    this.creating++;
+    try {
+      const engineStation = await this.engine.addStation(id, seed, params);
+      if (this.stations.has(id)) {
+        this.engine.removeStation(id);
+        throw new ApiError('STATION_EXISTS', `station ${id} exists`, 'id');
+      }
+      const st = new Station({ id, personal, seed, params, engine: engineStation });
+      if (personal) {
+        st.resumeToken = randomBytes(18).toString('base64url');
+        st.ownerConnected = true;
+        this.byResumeToken.set(st.resumeToken, st);
+      }
+      this.stations.set(id, st);
+      this.pacer.add(st);
+      return st;
+    } finally {
+      this.creating--;
+    }
+  }
+
+  remove(id: string): void {
+    const st = this.stations.get(id);
+    if (!st) return;
+    this.stations.delete(id);
+    if (st.resumeToken) this.byResumeToken.delete(st.resumeToken);
+    if (st.graceTimer) clearTimeout(st.graceTimer);
+    this.pacer.remove(st);
+    this.engine.removeStation(id);
+    for (const l of st.listeners) l.kick('station-removed');
+    this.onRemoved(st);
+  }
+
+  /** The owner of a personal session left: keep it for the grace period, then remove it. */
+  ownerLeft(st: Station): void {
+    st.ownerConnected = false;
+    if (st.graceTimer) clearTimeout(st.graceTimer);
+    st.graceTimer = setTimeout(() => {
+      if (!st.ownerConnected) this.remove(st.id);
+    }, this.config.gracePeriodMs);
+    st.graceTimer.unref();
+  }
+
+  /** Takes back a personal session by its resume token (once its previous owner is gone). */
+  resume(token: string): Station | undefined {
+    const st = this.byResumeToken.get(token);
+    if (!st || st.ownerConnected) return undefined;
+    if (st.graceTimer) clearTimeout(st.graceTimer);
+    st.graceTimer = null;
+    st.ownerConnected = true;
+    return st;
+  }
+
+  close(): void {
+    for (const st of this.stations.values()) if (st.graceTimer) clearTimeout(st.graceTimer);
+  }
+}
