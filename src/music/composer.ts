@@ -12,7 +12,7 @@ import type { Instrument, Mode, MusicParams, NoteEvent, NowInfo, PitchClass } fr
 import { PadVoicer, PAD_UPPER_VOICES } from './voicing.ts';
 
 export const BEATS_PER_BAR = 4;
-/** Most events starting within one beat (pad 5 + drone + melody + texture + percussion ≈ 15). */
+/** Most events starting within one beat (pad 4 + drone + melody 2 + texture + percussion 3 ≈ 11). */
 export const EVENTS_PER_BEAT_MAX = 32;
 /** Parameter changes waiting for their beat or bar; a newer change supersedes later ones. */
 export const MAX_PENDING_CHANGES = 8;

@@ -1,7 +1,10 @@
 import { mod, type Chord } from './theory.ts';
 
-/** Upper pad voices above the bass (fifths/ninths in the middle, thirds and colours high). */
-export const PAD_UPPER_VOICES = 4;
+/**
+ * Upper pad voices above the bass (fifths in the middle, thirds and colours high). Four pad notes
+ * per chord, so a chord and the releasing one before it fit the synth's 8 pad voices.
+ */
+export const PAD_UPPER_VOICES = 3;
 /** Bass (chord root) range: low but leaving an octave below it for the drone, MIDI G2–G3. */
 const BASS_LOW = 43;
 const BASS_HIGH = 55;
@@ -10,8 +13,8 @@ const UPPER_LOW = 52;
 const UPPER_HIGH = 79;
 /** Thirds and colour tones below G3 (~200 Hz) turn to mud (MUSIC.md). */
 const MUD_MIDI = 57;
-/** Intervals doubled (fifth, root, fifth) when a chord has fewer tones than upper voices. */
-const FILLER_INTERVALS = [7, 0, 7];
+/** Intervals doubled (root, fifth) when a chord has fewer tones than upper voices. */
+const FILLER_INTERVALS = [0, 7];
 
 const PERMUTATIONS: readonly (readonly number[])[] = (() => {
   const out: number[][] = [];
@@ -19,7 +22,10 @@ const PERMUTATIONS: readonly (readonly number[])[] = (() => {
     if (rest.length === 0) out.push(prefix);
     rest.forEach((v, i) => rec([...prefix, v], [...rest.slice(0, i), ...rest.slice(i + 1)]));
   };
-  rec([], [0, 1, 2, 3]);
+  rec(
+    [],
+    Array.from({ length: PAD_UPPER_VOICES }, (_, i) => i),
+  );
   return out;
 })();
 
@@ -36,7 +42,7 @@ function nearest(pc: number, target: number, low: number, high: number): number 
  * moving to the nearest tone of the next chord (common tones stay where they are).
  */
 export class PadVoicer {
-  /** The current voicing: [bass, upper 0…3] as MIDI notes. */
+  /** The current voicing: [bass, upper voices…] as MIDI notes. */
   readonly voices = new Int32Array(1 + PAD_UPPER_VOICES);
   private readonly candidate = new Int32Array(PAD_UPPER_VOICES);
   private readonly tones = new Int32Array(PAD_UPPER_VOICES);
@@ -55,10 +61,7 @@ export class PadVoicer {
     const upperCentre = 64 + registerShiftSemitones;
     if (!this.started) {
       v[0] = nearest(chord.rootPc, bassCentre, BASS_LOW, BASS_HIGH);
-      v[1] = upperCentre - 7;
-      v[2] = upperCentre - 2;
-      v[3] = upperCentre + 3;
-      v[4] = upperCentre + 8;
+      for (let j = 0; j < PAD_UPPER_VOICES; j++) v[1 + j] = upperCentre - 6 + j * 5;
     }
     // The bass follows the root by the smallest move, pulled gently toward the region's register.
     const bassTarget = Math.round((v[0]! * 2 + bassCentre) / 3);
@@ -66,10 +69,13 @@ export class PadVoicer {
     v[0] = nearest(chord.rootPc, bassTarget, BASS_LOW, BASS_HIGH);
     let moved = this.started ? Math.abs(v[0]! - prevBass) : 0;
 
-    // Tones above the bass: everything but the root, then the root and fifth doubled as needed.
+    // Tones above the bass: everything but the root (a ninth chord leaves out its fifth, the
+    // least coloured tone), then the root and fifth doubled as needed.
     let n = 0;
+    const dropFifth = chord.intervals.length - 1 > PAD_UPPER_VOICES;
     for (let i = 1; i < chord.intervals.length && n < PAD_UPPER_VOICES; i++) {
       const interval = chord.intervals[i]!;
+      if (dropFifth && interval === 7) continue;
       this.tones[n] = (chord.rootPc + interval) % 12;
       // Fifths sit well in the middle; thirds, ninths, sevenths and fourths belong above the mud line.
       this.colour[n] = interval === 7 ? 0 : 1;

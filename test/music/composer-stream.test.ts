@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Composer, EVENTS_PER_BEAT_MAX } from '../../src/music/composer.ts';
 import { Rng } from '../../src/music/rng.ts';
+import { PAD_UPPER_VOICES } from '../../src/music/voicing.ts';
 import type { MusicParams, NoteEvent } from '../../src/music/types.ts';
 import { beatPosition, compose, params, SAMPLE_RATE } from './score.ts';
 
@@ -97,7 +98,7 @@ describe('Composer event stream', () => {
     const fpb = (60 * SAMPLE_RATE) / 70;
     for (let i = 0; i + 1 < chords.length; i++) {
       const pad = events.filter((e) => e.instrument === 'pad' && e.startFrame === chords[i]!.startFrame);
-      assert.equal(pad.length, 5);
+      assert.equal(pad.length, 1 + PAD_UPPER_VOICES);
       for (const e of pad) {
         const overlapBeats = (e.startFrame + e.durationFrames - chords[i + 1]!.startFrame) / fpb;
         assert.ok(overlapBeats >= 0.99 && overlapBeats <= 2.01, `overlap ${overlapBeats} beats`);
