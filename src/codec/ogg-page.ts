@@ -16,6 +16,7 @@ const OFFSET_SERIAL = 14;
 const OFFSET_SEQUENCE = 18;
 const OFFSET_CRC = 22;
 const OFFSET_SEGMENTS = 26;
+const ZERO_CRC_FIELD = new Uint8Array(4);
 
 /** Lacing values a packet of `bytes` takes. */
 export function lacingValues(bytes: number): number {
@@ -145,10 +146,11 @@ export function parseOggPages(bytes: Uint8Array): OggPage[] {
     const end = dataStart + dataBytes;
     if (end > bytes.length) throw new CodecError('SHORT_INPUT', `ogg: truncated page body at ${pos}`);
     const stored = readU32(bytes, pos + OFFSET_CRC);
-    // A copy even when `bytes` is a Buffer (whose slice() is a view): never zero the caller's CRC.
-    const copy = new Uint8Array(bytes.subarray(pos, end));
-    writeU32(copy, OFFSET_CRC, 0);
-    const computed = oggCrc32(copy);
+    // The CRC over the page with its CRC field taken as zero, computed in three runs so the
+    // caller's bytes are neither copied nor touched (a Buffer's slice() would be a view).
+    let computed = oggCrc32(bytes, pos, pos + OFFSET_CRC);
+    computed = oggCrc32(ZERO_CRC_FIELD, 0, 4, computed);
+    computed = oggCrc32(bytes, pos + OFFSET_CRC + 4, end, computed);
     if (computed !== stored) {
       throw new CodecError(
         'BAD_CRC',

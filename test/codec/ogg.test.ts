@@ -124,6 +124,12 @@ test('the allocation-free writer gives the same bytes as pageForChunk, and a cor
     assert.equal(out[9], 0x77);
     assert.equal(out[10 + n], 0x77);
   }
+  // Parsing never modifies its input, also when it is a Buffer (whose slice() is a view).
+  const asBuffer = Buffer.from(concat([a.header, a.chunks[0]!.page]));
+  const snapshot = Buffer.from(asBuffer);
+  assert.equal(parseOggPages(asBuffer).length, 3);
+  assert.equal(parseOggPages(asBuffer.subarray(a.header.length)).length, 1);
+  assert.ok(asBuffer.equals(snapshot));
   const bad = a.chunks[1]!.page.slice();
   bad[bad.length - 3]! ^= 0x40;
   assert.throws(() => parseOggPages(bad), /CRC/);
