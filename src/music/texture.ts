@@ -16,12 +16,15 @@ const BANDS_PER_BAR_AT_ONE = 1.1;
  */
 export class TextureWriter {
   private readonly rng: Rng;
+  /** One band at a time (plus the previous one's release): the synth has 3 texture voices. */
+  private busyUntilBeat = 0;
 
   constructor(rng: Rng) {
     this.rng = rng;
   }
 
   notesInBeat(beat: number, intensity: number, region: Region, chord: Chord, sink: LayerNoteSink): void {
+    if (beat < this.busyUntilBeat) return;
     const rng = this.rng;
     const perBar =
       (BANDS_PER_BAR_AT_ZERO + (BANDS_PER_BAR_AT_ONE - BANDS_PER_BAR_AT_ZERO) * intensity) *
@@ -31,6 +34,8 @@ export class TextureWriter {
     const octave = 6 + rng.int(3);
     const midi = Math.min(TEXTURE_HIGH_MIDI, Math.max(TEXTURE_LOW_MIDI, octave * 12 + pc));
     const offsetBeats = rng.chance(0.5) ? 0 : 0.5;
-    sink('texture', beat + offsetBeats, rng.range(3, 9), midi, rng.range(0.12, 0.3 + 0.15 * intensity));
+    const durationBeats = rng.range(3, 9);
+    this.busyUntilBeat = beat + offsetBeats + durationBeats;
+    sink('texture', beat + offsetBeats, durationBeats, midi, rng.range(0.12, 0.3 + 0.15 * intensity));
   }
 }

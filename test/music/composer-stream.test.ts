@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { Composer, EVENTS_PER_BEAT_MAX } from '../../src/music/composer.ts';
 import { Rng } from '../../src/music/rng.ts';
 import { PAD_UPPER_VOICES } from '../../src/music/voicing.ts';
-import type { MusicParams, NoteEvent } from '../../src/music/types.ts';
+import { DSP_DEFAULTS } from '../../src/dsp/config.ts';
+import { INSTRUMENTS, type MusicParams, type NoteEvent } from '../../src/music/types.ts';
 import { beatPosition, compose, params, SAMPLE_RATE } from './score.ts';
 
 function serialize(events: NoteEvent[]): string {
@@ -124,5 +125,37 @@ describe('Composer cost and bounds', () => {
     }
     assert.ok(Math.max(...perBeat.values()) < EVENTS_PER_BEAT_MAX);
     assert.equal(chords[0]!.chord.degree, 0, 'a station opens on the tonic');
+  });
+});
+
+describe('Composer and the synth voice budget', () => {
+  it("never holds more notes at once than the synth's voices per instrument", (t) => {
+    for (const [bpm, intensity] of [
+      [40, 0.1],
+      [70, 0.5],
+      [120, 1],
+    ] as const) {
+      const { events } = compose(5, params({ bpm, intensity }), 1800);
+      const held: Record<string, number> = {};
+      for (const inst of INSTRUMENTS) {
+        const edges: [number, number][] = [];
+        for (const e of events) {
+          if (e.instrument !== inst) continue;
+          edges.push([e.startFrame, 1], [e.startFrame + e.durationFrames, -1]);
+        }
+        edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+        let now = 0;
+        let most = 0;
+        for (const [, d] of edges) most = Math.max(most, (now += d));
+        held[inst] = most;
+        assert.ok(
+          most <= DSP_DEFAULTS.maxVoices[inst],
+          `${inst}: ${most} held at ${bpm} BPM, intensity ${intensity}`,
+        );
+      }
+      t.diagnostic(`${bpm} BPM, intensity ${intensity}: most held notes ${JSON.stringify(held)}`);
+      // Two pad chords (the crossfade), a monophonic melody with its ringing last note, one band.
+      assert.ok(held.pad! <= 2 * (1 + PAD_UPPER_VOICES) && held.keys! <= 2 && held.texture! <= 1);
+    }
   });
 });
