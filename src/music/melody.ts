@@ -105,7 +105,10 @@ export class MelodyWriter {
       Math.min(MAX_PHRASE_NOTES, Math.round(bars * notesPerBar + rng.range(-0.5, 0.5))),
     );
     const p = this.phrase;
-    const stored = this.bank.filter((m) => m.count > 0);
+    // Only motifs of about this phrase's density return, so a change of intensity is heard at once.
+    const stored = this.bank.filter(
+      (m) => m.count > 0 && Math.abs(m.count - count) <= Math.max(2, count / 2),
+    );
     const returning = stored.length > 0 && rng.chance(MOTIF_RETURN_PROBABILITY);
     const shiftSteps = Math.round(region.registerShiftSemitones / 2);
     let hash = 0;
