@@ -47,6 +47,8 @@ export interface ServerConfig {
   opusComplexity: number;
   /** `optimized` (worker engine, encode once) or `baseline` (PERFORMANCE.md's naive profile). */
   profile: 'optimized' | 'baseline';
+  /** RSS or heap growth above this (MB per hour, fitted over time) sets auralis_leak_suspected. */
+  leakThresholdMbPerHour: number;
   /** The built web player. */
   staticDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
@@ -100,6 +102,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   opusBitrate: 96_000,
   opusComplexity: 5,
   profile: 'optimized',
+  leakThresholdMbPerHour: 20,
   staticDir: DEFAULT_STATIC_DIR,
   logLevel: 'info',
 };

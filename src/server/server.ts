@@ -44,7 +44,6 @@ class Context implements ServerContext, PacerObserver {
   readonly metrics: ServerMetrics;
   closing = false;
   private listeners = 0;
-  private readonly lastUnderruns = new WeakMap<Listener, number>();
   private readonly lastSendMs = new Map<Station, number>();
 
   constructor(config: ServerConfig, metrics: ServerMetrics) {
@@ -90,7 +89,7 @@ class Context implements ServerContext, PacerObserver {
   listenerLeft(transport: Transport, listener: Listener): void {
     this.listeners--;
     this.metrics.listeners(transport, -1);
-    this.lastUnderruns.delete(listener);
+    void listener;
   }
   controlAccepted(source: ControlSource): void {
     this.metrics.controlChange(source, 'ok');
@@ -99,20 +98,16 @@ class Context implements ServerContext, PacerObserver {
     this.metrics.controlChange(source, result);
   }
   clientStats(listener: Listener, bufferedMs: number, underruns: number): void {
-    // Players report totals; count only the increase since this connection's last report.
-    const prev = this.lastUnderruns.get(listener) ?? 0;
-    if (underruns > prev) this.metrics.clientUnderruns(underruns - prev);
-    this.lastUnderruns.set(listener, Math.max(prev, underruns));
-    this.metrics.clientBuffer(bufferedMs / 1000);
+    this.metrics.clientStats(listener, bufferedMs, underruns);
   }
 
   // PacerObserver
-  chunkPublished(st: Station, _seq: number, latenessSeconds: number, sends: number, skips: number): void {
+  chunkPublished(st: Station, _seq: number, latenessSeconds: number, sends: Int32Array): void {
     const now = Date.now();
     const last = this.lastSendMs.get(st);
     this.lastSendMs.set(st, now);
     const jitterSeconds = last === undefined ? null : Math.abs(now - last - st.chunkMs) / 1000;
-    this.metrics.chunkPublished(st, latenessSeconds, jitterSeconds, sends, skips);
+    this.metrics.chunkPublished(latenessSeconds, jitterSeconds, sends);
   }
   listenerSkipped(transport: Transport): void {
     this.metrics.skipped(transport);

@@ -4,12 +4,16 @@ import type { Listener, Transport } from './listener.ts';
 
 /** What the pacer reports (metrics); every method is called on the main thread, cheaply. */
 export interface PacerObserver {
-  chunkPublished(station: Station, seq: number, latenessSeconds: number, sends: number, skips: number): void;
+  /** `sends` counts the listeners reached per transport, indexed by TRANSPORT_INDEX. */
+  chunkPublished(station: Station, seq: number, latenessSeconds: number, sends: Int32Array): void;
   listenerSkipped(transport: Transport): void;
   listenerSent(transport: Transport, count: number): void;
   listenerStalled(transport: Transport): void;
   now(station: Station, json: string): void;
 }
+
+export const TRANSPORT_INDEX: Record<Transport, number> = { ws: 0, ogg: 1, wav: 2 };
+export const TRANSPORT_NAMES: readonly Transport[] = ['ws', 'ogg', 'wav'];
 
 /** If the loop fell this many chunks behind (a long GC or a blocked loop), jump to the newest. */
 const MAX_CATCH_UP_CHUNKS = 10;
@@ -29,6 +33,7 @@ export class Pacer {
   private readonly queueBytes: number;
   private readonly stallTimeoutMs: number;
   private readonly observer: PacerObserver;
+  private readonly sends = new Int32Array(3);
 
   constructor(opts: {
     leadMs: number;
@@ -114,17 +119,16 @@ export class Pacer {
     const ogg = Buffer.from(sab, ring.oggPageStart(seq), ring.oggPageLength(seq));
     const wavStart = ring.pcmRegion(seq) + WS_PREFIX_BYTES + CHUNK_HEADER_BYTES;
     const wav = Buffer.from(sab, wavStart, ring.pcmFrameStart(seq) + ring.pcmFrameLength(seq) - wavStart);
-    let sends = 0;
-    let skips = 0;
+    const sends = this.sends;
+    sends.fill(0);
     for (const l of st.listeners) {
       if (l.closed || l.nextSeq > seq) continue;
       const bytes =
         l.transport === 'ws' ? (l.codec === 'opus' ? opus : pcm) : l.transport === 'ogg' ? ogg : wav;
-      if (this.write(l, ring, seq, bytes, dueCheckMs)) sends++;
-      else skips++;
+      if (this.write(l, ring, seq, bytes, dueCheckMs)) sends[TRANSPORT_INDEX[l.transport]]!++;
     }
     const latenessSeconds = (Date.now() - st.dueMs(seq, this.leadMs)) / 1000;
-    this.observer.chunkPublished(st, seq, latenessSeconds, sends, skips);
+    this.observer.chunkPublished(st, seq, latenessSeconds, sends);
     const position = (seq + 1) * st.engine.chunkFrames;
     for (let e = st.takeDueNow(position); e !== null; e = st.takeDueNow(position)) {
       this.observer.now(

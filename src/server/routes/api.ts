@@ -59,12 +59,10 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
     for (const st of ctx.registry.all()) {
       const ahead = st.bufferedMs(now, ctx.config.leadMs);
       if (ahead < 0) {
-        return reply
-          .code(503)
-          .send({
-            status: 'degraded',
-            reason: `station ${st.id} is ${Math.round(-ahead)} ms behind real time`,
-          });
+        return reply.code(503).send({
+          status: 'degraded',
+          reason: `station ${st.id} is ${Math.round(-ahead)} ms behind real time`,
+        });
       }
     }
     if (ctx.closing) return reply.code(503).send({ status: 'degraded', reason: 'shutting down' });
