@@ -14,13 +14,12 @@
  * with Atomics (release); readers load PUBLISHED (acquire) and check the slot's sequence number.
  */
 
+import { maxOggBytesForPayload } from '../codec/ogg.ts';
+import { maxOpusPayloadBytes } from '../codec/opus-wire.ts';
+
 /** Bytes reserved before the chunk header for the WebSocket frame header (2, 4 or 10 bytes). */
 export const WS_PREFIX_BYTES = 10;
 export const CHUNK_HEADER_BYTES = 32;
-/** Largest Opus packet (RFC 6716) plus its u16 length prefix. */
-const OPUS_PACKET_MAX_BYTES = 1275 + 2;
-/** Ogg page overhead: 27-byte header + up to 255 lacing values. */
-const OGG_PAGE_OVERHEAD_BYTES = 27 + 255;
 
 /** Global words at the start of the buffer. */
 const G_PUBLISHED = 0; // number of chunks published = next sequence number to be written
@@ -47,11 +46,10 @@ export interface RingLayout {
 }
 
 export function ringLayout(slots: number, chunkFrames: number, channels = 2): RingLayout {
-  const packets = Math.ceil(chunkFrames / 960);
-  const opusPayloadMax = packets * OPUS_PACKET_MAX_BYTES;
+  const opusPayloadMax = maxOpusPayloadBytes(chunkFrames);
   const opusRegionBytes = align8(WS_PREFIX_BYTES + CHUNK_HEADER_BYTES + opusPayloadMax);
   const pcmRegionBytes = align8(WS_PREFIX_BYTES + CHUNK_HEADER_BYTES + chunkFrames * channels * 2);
-  const oggRegionBytes = align8(OGG_PAGE_OVERHEAD_BYTES + opusPayloadMax);
+  const oggRegionBytes = align8(maxOggBytesForPayload(opusPayloadMax));
   const slotBytes = opusRegionBytes + pcmRegionBytes + oggRegionBytes;
   const dataOffset = align8((G_WORDS + slots * S_WORDS) * 4);
   return {
