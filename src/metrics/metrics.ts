@@ -6,6 +6,7 @@
 // per listener. docs/metrics.md documents every metric here, and test/metrics/registry.test.ts keeps the two
 // in step.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FixedLabelCounter, FixedLabelHistogram } from './fixed-label-metrics.ts';
 
 export type Transport = 'ws' | 'ogg' | 'wav';
 export type Codec = 'opus' | 'pcm';
@@ -70,11 +71,12 @@ export interface AuralisMetrics {
   readonly synthesisSeconds: Histogram<'station'>;
   readonly realtimeFactor: Gauge<'station'>;
   readonly encodeSeconds: Histogram<'codec'>;
-  readonly chunkLatenessSeconds: Histogram<'transport'>;
-  readonly chunkJitterSeconds: Histogram<'transport'>;
+  /** Per-listener hot path: a fixed-label histogram (see fixed-label-metrics.ts), labelled by transport. */
+  readonly chunkLatenessSeconds: FixedLabelHistogram<Transport>;
+  readonly chunkJitterSeconds: FixedLabelHistogram<Transport>;
   readonly listeners: Gauge<'transport'>;
-  readonly chunksSentTotal: Counter<'transport'>;
-  readonly chunksSkippedTotal: Counter<'transport'>;
+  readonly chunksSentTotal: FixedLabelCounter<Transport>;
+  readonly chunksSkippedTotal: FixedLabelCounter<Transport>;
   readonly ringBufferedSeconds: Gauge<'station'>;
   readonly stations: Gauge;
   readonly controlChangesTotal: Counter<'source' | 'result'>;
@@ -97,6 +99,8 @@ export interface AuralisMetrics {
   recordEncode(codec: Codec, seconds: number): void;
   /** One chunk written to one listener. Early sends (send before due) count as lateness 0. */
   recordChunkSent(transport: Transport, sendWallMs: number, dueWallMs: number): void;
+  /** `count` listeners got one chunk, all with the same send and due time (one send loop): O(1). */
+  recordChunksSent(transport: Transport, count: number, sendWallMs: number, dueWallMs: number): void;
   recordChunksSkipped(transport: Transport, count?: number): void;
   recordJitter(transport: Transport, jitterSeconds: number): void;
   recordControlChange(source: ControlSource, result: ControlResult): void;
@@ -172,19 +176,21 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     buckets: ENCODE_BUCKETS_SECONDS,
     registers,
   });
-  const chunkLatenessSeconds = new Histogram({
+  const chunkLatenessSeconds = new FixedLabelHistogram<Transport>({
     name: 'auralis_chunk_lateness_seconds',
     help: 'Send time minus due time of each chunk sent to each listener, by transport; early sends count as 0.',
-    labelNames: ['transport'] as const,
+    labelName: 'transport',
+    labelValues: TRANSPORTS,
     buckets: LATENESS_BUCKETS_SECONDS,
-    registers,
+    registry,
   });
-  const chunkJitterSeconds = new Histogram({
+  const chunkJitterSeconds = new FixedLabelHistogram<Transport>({
     name: 'auralis_chunk_jitter_seconds',
     help: 'Absolute difference between the interval between consecutive sends and the chunk duration, by transport.',
-    labelNames: ['transport'] as const,
+    labelName: 'transport',
+    labelValues: TRANSPORTS,
     buckets: JITTER_BUCKETS_SECONDS,
-    registers,
+    registry,
   });
   const listeners = new Gauge({
     name: 'auralis_listeners',
@@ -192,17 +198,19 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     labelNames: ['transport'] as const,
     registers,
   });
-  const chunksSentTotal = new Counter({
+  const chunksSentTotal = new FixedLabelCounter<Transport>({
     name: 'auralis_chunks_sent_total',
     help: 'Chunks written to listeners (one per listener per chunk), by transport.',
-    labelNames: ['transport'] as const,
-    registers,
+    labelName: 'transport',
+    labelValues: TRANSPORTS,
+    registry,
   });
-  const chunksSkippedTotal = new Counter({
+  const chunksSkippedTotal = new FixedLabelCounter<Transport>({
     name: 'auralis_chunks_skipped_total',
     help: 'Chunks skipped for listeners that could not keep up, by transport.',
-    labelNames: ['transport'] as const,
-    registers,
+    labelName: 'transport',
+    labelValues: TRANSPORTS,
+    registry,
   });
   const ringBufferedSeconds = new Gauge({
     name: 'auralis_ring_buffered_seconds',
@@ -262,30 +270,16 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     registers,
   });
 
-  // Fixed-label children made once: the per-listener paths (sent, lateness) run thousands of times a second
-  // and skip the label hashing; making them also exposes every series at 0 from the start, so rates and
-  // dashboards have data before the first event.
-  const sentBy = Object.fromEntries(TRANSPORTS.map((t) => [t, chunksSentTotal.labels(t)])) as Record<
-    Transport,
-    ReturnType<typeof chunksSentTotal.labels>
-  >;
-  const skippedBy = Object.fromEntries(TRANSPORTS.map((t) => [t, chunksSkippedTotal.labels(t)])) as Record<
-    Transport,
-    ReturnType<typeof chunksSkippedTotal.labels>
-  >;
-  const latenessBy = Object.fromEntries(TRANSPORTS.map((t) => [t, chunkLatenessSeconds.labels(t)])) as Record<
-    Transport,
-    ReturnType<typeof chunkLatenessSeconds.labels>
-  >;
-  const jitterBy = Object.fromEntries(TRANSPORTS.map((t) => [t, chunkJitterSeconds.labels(t)])) as Record<
-    Transport,
-    ReturnType<typeof chunkJitterSeconds.labels>
-  >;
+  // Every fixed series is exposed at 0 from the start: rates and dashboards then have data before the first
+  // event, and an absent series means a missing registration, not "nothing happened yet". (The transport-
+  // labelled hot-path metrics above are fixed-label collectors, which always expose every transport.)
+  const slotOf = Object.fromEntries(TRANSPORTS.map((t, i) => [t, i])) as Record<Transport, number>;
   const encodeBy = Object.fromEntries(CODECS.map((c) => [c, encodeSeconds.labels(c)])) as Record<
     Codec,
     ReturnType<typeof encodeSeconds.labels>
   >;
   for (const t of TRANSPORTS) listeners.set({ transport: t }, 0);
+  for (const c of CODECS) encodeSeconds.zero({ codec: c });
   for (const s of CONTROL_SOURCES)
     for (const r of CONTROL_RESULTS) controlChangesTotal.inc({ source: s, result: r }, 0);
   for (const k of MEMORY_KINDS) memoryGrowthBytesPerHour.set({ kind: k }, 0);
@@ -359,18 +353,30 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     },
 
     recordChunkSent(transport, sendWallMs, dueWallMs) {
-      sentBy[transport].inc();
+      const slot = slotOf[transport];
+      chunksSentTotal.incAt(slot);
       const latenessMs = sendWallMs - dueWallMs;
       // Histograms cannot take negatives; a chunk sent ahead of its due time is simply on time.
-      if (Number.isFinite(latenessMs)) latenessBy[transport].observe(latenessMs > 0 ? latenessMs / 1000 : 0);
+      if (Number.isFinite(latenessMs))
+        chunkLatenessSeconds.observeAt(slot, latenessMs > 0 ? latenessMs / 1000 : 0);
+    },
+
+    recordChunksSent(transport, count, sendWallMs, dueWallMs) {
+      if (!Number.isSafeInteger(count) || count <= 0) return;
+      const slot = slotOf[transport];
+      chunksSentTotal.incAt(slot, count);
+      const latenessMs = sendWallMs - dueWallMs;
+      if (Number.isFinite(latenessMs)) {
+        chunkLatenessSeconds.observeManyAt(slot, latenessMs > 0 ? latenessMs / 1000 : 0, count);
+      }
     },
 
     recordChunksSkipped(transport, count = 1) {
-      if (isFiniteNonNegative(count)) skippedBy[transport].inc(count);
+      if (isFiniteNonNegative(count)) chunksSkippedTotal.incAt(slotOf[transport], count);
     },
 
     recordJitter(transport, jitterSeconds) {
-      if (isFiniteNonNegative(jitterSeconds)) jitterBy[transport].observe(jitterSeconds);
+      if (isFiniteNonNegative(jitterSeconds)) chunkJitterSeconds.observeAt(slotOf[transport], jitterSeconds);
     },
 
     recordControlChange(source, result) {
