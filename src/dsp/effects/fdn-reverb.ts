@@ -1,0 +1,241 @@
+/**
+ * A long stereo reverb: an 8-line feedback delay network with a Hadamard mixing matrix, one-pole
+ * damping in every line (highs die first), a pre-delay and two diffusing all-passes in front.
+ *
+ * It runs at half the sample rate: its damped tail holds almost nothing above 8 kHz, and halving
+ * the rate halves its cost (the synth's budget is ~100 ns per frame for everything). The input
+ * is averaged in pairs and the output linearly interpolated back; pairs are aligned to absolute
+ * frame parity through `odd`, so any chunking of process() calls gives identical samples.
+ */
+
+/** Line lengths at the reverb's rate (24 kHz for 48 kHz): mutually prime, 49–120 ms. */
+const LINE_LENGTHS_AT_24K = [1171, 1427, 1663, 1901, 2137, 2399, 2633, 2887];
+const LINES = 8;
+/** One buffer per line; 4,096 frames covers the longest line at rates up to 2 × 48 kHz / 2 · 1.4. */
+const LINE_FRAMES = 4096;
+const LINE_MASK = LINE_FRAMES - 1;
+const ALLPASS_LENGTHS_AT_24K = [113, 337];
+const ALLPASS_GAIN = 0.6;
+const ALLPASS_FRAMES = 1024;
+const PRE_DELAY_FRAMES = 4096;
+/** Damping low-pass corner inside the loop. */
+const DAMPING_HZ = 5200;
+/** Anti-denormal: (v + c) − c flushes magnitudes below ~1e-28 to zero at the cost of two adds. */
+const DENORMAL_GUARD = 1e-12;
+
+export class FdnReverb {
+  private readonly rate: number;
+  private readonly lines = new Float32Array(LINES * LINE_FRAMES);
+  private readonly lengths = new Int32Array(LINES);
+  private readonly gains = new Float64Array(LINES);
+  private readonly damp = new Float64Array(LINES);
+  private readonly allpass = new Float32Array(2 * ALLPASS_FRAMES);
+  private readonly allpassLengths = new Int32Array(2);
+  private readonly preDelay = new Float32Array(PRE_DELAY_FRAMES);
+  private readonly preDelayFrames: number;
+  private readonly dampCoef: number;
+  private write = 0;
+  private apWrite = 0;
+  private preWrite = 0;
+  private decaySeconds = -1;
+  // Half-rate bridging state.
+  private odd = false;
+  private pendingIn = 0;
+  private prevL = 0;
+  private prevR = 0;
+  private curL = 0;
+  private curR = 0;
+
+  constructor(sampleRate: number, decaySeconds: number, preDelaySeconds: number) {
+    this.rate = sampleRate / 2;
+    const scale = this.rate / 24_000;
+    for (let k = 0; k < LINES; k++) {
+      this.lengths[k] = Math.min(LINE_FRAMES - 1, Math.round(LINE_LENGTHS_AT_24K[k]! * scale));
+    }
+    for (let k = 0; k < 2; k++) {
+      this.allpassLengths[k] = Math.min(ALLPASS_FRAMES - 1, Math.round(ALLPASS_LENGTHS_AT_24K[k]! * scale));
+    }
+    this.preDelayFrames = Math.min(
+      PRE_DELAY_FRAMES - 1,
+      Math.max(1, Math.round(preDelaySeconds * this.rate)),
+    );
+    this.dampCoef = 1 - Math.exp((-2 * Math.PI * DAMPING_HZ) / this.rate);
+    this.setDecaySeconds(decaySeconds);
+  }
+
+  /** Sets the RT60 (seconds); cheap to call every control period, recomputes only on change. */
+  setDecaySeconds(seconds: number): void {
+    const s = Math.min(30, Math.max(0.3, seconds));
+    if (Math.abs(s - this.decaySeconds) < 1e-3) return;
+    this.decaySeconds = s;
+    for (let k = 0; k < LINES; k++) this.gains[k] = Math.pow(10, (-3 * this.lengths[k]!) / (s * this.rate));
+  }
+
+  /**
+   * Flushes near-zero filter states to zero. Called at control ticks (absolute positions, so the
+   * output stays independent of chunking): after long silence they would decay into subnormals.
+   */
+  flushDenormals(): void {
+    const d = this.damp;
+    for (let k = 0; k < LINES; k++) if (Math.abs(d[k]!) < 1e-20) d[k] = 0;
+  }
+
+  /** Clears every buffer and state (after a non-finite sample reached the bus). */
+  reset(): void {
+    this.lines.fill(0);
+    this.allpass.fill(0);
+    this.preDelay.fill(0);
+    this.damp.fill(0);
+    this.pendingIn = this.prevL = this.prevR = this.curL = this.curR = 0;
+  }
+
+  /** Reverberates input[0, n) (mono send) into outL/outR[0, n), OVERWRITE. */
+  process(input: Float32Array, outL: Float32Array, outR: Float32Array, n: number): void {
+    const lines = this.lines;
+    const gains = this.gains;
+    const damp = this.damp;
+    const lengths = this.lengths;
+    const ap = this.allpass;
+    const pre = this.preDelay;
+    const dc = this.dampCoef;
+    const ap0 = this.allpassLengths[0]!;
+    const ap1 = this.allpassLengths[1]!;
+    const preFrames = this.preDelayFrames;
+    const g0 = gains[0]!,
+      g1 = gains[1]!,
+      g2 = gains[2]!,
+      g3 = gains[3]!;
+    const g4 = gains[4]!,
+      g5 = gains[5]!,
+      g6 = gains[6]!,
+      g7 = gains[7]!;
+    const l0 = lengths[0]!,
+      l1 = lengths[1]!,
+      l2 = lengths[2]!,
+      l3 = lengths[3]!;
+    const l4 = lengths[4]!,
+      l5 = lengths[5]!,
+      l6 = lengths[6]!,
+      l7 = lengths[7]!;
+    let d0 = damp[0]!,
+      d1 = damp[1]!,
+      d2 = damp[2]!,
+      d3 = damp[3]!;
+    let d4 = damp[4]!,
+      d5 = damp[5]!,
+      d6 = damp[6]!,
+      d7 = damp[7]!;
+    let w = this.write;
+    let apw = this.apWrite;
+    let pw = this.preWrite;
+    let odd = this.odd;
+    let pending = this.pendingIn;
+    let prevL = this.prevL;
+    let prevR = this.prevR;
+    let curL = this.curL;
+    let curR = this.curR;
+    for (let i = 0; i < n; i++) {
+      if (!odd) {
+        pending = input[i]!;
+        // Between two reverb samples: the midpoint.
+        outL[i] = 0.5 * (prevL + curL);
+        outR[i] = 0.5 * (prevR + curR);
+        odd = true;
+        continue;
+      }
+      odd = false;
+      const x = 0.5 * (pending + input[i]!);
+      // Pre-delay.
+      pre[pw] = x;
+      let u = pre[(pw - preFrames) & (PRE_DELAY_FRAMES - 1)]!;
+      pw = (pw + 1) & (PRE_DELAY_FRAMES - 1);
+      // Two Schroeder all-passes smear the onset so the first reflections are not a flam.
+      let r = ap[(apw - ap0) & (ALLPASS_FRAMES - 1)]!;
+      let t = u + ALLPASS_GAIN * r;
+      ap[apw] = t + DENORMAL_GUARD - DENORMAL_GUARD;
+      u = r - ALLPASS_GAIN * t;
+      r = ap[ALLPASS_FRAMES + ((apw - ap1) & (ALLPASS_FRAMES - 1))]!;
+      t = u + ALLPASS_GAIN * r;
+      ap[ALLPASS_FRAMES + apw] = t + DENORMAL_GUARD - DENORMAL_GUARD;
+      u = r - ALLPASS_GAIN * t;
+      apw = (apw + 1) & (ALLPASS_FRAMES - 1);
+      // Line outputs, damped and scaled for the decay time.
+      const o0 = lines[(w - l0) & LINE_MASK]!;
+      const o1 = lines[LINE_FRAMES + ((w - l1) & LINE_MASK)]!;
+      const o2 = lines[2 * LINE_FRAMES + ((w - l2) & LINE_MASK)]!;
+      const o3 = lines[3 * LINE_FRAMES + ((w - l3) & LINE_MASK)]!;
+      const o4 = lines[4 * LINE_FRAMES + ((w - l4) & LINE_MASK)]!;
+      const o5 = lines[5 * LINE_FRAMES + ((w - l5) & LINE_MASK)]!;
+      const o6 = lines[6 * LINE_FRAMES + ((w - l6) & LINE_MASK)]!;
+      const o7 = lines[7 * LINE_FRAMES + ((w - l7) & LINE_MASK)]!;
+      d0 += dc * (o0 - d0);
+      d1 += dc * (o1 - d1);
+      d2 += dc * (o2 - d2);
+      d3 += dc * (o3 - d3);
+      d4 += dc * (o4 - d4);
+      d5 += dc * (o5 - d5);
+      d6 += dc * (o6 - d6);
+      d7 += dc * (o7 - d7);
+      const x0 = d0 * g0,
+        x1 = d1 * g1,
+        x2 = d2 * g2,
+        x3 = d3 * g3;
+      const x4 = d4 * g4,
+        x5 = d5 * g5,
+        x6 = d6 * g6,
+        x7 = d7 * g7;
+      // Fast Walsh–Hadamard transform (orthogonal after the 1/√8 scale): every line feeds every other.
+      const a0 = x0 + x1,
+        a1 = x0 - x1,
+        a2 = x2 + x3,
+        a3 = x2 - x3;
+      const a4 = x4 + x5,
+        a5 = x4 - x5,
+        a6 = x6 + x7,
+        a7 = x6 - x7;
+      const b0 = a0 + a2,
+        b1 = a1 + a3,
+        b2 = a0 - a2,
+        b3 = a1 - a3;
+      const b4 = a4 + a6,
+        b5 = a5 + a7,
+        b6 = a4 - a6,
+        b7 = a5 - a7;
+      const s = 0.35355339059327373; // 1/√8
+      lines[w] = (b0 + b4) * s + u + DENORMAL_GUARD - DENORMAL_GUARD;
+      lines[LINE_FRAMES + w] = (b1 + b5) * s - u + DENORMAL_GUARD - DENORMAL_GUARD;
+      lines[2 * LINE_FRAMES + w] = (b2 + b6) * s + u + DENORMAL_GUARD - DENORMAL_GUARD;
+      lines[3 * LINE_FRAMES + w] = (b3 + b7) * s - u + DENORMAL_GUARD - DENORMAL_GUARD;
+      lines[4 * LINE_FRAMES + w] = (b0 - b4) * s + u + DENORMAL_GUARD - DENORMAL_GUARD;
+      lines[5 * LINE_FRAMES + w] = (b1 - b5) * s - u + DENORMAL_GUARD - DENORMAL_GUARD;
+      lines[6 * LINE_FRAMES + w] = (b2 - b6) * s + u + DENORMAL_GUARD - DENORMAL_GUARD;
+      lines[7 * LINE_FRAMES + w] = (b3 - b7) * s - u + DENORMAL_GUARD - DENORMAL_GUARD;
+      w = (w + 1) & LINE_MASK;
+      // Output sign patterns orthogonal to each other and to the input pattern (+−+−…), so left
+      // and right are decorrelated and neither starts with an image of the dry signal.
+      prevL = curL;
+      prevR = curR;
+      curL = 0.5 * (o0 + o1 - o2 - o3 + o4 + o5 - o6 - o7);
+      curR = 0.5 * (o0 - o1 - o2 + o3 + o4 - o5 - o6 + o7);
+      outL[i] = prevL;
+      outR[i] = prevR;
+    }
+    damp[0] = d0;
+    damp[1] = d1;
+    damp[2] = d2;
+    damp[3] = d3;
+    damp[4] = d4;
+    damp[5] = d5;
+    damp[6] = d6;
+    damp[7] = d7;
+    this.write = w;
+    this.apWrite = apw;
+    this.preWrite = pw;
+    this.odd = odd;
+    this.pendingIn = pending;
+    this.prevL = prevL;
+    this.prevR = prevR;
+    this.curL = curL;
+    this.curR = curR;
+  }
+}

@@ -1,0 +1,67 @@
+import { svfG } from '../tables.ts';
+
+/**
+ * Stereo 12 dB/oct high-pass (TPT state-variable filter, Q 0.707): removes sub-bass rumble and
+ * DC from everything but the drone, which is the only part meant to live down there.
+ */
+export class StereoHighPass {
+  private readonly a1: number;
+  private readonly a2: number;
+  private readonly a3: number;
+  private readonly k = Math.SQRT2;
+  private l1 = 0;
+  private l2 = 0;
+  private r1 = 0;
+  private r2 = 0;
+
+  constructor(cutoffHz: number, sampleRate: number) {
+    const g = svfG(cutoffHz, sampleRate);
+    this.a1 = 1 / (1 + g * (g + this.k));
+    this.a2 = g * this.a1;
+    this.a3 = g * this.a2;
+  }
+
+  /** Filters bufL/bufR[0, n) in place. */
+  process(bufL: Float32Array, bufR: Float32Array, n: number): void {
+    const a1 = this.a1;
+    const a2 = this.a2;
+    const a3 = this.a3;
+    const k = this.k;
+    let l1 = this.l1;
+    let l2 = this.l2;
+    let r1 = this.r1;
+    let r2 = this.r2;
+    for (let i = 0; i < n; i++) {
+      let x = bufL[i]!;
+      let v3 = x - l2;
+      let v1 = a1 * l1 + a2 * v3;
+      let v2 = l2 + a2 * l1 + a3 * v3;
+      l1 = 2 * v1 - l1;
+      l2 = 2 * v2 - l2;
+      bufL[i] = x - k * v1 - v2;
+      x = bufR[i]!;
+      v3 = x - r2;
+      v1 = a1 * r1 + a2 * v3;
+      v2 = r2 + a2 * r1 + a3 * v3;
+      r1 = 2 * v1 - r1;
+      r2 = 2 * v2 - r2;
+      bufR[i] = x - k * v1 - v2;
+    }
+    this.l1 = l1;
+    this.l2 = l2;
+    this.r1 = r1;
+    this.r2 = r2;
+  }
+
+  /** Control tick: flush near-zero states (subnormals after long silence). */
+  flushDenormals(): void {
+    if (Math.abs(this.l1) < 1e-20) this.l1 = 0;
+    if (Math.abs(this.l2) < 1e-20) this.l2 = 0;
+    if (Math.abs(this.r1) < 1e-20) this.r1 = 0;
+    if (Math.abs(this.r2) < 1e-20) this.r2 = 0;
+  }
+
+  reset(): void {
+    this.l1 = this.l2 = this.r1 = this.r2 = 0;
+  }
+}

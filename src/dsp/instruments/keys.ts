@@ -1,0 +1,171 @@
+import { DSP_DEFAULTS } from '../config.ts';
+import { Envelope } from '../envelope.ts';
+import { midiToHz, SINE_TABLE, SINE_TABLE_SIZE } from '../tables.ts';
+import type { TimbreGlide } from '../timbre-glide.ts';
+import { allocateVoice } from '../voice-pool.ts';
+
+/** Modulator:carrier ratio from bellness: 1:1 (electric piano) … 1:3.5 (bell). */
+const RATIO_MIN = 1;
+const RATIO_SPAN = 2.5;
+/** Peak modulation index (radians) at full velocity and brightness. */
+const INDEX_MAX_RADIANS = 3.2;
+/** The index falls by 1/e in this time: much faster than the amplitude, so the tone mellows. */
+const INDEX_DECAY_SECONDS = 0.35;
+/** Floor the index settles to, as a fraction of its peak, so long notes keep a little shimmer. */
+const INDEX_FLOOR = 0.08;
+const ATTACK_SECONDS = 0.006;
+/** Amplitude falls by 60 dB over this while held (shorter for high notes, like a struck bar). */
+const DECAY_T60_SECONDS = 7;
+/** Release after note-off: long, into the reverb. */
+const RELEASE_T60_SECONDS = 3;
+const VOICE_GAIN = 0.2;
+
+class KeysVoice {
+  readonly env: Envelope;
+  startFrame = 0;
+  releaseAtFrame = 0;
+  /** Carrier phase (cycles) and increment: read from the sine table, phase-modulated. */
+  pc = 0;
+  ic = 0;
+  /** Modulator as a rotating phasor (cos, sin): four multiplies, no table read. */
+  mCos = 1;
+  mSin = 0;
+  rotCos = 1;
+  rotSin = 0;
+  /** Modulation index in cycles (radians / 2π), ramped per sample. */
+  idx = 0;
+  idxInc = 0;
+  idxPeak = 0;
+  idxFloor = 0;
+  idxCoefPerFrame = 1;
+  gainL = 0;
+  gainR = 0;
+
+  constructor(sampleRate: number, periodFrames: number) {
+    this.env = new Envelope(sampleRate, periodFrames);
+  }
+}
+
+/**
+ * Keys: two-operator FM (sine modulating a sine's phase). Velocity sets level and peak index;
+ * brightness scales the index, bellness the ratio. The index decays faster than the amplitude,
+ * as in a struck bell or an electric piano's tine.
+ */
+export class KeysInstrument {
+  droppedNotes = 0;
+  private readonly voices: KeysVoice[] = [];
+  private readonly maxSounding = DSP_DEFAULTS.maxVoices.keys;
+
+  constructor(private readonly sampleRate: number) {
+    for (let i = 0; i < this.maxSounding + DSP_DEFAULTS.spareVoices; i++)
+      this.voices.push(new KeysVoice(sampleRate, DSP_DEFAULTS.controlFrames));
+  }
+
+  noteOn(
+    midi: number,
+    velocity: number,
+    startFrame: number,
+    durationFrames: number,
+    framesToTick: number,
+    timbre: TimbreGlide,
+  ): void {
+    const v = allocateVoice(this.voices, this.maxSounding);
+    if (v === null) {
+      this.droppedNotes++;
+      return;
+    }
+    const sr = this.sampleRate;
+    const hz = midiToHz(midi);
+    const ratio = RATIO_MIN + RATIO_SPAN * timbre.bellness;
+    v.ic = hz / sr;
+    const w = (2 * Math.PI * hz * ratio) / sr;
+    v.rotCos = Math.cos(w);
+    v.rotSin = Math.sin(w);
+    // Both phases start at zero: the first samples are sin(0) = 0, so the onset cannot click.
+    v.pc = 0;
+    v.mCos = 1;
+    v.mSin = 0;
+    const peakRadians = INDEX_MAX_RADIANS * (0.25 + 0.75 * velocity) * (0.45 + 0.75 * timbre.brightness);
+    v.idxPeak = peakRadians / (2 * Math.PI);
+    v.idxFloor = v.idxPeak * INDEX_FLOOR;
+    v.idx = v.idxPeak;
+    v.idxCoefPerFrame = Math.exp(-1 / (INDEX_DECAY_SECONDS * sr));
+    v.startFrame = startFrame;
+    v.releaseAtFrame = startFrame + Math.max(0, durationFrames);
+    const pan = Math.max(-0.5, Math.min(0.5, (midi - 66) / 30)) * 0.7;
+    const angle = ((pan + 1) * Math.PI) / 4;
+    const level = VOICE_GAIN * (0.2 + 0.8 * velocity * velocity);
+    v.gainL = Math.cos(angle) * level;
+    v.gainR = Math.sin(angle) * level;
+    // Higher notes ring shorter, as real bars and tines do.
+    const decay = DECAY_T60_SECONDS * Math.min(1.5, Math.max(0.4, Math.pow(261.6 / hz, 0.5)));
+    v.env.start(1, ATTACK_SECONDS, decay, 0, RELEASE_T60_SECONDS, sr);
+    this.plan(v, framesToTick);
+  }
+
+  control(positionFrames: number, n: number): void {
+    const voices = this.voices;
+    for (let i = 0; i < voices.length; i++) {
+      const v = voices[i]!;
+      if (!v.env.active) continue;
+      if (v.env.held && positionFrames >= v.releaseAtFrame) v.env.release();
+      this.plan(v, n);
+    }
+  }
+
+  private plan(v: KeysVoice, n: number): void {
+    // Keep the modulator phasor on the unit circle (first-order Newton step against rounding drift).
+    const fix = 1.5 - 0.5 * (v.mCos * v.mCos + v.mSin * v.mSin);
+    v.mCos *= fix;
+    v.mSin *= fix;
+    const next = v.idxFloor + (v.idx - v.idxFloor) * Math.pow(v.idxCoefPerFrame, n);
+    v.idxInc = (next - v.idx) / n;
+    v.env.tick(n);
+  }
+
+  render(busL: Float32Array, busR: Float32Array, n: number): boolean {
+    let any = false;
+    const table = SINE_TABLE;
+    const size = SINE_TABLE_SIZE;
+    const voices = this.voices;
+    for (let k = 0; k < voices.length; k++) {
+      const v = voices[k]!;
+      if (v.env.stage === 0) continue;
+      any = true;
+      let pc = v.pc;
+      const ic = v.ic;
+      let mc = v.mCos;
+      let ms = v.mSin;
+      const rc = v.rotCos;
+      const rs = v.rotSin;
+      let idx = v.idx;
+      const idxInc = v.idxInc;
+      let env = v.env.level;
+      const inc = v.env.inc;
+      const gl = v.gainL;
+      const gr = v.gainR;
+      for (let i = 0; i < n; i++) {
+        const mc2 = mc * rc - ms * rs;
+        ms = ms * rc + mc * rs;
+        mc = mc2;
+        let ph = pc + ms * idx;
+        ph -= Math.floor(ph);
+        pc += ic;
+        if (pc >= 1) pc -= 1;
+        const x = ph * size;
+        const j = x | 0;
+        const y = (table[j]! + (table[j + 1]! - table[j]!) * (x - j)) * env;
+        idx += idxInc;
+        env += inc;
+        busL[i] += y * gl;
+        busR[i] += y * gr;
+      }
+      v.pc = pc;
+      v.mCos = mc;
+      v.mSin = ms;
+      v.idx = idx;
+      v.env.store(env);
+    }
+    return any;
+  }
+}

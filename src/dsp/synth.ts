@@ -1,0 +1,463 @@
+import { Rng } from '../music/rng.ts';
+import type { NoteEvent, Timbre } from '../music/types.ts';
+import { DSP_DEFAULTS } from './config.ts';
+import { FdnReverb } from './effects/fdn-reverb.ts';
+import { StereoHighPass } from './effects/high-pass.ts';
+import { MasterBus } from './effects/master-bus.ts';
+import { TempoDelay } from './effects/tempo-delay.ts';
+import { EventQueue } from './event-queue.ts';
+import { DroneInstrument } from './instruments/drone.ts';
+import { KeysInstrument } from './instruments/keys.ts';
+import { PadInstrument } from './instruments/pad.ts';
+import { PercInstrument } from './instruments/perc.ts';
+import { TextureInstrument } from './instruments/texture.ts';
+import { TimbreGlide } from './timbre-glide.ts';
+
+export interface SynthOptions {
+  sampleRate: number;
+  seed: number;
+  timbre: Timbre;
+  bpm: number;
+  /** Largest piece rendered at once inside process(); default DSP_DEFAULTS.maxBlockFrames. */
+  maxBlockFrames?: number;
+  /** Pending-queue capacity; default DSP_DEFAULTS.pendingEventCapacity. */
+  pendingEventCapacity?: number;
+}
+
+const PAD = 0;
+const KEYS = 1;
+const DRONE = 2;
+const TEXTURE = 3;
+const PERC = 4;
+const REVERB = 5;
+const DELAY = 6;
+const GAINS = 7;
+
+/** Reverb and delay sends per instrument (before the timbre's wet levels). */
+const REVERB_SEND = { pad: 0.55, keys: 0.75, drone: 0.12, texture: 0.8, perc: 0.45 };
+const DELAY_SEND = { pad: 0.04, keys: 0.45, perc: 0.2 };
+/** Return gains that turn timbre.reverbMix / delayMix (0…1) into levels. */
+const REVERB_RETURN = 1.6;
+const DELAY_RETURN = 1.2;
+/** Gain into the master bus: sets the station's loudness (about −20 LUFS for the presets). */
+const MASTER_GAIN = 1.4;
+
+/**
+ * The synthesizer of a station: five instruments with fixed voice pools, a 40 Hz high-pass on
+ * everything but the drone, a tempo-synced delay, an FDN reverb and a master compressor/limiter.
+ *
+ * A pure buffer engine (no platform APIs): schedule() notes stamped in absolute frames, then
+ * process() renders any frame range into caller-owned buffers. Note starts are sample-accurate.
+ * Control-rate work (envelopes, LFOs, glides, dynamics) happens on a fixed grid of absolute
+ * positions, so the output does not depend on how a render is split into calls.
+ */
+export class Synth {
+  /** Events refused because the pending queue was full (or malformed). */
+  droppedEvents = 0;
+  readonly sampleRate: number;
+
+  private readonly controlFrames = DSP_DEFAULTS.controlFrames;
+  private readonly maxBlockFrames: number;
+  private readonly queue: EventQueue;
+  private readonly timbre: TimbreGlide;
+  private readonly pad: PadInstrument;
+  private readonly keys: KeysInstrument;
+  private readonly drone: DroneInstrument;
+  private readonly texture: TextureInstrument;
+  private readonly perc: PercInstrument;
+  private readonly reverb: FdnReverb;
+  private readonly delay: TempoDelay;
+  private readonly highPass: StereoHighPass;
+  private readonly master: MasterBus;
+  // Buses, one control period long.
+  private readonly padL: Float32Array;
+  private readonly padR: Float32Array;
+  private readonly keysL: Float32Array;
+  private readonly keysR: Float32Array;
+  private readonly droneBus: Float32Array;
+  private readonly texL: Float32Array;
+  private readonly texR: Float32Array;
+  private readonly percL: Float32Array;
+  private readonly percR: Float32Array;
+  private readonly musicL: Float32Array;
+  private readonly musicR: Float32Array;
+  private readonly reverbIn: Float32Array;
+  private readonly delayIn: Float32Array;
+  private readonly wetL: Float32Array;
+  private readonly wetR: Float32Array;
+  private readonly echoL: Float32Array;
+  private readonly echoR: Float32Array;
+  /**
+   * Mix gains (pad, keys, drone, texture, perc, reverb return, delay return, master gain folded
+   * in): the value at the last tick, the per-sample increment to the next, and the next target.
+   */
+  private readonly gainStart = new Float64Array(GAINS);
+  private readonly gainInc = new Float64Array(GAINS);
+  private readonly gainTarget = new Float64Array(GAINS);
+  private nextTickFrame = 0;
+  private started = false;
+  private lastNonFinite = 0;
+
+  constructor(opts: SynthOptions) {
+    const sr = opts.sampleRate;
+    this.sampleRate = sr;
+    const c = this.controlFrames;
+    this.maxBlockFrames = Math.max(1, Math.floor(opts.maxBlockFrames ?? DSP_DEFAULTS.maxBlockFrames));
+    this.queue = new EventQueue(opts.pendingEventCapacity ?? DSP_DEFAULTS.pendingEventCapacity);
+    this.timbre = new TimbreGlide(opts.timbre, sr / c, DSP_DEFAULTS.timbreGlideSeconds);
+    const rng = new Rng(opts.seed >>> 0);
+    this.pad = new PadInstrument(sr, c, rng.fork(1));
+    this.keys = new KeysInstrument(sr);
+    this.drone = new DroneInstrument(sr, c, rng.fork(3));
+    this.texture = new TextureInstrument(sr, c, rng.fork(4));
+    this.perc = new PercInstrument(sr, rng.fork(5));
+    this.reverb = new FdnReverb(sr, opts.timbre.reverbDecaySeconds, DSP_DEFAULTS.reverbPreDelaySeconds);
+    this.delay = new TempoDelay(
+      sr,
+      opts.bpm,
+      DSP_DEFAULTS.maxDelaySeconds,
+      DSP_DEFAULTS.delayGlideSeconds,
+      c,
+    );
+    this.highPass = new StereoHighPass(DSP_DEFAULTS.highPassHz, sr);
+    this.master = new MasterBus(sr, c, DSP_DEFAULTS.limiterCeilingDb);
+    const bus = (): Float32Array => new Float32Array(c);
+    this.padL = bus();
+    this.padR = bus();
+    this.keysL = bus();
+    this.keysR = bus();
+    this.droneBus = bus();
+    this.texL = bus();
+    this.texR = bus();
+    this.percL = bus();
+    this.percR = bus();
+    this.musicL = bus();
+    this.musicR = bus();
+    this.reverbIn = bus();
+    this.delayIn = bus();
+    this.wetL = bus();
+    this.wetR = bus();
+    this.echoL = bus();
+    this.echoR = bus();
+    this.targetGains();
+    this.gainStart.set(this.gainTarget);
+  }
+
+  /** Notes dropped because every voice slot of their instrument was busy fading. */
+  get droppedNotes(): number {
+    return (
+      this.pad.droppedNotes +
+      this.keys.droppedNotes +
+      this.drone.droppedNotes +
+      this.texture.droppedNotes +
+      this.perc.droppedNotes
+    );
+  }
+
+  /** Notes waiting to start. */
+  get pendingEvents(): number {
+    return this.queue.size;
+  }
+
+  /** Lowest gain the master limiter has applied (1 = it never had to act). */
+  get minLimiterGain(): number {
+    return this.master.minLimiterGain;
+  }
+
+  /** Queues a note (its fields are copied; the caller may reuse the object). */
+  schedule(e: NoteEvent): void {
+    let inst: number;
+    switch (e.instrument) {
+      case 'pad':
+        inst = PAD;
+        break;
+      case 'keys':
+        inst = KEYS;
+        break;
+      case 'drone':
+        inst = DRONE;
+        break;
+      case 'texture':
+        inst = TEXTURE;
+        break;
+      case 'perc':
+        inst = PERC;
+        break;
+      default:
+        this.droppedEvents++;
+        return;
+    }
+    const start = e.startFrame;
+    const midi = e.midi;
+    const velocity = e.velocity;
+    if (!Number.isFinite(start) || !Number.isFinite(midi) || !Number.isFinite(velocity)) {
+      this.droppedEvents++;
+      return;
+    }
+    const duration = Number.isFinite(e.durationFrames) ? Math.max(0, e.durationFrames) : 0;
+    const ok = this.queue.push(
+      inst,
+      Math.ceil(start),
+      duration,
+      Math.min(127, Math.max(0, midi)),
+      Math.min(1, Math.max(0, velocity)),
+    );
+    if (!ok) this.droppedEvents++;
+  }
+
+  /** Glides to a new sound character over ~2 s. */
+  setTimbre(t: Timbre): void {
+    this.timbre.setTarget(t);
+  }
+
+  /** Glides the tempo-synced delay to a new tempo. */
+  setBpm(bpm: number): void {
+    this.delay.setBpm(bpm);
+  }
+
+  /**
+   * Renders frames [startFrame, startFrame + count) into outL/outR[0, count), OVERWRITE.
+   * Events that start before startFrame start immediately. No allocation, no throw.
+   */
+  process(outL: Float32Array, outR: Float32Array, startFrame: number, count: number): void {
+    const c = this.controlFrames;
+    const q = this.queue;
+    let pos = startFrame;
+    let off = 0;
+    if (!this.started || pos - this.nextTickFrame >= c || pos < this.nextTickFrame - c) {
+      // First call, or the caller jumped: restart the control grid here.
+      this.started = true;
+      this.nextTickFrame = pos;
+    }
+    while (off < count) {
+      if (pos >= this.nextTickFrame) {
+        this.tick(pos);
+        this.nextTickFrame += c;
+      }
+      // Frame counts are small integers: `| 0` keeps them int32 (positions, which outgrow int32
+      // after 12 h, stay doubles), so the optimized code never meets a double where it
+      // expected an integer and deoptimizes.
+      const toTick = (this.nextTickFrame - pos) | 0;
+      while (q.size > 0 && q.nextStart() <= pos) {
+        this.startNote(q.headInstrument(), q.headMidi(), q.headVelocity(), pos, q.headDuration(), toTick);
+        q.pop();
+      }
+      let n = (count - off) | 0;
+      if (n > toTick) n = toTick;
+      if (n > this.maxBlockFrames) n = this.maxBlockFrames;
+      const untilNext = q.nextStart() - pos;
+      if (untilNext < n) n = untilNext | 0;
+      this.renderSegment(outL, outR, off, n, c - toTick);
+      pos += n;
+      off += n;
+    }
+  }
+
+  private startNote(
+    inst: number,
+    midi: number,
+    velocity: number,
+    pos: number,
+    duration: number,
+    toTick: number,
+  ): void {
+    const t = this.timbre;
+    switch (inst) {
+      case PAD:
+        this.pad.noteOn(midi, velocity, pos, duration, toTick, t);
+        break;
+      case KEYS:
+        this.keys.noteOn(midi, velocity, pos, duration, toTick, t);
+        break;
+      case DRONE:
+        this.drone.noteOn(midi, velocity, pos, duration, toTick);
+        break;
+      case TEXTURE:
+        this.texture.noteOn(midi, velocity, pos, duration, toTick);
+        break;
+      default:
+        this.perc.noteOn(midi, velocity, pos, toTick);
+    }
+  }
+
+  private targetGains(): void {
+    const t = this.timbre;
+    const g = this.gainTarget;
+    // The master gain is folded into every level: everything after is linear.
+    g[PAD] = t.padLevel * MASTER_GAIN;
+    g[KEYS] = t.keysLevel * MASTER_GAIN;
+    g[DRONE] = t.droneLevel * MASTER_GAIN;
+    g[TEXTURE] = t.textureLevel * MASTER_GAIN;
+    g[PERC] = t.percLevel * MASTER_GAIN;
+    g[REVERB] = t.reverbMix * REVERB_RETURN;
+    g[DELAY] = t.delayMix * DELAY_RETURN;
+  }
+
+  /** Control tick at absolute frame pos: glides, envelopes, LFOs, dynamics for the next period. */
+  private tick(pos: number): void {
+    const c = this.controlFrames;
+    const t = this.timbre;
+    t.tick();
+    this.pad.control(pos, c, t);
+    this.keys.control(pos, c);
+    this.drone.control(pos, c);
+    this.texture.control(pos, c);
+    this.perc.control(c);
+    this.reverb.setDecaySeconds(t.reverbDecaySeconds);
+    this.reverb.flushDenormals();
+    this.delay.control(c);
+    this.highPass.flushDenormals();
+    this.master.control();
+    if (this.master.nonFiniteCount !== this.lastNonFinite) {
+      // Something upstream produced NaN/Infinity: clear the recirculating state so it cannot stay.
+      this.lastNonFinite = this.master.nonFiniteCount;
+      this.reverb.reset();
+      this.delay.reset();
+      this.highPass.reset();
+    }
+    // Each period ramps from the last target to the new one.
+    this.gainStart.set(this.gainTarget);
+    this.targetGains();
+    for (let i = 0; i < GAINS; i++) this.gainInc[i] = (this.gainTarget[i]! - this.gainStart[i]!) / c;
+  }
+
+  /**
+   * Renders n frames (within one control period, `phase` frames after its tick) into
+   * outL/outR[off, off + n).
+   */
+  private renderSegment(outL: Float32Array, outR: Float32Array, off: number, n: number, phase: number): void {
+    // The buses are zero here: the mixers clear every sample they read.
+    const padOn = this.pad.render(this.padL, this.padR, n);
+    const keysOn = this.keys.render(this.keysL, this.keysR, n);
+    const droneOn = this.drone.render(this.droneBus, n);
+    const texOn = this.texture.render(this.texL, this.texR, n);
+    const percOn = this.perc.render(this.percL, this.percR, n);
+    // Silent instruments are skipped; gains are closed-form in the period's phase, so skipping
+    // (or splitting a period differently) never changes the samples of the others.
+    let first = true;
+    if (padOn) {
+      this.mixStereo(this.padL, this.padR, PAD, REVERB_SEND.pad, DELAY_SEND.pad, n, phase, first);
+      first = false;
+    }
+    if (keysOn) {
+      this.mixStereo(this.keysL, this.keysR, KEYS, REVERB_SEND.keys, DELAY_SEND.keys, n, phase, first);
+      first = false;
+    }
+    if (texOn) {
+      this.mixStereo(this.texL, this.texR, TEXTURE, REVERB_SEND.texture, 0, n, phase, first);
+      first = false;
+    }
+    if (percOn) {
+      this.mixStereo(this.percL, this.percR, PERC, REVERB_SEND.perc, DELAY_SEND.perc, n, phase, first);
+      first = false;
+    }
+    if (first) {
+      this.musicL.fill(0, 0, n);
+      this.musicR.fill(0, 0, n);
+      this.reverbIn.fill(0, 0, n);
+      this.delayIn.fill(0, 0, n);
+    }
+    if (droneOn) this.scaleDrone(n, phase);
+    this.reverb.process(this.reverbIn, this.wetL, this.wetR, n);
+    this.delay.process(this.delayIn, this.echoL, this.echoR, n);
+    this.addReturns(n, phase);
+    // Everything but the drone loses its sub-bass rumble.
+    this.highPass.process(this.musicL, this.musicR, n);
+    if (droneOn) this.addDrone(n);
+    this.master.process(this.musicL, this.musicR, outL, outR, off, n);
+  }
+
+  /**
+   * One instrument's bus × its level (ramped, closed form) into the music bus and the sends;
+   * clears the bus. `first` writes instead of adding.
+   */
+  private mixStereo(
+    busL: Float32Array,
+    busR: Float32Array,
+    index: number,
+    reverbSend: number,
+    delaySend: number,
+    n: number,
+    phase: number,
+    first: boolean,
+  ): void {
+    const musicL = this.musicL;
+    const musicR = this.musicR;
+    const revIn = this.reverbIn;
+    const dlyIn = this.delayIn;
+    const g0 = this.gainStart[index]!;
+    const gInc = this.gainInc[index]!;
+    if (first) {
+      for (let i = 0; i < n; i++) {
+        const g = g0 + gInc * (phase + i);
+        const l = busL[i]! * g;
+        const r = busR[i]! * g;
+        busL[i] = 0;
+        busR[i] = 0;
+        musicL[i] = l;
+        musicR[i] = r;
+        revIn[i] = (l + r) * reverbSend;
+        dlyIn[i] = (l + r) * delaySend;
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const g = g0 + gInc * (phase + i);
+        const l = busL[i]! * g;
+        const r = busR[i]! * g;
+        busL[i] = 0;
+        busR[i] = 0;
+        musicL[i] += l;
+        musicR[i] += r;
+        revIn[i] += (l + r) * reverbSend;
+        dlyIn[i] += (l + r) * delaySend;
+      }
+    }
+  }
+
+  /** Scales the drone bus by its level in place and sends it to the reverb. */
+  private scaleDrone(n: number, phase: number): void {
+    const drone = this.droneBus;
+    const revIn = this.reverbIn;
+    const g0 = this.gainStart[DRONE]!;
+    const gInc = this.gainInc[DRONE]!;
+    const send = 2 * REVERB_SEND.drone;
+    for (let i = 0; i < n; i++) {
+      const d = drone[i]! * (g0 + gInc * (phase + i));
+      drone[i] = d;
+      revIn[i] += d * send;
+    }
+  }
+
+  /** Adds the reverb and delay returns (gains ramped, closed form) to the music bus. */
+  private addReturns(n: number, phase: number): void {
+    const musicL = this.musicL;
+    const musicR = this.musicR;
+    const wetL = this.wetL;
+    const wetR = this.wetR;
+    const echoL = this.echoL;
+    const echoR = this.echoR;
+    const r0 = this.gainStart[REVERB]!;
+    const rInc = this.gainInc[REVERB]!;
+    const d0 = this.gainStart[DELAY]!;
+    const dInc = this.gainInc[DELAY]!;
+    for (let i = 0; i < n; i++) {
+      const gRev = r0 + rInc * (phase + i);
+      const gDly = d0 + dInc * (phase + i);
+      musicL[i] += wetL[i]! * gRev + echoL[i]! * gDly;
+      musicR[i] += wetR[i]! * gRev + echoR[i]! * gDly;
+    }
+  }
+
+  /** Adds the (centred, unfiltered) drone to the music bus; clears the drone bus. */
+  private addDrone(n: number): void {
+    const musicL = this.musicL;
+    const musicR = this.musicR;
+    const drone = this.droneBus;
+    for (let i = 0; i < n; i++) {
+      const d = drone[i]!;
+      drone[i] = 0;
+      musicL[i] += d;
+      musicR[i] += d;
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import { ENV_RELEASE, type Envelope } from './envelope.ts';
+
+/** What the allocator needs to know about a voice. */
+export interface PooledVoice {
+  readonly env: Envelope;
+  /** Absolute frame the voice's current note started at (older voices are stolen first). */
+  startFrame: number;
+}
+
+/**
+ * Picks a slot for a new note in a fixed pool of `voices.length` slots of which at most
+ * `maxSounding` may hold or release notes at once. When that many sound, the quietest released
+ * voice (else the oldest held one) starts a short fade and the new note takes a spare slot, so a
+ * steal never cuts a waveform. Returns null when no slot is free at all (every spare still fading):
+ * the caller drops the note rather than click.
+ */
+export function allocateVoice<V extends PooledVoice>(voices: readonly V[], maxSounding: number): V | null {
+  let free: V | null = null;
+  let sounding = 0;
+  let victim: V | null = null;
+  let victimReleased = false;
+  for (let i = 0; i < voices.length; i++) {
+    const v = voices[i]!;
+    const env = v.env;
+    if (!env.active) {
+      if (free === null) free = v;
+      continue;
+    }
+    if (!env.held && !isReleasing(env)) continue; // fading after a steal, or ramping to zero
+    sounding++;
+    const released = isReleasing(env);
+    if (victim === null) {
+      victim = v;
+      victimReleased = released;
+    } else if (released) {
+      if (!victimReleased || env.level < victim.env.level) {
+        victim = v;
+        victimReleased = true;
+      }
+    } else if (!victimReleased && v.startFrame < victim.startFrame) {
+      victim = v;
+    }
+  }
+  if (free === null) return null;
+  if (sounding >= maxSounding && victim !== null) victim.env.steal();
+  return free;
+}
+
+function isReleasing(env: Envelope): boolean {
+  return env.stage === ENV_RELEASE;
+}
