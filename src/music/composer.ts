@@ -19,6 +19,14 @@ export const MAX_PENDING_CHANGES = 8;
 /** The pad of one chord keeps sounding this long into the next one, so chords crossfade. */
 const PAD_OVERLAP_MIN_BEATS = 1;
 const PAD_OVERLAP_MAX_BEATS = 2;
+/**
+ * Pad and drone notes are held for about this long at most: a longer chord is re-struck with one
+ * voice moved (motion inside long, sparse chords), and a key change asked for after the notes were
+ * handed out (a NoteEvent has no note-off) overlaps the new key for at most the rest of a segment:
+ * over 200 random changes at 70 BPM, median 6 beats, at most 10 (17 with whole-chord notes).
+ * A remainder shorter than this joins the last segment.
+ */
+const PAD_SEGMENT_BARS = 2;
 
 /** Sub-stream labels for Rng.fork: each layer draws from its own stream. */
 const STREAM_HARMONY = 1;
@@ -87,6 +95,7 @@ export class Composer {
 
   private chord: Chord | null = null;
   private chordEndBeat = 0;
+  private padSegmentEndBeat = 0;
   private region: Region | null = null;
   private regionStartFrame = 0;
 
@@ -203,6 +212,7 @@ export class Composer {
     const intensity = this.params.intensity;
     if (beat % BEATS_PER_BAR === 0) {
       if (this.chord === null || beat >= this.chordEndBeat || keyChanged) this.startChord(beat, keyChanged);
+      else if (beat >= this.padSegmentEndBeat) this.padSegment(beat, true);
       // The first bar belongs to the pad and drone alone: the melody enters on the second.
       if (beat >= BEATS_PER_BAR && this.melody.idleAt(beat))
         this.melody.startPhrase(beat, intensity, this.region!, this.scale, this.chord!);
@@ -239,32 +249,7 @@ export class Composer {
     this.chord = chord;
     this.chordEndBeat = beat + bars * BEATS_PER_BAR;
 
-    // Sound until the chord ends, or until a key change already waiting cuts it, plus the crossfade.
-    // Notes already handed out cannot be shortened (a NoteEvent has no note-off), so a key change
-    // asked for later lets this pad ring out over the pivot chord, chosen to share the most tones
-    // with it (measured over 200 random changes at 70 BPM: median 5.6 beats, p90 10 beats).
-    let soundBeats = bars * BEATS_PER_BAR;
-    for (let i = 0; i < this.pendingCount; i++) {
-      const p = this.pendingParams[i]!;
-      const b = this.pendingBeat[i]!;
-      if (b > beat && b - beat < soundBeats && (p.key !== this.params.key || p.mode !== this.params.mode)) {
-        soundBeats = b - beat;
-      }
-    }
-    const rng = this.padRng;
-    const overlap = rng.range(PAD_OVERLAP_MIN_BEATS, PAD_OVERLAP_MAX_BEATS);
-    this.voicer.voice(chord, region.registerShiftSemitones);
-    const v = this.voicer.voices;
-    const level = 0.42 + 0.16 * this.params.intensity;
-    for (let i = 0; i <= PAD_UPPER_VOICES; i++) {
-      // The highest voices a little softer: colour, not lead.
-      const velocity = level * (i === PAD_UPPER_VOICES ? 0.8 : 1) * rng.range(0.92, 1.04);
-      this.push('pad', beat, soundBeats + overlap, v[i]!, velocity);
-    }
-    // Following the root: an octave below the pad's bass. As a pedal: the tonic just below the bass.
-    const bass = v[0]!;
-    const droneMidi = region.pedal ? bass - 3 - mod(bass - 3 - this.scale.tonicPc, 12) : bass - 12;
-    this.push('drone', beat, soundBeats + PAD_OVERLAP_MAX_BEATS, droneMidi, 0.5 + rng.range(-0.05, 0.05));
+    this.padSegment(beat, false);
 
     const info: NowInfo = {
       chord: chord.symbol,
@@ -282,6 +267,45 @@ export class Composer {
       mode: this.params.mode,
       region,
     });
+  }
+
+  /**
+   * Pad and drone notes from a bar line for one segment of the chord, plus the crossfade into what follows.
+   * Notes already handed out cannot be shortened, so a key change asked for later lets the
+   * current segment ring out over the pivot chord, which is chosen to share the most tones with it.
+   */
+  private padSegment(beat: number, revoice: boolean): void {
+    const segment = PAD_SEGMENT_BARS * BEATS_PER_BAR;
+    const remaining = this.chordEndBeat - beat;
+    const length = this.beatsUntilKeyChange(beat, remaining - segment < segment ? remaining : segment);
+    this.padSegmentEndBeat = beat + length;
+    const rng = this.padRng;
+    const overlap = rng.range(PAD_OVERLAP_MIN_BEATS, PAD_OVERLAP_MAX_BEATS);
+    if (revoice) this.voicer.revoice(this.chord!, rng.next());
+    else this.voicer.voice(this.chord!, this.region!.registerShiftSemitones);
+    const v = this.voicer.voices;
+    const level = 0.42 + 0.16 * this.params.intensity;
+    for (let i = 0; i <= PAD_UPPER_VOICES; i++) {
+      // The highest voice a little softer: colour, not lead.
+      const velocity = level * (i === PAD_UPPER_VOICES ? 0.8 : 1) * rng.range(0.92, 1.04);
+      this.push('pad', beat, length + overlap, v[i]!, velocity);
+    }
+    // The drone re-strikes with the pad. Following the root: an octave below the pad's bass; as a
+    // pedal: the tonic just below the bass.
+    const bass = v[0]!;
+    const droneMidi = this.region!.pedal ? bass - 3 - mod(bass - 3 - this.scale.tonicPc, 12) : bass - 12;
+    this.push('drone', beat, length + PAD_OVERLAP_MAX_BEATS, droneMidi, 0.5 + rng.range(-0.05, 0.05));
+  }
+
+  /** `beats`, or fewer where a key or mode change already waiting cuts in. */
+  private beatsUntilKeyChange(beat: number, beats: number): number {
+    for (let i = 0; i < this.pendingCount; i++) {
+      const p = this.pendingParams[i]!;
+      const b = this.pendingBeat[i]!;
+      if (b > beat && b - beat < beats && (p.key !== this.params.key || p.mode !== this.params.mode))
+        return b - beat;
+    }
+    return beats;
   }
 
   private push(

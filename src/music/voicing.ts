@@ -124,4 +124,51 @@ export class PadVoicer {
     this.started = true;
     return moved;
   }
+
+  /**
+   * The same chord with one upper voice moved to a neighbouring chord tone (a step or a third
+   * away, never onto another voice): motion inside a long chord when the pad is re-struck.
+   * `choice` in [0, 1) picks among the smallest such moves. Returns the semitones moved (0 if none fits).
+   */
+  revoice(chord: Chord, choice: number): number {
+    const v = this.voices;
+    let count = 0;
+    let smallest = Number.POSITIVE_INFINITY;
+    for (let pass = 0; pass < 2; pass++) {
+      let index = 0;
+      for (let j = 1; j <= PAD_UPPER_VOICES; j++) {
+        for (let dir = -1; dir <= 1; dir += 2) {
+          const m = this.neighbourTone(chord, v[j]!, dir);
+          if (m < 0) continue;
+          const size = Math.abs(m - v[j]!);
+          if (pass === 0) {
+            if (size < smallest) {
+              smallest = size;
+              count = 0;
+            }
+            if (size === smallest) count++;
+          } else if (size === smallest && index++ === Math.floor(choice * count)) {
+            v[j] = m;
+            return size;
+          }
+        }
+      }
+      if (count === 0) return 0;
+    }
+    return 0;
+  }
+
+  /** The nearest chord tone above (dir 1) or below (dir −1) a note that may take an upper voice, or −1. */
+  private neighbourTone(chord: Chord, from: number, dir: number): number {
+    const v = this.voices;
+    for (let m = from + dir, steps = 1; steps <= 5; m += dir, steps++) {
+      const interval = mod(m - chord.rootPc, 12);
+      if (!chord.pcs.includes(m % 12)) continue;
+      const low = interval === 0 || interval === 7 ? Math.max(UPPER_LOW, v[0]! + 7) : MUD_MIDI;
+      if (m < low || m > UPPER_HIGH) return -1;
+      for (let j = 1; j <= PAD_UPPER_VOICES; j++) if (v[j] === m) return -1;
+      return m;
+    }
+    return -1;
+  }
 }

@@ -88,26 +88,47 @@ describe('Composer event stream', () => {
     assert.equal(serialize(run(3, 90, () => 7).events), reference);
   });
 
-  it('emits every instrument, with pad chords overlapping the next chord by 1–2 beats', () => {
-    const { events, chords } = compose(8, params({ intensity: 0.6 }), 900);
-    for (const inst of ['pad', 'keys', 'drone', 'texture', 'perc'] as const) {
+  it('emits every instrument; pad segments of 2–3 bars crossfade by 1–2 beats, long chords move one voice', () => {
+    const { events, chords } = compose(8, params({ intensity: 0.2 }), 900);
+    for (const inst of ['pad', 'keys', 'drone', 'texture'] as const) {
       assert.ok(
         events.some((e) => e.instrument === inst),
         `no ${inst}`,
       );
     }
     const fpb = (60 * SAMPLE_RATE) / 70;
-    for (let i = 0; i + 1 < chords.length; i++) {
-      const pad = events.filter((e) => e.instrument === 'pad' && e.startFrame === chords[i]!.startFrame);
+    const segments = new Map<number, NoteEvent[]>();
+    for (const e of events)
+      if (e.instrument === 'pad') segments.set(e.startFrame, [...(segments.get(e.startFrame) ?? []), e]);
+    const starts = [...segments.keys()];
+    for (const c of chords) assert.ok(segments.has(c.startFrame), 'every chord starts a pad segment');
+    let revoiced = 0;
+    for (let i = 0; i + 1 < starts.length; i++) {
+      const pad = segments.get(starts[i]!)!;
       assert.equal(pad.length, 1 + PAD_UPPER_VOICES);
+      const lengthBars = (starts[i + 1]! - starts[i]!) / fpb / 4;
+      assert.ok(lengthBars >= 2 - 1e-4 && lengthBars <= 3 + 1e-4, `segment of ${lengthBars} bars`);
       for (const e of pad) {
-        const overlapBeats = (e.startFrame + e.durationFrames - chords[i + 1]!.startFrame) / fpb;
+        const overlapBeats = (e.startFrame + e.durationFrames - starts[i + 1]!) / fpb;
         assert.ok(overlapBeats >= 0.99 && overlapBeats <= 2.01, `overlap ${overlapBeats} beats`);
       }
-      const drone = events.find((e) => e.instrument === 'drone' && e.startFrame === chords[i]!.startFrame)!;
-      assert.ok(drone.midi < Math.min(...pad.map((e) => e.midi)), 'the drone sits below the pad');
-      assert.ok(drone.durationFrames >= 8 * fpb, 'drone notes last at least 2 bars');
+      const next = segments.get(starts[i + 1]!)!;
+      if (!chords.some((c) => c.startFrame === starts[i + 1]!)) {
+        // Same chord, re-struck: exactly one voice moves.
+        const a = pad.map((e) => e.midi).sort((x, y) => x - y);
+        const b = next.map((e) => e.midi).sort((x, y) => x - y);
+        const moved = a.filter((m) => !b.includes(m)).length;
+        assert.ok(moved <= 1, `${moved} voices moved inside a chord`);
+        revoiced += moved;
+      }
+      const chordStart = chords.find((c) => c.startFrame === starts[i]!);
+      if (chordStart) {
+        const drone = events.find((e) => e.instrument === 'drone' && e.startFrame === starts[i]!)!;
+        assert.ok(drone.midi < Math.min(...pad.map((e) => e.midi)), 'the drone sits below the pad');
+        assert.ok(drone.durationFrames >= 8 * fpb, 'drone notes last at least 2 bars');
+      }
     }
+    assert.ok(revoiced > 10, `${revoiced} re-voicings`);
   });
 });
 
