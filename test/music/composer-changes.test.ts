@@ -72,6 +72,14 @@ describe('Composer parameter changes', () => {
     for (const inst of ['pad', 'drone'] as const) {
       for (const e of s.after(at, inst))
         assert.ok(newPcs.has(e.midi % 12), `${inst} ${e.midi} after the change`);
+      // Held notes of the old key end within a pad segment's rest (≤ 2 bars) plus the crossfade.
+      for (const e of s.before(at, inst)) {
+        const beyondBeats = (e.startFrame + e.durationFrames - at) / framesPerBeat(70);
+        assert.ok(
+          beyondBeats <= 10 + 1e-3,
+          `${inst} from the old key held ${beyondBeats} beats into the new`,
+        );
+      }
     }
   });
 
