@@ -18,8 +18,9 @@ export const DEFAULT_MEMORY_INTERVAL_MS = 10_000;
 /** One hour of 10 s samples: long enough to see through GC sawtooth, 3 × 360 doubles of memory. */
 export const DEFAULT_MEMORY_WINDOW_SAMPLES = 360;
 export const DEFAULT_MEMORY_WARMUP_MS = 60_000;
-/** A slope over a few minutes is mostly GC sawtooth; no rate (and no leak verdict) before the window spans this. */
-export const DEFAULT_MIN_FIT_SPAN_MS = 5 * 60_000;
+/** The slope over a few minutes is mostly GC sawtooth: with ±8 MB of heap noise it is only known to ±60 MB/h
+ * after 5 min, ±4 MB/h after 30 min, so no rate (and no leak verdict) before the window spans 30 min. */
+export const DEFAULT_MIN_FIT_SPAN_MS = 30 * 60_000;
 const MS_PER_HOUR = 3_600_000;
 const MAX_WINDOW_SAMPLES = 1_000_000;
 
