@@ -132,7 +132,7 @@ const coalescer = new PatchCoalescer(
 
 const controls = new Controls(
   (patch) => {
-    stationParams = { ...stationParams, ...patch, preset: stationParams.preset };
+    // `stationParams` stays what the server confirmed, so that a rejected change can be undone.
     if (player.currentListening.kind === 'personal') rememberPersonal(patch);
     coalescer.change(patch);
   },

@@ -22,7 +22,7 @@ import type {
  */
 export const FADE_IN_MS = 1200;
 export const FADE_OUT_MS = 450;
-export const STATS_POLL_MS = 150;
+export const STATS_POLL_MS = 100;
 export const STATS_REPORT_MS = 2000;
 export const PING_INTERVAL_MS = 5000;
 /** Decoded audio held while the worklet is still loading (first play): at most ~2 s. */

@@ -29,7 +29,8 @@ export const UNDERRUN_FADE_IN_MS = 40;
 /** Fill beyond target + this is cut back (the drift correction alone would take minutes). */
 export const EXCESS_SKIP_MS = 1500;
 export const MAX_SPLICES = 64;
-export const RMS_TIME_CONSTANT_S = 0.3;
+/** Short, so that stats().rms says what is sounding now (silence shows within ~1 s). */
+export const RMS_TIME_CONSTANT_S = 0.1;
 /** Hermite interpolation reads one frame behind and two ahead of the read position. */
 const LOOKAHEAD_FRAMES = 3;
 
@@ -77,6 +78,7 @@ export class PlayoutBuffer {
   private readonly flowGain = new GainRamp(0);
   private readonly drift = new DriftController();
   private readonly target: JitterTarget;
+  private chunkMs: number;
 
   private underrunsCount = 0;
   private playedFramesCount = 0;
@@ -97,7 +99,8 @@ export class PlayoutBuffer {
     this.mask = capacity - 1;
     this.splices = new Float64Array(MAX_SPLICES);
     this.spliceFadeFrames = Math.round((SPLICE_FADE_MS / 1000) * this.sampleRate);
-    this.target = new JitterTarget(opts.chunkMs ?? 100);
+    this.chunkMs = opts.chunkMs ?? 100;
+    this.target = new JitterTarget(this.chunkMs);
   }
 
   // ---- input side -------------------------------------------------------------------------
@@ -108,6 +111,7 @@ export class PlayoutBuffer {
   }
 
   setChunkMs(chunkMs: number): void {
+    this.chunkMs = chunkMs;
     this.target.setChunkMs(chunkMs);
   }
 
@@ -200,7 +204,11 @@ export class PlayoutBuffer {
         // Start at the target, not behind it: a connect burst would otherwise add its whole
         // length to the latency, and the drift correction takes minutes to remove it.
         // Nothing is audible yet, so skipping the oldest frames costs nothing.
-        if (buffered > targetFrames + this.spliceFadeFrames) this.jumpTo(this.writeIndex - targetFrames);
+        // The fill right after an arrival is half a chunk above the mean, which is what the
+        // target measures; trimming to the bare target made the first gap underrun (measured
+        // with the real server's connect burst: 3 chunks at once, the next 126 ms later).
+        const startFrames = targetFrames + (this.chunkMs / 2000) * sr;
+        if (buffered > startFrames + this.spliceFadeFrames) this.jumpTo(this.writeIndex - startFrames);
         this.state = PlayoutState.Playing;
         this.flowGain.rampTo(1, (UNDERRUN_FADE_IN_MS / 1000) * outSr);
         this.drift.resetFill();

@@ -2,9 +2,9 @@
  * Reconnect delays: exponential, capped, with "equal jitter" (half fixed, half random) so that
  * many players dropped by the same server restart do not all come back in the same instant.
  */
-export const DEFAULT_BASE_MS = 500;
-export const DEFAULT_CAP_MS = 15_000;
-export const DEFAULT_FACTOR = 2;
+export const DEFAULT_BASE_MS = 300;
+export const DEFAULT_CAP_MS = 10_000;
+export const DEFAULT_FACTOR = 1.6;
 
 export class Backoff {
   private attempt = 0;

@@ -1,0 +1,115 @@
+/**
+ * Shared set-up for the real-browser tests: Debian's Chromium driven by playwright-core, a real
+ * Auralis server on port 0, and small polling helpers. Not a test file.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+export const CHROMIUM_PATH = process.env.AURALIS_CHROMIUM ?? '/usr/bin/chromium';
+export const SCREENSHOT_DIR = join(import.meta.dirname, '../../artifacts/screenshots');
+/** Audio above this RMS (−60 dBFS) is "not silent". */
+export const RMS_THRESHOLD = 0.001;
+
+export interface PlayerStats {
+  state: string;
+  bufferedMs: number;
+  targetMs: number;
+  underruns: number;
+  playedFrames: number;
+  rms: number;
+  codec: string;
+  rttMs: number | null;
+  jitterMs: number;
+  splices: number;
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  // `launch` uses a fresh temporary profile (user-data-dir) every time.
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: [
+      '--headless=new',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}
+
+export async function openPlayer(
+  browser: Browser,
+  url: string,
+  viewport = { width: 1280, height: 900 },
+): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  await page.goto(url);
+  await page.waitForFunction(`typeof window.auralisPlayer?.stats === 'function'`);
+  return { context, page, errors };
+}
+
+/**
+ * `window.auralisPlayer.stats()` in the page. In-page code is passed as strings throughout these
+ * tests: the root tsconfig has no DOM types, and tsx would wrap named inner functions in a
+ * `__name` helper that does not exist in the page.
+ */
+export function stats(page: Page): Promise<PlayerStats> {
+  return page.evaluate('window.auralisPlayer.stats()') as Promise<PlayerStats>;
+}
+
+/** Polls `probe` until it returns a truthy value or `timeoutMs` passes; returns the last value. */
+export async function waitFor<T>(
+  probe: () => Promise<T>,
+  ok: (value: T) => boolean,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let value = await probe();
+  while (!ok(value) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, intervalMs));
+    value = await probe();
+  }
+  return value;
+}
+
+/**
+ * Clicks play and measures, inside the page, the time until the worklet reports audible output.
+ * Returns ms, or null if it never became audible within `timeoutMs`.
+ */
+export async function clickPlayAndTimeFirstAudio(page: Page, timeoutMs = 5000): Promise<number | null> {
+  return page.evaluate(`new Promise((resolve) => {
+    const t0 = performance.now();
+    const tick = () => {
+      if (window.auralisPlayer.stats().rms > ${RMS_THRESHOLD}) resolve(performance.now() - t0);
+      else if (performance.now() - t0 > ${timeoutMs}) resolve(null);
+      else setTimeout(tick, 5);
+    };
+    document.getElementById('play').click();
+    tick();
+  })`) as Promise<number | null>;
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const path = join(SCREENSHOT_DIR, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+export async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(url, init);
+  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url} → ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { startServer } from '../../src/server/server.ts';
+import {
+  RMS_THRESHOLD,
+  clickPlayAndTimeFirstAudio,
+  getJson,
+  launchBrowser,
+  openPlayer,
+  screenshot,
+  stats,
+  waitFor,
+} from './browser-helpers.ts';
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+interface StationView {
+  params: { key: string; mode: string; bpm: number; intensity: number; preset: string | null };
+}
+
+describe('web player controls in Chromium', () => {
+  let server: Server;
+  let browser: Browser;
+
+  before(async () => {
+    [server, browser] = await Promise.all([startServer({ host: '127.0.0.1', port: 0 }), launchBrowser()]);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  const station = () => getJson<StationView>(`${server.url}/api/stations/default`);
+
+  it('sends UI changes to the server and follows changes made by others', { timeout: 40_000 }, async () => {
+    const { context, page, errors } = await openPlayer(browser, server.url);
+    assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
+
+    // Mode by select, tempo by keyboard (five presses of →): both reach the station.
+    await page.selectOption('#mode', 'lydian');
+    await page.focus('#bpm');
+    for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowRight');
+    const changed = await waitFor(station, (s) => s.params.mode === 'lydian' && s.params.bpm === 75, 5000);
+    assert.equal(changed.params.mode, 'lydian');
+    assert.equal(changed.params.bpm, 75);
+
+    // A preset chip.
+    await page.click('button.chip[data-preset="sleep"]');
+    const preset = await waitFor(station, (s) => s.params.preset === 'sleep', 5000);
+    assert.equal(preset.params.preset, 'sleep');
+    await waitFor(
+      () => page.getAttribute('button.chip[data-preset="sleep"]', 'aria-pressed'),
+      (v) => v === 'true',
+      3000,
+    );
+
+    // Someone else changes the station over HTTP: the controls follow.
+    const res = await fetch(`${server.url}/api/stations/default`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: 'D', intensity: 0.8, bpm: 96 }),
+    });
+    assert.equal(res.status, 200);
+    const ui = await waitFor(
+      () =>
+        page.evaluate(`({
+          key: document.getElementById('key').value,
+          intensity: document.getElementById('intensity').value,
+          bpm: document.getElementById('bpm').value,
+          bpmText: document.getElementById('bpm-out').textContent,
+        })`) as Promise<{ key: string; intensity: string; bpm: string; bpmText: string }>,
+      (v) => v.key === 'D' && v.intensity === '0.8' && v.bpm === '96',
+      5000,
+    );
+    assert.deepEqual(ui, { key: 'D', intensity: '0.8', bpm: '96', bpmText: '96 BPM' });
+
+    // The music went on through all of it.
+    const s = await stats(page);
+    assert.ok(s.rms > RMS_THRESHOLD && s.underruns === 0, JSON.stringify(s));
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it("shows the server's error message beside the field it names", { timeout: 20_000 }, async () => {
+    const { context, page } = await openPlayer(browser, server.url);
+    assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
+    // Only a tampered page can send a bad key; the server must say which field is wrong.
+    await page.evaluate(`(() => {
+      const key = document.getElementById('key');
+      key.add(new Option('H', 'H'));
+      key.value = 'H';
+      key.dispatchEvent(new Event('change'));
+    })()`);
+    await page.waitForSelector('#err-key:not([hidden])', { timeout: 5000 });
+    const text = await page.textContent('#err-key');
+    assert.match(text ?? '', /key/i);
+    // The control goes back to the station's real key, and nothing was applied.
+    assert.notEqual(await page.inputValue('#key'), 'H');
+    assert.notEqual((await station()).params.key, 'H');
+    await context.close();
+  });
+
+  it(
+    'fits a 360 px phone: play and controls visible, no horizontal scrolling',
+    { timeout: 20_000 },
+    async () => {
+      const { context, page } = await openPlayer(browser, server.url, { width: 360, height: 740 });
+      // A string: tsx would wrap the inner arrow function in a `__name` helper the page lacks.
+      const layout = (await page.evaluate(`(() => {
+      const box = (id) => {
+        const r = document.getElementById(id).getBoundingClientRect();
+        return { id, left: r.left, right: r.right, top: r.top, width: r.width, height: r.height };
+      };
+      return {
+        scrollWidth: document.documentElement.scrollWidth,
+        play: box('play'),
+        controls: ['source', 'volume', 'sleep', 'key', 'mode', 'bpm', 'intensity'].map(box),
+      };
+    })()`)) as {
+        scrollWidth: number;
+        play: { top: number; width: number; height: number };
+        controls: Array<{ id: string; left: number; right: number; width: number; height: number }>;
+      };
+      assert.ok(layout.scrollWidth <= 360, `page is ${layout.scrollWidth} px wide`);
+      assert.ok(
+        layout.play.top >= 0 && layout.play.top + layout.play.height <= 740,
+        'play button in the first screen',
+      );
+      assert.ok(layout.play.width >= 44 && layout.play.height >= 44, 'play is a comfortable touch target');
+      for (const c of layout.controls) {
+        assert.ok(c.width > 0 && c.height > 0, `${c.id} is rendered`);
+        assert.ok(c.left >= 0 && c.right <= 360, `${c.id} spans ${c.left}–${c.right}`);
+      }
+      for (const id of ['source', 'volume', 'sleep', 'key', 'mode', 'bpm', 'intensity']) {
+        const label = (await page.evaluate(
+          `document.querySelector('label[for="${id}"]')?.textContent ?? ''`,
+        )) as string;
+        assert.ok(label.trim().length > 0, `#${id} has a label`);
+      }
+      assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
+      await page.waitForTimeout(1500);
+      await screenshot(page, 'phone');
+      await context.close();
+    },
+  );
+});

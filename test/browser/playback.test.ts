@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { startServer } from '../../src/server/server.ts';
+import {
+  RMS_THRESHOLD,
+  clickPlayAndTimeFirstAudio,
+  launchBrowser,
+  openPlayer,
+  screenshot,
+  stats,
+  waitFor,
+} from './browser-helpers.ts';
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+describe('web player playback in Chromium', () => {
+  let server: Server;
+  let browser: Browser;
+
+  before(async () => {
+    [server, browser] = await Promise.all([startServer({ host: '127.0.0.1', port: 0 }), launchBrowser()]);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it(
+    'plays audible music within 1 s of the click, then 30 s on loopback without an underrun',
+    { timeout: 90_000 },
+    async () => {
+      const { context, page, errors } = await openPlayer(browser, server.url);
+      const firstAudioMs = await clickPlayAndTimeFirstAudio(page);
+      console.log(`first audio after click: ${firstAudioMs?.toFixed(0)} ms`);
+      assert.ok(firstAudioMs !== null && firstAudioMs < 1000, `first audio after ${firstAudioMs} ms`);
+      const s0 = await stats(page);
+      assert.equal(s0.codec, 'opus', 'Chromium has WebCodecs: the player must ask for Opus');
+
+      // 30 s of listening, sampled twice a second.
+      const startFrames = s0.playedFrames;
+      const t0 = Date.now();
+      let quiet = 0;
+      let samples = 0;
+      let maxTargetMs = 0;
+      let s = s0;
+      while (Date.now() - t0 < 30_000) {
+        await new Promise((r) => setTimeout(r, 500));
+        s = await stats(page);
+        samples++;
+        if (s.rms < RMS_THRESHOLD) quiet++;
+        maxTargetMs = Math.max(maxTargetMs, s.targetMs);
+      }
+      const elapsedS = (Date.now() - t0) / 1000;
+      const playedS = (s.playedFrames - startFrames) / 48_000;
+      console.log(
+        `30 s loopback: underruns ${s.underruns}, target ${s.targetMs.toFixed(0)} ms (max ${maxTargetMs.toFixed(0)}), ` +
+          `buffered ${s.bufferedMs.toFixed(0)} ms, jitter ${s.jitterMs.toFixed(1)} ms, rtt ${s.rttMs?.toFixed(1)} ms, ` +
+          `played ${playedS.toFixed(2)} s in ${elapsedS.toFixed(2)} s, quiet samples ${quiet}/${samples}`,
+      );
+      assert.equal(s.underruns, 0);
+      assert.equal(s.state, 'playing');
+      assert.ok(Math.abs(playedS - elapsedS) < 1, `played ${playedS} s of audio in ${elapsedS} s`);
+      assert.ok(quiet <= 2, `${quiet} of ${samples} samples were silent`);
+      assert.ok(s.targetMs <= 300, `target ${s.targetMs} ms on loopback`);
+      assert.ok((await page.textContent('#conn-text'))?.includes('Live'));
+      assert.notEqual(await page.textContent('#chord'), '—', 'now playing shows a chord');
+      await screenshot(page, 'desktop');
+      assert.deepEqual(errors, []);
+      await context.close();
+    },
+  );
+
+  it('falls back to PCM with ?codec=pcm and plays it', { timeout: 30_000 }, async () => {
+    const { context, page, errors } = await openPlayer(browser, `${server.url}/?codec=pcm`);
+    const firstAudioMs = await clickPlayAndTimeFirstAudio(page);
+    console.log(`first audio (PCM) after click: ${firstAudioMs?.toFixed(0)} ms`);
+    assert.ok(firstAudioMs !== null && firstAudioMs < 1500, `first audio after ${firstAudioMs} ms`);
+    const s = await waitFor(
+      () => stats(page),
+      (v) => v.playedFrames > 48_000,
+      5000,
+    );
+    assert.equal(s.codec, 'pcm');
+    assert.ok(s.rms > RMS_THRESHOLD, `rms ${s.rms}`);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it(
+    'fades out on pause and stops the socket; plays again on the next click',
+    { timeout: 30_000 },
+    async () => {
+      const { context, page } = await openPlayer(browser, server.url);
+      assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
+      await page.waitForTimeout(1500);
+      await page.click('#play');
+      const paused = await waitFor(
+        () => stats(page),
+        (v) => v.state === 'stopped' && v.rms < 1e-4,
+        3000,
+      );
+      assert.equal(paused.state, 'stopped');
+      assert.ok(paused.rms < 1e-4, `rms after pause ${paused.rms}`);
+      assert.equal(await page.getAttribute('#play', 'aria-pressed'), 'false');
+      assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null, 'plays again');
+      await context.close();
+    },
+  );
+});
