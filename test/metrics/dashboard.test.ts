@@ -1,9 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createMetrics } from '../../src/metrics/metrics.ts';
 import { metricNamesIn, resolvesTo, type KnownMetric } from './promql-names.ts';
+import { findPromtool, PROMTOOL_MISSING } from './promtool.ts';
 
 const DASHBOARD = fileURLToPath(new URL('../../docs/grafana/auralis.json', import.meta.url));
 
@@ -115,5 +119,30 @@ test('the dashboard covers delivery, players, engine, control and process health
     'nodejs_gc_duration_seconds',
   ]) {
     assert.ok(bases.has(required), `no panel shows ${required}`);
+  }
+});
+
+test('every dashboard query is valid PromQL (checked by promtool with Grafana variables filled in)', (t) => {
+  const promtool = findPromtool();
+  if (promtool === undefined) {
+    if (process.env.CI) assert.fail(PROMTOOL_MISSING);
+    t.skip(PROMTOOL_MISSING);
+    return;
+  }
+  // Each query becomes a recording rule, the one PromQL-parsing entry point promtool offers for files.
+  const exprs = queryPanels.flatMap((p) => (p.targets ?? []).map((q) => q.expr ?? ''));
+  const rules = exprs.map((e, i) => {
+    const filled = e.replaceAll('$__rate_interval', '5m').replaceAll('$instance', '.*');
+    return `      - record: dashboard:query_${i}\n        expr: ${JSON.stringify(filled)}\n`;
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'auralis-dashboard-'));
+  try {
+    const file = join(dir, 'dashboard-queries.yml');
+    writeFileSync(file, `groups:\n  - name: dashboard\n    rules:\n${rules.join('')}`);
+    const r = spawnSync(promtool, ['check', 'rules', file], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, `promtool rejected a dashboard query:\n${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`SUCCESS: ${exprs.length} rules found`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
