@@ -10,9 +10,9 @@ export const DSP_DEFAULTS = {
    * quarter of the synth's time at 64); envelopes are linear ramps between ticks, finer than
    * the shortest attack (1.5 ms click, planned from the note's exact start).
    */
-  controlFrames: 128,
+  controlFrames: 256,
   /** Largest piece process() renders at once when the caller does not say. */
-  maxBlockFrames: 128,
+  maxBlockFrames: 256,
   /** Notes waiting in the pending queue; the composer schedules at most a few seconds ahead. */
   pendingEventCapacity: 1024,
   /** Voices that may sound at once, per instrument; beyond this the synth steals. */
@@ -33,6 +33,9 @@ export const DSP_DEFAULTS = {
   highPassHz: 40,
   /** Master limiter ceiling (sample peak); the margin keeps true peaks below −1 dBTP. */
   limiterCeilingDb: -1.6,
-  /** Envelope level under which a released voice is silent enough to free (−80 dB). */
-  silenceLevel: 1e-4,
+  /**
+   * Envelope level under which a released voice is silent enough to free (−60 dB: the reverb
+   * tail covers the rest, and freeing sooner cut the keys' voice count by a quarter).
+   */
+  silenceLevel: 1e-3,
 } as const;

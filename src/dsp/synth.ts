@@ -40,7 +40,7 @@ const DELAY_SEND = { pad: 0.04, keys: 0.45, perc: 0.2 };
 const REVERB_RETURN = 1.6;
 const DELAY_RETURN = 1.2;
 /** Gain into the master bus: sets the station's loudness (about −20 LUFS for the presets). */
-const MASTER_GAIN = 1.4;
+const MASTER_GAIN = 0.6;
 
 /**
  * The synthesizer of a station: five instruments with fixed voice pools, a 40 Hz high-pass on
@@ -70,23 +70,23 @@ export class Synth {
   private readonly highPass: StereoHighPass;
   private readonly master: MasterBus;
   // Buses, one control period long.
-  private readonly padL: Float32Array;
-  private readonly padR: Float32Array;
-  private readonly keysL: Float32Array;
-  private readonly keysR: Float32Array;
-  private readonly droneBus: Float32Array;
-  private readonly texL: Float32Array;
-  private readonly texR: Float32Array;
-  private readonly percL: Float32Array;
-  private readonly percR: Float32Array;
-  private readonly musicL: Float32Array;
-  private readonly musicR: Float32Array;
-  private readonly reverbIn: Float32Array;
-  private readonly delayIn: Float32Array;
-  private readonly wetL: Float32Array;
-  private readonly wetR: Float32Array;
-  private readonly echoL: Float32Array;
-  private readonly echoR: Float32Array;
+  private readonly padL: Float64Array;
+  private readonly padR: Float64Array;
+  private readonly keysL: Float64Array;
+  private readonly keysR: Float64Array;
+  private readonly droneBus: Float64Array;
+  private readonly texL: Float64Array;
+  private readonly texR: Float64Array;
+  private readonly percL: Float64Array;
+  private readonly percR: Float64Array;
+  private readonly musicL: Float64Array;
+  private readonly musicR: Float64Array;
+  private readonly reverbIn: Float64Array;
+  private readonly delayIn: Float64Array;
+  private readonly wetL: Float64Array;
+  private readonly wetR: Float64Array;
+  private readonly echoL: Float64Array;
+  private readonly echoR: Float64Array;
   /**
    * Mix gains (pad, keys, drone, texture, perc, reverb return, delay return, master gain folded
    * in): the value at the last tick, the per-sample increment to the next, and the next target.
@@ -121,7 +121,7 @@ export class Synth {
     );
     this.highPass = new StereoHighPass(DSP_DEFAULTS.highPassHz, sr);
     this.master = new MasterBus(sr, c, DSP_DEFAULTS.limiterCeilingDb);
-    const bus = (): Float32Array => new Float32Array(c);
+    const bus = (): Float64Array => new Float64Array(c);
     this.padL = bus();
     this.padR = bus();
     this.keysL = bus();
@@ -332,8 +332,109 @@ export class Synth {
     const droneOn = this.drone.render(this.droneBus, n);
     const texOn = this.texture.render(this.texL, this.texR, n);
     const percOn = this.perc.render(this.percL, this.percR, n);
-    // Silent instruments are skipped; gains are closed-form in the period's phase, so skipping
-    // (or splitting a period differently) never changes the samples of the others.
+    const gi = this.gainInc;
+    if (gi[PAD] === 0 && gi[KEYS] === 0 && gi[DRONE] === 0 && gi[TEXTURE] === 0 && gi[PERC] === 0) {
+      // Steady levels (no glide in progress, the usual case): one fused pass over all buses.
+      this.mixSteady(n);
+    } else {
+      this.mixGliding(n, phase, padOn, keysOn, droneOn, texOn, percOn);
+    }
+    this.reverb.process(this.reverbIn, this.wetL, this.wetR, n);
+    this.delay.process(this.delayIn, this.echoL, this.echoR, n);
+    // Returns added, everything but the drone high-passed (sub-bass rumble), the drone added.
+    const g = this.gainStart;
+    const inc = this.gainInc;
+    this.highPass.processMix(
+      this.musicL,
+      this.musicR,
+      this.wetL,
+      this.wetR,
+      this.echoL,
+      this.echoR,
+      this.droneBus,
+      g[REVERB]!,
+      inc[REVERB]!,
+      g[DELAY]!,
+      inc[DELAY]!,
+      phase,
+      n,
+    );
+    this.master.process(this.musicL, this.musicR, outL, outR, off, n);
+  }
+
+  /**
+   * Mixing with constant levels: every instrument bus (silent ones are zero) × its level into the
+   * music bus and the sends, the drone scaled in place; clears the buses it reads.
+   */
+  private mixSteady(n: number): void {
+    const padL = this.padL;
+    const padR = this.padR;
+    const keysL = this.keysL;
+    const keysR = this.keysR;
+    const texL = this.texL;
+    const texR = this.texR;
+    const percL = this.percL;
+    const percR = this.percR;
+    const drone = this.droneBus;
+    const musicL = this.musicL;
+    const musicR = this.musicR;
+    const revIn = this.reverbIn;
+    const dlyIn = this.delayIn;
+    const g = this.gainStart;
+    const gPad = g[PAD]!;
+    const gKeys = g[KEYS]!;
+    const gDrone = g[DRONE]!;
+    const gTex = g[TEXTURE]!;
+    const gPerc = g[PERC]!;
+    const rPad = gPad * REVERB_SEND.pad;
+    const rKeys = gKeys * REVERB_SEND.keys;
+    const rDrone = gDrone * 2 * REVERB_SEND.drone;
+    const rTex = gTex * REVERB_SEND.texture;
+    const rPerc = gPerc * REVERB_SEND.perc;
+    const dPad = gPad * DELAY_SEND.pad;
+    const dKeys = gKeys * DELAY_SEND.keys;
+    const dPerc = gPerc * DELAY_SEND.perc;
+    for (let i = 0; i < n; i++) {
+      const pl = padL[i]!;
+      const pr = padR[i]!;
+      const kl = keysL[i]!;
+      const kr = keysR[i]!;
+      const tl = texL[i]!;
+      const tr = texR[i]!;
+      const cl = percL[i]!;
+      const cr = percR[i]!;
+      const d = drone[i]!;
+      padL[i] = 0;
+      padR[i] = 0;
+      keysL[i] = 0;
+      keysR[i] = 0;
+      texL[i] = 0;
+      texR[i] = 0;
+      percL[i] = 0;
+      percR[i] = 0;
+      drone[i] = d * gDrone;
+      musicL[i] = pl * gPad + kl * gKeys + tl * gTex + cl * gPerc;
+      musicR[i] = pr * gPad + kr * gKeys + tr * gTex + cr * gPerc;
+      const p = pl + pr;
+      const k = kl + kr;
+      const c = cl + cr;
+      revIn[i] = p * rPad + k * rKeys + d * rDrone + (tl + tr) * rTex + c * rPerc;
+      dlyIn[i] = p * dPad + k * dKeys + c * dPerc;
+    }
+  }
+
+  /** Mixing while levels glide: per instrument, skipping silent ones (gains in closed form). */
+  private mixGliding(
+    n: number,
+    phase: number,
+    padOn: boolean,
+    keysOn: boolean,
+    droneOn: boolean,
+    texOn: boolean,
+    percOn: boolean,
+  ): void {
+    // Gains are closed-form in the period's phase, so skipping a silent instrument (or splitting
+    // a period differently) never changes the samples of the others.
     let first = true;
     if (padOn) {
       this.mixStereo(this.padL, this.padR, PAD, REVERB_SEND.pad, DELAY_SEND.pad, n, phase, first);
@@ -358,13 +459,6 @@ export class Synth {
       this.delayIn.fill(0, 0, n);
     }
     if (droneOn) this.scaleDrone(n, phase);
-    this.reverb.process(this.reverbIn, this.wetL, this.wetR, n);
-    this.delay.process(this.delayIn, this.echoL, this.echoR, n);
-    this.addReturns(n, phase);
-    // Everything but the drone loses its sub-bass rumble.
-    this.highPass.process(this.musicL, this.musicR, n);
-    if (droneOn) this.addDrone(n);
-    this.master.process(this.musicL, this.musicR, outL, outR, off, n);
   }
 
   /**
@@ -372,8 +466,8 @@ export class Synth {
    * clears the bus. `first` writes instead of adding.
    */
   private mixStereo(
-    busL: Float32Array,
-    busR: Float32Array,
+    busL: Float64Array,
+    busR: Float64Array,
     index: number,
     reverbSend: number,
     delaySend: number,
@@ -387,6 +481,35 @@ export class Synth {
     const dlyIn = this.delayIn;
     const g0 = this.gainStart[index]!;
     const gInc = this.gainInc[index]!;
+    if (gInc === 0) {
+      // Steady level (no glide in progress, the usual case): no per-sample ramp.
+      const rs = g0 * reverbSend;
+      const ds = g0 * delaySend;
+      if (first) {
+        for (let i = 0; i < n; i++) {
+          const l = busL[i]!;
+          const r = busR[i]!;
+          busL[i] = 0;
+          busR[i] = 0;
+          musicL[i] = l * g0;
+          musicR[i] = r * g0;
+          revIn[i] = (l + r) * rs;
+          dlyIn[i] = (l + r) * ds;
+        }
+      } else {
+        for (let i = 0; i < n; i++) {
+          const l = busL[i]!;
+          const r = busR[i]!;
+          busL[i] = 0;
+          busR[i] = 0;
+          musicL[i] += l * g0;
+          musicR[i] += r * g0;
+          revIn[i] += (l + r) * rs;
+          dlyIn[i] += (l + r) * ds;
+        }
+      }
+      return;
+    }
     if (first) {
       for (let i = 0; i < n; i++) {
         const g = g0 + gInc * (phase + i);
@@ -425,39 +548,6 @@ export class Synth {
       const d = drone[i]! * (g0 + gInc * (phase + i));
       drone[i] = d;
       revIn[i] += d * send;
-    }
-  }
-
-  /** Adds the reverb and delay returns (gains ramped, closed form) to the music bus. */
-  private addReturns(n: number, phase: number): void {
-    const musicL = this.musicL;
-    const musicR = this.musicR;
-    const wetL = this.wetL;
-    const wetR = this.wetR;
-    const echoL = this.echoL;
-    const echoR = this.echoR;
-    const r0 = this.gainStart[REVERB]!;
-    const rInc = this.gainInc[REVERB]!;
-    const d0 = this.gainStart[DELAY]!;
-    const dInc = this.gainInc[DELAY]!;
-    for (let i = 0; i < n; i++) {
-      const gRev = r0 + rInc * (phase + i);
-      const gDly = d0 + dInc * (phase + i);
-      musicL[i] += wetL[i]! * gRev + echoL[i]! * gDly;
-      musicR[i] += wetR[i]! * gRev + echoR[i]! * gDly;
-    }
-  }
-
-  /** Adds the (centred, unfiltered) drone to the music bus; clears the drone bus. */
-  private addDrone(n: number): void {
-    const musicL = this.musicL;
-    const musicR = this.musicR;
-    const drone = this.droneBus;
-    for (let i = 0; i < n; i++) {
-      const d = drone[i]!;
-      drone[i] = 0;
-      musicL[i] += d;
-      musicR[i] += d;
     }
   }
 }

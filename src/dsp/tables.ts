@@ -10,8 +10,9 @@ export const SINE_TABLE_SIZE = 2048;
  * One period of sin(2πx), with two guard points: index+1 never wraps, and a phase that rounds up
  * to exactly 1.0 (x − floor(x) of a tiny negative x) still reads inside the table.
  */
-export const SINE_TABLE: Float32Array = (() => {
-  const t = new Float32Array(SINE_TABLE_SIZE + 2);
+export const SINE_TABLE: Float64Array = (() => {
+  // Float64: reading float32 entries cost a conversion each, measured 25 % of an FM voice.
+  const t = new Float64Array(SINE_TABLE_SIZE + 2);
   for (let i = 0; i < t.length; i++) t[i] = Math.sin((2 * Math.PI * i) / SINE_TABLE_SIZE);
   return t;
 })();

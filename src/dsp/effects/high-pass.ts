@@ -22,7 +22,7 @@ export class StereoHighPass {
   }
 
   /** Filters bufL/bufR[0, n) in place. */
-  process(bufL: Float32Array, bufR: Float32Array, n: number): void {
+  process(bufL: Float64Array, bufR: Float64Array, n: number): void {
     const a1 = this.a1;
     const a2 = this.a2;
     const a3 = this.a3;
@@ -46,6 +46,63 @@ export class StereoHighPass {
       r1 = 2 * v1 - r1;
       r2 = 2 * v2 - r2;
       bufR[i] = x - k * v1 - v2;
+    }
+    this.l1 = l1;
+    this.l2 = l2;
+    this.r1 = r1;
+    this.r2 = r2;
+  }
+
+  /**
+   * The synth's output stage in one pass (one pass over the buffers instead of three):
+   * music += wet·gRev + echo·gDly (gains ramped in closed form from `phase`), high-passed in
+   * place, then the drone added (after the filter: it is the one part meant to live below
+   * 40 Hz). Clears the drone bus.
+   */
+  processMix(
+    musicL: Float64Array,
+    musicR: Float64Array,
+    wetL: Float64Array,
+    wetR: Float64Array,
+    echoL: Float64Array,
+    echoR: Float64Array,
+    drone: Float64Array,
+    rev0: number,
+    revInc: number,
+    dly0: number,
+    dlyInc: number,
+    phase: number,
+    n: number,
+  ): void {
+    const a1 = this.a1;
+    const a2 = this.a2;
+    const a3 = this.a3;
+    const k = this.k;
+    let l1 = this.l1;
+    let l2 = this.l2;
+    let r1 = this.r1;
+    let r2 = this.r2;
+    // Steady gains (the usual case) skip the ramp arithmetic: 0 · anything is 0 exactly.
+    const steady = revInc === 0 && dlyInc === 0;
+    for (let i = 0; i < n; i++) {
+      const gRev = steady ? rev0 : rev0 + revInc * (phase + i);
+      const gDly = steady ? dly0 : dly0 + dlyInc * (phase + i);
+      const d = drone[i]!;
+      drone[i] = 0;
+      let x = musicL[i]! + wetL[i]! * gRev + echoL[i]! * gDly;
+      let v3 = x - l2;
+      let v1 = a1 * l1 + a2 * v3;
+      let v2 = l2 + a2 * l1 + a3 * v3;
+      l1 = 2 * v1 - l1;
+      l2 = 2 * v2 - l2;
+      musicL[i] = x - k * v1 - v2 + d;
+      x = musicR[i]! + wetR[i]! * gRev + echoR[i]! * gDly;
+      v3 = x - r2;
+      v1 = a1 * r1 + a2 * v3;
+      v2 = r2 + a2 * r1 + a3 * v3;
+      r1 = 2 * v1 - r1;
+      r2 = 2 * v2 - r2;
+      musicR[i] = x - k * v1 - v2 + d;
     }
     this.l1 = l1;
     this.l2 = l2;

@@ -82,7 +82,7 @@ export class TempoDelay {
   }
 
   /** Echoes of input[0, n) (mono send) into outL/outR[0, n), OVERWRITE. */
-  process(input: Float32Array, outL: Float32Array, outR: Float32Array, n: number): void {
+  process(input: Float64Array, outL: Float64Array, outR: Float64Array, n: number): void {
     const bufL = this.bufL;
     const bufR = this.bufR;
     const mask = this.mask;

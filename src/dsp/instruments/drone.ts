@@ -102,7 +102,7 @@ export class DroneInstrument {
   }
 
   /** Adds n frames into the mono bus[0, n) (the drone sits in the centre). */
-  render(bus: Float32Array, n: number): boolean {
+  render(bus: Float64Array, n: number): boolean {
     let any = false;
     for (let k = 0; k < this.voices.length; k++) {
       const v = this.voices[k]!;

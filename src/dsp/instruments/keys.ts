@@ -86,7 +86,8 @@ export class KeysInstrument {
     v.mCos = 1;
     v.mSin = 0;
     const peakRadians = INDEX_MAX_RADIANS * (0.25 + 0.75 * velocity) * (0.45 + 0.75 * timbre.brightness);
-    v.idxPeak = peakRadians / (2 * Math.PI);
+    // Below one cycle (2π rad), so the phase wrap in render() stays a single step.
+    v.idxPeak = Math.min(0.9, peakRadians / (2 * Math.PI));
     v.idxFloor = v.idxPeak * INDEX_FLOOR;
     v.idx = v.idxPeak;
     v.idxCoefPerFrame = Math.exp(-1 / (INDEX_DECAY_SECONDS * sr));
@@ -123,7 +124,7 @@ export class KeysInstrument {
     v.env.tick(n);
   }
 
-  render(busL: Float32Array, busR: Float32Array, n: number): boolean {
+  render(busL: Float64Array, busR: Float64Array, n: number): boolean {
     let any = false;
     const table = SINE_TABLE;
     const size = SINE_TABLE_SIZE;
@@ -148,13 +149,17 @@ export class KeysInstrument {
         const mc2 = mc * rc - ms * rs;
         ms = ms * rc + mc * rs;
         mc = mc2;
+        // |ms·idx| < 1 (the index is capped below one cycle), so one conditional wrap is
+        // enough; cheaper than Math.floor here.
         let ph = pc + ms * idx;
-        ph -= Math.floor(ph);
+        if (ph < 0) ph += 1;
+        else if (ph >= 1) ph -= 1;
         pc += ic;
         if (pc >= 1) pc -= 1;
         const x = ph * size;
         const j = x | 0;
-        const y = (table[j]! + (table[j + 1]! - table[j]!) * (x - j)) * env;
+        const t0 = table[j]!;
+        const y = (t0 + (table[j + 1]! - t0) * (x - j)) * env;
         idx += idxInc;
         env += inc;
         busL[i] += y * gl;

@@ -12,6 +12,8 @@ const DETUNE_MAX_CENTS = 12;
 const LFO_MIN_HZ = 0.02;
 const LFO_MAX_HZ = 0.1;
 const LFO_DEPTH_OCTAVES = 0.4;
+/** Filter coefficients are recomputed every this many control periods (a power of two). */
+const FILTER_UPDATE_TICKS = 4;
 /** Cutoff from brightness: 500 Hz at 0 … 3 kHz at 1 (types.ts), exponential in between. */
 const CUTOFF_DARK_HZ = 500;
 const CUTOFF_RATIO = 6;
@@ -68,8 +70,10 @@ export class PadInstrument {
   private readonly maxSounding: number;
   private readonly halfRate: number;
   /** Half-rate scratch buffers the voices add into before interpolation to full rate. */
-  private readonly halfL: Float32Array;
-  private readonly halfR: Float32Array;
+  private readonly halfL: Float64Array;
+  private readonly halfR: Float64Array;
+  /** Control ticks so far (staggers the voices' filter updates). */
+  private ticks = 0;
   /** True when the next full-rate frame computes a new half-rate sample. */
   private odd = false;
   private prevL = 0;
@@ -85,8 +89,8 @@ export class PadInstrument {
     this.maxSounding = DSP_DEFAULTS.maxVoices.pad;
     this.halfRate = sampleRate / 2;
     // Segments never exceed a control period: at most half of it (+1 for an odd start) here.
-    this.halfL = new Float32Array((controlFrames >> 1) + 1);
-    this.halfR = new Float32Array((controlFrames >> 1) + 1);
+    this.halfL = new Float64Array((controlFrames >> 1) + 1);
+    this.halfR = new Float64Array((controlFrames >> 1) + 1);
     for (let i = 0; i < this.maxSounding + DSP_DEFAULTS.spareVoices; i++) {
       this.voices.push(new PadVoice(this.halfRate, controlFrames >> 1));
     }
@@ -135,7 +139,8 @@ export class PadInstrument {
       rng.range(RELEASE_SECONDS.min, RELEASE_SECONDS.max),
       hr,
     );
-    this.updateVoice(v, timbre, this.halfSamplesIn(framesToTick));
+    this.updateFilter(v, timbre);
+    this.planEnvelope(v, this.halfSamplesIn(framesToTick));
   }
 
   /** Half-rate samples computed in the next `frames` full-rate frames. */
@@ -147,18 +152,22 @@ export class PadInstrument {
   control(positionFrames: number, n: number, timbre: TimbreGlide): void {
     const voices = this.voices;
     const half = this.halfSamplesIn(n);
+    const tick = this.ticks++;
     for (let i = 0; i < voices.length; i++) {
       const v = voices[i]!;
       if (!v.env.active) continue;
       if (v.env.held && positionFrames >= v.releaseAtFrame) v.env.release();
-      v.lfoPhase += v.lfoIncPerTick;
-      if (v.lfoPhase >= 1) v.lfoPhase -= 1;
-      this.updateVoice(v, timbre, half);
+      // The filter follows a ≤ 0.1 Hz LFO and a ~2 s timbre glide: every fourth period (11 ms)
+      // is smooth enough, and the voices take turns, so the tan/pow/sin work is spread evenly.
+      if (((tick + i) & (FILTER_UPDATE_TICKS - 1)) === 0) this.updateFilter(v, timbre);
+      this.planEnvelope(v, half);
     }
   }
 
-  /** Filter coefficients and envelope plan for the next `half` half-rate samples. */
-  private updateVoice(v: PadVoice, timbre: TimbreGlide, half: number): void {
+  /** Filter coefficients from brightness, the note and the voice's LFO. */
+  private updateFilter(v: PadVoice, timbre: TimbreGlide): void {
+    v.lfoPhase += v.lfoIncPerTick * FILTER_UPDATE_TICKS;
+    if (v.lfoPhase >= 1) v.lfoPhase -= 1;
     const cutoff =
       CUTOFF_DARK_HZ *
       Math.pow(CUTOFF_RATIO, timbre.brightness) *
@@ -168,13 +177,17 @@ export class PadInstrument {
     v.a1 = 1 / (1 + g * (g + FILTER_K));
     v.a2 = g * v.a1;
     v.a3 = g * v.a2;
+  }
+
+  /** Envelope plan for the next `half` half-rate samples. */
+  private planEnvelope(v: PadVoice, half: number): void {
     // A note starting one frame before a tick may get no half-rate sample before it.
     if (half > 0) v.env.tick(half);
     else v.env.inc = 0;
   }
 
   /** Adds n frames of every sounding voice into busL/busR[0, n); false when silent (nothing added). */
-  render(busL: Float32Array, busR: Float32Array, n: number): boolean {
+  render(busL: Float64Array, busR: Float64Array, n: number): boolean {
     const k = this.halfSamplesIn(n);
     const hL = this.halfL;
     const hR = this.halfR;
@@ -218,7 +231,7 @@ export class PadInstrument {
     return true;
   }
 
-  private renderVoices(hL: Float32Array, hR: Float32Array, n: number): boolean {
+  private renderVoices(hL: Float64Array, hR: Float64Array, n: number): boolean {
     let any = false;
     const voices = this.voices;
     for (let k = 0; k < voices.length; k++) {

@@ -172,7 +172,7 @@ export class PercInstrument {
     }
   }
 
-  render(busL: Float32Array, busR: Float32Array, n: number): boolean {
+  render(busL: Float64Array, busR: Float64Array, n: number): boolean {
     let any = false;
     const table = SINE_TABLE;
     const size = SINE_TABLE_SIZE;

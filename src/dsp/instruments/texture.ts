@@ -127,7 +127,7 @@ export class TextureInstrument {
     v.env.tick(n);
   }
 
-  render(busL: Float32Array, busR: Float32Array, n: number): boolean {
+  render(busL: Float64Array, busR: Float64Array, n: number): boolean {
     let any = false;
     for (let k = 0; k < this.voices.length; k++) {
       const v = this.voices[k]!;
