@@ -117,7 +117,7 @@ function rememberPersonal(params: Partial<StationParams>): void {
 
 function updateMetadata(): void {
   const listening = player.currentListening;
-  const title = listening.kind === 'station' ? `Station · ${listening.station}` : 'My own session';
+  const title = listening.kind === 'station' ? listening.station : 'My own session';
   const key = nowInfo?.key ?? stationParams.key ?? '';
   const mode = nowInfo?.mode ?? stationParams.mode ?? '';
   updateMediaMetadata(title, key, mode);
@@ -232,6 +232,22 @@ source.addEventListener('change', () => {
   updateMetadata();
 });
 
+// Playback engine: `?engine=stream` in the URL, else the remembered choice.
+const engine = byId<HTMLSelectElement>('engine');
+const engineFromUrl = new URLSearchParams(location.search).get('engine');
+if (engineFromUrl === 'stream' || engineFromUrl === 'auto') settings.engine = engineFromUrl;
+if (!player.workletAvailable) {
+  engine.options[0].disabled = true;
+  byId('engine-note').textContent = 'This browser (or an insecure http:// address) offers only the stream.';
+}
+engine.value = player.workletAvailable ? settings.engine : 'stream';
+void player.setPath(engine.value === 'stream' ? 'stream' : 'worklet');
+engine.addEventListener('change', () => {
+  settings.engine = engine.value === 'stream' ? 'stream' : 'auto';
+  save();
+  void player.setPath(settings.engine === 'stream' ? 'stream' : 'worklet');
+});
+
 volume.value = String(settings.volume);
 volumeOut.value = `${Math.round(settings.volume * 100)} %`;
 player.setVolume(settings.volume);
@@ -331,12 +347,22 @@ declare global {
         rms: number;
         codec: string;
       } & Record<string, unknown>;
+      /** What the server last said about this connection: station id, personal, parameters. */
+      session(): { station: string; personal: boolean; params: Partial<StationParams> } | null;
       play(): Promise<void>;
       pause(): Promise<void>;
     };
   }
 }
-window.auralisPlayer = { stats: () => ({ ...player.stats() }), play: start, pause: stop };
+window.auralisPlayer = {
+  stats: () => ({ ...player.stats() }),
+  session: () => {
+    const w = player.welcomeMessage;
+    return w ? { station: w.station, personal: w.personal, params: { ...stationParams } } : null;
+  },
+  play: start,
+  pause: stop,
+};
 
 // ---- start-up ---------------------------------------------------------------------------------
 

@@ -131,6 +131,24 @@ export class Player {
     return this.path;
   }
 
+  get workletAvailable(): boolean {
+    return workletPlaybackAvailable();
+  }
+
+  /**
+   * Chooses the low-latency worklet or the `<audio>` stream (background-friendly on phones).
+   * Call from the user's gesture (a select's change): switching while playing restarts playback.
+   */
+  async setPath(path: PlaybackPath): Promise<void> {
+    const next = path === 'worklet' && !workletPlaybackAvailable() ? 'stream' : path;
+    if (next === this.path) return;
+    const wasPlaying = this.playing;
+    if (wasPlaying) await this.pause(200);
+    this.path = next;
+    this.handedOver = false;
+    if (wasPlaying) await this.play();
+  }
+
   get isPlaying(): boolean {
     return this.playing;
   }

@@ -24,6 +24,8 @@ export interface Settings {
   volume: number;
   /** Playing when the page was left: autoplay on return if the browser allows. */
   wasPlaying: boolean;
+  /** `auto`: the low-latency worklet where available; `stream`: the `<audio>` element. */
+  engine: 'auto' | 'stream';
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -31,6 +33,7 @@ export const DEFAULT_SETTINGS: Settings = {
   personal: { key: 'A', mode: 'aeolian', bpm: 70, intensity: 0.5, preset: null },
   volume: 0.8,
   wasPlaying: false,
+  engine: 'auto',
 };
 
 export interface KeyValueStore {
@@ -57,6 +60,7 @@ export function loadSettings(store: KeyValueStore | null): Settings {
   }
   if (inRange(r.volume, 0, 1)) s.volume = r.volume;
   if (typeof r.wasPlaying === 'boolean') s.wasPlaying = r.wasPlaying;
+  if (r.engine === 'auto' || r.engine === 'stream') s.engine = r.engine;
   const p = (typeof r.personal === 'object' && r.personal !== null ? r.personal : {}) as Record<
     string,
     unknown

@@ -65,6 +65,19 @@ describe('web player playback in Chromium', () => {
       assert.ok(s.targetMs <= 300, `target ${s.targetMs} ms on loopback`);
       assert.ok((await page.textContent('#conn-text'))?.includes('Live'));
       assert.notEqual(await page.textContent('#chord'), '—', 'now playing shows a chord');
+      // The lock screen / media keys see what plays (Media Session).
+      const meta = (await page.evaluate(
+        `(() => { const m = navigator.mediaSession.metadata; return m && { title: m.title, artist: m.artist, album: m.album }; })()`,
+      )) as { title: string; artist: string; album: string } | null;
+      assert.equal(meta?.title, 'default');
+      assert.equal(meta?.artist, 'Auralis');
+      assert.match(meta?.album ?? '', /^[A-G]#? (ionian|dorian|phrygian|lydian|mixolydian|aeolian)$/);
+      // The player's own stats messages (every 2 s) reached the server's metrics.
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      const reports = Number(
+        /^auralis_client_buffer_seconds_count(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1] ?? 0,
+      );
+      assert.ok(reports >= 10, `${reports} stats reports in the metrics`);
       await screenshot(page, 'desktop');
       assert.deepEqual(errors, []);
       await context.close();
@@ -86,6 +99,34 @@ describe('web player playback in Chromium', () => {
     assert.deepEqual(errors, []);
     await context.close();
   });
+
+  it(
+    'plays the Ogg/Opus stream through <audio> where the worklet is not used (?engine=stream)',
+    { timeout: 30_000 },
+    async () => {
+      const { context, page, errors } = await openPlayer(browser, `${server.url}/?engine=stream`);
+      assert.equal(await page.inputValue('#engine'), 'stream');
+      await page.click('#play');
+      const s = await waitFor(
+        () => stats(page),
+        (v) => v.state === 'playing' && v.playedFrames > 48_000,
+        10_000,
+      );
+      assert.equal(s.codec, 'ogg');
+      assert.equal(s.state, 'playing');
+      assert.ok(s.playedFrames > 48_000, `the <audio> element played ${s.playedFrames / 48_000} s`);
+      const src = (await page.evaluate(`document.getElementById('stream').currentSrc`)) as string;
+      assert.match(src, /\/stream\/default\.ogg/);
+      await page.click('#play');
+      await waitFor(
+        () => page.evaluate(`document.getElementById('stream').paused`),
+        (paused) => paused === true,
+        3000,
+      );
+      assert.deepEqual(errors, []);
+      await context.close();
+    },
+  );
 
   it(
     'fades out on pause and stops the socket; plays again on the next click',

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { startServer } from '../../src/server/server.ts';
+import {
+  RMS_THRESHOLD,
+  clickPlayAndTimeFirstAudio,
+  launchBrowser,
+  stats,
+  waitFor,
+} from './browser-helpers.ts';
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+interface Session {
+  station: string;
+  personal: boolean;
+  params: { key?: string; mode?: string; bpm?: number; intensity?: number };
+}
+
+describe('personal session in Chromium', () => {
+  let server: Server;
+  let browser: Browser;
+
+  before(async () => {
+    [server, browser] = await Promise.all([startServer({ host: '127.0.0.1', port: 0 }), launchBrowser()]);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it(
+    'remembers its settings and re-applies them to a new personal session after a reload',
+    { timeout: 40_000 },
+    async () => {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const page = await context.newPage();
+      await page.goto(server.url);
+      await page.waitForFunction(`typeof window.auralisPlayer?.stats === 'function'`);
+      await page.selectOption('#source', 'personal');
+      assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
+      const session = () => page.evaluate('window.auralisPlayer.session()') as Promise<Session | null>;
+      const first = await waitFor(session, (s) => s?.personal === true, 5000);
+      assert.equal(first?.personal, true);
+      assert.notEqual(first?.station, 'default');
+
+      await page.selectOption('#mode', 'dorian');
+      await page.focus('#bpm');
+      await page.keyboard.press('Home'); // 40 BPM
+      const changed = await waitFor(
+        session,
+        (s) => s?.params.mode === 'dorian' && s?.params.bpm === 40,
+        5000,
+      );
+      assert.deepEqual(
+        [changed?.params.mode, changed?.params.bpm],
+        ['dorian', 40],
+        'the server confirmed the change',
+      );
+      // A personal change does not touch the shared station.
+      const shared = (await (await fetch(`${server.url}/api/stations/default`)).json()) as Session;
+      assert.notEqual(shared.params.bpm, 40);
+
+      // Reload (the page was playing, so it resumes by itself where autoplay is allowed).
+      await page.reload();
+      await page.waitForFunction(`typeof window.auralisPlayer?.stats === 'function'`);
+      const again = await waitFor(session, (s) => s?.personal === true, 8000);
+      assert.equal(await page.inputValue('#source'), 'personal');
+      assert.deepEqual([again?.params.mode, again?.params.bpm], ['dorian', 40], JSON.stringify(again));
+      const s = await waitFor(
+        () => stats(page),
+        (v) => v.rms > RMS_THRESHOLD,
+        5000,
+      );
+      assert.ok(s.rms > RMS_THRESHOLD, `rms ${s.rms}`);
+      await context.close();
+    },
+  );
+});
