@@ -72,7 +72,7 @@ const WORKER_REPLY_TIMEOUT_MS = 5000;
  * changes, restarts a crashed worker and resumes its stations where they were (same clock, next
  * sequence number, discontinuity flag set).
  *
- * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (workerIndex).
+ * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (workerIndex), 'worker-error' (workerIndex, Error).
  */
 export class EngineHost extends EventEmitter {
   readonly options: EngineOptions;
@@ -108,8 +108,9 @@ export class EngineHost extends EventEmitter {
     const ready = new Promise<void>((resolve) => (markReady = resolve));
     const slot: WorkerSlot = { worker, ready, stations: new Set(), alive: true };
     worker.on('message', (msg: FromWorker) => this.onMessage(index, msg, markReady));
-    worker.on('error', () => {
-      // The 'exit' handler restarts; the error itself is reported by the caller's logs via 'restart'.
+    worker.on('error', (err) => {
+      // The 'exit' handler restarts it; the server logs why it died.
+      this.emit('worker-error', index, err);
     });
     worker.on('exit', () => {
       slot.alive = false;

@@ -203,6 +203,9 @@ export async function startServer(
     );
   }
 
+  ctx.engine.on('worker-error', (index: number, err: Error) => {
+    app.log.error({ err, worker: index }, 'engine worker died; restarting it');
+  });
   await ctx.engine.start();
   await ctx.registry.create({ id: DEFAULT_STATION_ID });
   ctx.pacer.start();

@@ -131,12 +131,13 @@ describe('resilience', () => {
     });
     const ws = new WebSocket(`${url.replace('http', 'ws')}/ws`);
     let chunks = 0;
-    ws.on('message', (_d, bin) => {
-      if (bin) chunks++;
-    });
+    const firstChunk = new Promise<void>((resolve) =>
+      ws.on('message', (_d, bin) => {
+        if (bin && ++chunks === 1) resolve();
+      }),
+    );
     await new Promise((r) => ws.once('open', r));
-    await sleep(500);
-    assert.ok(chunks > 0);
+    await firstChunk;
     const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
     const t0 = Date.now();
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
