@@ -34,16 +34,36 @@ export class TruePeakMeter {
   private readonly phases = designPhases();
   /** The last TAPS_PER_PHASE input samples, newest at index 0 after each shift. */
   private readonly history = new Float64Array(TAPS_PER_PHASE);
+  /** Largest Σ|tap| over the branches: no interpolated value exceeds gainBound · max|history|. */
+  private readonly gainBound: number;
+  /** Samples for which the history still holds a value that could lift the peak. */
+  private hot = 0;
   private peak = 0;
+
+  constructor() {
+    let bound = 0;
+    for (const ph of this.phases) {
+      let s = 0;
+      for (const v of ph) s += Math.abs(v);
+      bound = Math.max(bound, s);
+    }
+    this.gainBound = bound;
+  }
 
   /** Feeds count samples of one channel (use one meter per channel, or max over channels). */
   push(x: ArrayLike<number>, count = x.length): void {
     const h = this.history;
     const phases = this.phases;
+    const bound = this.gainBound;
     let peak = this.peak;
     for (let i = 0; i < count; i++) {
       for (let k = TAPS_PER_PHASE - 1; k > 0; k--) h[k] = h[k - 1]!;
       h[0] = x[i]!;
+      // Exact shortcut: while every sample in the history is too small to beat the peak even
+      // with the interpolator's largest gain, the interpolated values cannot beat it either.
+      if (Math.abs(h[0]!) * bound > peak) this.hot = TAPS_PER_PHASE;
+      if (this.hot === 0) continue;
+      this.hot--;
       for (let p = 0; p < OVERSAMPLING; p++) {
         const c = phases[p]!;
         let y = 0;
