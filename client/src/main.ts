@@ -90,7 +90,7 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
   onNow(msg) {
     nowInfo = msg;
     chord.textContent = msg.chord;
-    nowLine.textContent = `${msg.key} ${msg.mode} · section ${msg.section}`;
+    nowLine.textContent = `${msg.key} ${capitalize(msg.mode)} · ${msg.section}`;
     updateMetadata();
   },
   onServerError(msg) {
@@ -98,6 +98,10 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
     controls.show(stationParams);
   },
 });
+
+function capitalize(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
+}
 
 function showParams(params: Partial<StationParams>): void {
   stationParams = { ...stationParams, ...params };

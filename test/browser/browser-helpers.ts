@@ -22,6 +22,7 @@ export interface PlayerStats {
   rttMs: number | null;
   jitterMs: number;
   splices: number;
+  path: 'worklet' | 'stream';
 }
 
 export async function launchBrowser(): Promise<Browser> {
@@ -46,17 +47,19 @@ export async function openPlayer(
   browser: Browser,
   url: string,
   viewport = { width: 1280, height: 900 },
-): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+): Promise<{ context: BrowserContext; page: Page; errors: string[]; requests: string[] }> {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   const errors: string[] = [];
+  const requests: string[] = [];
+  page.on('request', (r) => requests.push(r.url()));
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(m.text());
   });
   await page.goto(url);
   await page.waitForFunction(`typeof window.auralisPlayer?.stats === 'function'`);
-  return { context, page, errors };
+  return { context, page, errors, requests };
 }
 
 /**

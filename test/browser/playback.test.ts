@@ -30,7 +30,7 @@ describe('web player playback in Chromium', () => {
     'plays audible music within 1 s of the click, then 30 s on loopback without an underrun',
     { timeout: 90_000 },
     async () => {
-      const { context, page, errors } = await openPlayer(browser, server.url);
+      const { context, page, errors, requests } = await openPlayer(browser, server.url);
       const firstAudioMs = await clickPlayAndTimeFirstAudio(page);
       console.log(`first audio after click: ${firstAudioMs?.toFixed(0)} ms`);
       assert.ok(firstAudioMs !== null && firstAudioMs < 1000, `first audio after ${firstAudioMs} ms`);
@@ -78,6 +78,11 @@ describe('web player playback in Chromium', () => {
         /^auralis_client_buffer_seconds_count(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1] ?? 0,
       );
       assert.ok(reports >= 10, `${reports} stats reports in the metrics`);
+      // Everything the page loaded (the worklet included) came from our server: no CDN.
+      const foreign = requests.filter((u) => !u.startsWith(server.url) && !/^(data|blob):/.test(u));
+      assert.deepEqual(foreign, []);
+      // The audio went through the built AudioWorklet (a failed addModule falls back to <audio>).
+      assert.equal(s.path, 'worklet');
       await screenshot(page, 'desktop');
       assert.deepEqual(errors, []);
       await context.close();

@@ -13,7 +13,7 @@ import {
 class PlayoutProcessor extends AudioWorkletProcessor {
   private readonly playout: PlayoutBuffer;
   /** For outputs wired with fewer than two channels (never expected; keeps process() total). */
-  private readonly spare = new Float32Array(128);
+  private spare = new Float32Array(128);
 
   constructor(options?: AudioWorkletNodeOptions) {
     super(options);
@@ -59,7 +59,9 @@ class PlayoutProcessor extends AudioWorkletProcessor {
       this.playout.render(out[0], out[1]);
       for (let c = 2; c < out.length; c++) out[c].fill(0);
     } else if (out.length === 1) {
-      this.playout.render(out[0], this.spare.length === out[0].length ? this.spare : out[0].slice());
+      // Resized at most once, if the render quantum is ever not 128 frames.
+      if (this.spare.length !== out[0].length) this.spare = new Float32Array(out[0].length);
+      this.playout.render(out[0], this.spare);
     }
     return true;
   }

@@ -16,6 +16,7 @@ export class Visualizer {
   private bins: Uint8Array<ArrayBuffer> | null = null;
   private readonly reducedMotion: MediaQueryList;
   private readonly smoothed = new Float32Array(POINTS);
+  private readonly display = new Float32Array(POINTS);
 
   constructor(
     private readonly canvas: HTMLCanvasElement,
@@ -67,6 +68,12 @@ export class Visualizer {
     } else {
       for (let i = 0; i < POINTS; i++) this.smoothed[i] *= 0.9;
     }
+    // A little spatial smoothing: tonal peaks read as spikes, which is not the mood here.
+    for (let i = 0; i < POINTS; i++) {
+      const a = this.smoothed[Math.max(0, i - 1)];
+      const b = this.smoothed[Math.min(POINTS - 1, i + 1)];
+      this.display[i] = 0.25 * a + 0.5 * this.smoothed[i] + 0.25 * b;
+    }
     const base = height * 0.98;
     const gradient = ctx.createLinearGradient(0, 0, width, 0);
     gradient.addColorStop(0, 'rgba(185, 168, 255, 0.35)');
@@ -75,7 +82,8 @@ export class Visualizer {
     ctx.moveTo(0, base);
     for (let i = 0; i < POINTS; i++) {
       const x = (i / (POINTS - 1)) * width;
-      const y = base - this.smoothed[i] ** 1.4 * height * 0.75;
+      // Kept to the lower part of the stage so the chord above stays legible.
+      const y = base - this.display[i] ** 1.4 * height * 0.6;
       ctx.lineTo(x, y);
     }
     ctx.lineTo(width, base);
