@@ -1,6 +1,6 @@
-import type { EngineHost } from '../engine/engine-host.ts';
+import type { Engine } from '../engine/engine.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
-import type { Pacer } from './broadcast/pacer.ts';
+import type { Broadcaster } from './broadcast/pacer.ts';
 import type { ServerConfig } from './config.ts';
 import type { ControlSource, Controller } from './control.ts';
 import type { StationRegistry } from './stations.ts';
@@ -10,9 +10,9 @@ export type ControlResultLabel = 'ok' | 'rejected' | 'rate_limited' | 'forbidden
 /** What the routes and transports share: the pieces of a running server and its bookkeeping. */
 export interface ServerContext {
   readonly config: ServerConfig;
-  readonly engine: EngineHost;
+  readonly engine: Engine;
   readonly registry: StationRegistry;
-  readonly pacer: Pacer;
+  readonly pacer: Broadcaster;
   readonly controller: Controller;
   readonly closing: boolean;
   listenerCount(): number;

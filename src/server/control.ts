@@ -1,4 +1,4 @@
-import type { EngineHost } from '../engine/engine-host.ts';
+import type { Engine } from '../engine/engine.ts';
 import { applyPatch, type ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
@@ -23,10 +23,10 @@ export interface ControlObserver {
  * half-applied.
  */
 export class Controller {
-  private readonly engine: EngineHost;
+  private readonly engine: Engine;
   private readonly observer: ControlObserver;
 
-  constructor(engine: EngineHost, observer: ControlObserver) {
+  constructor(engine: Engine, observer: ControlObserver) {
     this.engine = engine;
     this.observer = observer;
   }

@@ -20,7 +20,7 @@ export const ERRORS = {
   BODY_TOO_LARGE: { status: 413, doc: 'the request body is over the limit' },
   RATE_LIMITED: { status: 429, doc: 'too many requests or control messages' },
   SERVER_FULL: { status: 503, doc: 'too many listeners or stations' },
-  NOT_READY: { status: 503, doc: 'a station is not ahead of real time' },
+  NOT_READY: { status: 503, doc: 'not ready to serve this (e.g. an HTTP stream under the baseline profile)' },
   INTERNAL: { status: 500, doc: 'an unexpected server error' },
 } as const;
 

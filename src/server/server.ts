@@ -3,11 +3,14 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
-import { EngineHost } from '../engine/engine-host.ts';
+import { EngineHost, type EngineOptions } from '../engine/engine-host.ts';
+import type { Engine } from '../engine/engine.ts';
+import { InlineEngine } from '../engine/inline-engine.ts';
+import { BaselinePacer } from './broadcast/baseline-pacer.ts';
 import type { StationStats } from '../engine/messages.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
-import { Pacer, type PacerObserver } from './broadcast/pacer.ts';
+import { Pacer, type Broadcaster, type PacerObserver } from './broadcast/pacer.ts';
 import { loadConfig, type ServerConfig } from './config.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
@@ -25,7 +28,7 @@ export interface AuralisServer {
   port: number;
   config: ServerConfig;
   app: FastifyInstance;
-  engine: EngineHost;
+  engine: Engine;
   registry: StationRegistry;
   metrics: ServerMetrics;
   /** Stops accepting, closes WebSockets with 1001, ends streams, stops the engine. */
@@ -37,9 +40,9 @@ const MAX_WS_MESSAGE_BYTES = 4096;
 
 class Context implements ServerContext, PacerObserver {
   readonly config: ServerConfig;
-  readonly engine: EngineHost;
+  readonly engine: Engine;
   readonly registry: StationRegistry;
-  readonly pacer: Pacer;
+  readonly pacer: Broadcaster;
   readonly controller: Controller;
   readonly metrics: ServerMetrics;
   closing = false;
@@ -49,7 +52,7 @@ class Context implements ServerContext, PacerObserver {
   constructor(config: ServerConfig, metrics: ServerMetrics) {
     this.config = config;
     this.metrics = metrics;
-    this.engine = new EngineHost({
+    const engineOptions: EngineOptions = {
       workers: config.workers,
       chunkFrames: (config.chunkMs * SAMPLE_RATE) / 1000,
       ringSlots: Math.ceil((config.ringSeconds * 1000) / config.chunkMs),
@@ -57,13 +60,20 @@ class Context implements ServerContext, PacerObserver {
       renderAheadMs: config.renderAheadMs,
       opusBitrate: config.opusBitrate,
       opusComplexity: config.opusComplexity,
-    });
-    this.pacer = new Pacer({
-      leadMs: config.leadMs,
-      listenerQueueBytes: config.listenerQueueBytes,
-      stallTimeoutMs: config.stallTimeoutMs,
-      observer: this,
-    });
+    };
+    if (config.profile === 'baseline') {
+      const inline = new InlineEngine(engineOptions);
+      this.engine = inline;
+      this.pacer = new BaselinePacer({ engine: inline, leadMs: config.leadMs, observer: this });
+    } else {
+      this.engine = new EngineHost(engineOptions);
+      this.pacer = new Pacer({
+        leadMs: config.leadMs,
+        listenerQueueBytes: config.listenerQueueBytes,
+        stallTimeoutMs: config.stallTimeoutMs,
+        observer: this,
+      });
+    }
     this.registry = new StationRegistry(this.engine, this.pacer, config);
     this.registry.onRemoved = (st) => {
       this.lastSendMs.delete(st);

@@ -1,8 +1,8 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import type { EngineHost } from '../engine/engine-host.ts';
+import type { Engine } from '../engine/engine.ts';
 import { applyPatch, DEFAULT_PARAMS, type ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
-import type { Pacer } from './broadcast/pacer.ts';
+import type { Broadcaster } from './broadcast/pacer.ts';
 import type { ServerConfig } from './config.ts';
 import { ApiError } from './errors.ts';
 import { Station } from './station.ts';
@@ -14,14 +14,14 @@ export const DEFAULT_STATION_ID = 'default';
 export class StationRegistry {
   private readonly stations = new Map<string, Station>();
   private readonly byResumeToken = new Map<string, Station>();
-  private readonly engine: EngineHost;
-  private readonly pacer: Pacer;
+  private readonly engine: Engine;
+  private readonly pacer: Broadcaster;
   private readonly config: ServerConfig;
   /** Creations in flight count against maxStations too. */
   private creating = 0;
   onRemoved: (st: Station) => void = () => {};
 
-  constructor(engine: EngineHost, pacer: Pacer, config: ServerConfig) {
+  constructor(engine: Engine, pacer: Broadcaster, config: ServerConfig) {
     this.engine = engine;
     this.pacer = pacer;
     this.config = config;

@@ -2,6 +2,16 @@ import { CHUNK_HEADER_BYTES, WS_PREFIX_BYTES, type ChunkRing } from '../../engin
 import type { Station } from '../station.ts';
 import type { Listener, Transport } from './listener.ts';
 
+/** What the stations and transports need of a broadcaster (Pacer, or BaselinePacer for `baseline`). */
+export interface Broadcaster {
+  add(station: Station): void;
+  remove(station: Station): void;
+  start(): void;
+  stop(): void;
+  /** A new listener: send it the newest `count` already-due chunks, then it follows the live broadcast. */
+  burst(station: Station, listener: Listener, count: number): void;
+}
+
 /** What the pacer reports (metrics); every method is called on the main thread, cheaply. */
 export interface PacerObserver {
   /** `sends` counts the listeners reached per transport, indexed by TRANSPORT_INDEX. */

@@ -53,6 +53,12 @@ export function handleStream(
   const [, id, kind] = m as unknown as [string, string, 'ogg' | 'wav'];
   const st = ctx.registry.get(id);
   if (!st) throw new ApiError('UNKNOWN_STATION', `no station ${JSON.stringify(id)}`, 'id');
+  if (ctx.config.profile === 'baseline') {
+    throw new ApiError(
+      'NOT_READY',
+      'the baseline profile serves WebSocket listeners only; use --profile optimized',
+    );
+  }
   if (ctx.listenerCount() >= ctx.config.maxListeners) {
     throw new ApiError('SERVER_FULL', `the server has its maximum of ${ctx.config.maxListeners} listeners`);
   }

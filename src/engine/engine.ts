@@ -1,0 +1,23 @@
+import type { EventEmitter } from 'node:events';
+import type { MusicParams } from '../music/types.ts';
+import type { EngineStation } from './engine-host.ts';
+
+/**
+ * What the server needs of an engine. Two implementations: EngineHost (worker threads rendering
+ * ahead into shared rings: the `optimized` profile) and InlineEngine (the main thread renders each
+ * chunk when it is due: PERFORMANCE.md's `baseline` profile, kept to measure against).
+ *
+ * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (index), 'worker-error' (index, Error).
+ */
+export interface Engine extends EventEmitter {
+  readonly restarts: number;
+  start(): Promise<void>;
+  addStation(id: string, seed: number, params: MusicParams): Promise<EngineStation>;
+  removeStation(id: string): void;
+  /** Resolves with the position at which the change is heard. */
+  change(id: string, params: MusicParams): Promise<number>;
+  station(id: string): EngineStation | undefined;
+  /** Test hook (optimized profile): crash the worker that renders `id`. */
+  crashWorker(id?: string): void;
+  close(): Promise<void>;
+}

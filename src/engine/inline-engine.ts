@@ -1,0 +1,134 @@
+import { EventEmitter } from 'node:events';
+import { OggOpusMuxer } from '../codec/ogg.ts';
+import type { MusicParams } from '../music/types.ts';
+import { SAMPLE_RATE } from '../music/types.ts';
+import type { Engine } from './engine.ts';
+import type { EngineOptions, EngineStation } from './engine-host.ts';
+import type { StationStats } from './messages.ts';
+import { ChunkRing } from './ring.ts';
+import { StationRenderer } from './station-renderer.ts';
+
+/** The Opus encoder's lookahead at 48 kHz (pre-skip): the same value the worker reports. */
+const PRE_SKIP_FRAMES = 312;
+const STATS_INTERVAL_MS = 1000;
+
+interface InlineStation {
+  engine: EngineStation;
+  renderer: StationRenderer;
+  synthSeconds: number[];
+  lastChord: string;
+}
+
+/**
+ * The `baseline` profile's engine (PERFORMANCE.md): no worker, no render-ahead. The broadcaster asks
+ * for each chunk on the main event loop when it is due, and every chunk gets freshly allocated
+ * buffers. It exists to be measured against the optimized engine; it is not the default.
+ */
+export class InlineEngine extends EventEmitter implements Engine {
+  readonly restarts = 0;
+  private readonly options: EngineOptions;
+  private readonly stations = new Map<string, InlineStation>();
+  private statsTimer: NodeJS.Timeout | null = null;
+
+  constructor(options: EngineOptions) {
+    super();
+    this.options = options;
+  }
+
+  async start(): Promise<void> {
+    this.statsTimer = setInterval(() => {
+      const stats: StationStats[] = [];
+      for (const s of this.stations.values()) {
+        stats.push({
+          id: s.engine.id,
+          synthSeconds: s.synthSeconds.splice(0),
+          encodeOpusSeconds: [],
+          encodePcmSeconds: [],
+          bufferedMs: 0,
+        });
+      }
+      this.emit('stats', stats, 0);
+    }, STATS_INTERVAL_MS);
+    this.statsTimer.unref();
+  }
+
+  async addStation(id: string, seed: number, params: MusicParams): Promise<EngineStation> {
+    const { chunkFrames, leadMs } = this.options;
+    const muxer = new OggOpusMuxer({
+      serial: 1,
+      preSkipFrames: PRE_SKIP_FRAMES,
+      sampleRate: SAMPLE_RATE,
+      channels: 2,
+      vendor: 'auralis',
+      title: id,
+    });
+    const engine: EngineStation = {
+      id,
+      seed,
+      // A two-slot ring only tracks the published count (readiness); the baseline sends no ring bytes.
+      ring: ChunkRing.create(2, chunkFrames),
+      startTimeMs: Date.now() + leadMs + 20,
+      chunkFrames,
+      chunkMs: (chunkFrames * 1000) / SAMPLE_RATE,
+      oggHeader: muxer.headerPages(),
+      preSkipFrames: PRE_SKIP_FRAMES,
+      opusBackend: 'per-listener',
+      params: { ...params },
+      workerIndex: 0,
+      bufferedMs: 0,
+    };
+    this.stations.set(id, {
+      engine,
+      renderer: new StationRenderer({ seed, params }),
+      synthSeconds: [],
+      lastChord: '',
+    });
+    return engine;
+  }
+
+  removeStation(id: string): void {
+    this.stations.delete(id);
+  }
+
+  async change(id: string, params: MusicParams): Promise<number> {
+    const s = this.stations.get(id);
+    if (!s) throw new Error(`unknown station ${id}`);
+    s.engine.params = { ...params };
+    return s.renderer.change(params);
+  }
+
+  station(id: string): EngineStation | undefined {
+    return this.stations.get(id)?.engine;
+  }
+
+  /**
+   * Renders chunk `seq` now, on the calling (main) thread, into new arrays — the naive way.
+   * Returns null for an unknown station.
+   */
+  renderChunk(id: string, seq: number): { left: Float32Array; right: Float32Array } | null {
+    const s = this.stations.get(id);
+    if (!s) return null;
+    const frames = s.engine.chunkFrames;
+    const left = new Float32Array(frames);
+    const right = new Float32Array(frames);
+    const t0 = performance.now();
+    s.renderer.render(left, right, frames);
+    if (s.synthSeconds.length < 256) s.synthSeconds.push((performance.now() - t0) / 1000);
+    s.engine.ring.resetPublished(seq + 1);
+    const now = s.renderer.now();
+    if (now.chord !== s.lastChord) {
+      s.lastChord = now.chord;
+      this.emit('now', { id, position: seq * frames, ...now });
+    }
+    return { left, right };
+  }
+
+  crashWorker(): void {
+    // No worker in the baseline profile.
+  }
+
+  async close(): Promise<void> {
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.stations.clear();
+  }
+}
