@@ -8,9 +8,23 @@ export const PARAM_RANGES = {
   seed: { min: 0, max: 0xffff_ffff },
 } as const;
 
-export const DEFAULT_PARAMS: MusicParams = { key: 'A', mode: 'aeolian', bpm: 70, intensity: 0.5, preset: null };
+export const DEFAULT_PARAMS: MusicParams = {
+  key: 'A',
+  mode: 'aeolian',
+  bpm: 70,
+  intensity: 0.5,
+  preset: null,
+};
 
-const FLATS: Record<string, PitchClass> = { Db: 'C#', Eb: 'D#', Gb: 'F#', Ab: 'G#', Bb: 'A#', Cb: 'B', Fb: 'E' };
+const FLATS: Record<string, PitchClass> = {
+  Db: 'C#',
+  Eb: 'D#',
+  Gb: 'F#',
+  Ab: 'G#',
+  Bb: 'A#',
+  Cb: 'B',
+  Fb: 'E',
+};
 const SHARP_EXTRA: Record<string, PitchClass> = { 'E#': 'F', 'B#': 'C' };
 
 /** `C`, `c#`, `Db`, `bb` … → canonical sharp name, or null. */
@@ -42,9 +56,13 @@ function numberField(
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   const { min, max } = PARAM_RANGES[field];
   if (typeof n !== 'number' || !Number.isFinite(n)) {
-    return { ok: false, message: `${field} must be a number between ${min} and ${max}, got ${JSON.stringify(value)}` };
+    return {
+      ok: false,
+      message: `${field} must be a number between ${min} and ${max}, got ${JSON.stringify(value)}`,
+    };
   }
-  if (n < min || n > max) return { ok: false, message: `${field} must be between ${min} and ${max}, got ${n}` };
+  if (n < min || n > max)
+    return { ok: false, message: `${field} must be between ${min} and ${max}, got ${n}` };
   return { ok: true, value: n };
 }
 
@@ -67,13 +85,22 @@ export function validatePatch(input: unknown, opts: { allowSeed?: boolean } = {}
     switch (field) {
       case 'key': {
         const key = typeof value === 'string' ? normalizeKey(value) : null;
-        if (!key) return { ok: false, field, message: `key must be a pitch class C, C#/Db … B, got ${JSON.stringify(value)}` };
+        if (!key)
+          return {
+            ok: false,
+            field,
+            message: `key must be a pitch class C, C#/Db … B, got ${JSON.stringify(value)}`,
+          };
         patch.key = key;
         break;
       }
       case 'mode': {
         if (typeof value !== 'string' || !(MODES as readonly string[]).includes(value)) {
-          return { ok: false, field, message: `mode must be one of ${MODES.join(', ')}, got ${JSON.stringify(value)}` };
+          return {
+            ok: false,
+            field,
+            message: `mode must be one of ${MODES.join(', ')}, got ${JSON.stringify(value)}`,
+          };
         }
         patch.mode = value as Mode;
         break;
@@ -88,7 +115,11 @@ export function validatePatch(input: unknown, opts: { allowSeed?: boolean } = {}
       case 'preset': {
         if (typeof value !== 'string' || !findPreset(value)) {
           const names = PRESETS.map((p) => p.name).join(', ');
-          return { ok: false, field, message: `preset must be one of ${names}, got ${JSON.stringify(value)}` };
+          return {
+            ok: false,
+            field,
+            message: `preset must be one of ${names}, got ${JSON.stringify(value)}`,
+          };
         }
         patch.preset = value;
         break;
@@ -96,7 +127,11 @@ export function validatePatch(input: unknown, opts: { allowSeed?: boolean } = {}
       case 'seed': {
         const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
         if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > PARAM_RANGES.seed.max) {
-          return { ok: false, field, message: `seed must be an integer between 0 and 4294967295, got ${JSON.stringify(value)}` };
+          return {
+            ok: false,
+            field,
+            message: `seed must be an integer between 0 and 4294967295, got ${JSON.stringify(value)}`,
+          };
         }
         patch.seed = n;
         break;
