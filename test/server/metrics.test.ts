@@ -25,10 +25,15 @@ describe('metrics wired to the server', () => {
       await json(server, 'PATCH', '/api/stations/default', { bpm: 500 });
       a.send({ type: 'stats', bufferedMs: 120, underruns: 2, playedFrames: 48000 });
       a.send({ type: 'stats', bufferedMs: 130, underruns: 3, playedFrames: 96000 });
-      await sleep(1500); // a stats report from the engine worker arrives every second
-      const res = await fetch(`${server.url}/metrics`);
-      assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
-      const text = await res.text();
+      // The engine worker reports its timings once a second: poll until they are in (or 10 s pass).
+      let text = '';
+      for (let tries = 0; tries < 20; tries++) {
+        await sleep(500);
+        const res = await fetch(`${server.url}/metrics`);
+        assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
+        text = await res.text();
+        if (/auralis_synthesis_seconds_count\{station="default"\} (\d\d+)/.test(text)) break;
+      }
       assert.equal(sample(text, 'auralis_listeners', '{transport="ws"}'), 2);
       assert.ok(sample(text, 'auralis_chunks_sent_total', '{transport="ws"}') >= 10);
       assert.ok(sample(text, 'auralis_synthesis_seconds_count', '{station="default"}') >= 10);
