@@ -154,6 +154,17 @@ export class Synth {
     );
   }
 
+  /** Voices faded out early (~8 ms) to make room for new notes, all instruments. */
+  get voiceSteals(): number {
+    return (
+      this.pad.voiceSteals +
+      this.keys.voiceSteals +
+      this.drone.voiceSteals +
+      this.texture.voiceSteals +
+      this.perc.voiceSteals
+    );
+  }
+
   /** Notes waiting to start. */
   get pendingEvents(): number {
     return this.queue.size;

@@ -14,7 +14,11 @@ export interface PooledVoice {
  * steal never cuts a waveform. Returns null when no slot is free at all (every spare still fading):
  * the caller drops the note rather than click.
  */
-export function allocateVoice<V extends PooledVoice>(voices: readonly V[], maxSounding: number): V | null {
+export function allocateVoice<V extends PooledVoice>(
+  voices: readonly V[],
+  maxSounding: number,
+  stats: { voiceSteals: number },
+): V | null {
   let free: V | null = null;
   let sounding = 0;
   let victim: V | null = null;
@@ -42,7 +46,10 @@ export function allocateVoice<V extends PooledVoice>(voices: readonly V[], maxSo
     }
   }
   if (free === null) return null;
-  if (sounding >= maxSounding && victim !== null) victim.env.steal();
+  if (sounding >= maxSounding && victim !== null) {
+    victim.env.steal();
+    stats.voiceSteals++;
+  }
   return free;
 }
 

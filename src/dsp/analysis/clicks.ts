@@ -11,8 +11,9 @@
  * The default ratio, 12, comes from measurements: a 0.002 step (−54 dBFS) in a 0.3 sine scores
  * 12, a 0.005 step 29, a hard note start or cut 47–870, a 1 ms fade-in 18; white Gaussian noise
  * never reaches 8 (probability ~1e-15 per sample), but the periodic edges of a low, bright
- * sawtooth (a pad note around 100 Hz, one edge per 10 ms window) score up to ~9 while being
- * heard as pitch, not as clicks.
+ * sawtooth score 8–9 inside a mix and 10–14 for a lone, dry note below ~200 Hz (one edge per
+ * 10 ms window) while being heard as pitch, not as clicks. Known limit: such a lone dry note
+ * at high brightness can still be reported.
  *
  * Streaming: push() chunks of any size; reported frames are absolute positions in the pushed
  * stream (the first pushed sample is frame 0). The centred window means the last half-window of

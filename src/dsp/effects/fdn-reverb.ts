@@ -4,7 +4,7 @@
  *
  * It runs at half the sample rate: its damped tail holds almost nothing above 8 kHz, and halving
  * the rate halves its cost (the synth's budget is ~100 ns per frame for everything). The input
- * is averaged in pairs and the output linearly interpolated back; pairs are aligned to absolute
+ * is averaged in pairs and the output interpolated back (4-point half-band midpoints); pairs are aligned to absolute
  * frame parity through `odd`, so any chunking of process() calls gives identical samples.
  */
 
@@ -46,10 +46,15 @@ export class FdnReverb {
   // Half-rate bridging state.
   private odd = false;
   private pendingIn = 0;
-  private prevL = 0;
-  private prevR = 0;
-  private curL = 0;
-  private curR = 0;
+  // The last four reverb samples per channel (h0 oldest), for the 4-point midpoint.
+  private h0L = 0;
+  private h1L = 0;
+  private h2L = 0;
+  private h3L = 0;
+  private h0R = 0;
+  private h1R = 0;
+  private h2R = 0;
+  private h3R = 0;
 
   constructor(sampleRate: number, decaySeconds: number, preDelaySeconds: number) {
     this.rate = sampleRate / 2;
@@ -91,7 +96,9 @@ export class FdnReverb {
     this.allpass.fill(0);
     this.preDelay.fill(0);
     this.damp.fill(0);
-    this.pendingIn = this.prevL = this.prevR = this.curL = this.curR = 0;
+    this.pendingIn = 0;
+    this.h0L = this.h1L = this.h2L = this.h3L = 0;
+    this.h0R = this.h1R = this.h2R = this.h3R = 0;
   }
 
   /** Reverberates input[0, n) (mono send) into outL/outR[0, n), OVERWRITE. */
@@ -135,16 +142,20 @@ export class FdnReverb {
     let pw = this.preWrite;
     let odd = this.odd;
     let pending = this.pendingIn;
-    let prevL = this.prevL;
-    let prevR = this.prevR;
-    let curL = this.curL;
-    let curR = this.curR;
+    let h0L = this.h0L;
+    let h1L = this.h1L;
+    let h2L = this.h2L;
+    let h3L = this.h3L;
+    let h0R = this.h0R;
+    let h1R = this.h1R;
+    let h2R = this.h2R;
+    let h3R = this.h3R;
     for (let i = 0; i < n; i++) {
       if (!odd) {
         pending = input[i]!;
-        // Between two reverb samples: the midpoint.
-        outL[i] = 0.5 * (prevL + curL);
-        outR[i] = 0.5 * (prevR + curR);
+        // Between two reverb samples: the 4-point half-band midpoint (as in the pad).
+        outL[i] = 0.5625 * (h1L + h2L) - 0.0625 * (h0L + h3L);
+        outR[i] = 0.5625 * (h1R + h2R) - 0.0625 * (h0R + h3R);
         odd = true;
         continue;
       }
@@ -218,16 +229,20 @@ export class FdnReverb {
       w = (w + 1) & LINE_MASK;
       // Output sign patterns orthogonal to each other and to the input pattern (+−+−…), so left
       // and right are decorrelated and neither starts with an image of the dry signal.
-      prevL = curL;
-      prevR = curR;
       const yl = o0 + o1 - o2 - o3 + o4 + o5 - o6 - o7;
       const yr = o0 - o1 - o2 + o3 + o4 - o5 - o6 + o7;
       // Some of each side in the other: alone, the two taps were anti-correlated at low
       // frequencies (−0.32 measured on a pad-like input), which thins the mix in mono.
-      curL = WIDTH_MAIN * yl + WIDTH_CROSS * yr;
-      curR = WIDTH_MAIN * yr + WIDTH_CROSS * yl;
-      outL[i] = prevL;
-      outR[i] = prevR;
+      h0L = h1L;
+      h1L = h2L;
+      h2L = h3L;
+      h3L = WIDTH_MAIN * yl + WIDTH_CROSS * yr;
+      h0R = h1R;
+      h1R = h2R;
+      h2R = h3R;
+      h3R = WIDTH_MAIN * yr + WIDTH_CROSS * yl;
+      outL[i] = h1L;
+      outR[i] = h1R;
     }
     damp[0] = d0;
     damp[1] = d1;
@@ -242,9 +257,13 @@ export class FdnReverb {
     this.preWrite = pw;
     this.odd = odd;
     this.pendingIn = pending;
-    this.prevL = prevL;
-    this.prevR = prevR;
-    this.curL = curL;
-    this.curR = curR;
+    this.h0L = h0L;
+    this.h1L = h1L;
+    this.h2L = h2L;
+    this.h3L = h3L;
+    this.h0R = h0R;
+    this.h1R = h1R;
+    this.h2R = h2R;
+    this.h3R = h3R;
   }
 }

@@ -38,6 +38,8 @@ class DroneVoice {
 /** Drone: a sine sub (plus a soft second harmonic) with very slow amplitude drift, centred. */
 export class DroneInstrument {
   droppedNotes = 0;
+  /** Voices faded out early to make room for a new note. */
+  voiceSteals = 0;
   private readonly voices: DroneVoice[] = [];
   private readonly maxSounding = DSP_DEFAULTS.maxVoices.drone;
 
@@ -57,7 +59,7 @@ export class DroneInstrument {
     durationFrames: number,
     framesToTick: number,
   ): void {
-    const v = allocateVoice(this.voices, this.maxSounding);
+    const v = allocateVoice(this.voices, this.maxSounding, this);
     if (v === null) {
       this.droppedNotes++;
       return;

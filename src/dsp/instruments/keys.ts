@@ -53,6 +53,8 @@ class KeysVoice {
  */
 export class KeysInstrument {
   droppedNotes = 0;
+  /** Voices faded out early to make room for a new note. */
+  voiceSteals = 0;
   private readonly voices: KeysVoice[] = [];
   private readonly maxSounding = DSP_DEFAULTS.maxVoices.keys;
 
@@ -69,7 +71,7 @@ export class KeysInstrument {
     framesToTick: number,
     timbre: TimbreGlide,
   ): void {
-    const v = allocateVoice(this.voices, this.maxSounding);
+    const v = allocateVoice(this.voices, this.maxSounding, this);
     if (v === null) {
       this.droppedNotes++;
       return;

@@ -107,6 +107,8 @@ class PercVoice {
 
 export class PercInstrument {
   droppedNotes = 0;
+  /** Voices faded out early to make room for a new note. */
+  voiceSteals = 0;
   private readonly voices: PercVoice[] = [];
   private readonly maxSounding = DSP_DEFAULTS.maxVoices.perc;
 
@@ -120,7 +122,7 @@ export class PercInstrument {
 
   /** `midi` picks the sound (PERC_* in types.ts); unknown numbers play the shaker. */
   noteOn(midi: number, velocity: number, startFrame: number, framesToTick: number): void {
-    const v = allocateVoice(this.voices, this.maxSounding);
+    const v = allocateVoice(this.voices, this.maxSounding, this);
     if (v === null) {
       this.droppedNotes++;
       return;

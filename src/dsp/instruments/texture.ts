@@ -45,6 +45,8 @@ class TextureVoice {
 /** Texture ("air"): white noise through a slowly sweeping band-pass, drifting across the stereo field. */
 export class TextureInstrument {
   droppedNotes = 0;
+  /** Voices faded out early to make room for a new note. */
+  voiceSteals = 0;
   private readonly voices: TextureVoice[] = [];
   private readonly maxSounding = DSP_DEFAULTS.maxVoices.texture;
   private readonly panIncPerTick: number;
@@ -70,7 +72,7 @@ export class TextureInstrument {
     durationFrames: number,
     framesToTick: number,
   ): void {
-    const v = allocateVoice(this.voices, this.maxSounding);
+    const v = allocateVoice(this.voices, this.maxSounding, this);
     if (v === null) {
       this.droppedNotes++;
       return;
