@@ -15,7 +15,7 @@ import { loadConfig, type ServerConfig } from './config.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
 import { ApiError, CLOSE } from './errors.ts';
-import { registerApiRoutes } from './routes/api.ts';
+import { registerApiRoutes, registerHealthRoutes } from './routes/api.ts';
 import type { Station } from './station.ts';
 import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
 import { handleStream } from './transports/http-stream.ts';
@@ -194,6 +194,7 @@ export async function startServer(
     scoped.addHook('onRequest', scoped.rateLimit());
     registerApiRoutes(scoped, ctx);
   });
+  registerHealthRoutes(app, ctx);
   app.get('/metrics', async (_req, reply) => {
     reply.type(metrics.contentType);
     return metrics.expose();

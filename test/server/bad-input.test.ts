@@ -156,4 +156,22 @@ describe('bad input', () => {
       c.close();
     });
   });
+
+  it('refuses WebSocket origins that are not allowed, and rate-limits the HTTP API with 429', async () => {
+    await withServer({ allowedOrigins: 'https://radio.example', apiRatePerSecond: 5 }, async (server) => {
+      const stranger = await connect(server, '', { origin: 'https://evil.example' });
+      assert.equal((await stranger.next('error')).code, 'FORBIDDEN');
+      assert.equal((await stranger.closed).code, 1008);
+      const friend = await connect(server, '', { origin: 'https://radio.example' });
+      await friend.waitChunks(1);
+      friend.close();
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++) statuses.push((await fetch(`${server.url}/api/status`)).status);
+      assert.ok(statuses.includes(429), `statuses ${statuses.join(',')}`);
+      const limited = await json(server, 'GET', '/api/status');
+      if (limited.status === 429) assert.equal(errorOf(limited.body).code, 'RATE_LIMITED');
+      const health = await fetch(`${server.url}/healthz`);
+      assert.equal(health.status, 200, 'health checks are never rate-limited');
+    });
+  });
 });

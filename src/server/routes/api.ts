@@ -51,7 +51,8 @@ function getStation(ctx: ServerContext, id: string): Station {
   return st;
 }
 
-export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): void {
+/** Health and readiness: never rate-limited (load balancers and orchestrators poll them). */
+export function registerHealthRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_req, reply) => {
@@ -68,7 +69,10 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
     if (ctx.closing) return reply.code(503).send({ status: 'degraded', reason: 'shutting down' });
     return { status: 'ready' };
   });
+}
 
+/** The `/api` routes (rate-limited by the caller's scope). */
+export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/api/status', async () => ({
     version: VERSION,
     uptimeSeconds: Math.round(process.uptime()),
