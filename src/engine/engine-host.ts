@@ -64,6 +64,14 @@ function pinNativeOpus(): void {
   }
 }
 
+/**
+ * The worker's entry: next to the bundle when running the built server (`npm start` runs
+ * dist/main.js, with dist/worker.js beside it), or the TypeScript source through tsx.
+ */
+const WORKER_ENTRY = import.meta.url.endsWith('.ts')
+  ? new URL('./worker-boot.mjs', import.meta.url)
+  : new URL('./worker.js', import.meta.url);
+
 /** How long a station start or a parameter change may wait for its worker. */
 const WORKER_REPLY_TIMEOUT_MS = 5000;
 
@@ -99,7 +107,7 @@ export class EngineHost extends EventEmitter {
   }
 
   private spawn(index: number): WorkerSlot {
-    const worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), {
+    const worker = new Worker(WORKER_ENTRY, {
       execArgv: [],
       name: `auralis-engine-${index}`,
     });

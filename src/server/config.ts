@@ -77,7 +77,10 @@ interface Setting {
   doc: string;
 }
 
-const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../../client/dist', import.meta.url));
+/** client/dist of this checkout, from the source (src/server/) or from the bundle (dist/). */
+const DEFAULT_STATIC_DIR = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? '../../client/dist' : '../client/dist', import.meta.url),
+);
 
 export const CONFIG_DEFAULTS: ServerConfig = {
   host: '127.0.0.1',
