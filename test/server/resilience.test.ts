@@ -111,13 +111,11 @@ describe('resilience', () => {
   });
 
   it('shuts down on SIGTERM: closes WebSockets with 1001 and exits 0 within 2 s', async () => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--log-level', 'warn'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    // The production entry (`npm start` runs the bundle `npm run build` makes); else the source via tsx.
+    const entry = existsSync('dist/main.js') ? ['dist/main.js'] : ['--import', 'tsx', 'src/cli/main.ts'];
+    const child = spawn(process.execPath, [...entry, 'serve', '--port', '0', '--log-level', 'warn'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     const url = await new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 15_000);
