@@ -158,7 +158,7 @@ export class Pacer {
   /** Writes one chunk to one listener unless its socket is over the queue limit. Returns true if sent. */
   write(l: Listener, ring: ChunkRing, seq: number, bytes: Buffer, nowMs: number): boolean {
     const socket = l.socket;
-    if (socket.destroyed || !socket.writable) return false;
+    if (l.closed || socket.destroyed || !socket.writable) return false;
     if (socket.writableLength > this.queueBytes) {
       l.skipped++;
       l.discontinuity = true;

@@ -36,8 +36,8 @@ class WsListener implements Listener, WsPeer {
   overSinceMs = 0;
   skipped = 0;
   sent = 0;
-  closed = false;
   personalOwner = false;
+  private closedFlag = false;
 
   constructor(ws: WebSocket, codec: WireCodec) {
     this.ws = ws;
@@ -45,8 +45,16 @@ class WsListener implements Listener, WsPeer {
     this.socket = (ws as unknown as { _socket: Socket })._socket;
   }
 
+  /** Closed as soon as a close handshake starts: no data frame may follow a close frame. */
+  get closed(): boolean {
+    return this.closedFlag || this.ws.readyState !== 1;
+  }
+  set closed(v: boolean) {
+    this.closedFlag = v;
+  }
+
   send(text: string): void {
-    if (!this.closed && this.ws.readyState === 1) this.ws.send(text);
+    if (!this.closed) this.ws.send(text);
   }
 
   kick(reason: 'stalled' | 'shutdown' | 'station-removed'): void {
