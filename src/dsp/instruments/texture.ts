@@ -34,6 +34,9 @@ class TextureVoice {
   gainL = 0;
   gainR = 0;
   gainLInc = 0;
+  /** Pan gains the ramps head for, set by setPan() at each control tick. */
+  targetL = 0;
+  targetR = 0;
   gainRInc = 0;
   level = 0;
 
@@ -50,9 +53,6 @@ export class TextureInstrument {
   private readonly voices: TextureVoice[] = [];
   private readonly maxSounding = DSP_DEFAULTS.maxVoices.texture;
   private readonly panIncPerTick: number;
-  /** Pan gains computed by setPan() (fields, not a returned pair, so nothing is allocated). */
-  private targetL = 0;
-  private targetR = 0;
 
   constructor(
     private readonly sampleRate: number,
@@ -92,16 +92,16 @@ export class TextureInstrument {
     v.env.start(1, ATTACK_SECONDS, 1, 1, RELEASE_T60_SECONDS, this.sampleRate);
     // The gains start at their target: nothing to glide from, the envelope starts at zero anyway.
     this.setPan(v);
-    v.gainL = this.targetL;
-    v.gainR = this.targetR;
+    v.gainL = v.targetL;
+    v.gainR = v.targetR;
     this.plan(v, framesToTick);
   }
 
   private setPan(v: TextureVoice): void {
     const pan = PAN_WIDTH * Math.sin(2 * Math.PI * v.panPhase);
     const angle = ((pan + 1) * Math.PI) / 4;
-    this.targetL = Math.cos(angle) * v.level;
-    this.targetR = Math.sin(angle) * v.level;
+    v.targetL = Math.cos(angle) * v.level;
+    v.targetR = Math.sin(angle) * v.level;
   }
 
   control(positionFrames: number, n: number): void {
@@ -124,8 +124,8 @@ export class TextureInstrument {
     v.a2 = g * v.a1;
     v.a3 = g * v.a2;
     this.setPan(v);
-    v.gainLInc = (this.targetL - v.gainL) / n;
-    v.gainRInc = (this.targetR - v.gainR) / n;
+    v.gainLInc = (v.targetL - v.gainL) / n;
+    v.gainRInc = (v.targetR - v.gainR) / n;
     v.env.tick(n);
   }
 
