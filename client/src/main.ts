@@ -390,7 +390,16 @@ function readResume(): string | null {
   }
 }
 
+// Stations come and go: refresh the list when the listener reaches for it (at most every 5 s).
+let listsLoadedAtMs = 0;
+const refreshLists = () => {
+  if (performance.now() - listsLoadedAtMs > 5000) void loadLists();
+};
+source.addEventListener('focus', refreshLists);
+source.addEventListener('pointerdown', refreshLists);
+
 async function loadLists(): Promise<void> {
+  listsLoadedAtMs = performance.now();
   const [stationsRes, presetsRes] = await Promise.allSettled([fetch('/api/stations'), fetch('/api/presets')]);
   if (stationsRes.status === 'fulfilled' && stationsRes.value.ok) {
     const body = (await stationsRes.value.json()) as unknown;
@@ -399,10 +408,15 @@ async function loadLists(): Promise<void> {
     }>;
     const ids = list.map((s) => s.id).filter((id) => typeof id === 'string');
     if (settings.station !== null && !ids.includes(settings.station)) ids.unshift(settings.station);
-    source.replaceChildren(
-      ...ids.map((id) => new Option(`Station · ${id}`, `station:${id}`)),
-      new Option('My own session (private)', 'personal'),
-    );
+    const wanted = [...ids.map((id) => `station:${id}`), 'personal'];
+    const current = [...source.options].map((o) => o.value);
+    // Only touch the list when it changed: rebuilding an open <select> makes it flicker.
+    if (wanted.join('\n') !== current.join('\n')) {
+      source.replaceChildren(
+        ...ids.map((id) => new Option(`Station · ${id}`, `station:${id}`)),
+        new Option('My own session (private)', 'personal'),
+      );
+    }
   }
   source.value = settings.station === null ? 'personal' : `station:${settings.station}`;
   if (presetsRes.status === 'fulfilled' && presetsRes.value.ok) {

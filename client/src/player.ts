@@ -74,6 +74,7 @@ export class Player {
   private readonly pendingAudio: PositionedFrames[] = [];
   private codecPromise: Promise<WireCodec>;
   private codec: WireCodec = 'opus';
+  private codecKnown = false;
   private playing = false;
   /** Bumped on every play/pause so that stale async continuations do nothing. */
   private generation = 0;
@@ -98,7 +99,10 @@ export class Player {
     this.stream = new StreamPlayer(audioElement);
     this.path = workletPlaybackAvailable() ? 'worklet' : 'stream';
     this.codecPromise = chooseCodec(new URL(pageUrl).search, opusDecodingSupported);
-    void this.codecPromise.then((c) => (this.codec = c));
+    void this.codecPromise.then((c) => {
+      this.codec = c;
+      this.codecKnown = true;
+    });
     this.decoder = new ChunkDecoder((frames) => this.onFrames(frames));
     this.connection = new Connection(
       {
@@ -192,6 +196,11 @@ export class Player {
       await this.playStream(generation);
       return;
     }
+    this.hadAudio = false;
+    // Open the socket first when the codec is already known: its handshake then overlaps the
+    // AudioContext's creation (~80 ms, synchronous) and the worklet's loading. The first
+    // chunks wait in pendingAudio.
+    if (this.codecKnown) this.connection.start();
     if (!this.outputPromise) {
       const created = AudioOutput.createInGesture();
       this.context = created.context;
@@ -200,10 +209,8 @@ export class Player {
       // Inside the gesture, synchronously: a later resume() might not be allowed.
       void this.context?.resume();
     }
-    this.hadAudio = false;
     this.codec = await this.codecPromise;
     if (generation !== this.generation) return;
-    // Connect while the worklet loads: the first chunks wait in pendingAudio.
     this.connection.start();
     this.startTimers();
     try {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PlayoutBuffer } from '../../client/src/audio/playout-buffer.ts';
+import { PlayoutBuffer, START_MAX_FILL_MS } from '../../client/src/audio/playout-buffer.ts';
 import { BLOCK_FRAMES, CLICK_STEP, SAMPLE_RATE, mulberry32, simulate, sineChunk } from './network-sim.ts';
 
 const after = (trace: Array<[number, number, number]>, fromS: number) => trace.filter(([t]) => t >= fromS);
@@ -188,14 +188,17 @@ describe('PlayoutBuffer (jitter buffer, drift, fades)', () => {
     assert.equal(p.underruns, 0);
   });
 
-  it('starts half a chunk above the target even when a connect burst brings much more', () => {
+  it('keeps a connect burst as a start-up cushion, capped at START_MAX_FILL_MS', () => {
     const p = new PlayoutBuffer({ sampleRate: SAMPLE_RATE, chunkMs: 100 });
     const [l, r] = sineChunk(0, 48_000);
     p.push(0, l, r);
     p.render(new Float32Array(BLOCK_FRAMES), new Float32Array(BLOCK_FRAMES));
-    assert.ok(
-      Math.abs(p.bufferedMs - (p.targetMs + 50)) < 10,
-      `fill ${p.bufferedMs} ms, target ${p.targetMs} ms`,
-    );
+    assert.ok(Math.abs(p.bufferedMs - START_MAX_FILL_MS) < 10, `fill ${p.bufferedMs} ms`);
+    assert.ok(p.targetMs <= 150, `the target itself starts low: ${p.targetMs} ms`);
+    const q = new PlayoutBuffer({ sampleRate: SAMPLE_RATE, chunkMs: 100 });
+    const [l3, r3] = sineChunk(0, 14_400);
+    q.push(0, l3, r3);
+    q.render(new Float32Array(BLOCK_FRAMES), new Float32Array(BLOCK_FRAMES));
+    assert.ok(q.bufferedMs > 290, `a 300 ms burst is kept whole: ${q.bufferedMs} ms`);
   });
 });

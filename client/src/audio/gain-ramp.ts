@@ -9,6 +9,7 @@ export class GainRamp {
   private lengthFrames = 0;
   private doneFrames = 0;
   private current: number;
+  private easeOut = false;
 
   constructor(initialGain: number) {
     this.fromGain = initialGain;
@@ -16,8 +17,13 @@ export class GainRamp {
     this.current = initialGain;
   }
 
-  /** Starts a ramp from the current gain to `targetGain` over `lengthFrames` (0 = jump). */
-  rampTo(targetGain: number, lengthFrames: number): void {
+  /**
+   * Starts a ramp from the current gain to `targetGain` over `lengthFrames` (0 = jump).
+   * `easeOut` (a quarter sine) rises fast at first: for fading in from silence, where a slope at
+   * zero amplitude cannot click and music should be heard at once.
+   */
+  rampTo(targetGain: number, lengthFrames: number, shape: 'smooth' | 'easeOut' = 'smooth'): void {
+    this.easeOut = shape === 'easeOut';
     this.fromGain = this.current;
     this.toGain = targetGain;
     this.lengthFrames = Math.max(0, Math.round(lengthFrames));
@@ -30,7 +36,7 @@ export class GainRamp {
     if (this.doneFrames < this.lengthFrames) {
       this.doneFrames++;
       const x = this.doneFrames / this.lengthFrames;
-      const shape = 0.5 - 0.5 * Math.cos(Math.PI * x);
+      const shape = this.easeOut ? Math.sin(0.5 * Math.PI * x) : 0.5 - 0.5 * Math.cos(Math.PI * x);
       this.current = this.fromGain + (this.toGain - this.fromGain) * shape;
     }
     return this.current;

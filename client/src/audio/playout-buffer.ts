@@ -26,6 +26,8 @@ export const SPLICE_FADE_MS = 5;
 /** Length of the fade-out when the buffer runs dry (shorter if fewer frames are left). */
 export const STARVE_FADE_MS = 6;
 export const UNDERRUN_FADE_IN_MS = 40;
+/** Playback starts with at most this much buffered (the rest of a connect burst is skipped). */
+export const START_MAX_FILL_MS = 400;
 /** Fill beyond target + this is cut back (the drift correction alone would take minutes). */
 export const EXCESS_SKIP_MS = 1500;
 export const MAX_SPLICES = 64;
@@ -172,7 +174,8 @@ export class PlayoutBuffer {
 
   /** Fades the whole output (play/pause/sleep) to `gain` over `ms`. */
   fadeTo(gain: number, ms: number): void {
-    this.userGain.rampTo(gain, (ms / 1000) * this.outputSampleRate);
+    const fromSilence = this.userGain.value === 0 && gain > 0;
+    this.userGain.rampTo(gain, (ms / 1000) * this.outputSampleRate, fromSilence ? 'easeOut' : 'smooth');
   }
 
   /** Drops all audio (stop). The next push is a new stream; counters are kept. */
@@ -201,13 +204,12 @@ export class PlayoutBuffer {
 
     if (this.state === PlayoutState.Buffering) {
       if (this.mapped && buffered >= targetFrames) {
-        // Start at the target, not behind it: a connect burst would otherwise add its whole
-        // length to the latency, and the drift correction takes minutes to remove it.
-        // Nothing is audible yet, so skipping the oldest frames costs nothing.
-        // The fill right after an arrival is half a chunk above the mean, which is what the
-        // target measures; trimming to the bare target made the first gap underrun (measured
-        // with the real server's connect burst: 3 chunks at once, the next 126 ms later).
-        const startFrames = targetFrames + (this.chunkMs / 2000) * sr;
+        // Keep what a connect burst brought, up to START_MAX_FILL_MS: the first seconds are when
+        // the page stalls most (measured: a 212 ms main-thread stall 0.4 s after the click, 1 run
+        // in 4, which emptied a buffer trimmed to the target). The drift correction then brings
+        // the fill down to the (low) target within about half a minute. Nothing is audible yet,
+        // so skipping frames beyond the cap costs nothing.
+        const startFrames = Math.max(targetFrames, (START_MAX_FILL_MS / 1000) * sr);
         if (buffered > startFrames + this.spliceFadeFrames) this.jumpTo(this.writeIndex - startFrames);
         this.state = PlayoutState.Playing;
         this.flowGain.rampTo(1, (UNDERRUN_FADE_IN_MS / 1000) * outSr);
