@@ -61,7 +61,7 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
     connText.textContent =
       detail && state !== 'playing' ? `${STATE_TEXT[state]} · ${detail}` : STATE_TEXT[state];
     const on = player.isPlaying;
-    playButton.setAttribute('aria-pressed', String(on));
+    playButton.dataset.playing = String(on);
     playLabel.textContent = on ? 'Pause' : 'Play';
     setMediaPlaybackState(on);
     if (!on && !nowInfo) nowLine.textContent = 'Press play to begin';

@@ -170,8 +170,7 @@ export class Player {
       if (listening.kind === 'station') void this.stream.play(listening.station, FADE_IN_MS).catch(() => {});
       return;
     }
-    this.output?.post({ type: 'fade', gain: 0, ms: 150 });
-    this.output?.post({ type: 'fade', gain: 1, ms: FADE_IN_MS });
+    // The old source's buffered audio plays out and joins the new one with a splice fade.
     this.hadAudio = false;
     this.connection.restart();
   }

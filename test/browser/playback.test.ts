@@ -148,7 +148,15 @@ describe('web player playback in Chromium', () => {
       );
       assert.equal(paused.state, 'stopped');
       assert.ok(paused.rms < 1e-4, `rms after pause ${paused.rms}`);
-      assert.equal(await page.getAttribute('#play', 'aria-pressed'), 'false');
+      // The button's accessible name says what it will do.
+      assert.equal((await page.textContent('#play-label'))?.trim(), 'Play');
+      // Nothing left connected: the server has no listener any more.
+      const status = await waitFor(
+        () => fetch(`${server.url}/api/status`).then((r) => r.json() as Promise<{ listeners: number }>),
+        (v) => v.listeners === 0,
+        3000,
+      );
+      assert.equal(status.listeners, 0);
       assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null, 'plays again');
       await context.close();
     },
