@@ -82,27 +82,47 @@ export class StereoHighPass {
     let l2 = this.l2;
     let r1 = this.r1;
     let r2 = this.r2;
-    // Steady gains (the usual case) skip the ramp arithmetic: 0 · anything is 0 exactly.
-    const steady = revInc === 0 && dlyInc === 0;
-    for (let i = 0; i < n; i++) {
-      const gRev = steady ? rev0 : rev0 + revInc * (phase + i);
-      const gDly = steady ? dly0 : dly0 + dlyInc * (phase + i);
-      const d = drone[i]!;
-      drone[i] = 0;
-      let x = musicL[i]! + wetL[i]! * gRev + echoL[i]! * gDly;
-      let v3 = x - l2;
-      let v1 = a1 * l1 + a2 * v3;
-      let v2 = l2 + a2 * l1 + a3 * v3;
-      l1 = 2 * v1 - l1;
-      l2 = 2 * v2 - l2;
-      musicL[i] = x - k * v1 - v2 + d;
-      x = musicR[i]! + wetR[i]! * gRev + echoR[i]! * gDly;
-      v3 = x - r2;
-      v1 = a1 * r1 + a2 * v3;
-      v2 = r2 + a2 * r1 + a3 * v3;
-      r1 = 2 * v1 - r1;
-      r2 = 2 * v2 - r2;
-      musicR[i] = x - k * v1 - v2 + d;
+    if (revInc === 0 && dlyInc === 0) {
+      // Steady return levels (the usual case): no ramp arithmetic.
+      for (let i = 0; i < n; i++) {
+        const d = drone[i]!;
+        drone[i] = 0;
+        let x = musicL[i]! + wetL[i]! * rev0 + echoL[i]! * dly0;
+        let v3 = x - l2;
+        let v1 = a1 * l1 + a2 * v3;
+        let v2 = l2 + a2 * l1 + a3 * v3;
+        l1 = 2 * v1 - l1;
+        l2 = 2 * v2 - l2;
+        musicL[i] = x - k * v1 - v2 + d;
+        x = musicR[i]! + wetR[i]! * rev0 + echoR[i]! * dly0;
+        v3 = x - r2;
+        v1 = a1 * r1 + a2 * v3;
+        v2 = r2 + a2 * r1 + a3 * v3;
+        r1 = 2 * v1 - r1;
+        r2 = 2 * v2 - r2;
+        musicR[i] = x - k * v1 - v2 + d;
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const gRev = rev0 + revInc * (phase + i);
+        const gDly = dly0 + dlyInc * (phase + i);
+        const d = drone[i]!;
+        drone[i] = 0;
+        let x = musicL[i]! + wetL[i]! * gRev + echoL[i]! * gDly;
+        let v3 = x - l2;
+        let v1 = a1 * l1 + a2 * v3;
+        let v2 = l2 + a2 * l1 + a3 * v3;
+        l1 = 2 * v1 - l1;
+        l2 = 2 * v2 - l2;
+        musicL[i] = x - k * v1 - v2 + d;
+        x = musicR[i]! + wetR[i]! * gRev + echoR[i]! * gDly;
+        v3 = x - r2;
+        v1 = a1 * r1 + a2 * v3;
+        v2 = r2 + a2 * r1 + a3 * v3;
+        r1 = 2 * v1 - r1;
+        r2 = 2 * v2 - r2;
+        musicR[i] = x - k * v1 - v2 + d;
+      }
     }
     this.l1 = l1;
     this.l2 = l2;
