@@ -126,7 +126,19 @@ test('process() overwrites, fills any count, and keeps output finite for odd inp
   assert.ok(peakAbs(L) < 1, 'stale buffer content leaked (process must overwrite)');
   synth.process(L, R, 10_000, 0);
   synth.process(L, R, 10_000, 1);
+  // Garbage parameters are ignored rather than let into the audio path.
+  synth.setTimbre({ ...DEFAULT_TIMBRE, brightness: Number.NaN, reverbDecaySeconds: Infinity });
+  synth.setBpm(Number.NaN);
+  synth.schedule({
+    instrument: 'keys',
+    startFrame: 10_001,
+    durationFrames: Number.NaN,
+    midi: 64,
+    velocity: 1,
+  });
+  synth.process(L, R, 10_001, 10_000);
   assert.ok(L.every(Number.isFinite) && R.every(Number.isFinite));
+  assert.ok(rms(L) > 1e-3, 'silent after odd parameters');
 });
 
 test('the limiter holds dense, loud material under the ceiling without clicks', () => {
