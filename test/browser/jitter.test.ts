@@ -35,16 +35,16 @@ describe('adaptive jitter buffer over a jittery path, in Chromium', () => {
     async () => {
       const { context, page } = await openPlayer(browser, proxy.url);
       assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
-      await page.waitForTimeout(4000);
+      await page.waitForTimeout(3000);
       const calm = await stats(page);
 
       // 0–250 ms of extra delay per TCP segment, in order.
       proxy.setJitterMs(250);
-      await page.waitForTimeout(12_000);
+      await page.waitForTimeout(10_000);
       const adapted = await stats(page);
-      // From here on the buffer has adapted: count what happens in the next 10 s.
+      // From here on the buffer has adapted: count what happens in the next 8 s.
       let quiet = 0;
-      for (let i = 0; i < 20; i++) {
+      for (let i = 0; i < 16; i++) {
         await page.waitForTimeout(500);
         if ((await stats(page)).rms < RMS_THRESHOLD) quiet++;
       }
