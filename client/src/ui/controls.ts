@@ -31,6 +31,8 @@ export class Controls {
   private readonly held = new Set<HTMLElement>();
   private readonly errorTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private currentPreset: string | null = null;
+  private readonly presetNote = byId<HTMLParagraphElement>('preset-note');
+  private readonly descriptions = new Map<string, string>();
 
   constructor(
     private readonly onChange: (patch: ParamsPatch) => void,
@@ -54,6 +56,7 @@ export class Controls {
   }
 
   setPresets(presets: PresetInfo[]): void {
+    for (const p of presets) this.descriptions.set(p.name, p.description);
     this.presets.replaceChildren(
       ...presets.map((p) => {
         const b = document.createElement('button');
@@ -84,6 +87,8 @@ export class Controls {
     }
     if (params.preset !== undefined) {
       this.currentPreset = params.preset ?? null;
+      const description = this.descriptions.get(this.currentPreset ?? '');
+      this.presetNote.textContent = description ?? 'A mood sets tempo, mode, density and sound together.';
       for (const b of this.presets.querySelectorAll<HTMLButtonElement>('button[data-preset]')) {
         b.setAttribute('aria-pressed', String(b.dataset.preset === this.currentPreset));
       }
