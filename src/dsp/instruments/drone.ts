@@ -5,7 +5,7 @@ import { midiToHz } from '../tables.ts';
 import { allocateVoice } from '../voice-pool.ts';
 
 const ATTACK_SECONDS = 4;
-const RELEASE_T60_SECONDS = 7;
+const RELEASE_T60_SECONDS = 5;
 /** Slow amplitude drift: rate range (Hz) and depth (fraction of the level, peak). */
 const DRIFT_MIN_HZ = 0.015;
 const DRIFT_MAX_HZ = 0.045;
