@@ -5,7 +5,9 @@
  * (sequence jumps) and discontinuity flags. Prints one JSON line with the results.
  *
  * Usage: node --import tsx bench/load-generator.ts --url ws://127.0.0.1:PORT/ws --listeners N
- *        --seconds S --warmup-seconds W --lead-ms L [--codec opus|pcm]
+ *        --seconds S --warmup-seconds W --lead-ms L [--codec opus|pcm] [--station ID]
+ * The result also carries lateness p95 and the share of chunks no later than 50 ms
+ * (`within50MsPercent`, the report's SC-001) and the largest jitter.
  */
 import WebSocket from 'ws';
 
@@ -18,6 +20,7 @@ const seconds = Number(args.get('seconds') ?? 20);
 const warmupSeconds = Number(args.get('warmup-seconds') ?? 3);
 const leadMs = Number(args.get('lead-ms') ?? 150);
 const codec = args.get('codec') ?? 'opus';
+const station = args.get('station');
 /** Connections opened at once while ramping up (the accept backlog is finite). */
 const RAMP_BATCH = 250;
 
@@ -43,7 +46,8 @@ interface State {
 
 function open(): Promise<void> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(`${url}?codec=${codec}`, { perMessageDeflate: false });
+    const query = `codec=${codec}${station ? `&station=${encodeURIComponent(station)}` : ''}`;
+    const ws = new WebSocket(`${url}?${query}`, { perMessageDeflate: false });
     const st: State = { lastSeq: -1, lastArrival: 0, chunkMs: 100 };
     let welcomed = false;
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -79,6 +83,13 @@ function open(): Promise<void> {
   });
 }
 
+function within(a: Float64Array, n: number, limit: number): number {
+  if (n === 0) return NaN;
+  let k = 0;
+  for (let i = 0; i < n; i++) if (a[i]! <= limit) k++;
+  return (k / n) * 100;
+}
+
 function pct(a: Float64Array, n: number, p: number): number {
   if (n === 0) return NaN;
   const s = a.slice(0, n).sort();
@@ -111,13 +122,16 @@ async function main(): Promise<void> {
       expectedChunks: expected,
       latenessMs: {
         p50: pct(lateness, nLate, 50),
+        p95: pct(lateness, nLate, 95),
         p99: pct(lateness, nLate, 99),
         max: pct(lateness, nLate, 100),
       },
+      within50MsPercent: within(lateness, nLate, 50),
       jitterMs: {
         p50: pct(jitter, nJitter, 50),
         p95: pct(jitter, nJitter, 95),
         p99: pct(jitter, nJitter, 99),
+        max: pct(jitter, nJitter, 100),
       },
       gaps,
       discontinuities: flagged,

@@ -315,7 +315,10 @@ export class Player {
       this.handedOver = true;
       this.output?.post({ type: 'fade', gain: 0, ms: 1500 });
       setTimeout(() => {
-        if (this.handedOver) this.connection.stop();
+        if (!this.handedOver) return;
+        this.connection.stop();
+        // Silent by now: drop the rest so that running dry is not counted as an underrun.
+        this.output?.post({ type: 'clear' });
       }, 1600);
     } else if (!hidden && this.handedOver) {
       this.handedOver = false;

@@ -1,0 +1,214 @@
+// Writes docs/performance/baseline-comparison.md from the results, in the seed report's structure.
+import { formatListenerTable } from '../listeners.ts';
+import type { BenchResults } from './results.ts';
+import { fmt } from './stats.ts';
+import {
+  buildTables,
+  gpuNotApplicable,
+  leakVerdict,
+  soakSpeedX,
+  type ComparisonTable,
+  type TableRow,
+} from './tables.ts';
+
+function cell(v: string, unit: string): string {
+  if (!unit || !/^-?\d/.test(v)) return v;
+  return unit === '%' ? `${v}%` : unit === '×' ? `${v}×` : `${v} ${unit}`;
+}
+
+export function tableMarkdown(t: ComparisonTable): string {
+  const head =
+    '| Measurement | Baseline | Optimized | Improvement | Target |\n|-------------|----------|-----------|-------------|--------|';
+  const rows = t.rows.map(
+    (r: TableRow) =>
+      `| ${r.label} | ${cell(r.baseline, r.unit)} | ${cell(r.optimized, r.unit)} | ${r.improvement} | ${r.target} |`,
+  );
+  return [head, ...rows].join('\n');
+}
+
+function duration(seconds: number): string {
+  if (seconds >= 3600) return `${fmt(seconds / 3600, 2)} h`;
+  if (seconds >= 120) return `${fmt(seconds / 60, 1)} min`;
+  return `${fmt(seconds, 0)} s`;
+}
+
+function status(ok: boolean | null): string {
+  return ok === null ? '➖ Not applicable' : ok ? '✅ Met' : '❌ Not met';
+}
+
+/** Relative change for prose: 'N% less' or 'N% more (a regression)'. */
+function lessOrMore(b: number, o: number): string {
+  if (!Number.isFinite(b) || !Number.isFinite(o) || b === 0) return 'no ratio: baseline 0';
+  const d = ((b - o) / b) * 100;
+  return d >= 0 ? `${fmt(d, 1)}% less` : `${fmt(-d, 1)}% more, a regression`;
+}
+
+export function renderReport(r: BenchResults): string {
+  const tables = buildTables(r);
+  const byId = new Map(tables.map((t) => [t.id, t]));
+  const sb = r.stream.baseline;
+  const so = r.stream.optimized;
+  const kb = r.soak.baseline;
+  const ko = r.soak.optimized;
+  const s = r.settings;
+  const cpuReduction = ((sb.cpuPercent.mean - so.cpuPercent.mean) / sb.cpuPercent.mean) * 100;
+  const growth8h = (p: 'baseline' | 'optimized'): number => r.soak[p].rssGrowthMbPerAudioHour * 8;
+  const optFlags =
+    r.semiSpace.chosenFlags.length > 0 ? r.semiSpace.chosenFlags.join(' ') : 'none (V8 defaults)';
+  const soakLen = duration(s.soakAudioSeconds);
+  const md: string[] = [];
+  const p = (...lines: string[]): void => {
+    md.push(...lines, '');
+  };
+
+  p(
+    '# Performance Baseline Comparison',
+    `**Date**: ${r.finishedAt.slice(0, 10)} (run ${r.startedAt} → ${r.finishedAt}, ${duration(r.wallSeconds)} of wall time)  `,
+    `**Mode**: ${r.settings.mode === 'full' ? 'full' : 'quick (CI-sized: short runs, numbers are indicative only)'}  `,
+    `**Commit**: \`${r.gitCommit}\`  `,
+    `**Machine**: ${r.machine.cpuModel}, ${r.machine.cores} cores, ${r.machine.memoryGb} GB RAM; ${r.machine.os}; Node.js ${r.machine.node} (V8 ${r.machine.v8})  `,
+    `**Command**: \`${r.command}\`  `,
+    `**Run length**: ${duration(s.streamSeconds)} of streaming per profile (after ${duration(s.warmupSeconds)} of warm-up), ${soakLen} of audio per profile in the accelerated memory soak, listener scale ${s.listenerCounts.join(', ')} × ${duration(s.listenerSeconds)}, young-generation comparison ${s.semiSizesMb.length} × ${duration(s.semiSeconds)}.`,
+  );
+  p(
+    '## Overview',
+    "This report compares the two performance profiles of one codebase (`docs/../PERFORMANCE.md`): the naive `baseline` profile and the default `optimized` profile, under identical conditions, to check the seed's success criteria (SC-001, SC-003, SC-004, SC-007, SC-008) and this project's stricter goals. Every number below was measured by this run; the raw results are in `baseline-comparison.json` beside this file.",
+  );
+  p(
+    '## Measurement Methodology',
+    '### Baseline (`--profile baseline`)',
+    '- **Configuration**: synthesis on the main event loop, chunk by chunk when it is due; encoding once per listener per chunk (each listener has its own Opus encoder); buffers allocated per chunk; default V8 flags.',
+    `- **Server**: \`node --trace-gc --import tsx src/cli/main.ts ${sb.serverArgs.join(' ')}\``,
+    `- **Test Duration**: ${duration(sb.seconds)} of continuous streaming after ${duration(sb.warmupSeconds)} of warm-up`,
+    '- **Conditions**: one WebSocket listener (Opus) on station `bench`, created with `POST /api/stations {"id":"bench","params":{"bpm":70,"key":"A","mode":"aeolian"},"seed":12345}`: 70 BPM, A aeolian (A natural minor), fixed seed. The server\'s own `default` station renders too, unlistened, in both profiles.',
+    '',
+    '### Optimized (`--profile optimized`, the default)',
+    `- **Configuration**: synthesis in one engine worker thread rendering ahead into a shared ring; encoding once per chunk, the same bytes for every listener; preallocated buffers; V8 flags: ${optFlags} (chosen by measurement, below).`,
+    `- **Server**: \`node ${[...so.nodeFlags, '--trace-gc', '--import', 'tsx', 'src/cli/main.ts', ...so.serverArgs].join(' ')}\``,
+    `- **Test Duration**: ${duration(so.seconds)} of continuous streaming after ${duration(so.warmupSeconds)} of warm-up`,
+    '- **Conditions**: identical to baseline',
+    '',
+    '### How each figure is measured',
+    `- **Processes**: the server runs pinned to CPU 0 and the load generator (\`bench/load-generator.ts\`, a separate process on loopback) to CPU 1 with \`taskset\` (${sb.pinned ? 'applied' : 'not available on this machine: unpinned'}). Nothing else heavy ran on purpose, but this is a shared development machine: other processes may have taken CPU time during the run.`,
+    '- **Lateness** (SC-001): at the listener, arrival time minus due time (the chunk header\'s play time minus the 150 ms lead), every chunk of the window; "within 50 ms" is the share of chunks with lateness ≤ 50 ms. Negative lateness is early.',
+    '- **Jitter** (SC-008): |inter-arrival interval − 100 ms| at the listener, p95 over the window.',
+    '- **Synthesis latency**: the server\'s `auralis_synthesis_seconds{station="bench"}` histogram, the window\'s observations (scrape after minus scrape before), quantiles interpolated linearly inside buckets as PromQL `histogram_quantile` does (buckets 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100 ms, so quantiles are approximate); "Max" is the upper bound of the highest non-empty bucket; "Avg" is `_sum / _count` (exact). The precise table comes from `performance.now()` around every render call of the accelerated soak (one thread, no real-time pacing).',
+    '- **CPU**: the server process\'s user + system time (all threads: main, engine worker, libuv, V8) from `/proc/PID/stat`, sampled every second, as % of one core; "Avg" is the whole window\'s CPU time over its wall time, P95 and Max are over the one-second samples.',
+    '- **Memory (streaming)**: RSS from `/proc/PID/status` every second; "Initial" is the first sample of the measured window (after warm-up); growth is the least-squares slope over the window, in MB per hour. Heap used is the main thread\'s `nodejs_heap_size_used_bytes`, scraped every 10 s, or every tenth of a short window (the engine worker\'s heap is not in it).',
+    `- **Memory (8 h)**: \`bench/memory-soak.ts\` renders and encodes the same station (seed 12345, 70 BPM, A aeolian) in a child process as fast as it can for ${soakLen} of audio per profile (the two profiles in parallel, one per CPU): the optimized path as the engine worker does it (StationRenderer into reused Float32Arrays, Opus into a reused buffer, PCM16, the Ogg page written in place), the baseline path with fresh arrays and buffers per chunk. RSS and heap used are sampled about 2000 times, a settled heap (after a forced full GC, excluded from the GC counts) every 1% of the run; slopes are fitted after the first 10% of the audio, in MB per hour of audio.`,
+    "- **GC (streaming)**: the server runs with `--trace-gc`, which reports every pause of every isolate (main thread and engine worker alike). A `PerformanceObserver` on the main thread (`auralis_gc_pause_seconds`) cannot see GC in worker threads, so it would flatter the optimized profile, whose synthesis runs in a worker; its main-thread-only counts are kept in the JSON (`stream.*.mainThreadGc`). **Mapping of the seed's generations**: Gen-0 = minor GC (V8 scavenge of the young generation); Gen-1 = incremental marking steps (V8 has no middle generation; incremental marking is the step before a full collection); Gen-2 = major GC (mark-sweep-compact of the whole heap). In the soak (one thread, `PerformanceObserver`), Gen-1 is the observer's `incremental` kind.",
+  );
+
+  const ok = (v: number, limit: number, lower = true): boolean | null =>
+    Number.isFinite(v) ? (lower ? v < limit : v >= limit) : false;
+  p(
+    '## Success Criteria Targets',
+    '| Metric | Target | Goal (PERFORMANCE.md) | Baseline | Optimized | Status |',
+    '|--------|--------|------|----------|-----------|--------|',
+    `| **SC-001**: Chunk delivery <50ms | 99% | p99 lateness ≤ 5 ms (1 listener) | ${fmt(sb.lateness.within50MsPercent, 2)}% (p99 ${fmt(sb.lateness.p99, 2)} ms) | ${fmt(so.lateness.within50MsPercent, 2)}% (p99 ${fmt(so.lateness.p99, 2)} ms) | ${status(ok(so.lateness.within50MsPercent, 99, false))}${so.lateness.p99 <= 5 ? ', goal met' : ', goal not met'} |`,
+    `| **SC-003**: CPU reduction | 30% | 50% | ${fmt(sb.cpuPercent.mean, 2)}% of a core | ${fmt(so.cpuPercent.mean, 2)}% of a core (${lessOrMore(sb.cpuPercent.mean, so.cpuPercent.mean)}) | ${status(ok(cpuReduction, 30, false))}${cpuReduction >= 50 ? ', goal met' : ', goal not met'} |`,
+    `| **SC-004**: Memory growth <10MB | 8 hours | < 1 MB/h, flat heap | ${fmt(growth8h('baseline'), 2)} MB over 8 h of audio | ${fmt(growth8h('optimized'), 2)} MB over 8 h of audio | ${status(ok(growth8h('optimized'), 10))}${ko.rssGrowthMbPerAudioHour < 1 && (ko.settledHeapGrowthMbPerAudioHour ?? 0) < 1 ? ', goal met' : ', goal not met'} |`,
+    `| **SC-007**: GPU acceleration benefit | 40% | — | ${gpuNotApplicable(r)} | ${gpuNotApplicable(r)} | ${status(null)} |`,
+    `| **SC-008**: Jitter <20ms | 95% | p95 ≤ 2 ms (1 listener) | p95 ${fmt(sb.jitter.p95, 2)} ms | p95 ${fmt(so.jitter.p95, 2)} ms | ${status(ok(so.jitter.p95, 20))}${so.jitter.p95 <= 2 ? ', goal met' : ', goal not met'} |`,
+  );
+  p('### Delivery at the listener', tableMarkdown(byId.get('delivery')!));
+  p(
+    `Chunks received in the window: baseline ${sb.chunksMeasured} of ${sb.expectedChunks} expected, optimized ${so.chunksMeasured} of ${so.expectedChunks}; sequence gaps ${sb.gaps} / ${so.gaps}; chunks flagged discontinuous ${sb.discontinuities} / ${so.discontinuities}.`,
+  );
+
+  p('## Detailed Metrics Comparison');
+  const analysis: Record<string, string> = {
+    synthesis: `In the streaming run the server's histogram puts a chunk's synthesis at p50 ${fmt(sb.synthesisMs.p50, 2)} ms (baseline) and ${fmt(so.synthesisMs.p50, 2)} ms (optimized), average ${fmt(sb.synthesisMs.avg, 3)} vs ${fmt(so.synthesisMs.avg, 3)} ms, for 100 ms of audio: both are far inside the seed's limits. The optimized profile renders in a worker thread, so its synthesis time no longer blocks the event loop that sends audio; the render itself is the same code in both profiles, and differences in the tail come from where it runs (the baseline renders on the busy main thread, interleaved with sending; the worker renders ahead in bursts). Under an accelerated run with no pacing, rendering alone runs at ${fmt(kb.synthesisRealtimeFactor, 0)}× (baseline path) and ${fmt(ko.synthesisRealtimeFactor, 0)}× (optimized path) real time on one core, against the goal of ≥ 200×${ko.synthesisRealtimeFactor >= 200 ? ' (met)' : ' (not met on this machine)'}.`,
+    'synthesis-precise': `Per-chunk render times measured directly. The two paths run the same renderer; they differ only in whether each chunk's output arrays and encode buffers are fresh (baseline) or reused (optimized), so any difference here is the cost of allocation and of the collections it triggers. Encoding (Opus + PCM16 + Ogg page) averages ${fmt(kb.encodeMs.avg, 3)} vs ${fmt(ko.encodeMs.avg, 3)} ms per chunk.`,
+    cpu: `The server process used ${fmt(sb.cpuPercent.mean, 2)}% of one core on average in the baseline profile and ${fmt(so.cpuPercent.mean, 2)}% in the optimized profile: ${lessOrMore(sb.cpuPercent.mean, so.cpuPercent.mean)}, against the seed's 30% target and our 50% goal. With one listener the per-listener encoding of the baseline costs one encode per chunk, the same as the optimized profile, so the difference at this load comes from allocation, GC and the worker's batched rendering; the listener-scale table below shows the load where encoding once per chunk matters.`,
+    memory: `Over the ${duration(s.streamSeconds)} streaming window RSS moved from ${fmt(sb.memory.initialRssMb, 1)} to ${fmt(sb.memory.finalRssMb, 1)} MB (baseline) and from ${fmt(so.memory.initialRssMb, 1)} to ${fmt(so.memory.finalRssMb, 1)} MB (optimized); fitted slopes are ${fmt(sb.memory.rssGrowthMbPerHour, 2)} and ${fmt(so.memory.rssGrowthMbPerHour, 2)} MB/h. A short window's slope is dominated by the allocator and GC sawtooth, so the 8-hour verdict comes from the accelerated soak: RSS slopes ${fmt(kb.rssGrowthMbPerAudioHour, 3)} (baseline) and ${fmt(ko.rssGrowthMbPerAudioHour, 3)} (optimized) MB per hour of audio, settled heap ${fmt(kb.settledHeapGrowthMbPerAudioHour, 3)} and ${fmt(ko.settledHeapGrowthMbPerAudioHour, 3)} MB/h, i.e. ${fmt(growth8h('baseline'), 2)} and ${fmt(growth8h('optimized'), 2)} MB over 8 h of audio (SC-004 limit 10 MB). Leak verdict (8-h RSS or settled-heap growth ≥ 10 MB): baseline ${leakVerdict(r, 'baseline')}, optimized ${leakVerdict(r, 'optimized')}. Peak RSS in the soak: ${fmt(kb.peakRssMb, 1)} / ${fmt(ko.peakRssMb, 1)} MB.`,
+    gpu: `Auralis has no GPU backend: synthesis is hand-written TypeScript DSP on the CPU, measured at ${fmt(ko.synthesisRealtimeFactor, 0)}× real time per core (optimized path, accelerated soak), so a single core renders many stations and there is nothing for a GPU to hold. These rows are not applicable, not pending.`,
+    gc: `Over the ${duration(s.streamSeconds)} window (all isolates, from --trace-gc): baseline ${sb.gc.minor.count} minor / ${sb.gc.major.count} major collections, ${fmt(r.derived.gcTotalMs.baseline, 1)} ms of pauses in total; optimized ${so.gc.minor.count} minor / ${so.gc.major.count} major, ${fmt(r.derived.gcTotalMs.optimized, 1)} ms (${lessOrMore(r.derived.gcTotalMs.baseline, r.derived.gcTotalMs.optimized)}). The optimized server has two isolates (main thread and engine worker): ${so.gc.isolates} isolates collected during the window, against ${sb.gc.isolates} in the baseline. The main thread alone (PerformanceObserver, not seeing workers): baseline ${sb.mainThreadGc.minor?.count ?? 0} minor / ${sb.mainThreadGc.major?.count ?? 0} major, optimized ${so.mainThreadGc.minor?.count ?? 0} minor / ${so.mainThreadGc.major?.count ?? 0} major.`,
+    'gc-soak': `The synthesis and encoding path alone, one thread, the same amount of audio for both: fresh buffers per chunk cost ${kb.gc.minor.count} scavenges and ${fmt(r.derived.soakGcTotalMs.baseline, 1)} ms of pauses over ${soakLen} of audio; the preallocated path ${ko.gc.minor.count} scavenges and ${fmt(r.derived.soakGcTotalMs.optimized, 1)} ms. The optimized soak ran with the chosen V8 flags (${optFlags}); the remaining collections come from the composer's and synthesizer's own short-lived objects.`,
+  };
+  for (const t of tables) {
+    if (t.id === 'delivery') continue;
+    p(`### ${t.title}`, tableMarkdown(t));
+    if (t.id === 'gc') {
+      p('**GC Configuration**:', '- Baseline: V8 defaults', `- Optimized: ${optFlags}`);
+      p(
+        '**Young generation size, measured** (optimized profile, ' +
+          `${r.settings.semiListeners} listeners, ${duration(r.settings.semiSeconds)} per setting, all isolates, from --trace-gc):`,
+        semiTable(r),
+      );
+      p(`**Choice**: ${r.semiSpace.rule}`);
+    }
+    p(`**Analysis**: ${analysis[t.id] ?? ''}`);
+  }
+
+  p(
+    '## Listener scale (optimized profile)',
+    `\`runListenerBench\` (bench/listeners.ts) for ${s.listenerCounts.join(', ')} WebSocket listeners on the default station, ${duration(s.listenerSeconds)} each after 3 s of warm-up, server pinned to CPU 0 and load generator to CPU 1; server flags \`--profile optimized --workers 1 --lead-ms 150\`, NODE_OPTIONS \`${r.listenerScale.nodeOptions || '(none)'}\`. Goal: p99 lateness ≤ 50 ms for 5,000 listeners on one core, no gaps for listeners that keep up.`,
+    formatListenerTable(r.listenerScale.rows),
+  );
+  const big = r.listenerScale.rows[r.listenerScale.rows.length - 1];
+  if (big) {
+    p(
+      `**Analysis**: at ${big.listeners} listeners the server used ${fmt(big.serverCpuPercent, 1)}% of a core with lateness p99 ${fmt(big.latenessP99Ms, 1)} ms and ${big.gaps} gaps (${big.chunksMeasured} of ${big.expectedChunks} chunks received); ${big.latenessP99Ms <= 50 && big.gaps === 0 ? 'the goal is met' : 'the goal is not met at this size on this machine'}. The load generator shares the second core and its own receive loop adds to the lateness it reports at high counts.`,
+    );
+  }
+
+  p(
+    '## Optimization Techniques Applied',
+    '### Synthesis and encoding',
+    '- ✅ **Worker-thread engine**: each station renders in an engine worker thread, ahead of real time (render-ahead 400 ms), into a shared ring of chunks; the main thread only sends.',
+    '- ✅ **Encode once per chunk**: Opus, PCM16 and the Ogg page are produced once per chunk in the worker; every listener gets the same bytes (the WebSocket frame header is written into the ring with the chunk, so a send is one socket write).',
+    '- ✅ **Preallocated buffers**: render output, encoder scratch and the ring are allocated once; rendering and encoding a chunk allocate nothing of their own (views into the ring instead of copies).',
+    '- ✅ **Native Opus** (`@evan/opus`) with an allocation-free fast path; WASM and opusscript as fallbacks.',
+    '- ✅ **DSP**: Float64 buses, fused mixing passes, a 256-frame control period (envelopes and parameters updated per block, not per sample), steady-gain paths.',
+    '### Memory optimizations',
+    `- ${r.semiSpace.chosenFlags.length > 0 ? '✅' : '➖'} **V8 young generation**: ${r.semiSpace.chosenFlags.length > 0 ? `\`${optFlags}\` chosen by measurement (table above); to be set in \`npm start\`` : 'measured (table above); the V8 default kept, no flag won'}.`,
+    '- ✅ **Memory monitoring**: RSS and heap growth fitted over time in the server (`auralis_memory_growth_bytes_per_hour`, `auralis_leak_suspected` at 20 MiB/h), GC pauses per kind (`auralis_gc_pause_seconds`).',
+    '### Concurrency optimizations',
+    '- ✅ **Broadcast**: single encoding, the same buffer written to every listener; a listener over its queue limit skips chunks (flagged discontinuous) instead of delaying others, and is dropped after a stall timeout.',
+    '- ✅ **Per-listener cursors** into the shared ring; new listeners get a burst of already-due chunks.',
+    '- ➖ **Not applicable**: GPU batch processing, device-specific tuning, GPU cache clearing, torch.compile, kernel fusion (no GPU backend).',
+  );
+  p(
+    '## Running the Benchmarks',
+    '```bash',
+    '# the full report (30 min streaming per profile, 8 h of audio soak, 1–5000 listeners; over an hour)',
+    'npm run bench',
+    '# the quick report (about 3 minutes; CI-sized)',
+    'npm run bench:quick',
+    '# options: --out DIR, --stream-seconds S, --warmup-seconds S, --soak-audio-seconds S,',
+    '#          --listener-counts 1,100 --listener-seconds S, --semi-sizes 0,16,32 --semi-seconds S --semi-listeners N',
+    'node --import tsx bench/report.ts --quick --out /tmp/report',
+    '# the pieces alone',
+    'node --expose-gc --import tsx bench/memory-soak.ts --profile optimized --audio-seconds 28800',
+    'npm run bench:listeners -- --listeners 1,100,1000,5000 --seconds 20',
+    '```',
+    '### Collect Metrics',
+    '```bash',
+    'npm start            # or: node --import tsx src/cli/main.ts serve --profile baseline',
+    'curl http://127.0.0.1:8000/metrics',
+    '# Grafana: import docs/grafana/auralis.json',
+    '```',
+  );
+  p(
+    '## Notes',
+    '- Quantiles from a histogram are interpolated inside buckets; where the precise figure matters, it is in the precise table or the JSON.',
+    '- Improvement = (baseline − optimized) / baseline, computed from the values as printed; for every row lower is better. "n/a (baseline 0)" or "n/a (baseline < 0)" where the ratio has no meaning.',
+    '- GC in worker threads is invisible to a main-thread `PerformanceObserver`; the streaming GC tables use `--trace-gc`, which sees every isolate.',
+    `- The memory soak ran ${fmt(soakSpeedX(r), 0)}× faster than real time; it measures growth per hour of audio produced, not per hour of wall time (timers and sockets are not part of it; the streaming run covers them).`,
+  );
+  return md.join('\n').replace(/\n{3,}/g, '\n\n');
+}
+
+function semiTable(r: BenchResults): string {
+  const rows = r.semiSpace.rows.map((row) => {
+    const g = row.run.gc;
+    const total = g.minor.totalPauseMs + g.incremental.totalPauseMs + g.major.totalPauseMs;
+    return `| ${row.semiSpaceMb === 0 ? 'V8 default' : `\`--max-semi-space-size=${row.semiSpaceMb}\``} | ${g.minor.count} | ${fmt(g.minor.totalPauseMs, 1)} | ${g.major.count} | ${fmt(total, 1)} | ${fmt(row.run.cpuPercent.mean, 1)}% | ${fmt(row.run.lateness.p99, 1)} | ${fmt(row.run.memory.finalRssMb, 1)} |`;
+  });
+  return [
+    '| young generation | minor GCs | minor pause total (ms) | major GCs | GC pause total (ms) | server CPU | lateness p99 (ms) | final RSS (MB) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows,
+  ].join('\n');
+}

@@ -1,0 +1,46 @@
+// The raw results of one report run (written as baseline-comparison.json) and the run's settings.
+import type { ListenerBenchRow } from '../listeners.ts';
+import type { SoakResult } from '../memory-soak.ts';
+import type { MachineInfo } from './machine.ts';
+import type { StreamRunResult } from './stream-run.ts';
+
+export interface RunSettings {
+  mode: 'full' | 'quick';
+  /** Measured streaming seconds per profile, after the warm-up. */
+  streamSeconds: number;
+  warmupSeconds: number;
+  /** Audio seconds of the accelerated memory soak, per profile. */
+  soakAudioSeconds: number;
+  listenerCounts: number[];
+  listenerSeconds: number;
+  /** Young-generation comparison: measured seconds per setting, listeners, semi-space sizes (MB; 0 = V8 default). */
+  semiSeconds: number;
+  semiListeners: number;
+  semiSizesMb: number[];
+}
+
+export interface SemiSpaceRow {
+  semiSpaceMb: number;
+  nodeFlags: string[];
+  run: StreamRunResult;
+}
+
+export interface BenchResults {
+  schema: 1;
+  command: string;
+  startedAt: string;
+  finishedAt: string;
+  wallSeconds: number;
+  gitCommit: string;
+  machine: MachineInfo;
+  settings: RunSettings;
+  semiSpace: { rows: SemiSpaceRow[]; chosenMb: number; chosenFlags: string[]; rule: string };
+  soak: { baseline: SoakResult; optimized: SoakResult };
+  stream: { baseline: StreamRunResult; optimized: StreamRunResult };
+  listenerScale: { rows: ListenerBenchRow[]; nodeOptions: string };
+  derived: {
+    lateOver50Percent: { baseline: number; optimized: number };
+    gcTotalMs: { baseline: number; optimized: number };
+    soakGcTotalMs: { baseline: number; optimized: number };
+  };
+}

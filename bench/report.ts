@@ -1,0 +1,230 @@
+/**
+ * `npm run bench` (full, over an hour) / `npm run bench:quick` (about 3 minutes): measures the
+ * `baseline` and `optimized` profiles under identical conditions and writes
+ * docs/performance/baseline-comparison.md (the seed report's structure, every table filled) and the
+ * raw results as baseline-comparison.json beside it.
+ *
+ * Order: young-generation comparison (picks the optimized profile's V8 flags), the accelerated memory
+ * soak (both profiles at once, one per CPU), listener scale, then the streaming runs (baseline, then
+ * optimized), each with one listener on the bench station.
+ *
+ * Options (each overrides the mode's preset): --quick, --out DIR, --stream-seconds S,
+ * --warmup-seconds S, --soak-audio-seconds S, --listener-counts 1,100,… (or 'none'),
+ * --listener-seconds S, --semi-sizes 0,16,32 (MB; 0 = V8 default), --semi-seconds S, --semi-listeners N
+ */
+import { execSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runListenerBench, type ListenerBenchRow } from './listeners.ts';
+import { runMemorySoak } from './memory-soak.ts';
+import { machineInfo } from './lib/machine.ts';
+import { renderReport } from './lib/render-report.ts';
+import type { BenchResults, RunSettings, SemiSpaceRow } from './lib/results.ts';
+import { runStream, serverPinned } from './lib/stream-run.ts';
+import { derive } from './lib/tables.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+const PRESETS: Record<'full' | 'quick', RunSettings> = {
+  full: {
+    mode: 'full',
+    streamSeconds: 1800,
+    warmupSeconds: 60,
+    soakAudioSeconds: 8 * 3600,
+    listenerCounts: [1, 100, 1000, 5000],
+    listenerSeconds: 25,
+    semiSeconds: 60,
+    semiListeners: 1000,
+    semiSizesMb: [0, 16, 32],
+  },
+  quick: {
+    mode: 'quick',
+    streamSeconds: 20,
+    warmupSeconds: 3,
+    soakAudioSeconds: 1200,
+    listenerCounts: [1, 100],
+    listenerSeconds: 6,
+    semiSeconds: 6,
+    semiListeners: 200,
+    semiSizesMb: [0, 16, 32],
+  },
+};
+
+/** A setting whose total GC pause is within this fraction of the default's is not worth a flag. */
+const SEMI_SPACE_MARGIN = 0.1;
+
+function option(argv: string[], name: string): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+export function parseSettings(argv: string[]): { settings: RunSettings; outDir: string } {
+  const base = { ...PRESETS[argv.includes('--quick') ? 'quick' : 'full'] };
+  const num = (name: string, fallback: number): number => {
+    const v = option(argv, name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} needs a number ≥ 0, got ${v}`);
+    return n;
+  };
+  const list = (name: string, fallback: number[]): number[] => {
+    const v = option(argv, name);
+    if (v === undefined) return fallback;
+    if (v === 'none') return [];
+    return v.split(',').map((x) => {
+      const n = Number(x);
+      if (!Number.isFinite(n) || n < 0) throw new Error(`--${name}: bad value ${x}`);
+      return n;
+    });
+  };
+  const settings: RunSettings = {
+    mode: base.mode,
+    streamSeconds: num('stream-seconds', base.streamSeconds),
+    warmupSeconds: num('warmup-seconds', base.warmupSeconds),
+    soakAudioSeconds: num('soak-audio-seconds', base.soakAudioSeconds),
+    listenerCounts: list('listener-counts', base.listenerCounts),
+    listenerSeconds: num('listener-seconds', base.listenerSeconds),
+    semiSeconds: num('semi-seconds', base.semiSeconds),
+    semiListeners: num('semi-listeners', base.semiListeners),
+    semiSizesMb: list('semi-sizes', base.semiSizesMb),
+  };
+  if (!settings.semiSizesMb.includes(0)) settings.semiSizesMb.unshift(0);
+  const outDir = resolve(ROOT, option(argv, 'out') ?? 'docs/performance');
+  return { settings, outDir };
+}
+
+const semiFlags = (mb: number): string[] => (mb === 0 ? [] : [`--max-semi-space-size=${mb}`]);
+
+function chooseSemiSpace(rows: SemiSpaceRow[]): BenchResults['semiSpace'] {
+  const total = (row: SemiSpaceRow): number =>
+    row.run.gc.minor.totalPauseMs + row.run.gc.incremental.totalPauseMs + row.run.gc.major.totalPauseMs;
+  const def = rows.find((r) => r.semiSpaceMb === 0)!;
+  let best = def;
+  for (const row of rows) if (total(row) < total(best)) best = row;
+  const wins = best !== def && total(best) < total(def) * (1 - SEMI_SPACE_MARGIN);
+  const chosen = wins ? best : def;
+  const rule =
+    `the setting with the least total GC pause (all isolates) is taken when it beats the V8 default by more than ${SEMI_SPACE_MARGIN * 100}%; ` +
+    (wins
+      ? `\`--max-semi-space-size=${chosen.semiSpaceMb}\` did (${total(chosen).toFixed(1)} ms against ${total(def).toFixed(1)} ms), so the optimized profile runs with it.`
+      : `none did (best ${best.semiSpaceMb === 0 ? 'the default' : `${best.semiSpaceMb} MB`}: ${total(best).toFixed(1)} ms against ${total(def).toFixed(1)} ms for the default), so the optimized profile keeps V8's default young generation.`);
+  return { rows, chosenMb: chosen.semiSpaceMb, chosenFlags: semiFlags(chosen.semiSpaceMb), rule };
+}
+
+export async function runReport(
+  argv: string[],
+): Promise<{ results: BenchResults; mdPath: string; jsonPath: string }> {
+  const { settings, outDir } = parseSettings(argv);
+  const log = (m: string): void => {
+    process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] bench: ${m}\n`);
+  };
+  const startedAt = new Date();
+  const t0 = performance.now();
+  log(
+    `${settings.mode} run → ${relative(ROOT, outDir) || '.'} (server pinned: ${serverPinned() ? 'yes' : 'no'})`,
+  );
+
+  const semiRows: SemiSpaceRow[] = [];
+  for (const mb of settings.semiSizesMb) {
+    log(
+      `young generation ${mb === 0 ? 'default' : `${mb} MB`}: ${settings.semiListeners} listeners, ${settings.semiSeconds} s`,
+    );
+    const run = await runStream({
+      profile: 'optimized',
+      seconds: settings.semiSeconds,
+      warmupSeconds: Math.min(5, settings.warmupSeconds + 2),
+      listeners: settings.semiListeners,
+      nodeFlags: semiFlags(mb),
+    });
+    semiRows.push({ semiSpaceMb: mb, nodeFlags: semiFlags(mb), run });
+  }
+  const semiSpace = chooseSemiSpace(semiRows);
+  log(`chosen V8 flags for optimized: ${semiSpace.chosenFlags.join(' ') || '(defaults)'}`);
+
+  log(`memory soak: ${settings.soakAudioSeconds} s of audio per profile, both at once`);
+  const [soakBaseline, soakOptimized] = await Promise.all([
+    runMemorySoak({
+      profile: 'baseline',
+      audioSeconds: settings.soakAudioSeconds,
+      cpu: serverPinned() ? 0 : undefined,
+    }),
+    runMemorySoak({
+      profile: 'optimized',
+      audioSeconds: settings.soakAudioSeconds,
+      nodeFlags: semiSpace.chosenFlags,
+      cpu: serverPinned() ? 1 : undefined,
+    }),
+  ]);
+
+  const listenerRows: ListenerBenchRow[] = [];
+  const nodeOptions = semiSpace.chosenFlags.join(' ');
+  const savedNodeOptions = process.env.NODE_OPTIONS;
+  for (const n of settings.listenerCounts) {
+    log(`listener scale: ${n} listener(s), ${settings.listenerSeconds} s`);
+    // runListenerBench takes server arguments only; V8 flags reach the server through NODE_OPTIONS.
+    process.env.NODE_OPTIONS = [savedNodeOptions, nodeOptions].filter(Boolean).join(' ');
+    try {
+      listenerRows.push(await runListenerBench(n, settings.listenerSeconds, ['--profile', 'optimized']));
+    } finally {
+      if (savedNodeOptions === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = savedNodeOptions;
+    }
+  }
+
+  log(`streaming, baseline: ${settings.warmupSeconds} s warm-up + ${settings.streamSeconds} s`);
+  const streamBaseline = await runStream({
+    profile: 'baseline',
+    seconds: settings.streamSeconds,
+    warmupSeconds: settings.warmupSeconds,
+    log,
+  });
+  log(`streaming, optimized: ${settings.warmupSeconds} s warm-up + ${settings.streamSeconds} s`);
+  const streamOptimized = await runStream({
+    profile: 'optimized',
+    seconds: settings.streamSeconds,
+    warmupSeconds: settings.warmupSeconds,
+    nodeFlags: semiSpace.chosenFlags,
+    log,
+  });
+
+  let gitCommit = 'unknown';
+  try {
+    gitCommit = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim();
+    if (execSync('git status --porcelain -- src', { cwd: ROOT }).toString().trim() !== '')
+      gitCommit += ' (src/ modified)';
+  } catch {
+    /* not a git checkout */
+  }
+  const partial = {
+    schema: 1 as const,
+    command: `node --import tsx bench/report.ts${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`,
+    startedAt: startedAt.toISOString().replace(/\.\d+Z$/, 'Z'),
+    finishedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    wallSeconds: (performance.now() - t0) / 1000,
+    gitCommit,
+    machine: machineInfo(),
+    settings,
+    semiSpace,
+    soak: { baseline: soakBaseline, optimized: soakOptimized },
+    stream: { baseline: streamBaseline, optimized: streamOptimized },
+    listenerScale: { rows: listenerRows, nodeOptions },
+  };
+  const results: BenchResults = { ...partial, derived: derive(partial) };
+  mkdirSync(outDir, { recursive: true });
+  const mdPath = join(outDir, 'baseline-comparison.md');
+  const jsonPath = join(outDir, 'baseline-comparison.json');
+  writeFileSync(jsonPath, JSON.stringify(results, null, 1) + '\n');
+  writeFileSync(mdPath, renderReport(results));
+  log(
+    `wrote ${relative(ROOT, mdPath)} and ${relative(ROOT, jsonPath)} in ${Math.round(results.wallSeconds)} s`,
+  );
+  return { results, mdPath, jsonPath };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  runReport(process.argv.slice(2)).catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
