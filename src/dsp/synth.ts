@@ -315,7 +315,6 @@ export class Synth {
     this.texture.control(pos, c);
     this.perc.control(c);
     this.reverb.setDecaySeconds(t.reverbDecaySeconds);
-    this.reverb.flushDenormals();
     this.delay.control(c);
     this.highPass.flushDenormals();
     this.master.control();

@@ -25,8 +25,15 @@ const DAMPING_HZ = 5200;
 /** Output matrix: cross-feed 0.25, both scaled by 0.5/√(1 + 0.25²) to keep the level. */
 const WIDTH_CROSS = (0.25 * 0.5) / Math.sqrt(1.0625);
 const WIDTH_MAIN = 0.5 / Math.sqrt(1.0625);
-/** Anti-denormal: (v + c) − c flushes magnitudes below ~1e-28 to zero at the cost of two adds. */
-const DENORMAL_GUARD = 1e-12;
+/**
+ * Anti-denormal: a constant offset on the input keeps every state of the network (all-passes,
+ * damping, lines: nothing in it blocks DC) near 1e-18 × its DC gain instead of decaying towards
+ * subnormals in silence. Cheaper than flushing each write (16 adds a sample); the DC it leaves
+ * at the output (~1e-17) is removed by the synth's high-pass.
+ */
+const ANTI_DENORMAL_DC = 1e-18;
+/** 1/√8: makes the Hadamard matrix orthogonal; folded into the line gains. */
+const HADAMARD_SCALE = 0.35355339059327373;
 
 export class FdnReverb {
   private readonly rate: number;
@@ -78,16 +85,9 @@ export class FdnReverb {
     const s = Math.min(30, Math.max(0.3, seconds));
     if (Math.abs(s - this.decaySeconds) < 1e-3) return;
     this.decaySeconds = s;
-    for (let k = 0; k < LINES; k++) this.gains[k] = Math.pow(10, (-3 * this.lengths[k]!) / (s * this.rate));
-  }
-
-  /**
-   * Flushes near-zero filter states to zero. Called at control ticks (absolute positions, so the
-   * output stays independent of chunking): after long silence they would decay into subnormals.
-   */
-  flushDenormals(): void {
-    const d = this.damp;
-    for (let k = 0; k < LINES; k++) if (Math.abs(d[k]!) < 1e-20) d[k] = 0;
+    for (let k = 0; k < LINES; k++) {
+      this.gains[k] = HADAMARD_SCALE * Math.pow(10, (-3 * this.lengths[k]!) / (s * this.rate));
+    }
   }
 
   /** Clears every buffer and state (after a non-finite sample reached the bus). */
@@ -160,7 +160,7 @@ export class FdnReverb {
         continue;
       }
       odd = false;
-      const x = 0.5 * (pending + input[i]!);
+      const x = 0.5 * (pending + input[i]!) + ANTI_DENORMAL_DC;
       // Pre-delay.
       pre[pw] = x;
       let u = pre[(pw - preFrames) & (PRE_DELAY_FRAMES - 1)]!;
@@ -168,14 +168,14 @@ export class FdnReverb {
       // Two Schroeder all-passes smear the onset so the first reflections are not a flam.
       let r = ap[(apw - ap0) & (ALLPASS_FRAMES - 1)]!;
       let t = u + ALLPASS_GAIN * r;
-      ap[apw] = t + DENORMAL_GUARD - DENORMAL_GUARD;
+      ap[apw] = t;
       u = r - ALLPASS_GAIN * t;
       r = ap[ALLPASS_FRAMES + ((apw - ap1) & (ALLPASS_FRAMES - 1))]!;
       t = u + ALLPASS_GAIN * r;
-      ap[ALLPASS_FRAMES + apw] = t + DENORMAL_GUARD - DENORMAL_GUARD;
+      ap[ALLPASS_FRAMES + apw] = t;
       u = r - ALLPASS_GAIN * t;
       apw = (apw + 1) & (ALLPASS_FRAMES - 1);
-      // Line outputs, damped and scaled for the decay time.
+      // Line outputs, damped and scaled for the decay time (and the Hadamard's 1/√8).
       const o0 = lines[(w - l0) & LINE_MASK]!;
       const o1 = lines[LINE_FRAMES + ((w - l1) & LINE_MASK)]!;
       const o2 = lines[2 * LINE_FRAMES + ((w - l2) & LINE_MASK)]!;
@@ -200,7 +200,7 @@ export class FdnReverb {
         x5 = d5 * g5,
         x6 = d6 * g6,
         x7 = d7 * g7;
-      // Fast Walsh–Hadamard transform (orthogonal after the 1/√8 scale): every line feeds every other.
+      // Fast Walsh–Hadamard transform (orthogonal with the 1/√8 in the gains): every line feeds every other.
       const a0 = x0 + x1,
         a1 = x0 - x1,
         a2 = x2 + x3,
@@ -217,15 +217,14 @@ export class FdnReverb {
         b5 = a5 + a7,
         b6 = a4 - a6,
         b7 = a5 - a7;
-      const s = 0.35355339059327373; // 1/√8
-      lines[w] = (b0 + b4) * s + u + DENORMAL_GUARD - DENORMAL_GUARD;
-      lines[LINE_FRAMES + w] = (b1 + b5) * s - u + DENORMAL_GUARD - DENORMAL_GUARD;
-      lines[2 * LINE_FRAMES + w] = (b2 + b6) * s + u + DENORMAL_GUARD - DENORMAL_GUARD;
-      lines[3 * LINE_FRAMES + w] = (b3 + b7) * s - u + DENORMAL_GUARD - DENORMAL_GUARD;
-      lines[4 * LINE_FRAMES + w] = (b0 - b4) * s + u + DENORMAL_GUARD - DENORMAL_GUARD;
-      lines[5 * LINE_FRAMES + w] = (b1 - b5) * s - u + DENORMAL_GUARD - DENORMAL_GUARD;
-      lines[6 * LINE_FRAMES + w] = (b2 - b6) * s + u + DENORMAL_GUARD - DENORMAL_GUARD;
-      lines[7 * LINE_FRAMES + w] = (b3 - b7) * s - u + DENORMAL_GUARD - DENORMAL_GUARD;
+      lines[w] = b0 + b4 + u;
+      lines[LINE_FRAMES + w] = b1 + b5 - u;
+      lines[2 * LINE_FRAMES + w] = b2 + b6 + u;
+      lines[3 * LINE_FRAMES + w] = b3 + b7 - u;
+      lines[4 * LINE_FRAMES + w] = b0 - b4 + u;
+      lines[5 * LINE_FRAMES + w] = b1 - b5 - u;
+      lines[6 * LINE_FRAMES + w] = b2 - b6 + u;
+      lines[7 * LINE_FRAMES + w] = b3 - b7 - u;
       w = (w + 1) & LINE_MASK;
       // Output sign patterns orthogonal to each other and to the input pattern (+−+−…), so left
       // and right are decorrelated and neither starts with an image of the dry signal.
