@@ -30,7 +30,7 @@ const PRESETS: Record<'full' | 'quick', RunSettings> = {
   full: {
     mode: 'full',
     streamSeconds: 1800,
-    warmupSeconds: 60,
+    warmupSeconds: 30,
     soakAudioSeconds: 8 * 3600,
     listenerCounts: [1, 100, 1000, 5000],
     listenerSeconds: 25,
@@ -112,6 +112,19 @@ function chooseSemiSpace(rows: SemiSpaceRow[]): BenchResults['semiSpace'] {
   return { rows, chosenMb: chosen.semiSpaceMb, chosenFlags: semiFlags(chosen.semiSpaceMb), rule };
 }
 
+/** The commit measured: AURALIS_BENCH_COMMIT when run from an exported snapshot (no .git), else HEAD. */
+function commitLabel(): string {
+  const fromEnv = process.env.AURALIS_BENCH_COMMIT;
+  if (fromEnv) return `${fromEnv} (clean snapshot of the commit, made with git archive)`;
+  try {
+    const head = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim();
+    const dirty = execSync('git status --porcelain -- src', { cwd: ROOT }).toString().trim() !== '';
+    return dirty ? `${head} (src/ modified)` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export async function runReport(
   argv: string[],
 ): Promise<{ results: BenchResults; mdPath: string; jsonPath: string }> {
@@ -188,14 +201,7 @@ export async function runReport(
     log,
   });
 
-  let gitCommit = 'unknown';
-  try {
-    gitCommit = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim();
-    if (execSync('git status --porcelain -- src', { cwd: ROOT }).toString().trim() !== '')
-      gitCommit += ' (src/ modified)';
-  } catch {
-    /* not a git checkout */
-  }
+  const gitCommit = commitLabel();
   const partial = {
     schema: 1 as const,
     command: `node --import tsx bench/report.ts${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`,
