@@ -5,10 +5,11 @@
 export const DSP_DEFAULTS = {
   /**
    * Control period: envelopes, LFOs, filter coefficients and parameter glides are updated every
-   * this many frames (2.7 ms at 48 kHz), at absolute positions, so rendering is independent of
-   * how callers chunk their requests. 128 rather than 64 halved the per-period overhead (a
-   * quarter of the synth's time at 64); envelopes are linear ramps between ticks, finer than
-   * the shortest attack (1.5 ms click, planned from the note's exact start).
+   * this many frames (5.3 ms at 48 kHz), at absolute positions, so rendering is independent of
+   * how callers chunk their requests. At 64 frames the per-period work was a quarter of the
+   * synth's time. Envelopes are linear ramps between ticks, planned from a note's exact start;
+   * an attack shorter than the rest of its period (the 1.5–4 ms percussion attacks) is
+   * stretched to at most one period, which only softens it. The limiter looks two periods ahead.
    */
   controlFrames: 256,
   /** Largest piece process() renders at once when the caller does not say. */

@@ -39,7 +39,7 @@ const DELAY_SEND = { pad: 0.04, keys: 0.45, perc: 0.2 };
 /** Return gains that turn timbre.reverbMix / delayMix (0…1) into levels. */
 const REVERB_RETURN = 1.6;
 const DELAY_RETURN = 1.2;
-/** Gain into the master bus: sets the station's loudness (about −20 LUFS for the presets). */
+/** Gain into the master bus: sets the station's loudness (−20…−18 LUFS measured over the presets). */
 const MASTER_GAIN = 0.6;
 
 /**
