@@ -72,6 +72,8 @@ export function simulate(opts: SimOptions): SimResult {
   const playout = new PlayoutBuffer({ sampleRate: SAMPLE_RATE, chunkMs });
   playout.setChunkMs(chunkMs);
   const stats = new ArrivalStats();
+  // As the player does on `welcome`: the first second is warm-up.
+  stats.reset(0);
   const totalBlocks = Math.floor((opts.seconds * SAMPLE_RATE) / BLOCK_FRAMES);
   const output = opts.keepOutput ? new Float32Array(totalBlocks * BLOCK_FRAMES) : null;
   const outL = new Float32Array(BLOCK_FRAMES);
