@@ -346,6 +346,9 @@ export class Synth {
     if (gi[PAD] === 0 && gi[KEYS] === 0 && gi[DRONE] === 0 && gi[TEXTURE] === 0 && gi[PERC] === 0) {
       // Steady levels (no glide in progress, the usual case): one fused pass over all buses.
       this.mixSteady(n);
+      // Percussion sounds a few percent of the time: mixed in its own pass only when it does.
+      if (percOn)
+        this.mixStereo(this.percL, this.percR, PERC, REVERB_SEND.perc, DELAY_SEND.perc, n, phase, false);
     } else {
       this.mixGliding(n, phase, padOn, keysOn, droneOn, texOn, percOn);
     }
@@ -373,8 +376,9 @@ export class Synth {
   }
 
   /**
-   * Mixing with constant levels: every instrument bus (silent ones are zero) × its level into the
-   * music bus and the sends, the drone scaled in place; clears the buses it reads.
+   * Mixing with constant levels: pad, keys, texture and drone buses (silent ones are zero) ×
+   * their levels into the music bus and the sends, the drone scaled in place; clears the buses
+   * it reads. Percussion is added separately, when it sounds.
    */
   private mixSteady(n: number): void {
     const padL = this.padL;
@@ -383,8 +387,6 @@ export class Synth {
     const keysR = this.keysR;
     const texL = this.texL;
     const texR = this.texR;
-    const percL = this.percL;
-    const percR = this.percR;
     const drone = this.droneBus;
     const musicL = this.musicL;
     const musicR = this.musicR;
@@ -395,15 +397,12 @@ export class Synth {
     const gKeys = g[KEYS]!;
     const gDrone = g[DRONE]!;
     const gTex = g[TEXTURE]!;
-    const gPerc = g[PERC]!;
     const rPad = gPad * REVERB_SEND.pad;
     const rKeys = gKeys * REVERB_SEND.keys;
     const rDrone = gDrone * 2 * REVERB_SEND.drone;
     const rTex = gTex * REVERB_SEND.texture;
-    const rPerc = gPerc * REVERB_SEND.perc;
     const dPad = gPad * DELAY_SEND.pad;
     const dKeys = gKeys * DELAY_SEND.keys;
-    const dPerc = gPerc * DELAY_SEND.perc;
     for (let i = 0; i < n; i++) {
       const pl = padL[i]!;
       const pr = padR[i]!;
@@ -411,8 +410,6 @@ export class Synth {
       const kr = keysR[i]!;
       const tl = texL[i]!;
       const tr = texR[i]!;
-      const cl = percL[i]!;
-      const cr = percR[i]!;
       const d = drone[i]!;
       padL[i] = 0;
       padR[i] = 0;
@@ -420,16 +417,13 @@ export class Synth {
       keysR[i] = 0;
       texL[i] = 0;
       texR[i] = 0;
-      percL[i] = 0;
-      percR[i] = 0;
       drone[i] = d * gDrone;
-      musicL[i] = pl * gPad + kl * gKeys + tl * gTex + cl * gPerc;
-      musicR[i] = pr * gPad + kr * gKeys + tr * gTex + cr * gPerc;
+      musicL[i] = pl * gPad + kl * gKeys + tl * gTex;
+      musicR[i] = pr * gPad + kr * gKeys + tr * gTex;
       const p = pl + pr;
       const k = kl + kr;
-      const c = cl + cr;
-      revIn[i] = p * rPad + k * rKeys + d * rDrone + (tl + tr) * rTex + c * rPerc;
-      dlyIn[i] = p * dPad + k * dKeys + c * dPerc;
+      revIn[i] = p * rPad + k * rKeys + d * rDrone + (tl + tr) * rTex;
+      dlyIn[i] = p * dPad + k * dKeys;
     }
   }
 
