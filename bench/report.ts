@@ -10,11 +10,12 @@
  *
  * Options (each overrides the mode's preset): --quick, --out DIR, --stream-seconds S,
  * --warmup-seconds S, --soak-audio-seconds S, --listener-counts 1,100,… (or 'none'),
- * --listener-seconds S, --semi-sizes 0,16,32 (MB; 0 = V8 default), --semi-seconds S, --semi-listeners N
+ * --listener-seconds S, --semi-sizes 0,16,32 (MB; 0 = V8 default), --semi-seconds S, --semi-listeners N.
+ * `--render-only PATH.json` rewrites the markdown beside a results file without measuring.
  */
 import { execSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runListenerBench, type ListenerBenchRow } from './listeners.ts';
 import { runMemorySoak } from './memory-soak.ts';
@@ -112,6 +113,12 @@ function chooseSemiSpace(rows: SemiSpaceRow[]): BenchResults['semiSpace'] {
   return { rows, chosenMb: chosen.semiSpaceMb, chosenFlags: semiFlags(chosen.semiSpaceMb), rule };
 }
 
+/** Stages done so far, so that a failure late in a long run does not lose the early measurements. */
+function checkpoint(outDir: string, partial: Record<string, unknown>): void {
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'baseline-comparison.partial.json'), JSON.stringify(partial) + '\n');
+}
+
 /** The commit measured: AURALIS_BENCH_COMMIT when run from an exported snapshot (no .git), else HEAD. */
 function commitLabel(): string {
   const fromEnv = process.env.AURALIS_BENCH_COMMIT;
@@ -153,6 +160,7 @@ export async function runReport(
     semiRows.push({ semiSpaceMb: mb, nodeFlags: semiFlags(mb), run });
   }
   const semiSpace = chooseSemiSpace(semiRows);
+  checkpoint(outDir, { settings, semiSpace });
   log(`chosen V8 flags for optimized: ${semiSpace.chosenFlags.join(' ') || '(defaults)'}`);
 
   log(`memory soak: ${settings.soakAudioSeconds} s of audio per profile, both at once`);
@@ -170,7 +178,9 @@ export async function runReport(
     }),
   ]);
 
+  checkpoint(outDir, { settings, semiSpace, soak: { baseline: soakBaseline, optimized: soakOptimized } });
   const listenerRows: ListenerBenchRow[] = [];
+  const listenerErrors: string[] = [];
   const nodeOptions = semiSpace.chosenFlags.join(' ');
   const savedNodeOptions = process.env.NODE_OPTIONS;
   for (const n of settings.listenerCounts) {
@@ -179,6 +189,10 @@ export async function runReport(
     process.env.NODE_OPTIONS = [savedNodeOptions, nodeOptions].filter(Boolean).join(' ');
     try {
       listenerRows.push(await runListenerBench(n, settings.listenerSeconds, ['--profile', 'optimized']));
+    } catch (e) {
+      // One failed size must not cost the rest of an hour-long run; the report lists it.
+      listenerErrors.push(`${n} listeners: ${e instanceof Error ? e.message : String(e)}`);
+      log(`listener scale ${n} failed: ${String(e)}`);
     } finally {
       if (savedNodeOptions === undefined) delete process.env.NODE_OPTIONS;
       else process.env.NODE_OPTIONS = savedNodeOptions;
@@ -191,6 +205,13 @@ export async function runReport(
     seconds: settings.streamSeconds,
     warmupSeconds: settings.warmupSeconds,
     log,
+  });
+  checkpoint(outDir, {
+    settings,
+    semiSpace,
+    soak: { baseline: soakBaseline, optimized: soakOptimized },
+    listenerScale: { rows: listenerRows, errors: listenerErrors },
+    stream: { baseline: streamBaseline },
   });
   log(`streaming, optimized: ${settings.warmupSeconds} s warm-up + ${settings.streamSeconds} s`);
   const streamOptimized = await runStream({
@@ -214,7 +235,7 @@ export async function runReport(
     semiSpace,
     soak: { baseline: soakBaseline, optimized: soakOptimized },
     stream: { baseline: streamBaseline, optimized: streamOptimized },
-    listenerScale: { rows: listenerRows, nodeOptions },
+    listenerScale: { rows: listenerRows, nodeOptions, errors: listenerErrors },
   };
   const results: BenchResults = { ...partial, derived: derive(partial) };
   mkdirSync(outDir, { recursive: true });
@@ -228,9 +249,21 @@ export async function runReport(
   return { results, mdPath, jsonPath };
 }
 
+/** Rewrites the markdown from a results JSON (after a change to the wording, without measuring again). */
+export function renderOnly(jsonPath: string): string {
+  const results = JSON.parse(readFileSync(jsonPath, 'utf8')) as BenchResults;
+  const mdPath = join(dirname(jsonPath), 'baseline-comparison.md');
+  writeFileSync(mdPath, renderReport(results));
+  return mdPath;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  runReport(process.argv.slice(2)).catch((e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  });
+  const argv = process.argv.slice(2);
+  const json = option(argv, 'render-only');
+  if (json !== undefined) console.log(`wrote ${renderOnly(resolve(json))}`);
+  else
+    runReport(argv).catch((e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    });
 }

@@ -72,7 +72,7 @@ export function renderReport(r: BenchResults): string {
   );
   p(
     '## Overview',
-    "This report compares the two performance profiles of one codebase (`docs/../PERFORMANCE.md`): the naive `baseline` profile and the default `optimized` profile, under identical conditions, to check the seed's success criteria (SC-001, SC-003, SC-004, SC-007, SC-008) and this project's stricter goals. Every number below was measured by this run; the raw results are in `baseline-comparison.json` beside this file.",
+    "This report compares the two performance profiles of one codebase (the project's performance design, PERFORMANCE.md): the naive `baseline` profile and the default `optimized` profile, under identical conditions, to check the seed's success criteria (SC-001, SC-003, SC-004, SC-007, SC-008) and this project's stricter goals. Every number below was measured by this run; the raw results are in `baseline-comparison.json` beside this file.",
   );
   p(
     '## Measurement Methodology',
@@ -146,6 +146,7 @@ export function renderReport(r: BenchResults): string {
     `\`runListenerBench\` (bench/listeners.ts) for ${s.listenerCounts.join(', ')} WebSocket listeners on the default station, ${duration(s.listenerSeconds)} each after 3 s of warm-up, server pinned to CPU 0 and load generator to CPU 1; server flags \`--profile optimized --workers 1 --lead-ms 150\`, NODE_OPTIONS \`${r.listenerScale.nodeOptions || '(none)'}\`. Goal: p99 lateness ≤ 50 ms for 5,000 listeners on one core, no gaps for listeners that keep up.`,
     formatListenerTable(r.listenerScale.rows),
   );
+  for (const e of r.listenerScale.errors ?? []) p(`**Failed**: ${e}`);
   const big = r.listenerScale.rows[r.listenerScale.rows.length - 1];
   if (big) {
     p(

@@ -37,7 +37,7 @@ export interface BenchResults {
   semiSpace: { rows: SemiSpaceRow[]; chosenMb: number; chosenFlags: string[]; rule: string };
   soak: { baseline: SoakResult; optimized: SoakResult };
   stream: { baseline: StreamRunResult; optimized: StreamRunResult };
-  listenerScale: { rows: ListenerBenchRow[]; nodeOptions: string };
+  listenerScale: { rows: ListenerBenchRow[]; nodeOptions: string; errors: string[] };
   derived: {
     lateOver50Percent: { baseline: number; optimized: number };
     gcTotalMs: { baseline: number; optimized: number };

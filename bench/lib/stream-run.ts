@@ -223,12 +223,15 @@ export async function runStream(opts: StreamRunOptions): Promise<StreamRunResult
             rss.push({ t: (now - wall0) / 1000, mb: rssMb(pid) });
           }, 1000);
           heapTimer = setInterval(() => {
-            void scrape(url).then((s) =>
-              heap.push({
-                t: (performance.now() - wall0) / 1000,
-                mb: value(s, 'nodejs_heap_size_used_bytes') / MB,
-              }),
-            );
+            // A missed heap sample is only a missing point of the fit.
+            void scrape(url)
+              .then((s) =>
+                heap.push({
+                  t: (performance.now() - wall0) / 1000,
+                  mb: value(s, 'nodejs_heap_size_used_bytes') / MB,
+                }),
+              )
+              .catch(() => {});
           }, heapEveryMs);
           log(`  ${opts.profile}: measuring ${opts.seconds} s…`);
         } else if (msg.phase === 'done') resolve(msg);
