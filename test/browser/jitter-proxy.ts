@@ -10,6 +10,8 @@ export interface JitterProxy {
   url: string;
   /** Sets the maximum extra delay (uniform 0…maxMs) for data from now on. */
   setJitterMs(maxMs: number): void;
+  /** Cuts every open connection (a network drop), leaving the proxy listening. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -44,6 +46,9 @@ export async function startJitterProxy(targetPort: number, random: () => number)
     url: `http://127.0.0.1:${port}`,
     setJitterMs(maxMs) {
       jitterMs = maxMs;
+    },
+    dropConnections() {
+      for (const s of sockets) s.destroy();
     },
     close() {
       for (const s of sockets) s.destroy();

@@ -9,6 +9,7 @@ import {
   stats,
   waitFor,
 } from './browser-helpers.ts';
+import { startJitterProxy } from './jitter-proxy.ts';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 interface Session {
@@ -74,6 +75,40 @@ describe('personal session in Chromium', () => {
       );
       assert.ok(s.rms > RMS_THRESHOLD, `rms ${s.rms}`);
       await context.close();
+    },
+  );
+
+  it(
+    'resumes the same personal session with its resumeToken after a network drop',
+    { timeout: 30_000 },
+    async () => {
+      const proxy = await startJitterProxy(server.port, () => 0);
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(proxy.url);
+      await page.waitForFunction(`typeof window.auralisPlayer?.stats === 'function'`);
+      await page.selectOption('#source', 'personal');
+      assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
+      const session = () => page.evaluate('window.auralisPlayer.session()') as Promise<Session | null>;
+      const before = await waitFor(session, (s) => s?.personal === true, 5000);
+      await page.selectOption('#mode', 'mixolydian');
+      await waitFor(session, (s) => s?.params.mode === 'mixolydian', 5000);
+
+      proxy.dropConnections();
+      await waitFor(
+        () => stats(page),
+        (s) => s.state === 'reconnecting',
+        5000,
+      );
+      const after = await waitFor(
+        async () => ({ session: await session(), stats: await stats(page) }),
+        (v) => v.session?.personal === true && v.stats.state === 'playing' && v.stats.rms > RMS_THRESHOLD,
+        10_000,
+      );
+      assert.equal(after.session?.station, before?.station, 'the same session, not a new one');
+      assert.equal(after.session?.params.mode, 'mixolydian');
+      await context.close();
+      await proxy.close();
     },
   );
 });
