@@ -90,7 +90,7 @@ describe('personal session in Chromium', () => {
       await page.selectOption('#source', 'personal');
       assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
       const session = () => page.evaluate('window.auralisPlayer.session()') as Promise<Session | null>;
-      const before = await waitFor(session, (s) => s?.personal === true, 5000);
+      const first = await waitFor(session, (s) => s?.personal === true, 5000);
       await page.selectOption('#mode', 'mixolydian');
       await waitFor(session, (s) => s?.params.mode === 'mixolydian', 5000);
 
@@ -100,13 +100,13 @@ describe('personal session in Chromium', () => {
         (s) => s.state === 'reconnecting',
         5000,
       );
-      const after = await waitFor(
+      const resumed = await waitFor(
         async () => ({ session: await session(), stats: await stats(page) }),
         (v) => v.session?.personal === true && v.stats.state === 'playing' && v.stats.rms > RMS_THRESHOLD,
         10_000,
       );
-      assert.equal(after.session?.station, before?.station, 'the same session, not a new one');
-      assert.equal(after.session?.params.mode, 'mixolydian');
+      assert.equal(resumed.session?.station, first?.station, 'the same session, not a new one');
+      assert.equal(resumed.session?.params.mode, 'mixolydian');
       await context.close();
       await proxy.close();
     },
