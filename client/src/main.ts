@@ -91,6 +91,7 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
     nowInfo = msg;
     chord.textContent = msg.chord;
     nowLine.textContent = `${msg.key} ${capitalize(msg.mode)} · ${msg.section}`;
+    document.title = `${msg.chord} · Auralis`;
     updateMetadata();
   },
   onServerError(msg) {
