@@ -11,7 +11,8 @@
  * Options (each overrides the mode's preset): --quick, --out DIR, --stream-seconds S,
  * --warmup-seconds S, --soak-audio-seconds S, --listener-counts 1,100,… (or 'none'),
  * --listener-seconds S, --semi-sizes 0,16,32 (MB; 0 = V8 default), --semi-seconds S, --semi-listeners N.
- * `--render-only PATH.json` rewrites the markdown beside a results file without measuring.
+ * `--render-only PATH.json [--load-log FILE]` rewrites the markdown beside a results file without
+ * measuring (adding the machine's load average samples from FILE to the results when given).
  */
 import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -250,8 +251,18 @@ export async function runReport(
 }
 
 /** Rewrites the markdown from a results JSON (after a change to the wording, without measuring again). */
-export function renderOnly(jsonPath: string): string {
+export function renderOnly(jsonPath: string, loadLog?: string): string {
   const results = JSON.parse(readFileSync(jsonPath, 'utf8')) as BenchResults;
+  if (loadLog !== undefined) {
+    // Lines "HH:MM:SS load1 load5 load15" written every 30 s by a shell loop during the run.
+    const samples = readFileSync(loadLog, 'utf8')
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length === 4 && Number.isFinite(Number(f[1])))
+      .map((f) => ({ time: f[0]!, load1: Number(f[1]) }));
+    results.machineLoad = { source: 'external monitor: /proc/loadavg every 30 s during the run', samples };
+    writeFileSync(jsonPath, JSON.stringify(results, null, 1) + '\n');
+  }
   const mdPath = join(dirname(jsonPath), 'baseline-comparison.md');
   writeFileSync(mdPath, renderReport(results));
   return mdPath;
@@ -260,8 +271,10 @@ export function renderOnly(jsonPath: string): string {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const argv = process.argv.slice(2);
   const json = option(argv, 'render-only');
-  if (json !== undefined) console.log(`wrote ${renderOnly(resolve(json))}`);
-  else
+  if (json !== undefined) {
+    const load = option(argv, 'load-log');
+    console.log(`wrote ${renderOnly(resolve(json), load === undefined ? undefined : resolve(load))}`);
+  } else
     runReport(argv).catch((e: unknown) => {
       console.error(e);
       process.exit(1);

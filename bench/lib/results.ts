@@ -38,6 +38,8 @@ export interface BenchResults {
   soak: { baseline: SoakResult; optimized: SoakResult };
   stream: { baseline: StreamRunResult; optimized: StreamRunResult };
   listenerScale: { rows: ListenerBenchRow[]; nodeOptions: string; errors: string[] };
+  /** The machine's 1-minute load average during the run, when an external monitor recorded it. */
+  machineLoad?: { source: string; samples: { time: string; load1: number }[] };
   derived: {
     lateOver50Percent: { baseline: number; optimized: number };
     gcTotalMs: { baseline: number; optimized: number };
