@@ -439,9 +439,7 @@ const autoplayWanted = settings.wasPlaying || new URLSearchParams(location.searc
 if (autoplayWanted) {
   void player.play();
   setTimeout(() => {
-    if (player.isPlaying && !player.audioRunning()) {
-      void player.pause(0);
-      nowLine.textContent = 'Press play to continue listening';
-    }
+    if (player.isPlaying && !player.audioRunning()) void player.pause(0);
+    if (!player.isPlaying) nowLine.textContent = 'Press play to continue listening';
   }, AUTOPLAY_CHECK_MS);
 }

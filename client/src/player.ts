@@ -248,7 +248,9 @@ export class Player {
     } catch (err) {
       if (generation !== this.generation) return;
       this.playing = false;
-      this.setState('error', `Cannot play the stream: ${String(err)}`);
+      // Autoplay refused (no gesture yet) is not an error: the page asks for a tap instead.
+      if ((err as { name?: string }).name === 'NotAllowedError') this.setState('stopped', '');
+      else this.setState('error', `Cannot play the stream: ${String(err)}`);
     }
   }
 
