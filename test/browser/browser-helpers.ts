@@ -25,7 +25,8 @@ export interface PlayerStats {
   path: 'worklet' | 'stream';
 }
 
-export async function launchBrowser(): Promise<Browser> {
+/** `autoplay: false` keeps Chromium's default policy (sound only after a user gesture). */
+export async function launchBrowser(opts: { autoplay?: boolean } = {}): Promise<Browser> {
   // `launch` uses a fresh temporary profile (user-data-dir) every time.
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
@@ -38,7 +39,7 @@ export async function launchBrowser(): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
+      ...(opts.autoplay === false ? [] : ['--autoplay-policy=no-user-gesture-required']),
     ],
   });
 }

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { startServer } from '../../src/server/server.ts';
+import { clickPlayAndTimeFirstAudio, launchBrowser, stats } from './browser-helpers.ts';
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+describe('autoplay policy in Chromium', () => {
+  let server: Server;
+  let browser: Browser;
+
+  before(async () => {
+    // Chromium's default policy this time: no sound before a gesture.
+    [server, browser] = await Promise.all([
+      startServer({ host: '127.0.0.1', port: 0 }),
+      launchBrowser({ autoplay: false }),
+    ]);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it(
+    'a returning listener whose browser blocks autoplay gets a calm "press play", then one click plays',
+    { timeout: 30_000 },
+    async () => {
+      const context = await browser.newContext();
+      // This listener left the page while it was playing.
+      await context.addInitScript(
+        `localStorage.setItem('auralis.player.v1', JSON.stringify({ station: 'default', wasPlaying: true }))`,
+      );
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(server.url);
+      await page.waitForFunction(`typeof window.auralisPlayer?.stats === 'function'`);
+      await page.waitForTimeout(2500);
+      const s = await stats(page);
+      assert.equal(s.state, 'stopped');
+      assert.equal(s.rms, 0);
+      assert.equal(await page.getAttribute('#conn', 'data-state'), 'stopped');
+      assert.match((await page.textContent('#now-line')) ?? '', /Press play/);
+      const status = (await (await fetch(`${server.url}/api/status`)).json()) as { listeners: number };
+      assert.equal(status.listeners, 0, 'no socket left open by the refused autoplay');
+
+      const firstAudioMs = await clickPlayAndTimeFirstAudio(page);
+      assert.ok(firstAudioMs !== null && firstAudioMs < 1000, `first audio after ${firstAudioMs} ms`);
+      assert.deepEqual(errors, []);
+      await context.close();
+    },
+  );
+});
