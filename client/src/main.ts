@@ -16,6 +16,7 @@ const RESUME_KEY = 'auralis.resume';
 const RESUME_WINDOW_MS = 25_000;
 const FIGURES_MS = 250;
 const AUTOPLAY_CHECK_MS = 1500;
+const DEFAULT_TITLE = document.title;
 
 const storage = (() => {
   try {
@@ -65,6 +66,7 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
     playLabel.textContent = on ? 'Pause' : 'Play';
     setMediaPlaybackState(on);
     if (!on && !nowInfo) nowLine.textContent = 'Press play to begin';
+    if (!on) document.title = DEFAULT_TITLE;
   },
   onWelcome(msg) {
     if (msg.personal) {
