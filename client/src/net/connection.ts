@@ -118,7 +118,7 @@ export class Connection {
       if (msg) this.events.onMessage(msg);
       else this.events.onBadMessage?.(text);
     };
-    socket.onclose = (event: CloseEvent) => {
+    socket.onclose = (event: { code: number; reason: string }) => {
       if (this.socket !== socket) return;
       this.socket = null;
       this.onLost(event.code, event.reason);
