@@ -228,7 +228,7 @@ export class EngineHost extends EventEmitter {
 
   /** Starts rendering a station; resolves once its first chunks are being rendered. */
   async addStation(id: string, seed: number, params: MusicParams): Promise<EngineStation> {
-    const { chunkFrames, ringSlots, leadMs } = this.options;
+    const { chunkFrames, ringSlots } = this.options;
     const chunkMs = (chunkFrames * 1000) / SAMPLE_RATE;
     // Least-loaded worker.
     let index = 0;
@@ -239,8 +239,8 @@ export class EngineHost extends EventEmitter {
       id,
       seed,
       ring: ChunkRing.create(ringSlots, chunkFrames),
-      // The first chunk is due a few ms from now, so the first listener hears audio at once.
-      startTimeMs: Date.now() + leadMs + 20,
+      // Set by the worker once the station is built (see AddStationMessage.startTimeMs).
+      startTimeMs: 0,
       chunkFrames,
       chunkMs,
       oggHeader: new Uint8Array(0),
@@ -253,13 +253,17 @@ export class EngineHost extends EventEmitter {
     this.stations.set(id, st);
     const slot = this.slots[index]!;
     slot.stations.add(id);
-    const reply = this.request<{ preSkipFrames: number; opusBackend: string; oggHeader: Uint8Array }>(
-      `add:${id}`,
-    );
+    const reply = this.request<{
+      preSkipFrames: number;
+      opusBackend: string;
+      oggHeader: Uint8Array;
+      startTimeMs: number;
+    }>(`add:${id}`);
     this.post(slot, this.addMessage(st, 0, false));
     try {
       const r = await reply;
       st.oggHeader = r.oggHeader;
+      st.startTimeMs = r.startTimeMs;
       st.preSkipFrames = r.preSkipFrames;
       st.opusBackend = r.opusBackend;
     } catch (err) {

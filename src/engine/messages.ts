@@ -11,7 +11,11 @@ export interface AddStationMessage {
   chunkFrames: number;
   /** Sequence number of the first chunk this worker renders (0 for a new station, more after a restart). */
   startSeq: number;
-  /** Unix ms at which position 0 plays (the station clock; never changes, so it cannot drift). */
+  /**
+   * Unix ms at which position 0 plays (the station clock; never changes, so it cannot drift).
+   * 0 for a new station: the worker sets it once the station is built, so that building it
+   * never makes the first chunks late.
+   */
   startTimeMs: number;
   ring: SharedArrayBuffer;
   layout: RingLayout;
@@ -41,7 +45,14 @@ export interface StationStats {
 
 export type FromWorker =
   | { type: 'ready' }
-  | { type: 'added'; id: string; preSkipFrames: number; opusBackend: string; oggHeader: Uint8Array }
+  | {
+      type: 'added';
+      id: string;
+      preSkipFrames: number;
+      opusBackend: string;
+      oggHeader: Uint8Array;
+      startTimeMs: number;
+    }
   | { type: 'changed'; id: string; requestId: number; effectiveAt: number }
   | { type: 'now'; id: string; position: number; chord: string; key: string; mode: string; section: string }
   | { type: 'stats'; stations: StationStats[] }

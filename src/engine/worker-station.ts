@@ -25,7 +25,7 @@ export class WorkerStation {
   readonly id: string;
   readonly ring: ChunkRing;
   readonly chunkFrames: number;
-  readonly startTimeMs: number;
+  startTimeMs: number;
   readonly chunkMs: number;
   private readonly renderer: StationRenderer;
   private readonly opus: OpusChunkEncoder;

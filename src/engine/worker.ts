@@ -4,6 +4,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { FromWorker, ToWorker } from './messages.ts';
+import { warmUp } from './warm-up.ts';
 import { WorkerStation } from './worker-station.ts';
 
 if (!parentPort) throw new Error('engine worker must run in a worker thread');
@@ -15,6 +16,8 @@ let renderAheadMs = 400;
 /** Longest pause between two render passes; chunks are at least 20 ms long. */
 const TICK_MS = 10;
 const STATS_INTERVAL_MS = 1000;
+/** Time allowed for a new station's first render pass before its first chunk is due. */
+const FIRST_CHUNK_MARGIN_MS = 20;
 let lastStatsMs = Date.now();
 
 function send(msg: FromWorker): void {
@@ -47,6 +50,9 @@ port.on('message', (msg: ToWorker) => {
     case 'add': {
       try {
         const st = new WorkerStation(msg);
+        // A new station's clock starts now that it is built: its first chunk is due just after
+        // this render pass, never before it could have been rendered.
+        if (st.startTimeMs === 0) st.startTimeMs = Date.now() + leadMs + FIRST_CHUNK_MARGIN_MS;
         stations.set(msg.id, st);
         send({
           type: 'added',
@@ -54,6 +60,7 @@ port.on('message', (msg: ToWorker) => {
           preSkipFrames: st.preSkipFrames,
           opusBackend: st.opusBackend,
           oggHeader: st.oggHeader(),
+          startTimeMs: st.startTimeMs,
         });
         renderPass();
       } catch (err) {
@@ -82,5 +89,6 @@ port.on('message', (msg: ToWorker) => {
   }
 });
 
+warmUp();
 send({ type: 'ready' });
 loop();
