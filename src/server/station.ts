@@ -2,6 +2,18 @@ import type { EngineStation, NowEvent } from '../engine/engine-host.ts';
 import type { MusicParams } from '../music/types.ts';
 import type { Listener } from './broadcast/listener.ts';
 
+/** The `now` message (PROTOCOL.md) for a chord change. */
+export function nowMessage(e: NowEvent): string {
+  return JSON.stringify({
+    type: 'now',
+    position: e.position,
+    chord: e.chord,
+    key: e.key,
+    mode: e.mode,
+    section: e.section,
+  });
+}
+
 /** Bounded queue of `now` events waiting for their position to be due. */
 const MAX_PENDING_NOW = 16;
 

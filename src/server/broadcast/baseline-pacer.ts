@@ -5,7 +5,7 @@ import type { InlineEngine } from '../../engine/inline-engine.ts';
 import { CHANNELS, SAMPLE_RATE } from '../../music/types.ts';
 import type { Station } from '../station.ts';
 import type { Listener } from './listener.ts';
-import type { PacerObserver } from './pacer.ts';
+import { announceDueNow, type PacerObserver } from './pacer.ts';
 
 interface WsLike {
   ws: { send(data: Buffer): void; readyState: number };
@@ -117,18 +117,6 @@ export class BaselinePacer {
     }
     this.observer.chunkPublished(st, seq, (Date.now() - st.dueMs(seq, this.leadMs)) / 1000, this.sends);
     const position = (seq + 1) * frames;
-    for (let e = st.takeDueNow(position); e !== null; e = st.takeDueNow(position)) {
-      this.observer.now(
-        st,
-        JSON.stringify({
-          type: 'now',
-          position: e.position,
-          chord: e.chord,
-          key: e.key,
-          mode: e.mode,
-          section: e.section,
-        }),
-      );
-    }
+    announceDueNow(st, position, this.observer);
   }
 }

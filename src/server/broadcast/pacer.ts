@@ -1,5 +1,5 @@
 import { CHUNK_HEADER_BYTES, WS_PREFIX_BYTES, type ChunkRing } from '../../engine/ring.ts';
-import type { Station } from '../station.ts';
+import { nowMessage, type Station } from '../station.ts';
 import type { Listener, Transport } from './listener.ts';
 
 /** What the stations and transports need of a broadcaster (Pacer, or BaselinePacer for `baseline`). */
@@ -20,6 +20,13 @@ export interface PacerObserver {
   listenerSent(transport: Transport, count: number): void;
   listenerStalled(transport: Transport): void;
   now(station: Station, json: string): void;
+}
+
+/** Sends every `now` event whose position the published audio has reached to the station's peers. */
+export function announceDueNow(st: Station, positionFrames: number, observer: PacerObserver): void {
+  for (let e = st.takeDueNow(positionFrames); e !== null; e = st.takeDueNow(positionFrames)) {
+    observer.now(st, nowMessage(e));
+  }
 }
 
 export const TRANSPORT_INDEX: Record<Transport, number> = { ws: 0, ogg: 1, wav: 2 };
@@ -140,19 +147,7 @@ export class Pacer {
     const latenessSeconds = (Date.now() - st.dueMs(seq, this.leadMs)) / 1000;
     this.observer.chunkPublished(st, seq, latenessSeconds, sends);
     const position = (seq + 1) * st.engine.chunkFrames;
-    for (let e = st.takeDueNow(position); e !== null; e = st.takeDueNow(position)) {
-      this.observer.now(
-        st,
-        JSON.stringify({
-          type: 'now',
-          position: e.position,
-          chord: e.chord,
-          key: e.key,
-          mode: e.mode,
-          section: e.section,
-        }),
-      );
-    }
+    announceDueNow(st, position, this.observer);
   }
 
   /** Writes one chunk to one listener unless its socket is over the queue limit. Returns true if sent. */

@@ -8,7 +8,7 @@ import type { Listener, WireCodec } from '../broadcast/listener.ts';
 import { publicParams, type ControlSource } from '../control.ts';
 import { ApiError, CLOSE, type ErrorCode } from '../errors.ts';
 import type { ServerContext } from '../context.ts';
-import type { Station, WsPeer } from '../station.ts';
+import { nowMessage, type Station, type WsPeer } from '../station.ts';
 
 /** Messages that arrive while a personal session is being created wait here (bounded). */
 const MAX_EARLY_MESSAGES = 16;
@@ -354,19 +354,7 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
         ...(st.personal && listener.personalOwner ? { resumeToken: st.resumeToken } : {}),
       }),
     );
-    if (st.lastNow) {
-      const n = st.lastNow;
-      ws.send(
-        JSON.stringify({
-          type: 'now',
-          position: n.position,
-          chord: n.chord,
-          key: n.key,
-          mode: n.mode,
-          section: n.section,
-        }),
-      );
-    }
+    if (st.lastNow) ws.send(nowMessage(st.lastNow));
     ctx.pacer.burst(st, listener, config.wsBurstChunks);
     st.listeners.add(listener);
     st.peers.add(listener);
