@@ -72,6 +72,9 @@ const WORKER_ENTRY = import.meta.url.endsWith('.ts')
   ? new URL('./worker-boot.mjs', import.meta.url)
   : new URL('./worker.js', import.meta.url);
 
+/** A worker that cannot even start (a broken install) fails the server's start instead of hanging it. */
+const WORKER_START_TIMEOUT_MS = 20_000;
+
 /** How long a station start or a parameter change may wait for its worker. */
 const WORKER_REPLY_TIMEOUT_MS = 5000;
 
@@ -103,7 +106,21 @@ export class EngineHost extends EventEmitter {
   async start(): Promise<void> {
     pinNativeOpus();
     for (let i = 0; i < this.options.workers; i++) this.slots.push(this.spawn(i));
-    await Promise.all(this.slots.map((s) => s.ready));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`engine workers not ready within ${WORKER_START_TIMEOUT_MS} ms`)),
+        WORKER_START_TIMEOUT_MS,
+      );
+    });
+    try {
+      await Promise.race([Promise.all(this.slots.map((s) => s.ready)), timeout]);
+    } catch (err) {
+      await this.close();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private spawn(index: number): WorkerSlot {
