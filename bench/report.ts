@@ -11,7 +11,7 @@
  * Options (each overrides the mode's preset): --quick, --out DIR, --stream-seconds S,
  * --warmup-seconds S, --soak-audio-seconds S, --listener-counts 1,100,… (or 'none'),
  * --listener-seconds S, --semi-sizes 0,16,32 (MB; 0 = V8 default), --semi-seconds S, --semi-listeners N.
- * `--render-only PATH.json [--load-log FILE]` rewrites the markdown beside a results file without
+ * `--render-only PATH.json [--load-log FILE] [--stage-log RUN.log]` rewrites the markdown beside a results file without
  * measuring (adding the machine's load average samples from FILE to the results when given).
  */
 import { execSync } from 'node:child_process';
@@ -251,7 +251,7 @@ export async function runReport(
 }
 
 /** Rewrites the markdown from a results JSON (after a change to the wording, without measuring again). */
-export function renderOnly(jsonPath: string, loadLog?: string): string {
+export function renderOnly(jsonPath: string, loadLog?: string, stageLog?: string): string {
   const results = JSON.parse(readFileSync(jsonPath, 'utf8')) as BenchResults;
   if (loadLog !== undefined) {
     // Lines "HH:MM:SS load1 load5 load15" written every 30 s by a shell loop during the run.
@@ -260,7 +260,19 @@ export function renderOnly(jsonPath: string, loadLog?: string): string {
       .map((l) => l.trim().split(/\s+/))
       .filter((f) => f.length === 4 && Number.isFinite(Number(f[1])))
       .map((f) => ({ time: f[0]!, load1: Number(f[1]) }));
-    results.machineLoad = { source: 'external monitor: /proc/loadavg every 30 s during the run', samples };
+    // The run's own progress log, "[HH:MM:SS] bench: …" per stage, gives the stage windows.
+    const stages =
+      stageLog === undefined
+        ? undefined
+        : [...readFileSync(stageLog, 'utf8').matchAll(/^\[(\d\d:\d\d:\d\d)\] bench: (.+)$/gm)].map((m) => ({
+            time: m[1]!,
+            stage: m[2]!,
+          }));
+    results.machineLoad = {
+      source: 'external monitor: /proc/loadavg every 30 s during the run',
+      samples,
+      stages,
+    };
     writeFileSync(jsonPath, JSON.stringify(results, null, 1) + '\n');
   }
   const mdPath = join(dirname(jsonPath), 'baseline-comparison.md');
@@ -273,7 +285,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const json = option(argv, 'render-only');
   if (json !== undefined) {
     const load = option(argv, 'load-log');
-    console.log(`wrote ${renderOnly(resolve(json), load === undefined ? undefined : resolve(load))}`);
+    const stages = option(argv, 'stage-log');
+    const path = (x: string | undefined): string | undefined => (x === undefined ? undefined : resolve(x));
+    console.log(`wrote ${renderOnly(resolve(json), path(load), path(stages))}`);
   } else
     runReport(argv).catch((e: unknown) => {
       console.error(e);

@@ -125,7 +125,7 @@ export function renderReport(r: BenchResults): string {
     memory: `Over the ${duration(s.streamSeconds)} streaming window RSS moved from ${fmt(sb.memory.initialRssMb, 1)} to ${fmt(sb.memory.finalRssMb, 1)} MB (baseline) and from ${fmt(so.memory.initialRssMb, 1)} to ${fmt(so.memory.finalRssMb, 1)} MB (optimized); fitted slopes are ${fmt(sb.memory.rssGrowthMbPerHour, 2)} and ${fmt(so.memory.rssGrowthMbPerHour, 2)} MB/h. A short window's slope is dominated by the allocator and GC sawtooth, so the 8-hour verdict comes from the accelerated soak: RSS slopes ${fmt(kb.rssGrowthMbPerAudioHour, 3)} (baseline) and ${fmt(ko.rssGrowthMbPerAudioHour, 3)} (optimized) MB per hour of audio, settled heap ${fmt(kb.settledHeapGrowthMbPerAudioHour, 3)} and ${fmt(ko.settledHeapGrowthMbPerAudioHour, 3)} MB/h, i.e. ${fmt(growth8h('baseline'), 2)} and ${fmt(growth8h('optimized'), 2)} MB over 8 h of audio (SC-004 limit 10 MB). Leak verdict (8-h RSS or settled-heap growth ≥ 10 MB): baseline ${leakVerdict(r, 'baseline')}, optimized ${leakVerdict(r, 'optimized')}. Peak RSS in the soak: ${fmt(kb.peakRssMb, 1)} / ${fmt(ko.peakRssMb, 1)} MB.`,
     gpu: `Auralis has no GPU backend: synthesis is hand-written TypeScript DSP on the CPU, measured at ${fmt(ko.synthesisRealtimeFactor, 0)}× real time per core (optimized path, accelerated soak), so a single core renders many stations and there is nothing for a GPU to hold. These rows are not applicable, not pending.`,
     gc: `Over the ${duration(s.streamSeconds)} window (all isolates, from --trace-gc): baseline ${sb.gc.minor.count} minor / ${sb.gc.major.count} major collections, ${fmt(r.derived.gcTotalMs.baseline, 1)} ms of pauses in total; optimized ${so.gc.minor.count} minor / ${so.gc.major.count} major, ${fmt(r.derived.gcTotalMs.optimized, 1)} ms (${lessOrMore(r.derived.gcTotalMs.baseline, r.derived.gcTotalMs.optimized)}). Isolates that collected during the window: ${sb.gc.isolates} (baseline) and ${so.gc.isolates} (optimized); a server has its main thread, tsx's module-loader thread, and in the optimized profile the engine worker. The main thread alone (PerformanceObserver, not seeing workers): baseline ${sb.mainThreadGc.minor?.count ?? 0} minor / ${sb.mainThreadGc.major?.count ?? 0} major, optimized ${so.mainThreadGc.minor?.count ?? 0} minor / ${so.mainThreadGc.major?.count ?? 0} major.`,
-    'gc-soak': `The synthesis and encoding path alone, one thread, the same amount of audio for both: fresh buffers per chunk cost ${kb.gc.minor.count} scavenges and ${fmt(r.derived.soakGcTotalMs.baseline, 1)} ms of pauses over ${soakLen} of audio; the preallocated path ${ko.gc.minor.count} scavenges and ${fmt(r.derived.soakGcTotalMs.optimized, 1)} ms. The optimized soak ran with the chosen V8 flags (${optFlags}); the remaining collections come from the composer's and synthesizer's own short-lived objects.`,
+    'gc-soak': `The synthesis and encoding path alone, one thread, the same amount of audio for both: fresh buffers per chunk cost ${kb.gc.minor.count} scavenges and ${fmt(r.derived.soakGcTotalMs.baseline, 1)} ms of pauses over ${soakLen} of audio; the preallocated path ${ko.gc.minor.count} scavenges and ${fmt(r.derived.soakGcTotalMs.optimized, 1)} ms. The optimized soak ran with the chosen V8 flags (${optFlags}); since the two paths differ only in the chunk buffers, the collections that remain in the optimized path come from allocation elsewhere in rendering (composition and synthesis objects), which preallocating the chunk buffers does not remove.`,
   };
   for (const t of tables) {
     if (t.id === 'delivery') continue;
@@ -208,11 +208,44 @@ export function renderReport(r: BenchResults): string {
   return md.join('\n').replace(/\n{3,}/g, '\n\n');
 }
 
+/** Seconds since the run started for a UTC "HH:MM:SS" of the same run (which may cross midnight). */
+function runSeconds(r: BenchResults, hms: string): number {
+  const secs = (x: string): number => {
+    const [h, m, sec] = x.split(':').map(Number) as [number, number, number];
+    return h * 3600 + m * 60 + sec;
+  };
+  let t = secs(hms) - secs(r.startedAt.slice(11, 19));
+  if (t < -43_200) t += 86_400;
+  return t;
+}
+
 function loadLine(r: BenchResults): string {
-  const l = r.machineLoad?.samples.map((x) => x.load1) ?? [];
-  if (l.length === 0) return '- **Machine load**: not recorded for this run.';
-  const sorted = [...l].sort((a, b) => a - b);
-  return `- **Machine load**: the 1-minute load average of this ${r.machine.cores}-core machine during the run (${r.machineLoad!.source}, ${l.length} samples) was min ${fmt(sorted[0]!, 2)}, median ${fmt(sorted[Math.floor(sorted.length / 2)]!, 2)}, max ${fmt(sorted[sorted.length - 1]!, 2)}: other work shared the CPUs, which inflates tail latencies and CPU figures of both profiles alike but not necessarily equally.`;
+  const all = r.machineLoad?.samples ?? [];
+  if (all.length === 0) return '- **Machine load**: not recorded for this run.';
+  const summary = (xs: number[]): string => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return xs.length === 0
+      ? 'no sample'
+      : `median ${fmt(sorted[Math.floor(sorted.length / 2)]!, 2)}, max ${fmt(sorted[sorted.length - 1]!, 2)}`;
+  };
+  let line = `- **Machine load**: the 1-minute load average of this ${r.machine.cores}-core machine during the run (${r.machineLoad!.source}, ${all.length} samples): ${summary(all.map((x) => x.load1))}. Other work shared the CPUs at times, which inflates tail latencies and CPU figures; it did not necessarily affect both profiles equally.`;
+  const stages = (r.machineLoad!.stages ?? []).filter(
+    (s) => !s.stage.startsWith('wrote') && !s.stage.includes('measuring'),
+  );
+  if (stages.length > 0) {
+    const end = r.wallSeconds;
+    const parts = stages.map((st, i) => {
+      const from = runSeconds(r, st.time);
+      const to = i + 1 < stages.length ? runSeconds(r, stages[i + 1]!.time) : end;
+      const inside = all.filter((x) => {
+        const t = runSeconds(r, x.time);
+        return t >= from && t < to;
+      });
+      return `${st.stage} (from ${st.time} UTC): ${summary(inside.map((x) => x.load1))}`;
+    });
+    line += ` By stage: ${parts.join('; ')}.`;
+  }
+  return line;
 }
 
 /** Synthesis inside the seed's limits: P95 < 20 ms, P99 < 50 ms, average < 100 ms. */

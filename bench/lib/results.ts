@@ -39,7 +39,12 @@ export interface BenchResults {
   stream: { baseline: StreamRunResult; optimized: StreamRunResult };
   listenerScale: { rows: ListenerBenchRow[]; nodeOptions: string; errors: string[] };
   /** The machine's 1-minute load average during the run, when an external monitor recorded it. */
-  machineLoad?: { source: string; samples: { time: string; load1: number }[] };
+  machineLoad?: {
+    source: string;
+    samples: { time: string; load1: number }[];
+    /** Stage start times from the run's progress log. */
+    stages?: { time: string; stage: string }[];
+  };
   derived: {
     lateOver50Percent: { baseline: number; optimized: number };
     gcTotalMs: { baseline: number; optimized: number };
