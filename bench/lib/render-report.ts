@@ -228,9 +228,11 @@ function loadLine(r: BenchResults): string {
       ? 'no sample'
       : `median ${fmt(sorted[Math.floor(sorted.length / 2)]!, 2)}, max ${fmt(sorted[sorted.length - 1]!, 2)}`;
   };
-  let line = `- **Machine load**: the 1-minute load average of this ${r.machine.cores}-core machine during the run (${r.machineLoad!.source}, ${all.length} samples): ${summary(all.map((x) => x.load1))}. Other work shared the CPUs at times, which inflates tail latencies and CPU figures; it did not necessarily affect both profiles equally.`;
+  let line = `- **Machine load**: the 1-minute load average of this ${r.machine.cores}-core machine during the run (${r.machineLoad!.source}, ${all.length} samples): ${summary(all.map((x) => x.load1))}. The load average counts the benchmark's own busy processes too (about 2 while the soak runs on both cores, well under 1 while one listener streams); load beyond that is other work sharing the CPUs, which inflates tail latencies and CPU figures and need not affect both profiles equally.`;
   const stages = (r.machineLoad!.stages ?? []).filter(
-    (s) => !s.stage.startsWith('wrote') && !s.stage.includes('measuring'),
+    (s) =>
+      /^(young generation|memory soak|listener scale|streaming)/.test(s.stage) &&
+      !s.stage.includes('measuring'),
   );
   if (stages.length > 0) {
     const end = r.wallSeconds;
