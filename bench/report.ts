@@ -114,6 +114,19 @@ function chooseSemiSpace(rows: SemiSpaceRow[]): BenchResults['semiSpace'] {
   return { rows, chosenMb: chosen.semiSpaceMb, chosenFlags: semiFlags(chosen.semiSpaceMb), rule };
 }
 
+/**
+ * runStream, once more when no audio reached the listener or the server recorded no synthesis for the
+ * bench station (seen rarely on a loaded machine; the report must not print a run without data).
+ */
+async function streamChecked(opts: Parameters<typeof runStream>[0], log: (m: string) => void) {
+  const first = await runStream(opts);
+  if (first.chunksMeasured > 0 && first.synthesisMs.count > 0) return first;
+  log(
+    `${opts.profile}: no data (${first.chunksMeasured} chunks at the listener, ${first.synthesisMs.count} syntheses); running it again`,
+  );
+  return runStream(opts);
+}
+
 /** Stages done so far, so that a failure late in a long run does not lose the early measurements. */
 function checkpoint(outDir: string, partial: Record<string, unknown>): void {
   mkdirSync(outDir, { recursive: true });
@@ -151,13 +164,16 @@ export async function runReport(
     log(
       `young generation ${mb === 0 ? 'default' : `${mb} MB`}: ${settings.semiListeners} listeners, ${settings.semiSeconds} s`,
     );
-    const run = await runStream({
-      profile: 'optimized',
-      seconds: settings.semiSeconds,
-      warmupSeconds: Math.min(5, settings.warmupSeconds + 2),
-      listeners: settings.semiListeners,
-      nodeFlags: semiFlags(mb),
-    });
+    const run = await streamChecked(
+      {
+        profile: 'optimized',
+        seconds: settings.semiSeconds,
+        warmupSeconds: Math.min(5, settings.warmupSeconds + 2),
+        listeners: settings.semiListeners,
+        nodeFlags: semiFlags(mb),
+      },
+      log,
+    );
     semiRows.push({ semiSpaceMb: mb, nodeFlags: semiFlags(mb), run });
   }
   const semiSpace = chooseSemiSpace(semiRows);
@@ -201,12 +217,10 @@ export async function runReport(
   }
 
   log(`streaming, baseline: ${settings.warmupSeconds} s warm-up + ${settings.streamSeconds} s`);
-  const streamBaseline = await runStream({
-    profile: 'baseline',
-    seconds: settings.streamSeconds,
-    warmupSeconds: settings.warmupSeconds,
+  const streamBaseline = await streamChecked(
+    { profile: 'baseline', seconds: settings.streamSeconds, warmupSeconds: settings.warmupSeconds, log },
     log,
-  });
+  );
   checkpoint(outDir, {
     settings,
     semiSpace,
@@ -215,13 +229,16 @@ export async function runReport(
     stream: { baseline: streamBaseline },
   });
   log(`streaming, optimized: ${settings.warmupSeconds} s warm-up + ${settings.streamSeconds} s`);
-  const streamOptimized = await runStream({
-    profile: 'optimized',
-    seconds: settings.streamSeconds,
-    warmupSeconds: settings.warmupSeconds,
-    nodeFlags: semiSpace.chosenFlags,
+  const streamOptimized = await streamChecked(
+    {
+      profile: 'optimized',
+      seconds: settings.streamSeconds,
+      warmupSeconds: settings.warmupSeconds,
+      nodeFlags: semiSpace.chosenFlags,
+      log,
+    },
     log,
-  });
+  );
 
   const gitCommit = commitLabel();
   const partial = {
