@@ -125,20 +125,26 @@ export async function runListenerBench(
   const gen = spawn(gcmd, gargs, { stdio: ['ignore', 'pipe', 'inherit'] });
   let cpuStart = 0;
   let wallStart = 0;
-  const result = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    lines(gen, (l) => {
-      const msg = JSON.parse(l) as Record<string, unknown>;
-      if (msg.phase === 'measuring') {
-        cpuStart = cpuSeconds(serverPid);
-        wallStart = performance.now();
-      } else if (msg.phase === 'done') resolve(msg);
+  let result: Record<string, unknown>;
+  let serverCpuPercent: number;
+  try {
+    result = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      lines(gen, (l) => {
+        const msg = JSON.parse(l) as Record<string, unknown>;
+        if (msg.phase === 'measuring') {
+          cpuStart = cpuSeconds(serverPid);
+          wallStart = performance.now();
+        } else if (msg.phase === 'done') resolve(msg);
+      });
+      gen.on('exit', (code) => (code === 0 ? undefined : reject(new Error(`load generator exited ${code}`))));
     });
-    gen.on('exit', (code) => (code === 0 ? undefined : reject(new Error(`load generator exited ${code}`))));
-  });
-  const serverCpuPercent =
-    ((cpuSeconds(serverPid) - cpuStart) / ((performance.now() - wallStart) / 1000)) * 100;
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
+    serverCpuPercent = ((cpuSeconds(serverPid) - cpuStart) / ((performance.now() - wallStart) / 1000)) * 100;
+  } finally {
+    // Never leave the server behind, whatever happened to the generator.
+    const exited = new Promise((r) => server.once('exit', r));
+    server.kill('SIGTERM');
+    await exited;
+  }
   const l = result.latenessMs as Record<string, number>;
   const j = result.jitterMs as Record<string, number>;
   return {
