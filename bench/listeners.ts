@@ -141,9 +141,11 @@ export async function runListenerBench(
     serverCpuPercent = ((cpuSeconds(serverPid) - cpuStart) / ((performance.now() - wallStart) / 1000)) * 100;
   } finally {
     // Never leave the server behind, whatever happened to the generator.
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
+    if (server.exitCode === null && server.signalCode === null) {
+      const exited = new Promise((r) => server.once('exit', r));
+      server.kill('SIGTERM');
+      await exited;
+    }
   }
   const l = result.latenessMs as Record<string, number>;
   const j = result.jitterMs as Record<string, number>;
