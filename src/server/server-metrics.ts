@@ -37,13 +37,15 @@ export class ServerMetrics {
     this.monitors = startRuntimeMonitors(this.m, {
       leakThresholdBytesPerHour: this.config.leakThresholdMbPerHour * 1024 * 1024,
     });
-    this.poll = setInterval(() => {
+    const poll = (): void => {
       const now = Date.now();
       const stations = ctx.registry.all();
       this.m.stations.set(stations.length);
       for (const st of stations)
         this.m.recordRingBuffered(st.id, st.bufferedMs(now, this.config.leadMs) / 1000);
-    }, POLL_INTERVAL_MS);
+    };
+    poll();
+    this.poll = setInterval(poll, POLL_INTERVAL_MS);
     this.poll.unref();
   }
 

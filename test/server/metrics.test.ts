@@ -32,7 +32,8 @@ describe('metrics wired to the server', () => {
         const res = await fetch(`${server.url}/metrics`);
         assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
         text = await res.text();
-        if (/auralis_synthesis_seconds_count\{station="default"\} (\d\d+)/.test(text)) break;
+        const synthesized = /auralis_synthesis_seconds_count\{station="default"\} (\d\d+)/.test(text);
+        if (synthesized && /auralis_ring_buffered_seconds\{station="default"\} /.test(text)) break;
       }
       assert.equal(sample(text, 'auralis_listeners', '{transport="ws"}'), 2);
       assert.ok(sample(text, 'auralis_chunks_sent_total', '{transport="ws"}') >= 10);
