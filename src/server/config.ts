@@ -25,6 +25,8 @@ export interface ServerConfig {
   maxListeners: number;
   /** Stations, personal sessions included. */
   maxStations: number;
+  /** Personal sessions (each also counts as a station). */
+  maxPersonalSessions: number;
   /** Bytes a listener's socket may hold unsent before chunks are skipped for that listener. */
   listenerQueueBytes: number;
   /** A listener whose socket stays over its queue limit this long (ms) is disconnected. */
@@ -37,8 +39,20 @@ export interface ServerConfig {
   gracePeriodMs: number;
   /** Largest HTTP request body (bytes). */
   maxBodyBytes: number;
+  /** Largest HTTP request head: URL plus header names and values (bytes); beyond it 431. */
+  maxHeaderBytes: number;
+  /** Time (ms) a client has to send a complete request head; the connection is closed after it. */
+  headersTimeoutMs: number;
+  /** Time (ms) a client has to send a complete request, body included; 408 and closed after it. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long (ms) without a new request. */
+  keepAliveTimeoutMs: number;
+  /** Open TCP connections per client address (HTTP, streams and WebSockets together). */
+  maxConnectionsPerIp: number;
   /** Control messages per second per WebSocket before RATE_LIMITED. */
   controlRatePerSecond: number;
+  /** Control changes per second per client address, over all its WebSockets and the HTTP API. */
+  controlRatePerIp: number;
   /** HTTP requests per second per client address on /api (429 beyond). */
   apiRatePerSecond: number;
   /** Engine worker threads. */
@@ -93,13 +107,20 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   httpBurstMs: 1000,
   maxListeners: 10_000,
   maxStations: 64,
+  maxPersonalSessions: 32,
   listenerQueueBytes: 256 * 1024,
   stallTimeoutMs: 5000,
   controlToken: '',
   allowedOrigins: [],
   gracePeriodMs: 30_000,
   maxBodyBytes: 16 * 1024,
+  maxHeaderBytes: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnectionsPerIp: 256,
   controlRatePerSecond: 20,
+  controlRatePerIp: 40,
   apiRatePerSecond: 50,
   workers: Math.max(1, Math.min(4, availableParallelism() - 1)),
   opusBitrate: 96_000,
@@ -204,6 +225,16 @@ export const CONFIG_TABLE: readonly Setting[] = [
     doc: 'stations including personal sessions',
   },
   {
+    key: 'maxPersonalSessions',
+    kind: 'int',
+    unit: 'sessions',
+    env: 'AURALIS_MAX_PERSONAL_SESSIONS',
+    flag: '--max-personal-sessions',
+    min: 0,
+    max: 10_000,
+    doc: 'personal sessions (each also a station)',
+  },
+  {
     key: 'listenerQueueBytes',
     kind: 'int',
     unit: 'bytes',
@@ -260,6 +291,56 @@ export const CONFIG_TABLE: readonly Setting[] = [
     doc: 'largest request body',
   },
   {
+    key: 'maxHeaderBytes',
+    kind: 'int',
+    unit: 'bytes',
+    env: 'AURALIS_MAX_HEADER_BYTES',
+    flag: '--max-header-bytes',
+    min: 1024,
+    max: 1024 * 1024,
+    doc: 'largest request head (URL + header names and values)',
+  },
+  {
+    key: 'headersTimeoutMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_HEADERS_TIMEOUT_MS',
+    flag: '--headers-timeout-ms',
+    min: 200,
+    max: 600_000,
+    doc: 'time to send a complete request head',
+  },
+  {
+    key: 'requestTimeoutMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_REQUEST_TIMEOUT_MS',
+    flag: '--request-timeout-ms',
+    min: 200,
+    max: 600_000,
+    doc: 'time to send a complete request with its body (not streams)',
+  },
+  {
+    key: 'keepAliveTimeoutMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_KEEP_ALIVE_TIMEOUT_MS',
+    flag: '--keep-alive-timeout-ms',
+    min: 100,
+    max: 600_000,
+    doc: 'idle keep-alive connection lifetime',
+  },
+  {
+    key: 'maxConnectionsPerIp',
+    kind: 'int',
+    unit: 'connections',
+    env: 'AURALIS_MAX_CONNECTIONS_PER_IP',
+    flag: '--max-connections-per-ip',
+    min: 1,
+    max: 1_000_000,
+    doc: 'open connections per client address',
+  },
+  {
     key: 'controlRatePerSecond',
     kind: 'int',
     unit: 'messages/s',
@@ -268,6 +349,16 @@ export const CONFIG_TABLE: readonly Setting[] = [
     min: 1,
     max: 1000,
     doc: 'control messages per socket',
+  },
+  {
+    key: 'controlRatePerIp',
+    kind: 'int',
+    unit: 'changes/s',
+    env: 'AURALIS_CONTROL_RATE_PER_IP',
+    flag: '--control-rate-per-ip',
+    min: 1,
+    max: 100_000,
+    doc: 'control changes per client address (WebSockets and API)',
   },
   {
     key: 'apiRatePerSecond',
@@ -400,6 +491,18 @@ export function loadConfig(
     throw new ConfigError(
       'stallTimeoutMs',
       `stallTimeoutMs (${c.stallTimeoutMs} ms) must be shorter than ringSeconds (${c.ringSeconds} s)`,
+    );
+  }
+  if (c.headersTimeoutMs > c.requestTimeoutMs) {
+    throw new ConfigError(
+      'headersTimeoutMs',
+      `headersTimeoutMs (${c.headersTimeoutMs} ms) must not exceed requestTimeoutMs (${c.requestTimeoutMs} ms)`,
+    );
+  }
+  if (c.maxPersonalSessions > c.maxStations) {
+    throw new ConfigError(
+      'maxPersonalSessions',
+      `maxPersonalSessions (${c.maxPersonalSessions}) must not exceed maxStations (${c.maxStations})`,
     );
   }
   if (c.httpBurstMs + c.renderAheadMs + c.leadMs >= c.ringSeconds * 1000) {

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
@@ -14,7 +15,8 @@ import { Pacer, type Broadcaster, type PacerObserver } from './broadcast/pacer.t
 import { loadConfig, type ServerConfig } from './config.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
-import { ApiError, CLOSE } from './errors.ts';
+import { ApiError, CLOSE, ERRORS, type ErrorCode } from './errors.ts';
+import { ClientLimits } from './limits.ts';
 import { registerApiRoutes, registerHealthRoutes } from './routes/api.ts';
 import type { Station } from './station.ts';
 import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
@@ -45,6 +47,7 @@ class Context implements ServerContext, PacerObserver {
   readonly pacer: Broadcaster;
   readonly controller: Controller;
   readonly metrics: ServerMetrics;
+  readonly limits: ClientLimits;
   closing = false;
   private listeners = 0;
   private readonly lastSendMs = new Map<Station, number>();
@@ -52,6 +55,7 @@ class Context implements ServerContext, PacerObserver {
   constructor(config: ServerConfig, metrics: ServerMetrics) {
     this.config = config;
     this.metrics = metrics;
+    this.limits = new ClientLimits(config);
     const engineOptions: EngineOptions = {
       workers: config.workers,
       chunkFrames: (config.chunkMs * SAMPLE_RATE) / 1000,
@@ -131,6 +135,61 @@ class Context implements ServerContext, PacerObserver {
   }
 }
 
+/** Characters a Host header may have to be echoed into the CSP (anything else: 'self' only). */
+const SAFE_HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+
+/**
+ * Security headers on every fastify reply (the player, the API, errors). The player loads only
+ * same-origin scripts, styles, its AudioWorklet module and the `<audio>` stream; it connects to the
+ * API and `/ws` on its own host. HTTP streams are written raw and carry their own headers.
+ */
+function setSecurityHeaders(reply: FastifyReply, host: string | undefined): void {
+  const ws = host && SAFE_HOST.test(host) ? ` ws://${host} wss://${host}` : '';
+  reply.header(
+    'content-security-policy',
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+      `media-src 'self'; connect-src 'self'${ws}; worker-src 'self'; object-src 'none'; ` +
+      "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  );
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('x-frame-options', 'DENY');
+  reply.header('referrer-policy', 'no-referrer');
+  reply.header('cross-origin-opener-policy', 'same-origin');
+  reply.header('cross-origin-resource-policy', 'same-origin');
+  reply.header('permissions-policy', 'camera=(), microphone=(), geolocation=(), payment=(), usb=()');
+}
+
+const CLIENT_ERRORS: Partial<Record<string, ErrorCode>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  HPE_HEADER_OVERFLOW: 'HEADERS_TOO_LARGE',
+};
+
+/**
+ * A request Node could not hand to fastify (a timeout, a head over the limit, bytes that are not
+ * HTTP): answered with a documented error code, then the connection is closed.
+ */
+function clientError(app: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code = CLIENT_ERRORS[err.code ?? ''] ?? 'BAD_REQUEST';
+  const message =
+    code === 'REQUEST_TIMEOUT'
+      ? 'the request did not arrive in time'
+      : code === 'HEADERS_TOO_LARGE'
+        ? 'the request line and headers are too large'
+        : 'the request is not valid HTTP';
+  app.log.info({ code, remote: socket.remoteAddress }, `client error: ${message}`);
+  if (socket.writable) {
+    const body = JSON.stringify(new ApiError(code, message).toJSON());
+    const status = ERRORS[code].status;
+    socket.end(
+      `HTTP/1.1 ${status} ${code}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  }
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
 /**
  * Starts an Auralis server: the engine workers, the `default` station, the pacer, and the HTTP and
  * WebSocket routes. `overrides` take precedence over environment variables and defaults.
@@ -152,6 +211,42 @@ export async function startServer(
     bodyLimit: config.maxBodyBytes,
     forceCloseConnections: true,
     return503OnClosing: true,
+    // Node applies these to a request until it is complete: a stream (a GET without a body) or an
+    // upgraded WebSocket is complete at once and is never cut by them.
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: config.headersTimeoutMs,
+      // Node refuses a head whose URL, header names and values reach maxHeaderSize: +1 accepts exactly N.
+      maxHeaderSize: config.maxHeaderBytes + 1,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.headersTimeoutMs / 4))),
+    },
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => clientError(app, err, socket),
+  });
+  app.server.on('connection', (socket: Socket) => ctx.limits.connectionOpened(socket));
+  app.addHook('onRequest', (req, reply, done) => {
+    setSecurityHeaders(reply, req.headers.host);
+    const socket = req.raw.socket;
+    if (ctx.limits.isRefused(socket)) {
+      // Closed once answered, also when the request was a WebSocket upgrade (no 'connection: close' there).
+      reply.raw.once('finish', () => {
+        socket.end();
+        setTimeout(() => socket.destroy(), 1000).unref();
+      });
+      void reply
+        .code(ERRORS.TOO_MANY_CONNECTIONS.status)
+        .header('connection', 'close')
+        .header('retry-after', '1')
+        .send(
+          new ApiError(
+            'TOO_MANY_CONNECTIONS',
+            `more than ${ctx.limits.limit} open connections from your address; close some and retry`,
+          ).toJSON(),
+        );
+      return;
+    }
+    done();
   });
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
@@ -192,6 +287,20 @@ export async function startServer(
 
   await app.register(async (scoped) => {
     scoped.addHook('onRequest', scoped.rateLimit());
+    // Changes count against the client address's control rate, shared with its WebSockets.
+    scoped.addHook('onRequest', (req, reply, done) => {
+      if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return done();
+      if (ctx.limits.takeControl(req.raw.socket.remoteAddress ?? '')) return done();
+      ctx.controlRejected('api', 'rate_limited');
+      void reply
+        .code(429)
+        .send(
+          new ApiError(
+            'RATE_LIMITED',
+            `more than ${ctx.limits.controlLimit} control changes a second from your address`,
+          ).toJSON(),
+        );
+    });
     registerApiRoutes(scoped, ctx);
   });
   registerHealthRoutes(app, ctx);
@@ -238,6 +347,7 @@ export async function startServer(
       }
       for (const ws of app.websocketServer.clients) ws.close(CLOSE.GOING_AWAY, 'server shutting down');
       ctx.registry.close();
+      ctx.limits.close();
       await Promise.race([app.close(), new Promise((r) => setTimeout(r, 1500).unref())]);
       await ctx.engine.close();
     })();

@@ -19,6 +19,8 @@ export class StationRegistry {
   private readonly config: ServerConfig;
   /** Creations in flight count against maxStations too. */
   private creating = 0;
+  private creatingPersonal = 0;
+  private personalCount = 0;
   onRemoved: (st: Station) => void = () => {};
 
   constructor(engine: Engine, pacer: Broadcaster, config: ServerConfig) {
@@ -39,6 +41,11 @@ export class StationRegistry {
     return this.stations.size;
   }
 
+  /** Personal sessions open now (each is also a station). */
+  get personalSessions(): number {
+    return this.personalCount;
+  }
+
   /** Creates a station from a validated patch (preset first, explicit params override). */
   async create(opts: {
     id?: string;
@@ -50,6 +57,12 @@ export class StationRegistry {
       throw new ApiError('SERVER_FULL', `the server runs its maximum of ${this.config.maxStations} stations`);
     }
     const personal = opts.personal ?? false;
+    if (personal && this.personalCount + this.creatingPersonal >= this.config.maxPersonalSessions) {
+      throw new ApiError(
+        'SERVER_FULL',
+        `the server runs its maximum of ${this.config.maxPersonalSessions} personal sessions`,
+      );
+    }
     let id = opts.id;
     if (id !== undefined) {
       if (!STATION_ID_PATTERN.test(id))
@@ -62,6 +75,7 @@ export class StationRegistry {
     const params: MusicParams = applyPatch(DEFAULT_PARAMS, opts.patch ?? {});
     const seed = opts.seed ?? opts.patch?.seed ?? randomInt(0, 0xffff_ffff);
     this.creating++;
+    if (personal) this.creatingPersonal++;
     try {
       const engineStation = await this.engine.addStation(id, seed, params);
       if (this.stations.has(id)) {
@@ -75,10 +89,12 @@ export class StationRegistry {
         this.byResumeToken.set(st.resumeToken, st);
       }
       this.stations.set(id, st);
+      if (personal) this.personalCount++;
       this.pacer.add(st);
       return st;
     } finally {
       this.creating--;
+      if (personal) this.creatingPersonal--;
     }
   }
 
@@ -86,6 +102,7 @@ export class StationRegistry {
     const st = this.stations.get(id);
     if (!st) return;
     this.stations.delete(id);
+    if (st.personal) this.personalCount--;
     if (st.resumeToken) this.byResumeToken.delete(st.resumeToken);
     if (st.graceTimer) clearTimeout(st.graceTimer);
     this.pacer.remove(st);

@@ -82,6 +82,7 @@ const QUERY_PARAM_FIELDS = ['key', 'mode', 'bpm', 'intensity', 'seed', 'preset']
 export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): void {
   const q = (req.query ?? {}) as Record<string, string | undefined>;
   const { config, registry } = ctx;
+  const clientIp = req.socket.remoteAddress ?? '';
 
   if (config.allowedOrigins.length > 0) {
     const origin = req.headers.origin;
@@ -214,6 +215,16 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
               ws,
               'RATE_LIMITED',
               `more than ${config.controlRatePerSecond} control messages a second`,
+            );
+          return;
+        }
+        if (!ctx.limits.takeControl(clientIp)) {
+          ctx.controlRejected(source, 'rate_limited');
+          if (!strike())
+            sendError(
+              ws,
+              'RATE_LIMITED',
+              `more than ${config.controlRatePerIp} control changes a second from your address`,
             );
           return;
         }
