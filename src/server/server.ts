@@ -223,6 +223,12 @@ export async function startServer(
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.headersTimeoutMs / 4))),
     },
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => clientError(app, err, socket),
+    // A URL fastify cannot decode (`/%zz`): the same JSON error as every other bad request.
+    frameworkErrors: (err, req, reply) => {
+      const e = new ApiError('BAD_REQUEST', `the URL is malformed: ${req.url.slice(0, 200)}`);
+      void (reply as FastifyReply).code(e.status).send(e.toJSON());
+      void err;
+    },
   });
   app.server.on('connection', (socket: Socket) => ctx.limits.connectionOpened(socket));
   app.addHook('onRequest', (req, reply, done) => {
@@ -249,16 +255,21 @@ export async function startServer(
     done();
   });
 
-  app.setErrorHandler((err: FastifyError, _req, reply) => {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
     let e: ApiError;
     if (err instanceof ApiError) e = err;
     else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
       e = new ApiError('BODY_TOO_LARGE', `the body is over ${config.maxBodyBytes} bytes`);
     else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       e = new ApiError('BAD_REQUEST', 'the body must be application/json');
-    else if (err.statusCode === 400)
+    else if (err.statusCode === 400 && err.code?.startsWith('FST_ERR_CTP_'))
       e = new ApiError('BAD_REQUEST', `the body is not valid JSON: ${err.message}`);
     else if (err.statusCode === 429) e = new ApiError('RATE_LIMITED', 'too many requests; slow down');
+    else if (err.statusCode === 403 || err.statusCode === 404)
+      // The static files refuse a path outside their folder (`/../x`) with 403: there is no such file.
+      e = new ApiError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`);
+    else if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
+      e = new ApiError('BAD_REQUEST', `the request is malformed: ${err.message}`);
     else {
       reply.log.error(err);
       e = new ApiError('INTERNAL', 'internal error');
@@ -308,7 +319,16 @@ export async function startServer(
     reply.type(metrics.contentType);
     return metrics.expose();
   });
-  app.get('/ws', { websocket: true }, (socket, req) => handleWebSocket(ctx, socket, req));
+  app.route({
+    method: 'GET',
+    url: '/ws',
+    // A plain GET (no upgrade) gets a documented error rather than an empty 404.
+    handler: async (_req, reply) => {
+      const e = new ApiError('BAD_REQUEST', '/ws is a WebSocket endpoint: connect with Upgrade: websocket');
+      return reply.code(e.status).send(e.toJSON());
+    },
+    wsHandler: (socket, req) => handleWebSocket(ctx, socket, req),
+  });
   app.get<{ Params: { file: string } }>('/stream/:file', (req, reply) => handleStream(ctx, req, reply));
 
   if (existsSync(config.staticDir)) {
