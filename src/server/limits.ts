@@ -2,6 +2,8 @@ import type { Socket } from 'node:net';
 
 /** Buckets untouched this long (ms) are full again and are dropped by the sweep. */
 const SWEEP_INTERVAL_MS = 10_000;
+/** Longest time (ms) an over-limit connection is kept open waiting for the request to refuse. */
+const REFUSED_GRACE_MS = 1000;
 
 interface Bucket {
   tokens: number;
@@ -20,11 +22,12 @@ export class ClientLimits {
   private readonly refused = new WeakSet<Socket>();
   private readonly buckets = new Map<string, Bucket>();
   private readonly sweepTimer: NodeJS.Timeout;
-  /** Connections refused over the per-address limit since start. */
-  refusedConnections = 0;
+  /** An over-limit connection that sends no request head within this (ms) is dropped unanswered. */
+  private readonly refusedGraceMs: number;
 
-  constructor(opts: { maxConnectionsPerIp: number; controlRatePerIp: number }) {
+  constructor(opts: { maxConnectionsPerIp: number; controlRatePerIp: number; headersTimeoutMs?: number }) {
     this.maxConnections = opts.maxConnectionsPerIp;
+    this.refusedGraceMs = Math.min(REFUSED_GRACE_MS, opts.headersTimeoutMs ?? REFUSED_GRACE_MS);
     this.controlRate = opts.controlRatePerIp;
     this.sweepTimer = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
@@ -32,7 +35,8 @@ export class ClientLimits {
 
   /**
    * A TCP connection arrived: counts it for its address until it closes. One past the limit is
-   * marked; its first request is answered 429 TOO_MANY_CONNECTIONS and the connection closed.
+   * marked; its first request is answered 429 TOO_MANY_CONNECTIONS and the connection closed (or
+   * it is dropped unanswered if no request head arrives within a second).
    */
   connectionOpened(socket: Socket): void {
     const ip = socket.remoteAddress ?? '';
@@ -40,7 +44,8 @@ export class ClientLimits {
     this.open.set(ip, n);
     if (n > this.maxConnections) {
       this.refused.add(socket);
-      this.refusedConnections++;
+      // It only gets to hear why: it may not idle on the address's budget for the whole head timeout.
+      socket.setTimeout(this.refusedGraceMs, () => socket.destroy());
     }
     socket.once('close', () => {
       const left = (this.open.get(ip) ?? 1) - 1;

@@ -279,6 +279,14 @@ describe('per-address caps', () => {
       assert.equal(upgrade.status, 429, upgrade.text);
       assert.equal(errorCode(upgrade.body), 'TOO_MANY_CONNECTIONS');
       assert.ok(upgrade.closedAfterMs >= 0, 'the server closes the refused connection');
+      // An over-limit connection that sends nothing is dropped within about a second, not the 10 s
+      // head timeout.
+      const idle = await rawClient(server, () => {}, 15_000);
+      assert.ok(
+        idle.closedAfterMs >= 0 && idle.closedAfterMs < 5000,
+        `idle over-limit closed after ${idle.closedAfterMs} ms`,
+      );
+      assert.equal(idle.text, '');
       // Music goes on for the connections within the limit.
       const before = a.chunks.length;
       await sleep(500);
