@@ -25,7 +25,7 @@ export interface ServerConfig {
   maxListeners: number;
   /** Stations, personal sessions included. */
   maxStations: number;
-  /** Personal sessions (each also counts as a station). */
+  /** Personal sessions (each also counts against maxStations, so the smaller of the two caps them). */
   maxPersonalSessions: number;
   /** Bytes a listener's socket may hold unsent before chunks are skipped for that listener. */
   listenerQueueBytes: number;
@@ -497,12 +497,6 @@ export function loadConfig(
     throw new ConfigError(
       'headersTimeoutMs',
       `headersTimeoutMs (${c.headersTimeoutMs} ms) must not exceed requestTimeoutMs (${c.requestTimeoutMs} ms)`,
-    );
-  }
-  if (c.maxPersonalSessions > c.maxStations) {
-    throw new ConfigError(
-      'maxPersonalSessions',
-      `maxPersonalSessions (${c.maxPersonalSessions}) must not exceed maxStations (${c.maxStations})`,
     );
   }
   if (c.httpBurstMs + c.renderAheadMs + c.leadMs >= c.ringSeconds * 1000) {
