@@ -111,6 +111,10 @@ export class ServerMetrics {
     }
   }
 
+  workerHeap(worker: number, heapUsedBytes: number): void {
+    this.m.recordWorkerHeap(worker, heapUsedBytes);
+  }
+
   workerRestarted(): void {
     this.m.recordWorkerRestart();
   }

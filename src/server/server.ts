@@ -84,9 +84,11 @@ class Context implements ServerContext, PacerObserver {
       changed: (source, latency) => this.metrics.controlLatency(source, latency),
     });
     this.engine.on('now', (e) => this.registry.get(e.id)?.queueNow(e));
-    this.engine.on('stats', (stats: StationStats[]) =>
-      this.metrics.engineStats(stats, (id) => this.registry.get(id)),
-    );
+    this.engine.on('stats', (stats: StationStats[], worker: number, heapUsedBytes?: number) => {
+      this.metrics.engineStats(stats, (id) => this.registry.get(id));
+      // Engine workers report their isolate's heap; the inline (baseline) engine has no worker.
+      if (heapUsedBytes !== undefined) this.metrics.workerHeap(worker, heapUsedBytes);
+    });
     this.engine.on('restart', () => this.metrics.workerRestarted());
   }
 
