@@ -220,6 +220,15 @@ describe('control', () => {
       assert.match(metrics, /station="default"/, 'shared stations keep their id');
       assert.ok(!metrics.includes(id), '/metrics does not name the session');
       assert.ok(!/station="p-/.test(metrics), 'no personal id at all on /metrics');
+
+      // /readyz names a lagging shared station, but not a lagging personal session.
+      const st = server.registry.get(id)!;
+      st.bufferedMs = () => -500;
+      const ready = await fetch(`${server.url}/readyz`);
+      assert.equal(ready.status, 503, 'the lagging session is reported');
+      const reason = ((await ready.json()) as { reason: string }).reason;
+      assert.match(reason, /personal session is 500 ms behind/);
+      assert.ok(!reason.includes(id), '/readyz does not name the session');
       owner.close();
       other.close();
     });

@@ -62,7 +62,8 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ServerContext): 
       if (ahead < 0) {
         return reply.code(503).send({
           status: 'degraded',
-          reason: `station ${st.id} is ${Math.round(-ahead)} ms behind real time`,
+          // A personal session's id is a capability: never named on a public route.
+          reason: `${st.personal ? 'a personal session' : `station ${st.id}`} is ${Math.round(-ahead)} ms behind real time`,
         });
       }
     }
