@@ -107,26 +107,38 @@ describe('close reasons and refusals', () => {
   });
 
   it('lets a page from another site listen but not change a shared station', async () => {
-    await withServer({}, async (server) => {
-      const c = await connect(server, 'codec=pcm', { origin: 'https://evil.example' });
-      await c.waitChunks(2);
-      c.send({ type: 'set', params: { bpm: 41 } });
-      const e = await c.next('error');
-      assert.equal(e.code, 'FORBIDDEN');
-      assert.equal(e.field, 'origin');
-      const st = await json(server, 'GET', '/api/stations/default');
-      assert.equal((st.body!.params as Record<string, unknown>).bpm, 70, 'nothing changed');
-      // Its own personal session it may steer.
-      const p = await connect(server, 'personal=1&codec=pcm', { origin: 'https://evil.example' });
-      await p.next('welcome');
-      p.send({ type: 'set', params: { bpm: 41 } });
-      assert.equal(((await p.next('params')).params as Record<string, unknown>).bpm, 41);
-      // Same-origin pages may change the shared station.
-      const same = await connect(server, 'codec=pcm', { origin: server.url });
-      await same.next('welcome');
-      same.send({ type: 'set', params: { bpm: 42 } });
-      assert.equal(((await same.next('params')).params as Record<string, unknown>).bpm, 42);
-      for (const x of [c, p, same]) x.close();
-    });
+    const log = captureLog();
+    await withServer(
+      { logLevel: 'debug' },
+      async (server) => {
+        const c = await connect(server, 'codec=pcm', { origin: 'https://evil.example' });
+        await c.waitChunks(2);
+        c.send({ type: 'set', params: { bpm: 41 } });
+        const e = await c.next('error');
+        assert.equal(e.code, 'FORBIDDEN');
+        assert.equal(e.field, 'origin');
+        const st = await json(server, 'GET', '/api/stations/default');
+        assert.equal((st.body!.params as Record<string, unknown>).bpm, 70, 'nothing changed');
+        // Its own personal session it may steer.
+        const p = await connect(server, 'personal=1&codec=pcm', { origin: 'https://evil.example' });
+        await p.next('welcome');
+        p.send({ type: 'set', params: { bpm: 41 } });
+        assert.equal(((await p.next('params')).params as Record<string, unknown>).bpm, 41);
+        // Same-origin pages may change the shared station.
+        const same = await connect(server, 'codec=pcm', { origin: server.url });
+        await same.next('welcome');
+        same.send({ type: 'set', params: { bpm: 42 } });
+        assert.equal(((await same.next('params')).params as Record<string, unknown>).bpm, 42);
+        for (const x of [c, p, same]) x.close();
+      },
+      { logStream: log.stream },
+    );
+    assert.ok(
+      log.lines.some(
+        (l) => l.level === 20 && l.code === 'FORBIDDEN' && /message refused/.test(l.msg as string),
+      ),
+      'the refused message is logged at debug',
+    );
+    assert.deepEqual(log.errors(), [], 'no error-level log line');
   });
 });

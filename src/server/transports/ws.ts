@@ -126,6 +126,11 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
   const q = (req.query ?? {}) as Record<string, unknown>;
   const { config, registry } = ctx;
   const log = req.log;
+  /** A message refused: an `error` to the client, a debug line to the log (never above info). */
+  const answer = (code: ErrorCode, message: string, field?: string): void => {
+    log.debug({ code, field }, `websocket message refused: ${message}`);
+    sendError(ws, code, message, field);
+  };
 
   // A query parameter given twice arrives as an array: refuse it rather than guess.
   for (const [name, value] of Object.entries(q)) {
@@ -226,8 +231,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
     const st = station!;
     if (!st.personal && crossSite) {
       ctx.controlRejected(source, 'forbidden');
-      sendError(
-        ws,
+      answer(
         'FORBIDDEN',
         `changes from origin ${quote(origin!)} are refused: not this server's origin and not in allowedOrigins`,
         'origin',
@@ -237,22 +241,18 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
     if (st.personal) {
       if (!listener.personalOwner) {
         ctx.controlRejected(source, 'forbidden');
-        sendError(ws, 'FORBIDDEN', `only the owner may change personal session ${st.id}`);
+        answer('FORBIDDEN', `only the owner may change personal session ${st.id}`);
         return;
       }
     } else if (config.controlToken) {
       if (!query.token) {
         ctx.controlRejected(source, 'forbidden');
-        sendError(
-          ws,
-          'UNAUTHORIZED',
-          'changing a station needs the control token (token= on the WebSocket URL)',
-        );
+        answer('UNAUTHORIZED', 'changing a station needs the control token (token= on the WebSocket URL)');
         return;
       }
       if (!tokenMatches(query.token, config.controlToken)) {
         ctx.controlRejected(source, 'forbidden');
-        sendError(ws, 'FORBIDDEN', 'the control token is wrong');
+        answer('FORBIDDEN', 'the control token is wrong');
         return;
       }
     }
@@ -260,7 +260,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       await ctx.controller.change(st, patch, source);
       ctx.controlAccepted(source);
     } catch (err) {
-      sendError(ws, 'INTERNAL', `the change could not be applied: ${(err as Error).message}`);
+      answer('INTERNAL', `the change could not be applied: ${(err as Error).message}`);
     }
   }
 
@@ -272,7 +272,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       msgsInWindow = 0;
     }
     if (++msgsInWindow > MAX_MESSAGES_PER_SECOND) {
-      if (!strike()) sendError(ws, 'RATE_LIMITED', `more than ${MAX_MESSAGES_PER_SECOND} messages a second`);
+      if (!strike()) answer('RATE_LIMITED', `more than ${MAX_MESSAGES_PER_SECOND} messages a second`);
       return false;
     }
     return true;
@@ -283,11 +283,11 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
     try {
       msg = JSON.parse(text);
     } catch {
-      sendError(ws, 'BAD_MESSAGE', 'message is not valid JSON');
+      answer('BAD_MESSAGE', 'message is not valid JSON');
       return;
     }
     if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
-      sendError(ws, 'BAD_MESSAGE', 'message must be a JSON object with a type');
+      answer('BAD_MESSAGE', 'message must be a JSON object with a type');
       return;
     }
     const m = msg as Record<string, unknown>;
@@ -298,23 +298,19 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
         if (!takeControlToken()) {
           ctx.controlRejected(source, 'rate_limited');
           if (!strike())
-            sendError(
-              ws,
-              'RATE_LIMITED',
-              `more than ${config.controlRatePerSecond} control messages a second`,
-            );
+            answer('RATE_LIMITED', `more than ${config.controlRatePerSecond} control messages a second`);
           return;
         }
         let input: unknown;
         if (m.type === 'set') {
           if (typeof m.params !== 'object' || m.params === null) {
-            sendError(ws, 'BAD_MESSAGE', 'set needs a params object', 'params');
+            answer('BAD_MESSAGE', 'set needs a params object', 'params');
             return;
           }
           input = m.params;
         } else {
           if (typeof m.name !== 'string') {
-            sendError(ws, 'BAD_MESSAGE', 'preset needs a name string', 'name');
+            answer('BAD_MESSAGE', 'preset needs a name string', 'name');
             return;
           }
           input = { preset: m.name };
@@ -322,7 +318,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
         const v = validatePatch(input);
         if (!v.ok) {
           ctx.controlRejected(source, 'rejected');
-          sendError(ws, 'INVALID_PARAM', v.message, m.type === 'preset' ? 'name' : v.field);
+          answer('INVALID_PARAM', v.message, m.type === 'preset' ? 'name' : v.field);
           return;
         }
         void control(v.patch, source);
@@ -339,15 +335,14 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
           typeof underruns !== 'number' ||
           typeof playedFrames !== 'number'
         ) {
-          sendError(ws, 'BAD_MESSAGE', 'stats needs numeric bufferedMs, underruns and playedFrames');
+          answer('BAD_MESSAGE', 'stats needs numeric bufferedMs, underruns and playedFrames');
           return;
         }
         ctx.clientStats(listener, bufferedMs, underruns);
         return;
       }
       default:
-        sendError(
-          ws,
+        answer(
           'BAD_MESSAGE',
           `unknown message type ${typeof m.type === 'string' ? quote(m.type) : String(m.type)}`,
           'type',
@@ -368,8 +363,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
     }
     const bytes = Buffer.byteLength(text);
     if (early.length >= MAX_EARLY_MESSAGES || earlyBytes + bytes > MAX_EARLY_BYTES) {
-      sendError(
-        ws,
+      answer(
         'NOT_READY',
         `the session is still starting and already holds ${early.length} messages (${earlyBytes} bytes); ` +
           'this one was not applied: send it again after the welcome',
