@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import WebSocket from 'ws';
@@ -33,6 +34,101 @@ describe('every client message gets its effect or an error', () => {
       const w = await c.next('welcome');
       assert.equal(w.personal, true);
       c.close();
+    });
+  });
+});
+
+/** A masked client text frame (RFC 6455), payload under 126 bytes. */
+function clientFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  assert.ok(payload.length < 126);
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}
+
+/** The text frames in a stream of server frames (unmasked); binary frames are skipped. */
+function serverTexts(buf: Buffer): { texts: string[]; rest: Buffer } {
+  const texts: string[] = [];
+  let at = 0;
+  for (;;) {
+    if (buf.length - at < 2) break;
+    const op = buf[at]! & 0x0f;
+    let len = buf[at + 1]! & 0x7f;
+    let head = 2;
+    if (len === 126) {
+      if (buf.length - at < 4) break;
+      len = buf.readUInt16BE(at + 2);
+      head = 4;
+    } else if (len === 127) {
+      if (buf.length - at < 10) break;
+      len = Number(buf.readBigUInt64BE(at + 2));
+      head = 10;
+    }
+    if (buf.length - at < head + len) break;
+    if (op === 1) texts.push(buf.toString('utf8', at + head, at + head + len));
+    at += head + len;
+  }
+  return { texts, rest: buf.subarray(at) };
+}
+
+describe('messages sent before the welcome', () => {
+  it('answers every one of 60 set messages that arrive with the handshake itself', async () => {
+    await withServer({}, async (server) => {
+      // The upgrade request and all 60 frames in one write: they are all in before the session exists.
+      const frames = Array.from({ length: 60 }, (_, i) =>
+        clientFrame(JSON.stringify({ type: 'set', params: { intensity: (i % 10) / 10 } })),
+      );
+      const sock = net.connect(server.port, '127.0.0.1');
+      const texts: Record<string, unknown>[] = [];
+      let pending = Buffer.alloc(0);
+      let headerDone = false;
+      sock.on('data', (d: Buffer) => {
+        pending = Buffer.concat([pending, d]);
+        if (!headerDone) {
+          const end = pending.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          assert.match(pending.toString('latin1', 0, end), /^HTTP\/1.1 101/);
+          pending = pending.subarray(end + 4);
+          headerDone = true;
+        }
+        const r = serverTexts(pending);
+        pending = Buffer.from(r.rest);
+        for (const t of r.texts) texts.push(JSON.parse(t) as Record<string, unknown>);
+      });
+      await new Promise((r) => sock.once('connect', r));
+      sock.write(
+        Buffer.concat([
+          Buffer.from(
+            'GET /ws?personal=1&codec=pcm HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n' +
+              'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+          ),
+          ...frames,
+        ]),
+      );
+      try {
+        const outcomes = (): number => texts.filter((t) => t.type === 'params' || t.type === 'error').length;
+        const until = Date.now() + 15_000;
+        while (outcomes() < 60 && Date.now() < until) await sleep(20);
+        await sleep(500);
+        const count = (pred: (t: Record<string, unknown>) => boolean): number => texts.filter(pred).length;
+        assert.equal(
+          count((t) => t.type === 'welcome'),
+          1,
+          'the session started',
+        );
+        assert.equal(outcomes(), 60, 'exactly one outcome per message');
+        const notReady = count((t) => t.type === 'error' && t.code === 'NOT_READY');
+        assert.ok(notReady >= 1, 'the early-queue bound was reached');
+        assert.ok(count((t) => t.type === 'params') >= 1, 'the held messages were applied');
+        assert.equal(
+          count((t) => t.type === 'error' && t.code !== 'NOT_READY' && t.code !== 'RATE_LIMITED'),
+          0,
+          'no other error',
+        );
+      } finally {
+        sock.destroy();
+      }
     });
   });
 });
