@@ -16,6 +16,7 @@ import { loadConfig, type ServerConfig } from './config.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
 import { ApiError, CLOSE, ERRORS, type ErrorCode } from './errors.ts';
+import { registerHttpGuards, replyWithError } from './http-errors.ts';
 import { ClientLimits } from './limits.ts';
 import { registerApiRoutes, registerHealthRoutes } from './routes/api.ts';
 import type { Station } from './station.ts';
@@ -81,15 +82,17 @@ class Context implements ServerContext, PacerObserver {
     this.registry = new StationRegistry(this.engine, this.pacer, config);
     this.registry.onRemoved = (st) => {
       this.lastSendMs.delete(st);
-      this.metrics.stationRemoved(st.id);
+      this.metrics.stationRemoved(st);
     };
     this.controller = new Controller(this.engine, {
       changed: (source, latency) => this.metrics.controlLatency(source, latency),
     });
     this.engine.on('now', (e) => this.registry.get(e.id)?.queueNow(e));
-    this.engine.on('stats', (stats: StationStats[]) =>
-      this.metrics.engineStats(stats, (id) => this.registry.get(id)),
-    );
+    this.engine.on('stats', (stats: StationStats[], worker: number, heapUsedBytes?: number) => {
+      this.metrics.engineStats(stats, (id) => this.registry.get(id));
+      // Engine workers report their isolate's heap; the inline (baseline) engine has no worker.
+      if (heapUsedBytes !== undefined) this.metrics.workerHeap(worker, heapUsedBytes);
+    });
     this.engine.on('restart', () => this.metrics.workerRestarted());
   }
 
@@ -190,6 +193,11 @@ function clientError(app: FastifyInstance, err: NodeJS.ErrnoException, socket: S
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
+export interface StartOptions {
+  /** Where the request log goes instead of stdout (tests read it): one JSON line per write. */
+  logStream?: { write(line: string): void };
+}
+
 /**
  * Starts an Auralis server: the engine workers, the `default` station, the pacer, and the HTTP and
  * WebSocket routes. `overrides` take precedence over environment variables and defaults.
@@ -197,6 +205,7 @@ function clientError(app: FastifyInstance, err: NodeJS.ErrnoException, socket: S
 export async function startServer(
   overrides: Partial<Record<keyof ServerConfig, unknown>> = {},
   env: NodeJS.ProcessEnv = {},
+  options: StartOptions = {},
 ): Promise<AuralisServer> {
   const testing = process.env.NODE_TEST_CONTEXT !== undefined;
   const config = loadConfig(
@@ -207,7 +216,11 @@ export async function startServer(
   const ctx = new Context(config, metrics);
 
   const app = Fastify({
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    logger:
+      config.logLevel === 'silent'
+        ? false
+        : { level: config.logLevel, ...(options.logStream ? { stream: options.logStream } : {}) },
+    frameworkErrors: (err, req, reply) => replyWithError(config, err, req, reply),
     bodyLimit: config.maxBodyBytes,
     forceCloseConnections: true,
     return503OnClosing: true,
@@ -223,12 +236,6 @@ export async function startServer(
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.headersTimeoutMs / 4))),
     },
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => clientError(app, err, socket),
-    // A URL fastify cannot decode (`/%zz`): the same JSON error as every other bad request.
-    frameworkErrors: (err, req, reply) => {
-      const e = new ApiError('BAD_REQUEST', `the URL is malformed: ${req.url.slice(0, 200)}`);
-      void (reply as FastifyReply).code(e.status).send(e.toJSON());
-      void err;
-    },
   });
   app.server.on('connection', (socket: Socket) => ctx.limits.connectionOpened(socket));
   app.addHook('onRequest', (req, reply, done) => {
@@ -255,32 +262,14 @@ export async function startServer(
     done();
   });
 
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    let e: ApiError;
-    if (err instanceof ApiError) e = err;
-    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-      e = new ApiError('BODY_TOO_LARGE', `the body is over ${config.maxBodyBytes} bytes`);
-    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
-      e = new ApiError('BAD_REQUEST', 'the body must be application/json');
-    else if (err.statusCode === 400 && err.code?.startsWith('FST_ERR_CTP_'))
-      e = new ApiError('BAD_REQUEST', `the body is not valid JSON: ${err.message}`);
-    else if (err.statusCode === 429) e = new ApiError('RATE_LIMITED', 'too many requests; slow down');
-    else if (err.statusCode === 403 || err.statusCode === 404)
-      // The static files refuse a path outside their folder (`/../x`) with 403: there is no such file.
-      e = new ApiError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`);
-    else if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
-      e = new ApiError('BAD_REQUEST', `the request is malformed: ${err.message}`);
-    else {
-      reply.log.error(err);
-      e = new ApiError('INTERNAL', 'internal error');
-    }
-    void reply.code(e.status).send(e.toJSON());
-  });
+  app.setErrorHandler((err: FastifyError, req, reply) => replyWithError(config, err, req, reply));
   app.setNotFoundHandler((req, reply) => {
     void reply
       .code(404)
       .send(new ApiError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`).toJSON());
   });
+
+  registerHttpGuards(app, config);
 
   await app.register(fastifyRateLimit, {
     global: false,

@@ -486,10 +486,10 @@ describe('fuzzing', { timeout: 120_000 * SCALE }, () => {
 describe('cases the fuzzer found', () => {
   it('answers a path outside the static folder, an undecodable URL and a plain GET /ws with documented errors', async () => {
     const cases: [string, number, ErrorCode][] = [
-      // The static files refused these with 403, which the error handler turned into 500 INTERNAL.
-      ['/../default', 404, 'NOT_FOUND'],
-      ['/%2e%2e/default', 404, 'NOT_FOUND'],
-      // fastify answered these with its own body (no documented code).
+      // The static files refuse these with 403, which the error handler once turned into 500 INTERNAL.
+      ['/../default', 403, 'FORBIDDEN'],
+      ['/%2e%2e/default', 403, 'FORBIDDEN'],
+      // fastify once answered these with its own body (no documented code).
       ['/%zz', 400, 'BAD_REQUEST'],
       ['/api/stations/%zz', 400, 'BAD_REQUEST'],
       // The WebSocket route answered a plain GET with an empty 404.
