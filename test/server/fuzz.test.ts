@@ -483,6 +483,93 @@ describe('fuzzing', { timeout: 120_000 * SCALE }, () => {
   });
 });
 
+describe('fuzzing with a control token', { timeout: 120_000 * SCALE }, () => {
+  it('a change without the right token is always refused (401/403) and changes nothing', async (t) => {
+    const TOKEN = 's3cret-token';
+    const guarded = await startServer({
+      host: '127.0.0.1',
+      port: 0,
+      workers: 1,
+      controlToken: TOKEN,
+      apiRatePerSecond: 100_000,
+      controlRatePerIp: 100_000,
+      maxStations: 2,
+    });
+    const guardedAgent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+    try {
+      const get = (path: string): Promise<{ status: number; text: string }> =>
+        new Promise((resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port: guarded.port, path, agent: guardedAgent }, (res) => {
+              let text = '';
+              res.on('data', (d: Buffer) => (text += d.toString()));
+              res.on('end', () => resolve({ status: res.statusCode!, text }));
+            })
+            .on('error', reject);
+        });
+      const before = await get('/api/stations/default');
+      let cases = 0;
+      const auth = fc.oneof(
+        fc.constant(undefined),
+        fc.constantFrom(
+          'Bearer',
+          'Bearer ',
+          `Bearer ${TOKEN}x`,
+          `Bearer ${TOKEN.slice(1)}`,
+          TOKEN,
+          `Basic ${TOKEN}`,
+        ),
+        headerValue,
+      );
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom('POST', 'PATCH', 'DELETE'),
+          fc.constantFrom('/api/stations', '/api/stations/default', '/api/stations/x'),
+          auth,
+          anyObject,
+          async (method, path, authorization, body) => {
+            cases++;
+            const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+              const req = http.request(
+                {
+                  host: '127.0.0.1',
+                  port: guarded.port,
+                  method,
+                  path,
+                  agent: guardedAgent,
+                  headers: {
+                    'content-type': 'application/json',
+                    ...(authorization === undefined ? {} : { authorization }),
+                  },
+                },
+                (r) => {
+                  let text = '';
+                  r.on('data', (d: Buffer) => (text += d.toString()));
+                  r.on('end', () => resolve({ status: r.statusCode!, text }));
+                },
+              );
+              req.on('error', reject);
+              req.end(JSON.stringify(body));
+            });
+            checkError(res.status, res.text, `${method} ${path} ${String(authorization)}`);
+            // Never accepted; refused for the token unless the body was refused first (400/413/415).
+            assert.ok(res.status >= 400, `${method} ${path} accepted without the token: ${res.status}`);
+          },
+        ),
+        { numRuns: 100 * SCALE },
+      );
+      const after = await get('/api/stations/default');
+      assert.deepEqual(JSON.parse(after.text).params, JSON.parse(before.text).params, 'nothing changed');
+      const list = JSON.parse((await get('/api/stations')).text) as unknown[];
+      assert.equal(list.length, 1, 'no station was created');
+      t.diagnostic(`unauthorized changes fuzzed: ${cases} (numRuns ${100 * SCALE})`);
+    } finally {
+      guardedAgent.destroy();
+      await guarded.close();
+    }
+  });
+});
+
 describe('cases the fuzzer found', () => {
   it('answers a path outside the static folder, an undecodable URL and a plain GET /ws with documented errors', async () => {
     const cases: [string, number, ErrorCode][] = [
