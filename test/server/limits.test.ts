@@ -228,7 +228,7 @@ describe('timeouts', () => {
   });
 
   it('closes an idle keep-alive connection after the keep-alive timeout, and serves a second request before it', async () => {
-    await withServer({ keepAliveTimeoutMs: 300, headersTimeoutMs: 5000 }, async (server) => {
+    await withServer({ keepAliveTimeoutMs: 1000, headersTimeoutMs: 5000 }, async (server) => {
       const statuses: number[] = [];
       const r = await rawClient(
         server,
@@ -242,7 +242,7 @@ describe('timeouts', () => {
       for (const m of r.text.matchAll(/HTTP\/1\.1 (\d{3})/g)) statuses.push(Number(m[1]));
       assert.deepEqual(statuses, [200, 200], 'both requests on the connection were served');
       // Node adds up to a second to the keep-alive timeout; the connection closes well before 10 s.
-      assert.ok(r.closedAfterMs >= 300 && r.closedAfterMs < 5000, `closed after ${r.closedAfterMs} ms`);
+      assert.ok(r.closedAfterMs >= 1000 && r.closedAfterMs < 8000, `closed after ${r.closedAfterMs} ms`);
     });
   });
 });
@@ -389,7 +389,7 @@ describe('station and session caps', () => {
       // A session that ends frees its place.
       p1.close();
       await p1.closed;
-      for (let i = 0; i < 50 && server.registry.personalSessions > 1; i++) await sleep(50);
+      for (let i = 0; i < 200 && server.registry.personalSessions > 1; i++) await sleep(50);
       assert.equal(server.registry.personalSessions, 1);
       const p4 = await connect(server, 'personal=1');
       assert.equal((await p4.next('welcome')).personal, true);
