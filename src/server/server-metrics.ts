@@ -24,9 +24,10 @@ export class ServerMetrics {
   private poll: NodeJS.Timeout | null = null;
   private readonly clients = new WeakMap<Listener, ClientStatsTracker>();
 
-  constructor(config: ServerConfig) {
+  /** `logLinesDropped`: the log destination's drop count, exposed as auralis_log_lines_dropped_total. */
+  constructor(config: ServerConfig, logLinesDropped?: () => number) {
     this.config = config;
-    this.m = createMetrics({ maxStationLabels: 50 });
+    this.m = createMetrics({ maxStationLabels: 50, logLinesDropped });
   }
 
   get contentType(): string {

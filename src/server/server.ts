@@ -21,6 +21,7 @@ import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
 import { handleStream } from './transports/http-stream.ts';
 import { handleWebSocket } from './transports/ws.ts';
 import { ServerMetrics } from './server-metrics.ts';
+import { LogSink, fastifyLoggerOptions } from './log.ts';
 
 export interface AuralisServer {
   /** `http://host:port` */
@@ -31,6 +32,8 @@ export interface AuralisServer {
   engine: Engine;
   registry: StationRegistry;
   metrics: ServerMetrics;
+  /** Where the log goes (null when the level is `silent`). */
+  logSink: LogSink | null;
   /** Stops accepting, closes WebSockets with 1001, ends streams, stops the engine. */
   close(): Promise<void>;
 }
@@ -131,6 +134,14 @@ class Context implements ServerContext, PacerObserver {
   }
 }
 
+export interface StartOptions {
+  /**
+   * The log destination, owned by the caller (the CLI's stdout sink). Without one, a server that
+   * logs makes its own on process.stdout and closes it with the server.
+   */
+  logSink?: LogSink;
+}
+
 /**
  * Starts an Auralis server: the engine workers, the `default` station, the pacer, and the HTTP and
  * WebSocket routes. `overrides` take precedence over environment variables and defaults.
@@ -138,17 +149,25 @@ class Context implements ServerContext, PacerObserver {
 export async function startServer(
   overrides: Partial<Record<keyof ServerConfig, unknown>> = {},
   env: NodeJS.ProcessEnv = {},
+  options: StartOptions = {},
 ): Promise<AuralisServer> {
   const testing = process.env.NODE_TEST_CONTEXT !== undefined;
   const config = loadConfig(
     { ...(testing && overrides.logLevel === undefined ? { logLevel: 'silent' } : {}), ...overrides },
     env,
   );
-  const metrics = new ServerMetrics(config);
+  const logging = config.logLevel !== 'silent';
+  const ownSink = logging && !options.logSink;
+  const logSink =
+    options.logSink ?? (logging ? new LogSink(process.stdout, { maxBytes: config.logQueueBytes }) : null);
+  const metrics = new ServerMetrics(config, () => logSink?.dropped ?? 0);
   const ctx = new Context(config, metrics);
 
   const app = Fastify({
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    logger:
+      config.logLevel === 'silent' || !logSink
+        ? false
+        : fastifyLoggerOptions(config.logLevel, logSink, [config.controlToken]),
     bodyLimit: config.maxBodyBytes,
     forceCloseConnections: true,
     return503OnClosing: true,
@@ -240,6 +259,7 @@ export async function startServer(
       ctx.registry.close();
       await Promise.race([app.close(), new Promise((r) => setTimeout(r, 1500).unref())]);
       await ctx.engine.close();
+      if (ownSink) logSink?.close();
     })();
     return closing;
   };
@@ -252,6 +272,7 @@ export async function startServer(
     engine: ctx.engine,
     registry: ctx.registry,
     metrics,
+    logSink,
     close,
   };
 }
