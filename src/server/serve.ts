@@ -62,7 +62,11 @@ export async function runServe(argv: string[]): Promise<void> {
  * SIGTERM/SIGINT: close gracefully with a hard deadline. Exit 0 only when everything closed;
  * EXIT_SHUTDOWN_FORCED when the deadline ends it; a second signal exits at once.
  */
-function installShutdown(server: AuralisServer, sink: LogSink, secrets: readonly string[]): void {
+export function installShutdown(
+  server: Pick<AuralisServer, 'close'>,
+  sink: LogSink,
+  secrets: readonly string[],
+): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {

@@ -5,10 +5,17 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { get, type IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
-import { EXIT_CLEAN, EXIT_SHUTDOWN_FORCED } from '../../src/server/serve.ts';
 import {
+  EXIT_CLEAN,
+  EXIT_SHUTDOWN_FAILED,
+  EXIT_SHUTDOWN_FORCED,
+  SHUTDOWN_DEADLINE_MS,
+} from '../../src/server/serve.ts';
+import {
+  ROOT,
   buildBundle,
   freePort,
   metricValue,
@@ -197,5 +204,65 @@ describe('shutdown of the built server (dist/main.js)', () => {
     const exit = await exitedWithin(p, EXIT_BOUND_MS + 5000);
     t.diagnostic(`first SIGTERM to exit: ${(exit.atMs - t0).toFixed(0)} ms, code ${exit.code}`);
     assert.equal(exit.code, 128 + 15);
+  });
+});
+
+/**
+ * The shutdown controller of `auralis serve` (installShutdown) in a process of its own, around a
+ * closeable whose close() hangs, fails or succeeds: the deadline path cannot be reached with a real
+ * server on demand, so the server is replaced by that closeable; signals, timers and exit are real.
+ */
+describe('the shutdown deadline and exit codes', () => {
+  const SCRIPT = `
+    import { installShutdown } from './src/server/serve.ts';
+    import { LogSink } from './src/server/log.ts';
+    const sink = new LogSink(process.stdout, { maxBytes: 65536 });
+    const mode = process.env.CLOSE_MODE;
+    const close = () =>
+      mode === 'hang' ? new Promise(() => {}) : mode === 'fail' ? Promise.reject(new Error('stuck')) : Promise.resolve();
+    installShutdown({ close }, sink, []);
+    setInterval(() => {}, 1000);
+    sink.write('ready\\n');
+  `;
+
+  async function signalled(mode: string): Promise<{ code: number | null; ms: number; out: string }> {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT], {
+      cwd: ROOT,
+      env: { ...process.env, CLOSE_MODE: mode },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      let out = '';
+      const exited = new Promise<{ code: number | null; at: number }>((r) =>
+        child.once('exit', (code) => r({ code, at: performance.now() })),
+      );
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('ready')) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`exited ${code} before it was ready`)));
+      });
+      const t0 = performance.now();
+      process.kill(child.pid!, 'SIGTERM');
+      const exit = await Promise.race([exited, sleep(EXIT_BOUND_MS + 5000).then(() => null)]);
+      assert.ok(exit, 'still running long after SIGTERM');
+      return { code: exit.code, ms: exit.at - t0, out };
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
+    }
+  }
+
+  it('forces the exit with code 3 at the deadline when close() never finishes', async (t) => {
+    const r = await signalled('hang');
+    t.diagnostic(`SIGTERM to forced exit: ${r.ms.toFixed(0)} ms`);
+    assert.equal(r.code, EXIT_SHUTDOWN_FORCED);
+    assert.ok(r.ms >= SHUTDOWN_DEADLINE_MS - 50, `exited after ${r.ms.toFixed(0)} ms, before the deadline`);
+    assert.ok(r.ms <= EXIT_BOUND_MS, `exit took ${r.ms.toFixed(0)} ms`);
+  });
+
+  it('exits with code 1 when close() fails, and 0 when it succeeds', async () => {
+    assert.equal((await signalled('fail')).code, EXIT_SHUTDOWN_FAILED);
+    assert.equal((await signalled('ok')).code, EXIT_CLEAN);
   });
 });
