@@ -21,7 +21,7 @@ import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
 import { handleStream } from './transports/http-stream.ts';
 import { handleWebSocket } from './transports/ws.ts';
 import { ServerMetrics } from './server-metrics.ts';
-import { LogSink, fastifyLoggerOptions } from './log.ts';
+import { LogSink, fastifyLoggerOptions, guardStdio } from './log.ts';
 
 export interface AuralisServer {
   /** `http://host:port` */
@@ -158,6 +158,7 @@ export async function startServer(
   );
   const logging = config.logLevel !== 'silent';
   const ownSink = logging && !options.logSink;
+  if (ownSink) guardStdio(); // an EPIPE after the sink is closed must not crash the process either
   const logSink =
     options.logSink ?? (logging ? new LogSink(process.stdout, { maxBytes: config.logQueueBytes }) : null);
   const metrics = new ServerMetrics(config, () => logSink?.dropped ?? 0);
