@@ -339,7 +339,7 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug';
  */
 export function fastifyLoggerOptions(
   level: LogLevel,
-  sink: LogSink,
+  sink: { write(line: string): unknown },
   secrets: readonly string[] = [],
 ): NonNullable<Exclude<FastifyServerOptions['logger'], boolean>> {
   const kept = secrets.filter((s) => s.length > 0);
