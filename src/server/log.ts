@@ -291,16 +291,45 @@ const SECRET_QUERY_IN_LINE = new RegExp(
 );
 const BEARER_IN_LINE = /(\b(?:Bearer|Basic)\s+)(?:[^"\\\s,]|\\.)+/gi;
 
+/** A secret's fragments of this many characters or more are scrubbed too (a truncated echo). */
+export const SECRET_FRAGMENT_CHARS = 8;
+
+/**
+ * Replaces every occurrence of `secret` in `line`, and every run of SECRET_FRAGMENT_CHARS or more
+ * characters that matches part of it (a parser's error message quotes a truncated snippet of the
+ * input), with `[redacted]`.
+ */
+function scrubSecret(line: string, secret: string): string {
+  let out = line.includes(secret) ? line.split(secret).join(REDACTED) : line;
+  const k = SECRET_FRAGMENT_CHARS;
+  if (secret.length <= k) return out;
+  for (let i = 0; i + k <= secret.length; i++) {
+    const fragment = secret.slice(i, i + k);
+    let at = out.indexOf(fragment);
+    while (at >= 0) {
+      // Grow the match to the whole run the line shares with the secret around this fragment.
+      let from = at;
+      let to = at + k;
+      for (let j = i - 1; j >= 0 && from > 0 && out[from - 1] === secret[j]; j--) from--;
+      for (let j = i + k; j < secret.length && to < out.length && out[to] === secret[j]; j++) to++;
+      out = out.slice(0, from) + REDACTED + out.slice(to);
+      at = out.indexOf(fragment, from + REDACTED.length);
+    }
+  }
+  return out;
+}
+
 /**
  * Scrubs one finished log line: secret query values, `Bearer`/`Basic` credentials, and each of
- * `secrets` (raw, JSON-escaped and percent-encoded) wherever it occurs.
+ * `secrets` (raw, JSON-escaped and percent-encoded) wherever it occurs, whole or as a fragment of
+ * SECRET_FRAGMENT_CHARS or more characters.
  */
 export function scrubLine(line: string, secrets: readonly string[] = []): string {
   let out = line.replace(SECRET_QUERY_IN_LINE, `$1${REDACTED}`).replace(BEARER_IN_LINE, `$1${REDACTED}`);
   for (const s of secrets) {
     if (s.length === 0) continue;
     for (const form of new Set([s, jsonInner(s), encodeURIComponent(s), jsonInner(encodeURIComponent(s))])) {
-      if (out.includes(form)) out = out.split(form).join(REDACTED);
+      out = scrubSecret(out, form);
     }
   }
   return out;

@@ -151,6 +151,18 @@ describe('redaction', () => {
     assert.match(l, /token=\[redacted\]&b=2/);
     assert.match(l, /Bearer \[redacted\]/);
   });
+
+  it('scrubs a fragment of the secret, as in a parser error that quotes truncated input', () => {
+    const secret = 'Zq7-long-control-token-88';
+    const msg = `{"msg":"Unexpected token 'Z', ...\\"\\"preset\\": Zq7-long-con\\"... is not valid JSON; tail -token-88"}`;
+    const l = scrubLine(msg, [secret]);
+    assert.ok(!l.includes('Zq7-long-con') && !l.includes('-token-88'), l);
+    assert.match(l, /preset\\": \[redacted\]\\"\.\.\. is not valid JSON; tail \[redacted\]/);
+    assert.equal(
+      scrubLine('{"msg":"nothing secret: Zq7-lon"}', [secret]),
+      '{"msg":"nothing secret: Zq7-lon"}',
+    );
+  });
 });
 
 describe('secrets in the log of the built server (dist/main.js)', () => {
@@ -200,6 +212,14 @@ describe('secrets in the log of the built server (dist/main.js)', () => {
       body: JSON.stringify({ intensity: 0.4 }),
     });
     assert.equal(patch.status, 200, await patch.text());
+    // A body that is not JSON: the error message (logged) quotes the body, token included.
+    const bad = await fetch(`${url}/api/stations/default`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+      body: `{"preset": ${TOKEN}}`,
+    });
+    assert.equal(bad.status, 400);
+    await bad.arrayBuffer();
     const status = await fetch(`${url}/api/status?token=${TOKEN}`);
     await status.arrayBuffer();
     // A WebSocket upgrade on a route without a WebSocket handler is logged with its path.
@@ -228,6 +248,15 @@ describe('secrets in the log of the built server (dist/main.js)', () => {
       lines.some((l) => l.includes('"method":"PATCH"') && l.includes('/api/stations/default')),
       'the PATCH was logged',
     );
+    assert.ok(
+      lines.some((l) => l.includes('"statusCode":400') && l.includes('"level":30')),
+      'the bad body was logged',
+    );
+    // Not even a fragment of the token (a JSON parse error quotes a truncated snippet of the body).
+    for (let i = 0; i + 8 <= TOKEN.length; i++) {
+      const fragment = TOKEN.slice(i, i + 8);
+      assert.ok(!log.includes(fragment), `${fragment} (part of the token) is in the log`);
+    }
     for (const secret of [TOKEN, resumeToken, 'wrong-guess-77']) {
       assert.ok(!log.includes(secret), `${secret} is in the log`);
       assert.ok(!p.stderr().includes(secret), `${secret} is on stderr`);
