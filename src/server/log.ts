@@ -290,6 +290,9 @@ const SECRET_QUERY_IN_LINE = new RegExp(
   'gi',
 );
 const BEARER_IN_LINE = /(\b(?:Bearer|Basic)\s+)(?:[^"\\\s,]|\\.)+/gi;
+// A personal session's id (`p-` + 30 hex digits, src/server/stations.ts) is a capability: whoever
+// knows it may listen. The log keeps its first 4 digits (to tell sessions apart), not the rest.
+const PERSONAL_ID_IN_LINE = /\bp-([0-9a-f]{4})[0-9a-f]{26}(?![0-9a-f])/g;
 
 /** A secret's fragments of this many characters or more are scrubbed too (a truncated echo). */
 export const SECRET_FRAGMENT_CHARS = 8;
@@ -320,12 +323,16 @@ function scrubSecret(line: string, secret: string): string {
 }
 
 /**
- * Scrubs one finished log line: secret query values, `Bearer`/`Basic` credentials, and each of
+ * Scrubs one finished log line: secret query values, `Bearer`/`Basic` credentials, personal
+ * session ids (all but their first 4 hex digits), and each of
  * `secrets` (raw, JSON-escaped and percent-encoded) wherever it occurs, whole or as a fragment of
  * SECRET_FRAGMENT_CHARS or more characters.
  */
 export function scrubLine(line: string, secrets: readonly string[] = []): string {
-  let out = line.replace(SECRET_QUERY_IN_LINE, `$1${REDACTED}`).replace(BEARER_IN_LINE, `$1${REDACTED}`);
+  let out = line
+    .replace(SECRET_QUERY_IN_LINE, `$1${REDACTED}`)
+    .replace(BEARER_IN_LINE, `$1${REDACTED}`)
+    .replace(PERSONAL_ID_IN_LINE, `p-$1${REDACTED}`);
   for (const s of secrets) {
     if (s.length === 0) continue;
     for (const form of new Set([s, jsonInner(s), encodeURIComponent(s), jsonInner(encodeURIComponent(s))])) {

@@ -150,6 +150,10 @@ describe('redaction', () => {
     assert.doesNotMatch(l, /s3cret|ab\\"cd/);
     assert.match(l, /token=\[redacted\]&b=2/);
     assert.match(l, /Bearer \[redacted\]/);
+    assert.equal(
+      scrubLine('{"url":"/stream/p-0123456789abcdef0123456789abcd.ogg","s":"s-0123456789"}'),
+      '{"url":"/stream/p-0123[redacted].ogg","s":"s-0123456789"}',
+    );
   });
 
   it('scrubs a fragment of the secret, as in a parser error that quotes truncated input', () => {
@@ -197,6 +201,11 @@ describe('secrets in the log of the built server (dist/main.js)', () => {
     const owner = await open(`${wsBase}/ws?personal=1&token=${TOKEN}`);
     const resumeToken = owner.welcome.resumeToken as string;
     assert.equal(typeof resumeToken, 'string');
+    // Its id is a capability (whoever knows it may listen).
+    const personalId = owner.welcome.station as string;
+    assert.match(personalId, /^p-[0-9a-f]{30}$/);
+    const byId = await fetch(`${url}/api/stations/${personalId}`);
+    await byId.arrayBuffer();
     const ownerGone = new Promise((r) => owner.ws.once('close', r));
     owner.ws.close();
     await ownerGone;
@@ -245,6 +254,10 @@ describe('secrets in the log of the built server (dist/main.js)', () => {
     assert.ok(urls.includes(`/ws?token=${REDACTED}`), 'the wrong-token URL was logged');
     assert.ok(urls.includes(`/api/status?token=${REDACTED}`));
     assert.ok(
+      urls.includes(`/api/stations/${personalId.slice(0, 6)}${REDACTED}`),
+      'the personal id URL was logged',
+    );
+    assert.ok(
       lines.some((l) => l.includes('"method":"PATCH"') && l.includes('/api/stations/default')),
       'the PATCH was logged',
     );
@@ -257,7 +270,7 @@ describe('secrets in the log of the built server (dist/main.js)', () => {
       const fragment = TOKEN.slice(i, i + 8);
       assert.ok(!log.includes(fragment), `${fragment} (part of the token) is in the log`);
     }
-    for (const secret of [TOKEN, resumeToken, 'wrong-guess-77']) {
+    for (const secret of [TOKEN, resumeToken, personalId, personalId.slice(6), 'wrong-guess-77']) {
       assert.ok(!log.includes(secret), `${secret} is in the log`);
       assert.ok(!p.stderr().includes(secret), `${secret} is on stderr`);
       assert.ok(!metrics.includes(secret), `${secret} is in /metrics`);
