@@ -191,17 +191,14 @@ export class LogSink {
     try {
       this.out.write(batch, settle);
     } catch (err) {
-      // A synchronous stream (a file) can throw (ENOSPC, EBADF): the batch is lost, the sink goes on.
+      // A synchronous stream (a file) can throw (ENOSPC, EBADF); Node's stream is then stuck, so
+      // the sink treats it as failed like an EPIPE.
       settle(err as Error);
     }
   }
 
-  private fail(err: Error & { code?: string }): void {
-    // EAGAIN from a synchronous write to a non-blocking descriptor: that batch is lost, not the pipe.
-    if (err.code === 'EAGAIN') {
-      if (!this.inFlight) queueMicrotask(() => this.pump());
-      return;
-    }
+  /** The stream failed (EPIPE, a destroyed stream, a throwing write): every later line is dropped. */
+  private fail(_err: Error): void {
     if (this.failed) return;
     this.failed = true;
     this.dropQueued();
