@@ -63,6 +63,8 @@ export interface MetricsOptions {
   maxStationLabels?: number;
   /** Register Node's default metrics (GC, event-loop lag, heap, CPU) on this registry (default true). */
   collectDefault?: boolean;
+  /** Lines the log destination has dropped so far (read at each scrape); none when absent. */
+  logLinesDropped?: () => number;
 }
 
 export interface AuralisMetrics {
@@ -90,6 +92,7 @@ export interface AuralisMetrics {
   readonly memoryGrowthBytesPerHour: Gauge<'kind'>;
   readonly leakSuspected: Gauge;
   readonly gcPauseSeconds: Histogram<'kind'>;
+  readonly logLinesDroppedTotal: Counter;
 
   /** The label value for a station: its id while fewer than maxStationLabels ids hold one, else `other`. */
   stationLabel(stationId: string): string;
@@ -281,6 +284,22 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     registers,
   });
 
+  // Read from the log destination at each scrape (the destination counts; the counter follows it).
+  const logLinesDroppedSource = opts.logLinesDropped;
+  let logLinesDroppedSeen = 0;
+  const logLinesDroppedTotal = new Counter({
+    name: 'auralis_log_lines_dropped_total',
+    help: 'Log lines dropped because stdout was full (a slow or stalled reader), closed, or too old.',
+    registers,
+    collect() {
+      const n = logLinesDroppedSource?.() ?? 0;
+      if (n > logLinesDroppedSeen) {
+        this.inc(n - logLinesDroppedSeen);
+        logLinesDroppedSeen = n;
+      }
+    },
+  });
+
   // Every fixed series is exposed at 0 from the start: rates and dashboards then have data before the first
   // event, and an absent series means a missing registration, not "nothing happened yet". (The transport-
   // labelled hot-path metrics above are fixed-label collectors, which always expose every transport.)
@@ -299,6 +318,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   stations.set(0);
   clientUnderrunsTotal.inc(0);
   workerRestartsTotal.inc(0);
+  logLinesDroppedTotal.inc(0);
 
   const labels = new StationLabels(maxStationLabels);
   // Smoothed render and audio seconds per station label, for the real-time factor. Keyed by label, so it is
@@ -327,6 +347,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     memoryGrowthBytesPerHour,
     leakSuspected,
     gcPauseSeconds,
+    logLinesDroppedTotal,
 
     stationLabel: (stationId) => labels.label(stationId),
 

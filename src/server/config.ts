@@ -66,6 +66,8 @@ export interface ServerConfig {
   /** The built web player. */
   staticDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  /** Log bytes queued for stdout before new lines are dropped (a slow or stalled log reader). */
+  logQueueBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -129,6 +131,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   leakThresholdMbPerHour: 20,
   staticDir: DEFAULT_STATIC_DIR,
   logLevel: 'info',
+  logQueueBytes: 1024 * 1024,
 };
 
 export const CONFIG_TABLE: readonly Setting[] = [
@@ -425,6 +428,16 @@ export const CONFIG_TABLE: readonly Setting[] = [
     flag: '--log-level',
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'],
     doc: 'log level',
+  },
+  {
+    key: 'logQueueBytes',
+    kind: 'int',
+    unit: 'bytes',
+    env: 'AURALIS_LOG_QUEUE_BYTES',
+    flag: '--log-queue-bytes',
+    min: 4096,
+    max: 64 * 1024 * 1024,
+    doc: 'log bytes queued for stdout before lines are dropped',
   },
 ];
 

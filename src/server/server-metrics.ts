@@ -36,9 +36,10 @@ export class ServerMetrics {
   /** Whether the shared personal label has series (released once no personal session is left). */
   private personalLabelled = false;
 
-  constructor(config: ServerConfig) {
+  /** `logLinesDropped`: the log destination's drop count, exposed as auralis_log_lines_dropped_total. */
+  constructor(config: ServerConfig, logLinesDropped?: () => number) {
     this.config = config;
-    this.m = createMetrics({ maxStationLabels: 50 });
+    this.m = createMetrics({ maxStationLabels: 50, logLinesDropped });
   }
 
   get contentType(): string {

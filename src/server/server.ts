@@ -24,6 +24,7 @@ import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
 import { handleStream } from './transports/http-stream.ts';
 import { handleWebSocket } from './transports/ws.ts';
 import { ServerMetrics } from './server-metrics.ts';
+import { LogSink, fastifyLoggerOptions, guardStdio } from './log.ts';
 
 export interface AuralisServer {
   /** `http://host:port` */
@@ -34,6 +35,8 @@ export interface AuralisServer {
   engine: Engine;
   registry: StationRegistry;
   metrics: ServerMetrics;
+  /** Where the log goes (null when the level is `silent`). */
+  logSink: LogSink | null;
   /** Stops accepting, closes WebSockets with 1001, ends streams, stops the engine. */
   close(): Promise<void>;
 }
@@ -194,6 +197,11 @@ function clientError(app: FastifyInstance, err: NodeJS.ErrnoException, socket: S
 }
 
 export interface StartOptions {
+  /**
+   * The log destination, owned by the caller (the CLI's stdout sink). Without one, a server that
+   * logs makes its own on process.stdout and closes it with the server.
+   */
+  logSink?: LogSink;
   /** Where the request log goes instead of stdout (tests read it): one JSON line per write. */
   logStream?: { write(line: string): void };
 }
@@ -212,14 +220,20 @@ export async function startServer(
     { ...(testing && overrides.logLevel === undefined ? { logLevel: 'silent' } : {}), ...overrides },
     env,
   );
-  const metrics = new ServerMetrics(config);
+  const logging = config.logLevel !== 'silent';
+  const ownSink = logging && !options.logSink && !options.logStream;
+  if (ownSink) guardStdio(); // an EPIPE after the sink is closed must not crash the process either
+  const logSink =
+    options.logSink ?? (ownSink ? new LogSink(process.stdout, { maxBytes: config.logQueueBytes }) : null);
+  const logDestination = options.logStream ?? logSink;
+  const metrics = new ServerMetrics(config, () => logSink?.dropped ?? 0);
   const ctx = new Context(config, metrics);
 
   const app = Fastify({
     logger:
-      config.logLevel === 'silent'
+      config.logLevel === 'silent' || !logDestination
         ? false
-        : { level: config.logLevel, ...(options.logStream ? { stream: options.logStream } : {}) },
+        : fastifyLoggerOptions(config.logLevel, logDestination, [config.controlToken]),
     frameworkErrors: (err, req, reply) => replyWithError(config, err, req, reply),
     bodyLimit: config.maxBodyBytes,
     forceCloseConnections: true,
@@ -359,6 +373,7 @@ export async function startServer(
       ctx.limits.close();
       await Promise.race([app.close(), new Promise((r) => setTimeout(r, 1500).unref())]);
       await ctx.engine.close();
+      if (ownSink) logSink?.close();
     })();
     return closing;
   };
@@ -371,6 +386,7 @@ export async function startServer(
     engine: ctx.engine,
     registry: ctx.registry,
     metrics,
+    logSink,
     close,
   };
 }
