@@ -259,8 +259,12 @@ export function openOgg(port: number, station = 'default'): Promise<RawListener 
   ).then((l) => Object.assign(l, { ogg }));
 }
 
-export function openWav(port: number, station = 'default'): Promise<RawListener> {
-  return openRaw(port, `GET /stream/${station}.wav HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, () => {});
+export function openWav(
+  port: number,
+  station = 'default',
+  onBody: (b: Buffer) => void = () => {},
+): Promise<RawListener> {
+  return openRaw(port, `GET /stream/${station}.wav HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, onBody);
 }
 
 export function openWs(

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { ListenerFlow, type Listener } from '../../src/server/broadcast/listener.ts';
 import { loadConfig, ConfigError } from '../../src/server/config.ts';
 import type { AuralisServer } from '../../src/server/server.ts';
-import { sleep, withServer } from './helpers.ts';
+import { connect, sleep, withServer } from './helpers.ts';
 import { openOgg, openWav, openWs, tcpMemBytes } from './raw-listeners.ts';
 
 /** A short ring and short timeouts so buffers fill and bounds trip within seconds. */
@@ -146,6 +146,66 @@ async function serverTxQueues(port: number): Promise<number[]> {
 
 /** The default 8 s ring; a 1 s lag bound, sampled every 200 ms, and a 1.5 s stall timeout. */
 const LAG = { stallTimeoutMs: 1500, maxListenerLagMs: 1000, queueSampleMs: 200 };
+
+describe('a paused WAV reader gets only PCM the station published, in order', () => {
+  it('pauses until the kernel buffers fill, then reads: every 100 ms block is a published chunk, in order', async () => {
+    await withServer(SMALL, async (server) => {
+      const st = server.registry.get('default')!;
+      // The reference: a WebSocket PCM listener that reads everything, chunk by chunk.
+      const ref = await connect(server, 'codec=pcm');
+      await ref.waitChunks(2);
+      const parts: Buffer[] = [];
+      const wav = await openWav(server.port, 'default', (b) => parts.push(Buffer.from(b)));
+      await sleep(300);
+      wav.pause();
+      const listener = [...st.listeners].find((l) => l.transport === 'wav')!;
+      let behind = false;
+      const t0 = Date.now();
+      // Long enough for loopback buffers to fill at 192 kB/s (about 4 MiB in the kernel, ~21 s here).
+      while (Date.now() - t0 < 26_000) {
+        await sleep(250);
+        if (listener.skipped > 0 || listener.socket.writableLength > 0 || !st.listeners.has(listener))
+          behind = true;
+      }
+      assert.ok(behind, 'precondition: the server fell behind for this reader (skipped or dropped it)');
+      assert.ok(
+        published(server) - 1 > listener.nextSeq + st.engine.ring.layout.slots,
+        'paused longer than the ring',
+      );
+      wav.resume();
+      await sleep(4000);
+      ref.close();
+      const all = Buffer.concat(parts);
+      const bytesPerChunk = st.engine.chunkFrames * 4;
+      const bySeq = new Map<number, Buffer>();
+      const byStart = new Map<string, number>();
+      for (const c of ref.chunks) {
+        bySeq.set(c.header.sequence, c.payload);
+        byStart.set(c.payload.subarray(0, 32).toString('hex'), c.header.sequence);
+      }
+      // Align on the first block that starts like a published chunk (the WAV header came before).
+      const first = all.indexOf(ref.chunks[1]!.payload.subarray(0, 64));
+      assert.ok(first >= 0, 'the reference chunks appear in the WAV stream');
+      let ok = 0;
+      let last = -1;
+      const problems: string[] = [];
+      for (let at = first % bytesPerChunk; at + bytesPerChunk <= all.length; at += bytesPerChunk) {
+        const block = all.subarray(at, at + bytesPerChunk);
+        const seq = byStart.get(block.subarray(0, 32).toString('hex'));
+        if (seq === undefined || !bySeq.get(seq)!.equals(block)) {
+          problems.push(`block at byte ${at} is not a published chunk`);
+          continue;
+        }
+        if (seq <= last) problems.push(`chunk ${seq} after ${last}`);
+        last = seq;
+        ok++;
+      }
+      assert.deepEqual(problems.slice(0, 5), [], `${ok} blocks were published chunks`);
+      assert.ok(ok >= 5, `${ok} blocks checked`);
+      wav.close();
+    });
+  });
+});
 
 describe('slow and stalled listeners are detected within stated bounds', () => {
   it('a WebSocket reader at 30 % of its stream rate stays within a bounded lag, hearing flagged gaps', async () => {
