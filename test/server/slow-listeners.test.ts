@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { ListenerFlow, type Listener } from '../../src/server/broadcast/listener.ts';
+import { closeListenerSocket, ListenerFlow, type Listener } from '../../src/server/broadcast/listener.ts';
 import { loadConfig, ConfigError } from '../../src/server/config.ts';
 import type { AuralisServer } from '../../src/server/server.ts';
 import { connect, sleep, withServer } from './helpers.ts';
@@ -346,6 +346,34 @@ describe('queued ring views are bounded by age', () => {
       const dropped = await metric(server, /^auralis_listeners_dropped_total\{.*reason="expired".*\} (\d+)/);
       assert.equal(dropped, 1);
     });
+  });
+});
+
+describe('kicking a listener never leaves ring views to be flushed later', () => {
+  function fakeSocket(queued: number): Socket & { calls: string[] } {
+    const calls: string[] = [];
+    return {
+      calls,
+      destroyed: false,
+      writableLength: queued,
+      end: () => calls.push('end'),
+      destroy: () => calls.push('destroy'),
+      resetAndDestroy: () => calls.push('reset'),
+    } as unknown as Socket & { calls: string[] };
+  }
+
+  it('ends gracefully only when nothing is queued; destroys otherwise; resets stalled ones', () => {
+    const cases: [number, boolean, string][] = [
+      [0, false, 'graceful'], // shutdown / station removed, empty queue: close frame or end()
+      [1, false, 'destroy'], // shutdown / station removed with ring views queued
+      [0, true, 'reset'], // stalled / expired: RST, the kernel drops its queue too
+      [4096, true, 'reset'],
+    ];
+    for (const [queued, reset, want] of cases) {
+      const socket = fakeSocket(queued);
+      closeListenerSocket(socket, reset, () => socket.calls.push('graceful'));
+      assert.deepEqual(socket.calls, [want], `queued ${queued}, reset ${reset}`);
+    }
   });
 });
 
