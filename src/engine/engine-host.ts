@@ -83,7 +83,7 @@ const WORKER_REPLY_TIMEOUT_MS = 5000;
  * changes, restarts a crashed worker and resumes its stations where they were (same clock, next
  * sequence number, discontinuity flag set).
  *
- * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (workerIndex), 'worker-error' (workerIndex, Error).
+ * Events: 'now' (NowEvent), 'stats' (StationStats[], workerIndex, heapUsedBytes), 'restart' (workerIndex), 'worker-error' (workerIndex, Error).
  */
 export class EngineHost extends EventEmitter {
   readonly options: EngineOptions;
@@ -198,7 +198,7 @@ export class EngineHost extends EventEmitter {
           const st = this.stations.get(s.id);
           if (st) st.bufferedMs = s.bufferedMs;
         }
-        this.emit('stats', msg.stations as StationStats[], index);
+        this.emit('stats', msg.stations as StationStats[], index, msg.heapUsedBytes);
         break;
     }
   }

@@ -55,5 +55,6 @@ export type FromWorker =
     }
   | { type: 'changed'; id: string; requestId: number; effectiveAt: number }
   | { type: 'now'; id: string; position: number; chord: string; key: string; mode: string; section: string }
-  | { type: 'stats'; stations: StationStats[] }
+  /** Once a second: per-station timings, and this worker isolate's V8 heap in use (bytes). */
+  | { type: 'stats'; stations: StationStats[]; heapUsedBytes: number }
   | { type: 'failed'; id: string; message: string };
