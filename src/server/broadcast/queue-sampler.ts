@@ -1,4 +1,4 @@
-import { readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Listener } from './listener.ts';
 
@@ -158,7 +158,11 @@ export class QueueSampler {
   add(listener: Listener): void {
     if (this.closed || !this.available || listener.closed) return;
     const inode = listener.flow.inode || socketInode(listener);
-    if (inode === 0) return;
+    if (inode === 0) {
+      // Not Linux (no /proc/self/fd to find a socket's inode): say so once, like a missing /proc/net/tcp.
+      if (!existsSync('/proc/self/fd')) this.stopUnavailable('cannot read /proc/self/fd');
+      return;
+    }
     listener.flow.inode = inode;
     this.byInode.set(inode, listener);
     if (!this.timer) {
