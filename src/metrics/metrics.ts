@@ -21,6 +21,8 @@ export const CONTROL_SOURCES: readonly ControlSource[] = ['api', 'listener', 'pr
 export const CONTROL_RESULTS: readonly ControlResult[] = ['ok', 'rejected', 'rate_limited', 'forbidden'];
 export const GC_KINDS: readonly GcKind[] = ['minor', 'major', 'incremental', 'weakcb'];
 export const MEMORY_KINDS: readonly MemoryKind[] = ['rss', 'heap'];
+export type DropReason = 'stalled' | 'expired';
+export const DROP_REASONS: readonly DropReason[] = ['stalled', 'expired'];
 
 /** Label value shared by every station beyond the first maxStationLabels. */
 export const OTHER_STATION_LABEL = 'other';
@@ -43,6 +45,8 @@ export const LATENESS_BUCKETS_SECONDS = [
 export const JITTER_BUCKETS_SECONDS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5];
 // A change is audible at the next bar line: at 40 bpm in 4/4 a bar lasts 6 s.
 export const CONTROL_LATENCY_BUCKETS_SECONDS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 4, 8, 16];
+// How far behind live a listener's socket is (kernel + user-space queue); the default skip bound is 4 s.
+export const LISTENER_LAG_BUCKETS_SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32];
 // A player's jitter buffer: tens of ms (tight) to seconds (fallback players).
 export const CLIENT_BUFFER_BUCKETS_SECONDS = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10];
 // Scavenges take ~0.1–2 ms, mark-sweeps more; prom-client's default GC buckets start at 1 ms, too coarse.
@@ -81,6 +85,8 @@ export interface AuralisMetrics {
   readonly listeners: Gauge<'transport'>;
   readonly chunksSentTotal: FixedLabelCounter<Transport>;
   readonly chunksSkippedTotal: FixedLabelCounter<Transport>;
+  readonly listenerLagSeconds: FixedLabelHistogram<Transport>;
+  readonly listenersDroppedTotal: Counter<'transport' | 'reason'>;
   readonly ringBufferedSeconds: Gauge<'station'>;
   readonly stations: Gauge;
   readonly controlChangesTotal: Counter<'source' | 'result'>;
@@ -109,6 +115,9 @@ export interface AuralisMetrics {
   recordChunksSent(transport: Transport, count: number, sendWallMs: number, dueWallMs: number): void;
   recordChunksSkipped(transport: Transport, count?: number): void;
   recordJitter(transport: Transport, jitterSeconds: number): void;
+  /** One listener's lag behind live, from a queue sample (kernel + user-space queued bytes). */
+  recordListenerLag(transport: Transport, lagSeconds: number): void;
+  recordListenerDropped(transport: Transport, reason: DropReason): void;
   recordControlChange(source: ControlSource, result: ControlResult): void;
   /** Request received at requestWallMs; the change is heard at audibleWallMs (effectiveAt as wall time). */
   recordControlLatency(requestWallMs: number, audibleWallMs: number): void;
@@ -220,6 +229,20 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     labelValues: TRANSPORTS,
     registry,
   });
+  const listenerLagSeconds = new FixedLabelHistogram<Transport>({
+    name: 'auralis_listener_lag_seconds',
+    help: "Listeners' distance behind live (kernel + user-space send queue, in seconds of their stream), one observation per listener per queue sample, by transport.",
+    labelName: 'transport',
+    labelValues: TRANSPORTS,
+    buckets: LISTENER_LAG_BUCKETS_SECONDS,
+    registry,
+  });
+  const listenersDroppedTotal = new Counter({
+    name: 'auralis_listeners_dropped_total',
+    help: 'Listeners disconnected by the server, by transport and reason (stalled, expired).',
+    labelNames: ['transport', 'reason'] as const,
+    registers,
+  });
   const ringBufferedSeconds = new Gauge({
     name: 'auralis_ring_buffered_seconds',
     help: "Audio rendered ahead of real time in the station's ring, by station.",
@@ -309,6 +332,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     ReturnType<typeof encodeSeconds.labels>
   >;
   for (const t of TRANSPORTS) listeners.set({ transport: t }, 0);
+  for (const t of TRANSPORTS)
+    for (const r of DROP_REASONS) listenersDroppedTotal.inc({ transport: t, reason: r }, 0);
   for (const c of CODECS) encodeSeconds.zero({ codec: c });
   for (const s of CONTROL_SOURCES)
     for (const r of CONTROL_RESULTS) controlChangesTotal.inc({ source: s, result: r }, 0);
@@ -336,6 +361,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     listeners,
     chunksSentTotal,
     chunksSkippedTotal,
+    listenerLagSeconds,
+    listenersDroppedTotal,
     ringBufferedSeconds,
     stations,
     controlChangesTotal,
@@ -410,6 +437,14 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
 
     recordJitter(transport, jitterSeconds) {
       if (isFiniteNonNegative(jitterSeconds)) chunkJitterSeconds.observeAt(slotOf[transport], jitterSeconds);
+    },
+
+    recordListenerLag(transport, lagSeconds) {
+      if (isFiniteNonNegative(lagSeconds)) listenerLagSeconds.observeAt(slotOf[transport], lagSeconds);
+    },
+
+    recordListenerDropped(transport, reason) {
+      listenersDroppedTotal.inc({ transport, reason });
     },
 
     recordControlChange(source, result) {

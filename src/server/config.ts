@@ -29,8 +29,12 @@ export interface ServerConfig {
   maxPersonalSessions: number;
   /** Bytes a listener's socket may hold unsent before chunks are skipped for that listener. */
   listenerQueueBytes: number;
-  /** A listener whose socket stays over its queue limit this long (ms) is disconnected. */
+  /** A listener over its queue or lag bound that drains nothing for this long (ms) is disconnected. */
   stallTimeoutMs: number;
+  /** A listener further behind live than this (kernel + user-space send queue, ms of its stream) is skipped. */
+  maxListenerLagMs: number;
+  /** How often the kernel send queues of listeners are read from /proc/net/tcp (ms); 0 disables. */
+  queueSampleMs: number;
   /** When not empty, required (Bearer or `token=`) to change stations. */
   controlToken: string;
   /** Allowed WebSocket Origins (comma-separated in env/flags); empty allows any. */
@@ -110,8 +114,10 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   maxListeners: 10_000,
   maxStations: 64,
   maxPersonalSessions: 32,
-  listenerQueueBytes: 256 * 1024,
+  listenerQueueBytes: 64 * 1024,
   stallTimeoutMs: 5000,
+  maxListenerLagMs: 4000,
+  queueSampleMs: 500,
   controlToken: '',
   allowedOrigins: [],
   gracePeriodMs: 30_000,
@@ -255,7 +261,28 @@ export const CONFIG_TABLE: readonly Setting[] = [
     flag: '--stall-timeout-ms',
     min: 100,
     max: 60_000,
-    doc: 'disconnect a listener stalled this long',
+    doc: 'disconnect a listener over its bound that drains nothing this long',
+  },
+  {
+    key: 'maxListenerLagMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_MAX_LISTENER_LAG_MS',
+    flag: '--max-listener-lag-ms',
+    min: 200,
+    max: 60_000,
+    doc: 'skip audio for a listener this far behind live (kernel + user-space queue)',
+  },
+  {
+    key: 'queueSampleMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_QUEUE_SAMPLE_MS',
+    flag: '--queue-sample-ms',
+    min: 0,
+    max: 10_000,
+    check: (v) => (v === 0 || v >= 100 ? null : `must be 0 (off) or at least 100, got ${v}`),
+    doc: 'how often kernel send queues are read from /proc/net/tcp (0: off)',
   },
   {
     key: 'controlToken',
@@ -515,7 +542,56 @@ export function loadConfig(
   if (c.httpBurstMs + c.renderAheadMs + c.leadMs >= c.ringSeconds * 1000) {
     throw new ConfigError('httpBurstMs', `httpBurstMs + renderAheadMs + leadMs must fit in ringSeconds`);
   }
+  checkQueueFitsRing(c);
   return c;
+}
+
+/**
+ * The pacer resets a socket whose oldest queued ring view belongs to a slot the engine rewrites
+ * within this long (broadcast/pacer.ts): it covers the time between two checks.
+ */
+export const RING_VIEW_GUARD_MS = 500;
+
+/**
+ * Nominal bytes per second each transport sends, from the configuration: WAV is 48 kHz stereo
+ * PCM16; a WebSocket frame adds the 32-byte chunk header and up to 10 bytes of frame header per
+ * chunk; Opus (WebSocket and Ogg) is the configured bitrate, an Ogg page adds 27 bytes and its
+ * lacing table per chunk.
+ */
+export function transportByteRates(c: ServerConfig): Record<'wav' | 'ws-pcm' | 'ws-opus' | 'ogg', number> {
+  const chunksPerSecond = 1000 / c.chunkMs;
+  const pcm = 48_000 * 2 * 2;
+  const opus = c.opusBitrate / 8;
+  const opusPerChunk = opus / chunksPerSecond;
+  return {
+    wav: pcm,
+    'ws-pcm': pcm + 42 * chunksPerSecond,
+    'ws-opus': opus + 42 * chunksPerSecond,
+    ogg: opus + (27 + Math.ceil((opusPerChunk + 1) / 255)) * chunksPerSecond,
+  };
+}
+
+/**
+ * Queued bytes are views into the ring: a listener's full user-space queue must drain (at its
+ * stream's rate) before the ring slot of its oldest byte is rewritten, about ringSeconds −
+ * renderAheadMs − leadMs after that chunk was due, less the pacer's guard (RING_VIEW_GUARD_MS).
+ * Otherwise a listener that keeps up but holds a full queue would be cut off. The slowest stream
+ * (Opus at a low bitrate) is the binding one: at 96 kb/s the default 64 KiB holds about 5 s.
+ */
+function checkQueueFitsRing(c: ServerConfig): void {
+  const budgetMs = c.ringSeconds * 1000 - c.renderAheadMs - c.leadMs - RING_VIEW_GUARD_MS;
+  for (const [transport, rate] of Object.entries(transportByteRates(c))) {
+    const holdsMs = (c.listenerQueueBytes / rate) * 1000;
+    if (holdsMs >= budgetMs) {
+      const most = Math.max(0, Math.floor((budgetMs / 1000) * rate) - 1);
+      throw new ConfigError(
+        'listenerQueueBytes',
+        `listenerQueueBytes (${c.listenerQueueBytes} bytes) holds ${Math.round(holdsMs)} ms of the ${transport} stream ` +
+          `(${Math.round(rate)} bytes/s), but queued ring bytes must be sent within ringSeconds − renderAheadMs − ` +
+          `leadMs − ${RING_VIEW_GUARD_MS} ms = ${budgetMs} ms: use at most ${most} bytes or a longer ring`,
+      );
+    }
+  }
 }
 
 /** Parses `--flag value` / `--flag=value` pairs against the table. */

@@ -150,6 +150,14 @@ export class ServerMetrics {
     }
   }
 
+  listenerLag(transport: Transport, lagSeconds: number): void {
+    this.m.recordListenerLag(transport, lagSeconds);
+  }
+
+  listenerDropped(transport: Transport, reason: 'stalled' | 'expired'): void {
+    this.m.recordListenerDropped(transport, reason);
+  }
+
   skipped(transport: Transport): void {
     this.m.recordChunksSkipped(transport);
   }

@@ -79,6 +79,8 @@ class Context implements ServerContext, PacerObserver {
         leadMs: config.leadMs,
         listenerQueueBytes: config.listenerQueueBytes,
         stallTimeoutMs: config.stallTimeoutMs,
+        maxListenerLagMs: config.maxListenerLagMs,
+        queueSampleMs: config.queueSampleMs,
         observer: this,
       });
     }
@@ -109,7 +111,7 @@ class Context implements ServerContext, PacerObserver {
   listenerLeft(transport: Transport, listener: Listener): void {
     this.listeners--;
     this.metrics.listeners(transport, -1);
-    void listener;
+    this.pacer.forget?.(listener);
   }
   controlAccepted(source: ControlSource): void {
     this.metrics.controlChange(source, 'ok');
@@ -135,7 +137,17 @@ class Context implements ServerContext, PacerObserver {
   listenerSent(transport: Transport, count: number): void {
     this.metrics.sent(transport, count);
   }
-  listenerStalled(_transport: Transport): void {}
+  listenerDropped(transport: Transport, reason: 'stalled' | 'expired'): void {
+    this.metrics.listenerDropped(transport, reason);
+  }
+  listenerLag(transport: Transport, lagSeconds: number): void {
+    this.metrics.listenerLag(transport, lagSeconds);
+  }
+  /** Set once the logger exists (info level). */
+  info: (message: string) => void = () => {};
+  queuesUnavailable(message: string): void {
+    this.info(message);
+  }
   now(st: Station, json: string): void {
     for (const peer of st.peers) peer.send(json);
   }
@@ -346,6 +358,7 @@ export async function startServer(
     );
   }
 
+  ctx.info = (message) => app.log.info(message);
   ctx.engine.on('worker-error', (index: number, err: Error) => {
     app.log.error({ err, worker: index }, 'engine worker died; restarting it');
   });

@@ -4,7 +4,13 @@ import type { FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { validatePatch, type ParamsPatch } from '../../music/params.ts';
 import { CHANNELS, SAMPLE_RATE } from '../../music/types.ts';
-import type { Listener, WireCodec } from '../broadcast/listener.ts';
+import {
+  closeListenerSocket,
+  ListenerFlow,
+  type KickReason,
+  type Listener,
+  type WireCodec,
+} from '../broadcast/listener.ts';
 import { publicParams, type ControlSource } from '../control.ts';
 import { ApiError, CLOSE, type ErrorCode } from '../errors.ts';
 import { quote, sameOrigin } from '../http-errors.ts';
@@ -38,6 +44,7 @@ class WsListener implements Listener, WsPeer {
   readonly codec: WireCodec;
   readonly socket: Socket;
   readonly ws: WebSocket;
+  readonly flow = new ListenerFlow();
   nextSeq = 0;
   discontinuity = false;
   overSinceMs = 0;
@@ -64,12 +71,15 @@ class WsListener implements Listener, WsPeer {
     if (!this.closed) this.ws.send(text);
   }
 
-  kick(reason: 'stalled' | 'shutdown' | 'station-removed'): void {
+  /** A close frame would queue behind ring views that then flush late: with any queued, destroy. */
+  kick(reason: KickReason): void {
     if (this.closed) return;
     this.closed = true;
-    if (reason === 'stalled') this.ws.terminate();
-    else if (reason === 'shutdown') this.ws.close(CLOSE.GOING_AWAY, 'server shutting down');
-    else this.ws.close(CLOSE.UNKNOWN_STATION, 'station removed');
+    const ws = this.ws;
+    if (reason === 'stalled' || reason === 'expired') closeListenerSocket(this.socket, true, () => {});
+    else if (reason === 'shutdown')
+      closeListenerSocket(this.socket, false, () => ws.close(CLOSE.GOING_AWAY, 'server shutting down'));
+    else closeListenerSocket(this.socket, false, () => ws.close(CLOSE.UNKNOWN_STATION, 'station removed'));
   }
 }
 
