@@ -319,6 +319,16 @@ export const CONFIG_TABLE: readonly Setting[] = [
     doc: 'performance profile',
   },
   {
+    key: 'leakThresholdMbPerHour',
+    kind: 'int',
+    unit: 'MiB/h',
+    env: 'AURALIS_LEAK_THRESHOLD_MB_PER_HOUR',
+    flag: '--leak-threshold-mb-per-hour',
+    min: 1,
+    max: 100_000,
+    doc: 'memory growth that sets auralis_leak_suspected',
+  },
+  {
     key: 'staticDir',
     kind: 'string',
     unit: 'path',
