@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { MusicParams } from '../music/types.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { AddStationMessage, FromWorker, StationStats, ToWorker } from './messages.ts';
+import { monoNowMs, wallOffsetMs } from './clock.ts';
 import { ChunkRing } from './ring.ts';
 
 export interface EngineOptions {
@@ -22,7 +23,10 @@ export interface EngineStation {
   id: string;
   seed: number;
   ring: ChunkRing;
-  startTimeMs: number;
+  /** Monotonic ms (src/engine/clock.ts) at which position 0 plays: the station clock. */
+  startMonoMs: number;
+  /** Wall minus monotonic ms at the station's creation: play times in Unix ms are startMonoMs + this. */
+  wallOffsetMs: number;
   chunkFrames: number;
   chunkMs: number;
   /** OpusHead + OpusTags pages, sent first to every Ogg listener. */
@@ -128,7 +132,7 @@ export class EngineHost extends EventEmitter {
       execArgv: [],
       name: `auralis-engine-${index}`,
     });
-    const spawnedMs = Date.now();
+    const spawnedMs = monoNowMs();
     let markReady: () => void = () => {};
     const ready = new Promise<void>((resolve) => (markReady = resolve));
     const slot: WorkerSlot = { worker, ready, stations: new Set(), alive: true };
@@ -142,7 +146,7 @@ export class EngineHost extends EventEmitter {
       if (this.closed) return;
       // A worker that dies right after starting would otherwise be restarted in a tight loop:
       // back off (up to 5 s) while restarts keep failing fast.
-      const fast = Date.now() - spawnedMs < 2000;
+      const fast = monoNowMs() - spawnedMs < 2000;
       this.fastFailures = fast ? this.fastFailures + 1 : 0;
       const delayMs = fast ? Math.min(5000, 100 * 2 ** Math.min(this.fastFailures, 6)) : 0;
       const t = setTimeout(() => {
@@ -171,7 +175,7 @@ export class EngineHost extends EventEmitter {
       if (!st) continue;
       // Chunks that fell due while the worker was down are skipped (the pacer jumps over them and
       // the next chunk carries the discontinuity flag), so the station stays on its wall clock.
-      const dueSeq = Math.floor((Date.now() + this.options.leadMs - st.startTimeMs) / st.chunkMs) + 1;
+      const dueSeq = Math.floor((monoNowMs() + this.options.leadMs - st.startMonoMs) / st.chunkMs) + 1;
       this.post(slot, this.addMessage(st, Math.max(st.ring.published(), dueSeq), true));
     }
   }
@@ -234,7 +238,8 @@ export class EngineHost extends EventEmitter {
       params: st.params,
       chunkFrames: st.chunkFrames,
       startSeq,
-      startTimeMs: st.startTimeMs,
+      startMonoMs: st.startMonoMs,
+      wallOffsetMs: st.wallOffsetMs,
       ring: st.ring.sab,
       layout: st.ring.layout,
       discontinuity,
@@ -256,8 +261,9 @@ export class EngineHost extends EventEmitter {
       id,
       seed,
       ring: ChunkRing.create(ringSlots, chunkFrames),
-      // Set by the worker once the station is built (see AddStationMessage.startTimeMs).
-      startTimeMs: 0,
+      // Set by the worker once the station is built (see AddStationMessage.startMonoMs).
+      startMonoMs: 0,
+      wallOffsetMs: wallOffsetMs(),
       chunkFrames,
       chunkMs,
       oggHeader: new Uint8Array(0),
@@ -274,13 +280,13 @@ export class EngineHost extends EventEmitter {
       preSkipFrames: number;
       opusBackend: string;
       oggHeader: Uint8Array;
-      startTimeMs: number;
+      startMonoMs: number;
     }>(`add:${id}`);
     this.post(slot, this.addMessage(st, 0, false));
     try {
       const r = await reply;
       st.oggHeader = r.oggHeader;
-      st.startTimeMs = r.startTimeMs;
+      st.startMonoMs = r.startMonoMs;
       st.preSkipFrames = r.preSkipFrames;
       st.opusBackend = r.opusBackend;
     } catch (err) {

@@ -12,11 +12,18 @@ export interface AddStationMessage {
   /** Sequence number of the first chunk this worker renders (0 for a new station, more after a restart). */
   startSeq: number;
   /**
-   * Unix ms at which position 0 plays (the station clock; never changes, so it cannot drift).
-   * 0 for a new station: the worker sets it once the station is built, so that building it
-   * never makes the first chunks late.
+   * Monotonic ms (`monoNowMs`, src/engine/clock.ts) at which position 0 plays: the station clock,
+   * which never changes, so it cannot drift, and never jumps with the wall clock. 0 for a new
+   * station: the worker sets it once the station is built, so that building it never makes the
+   * first chunks late.
    */
-  startTimeMs: number;
+  startMonoMs: number;
+  /**
+   * Wall minus monotonic time, taken once when the station was created: a chunk's play time in
+   * Unix ms (the header's `playTimeMs`) is its monotonic play time plus this. Fixed for the
+   * station's life, so the stamps stay regular when the system clock is set.
+   */
+  wallOffsetMs: number;
   ring: SharedArrayBuffer;
   layout: RingLayout;
   /** Set the discontinuity flag on the first chunk (after a worker restart). */
@@ -51,7 +58,7 @@ export type FromWorker =
       preSkipFrames: number;
       opusBackend: string;
       oggHeader: Uint8Array;
-      startTimeMs: number;
+      startMonoMs: number;
     }
   | { type: 'changed'; id: string; requestId: number; effectiveAt: number }
   | { type: 'now'; id: string; position: number; chord: string; key: string; mode: string; section: string }

@@ -25,7 +25,10 @@ export class WorkerStation {
   readonly id: string;
   readonly ring: ChunkRing;
   readonly chunkFrames: number;
-  startTimeMs: number;
+  /** Monotonic ms at which position 0 plays (src/engine/clock.ts). */
+  startMonoMs: number;
+  /** Wall minus monotonic ms, fixed at the station's creation: for the header's Unix play time. */
+  private readonly wallOffsetMs: number;
   readonly chunkMs: number;
   private readonly renderer: StationRenderer;
   private readonly opus: OpusChunkEncoder;
@@ -47,7 +50,8 @@ export class WorkerStation {
     this.ring = new ChunkRing(msg.ring, msg.layout);
     this.chunkFrames = msg.chunkFrames;
     this.chunkMs = (msg.chunkFrames * 1000) / SAMPLE_RATE;
-    this.startTimeMs = msg.startTimeMs;
+    this.startMonoMs = msg.startMonoMs;
+    this.wallOffsetMs = msg.wallOffsetMs;
     this.nextSeq = msg.startSeq;
     this.baseFrames = msg.startSeq * msg.chunkFrames;
     this.discontinuity = msg.discontinuity;
@@ -86,9 +90,9 @@ export class WorkerStation {
     return this.ogg.headerPages();
   }
 
-  /** Due time (Unix ms) of the next chunk to render: its play time minus the lead. */
+  /** Due time (monotonic ms) of the next chunk to render: its play time minus the lead. */
   nextDueMs(leadMs: number): number {
-    return this.startTimeMs + this.nextSeq * this.chunkMs - leadMs;
+    return this.startMonoMs + this.nextSeq * this.chunkMs - leadMs;
   }
 
   /** ms between the due time of the newest rendered chunk and now. */
@@ -116,7 +120,7 @@ export class WorkerStation {
     h.flags = this.discontinuity ? FLAG_DISCONTINUITY : 0;
     h.sequence = seq;
     h.positionFrames = positionFrames;
-    h.playTimeMs = this.startTimeMs + seq * this.chunkMs;
+    h.playTimeMs = this.startMonoMs + this.wallOffsetMs + seq * this.chunkMs;
 
     const opusHeaderAt = ring.opusRegion(seq) + WS_PREFIX_BYTES;
     const opusPayloadBytes = this.opus.encode(

@@ -3,6 +3,7 @@
  * The main thread never runs DSP (ARCHITECTURE.md); this thread never touches sockets.
  */
 import { parentPort } from 'node:worker_threads';
+import { monoNowMs } from './clock.ts';
 import type { FromWorker, ToWorker } from './messages.ts';
 import { warmUp } from './warm-up.ts';
 import { WorkerStation } from './worker-station.ts';
@@ -18,14 +19,14 @@ const TICK_MS = 10;
 const STATS_INTERVAL_MS = 1000;
 /** Time allowed for a new station's first render pass before its first chunk is due. */
 const FIRST_CHUNK_MARGIN_MS = 20;
-let lastStatsMs = Date.now();
+let lastStatsMs = monoNowMs();
 
 function send(msg: FromWorker): void {
   port.postMessage(msg);
 }
 
 function renderPass(): void {
-  const nowMs = Date.now();
+  const nowMs = monoNowMs();
   for (const st of stations.values()) {
     // Render until the newest chunk is due renderAheadMs from now; bounded so one pass cannot spin.
     let guard = 64;
@@ -52,7 +53,7 @@ port.on('message', (msg: ToWorker) => {
         const st = new WorkerStation(msg);
         // A new station's clock starts now that it is built: its first chunk is due just after
         // this render pass, never before it could have been rendered.
-        if (st.startTimeMs === 0) st.startTimeMs = Date.now() + leadMs + FIRST_CHUNK_MARGIN_MS;
+        if (st.startMonoMs === 0) st.startMonoMs = monoNowMs() + leadMs + FIRST_CHUNK_MARGIN_MS;
         stations.set(msg.id, st);
         send({
           type: 'added',
@@ -60,7 +61,7 @@ port.on('message', (msg: ToWorker) => {
           preSkipFrames: st.preSkipFrames,
           opusBackend: st.opusBackend,
           oggHeader: st.oggHeader(),
-          startTimeMs: st.startTimeMs,
+          startMonoMs: st.startMonoMs,
         });
         renderPass();
       } catch (err) {

@@ -8,6 +8,7 @@ import type { ServerConfig } from './config.ts';
 import type { ServerContext } from './context.ts';
 import type { ControlSource } from './control.ts';
 import type { Station } from './station.ts';
+import { monoNowMs } from '../engine/clock.ts';
 
 /** How often gauges that are cheaper to poll than to push (ring fill) are refreshed. */
 const POLL_INTERVAL_MS = 1000;
@@ -38,7 +39,7 @@ export class ServerMetrics {
       leakThresholdBytesPerHour: this.config.leakThresholdMbPerHour * 1024 * 1024,
     });
     const poll = (): void => {
-      const now = Date.now();
+      const now = monoNowMs();
       const stations = ctx.registry.all();
       this.m.stations.set(stations.length);
       for (const st of stations)

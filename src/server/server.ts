@@ -3,6 +3,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
+import { monoNowMs } from '../engine/clock.ts';
 import { EngineHost, type EngineOptions } from '../engine/engine-host.ts';
 import type { Engine } from '../engine/engine.ts';
 import { InlineEngine } from '../engine/inline-engine.ts';
@@ -113,7 +114,7 @@ class Context implements ServerContext, PacerObserver {
 
   // PacerObserver
   chunkPublished(st: Station, _seq: number, latenessSeconds: number, sends: Int32Array): void {
-    const now = Date.now();
+    const now = monoNowMs();
     const last = this.lastSendMs.get(st);
     this.lastSendMs.set(st, now);
     const jitterSeconds = last === undefined ? null : Math.abs(now - last - st.chunkMs) / 1000;

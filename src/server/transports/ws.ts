@@ -9,6 +9,7 @@ import { publicParams, type ControlSource } from '../control.ts';
 import { ApiError, CLOSE, type ErrorCode } from '../errors.ts';
 import type { ServerContext } from '../context.ts';
 import { nowMessage, type Station, type WsPeer } from '../station.ts';
+import { wallNowMs } from '../../engine/clock.ts';
 
 /** Messages that arrive while a personal session is being created wait here (bounded). */
 const MAX_EARLY_MESSAGES = 16;
@@ -242,7 +243,7 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
       }
       case 'ping':
         if (ws.readyState === 1)
-          ws.send(JSON.stringify({ type: 'pong', t: m.t ?? null, serverTime: Date.now() }));
+          ws.send(JSON.stringify({ type: 'pong', t: m.t ?? null, serverTime: wallNowMs() }));
         return;
       case 'stats': {
         const { bufferedMs, underruns, playedFrames } = m;
