@@ -3,7 +3,14 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { MusicParams } from '../music/types.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
-import type { AddStationMessage, FromWorker, StationStats, ToWorker } from './messages.ts';
+import type {
+  AddStationMessage,
+  DropReason,
+  EngineFault,
+  FromWorker,
+  StationStats,
+  ToWorker,
+} from './messages.ts';
 import { monoNowMs, wallOffsetMs } from './clock.ts';
 import { ChunkRing } from './ring.ts';
 
@@ -48,6 +55,15 @@ export interface NowEvent {
   section: string;
 }
 
+/** Chunks an engine worker did not publish (see the `dropped` worker message). */
+export interface DroppedEvent {
+  id: string;
+  reason: DropReason;
+  fromSeq: number;
+  count: number;
+  message: string;
+}
+
 interface WorkerSlot {
   worker: Worker;
   ready: Promise<void>;
@@ -87,7 +103,8 @@ const WORKER_REPLY_TIMEOUT_MS = 5000;
  * changes, restarts a crashed worker and resumes its stations where they were (same clock, next
  * sequence number, discontinuity flag set).
  *
- * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (workerIndex), 'worker-error' (workerIndex, Error).
+ * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (workerIndex), 'worker-error' (workerIndex, Error),
+ * 'dropped' (DroppedEvent).
  */
 export class EngineHost extends EventEmitter {
   readonly options: EngineOptions;
@@ -196,6 +213,15 @@ export class EngineHost extends EventEmitter {
         break;
       case 'now':
         this.emit('now', msg satisfies NowEvent);
+        break;
+      case 'dropped':
+        this.emit('dropped', {
+          id: msg.id,
+          reason: msg.reason,
+          fromSeq: msg.fromSeq,
+          count: msg.count,
+          message: msg.message,
+        } satisfies DroppedEvent);
         break;
       case 'stats':
         for (const s of msg.stations) {
@@ -325,6 +351,14 @@ export class EngineHost extends EventEmitter {
   crashWorker(id?: string): void {
     const index = id ? (this.stations.get(id)?.workerIndex ?? 0) : 0;
     this.post(this.slots[index]!, { type: 'crash' });
+  }
+
+  injectFault(fault: EngineFault): boolean {
+    const st = this.stations.get(fault.id);
+    const slot = st ? this.slots[st.workerIndex] : undefined;
+    if (!slot?.alive) return false;
+    this.post(slot, { type: 'fault', fault });
+    return true;
   }
 
   async close(): Promise<void> {

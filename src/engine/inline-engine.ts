@@ -129,6 +129,10 @@ export class InlineEngine extends EventEmitter implements Engine {
     // No worker in the baseline profile.
   }
 
+  injectFault(): boolean {
+    return false;
+  }
+
   async close(): Promise<void> {
     if (this.statsTimer) clearInterval(this.statsTimer);
     this.stations.clear();

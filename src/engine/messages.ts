@@ -38,7 +38,18 @@ export type ToWorker =
   | { type: 'change'; id: string; requestId: number; params: MusicParams }
   | { type: 'timing'; leadMs: number; renderAheadMs: number }
   /** Test hook: make the worker throw, to exercise crash recovery. */
-  | { type: 'crash' };
+  | { type: 'crash' }
+  /** Fault injection (`--fault-injection on` only): see EngineFault. */
+  | { type: 'fault'; fault: EngineFault };
+
+/**
+ * Faults an engine worker can be told to inject (src/server/faults.ts, test-only switch):
+ * `exit-mid-chunk` ends the thread rendering station `id` in the middle of writing that station's
+ * next chunk into the ring (Opus, PCM and Ogg bytes written, not published); `encoder-throw` makes
+ * the station's Opus encoder throw for its next `chunks` chunks.
+ */
+export type EngineFault =
+  { kind: 'exit-mid-chunk'; id: string } | { kind: 'encoder-throw'; id: string; chunks: number };
 
 export interface StationStats {
   id: string;
@@ -63,4 +74,12 @@ export type FromWorker =
   | { type: 'changed'; id: string; requestId: number; effectiveAt: number }
   | { type: 'now'; id: string; position: number; chord: string; key: string; mode: string; section: string }
   | { type: 'stats'; stations: StationStats[] }
-  | { type: 'failed'; id: string; message: string };
+  | { type: 'failed'; id: string; message: string }
+  /**
+   * Chunks the worker did not publish, so the pacer skips them and flags the next one: `encode`
+   * when encoding failed (the encoder is rebuilt), `late` when they were already overdue by more
+   * than the pacer would still send (after the thread or the process was stopped).
+   */
+  | { type: 'dropped'; id: string; reason: DropReason; fromSeq: number; count: number; message: string };
+
+export type DropReason = 'encode' | 'late';

@@ -7,7 +7,7 @@ import {
   type FrameHeader,
 } from '../codec/frame-header.ts';
 import { OpusChunkEncoder } from '../codec/opus-encoder.ts';
-import { OggOpusMuxer } from '../codec/ogg.ts';
+import { FIRST_AUDIO_PAGE_SEQUENCE, OggOpusMuxer } from '../codec/ogg.ts';
 import { CHANNELS, SAMPLE_RATE, type MusicParams } from '../music/types.ts';
 import type { AddStationMessage, StationStats } from './messages.ts';
 import { CHUNK_HEADER_BYTES, ChunkRing, WS_PREFIX_BYTES, writeWsBinaryHeader } from './ring.ts';
@@ -15,6 +15,19 @@ import { StationRenderer } from './station-renderer.ts';
 
 /** Bounded number of timing samples kept between two stats reports (one report a second). */
 const MAX_TIMING_SAMPLES = 256;
+
+/**
+ * Encoding a chunk failed: the chunk was not published (the pacer skips it and flags the next
+ * one), the encoder was rebuilt, and the station goes on with the next chunk.
+ */
+export class ChunkEncodeError extends Error {
+  readonly seq: number;
+  constructor(seq: number, cause: unknown) {
+    super(`encoding chunk ${seq} failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'ChunkEncodeError';
+    this.seq = seq;
+  }
+}
 
 /**
  * One station inside an engine worker: renders the next chunk, encodes it once (Opus, PCM16 and the
@@ -31,12 +44,16 @@ export class WorkerStation {
   private readonly wallOffsetMs: number;
   readonly chunkMs: number;
   private readonly renderer: StationRenderer;
-  private readonly opus: OpusChunkEncoder;
+  private opus: OpusChunkEncoder;
+  private readonly opusOptions: { bitrate: number; complexity: number };
   private readonly ogg: OggOpusMuxer;
   private readonly left: Float32Array;
   private readonly right: Float32Array;
-  /** The renderer starts at local frame 0; station positions continue across worker restarts. */
-  private readonly baseFrames: number;
+  /**
+   * The renderer starts at local frame 0; station positions continue across worker restarts and
+   * chunks skipped because they were overdue (`skipLate`).
+   */
+  private baseFrames: number;
   private nextSeq: number;
   private discontinuity: boolean;
   private readonly header: FrameHeader;
@@ -44,6 +61,10 @@ export class WorkerStation {
   readonly synthSeconds: number[] = [];
   readonly encodeOpusSeconds: number[] = [];
   readonly encodePcmSeconds: number[] = [];
+  /** Fault injection: the encoder throws for this many more chunks (0 in normal operation). */
+  failEncodes = 0;
+  /** Fault injection: the thread exits in the middle of writing the next chunk. */
+  exitMidChunk = false;
 
   constructor(msg: AddStationMessage) {
     this.id = msg.id;
@@ -56,7 +77,8 @@ export class WorkerStation {
     this.baseFrames = msg.startSeq * msg.chunkFrames;
     this.discontinuity = msg.discontinuity;
     this.renderer = new StationRenderer({ seed: msg.seed, params: msg.params });
-    this.opus = new OpusChunkEncoder({ bitrate: msg.opusBitrate, complexity: msg.opusComplexity });
+    this.opusOptions = { bitrate: msg.opusBitrate, complexity: msg.opusComplexity };
+    this.opus = new OpusChunkEncoder(this.opusOptions);
     this.ogg = new OggOpusMuxer({
       serial: hashId(msg.id),
       preSkipFrames: this.opus.preSkipFrames,
@@ -64,6 +86,9 @@ export class WorkerStation {
       channels: CHANNELS,
       vendor: 'auralis',
       title: msg.id,
+      // One page per chunk (a chunk is at most 1 s: 50 packets, well under a page's 255 segments),
+      // so a station resumed by a restarted worker continues the page numbering of the one before.
+      firstAudioSequence: FIRST_AUDIO_PAGE_SEQUENCE + msg.startSeq,
     });
     this.left = new Float32Array(msg.chunkFrames);
     this.right = new Float32Array(msg.chunkFrames);
@@ -104,7 +129,33 @@ export class WorkerStation {
     return this.renderer.change(params) + this.baseFrames;
   }
 
-  /** Returns the chord name when it changed with this chunk, else null. */
+  /**
+   * When the next chunk is already overdue by more than `maxLateMs` (the thread or the whole
+   * process was stopped), jumps to the chunk due now instead of rendering audio that would be
+   * skipped anyway; that chunk carries the discontinuity flag. Returns the chunks skipped (0
+   * normally).
+   */
+  skipLate(nowMs: number, leadMs: number, maxLateMs: number): number {
+    if (nowMs - this.nextDueMs(leadMs) <= maxLateMs) return 0;
+    const dueSeq = Math.floor((nowMs + leadMs - this.startMonoMs) / this.chunkMs);
+    const skipped = dueSeq - this.nextSeq;
+    if (skipped <= 0) return 0;
+    this.nextSeq = dueSeq;
+    this.ogg.skipPages(skipped);
+    this.baseFrames += skipped * this.chunkFrames;
+    this.discontinuity = true;
+    return skipped;
+  }
+
+  /** Sequence number of the next chunk to render. */
+  get nextSequence(): number {
+    return this.nextSeq;
+  }
+
+  /**
+   * Renders, encodes and publishes the next chunk. Returns the chord name when it changed with this
+   * chunk, else null. Throws ChunkEncodeError (after skipping the chunk) when encoding failed.
+   */
   renderNext(): string | null {
     const seq = this.nextSeq;
     const ring = this.ring;
@@ -123,13 +174,28 @@ export class WorkerStation {
     h.playTimeMs = this.startMonoMs + this.wallOffsetMs + seq * this.chunkMs;
 
     const opusHeaderAt = ring.opusRegion(seq) + WS_PREFIX_BYTES;
-    const opusPayloadBytes = this.opus.encode(
-      this.left,
-      this.right,
-      frames,
-      bytes,
-      opusHeaderAt + CHUNK_HEADER_BYTES,
-    );
+    let opusPayloadBytes: number;
+    try {
+      if (this.failEncodes > 0) {
+        this.failEncodes--;
+        throw new Error('injected encoder fault');
+      }
+      opusPayloadBytes = this.opus.encode(
+        this.left,
+        this.right,
+        frames,
+        bytes,
+        opusHeaderAt + CHUNK_HEADER_BYTES,
+      );
+    } catch (err) {
+      // The encoder's state is unknown now: rebuild it, skip this chunk (never publish a partly
+      // written one) and flag the next.
+      this.opus = new OpusChunkEncoder(this.opusOptions);
+      this.ogg.skipPages(1);
+      this.nextSeq = seq + 1;
+      this.discontinuity = true;
+      throw new ChunkEncodeError(seq, err);
+    }
     h.codec = CODEC_OPUS;
     writeFrameHeader(bytes, opusHeaderAt, h);
     const opusStart = writeWsBinaryHeader(bytes, opusHeaderAt, CHUNK_HEADER_BYTES + opusPayloadBytes);
@@ -153,6 +219,8 @@ export class WorkerStation {
       opusHeaderAt + CHUNK_HEADER_BYTES + opusPayloadBytes,
     );
     const oggLen = this.ogg.writePageForChunk(payload, positionFrames + frames, bytes, ring.oggRegion(seq));
+    // Fault injection: die with the chunk written but not published (a crash mid-chunk).
+    if (this.exitMidChunk) process.exit(70);
 
     ring.publish(
       seq,

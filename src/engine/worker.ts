@@ -6,7 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { monoNowMs } from './clock.ts';
 import type { FromWorker, ToWorker } from './messages.ts';
 import { warmUp } from './warm-up.ts';
-import { WorkerStation } from './worker-station.ts';
+import { ChunkEncodeError, WorkerStation } from './worker-station.ts';
 
 if (!parentPort) throw new Error('engine worker must run in a worker thread');
 const port = parentPort;
@@ -19,6 +19,12 @@ const TICK_MS = 10;
 const STATS_INTERVAL_MS = 1000;
 /** Time allowed for a new station's first render pass before its first chunk is due. */
 const FIRST_CHUNK_MARGIN_MS = 20;
+/**
+ * Chunks overdue by more than this many chunk lengths are not rendered: the pacer no longer sends
+ * them (it jumps to the newest after as many, see MAX_CATCH_UP_CHUNKS in the pacer), so the station
+ * jumps to the chunk due now. Happens only after this thread or the process was stopped.
+ */
+const MAX_LATE_CHUNKS = 10;
 let lastStatsMs = monoNowMs();
 
 function send(msg: FromWorker): void {
@@ -28,11 +34,35 @@ function send(msg: FromWorker): void {
 function renderPass(): void {
   const nowMs = monoNowMs();
   for (const st of stations.values()) {
+    const fromSeq = st.nextSequence;
+    const late = st.skipLate(nowMs, leadMs, MAX_LATE_CHUNKS * st.chunkMs);
+    if (late > 0) {
+      send({
+        type: 'dropped',
+        id: st.id,
+        reason: 'late',
+        fromSeq,
+        count: late,
+        message: `${late} chunks were overdue by more than ${MAX_LATE_CHUNKS} chunks; jumped to the chunk due now`,
+      });
+    }
     // Render until the newest chunk is due renderAheadMs from now; bounded so one pass cannot spin.
     let guard = 64;
     while (guard-- > 0 && st.nextDueMs(leadMs) < nowMs + renderAheadMs) {
-      const chord = st.renderNext();
-      if (chord !== null) send({ type: 'now', id: st.id, ...st.nowInfo() });
+      try {
+        const chord = st.renderNext();
+        if (chord !== null) send({ type: 'now', id: st.id, ...st.nowInfo() });
+      } catch (err) {
+        if (!(err instanceof ChunkEncodeError)) throw err;
+        send({
+          type: 'dropped',
+          id: st.id,
+          reason: 'encode',
+          fromSeq: err.seq,
+          count: 1,
+          message: err.message,
+        });
+      }
     }
   }
   if (nowMs - lastStatsMs >= STATS_INTERVAL_MS) {
@@ -87,6 +117,13 @@ port.on('message', (msg: ToWorker) => {
         throw new Error('engine worker crash requested (test hook)');
       });
       break;
+    case 'fault': {
+      const f = msg.fault;
+      const st = stations.get(f.id);
+      if (st && f.kind === 'exit-mid-chunk') st.exitMidChunk = true;
+      else if (st && f.kind === 'encoder-throw') st.failEncodes = f.chunks;
+      break;
+    }
   }
 });
 

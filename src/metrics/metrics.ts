@@ -14,6 +14,9 @@ export type ControlSource = 'api' | 'listener' | 'preset';
 export type ControlResult = 'ok' | 'rejected' | 'rate_limited' | 'forbidden';
 export type GcKind = 'minor' | 'major' | 'incremental' | 'weakcb';
 export type MemoryKind = 'rss' | 'heap';
+/** Why the engine dropped a chunk: its encoding failed, or it was overdue after a stop. */
+export type DropReason = 'encode' | 'late';
+const DROP_REASONS: readonly DropReason[] = ['encode', 'late'];
 
 export const TRANSPORTS: readonly Transport[] = ['ws', 'ogg', 'wav'];
 export const CODECS: readonly Codec[] = ['opus', 'pcm'];
@@ -84,6 +87,7 @@ export interface AuralisMetrics {
   readonly clientUnderrunsTotal: Counter;
   readonly clientBufferSeconds: Histogram;
   readonly workerRestartsTotal: Counter;
+  readonly engineChunksDroppedTotal: Counter<'reason'>;
   readonly memoryGrowthBytesPerHour: Gauge<'kind'>;
   readonly leakSuspected: Gauge;
   readonly gcPauseSeconds: Histogram<'kind'>;
@@ -107,6 +111,7 @@ export interface AuralisMetrics {
   /** Request received at requestWallMs; the change is heard at audibleWallMs (effectiveAt as wall time). */
   recordControlLatency(requestWallMs: number, audibleWallMs: number): void;
   recordWorkerRestart(): void;
+  recordEngineChunksDropped(reason: DropReason, count: number): void;
   recordGcPause(kind: GcKind, pauseSeconds: number): void;
 
   /** The text exposition (what GET /metrics answers). */
@@ -251,6 +256,12 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     help: 'Engine worker threads restarted after a crash or a stall.',
     registers,
   });
+  const engineChunksDroppedTotal = new Counter({
+    name: 'auralis_engine_chunks_dropped_total',
+    help: 'Chunks the engine did not publish, by reason (encode: encoding failed; late: overdue after a stop).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
   const memoryGrowthBytesPerHour = new Gauge({
     name: 'auralis_memory_growth_bytes_per_hour',
     help: 'Least-squares slope of memory over the monitoring window, after warm-up, by kind (rss, heap).',
@@ -288,6 +299,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   stations.set(0);
   clientUnderrunsTotal.inc(0);
   workerRestartsTotal.inc(0);
+  for (const r of DROP_REASONS) engineChunksDroppedTotal.inc({ reason: r }, 0);
 
   const labels = new StationLabels(maxStationLabels);
   // Smoothed render and audio seconds per station label, for the real-time factor. Keyed by label, so it is
@@ -312,6 +324,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     clientUnderrunsTotal,
     clientBufferSeconds,
     workerRestartsTotal,
+    engineChunksDroppedTotal,
     memoryGrowthBytesPerHour,
     leakSuspected,
     gcPauseSeconds,
@@ -390,6 +403,11 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
 
     recordWorkerRestart() {
       workerRestartsTotal.inc();
+    },
+
+    recordEngineChunksDropped(reason, count) {
+      if (DROP_REASONS.includes(reason) && Number.isInteger(count) && count > 0)
+        engineChunksDroppedTotal.inc({ reason }, count);
     },
 
     recordGcPause(kind, pauseSeconds) {

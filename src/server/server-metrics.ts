@@ -1,7 +1,7 @@
 import { ClientStatsTracker } from '../metrics/client-stats.ts';
 import { createMetrics, type AuralisMetrics, type ControlResult } from '../metrics/metrics.ts';
 import { startRuntimeMonitors, type RuntimeMonitors } from '../metrics/runtime-monitors.ts';
-import type { StationStats } from '../engine/messages.ts';
+import type { DropReason, StationStats } from '../engine/messages.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
 import { TRANSPORT_NAMES } from './broadcast/pacer.ts';
 import type { ServerConfig } from './config.ts';
@@ -92,6 +92,10 @@ export class ServerMetrics {
 
   workerRestarted(): void {
     this.m.recordWorkerRestart();
+  }
+
+  engineDropped(reason: DropReason, count: number): void {
+    this.m.recordEngineChunksDropped(reason, count);
   }
 
   listeners(transport: Transport, delta: number): void {

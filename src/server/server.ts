@@ -4,7 +4,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
 import { monoNowMs } from '../engine/clock.ts';
-import { EngineHost, type EngineOptions } from '../engine/engine-host.ts';
+import { EngineHost, type DroppedEvent, type EngineOptions } from '../engine/engine-host.ts';
 import type { Engine } from '../engine/engine.ts';
 import { InlineEngine } from '../engine/inline-engine.ts';
 import { BaselinePacer } from './broadcast/baseline-pacer.ts';
@@ -22,6 +22,7 @@ import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
 import { handleStream } from './transports/http-stream.ts';
 import { handleWebSocket } from './transports/ws.ts';
 import { ServerMetrics } from './server-metrics.ts';
+import { registerFaultRoutes } from './faults.ts';
 
 export interface AuralisServer {
   /** `http://host:port` */
@@ -88,6 +89,7 @@ class Context implements ServerContext, PacerObserver {
       this.metrics.engineStats(stats, (id) => this.registry.get(id)),
     );
     this.engine.on('restart', () => this.metrics.workerRestarted());
+    this.engine.on('dropped', (e: DroppedEvent) => this.metrics.engineDropped(e.reason, e.count));
   }
 
   listenerCount(): number {
@@ -196,6 +198,7 @@ export async function startServer(
     registerApiRoutes(scoped, ctx);
   });
   registerHealthRoutes(app, ctx);
+  if (config.faultInjection === 'on') registerFaultRoutes(app, ctx);
   app.get('/metrics', async (_req, reply) => {
     reply.type(metrics.contentType);
     return metrics.expose();
@@ -217,6 +220,18 @@ export async function startServer(
 
   ctx.engine.on('worker-error', (index: number, err: Error) => {
     app.log.error({ err, worker: index }, 'engine worker died; restarting it');
+  });
+  ctx.engine.on('restart', (index: number) => {
+    app.log.warn(
+      { worker: index },
+      'engine worker restarted; its stations resume with a flagged discontinuity',
+    );
+  });
+  ctx.engine.on('dropped', (e: DroppedEvent) => {
+    app.log.warn(
+      { station: e.id, reason: e.reason, fromSeq: e.fromSeq, count: e.count },
+      `engine dropped ${e.count} chunk(s): ${e.message}`,
+    );
   });
   await ctx.engine.start();
   await ctx.registry.create({ id: DEFAULT_STATION_ID });

@@ -29,7 +29,7 @@ export function stationJson(ctx: ServerContext, st: Station): Record<string, unk
 }
 
 /** Changing a station needs the control token when one is configured (PROTOCOL.md). */
-function requireControl(ctx: ServerContext, req: FastifyRequest): void {
+export function requireControl(ctx: ServerContext, req: FastifyRequest): void {
   const token = ctx.config.controlToken;
   if (!token) return;
   const auth = req.headers.authorization;
