@@ -64,11 +64,21 @@ export interface DroppedEvent {
   message: string;
 }
 
+/** The Opus encoder of a station threw (see the `encoder-error` worker message). */
+export interface EncoderErrorEvent {
+  id: string;
+  seq: number;
+  dropped: boolean;
+  message: string;
+}
+
 interface WorkerSlot {
   worker: Worker;
   ready: Promise<void>;
   stations: Set<string>;
   alive: boolean;
+  /** The thread's exit code once it ended (a crash is 1, `process.exit(n)` n). */
+  exitCode: number | null;
 }
 
 /**
@@ -103,8 +113,8 @@ const WORKER_REPLY_TIMEOUT_MS = 5000;
  * changes, restarts a crashed worker and resumes its stations where they were (same clock, next
  * sequence number, discontinuity flag set).
  *
- * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (workerIndex), 'worker-error' (workerIndex, Error),
- * 'dropped' (DroppedEvent).
+ * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (workerIndex, exit code), 'worker-error' (workerIndex, Error),
+ * 'dropped' (DroppedEvent), 'encoder-error' (EncoderErrorEvent).
  */
 export class EngineHost extends EventEmitter {
   readonly options: EngineOptions;
@@ -152,14 +162,15 @@ export class EngineHost extends EventEmitter {
     const spawnedMs = monoNowMs();
     let markReady: () => void = () => {};
     const ready = new Promise<void>((resolve) => (markReady = resolve));
-    const slot: WorkerSlot = { worker, ready, stations: new Set(), alive: true };
+    const slot: WorkerSlot = { worker, ready, stations: new Set(), alive: true, exitCode: null };
     worker.on('message', (msg: FromWorker) => this.onMessage(index, msg, markReady));
     worker.on('error', (err) => {
       // The 'exit' handler restarts it; the server logs why it died.
       this.emit('worker-error', index, err);
     });
-    worker.on('exit', () => {
+    worker.on('exit', (code) => {
       slot.alive = false;
+      slot.exitCode = code;
       if (this.closed) return;
       // A worker that dies right after starting would otherwise be restarted in a tight loop:
       // back off (up to 5 s) while restarts keep failing fast.
@@ -185,7 +196,7 @@ export class EngineHost extends EventEmitter {
     const slot = this.spawn(index);
     slot.stations = old.stations;
     this.slots[index] = slot;
-    this.emit('restart', index);
+    this.emit('restart', index, old.exitCode);
     // Resume each station at the next unpublished chunk, on the same clock.
     for (const id of slot.stations) {
       const st = this.stations.get(id);
@@ -213,6 +224,14 @@ export class EngineHost extends EventEmitter {
         break;
       case 'now':
         this.emit('now', msg satisfies NowEvent);
+        break;
+      case 'encoder-error':
+        this.emit('encoder-error', {
+          id: msg.id,
+          seq: msg.seq,
+          dropped: msg.dropped,
+          message: msg.message,
+        } satisfies EncoderErrorEvent);
         break;
       case 'dropped':
         this.emit('dropped', {

@@ -9,7 +9,7 @@ import type { EngineFault } from './messages.ts';
  * chunk when it is due: PERFORMANCE.md's `baseline` profile, kept to measure against).
  *
  * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (index), 'worker-error' (index, Error),
- * 'dropped' (DroppedEvent).
+ * 'dropped' (DroppedEvent), 'encoder-error' (EncoderErrorEvent).
  */
 export interface Engine extends EventEmitter {
   readonly restarts: number;

@@ -46,10 +46,12 @@ export type ToWorker =
  * Faults an engine worker can be told to inject (src/server/faults.ts, test-only switch):
  * `exit-mid-chunk` ends the thread rendering station `id` in the middle of writing that station's
  * next chunk into the ring (Opus, PCM and Ogg bytes written, not published); `encoder-throw` makes
- * the station's Opus encoder throw for its next `chunks` chunks.
+ * the station's Opus encoder throw on its next `chunks` chunks: once each (the retry with a rebuilt
+ * encoder works), or, `persistent`, on the retry too (the chunks are dropped).
  */
 export type EngineFault =
-  { kind: 'exit-mid-chunk'; id: string } | { kind: 'encoder-throw'; id: string; chunks: number };
+  | { kind: 'exit-mid-chunk'; id: string }
+  | { kind: 'encoder-throw'; id: string; chunks: number; persistent: boolean };
 
 export interface StationStats {
   id: string;
@@ -80,6 +82,8 @@ export type FromWorker =
    * when encoding failed (the encoder is rebuilt), `late` when they were already overdue by more
    * than the pacer would still send (after the thread or the process was stopped).
    */
-  | { type: 'dropped'; id: string; reason: DropReason; fromSeq: number; count: number; message: string };
+  | { type: 'dropped'; id: string; reason: DropReason; fromSeq: number; count: number; message: string }
+  /** The Opus encoder threw on chunk `seq`; `dropped`: the retry with a rebuilt encoder threw too. */
+  | { type: 'encoder-error'; id: string; seq: number; dropped: boolean; message: string };
 
 export type DropReason = 'encode' | 'late';

@@ -17,8 +17,8 @@ import { StationRenderer } from './station-renderer.ts';
 const MAX_TIMING_SAMPLES = 256;
 
 /**
- * Encoding a chunk failed: the chunk was not published (the pacer skips it and flags the next
- * one), the encoder was rebuilt, and the station goes on with the next chunk.
+ * Encoding a chunk failed twice (with the encoder rebuilt in between): the chunk was not published
+ * (the pacer skips it and flags the next one), and the station goes on with the next chunk.
  */
 export class ChunkEncodeError extends Error {
   readonly seq: number;
@@ -63,6 +63,10 @@ export class WorkerStation {
   readonly encodePcmSeconds: number[] = [];
   /** Fault injection: the encoder throws for this many more chunks (0 in normal operation). */
   failEncodes = 0;
+  /** Fault injection: the retry with a rebuilt encoder throws too (the chunks are dropped). */
+  failPersistent = false;
+  /** An encoder error the last renderNext() recovered from (the retry worked), for the host; else null. */
+  recoveredError: string | null = null;
   /** Fault injection: the thread exits in the middle of writing the next chunk. */
   exitMidChunk = false;
 
@@ -154,7 +158,9 @@ export class WorkerStation {
 
   /**
    * Renders, encodes and publishes the next chunk. Returns the chord name when it changed with this
-   * chunk, else null. Throws ChunkEncodeError (after skipping the chunk) when encoding failed.
+   * chunk, else null. When the encoder throws, it is rebuilt and the chunk encoded again (flagged:
+   * the decoder's state no longer matches; `recoveredError` says why); when that throws too, the
+   * chunk is skipped and ChunkEncodeError thrown.
    */
   renderNext(): string | null {
     const seq = this.nextSeq;
@@ -174,30 +180,29 @@ export class WorkerStation {
     h.playTimeMs = this.startMonoMs + this.wallOffsetMs + seq * this.chunkMs;
 
     const opusHeaderAt = ring.opusRegion(seq) + WS_PREFIX_BYTES;
+    const pcmFlags = h.flags;
     let opusPayloadBytes: number;
     try {
-      if (this.failEncodes > 0) {
-        this.failEncodes--;
-        throw new Error('injected encoder fault');
-      }
-      opusPayloadBytes = this.opus.encode(
-        this.left,
-        this.right,
-        frames,
-        bytes,
-        opusHeaderAt + CHUNK_HEADER_BYTES,
-      );
-    } catch (err) {
-      // The encoder's state is unknown now: rebuild it, skip this chunk (never publish a partly
-      // written one) and flag the next.
+      opusPayloadBytes = this.encodeOpus(opusHeaderAt + CHUNK_HEADER_BYTES, false);
+    } catch (first) {
+      // The encoder's state is unknown now: rebuild it and encode the chunk once more.
       this.opus = new OpusChunkEncoder(this.opusOptions);
-      this.ogg.skipPages(1);
-      this.nextSeq = seq + 1;
-      this.discontinuity = true;
-      throw new ChunkEncodeError(seq, err);
+      try {
+        opusPayloadBytes = this.encodeOpus(opusHeaderAt + CHUNK_HEADER_BYTES, true);
+        this.recoveredError = `encoding chunk ${seq} failed (${errorText(first)}); encoded again with a new encoder`;
+        h.flags |= FLAG_DISCONTINUITY;
+      } catch (err) {
+        // Skip this chunk (never publish a partly written one) and flag the next.
+        this.opus = new OpusChunkEncoder(this.opusOptions);
+        this.ogg.skipPages(1);
+        this.nextSeq = seq + 1;
+        this.discontinuity = true;
+        throw new ChunkEncodeError(seq, err);
+      }
     }
     h.codec = CODEC_OPUS;
     writeFrameHeader(bytes, opusHeaderAt, h);
+    h.flags = pcmFlags;
     const opusStart = writeWsBinaryHeader(bytes, opusHeaderAt, CHUNK_HEADER_BYTES + opusPayloadBytes);
     const t2 = performance.now();
 
@@ -245,6 +250,17 @@ export class WorkerStation {
     return null;
   }
 
+  private encodeOpus(offset: number, retry: boolean): number {
+    if (this.failEncodes > 0) {
+      // Injected: the first attempt of each affected chunk throws; the retry too when persistent.
+      if (!retry || this.failPersistent) {
+        if (retry || !this.failPersistent) this.failEncodes--;
+        throw new Error('injected encoder fault');
+      }
+    }
+    return this.opus.encode(this.left, this.right, this.chunkFrames, this.ring.bytes, offset);
+  }
+
   nowInfo(): { position: number; chord: string; key: string; mode: string; section: string } {
     const n = this.renderer.now();
     return {
@@ -266,6 +282,10 @@ export class WorkerStation {
     };
     return s;
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function pushBounded(arr: number[], v: number): void {

@@ -51,9 +51,20 @@ function renderPass(): void {
     while (guard-- > 0 && st.nextDueMs(leadMs) < nowMs + renderAheadMs) {
       try {
         const chord = st.renderNext();
+        if (st.recoveredError !== null) {
+          send({
+            type: 'encoder-error',
+            id: st.id,
+            seq: st.nextSequence - 1,
+            dropped: false,
+            message: st.recoveredError,
+          });
+          st.recoveredError = null;
+        }
         if (chord !== null) send({ type: 'now', id: st.id, ...st.nowInfo() });
       } catch (err) {
         if (!(err instanceof ChunkEncodeError)) throw err;
+        send({ type: 'encoder-error', id: st.id, seq: err.seq, dropped: true, message: err.message });
         send({
           type: 'dropped',
           id: st.id,
@@ -121,7 +132,10 @@ port.on('message', (msg: ToWorker) => {
       const f = msg.fault;
       const st = stations.get(f.id);
       if (st && f.kind === 'exit-mid-chunk') st.exitMidChunk = true;
-      else if (st && f.kind === 'encoder-throw') st.failEncodes = f.chunks;
+      else if (st && f.kind === 'encoder-throw') {
+        st.failEncodes = f.chunks;
+        st.failPersistent = f.persistent;
+      }
       break;
     }
   }

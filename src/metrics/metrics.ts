@@ -88,6 +88,7 @@ export interface AuralisMetrics {
   readonly clientBufferSeconds: Histogram;
   readonly workerRestartsTotal: Counter;
   readonly engineChunksDroppedTotal: Counter<'reason'>;
+  readonly encoderErrorsTotal: Counter;
   readonly memoryGrowthBytesPerHour: Gauge<'kind'>;
   readonly leakSuspected: Gauge;
   readonly gcPauseSeconds: Histogram<'kind'>;
@@ -112,6 +113,7 @@ export interface AuralisMetrics {
   recordControlLatency(requestWallMs: number, audibleWallMs: number): void;
   recordWorkerRestart(): void;
   recordEngineChunksDropped(reason: DropReason, count: number): void;
+  recordEncoderError(): void;
   recordGcPause(kind: GcKind, pauseSeconds: number): void;
 
   /** The text exposition (what GET /metrics answers). */
@@ -262,6 +264,11 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     labelNames: ['reason'] as const,
     registers,
   });
+  const encoderErrorsTotal = new Counter({
+    name: 'auralis_encoder_errors_total',
+    help: 'Chunks whose Opus encoding threw (the encoder is rebuilt and the chunk encoded again).',
+    registers,
+  });
   const memoryGrowthBytesPerHour = new Gauge({
     name: 'auralis_memory_growth_bytes_per_hour',
     help: 'Least-squares slope of memory over the monitoring window, after warm-up, by kind (rss, heap).',
@@ -300,6 +307,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   clientUnderrunsTotal.inc(0);
   workerRestartsTotal.inc(0);
   for (const r of DROP_REASONS) engineChunksDroppedTotal.inc({ reason: r }, 0);
+  encoderErrorsTotal.inc(0);
 
   const labels = new StationLabels(maxStationLabels);
   // Smoothed render and audio seconds per station label, for the real-time factor. Keyed by label, so it is
@@ -325,6 +333,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     clientBufferSeconds,
     workerRestartsTotal,
     engineChunksDroppedTotal,
+    encoderErrorsTotal,
     memoryGrowthBytesPerHour,
     leakSuspected,
     gcPauseSeconds,
@@ -403,6 +412,10 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
 
     recordWorkerRestart() {
       workerRestartsTotal.inc();
+    },
+
+    recordEncoderError() {
+      encoderErrorsTotal.inc();
     },
 
     recordEngineChunksDropped(reason, count) {

@@ -13,7 +13,7 @@ import { requireControl } from './routes/api.ts';
  * | `fault` | fields | what happens |
  * | --- | --- | --- |
  * | `kill-worker` | `station` | the engine worker rendering the station exits half-way through writing its next chunk |
- * | `encoder-throw` | `station`, `chunks` (1–1000, default 1) | the station's Opus encoder throws for that many chunks |
+ * | `encoder-throw` | `station`, `chunks` (1–1000, default 1), `persistent` (default false) | the station's Opus encoder throws on that many chunks: once each (the retry with a rebuilt encoder works), or also on the retry (`persistent`: the chunks are dropped) |
  * | `stall-loop` | `ms` (1–10000, default 500) | the main thread blocks that long; the answer comes after it |
  * | `clock-jump` | `ms` (±1 day) | the main thread's wall clock (`Date.now`) is set that far from the real one (0 undoes it) |
  *
@@ -75,14 +75,22 @@ export function registerFaultRoutes(app: FastifyInstance, ctx: ServerContext): v
           throw new ApiError('UNKNOWN_STATION', `no station ${JSON.stringify(station)}`, 'station');
         }
         const chunks = fault === 'encoder-throw' ? intField(b, 'chunks', 1, 1000, 1) : 0;
+        const persistent = b.persistent ?? false;
+        if (typeof persistent !== 'boolean') {
+          throw new ApiError(
+            'INVALID_PARAM',
+            `persistent must be true or false, got ${JSON.stringify(persistent)}`,
+            'persistent',
+          );
+        }
         const ok = ctx.engine.injectFault(
           fault === 'kill-worker'
             ? { kind: 'exit-mid-chunk', id: station }
-            : { kind: 'encoder-throw', id: station, chunks },
+            : { kind: 'encoder-throw', id: station, chunks, persistent },
         );
         if (!ok) throw new ApiError('NOT_READY', `no engine worker renders ${station} now`, 'station');
-        req.log.warn({ fault, station, chunks }, 'fault injected');
-        return { fault, station, ...(fault === 'encoder-throw' ? { chunks } : {}), injectedAtMs };
+        req.log.warn({ fault, station, chunks, persistent }, 'fault injected');
+        return { fault, station, ...(fault === 'encoder-throw' ? { chunks, persistent } : {}), injectedAtMs };
       }
       case 'stall-loop': {
         const ms = intField(b, 'ms', 1, 10_000, 500);

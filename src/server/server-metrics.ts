@@ -94,6 +94,10 @@ export class ServerMetrics {
     this.m.recordWorkerRestart();
   }
 
+  encoderError(): void {
+    this.m.recordEncoderError();
+  }
+
   engineDropped(reason: DropReason, count: number): void {
     this.m.recordEngineChunksDropped(reason, count);
   }

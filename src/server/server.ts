@@ -4,7 +4,12 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
 import { monoNowMs } from '../engine/clock.ts';
-import { EngineHost, type DroppedEvent, type EngineOptions } from '../engine/engine-host.ts';
+import {
+  EngineHost,
+  type DroppedEvent,
+  type EncoderErrorEvent,
+  type EngineOptions,
+} from '../engine/engine-host.ts';
 import type { Engine } from '../engine/engine.ts';
 import { InlineEngine } from '../engine/inline-engine.ts';
 import { BaselinePacer } from './broadcast/baseline-pacer.ts';
@@ -90,6 +95,7 @@ class Context implements ServerContext, PacerObserver {
     );
     this.engine.on('restart', () => this.metrics.workerRestarted());
     this.engine.on('dropped', (e: DroppedEvent) => this.metrics.engineDropped(e.reason, e.count));
+    this.engine.on('encoder-error', () => this.metrics.encoderError());
   }
 
   listenerCount(): number {
@@ -221,13 +227,20 @@ export async function startServer(
   ctx.engine.on('worker-error', (index: number, err: Error) => {
     app.log.error({ err, worker: index }, 'engine worker died; restarting it');
   });
-  ctx.engine.on('restart', (index: number) => {
+  ctx.engine.on('restart', (index: number, exitCode: number | null) => {
     app.log.warn(
-      { worker: index },
-      'engine worker restarted; its stations resume with a flagged discontinuity',
+      { worker: index, exitCode },
+      `engine worker exited (code ${exitCode}) and was restarted; its stations resume with a flagged discontinuity`,
+    );
+  });
+  ctx.engine.on('encoder-error', (e: EncoderErrorEvent) => {
+    app.log.warn(
+      { station: e.id, seq: e.seq, dropped: e.dropped },
+      e.dropped ? `chunk dropped: ${e.message}` : e.message,
     );
   });
   ctx.engine.on('dropped', (e: DroppedEvent) => {
+    if (e.reason === 'encode') return; // logged as an encoder error
     app.log.warn(
       { station: e.id, reason: e.reason, fromSeq: e.fromSeq, count: e.count },
       `engine dropped ${e.count} chunk(s): ${e.message}`,

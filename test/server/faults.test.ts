@@ -34,7 +34,7 @@ describe('fault injection against the built server', () => {
   before(async () => {
     const build = spawnSync('npm', ['run', 'build:server'], { encoding: 'utf8' });
     assert.equal(build.status, 0, build.stderr);
-    rows = await runFaultSuite({ windowMs: 2500, stopMs: 5000, fdLimit: 64 });
+    rows = await runFaultSuite({ windowMs: 3500, stopMs: 5000, fdLimit: 64 });
   });
 
   after(() => {
@@ -49,14 +49,27 @@ describe('fault injection against the built server', () => {
     assert.match(r.logs, /restarted/);
   });
 
-  it('the Opus encoder throws for 3 chunks: exactly those are skipped and flagged', () => {
-    const r = row('Opus encoder');
+  it('the Opus encoder throws once: a new encoder encodes the chunk again, flagged, nothing lost', () => {
+    const r = row('Opus encoder throws once');
+    assert.equal(r.deltas['encoder errors'], 1);
+    assert.equal(r.deltas['dropped(encode)'], 0);
+    assert.equal(r.deltas.restarts, 0, 'the worker did not die');
+    assert.equal(r.ws.missing, 0);
+    assert.equal(r.ws.flagged, 1, 'the re-encoded chunk is flagged');
+    assert.equal(r.ogg.missing, 0);
+    assert.match(r.logs, /encoded again with a new encoder/);
+  });
+
+  it('the Opus encoder fails on 3 chunks, retries included: exactly those are skipped and flagged', () => {
+    const r = row('Opus encoder fails');
+    assert.equal(r.deltas['encoder errors'], 3);
     assert.equal(r.deltas['dropped(encode)'], 3);
+    assert.equal(r.deltas.restarts, 0, 'the worker did not die');
     assert.equal(r.ws.missing, 3, 'the 3 chunks are missing');
     assert.ok(r.ws.flagged >= 1, 'the chunk after them is flagged');
     assert.equal(r.ogg.missing, 3, 'the Ogg page numbers leave a hole of 3 pages');
     assert.ok(r.ogg.flagged >= 1, 'the granule position jumps');
-    assert.match(r.logs, /encoding chunk \w+ failed/);
+    assert.match(r.logs, /chunk dropped: encoding chunk \w+ failed/);
   });
 
   it('the main loop stalls 500 ms: the pacer catches up, nothing skipped', () => {
@@ -125,6 +138,7 @@ describe('the fault injection switch', () => {
       const cases: [unknown, number, string, string][] = [
         [{ fault: 'melt' }, 400, 'INVALID_PARAM', 'fault'],
         [{ fault: 'encoder-throw', chunks: 0 }, 400, 'INVALID_PARAM', 'chunks'],
+        [{ fault: 'encoder-throw', persistent: 'yes' }, 400, 'INVALID_PARAM', 'persistent'],
         [{ fault: 'stall-loop', ms: 60_000 }, 400, 'INVALID_PARAM', 'ms'],
         [{ fault: 'clock-jump' }, 400, 'INVALID_PARAM', 'ms'],
         [{ fault: 'kill-worker', station: 'nope' }, 404, 'UNKNOWN_STATION', 'station'],
