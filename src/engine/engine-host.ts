@@ -113,8 +113,8 @@ const WORKER_REPLY_TIMEOUT_MS = 5000;
  * changes, restarts a crashed worker and resumes its stations where they were (same clock, next
  * sequence number, discontinuity flag set).
  *
- * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (workerIndex, exit code), 'worker-error' (workerIndex, Error),
- * 'dropped' (DroppedEvent), 'encoder-error' (EncoderErrorEvent).
+ * Events: 'now' (NowEvent), 'stats' (StationStats[], workerIndex, heapUsedBytes), 'restart' (workerIndex, exit code),
+ * 'worker-error' (workerIndex, Error), 'dropped' (DroppedEvent), 'encoder-error' (EncoderErrorEvent).
  */
 export class EngineHost extends EventEmitter {
   readonly options: EngineOptions;
@@ -247,7 +247,7 @@ export class EngineHost extends EventEmitter {
           const st = this.stations.get(s.id);
           if (st) st.bufferedMs = s.bufferedMs;
         }
-        this.emit('stats', msg.stations as StationStats[], index);
+        this.emit('stats', msg.stations as StationStats[], index, msg.heapUsedBytes);
         break;
     }
   }

@@ -75,11 +75,12 @@ export type FromWorker =
     }
   | { type: 'changed'; id: string; requestId: number; effectiveAt: number }
   | { type: 'now'; id: string; position: number; chord: string; key: string; mode: string; section: string }
-  | { type: 'stats'; stations: StationStats[] }
+  /** Once a second: per-station timings, and this worker isolate's V8 heap in use (bytes). */
+  | { type: 'stats'; stations: StationStats[]; heapUsedBytes: number }
   | { type: 'failed'; id: string; message: string }
   /**
    * Chunks the worker did not publish, so the pacer skips them and flags the next one: `encode`
-   * when encoding failed (the encoder is rebuilt), `late` when they were already overdue by more
+   * when encoding failed twice (the encoder was rebuilt in between), `late` when they were already overdue by more
    * than the pacer would still send (after the thread or the process was stopped).
    */
   | { type: 'dropped'; id: string; reason: DropReason; fromSeq: number; count: number; message: string }

@@ -55,6 +55,8 @@ export const GC_PAUSE_BUCKETS_SECONDS = [
 
 /** A player never reports more buffer than this; anything above is clamped (a bogus client can't skew sums). */
 export const MAX_CLIENT_BUFFER_SECONDS = 60;
+/** Worker label values of auralis_worker_heap_used_bytes: indexes 0 … 63 (the worker count is far below). */
+export const MAX_WORKER_LABELS = 64;
 
 /** Weight of the newest chunk in the smoothed real-time factor (about the last 10 chunks dominate). */
 const REALTIME_FACTOR_SMOOTHING = 0.1;
@@ -89,6 +91,7 @@ export interface AuralisMetrics {
   readonly workerRestartsTotal: Counter;
   readonly engineChunksDroppedTotal: Counter<'reason'>;
   readonly encoderErrorsTotal: Counter;
+  readonly workerHeapUsedBytes: Gauge<'worker'>;
   readonly memoryGrowthBytesPerHour: Gauge<'kind'>;
   readonly leakSuspected: Gauge;
   readonly gcPauseSeconds: Histogram<'kind'>;
@@ -114,6 +117,8 @@ export interface AuralisMetrics {
   recordWorkerRestart(): void;
   recordEngineChunksDropped(reason: DropReason, count: number): void;
   recordEncoderError(): void;
+  /** Engine worker `worker` (its index, 0 … workers − 1) reported its isolate's heap in use; bad input is dropped. */
+  recordWorkerHeap(worker: number, heapUsedBytes: number): void;
   recordGcPause(kind: GcKind, pauseSeconds: number): void;
 
   /** The text exposition (what GET /metrics answers). */
@@ -269,6 +274,12 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     help: 'Chunks whose Opus encoding threw (the encoder is rebuilt and the chunk encoded again).',
     registers,
   });
+  const workerHeapUsedBytes = new Gauge({
+    name: 'auralis_worker_heap_used_bytes',
+    help: "V8 heap used by each engine worker thread's isolate, from its once-a-second stats report.",
+    labelNames: ['worker'] as const,
+    registers,
+  });
   const memoryGrowthBytesPerHour = new Gauge({
     name: 'auralis_memory_growth_bytes_per_hour',
     help: 'Least-squares slope of memory over the monitoring window, after warm-up, by kind (rss, heap).',
@@ -334,6 +345,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     workerRestartsTotal,
     engineChunksDroppedTotal,
     encoderErrorsTotal,
+    workerHeapUsedBytes,
     memoryGrowthBytesPerHour,
     leakSuspected,
     gcPauseSeconds,
@@ -421,6 +433,13 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     recordEngineChunksDropped(reason, count) {
       if (DROP_REASONS.includes(reason) && Number.isInteger(count) && count > 0)
         engineChunksDroppedTotal.inc({ reason }, count);
+    },
+
+    recordWorkerHeap(worker, heapUsedBytes) {
+      // The label is the worker's index: bounded by the configured worker count (at most MAX_WORKER_LABELS).
+      if (!Number.isInteger(worker) || worker < 0 || worker >= MAX_WORKER_LABELS) return;
+      if (!Number.isFinite(heapUsedBytes) || heapUsedBytes < 0) return;
+      workerHeapUsedBytes.set({ worker: String(worker) }, heapUsedBytes);
     },
 
     recordGcPause(kind, pauseSeconds) {

@@ -240,7 +240,7 @@ export const CONFIG_TABLE: readonly Setting[] = [
     unit: 'origins',
     env: 'AURALIS_ALLOWED_ORIGINS',
     flag: '--allowed-origins',
-    doc: 'allowed WebSocket origins (empty: any)',
+    doc: 'origins besides the server itself allowed to change stations; if set, the only ones allowed on /ws',
   },
   {
     key: 'gracePeriodMs',

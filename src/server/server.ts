@@ -21,6 +21,7 @@ import { loadConfig, type ServerConfig } from './config.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
 import { ApiError, CLOSE } from './errors.ts';
+import { registerHttpGuards, replyWithError } from './http-errors.ts';
 import { registerApiRoutes, registerHealthRoutes } from './routes/api.ts';
 import type { Station } from './station.ts';
 import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
@@ -84,15 +85,17 @@ class Context implements ServerContext, PacerObserver {
     this.registry = new StationRegistry(this.engine, this.pacer, config);
     this.registry.onRemoved = (st) => {
       this.lastSendMs.delete(st);
-      this.metrics.stationRemoved(st.id);
+      this.metrics.stationRemoved(st);
     };
     this.controller = new Controller(this.engine, {
       changed: (source, latency) => this.metrics.controlLatency(source, latency),
     });
     this.engine.on('now', (e) => this.registry.get(e.id)?.queueNow(e));
-    this.engine.on('stats', (stats: StationStats[]) =>
-      this.metrics.engineStats(stats, (id) => this.registry.get(id)),
-    );
+    this.engine.on('stats', (stats: StationStats[], worker: number, heapUsedBytes?: number) => {
+      this.metrics.engineStats(stats, (id) => this.registry.get(id));
+      // Engine workers report their isolate's heap; the inline (baseline) engine has no worker.
+      if (heapUsedBytes !== undefined) this.metrics.workerHeap(worker, heapUsedBytes);
+    });
     this.engine.on('restart', () => this.metrics.workerRestarted());
     this.engine.on('dropped', (e: DroppedEvent) => this.metrics.engineDropped(e.reason, e.count));
     this.engine.on('encoder-error', () => this.metrics.encoderError());
@@ -140,6 +143,11 @@ class Context implements ServerContext, PacerObserver {
   }
 }
 
+export interface StartOptions {
+  /** Where the request log goes instead of stdout (tests read it): one JSON line per write. */
+  logStream?: { write(line: string): void };
+}
+
 /**
  * Starts an Auralis server: the engine workers, the `default` station, the pacer, and the HTTP and
  * WebSocket routes. `overrides` take precedence over environment variables and defaults.
@@ -147,6 +155,7 @@ class Context implements ServerContext, PacerObserver {
 export async function startServer(
   overrides: Partial<Record<keyof ServerConfig, unknown>> = {},
   env: NodeJS.ProcessEnv = {},
+  options: StartOptions = {},
 ): Promise<AuralisServer> {
   const testing = process.env.NODE_TEST_CONTEXT !== undefined;
   const config = loadConfig(
@@ -157,33 +166,24 @@ export async function startServer(
   const ctx = new Context(config, metrics);
 
   const app = Fastify({
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    logger:
+      config.logLevel === 'silent'
+        ? false
+        : { level: config.logLevel, ...(options.logStream ? { stream: options.logStream } : {}) },
+    frameworkErrors: (err, req, reply) => replyWithError(config, err, req, reply),
     bodyLimit: config.maxBodyBytes,
     forceCloseConnections: true,
     return503OnClosing: true,
   });
 
-  app.setErrorHandler((err: FastifyError, _req, reply) => {
-    let e: ApiError;
-    if (err instanceof ApiError) e = err;
-    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-      e = new ApiError('BODY_TOO_LARGE', `the body is over ${config.maxBodyBytes} bytes`);
-    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
-      e = new ApiError('BAD_REQUEST', 'the body must be application/json');
-    else if (err.statusCode === 400)
-      e = new ApiError('BAD_REQUEST', `the body is not valid JSON: ${err.message}`);
-    else if (err.statusCode === 429) e = new ApiError('RATE_LIMITED', 'too many requests; slow down');
-    else {
-      reply.log.error(err);
-      e = new ApiError('INTERNAL', 'internal error');
-    }
-    void reply.code(e.status).send(e.toJSON());
-  });
+  app.setErrorHandler((err: FastifyError, req, reply) => replyWithError(config, err, req, reply));
   app.setNotFoundHandler((req, reply) => {
     void reply
       .code(404)
       .send(new ApiError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`).toJSON());
   });
+
+  registerHttpGuards(app, config);
 
   await app.register(fastifyRateLimit, {
     global: false,

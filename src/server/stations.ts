@@ -9,6 +9,8 @@ import { Station } from './station.ts';
 
 export const STATION_ID_PATTERN = /^[a-z0-9-]{1,32}$/;
 export const DEFAULT_STATION_ID = 'default';
+/** Random bytes in a personal session id (`p-` + 30 hex digits: 120 bits, within the 32-character id). */
+export const PERSONAL_ID_BYTES = 15;
 
 /** Creates, finds and removes stations; personal sessions and their grace period live here. */
 export class StationRegistry {
@@ -56,7 +58,11 @@ export class StationRegistry {
         throw new ApiError('BAD_REQUEST', `id must match [a-z0-9-]{1,32}, got ${JSON.stringify(id)}`, 'id');
       if (this.stations.has(id)) throw new ApiError('STATION_EXISTS', `station ${id} exists`, 'id');
     } else {
-      do id = `${personal ? 'p' : 's'}-${randomBytes(5).toString('hex')}`;
+      // A personal session's id is its capability (whoever knows it may listen): 120 random bits.
+      do
+        id = personal
+          ? `p-${randomBytes(PERSONAL_ID_BYTES).toString('hex')}`
+          : `s-${randomBytes(5).toString('hex')}`;
       while (this.stations.has(id));
     }
     const params: MusicParams = applyPatch(DEFAULT_PARAMS, opts.patch ?? {});
