@@ -169,3 +169,29 @@ describe('the fault injection switch', () => {
     assert.ok(Math.abs(Date.now() - real) < 60_000, 'closing the server undid it');
   });
 });
+
+describe('a wall-clock step on the main thread', () => {
+  it('does not rate-limit a listener’s control messages (intervals use the monotonic clock)', async () => {
+    await withServer({ faultInjection: 'on' }, async (server) => {
+      for (const jump of [-3_600_000, 3_600_000]) {
+        const c = await connect(server, 'codec=opus');
+        await c.waitChunks(2);
+        const r = await json(server, 'POST', '/debug/fault', { fault: 'clock-jump', ms: jump });
+        assert.equal(r.status, 200);
+        assert.ok(Math.abs(Date.now() - (r.body?.wallNowMs as number)) < 1000, 'the step took effect');
+        // Well under the control rate: every one must be applied.
+        for (let i = 0; i < 3; i++) {
+          c.send({ type: 'set', params: { bpm: 60 + i } });
+          await sleep(150);
+        }
+        await sleep(300);
+        const errors = c.texts.filter((t) => t.type === 'error');
+        const applied = c.texts.filter((t) => t.type === 'params');
+        assert.deepEqual(errors, [], `step ${jump} ms`);
+        assert.equal(applied.length, 3, `step ${jump} ms: ${JSON.stringify(c.texts.map((t) => t.type))}`);
+        await json(server, 'POST', '/debug/fault', { fault: 'clock-jump', ms: 0 });
+        c.close();
+      }
+    });
+  });
+});
