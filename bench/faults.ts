@@ -1,5 +1,5 @@
 /**
- * `npm run bench:faults [-- --window-ms 3000 --stop-ms 5000 --fd-limit 64 --json]`
+ * `npm run bench:faults [-- --window-ms 4000 --stop-ms 5000 --fd-limit 64 --json]`
  *
  * Runs each fault once against the built server (`npm run build:server` first: dist/main.js, what
  * `npm start` runs) with a WebSocket and an Ogg listener, and prints a table: what each listener
@@ -15,7 +15,7 @@ function flag(name: string, fallback: number): number {
 }
 
 const rows = await runFaultSuite({
-  windowMs: flag('window-ms', 3000),
+  windowMs: flag('window-ms', 4000),
   stopMs: flag('stop-ms', 5000),
   fdLimit: flag('fd-limit', 64),
   log: (l) => console.error(l),

@@ -404,6 +404,8 @@ export interface Heard {
   badExample: string | null;
   /** Longest time between two arrivals (ms). */
   longestSilenceMs: number;
+  /** WebSocket chunks that arrived more than ON_TIME_MS after their due time. */
+  late: number;
   /** From `fromMs` to the first item of a steady run after the last disturbance; 0 when undisturbed. */
   recoverMs: number | null;
   stillConnected: boolean;
@@ -428,6 +430,7 @@ export function heard(tap: Tap, fromMs: number, toMs: number, recoverFromMs: num
     bad: 0,
     badExample: null,
     longestSilenceMs: 0,
+    late: 0,
     recoverMs: null,
     stillConnected: tap.closedAtMs === null || tap.closedAtMs > toMs,
   };
@@ -457,14 +460,17 @@ export function heard(tap: Tap, fromMs: number, toMs: number, recoverFromMs: num
       h.longestSilenceMs = Math.max(h.longestSilenceMs, silence);
       if (silence > 2 * CHUNK_MS) ok = false;
     }
-    if (Number.isFinite(x.dueMs) && x.arrivedMs - x.dueMs > ON_TIME_MS) ok = false;
+    if (Number.isFinite(x.dueMs) && x.arrivedMs - x.dueMs > ON_TIME_MS) {
+      h.late++;
+      ok = false;
+    }
     steady.push(ok);
     prev = x;
   }
   // Silence up to the end of the window is a disturbance that has not ended (a hang).
   const lastArrival = items.length > 0 ? items[items.length - 1]!.arrivedMs : fromMs;
   h.longestSilenceMs = Math.max(h.longestSilenceMs, toMs - lastArrival);
-  if (toMs - lastArrival > 2 * CHUNK_MS) return h;
+  if (toMs - lastArrival > 1000) return h;
   // The last disturbance, then the first item of STEADY_RUN steady ones after it.
   let lastBad = -1;
   for (let i = 0; i < steady.length; i++) if (!steady[i]) lastBad = i;
@@ -482,6 +488,7 @@ export function describeHeard(h: Heard): string {
   parts.push(`${h.missing} missing`);
   parts.push(`${h.flagged} flagged`);
   parts.push(`${h.bad} bad`);
+  if (h.late > 0) parts.push(`${h.late} late`);
   if (h.backwards > 0) parts.push(`${h.backwards} backwards`);
   parts.push(`longest silence ${Math.round(h.longestSilenceMs)} ms`);
   if (!h.stillConnected) parts.push('DISCONNECTED');
