@@ -1,5 +1,5 @@
 /**
- * `npm run bench:faults [-- --window-ms 4000 --stop-ms 5000 --fd-limit 64 --json]`
+ * `npm run bench:faults [-- --window-ms 4000 --stop-ms 5000 --fd-limit 64 --stations 1 --json]`
  *
  * Runs each fault once against the built server (`npm run build:server` first: dist/main.js, what
  * `npm start` runs) with a WebSocket and an Ogg listener, and prints a table: what each listener
@@ -18,6 +18,7 @@ const rows = await runFaultSuite({
   windowMs: flag('window-ms', 4000),
   stopMs: flag('stop-ms', 5000),
   fdLimit: flag('fd-limit', 64),
+  extraStations: flag('stations', 1) - 1,
   log: (l) => console.error(l),
 });
 console.log(

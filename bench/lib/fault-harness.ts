@@ -609,6 +609,8 @@ export interface SuiteOptions {
   /** SIGSTOP length (ms). */
   stopMs: number;
   fdLimit: number;
+  /** Stations created besides `default` (all on the one engine worker), to load it. */
+  extraStations?: number;
   log?: (line: string) => void;
 }
 
@@ -623,6 +625,14 @@ export async function runFaultSuite(opts: SuiteOptions): Promise<FaultRow[]> {
   let ws: Awaited<ReturnType<typeof wsTap>> | null = null;
   let ogg: Tap | null = null;
   try {
+    for (let i = 0; i < (opts.extraStations ?? 0); i++) {
+      const r = await fetch(`${server.url}/api/stations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ id: `extra-${i}`, seed: i }),
+      });
+      if (r.status !== 201) throw new Error(`creating station extra-${i} answered ${r.status}`);
+    }
     ws = await wsTap(server);
     ogg = await oggTap(server);
     await sleep(2000); // both listeners steady
