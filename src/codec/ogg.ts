@@ -138,6 +138,14 @@ export class OggOpusMuxer {
   }
 
   /**
+   * Leaves out the page sequence numbers of `pages` pages that will never be written (chunks the
+   * engine dropped), so a demuxer sees the hole where audio is missing (RFC 3533 page sequence).
+   */
+  skipPages(pages: number): void {
+    if (Number.isInteger(pages) && pages > 0) this.sequence = (this.sequence + pages) >>> 0;
+  }
+
+  /**
    * The page(s) for one chunk, as a new array. `payload` is the chunk's wire payload (u16 length
    * + packet, repeated); `endPositionFrames` the station position just after its last frame.
    */

@@ -3,7 +3,15 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { MusicParams } from '../music/types.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
-import type { AddStationMessage, FromWorker, StationStats, ToWorker } from './messages.ts';
+import type {
+  AddStationMessage,
+  DropReason,
+  EngineFault,
+  FromWorker,
+  StationStats,
+  ToWorker,
+} from './messages.ts';
+import { monoNowMs, wallOffsetMs } from './clock.ts';
 import { ChunkRing } from './ring.ts';
 
 export interface EngineOptions {
@@ -22,7 +30,10 @@ export interface EngineStation {
   id: string;
   seed: number;
   ring: ChunkRing;
-  startTimeMs: number;
+  /** Monotonic ms (src/engine/clock.ts) at which position 0 plays: the station clock. */
+  startMonoMs: number;
+  /** Wall minus monotonic ms at the station's creation: play times in Unix ms are startMonoMs + this. */
+  wallOffsetMs: number;
   chunkFrames: number;
   chunkMs: number;
   /** OpusHead + OpusTags pages, sent first to every Ogg listener. */
@@ -44,11 +55,30 @@ export interface NowEvent {
   section: string;
 }
 
+/** Chunks an engine worker did not publish (see the `dropped` worker message). */
+export interface DroppedEvent {
+  id: string;
+  reason: DropReason;
+  fromSeq: number;
+  count: number;
+  message: string;
+}
+
+/** The Opus encoder of a station threw (see the `encoder-error` worker message). */
+export interface EncoderErrorEvent {
+  id: string;
+  seq: number;
+  dropped: boolean;
+  message: string;
+}
+
 interface WorkerSlot {
   worker: Worker;
   ready: Promise<void>;
   stations: Set<string>;
   alive: boolean;
+  /** The thread's exit code once it ended (a crash is 1, `process.exit(n)` n). */
+  exitCode: number | null;
 }
 
 /**
@@ -83,7 +113,8 @@ const WORKER_REPLY_TIMEOUT_MS = 5000;
  * changes, restarts a crashed worker and resumes its stations where they were (same clock, next
  * sequence number, discontinuity flag set).
  *
- * Events: 'now' (NowEvent), 'stats' (StationStats[], workerIndex, heapUsedBytes), 'restart' (workerIndex), 'worker-error' (workerIndex, Error).
+ * Events: 'now' (NowEvent), 'stats' (StationStats[], workerIndex, heapUsedBytes), 'restart' (workerIndex, exit code),
+ * 'worker-error' (workerIndex, Error), 'dropped' (DroppedEvent), 'encoder-error' (EncoderErrorEvent).
  */
 export class EngineHost extends EventEmitter {
   readonly options: EngineOptions;
@@ -128,21 +159,22 @@ export class EngineHost extends EventEmitter {
       execArgv: [],
       name: `auralis-engine-${index}`,
     });
-    const spawnedMs = Date.now();
+    const spawnedMs = monoNowMs();
     let markReady: () => void = () => {};
     const ready = new Promise<void>((resolve) => (markReady = resolve));
-    const slot: WorkerSlot = { worker, ready, stations: new Set(), alive: true };
+    const slot: WorkerSlot = { worker, ready, stations: new Set(), alive: true, exitCode: null };
     worker.on('message', (msg: FromWorker) => this.onMessage(index, msg, markReady));
     worker.on('error', (err) => {
       // The 'exit' handler restarts it; the server logs why it died.
       this.emit('worker-error', index, err);
     });
-    worker.on('exit', () => {
+    worker.on('exit', (code) => {
       slot.alive = false;
+      slot.exitCode = code;
       if (this.closed) return;
       // A worker that dies right after starting would otherwise be restarted in a tight loop:
       // back off (up to 5 s) while restarts keep failing fast.
-      const fast = Date.now() - spawnedMs < 2000;
+      const fast = monoNowMs() - spawnedMs < 2000;
       this.fastFailures = fast ? this.fastFailures + 1 : 0;
       const delayMs = fast ? Math.min(5000, 100 * 2 ** Math.min(this.fastFailures, 6)) : 0;
       const t = setTimeout(() => {
@@ -164,14 +196,14 @@ export class EngineHost extends EventEmitter {
     const slot = this.spawn(index);
     slot.stations = old.stations;
     this.slots[index] = slot;
-    this.emit('restart', index);
+    this.emit('restart', index, old.exitCode);
     // Resume each station at the next unpublished chunk, on the same clock.
     for (const id of slot.stations) {
       const st = this.stations.get(id);
       if (!st) continue;
       // Chunks that fell due while the worker was down are skipped (the pacer jumps over them and
       // the next chunk carries the discontinuity flag), so the station stays on its wall clock.
-      const dueSeq = Math.floor((Date.now() + this.options.leadMs - st.startTimeMs) / st.chunkMs) + 1;
+      const dueSeq = Math.floor((monoNowMs() + this.options.leadMs - st.startMonoMs) / st.chunkMs) + 1;
       this.post(slot, this.addMessage(st, Math.max(st.ring.published(), dueSeq), true));
     }
   }
@@ -192,6 +224,23 @@ export class EngineHost extends EventEmitter {
         break;
       case 'now':
         this.emit('now', msg satisfies NowEvent);
+        break;
+      case 'encoder-error':
+        this.emit('encoder-error', {
+          id: msg.id,
+          seq: msg.seq,
+          dropped: msg.dropped,
+          message: msg.message,
+        } satisfies EncoderErrorEvent);
+        break;
+      case 'dropped':
+        this.emit('dropped', {
+          id: msg.id,
+          reason: msg.reason,
+          fromSeq: msg.fromSeq,
+          count: msg.count,
+          message: msg.message,
+        } satisfies DroppedEvent);
         break;
       case 'stats':
         for (const s of msg.stations) {
@@ -234,7 +283,8 @@ export class EngineHost extends EventEmitter {
       params: st.params,
       chunkFrames: st.chunkFrames,
       startSeq,
-      startTimeMs: st.startTimeMs,
+      startMonoMs: st.startMonoMs,
+      wallOffsetMs: st.wallOffsetMs,
       ring: st.ring.sab,
       layout: st.ring.layout,
       discontinuity,
@@ -256,8 +306,9 @@ export class EngineHost extends EventEmitter {
       id,
       seed,
       ring: ChunkRing.create(ringSlots, chunkFrames),
-      // Set by the worker once the station is built (see AddStationMessage.startTimeMs).
-      startTimeMs: 0,
+      // Set by the worker once the station is built (see AddStationMessage.startMonoMs).
+      startMonoMs: 0,
+      wallOffsetMs: wallOffsetMs(),
       chunkFrames,
       chunkMs,
       oggHeader: new Uint8Array(0),
@@ -274,13 +325,13 @@ export class EngineHost extends EventEmitter {
       preSkipFrames: number;
       opusBackend: string;
       oggHeader: Uint8Array;
-      startTimeMs: number;
+      startMonoMs: number;
     }>(`add:${id}`);
     this.post(slot, this.addMessage(st, 0, false));
     try {
       const r = await reply;
       st.oggHeader = r.oggHeader;
-      st.startTimeMs = r.startTimeMs;
+      st.startMonoMs = r.startMonoMs;
       st.preSkipFrames = r.preSkipFrames;
       st.opusBackend = r.opusBackend;
     } catch (err) {
@@ -319,6 +370,14 @@ export class EngineHost extends EventEmitter {
   crashWorker(id?: string): void {
     const index = id ? (this.stations.get(id)?.workerIndex ?? 0) : 0;
     this.post(this.slots[index]!, { type: 'crash' });
+  }
+
+  injectFault(fault: EngineFault): boolean {
+    const st = this.stations.get(fault.id);
+    const slot = st ? this.slots[st.workerIndex] : undefined;
+    if (!slot?.alive) return false;
+    this.post(slot, { type: 'fault', fault });
+    return true;
   }
 
   async close(): Promise<void> {

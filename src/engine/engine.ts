@@ -1,13 +1,15 @@
 import type { EventEmitter } from 'node:events';
 import type { MusicParams } from '../music/types.ts';
 import type { EngineStation } from './engine-host.ts';
+import type { EngineFault } from './messages.ts';
 
 /**
  * What the server needs of an engine. Two implementations: EngineHost (worker threads rendering
  * ahead into shared rings: the `optimized` profile) and InlineEngine (the main thread renders each
  * chunk when it is due: PERFORMANCE.md's `baseline` profile, kept to measure against).
  *
- * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (index), 'worker-error' (index, Error).
+ * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (index), 'worker-error' (index, Error),
+ * 'dropped' (DroppedEvent), 'encoder-error' (EncoderErrorEvent).
  */
 export interface Engine extends EventEmitter {
   readonly restarts: number;
@@ -19,5 +21,10 @@ export interface Engine extends EventEmitter {
   station(id: string): EngineStation | undefined;
   /** Test hook (optimized profile): crash the worker that renders `id`. */
   crashWorker(id?: string): void;
+  /**
+   * Fault injection (src/server/faults.ts): tells the worker rendering `fault.id` (or worker 0)
+   * to inject a fault. False where the engine has no workers (baseline profile).
+   */
+  injectFault(fault: EngineFault): boolean;
   close(): Promise<void>;
 }

@@ -7,6 +7,7 @@ import type { EngineOptions, EngineStation } from './engine-host.ts';
 import type { StationStats } from './messages.ts';
 import { ChunkRing } from './ring.ts';
 import { StationRenderer } from './station-renderer.ts';
+import { monoNowMs, wallOffsetMs } from './clock.ts';
 
 /** The Opus encoder's lookahead at 48 kHz (pre-skip): the same value the worker reports. */
 const PRE_SKIP_FRAMES = 312;
@@ -67,7 +68,8 @@ export class InlineEngine extends EventEmitter implements Engine {
       seed,
       // A two-slot ring only tracks the published count (readiness); the baseline sends no ring bytes.
       ring: ChunkRing.create(2, chunkFrames),
-      startTimeMs: Date.now() + leadMs + 20,
+      startMonoMs: monoNowMs() + leadMs + 20,
+      wallOffsetMs: wallOffsetMs(),
       chunkFrames,
       chunkMs: (chunkFrames * 1000) / SAMPLE_RATE,
       oggHeader: muxer.headerPages(),
@@ -125,6 +127,10 @@ export class InlineEngine extends EventEmitter implements Engine {
 
   crashWorker(): void {
     // No worker in the baseline profile.
+  }
+
+  injectFault(): boolean {
+    return false;
   }
 
   async close(): Promise<void> {

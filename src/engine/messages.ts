@@ -12,11 +12,18 @@ export interface AddStationMessage {
   /** Sequence number of the first chunk this worker renders (0 for a new station, more after a restart). */
   startSeq: number;
   /**
-   * Unix ms at which position 0 plays (the station clock; never changes, so it cannot drift).
-   * 0 for a new station: the worker sets it once the station is built, so that building it
-   * never makes the first chunks late.
+   * Monotonic ms (`monoNowMs`, src/engine/clock.ts) at which position 0 plays: the station clock,
+   * which never changes, so it cannot drift, and never jumps with the wall clock. 0 for a new
+   * station: the worker sets it once the station is built, so that building it never makes the
+   * first chunks late.
    */
-  startTimeMs: number;
+  startMonoMs: number;
+  /**
+   * Wall minus monotonic time, taken once when the station was created: a chunk's play time in
+   * Unix ms (the header's `playTimeMs`) is its monotonic play time plus this. Fixed for the
+   * station's life, so the stamps stay regular when the system clock is set.
+   */
+  wallOffsetMs: number;
   ring: SharedArrayBuffer;
   layout: RingLayout;
   /** Set the discontinuity flag on the first chunk (after a worker restart). */
@@ -31,7 +38,20 @@ export type ToWorker =
   | { type: 'change'; id: string; requestId: number; params: MusicParams }
   | { type: 'timing'; leadMs: number; renderAheadMs: number }
   /** Test hook: make the worker throw, to exercise crash recovery. */
-  | { type: 'crash' };
+  | { type: 'crash' }
+  /** Fault injection (`--fault-injection on` only): see EngineFault. */
+  | { type: 'fault'; fault: EngineFault };
+
+/**
+ * Faults an engine worker can be told to inject (src/server/faults.ts, test-only switch):
+ * `exit-mid-chunk` ends the thread rendering station `id` in the middle of writing that station's
+ * next chunk into the ring (Opus, PCM and Ogg bytes written, not published); `encoder-throw` makes
+ * the station's Opus encoder throw on its next `chunks` chunks: once each (the retry with a rebuilt
+ * encoder works), or, `persistent`, on the retry too (the chunks are dropped).
+ */
+export type EngineFault =
+  | { kind: 'exit-mid-chunk'; id: string }
+  | { kind: 'encoder-throw'; id: string; chunks: number; persistent: boolean };
 
 export interface StationStats {
   id: string;
@@ -51,10 +71,20 @@ export type FromWorker =
       preSkipFrames: number;
       opusBackend: string;
       oggHeader: Uint8Array;
-      startTimeMs: number;
+      startMonoMs: number;
     }
   | { type: 'changed'; id: string; requestId: number; effectiveAt: number }
   | { type: 'now'; id: string; position: number; chord: string; key: string; mode: string; section: string }
   /** Once a second: per-station timings, and this worker isolate's V8 heap in use (bytes). */
   | { type: 'stats'; stations: StationStats[]; heapUsedBytes: number }
-  | { type: 'failed'; id: string; message: string };
+  | { type: 'failed'; id: string; message: string }
+  /**
+   * Chunks the worker did not publish, so the pacer skips them and flags the next one: `encode`
+   * when encoding failed twice (the encoder was rebuilt in between), `late` when they were already overdue by more
+   * than the pacer would still send (after the thread or the process was stopped).
+   */
+  | { type: 'dropped'; id: string; reason: DropReason; fromSeq: number; count: number; message: string }
+  /** The Opus encoder threw on chunk `seq`; `dropped`: the retry with a rebuilt encoder threw too. */
+  | { type: 'encoder-error'; id: string; seq: number; dropped: boolean; message: string };
+
+export type DropReason = 'encode' | 'late';

@@ -7,7 +7,7 @@ import {
   type FrameHeader,
 } from '../codec/frame-header.ts';
 import { OpusChunkEncoder } from '../codec/opus-encoder.ts';
-import { OggOpusMuxer } from '../codec/ogg.ts';
+import { FIRST_AUDIO_PAGE_SEQUENCE, OggOpusMuxer } from '../codec/ogg.ts';
 import { CHANNELS, SAMPLE_RATE, type MusicParams } from '../music/types.ts';
 import type { AddStationMessage, StationStats } from './messages.ts';
 import { CHUNK_HEADER_BYTES, ChunkRing, WS_PREFIX_BYTES, writeWsBinaryHeader } from './ring.ts';
@@ -15,6 +15,19 @@ import { StationRenderer } from './station-renderer.ts';
 
 /** Bounded number of timing samples kept between two stats reports (one report a second). */
 const MAX_TIMING_SAMPLES = 256;
+
+/**
+ * Encoding a chunk failed twice (with the encoder rebuilt in between): the chunk was not published
+ * (the pacer skips it and flags the next one), and the station goes on with the next chunk.
+ */
+export class ChunkEncodeError extends Error {
+  readonly seq: number;
+  constructor(seq: number, cause: unknown) {
+    super(`encoding chunk ${seq} failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'ChunkEncodeError';
+    this.seq = seq;
+  }
+}
 
 /**
  * One station inside an engine worker: renders the next chunk, encodes it once (Opus, PCM16 and the
@@ -25,15 +38,22 @@ export class WorkerStation {
   readonly id: string;
   readonly ring: ChunkRing;
   readonly chunkFrames: number;
-  startTimeMs: number;
+  /** Monotonic ms at which position 0 plays (src/engine/clock.ts). */
+  startMonoMs: number;
+  /** Wall minus monotonic ms, fixed at the station's creation: for the header's Unix play time. */
+  private readonly wallOffsetMs: number;
   readonly chunkMs: number;
   private readonly renderer: StationRenderer;
-  private readonly opus: OpusChunkEncoder;
+  private opus: OpusChunkEncoder;
+  private readonly opusOptions: { bitrate: number; complexity: number };
   private readonly ogg: OggOpusMuxer;
   private readonly left: Float32Array;
   private readonly right: Float32Array;
-  /** The renderer starts at local frame 0; station positions continue across worker restarts. */
-  private readonly baseFrames: number;
+  /**
+   * The renderer starts at local frame 0; station positions continue across worker restarts and
+   * chunks skipped because they were overdue (`skipLate`).
+   */
+  private baseFrames: number;
   private nextSeq: number;
   private discontinuity: boolean;
   private readonly header: FrameHeader;
@@ -41,18 +61,28 @@ export class WorkerStation {
   readonly synthSeconds: number[] = [];
   readonly encodeOpusSeconds: number[] = [];
   readonly encodePcmSeconds: number[] = [];
+  /** Fault injection: the encoder throws for this many more chunks (0 in normal operation). */
+  failEncodes = 0;
+  /** Fault injection: the retry with a rebuilt encoder throws too (the chunks are dropped). */
+  failPersistent = false;
+  /** An encoder error the last renderNext() recovered from (the retry worked), for the host; else null. */
+  recoveredError: string | null = null;
+  /** Fault injection: the thread exits in the middle of writing the next chunk. */
+  exitMidChunk = false;
 
   constructor(msg: AddStationMessage) {
     this.id = msg.id;
     this.ring = new ChunkRing(msg.ring, msg.layout);
     this.chunkFrames = msg.chunkFrames;
     this.chunkMs = (msg.chunkFrames * 1000) / SAMPLE_RATE;
-    this.startTimeMs = msg.startTimeMs;
+    this.startMonoMs = msg.startMonoMs;
+    this.wallOffsetMs = msg.wallOffsetMs;
     this.nextSeq = msg.startSeq;
     this.baseFrames = msg.startSeq * msg.chunkFrames;
     this.discontinuity = msg.discontinuity;
     this.renderer = new StationRenderer({ seed: msg.seed, params: msg.params });
-    this.opus = new OpusChunkEncoder({ bitrate: msg.opusBitrate, complexity: msg.opusComplexity });
+    this.opusOptions = { bitrate: msg.opusBitrate, complexity: msg.opusComplexity };
+    this.opus = new OpusChunkEncoder(this.opusOptions);
     this.ogg = new OggOpusMuxer({
       serial: hashId(msg.id),
       preSkipFrames: this.opus.preSkipFrames,
@@ -60,6 +90,9 @@ export class WorkerStation {
       channels: CHANNELS,
       vendor: 'auralis',
       title: msg.id,
+      // One page per chunk (a chunk is at most 1 s: 50 packets, well under a page's 255 segments),
+      // so a station resumed by a restarted worker continues the page numbering of the one before.
+      firstAudioSequence: FIRST_AUDIO_PAGE_SEQUENCE + msg.startSeq,
     });
     this.left = new Float32Array(msg.chunkFrames);
     this.right = new Float32Array(msg.chunkFrames);
@@ -86,9 +119,9 @@ export class WorkerStation {
     return this.ogg.headerPages();
   }
 
-  /** Due time (Unix ms) of the next chunk to render: its play time minus the lead. */
+  /** Due time (monotonic ms) of the next chunk to render: its play time minus the lead. */
   nextDueMs(leadMs: number): number {
-    return this.startTimeMs + this.nextSeq * this.chunkMs - leadMs;
+    return this.startMonoMs + this.nextSeq * this.chunkMs - leadMs;
   }
 
   /** ms between the due time of the newest rendered chunk and now. */
@@ -100,7 +133,35 @@ export class WorkerStation {
     return this.renderer.change(params) + this.baseFrames;
   }
 
-  /** Returns the chord name when it changed with this chunk, else null. */
+  /**
+   * When the next chunk is already overdue by more than `maxLateMs` (the thread or the whole
+   * process was stopped), jumps to the chunk due now instead of rendering audio that would be
+   * skipped anyway; that chunk carries the discontinuity flag. Returns the chunks skipped (0
+   * normally).
+   */
+  skipLate(nowMs: number, leadMs: number, maxLateMs: number): number {
+    if (nowMs - this.nextDueMs(leadMs) <= maxLateMs) return 0;
+    const dueSeq = Math.floor((nowMs + leadMs - this.startMonoMs) / this.chunkMs);
+    const skipped = dueSeq - this.nextSeq;
+    if (skipped <= 0) return 0;
+    this.nextSeq = dueSeq;
+    this.ogg.skipPages(skipped);
+    this.baseFrames += skipped * this.chunkFrames;
+    this.discontinuity = true;
+    return skipped;
+  }
+
+  /** Sequence number of the next chunk to render. */
+  get nextSequence(): number {
+    return this.nextSeq;
+  }
+
+  /**
+   * Renders, encodes and publishes the next chunk. Returns the chord name when it changed with this
+   * chunk, else null. When the encoder throws, it is rebuilt and the chunk encoded again (flagged:
+   * the decoder's state no longer matches; `recoveredError` says why); when that throws too, the
+   * chunk is skipped and ChunkEncodeError thrown.
+   */
   renderNext(): string | null {
     const seq = this.nextSeq;
     const ring = this.ring;
@@ -116,18 +177,32 @@ export class WorkerStation {
     h.flags = this.discontinuity ? FLAG_DISCONTINUITY : 0;
     h.sequence = seq;
     h.positionFrames = positionFrames;
-    h.playTimeMs = this.startTimeMs + seq * this.chunkMs;
+    h.playTimeMs = this.startMonoMs + this.wallOffsetMs + seq * this.chunkMs;
 
     const opusHeaderAt = ring.opusRegion(seq) + WS_PREFIX_BYTES;
-    const opusPayloadBytes = this.opus.encode(
-      this.left,
-      this.right,
-      frames,
-      bytes,
-      opusHeaderAt + CHUNK_HEADER_BYTES,
-    );
+    const pcmFlags = h.flags;
+    let opusPayloadBytes: number;
+    try {
+      opusPayloadBytes = this.encodeOpus(opusHeaderAt + CHUNK_HEADER_BYTES, false);
+    } catch (first) {
+      // The encoder's state is unknown now: rebuild it and encode the chunk once more.
+      this.opus = new OpusChunkEncoder(this.opusOptions);
+      try {
+        opusPayloadBytes = this.encodeOpus(opusHeaderAt + CHUNK_HEADER_BYTES, true);
+        this.recoveredError = `encoding chunk ${seq} failed (${errorText(first)}); encoded again with a new encoder`;
+        h.flags |= FLAG_DISCONTINUITY;
+      } catch (err) {
+        // Skip this chunk (never publish a partly written one) and flag the next.
+        this.opus = new OpusChunkEncoder(this.opusOptions);
+        this.ogg.skipPages(1);
+        this.nextSeq = seq + 1;
+        this.discontinuity = true;
+        throw new ChunkEncodeError(seq, err);
+      }
+    }
     h.codec = CODEC_OPUS;
     writeFrameHeader(bytes, opusHeaderAt, h);
+    h.flags = pcmFlags;
     const opusStart = writeWsBinaryHeader(bytes, opusHeaderAt, CHUNK_HEADER_BYTES + opusPayloadBytes);
     const t2 = performance.now();
 
@@ -149,6 +224,8 @@ export class WorkerStation {
       opusHeaderAt + CHUNK_HEADER_BYTES + opusPayloadBytes,
     );
     const oggLen = this.ogg.writePageForChunk(payload, positionFrames + frames, bytes, ring.oggRegion(seq));
+    // Fault injection: die with the chunk written but not published (a crash mid-chunk).
+    if (this.exitMidChunk) process.exit(70);
 
     ring.publish(
       seq,
@@ -173,6 +250,17 @@ export class WorkerStation {
     return null;
   }
 
+  private encodeOpus(offset: number, retry: boolean): number {
+    if (this.failEncodes > 0) {
+      // Injected: the first attempt of each affected chunk throws; the retry too when persistent.
+      if (!retry || this.failPersistent) {
+        if (retry || !this.failPersistent) this.failEncodes--;
+        throw new Error('injected encoder fault');
+      }
+    }
+    return this.opus.encode(this.left, this.right, this.chunkFrames, this.ring.bytes, offset);
+  }
+
   nowInfo(): { position: number; chord: string; key: string; mode: string; section: string } {
     const n = this.renderer.now();
     return {
@@ -194,6 +282,10 @@ export class WorkerStation {
     };
     return s;
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function pushBounded(arr: number[], v: number): void {

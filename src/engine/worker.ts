@@ -4,9 +4,10 @@
  */
 import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
+import { monoNowMs } from './clock.ts';
 import type { FromWorker, ToWorker } from './messages.ts';
 import { warmUp } from './warm-up.ts';
-import { WorkerStation } from './worker-station.ts';
+import { ChunkEncodeError, WorkerStation } from './worker-station.ts';
 
 if (!parentPort) throw new Error('engine worker must run in a worker thread');
 const port = parentPort;
@@ -19,20 +20,61 @@ const TICK_MS = 10;
 const STATS_INTERVAL_MS = 1000;
 /** Time allowed for a new station's first render pass before its first chunk is due. */
 const FIRST_CHUNK_MARGIN_MS = 20;
-let lastStatsMs = Date.now();
+/**
+ * Chunks overdue by more than this many chunk lengths are not rendered: the pacer no longer sends
+ * them (it jumps to the newest after as many, see MAX_CATCH_UP_CHUNKS in the pacer), so the station
+ * jumps to the chunk due now. Happens only after this thread or the process was stopped.
+ */
+const MAX_LATE_CHUNKS = 10;
+let lastStatsMs = monoNowMs();
 
 function send(msg: FromWorker): void {
   port.postMessage(msg);
 }
 
 function renderPass(): void {
-  const nowMs = Date.now();
+  const nowMs = monoNowMs();
   for (const st of stations.values()) {
+    const fromSeq = st.nextSequence;
+    const late = st.skipLate(nowMs, leadMs, MAX_LATE_CHUNKS * st.chunkMs);
+    if (late > 0) {
+      send({
+        type: 'dropped',
+        id: st.id,
+        reason: 'late',
+        fromSeq,
+        count: late,
+        message: `${late} chunks were overdue by more than ${MAX_LATE_CHUNKS} chunks; jumped to the chunk due now`,
+      });
+    }
     // Render until the newest chunk is due renderAheadMs from now; bounded so one pass cannot spin.
     let guard = 64;
     while (guard-- > 0 && st.nextDueMs(leadMs) < nowMs + renderAheadMs) {
-      const chord = st.renderNext();
-      if (chord !== null) send({ type: 'now', id: st.id, ...st.nowInfo() });
+      try {
+        const chord = st.renderNext();
+        if (st.recoveredError !== null) {
+          send({
+            type: 'encoder-error',
+            id: st.id,
+            seq: st.nextSequence - 1,
+            dropped: false,
+            message: st.recoveredError,
+          });
+          st.recoveredError = null;
+        }
+        if (chord !== null) send({ type: 'now', id: st.id, ...st.nowInfo() });
+      } catch (err) {
+        if (!(err instanceof ChunkEncodeError)) throw err;
+        send({ type: 'encoder-error', id: st.id, seq: err.seq, dropped: true, message: err.message });
+        send({
+          type: 'dropped',
+          id: st.id,
+          reason: 'encode',
+          fromSeq: err.seq,
+          count: 1,
+          message: err.message,
+        });
+      }
     }
   }
   if (nowMs - lastStatsMs >= STATS_INTERVAL_MS) {
@@ -57,7 +99,7 @@ port.on('message', (msg: ToWorker) => {
         const st = new WorkerStation(msg);
         // A new station's clock starts now that it is built: its first chunk is due just after
         // this render pass, never before it could have been rendered.
-        if (st.startTimeMs === 0) st.startTimeMs = Date.now() + leadMs + FIRST_CHUNK_MARGIN_MS;
+        if (st.startMonoMs === 0) st.startMonoMs = monoNowMs() + leadMs + FIRST_CHUNK_MARGIN_MS;
         stations.set(msg.id, st);
         send({
           type: 'added',
@@ -65,7 +107,7 @@ port.on('message', (msg: ToWorker) => {
           preSkipFrames: st.preSkipFrames,
           opusBackend: st.opusBackend,
           oggHeader: st.oggHeader(),
-          startTimeMs: st.startTimeMs,
+          startMonoMs: st.startMonoMs,
         });
         renderPass();
       } catch (err) {
@@ -91,6 +133,16 @@ port.on('message', (msg: ToWorker) => {
         throw new Error('engine worker crash requested (test hook)');
       });
       break;
+    case 'fault': {
+      const f = msg.fault;
+      const st = stations.get(f.id);
+      if (st && f.kind === 'exit-mid-chunk') st.exitMidChunk = true;
+      else if (st && f.kind === 'encoder-throw') {
+        st.failEncodes = f.chunks;
+        st.failPersistent = f.persistent;
+      }
+      break;
+    }
   }
 });
 

@@ -14,6 +14,9 @@ export type ControlSource = 'api' | 'listener' | 'preset';
 export type ControlResult = 'ok' | 'rejected' | 'rate_limited' | 'forbidden';
 export type GcKind = 'minor' | 'major' | 'incremental' | 'weakcb';
 export type MemoryKind = 'rss' | 'heap';
+/** Why the engine dropped a chunk: its encoding failed, or it was overdue after a stop. */
+export type ChunkDropReason = 'encode' | 'late';
+const CHUNK_DROP_REASONS: readonly ChunkDropReason[] = ['encode', 'late'];
 
 export const TRANSPORTS: readonly Transport[] = ['ws', 'ogg', 'wav'];
 export const CODECS: readonly Codec[] = ['opus', 'pcm'];
@@ -21,8 +24,9 @@ export const CONTROL_SOURCES: readonly ControlSource[] = ['api', 'listener', 'pr
 export const CONTROL_RESULTS: readonly ControlResult[] = ['ok', 'rejected', 'rate_limited', 'forbidden'];
 export const GC_KINDS: readonly GcKind[] = ['minor', 'major', 'incremental', 'weakcb'];
 export const MEMORY_KINDS: readonly MemoryKind[] = ['rss', 'heap'];
-export type DropReason = 'stalled' | 'expired';
-export const DROP_REASONS: readonly DropReason[] = ['stalled', 'expired'];
+/** Why a listener was dropped by the pacer: it stalled, or it pinned ring bytes about to be reused. */
+export type ListenerDropReason = 'stalled' | 'expired';
+export const LISTENER_DROP_REASONS: readonly ListenerDropReason[] = ['stalled', 'expired'];
 
 /** Label value shared by every station beyond the first maxStationLabels. */
 export const OTHER_STATION_LABEL = 'other';
@@ -94,6 +98,8 @@ export interface AuralisMetrics {
   readonly clientUnderrunsTotal: Counter;
   readonly clientBufferSeconds: Histogram;
   readonly workerRestartsTotal: Counter;
+  readonly engineChunksDroppedTotal: Counter<'reason'>;
+  readonly encoderErrorsTotal: Counter;
   readonly workerHeapUsedBytes: Gauge<'worker'>;
   readonly memoryGrowthBytesPerHour: Gauge<'kind'>;
   readonly leakSuspected: Gauge;
@@ -117,11 +123,13 @@ export interface AuralisMetrics {
   recordJitter(transport: Transport, jitterSeconds: number): void;
   /** One listener's lag behind live, from a queue sample (kernel + user-space queued bytes). */
   recordListenerLag(transport: Transport, lagSeconds: number): void;
-  recordListenerDropped(transport: Transport, reason: DropReason): void;
+  recordListenerDropped(transport: Transport, reason: ListenerDropReason): void;
   recordControlChange(source: ControlSource, result: ControlResult): void;
   /** Request received at requestWallMs; the change is heard at audibleWallMs (effectiveAt as wall time). */
   recordControlLatency(requestWallMs: number, audibleWallMs: number): void;
   recordWorkerRestart(): void;
+  recordEngineChunksDropped(reason: ChunkDropReason, count: number): void;
+  recordEncoderError(): void;
   /** Engine worker `worker` (its index, 0 … workers − 1) reported its isolate's heap in use; bad input is dropped. */
   recordWorkerHeap(worker: number, heapUsedBytes: number): void;
   recordGcPause(kind: GcKind, pauseSeconds: number): void;
@@ -282,6 +290,17 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     help: 'Engine worker threads restarted after a crash or a stall.',
     registers,
   });
+  const engineChunksDroppedTotal = new Counter({
+    name: 'auralis_engine_chunks_dropped_total',
+    help: 'Chunks the engine did not publish, by reason (encode: encoding failed; late: overdue after a stop).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const encoderErrorsTotal = new Counter({
+    name: 'auralis_encoder_errors_total',
+    help: 'Chunks whose Opus encoding threw (the encoder is rebuilt and the chunk encoded again).',
+    registers,
+  });
   const workerHeapUsedBytes = new Gauge({
     name: 'auralis_worker_heap_used_bytes',
     help: "V8 heap used by each engine worker thread's isolate, from its once-a-second stats report.",
@@ -333,7 +352,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   >;
   for (const t of TRANSPORTS) listeners.set({ transport: t }, 0);
   for (const t of TRANSPORTS)
-    for (const r of DROP_REASONS) listenersDroppedTotal.inc({ transport: t, reason: r }, 0);
+    for (const r of LISTENER_DROP_REASONS) listenersDroppedTotal.inc({ transport: t, reason: r }, 0);
   for (const c of CODECS) encodeSeconds.zero({ codec: c });
   for (const s of CONTROL_SOURCES)
     for (const r of CONTROL_RESULTS) controlChangesTotal.inc({ source: s, result: r }, 0);
@@ -344,6 +363,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   clientUnderrunsTotal.inc(0);
   workerRestartsTotal.inc(0);
   logLinesDroppedTotal.inc(0);
+  for (const r of CHUNK_DROP_REASONS) engineChunksDroppedTotal.inc({ reason: r }, 0);
+  encoderErrorsTotal.inc(0);
 
   const labels = new StationLabels(maxStationLabels);
   // Smoothed render and audio seconds per station label, for the real-time factor. Keyed by label, so it is
@@ -370,6 +391,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     clientUnderrunsTotal,
     clientBufferSeconds,
     workerRestartsTotal,
+    engineChunksDroppedTotal,
+    encoderErrorsTotal,
     workerHeapUsedBytes,
     memoryGrowthBytesPerHour,
     leakSuspected,
@@ -458,6 +481,15 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
 
     recordWorkerRestart() {
       workerRestartsTotal.inc();
+    },
+
+    recordEncoderError() {
+      encoderErrorsTotal.inc();
+    },
+
+    recordEngineChunksDropped(reason, count) {
+      if (CHUNK_DROP_REASONS.includes(reason) && Number.isInteger(count) && count > 0)
+        engineChunksDroppedTotal.inc({ reason }, count);
     },
 
     recordWorkerHeap(worker, heapUsedBytes) {

@@ -67,6 +67,8 @@ export interface ServerConfig {
   profile: 'optimized' | 'baseline';
   /** RSS or heap growth above this (MB per hour, fitted over time) sets auralis_leak_suspected. */
   leakThresholdMbPerHour: number;
+  /** Test switch: `on` adds POST /debug/fault (src/server/faults.ts). Refused under NODE_ENV=production. */
+  faultInjection: 'off' | 'on';
   /** The built web player. */
   staticDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
@@ -135,6 +137,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   opusComplexity: 5,
   profile: 'optimized',
   leakThresholdMbPerHour: 20,
+  faultInjection: 'off',
   staticDir: DEFAULT_STATIC_DIR,
   logLevel: 'info',
   logQueueBytes: 1024 * 1024,
@@ -440,6 +443,25 @@ export const CONFIG_TABLE: readonly Setting[] = [
     doc: 'performance profile',
   },
   {
+    key: 'leakThresholdMbPerHour',
+    kind: 'int',
+    unit: 'MiB/h',
+    env: 'AURALIS_LEAK_THRESHOLD_MB_PER_HOUR',
+    flag: '--leak-threshold-mb-per-hour',
+    min: 1,
+    max: 100_000,
+    doc: 'memory growth that sets auralis_leak_suspected',
+  },
+  {
+    key: 'faultInjection',
+    kind: 'enum',
+    unit: '',
+    env: 'AURALIS_FAULT_INJECTION',
+    flag: '--fault-injection',
+    values: ['off', 'on'],
+    doc: 'TEST ONLY: on adds POST /debug/fault to break the server on purpose (refused with NODE_ENV=production)',
+  },
+  {
     key: 'staticDir',
     kind: 'string',
     unit: 'path',
@@ -537,6 +559,12 @@ export function loadConfig(
     throw new ConfigError(
       'headersTimeoutMs',
       `headersTimeoutMs (${c.headersTimeoutMs} ms) must not exceed requestTimeoutMs (${c.requestTimeoutMs} ms)`,
+    );
+  }
+  if (c.faultInjection === 'on' && (env.NODE_ENV ?? process.env.NODE_ENV) === 'production') {
+    throw new ConfigError(
+      'faultInjection',
+      'faultInjection (AURALIS_FAULT_INJECTION) cannot be on with NODE_ENV=production: it is a test switch',
     );
   }
   if (c.httpBurstMs + c.renderAheadMs + c.leadMs >= c.ringSeconds * 1000) {

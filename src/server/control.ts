@@ -3,6 +3,7 @@ import { applyPatch, type ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { Station } from './station.ts';
+import { monoNowMs } from '../engine/clock.ts';
 
 export type ControlSource = 'api' | 'listener' | 'preset';
 
@@ -32,11 +33,11 @@ export class Controller {
   }
 
   async change(st: Station, patch: ParamsPatch, source: ControlSource): Promise<ControlResult> {
-    const requestedMs = Date.now();
+    const requestedMs = monoNowMs();
     const next = applyPatch(st.params, patch);
     st.params = next;
     const effectiveAt = await this.engine.change(st.id, next);
-    const audibleMs = st.engine.startTimeMs + (effectiveAt * 1000) / SAMPLE_RATE;
+    const audibleMs = st.engine.startMonoMs + (effectiveAt * 1000) / SAMPLE_RATE;
     this.observer.changed(source, Math.max(0, (audibleMs - requestedMs) / 1000));
     const text = JSON.stringify({ type: 'params', params: publicParams(next), effectiveAt, source });
     for (const peer of st.peers) peer.send(text);

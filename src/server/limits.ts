@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { monoNowMs } from '../engine/clock.ts';
 
 /** Buckets untouched this long (ms) are full again and are dropped by the sweep. */
 const SWEEP_INTERVAL_MS = 10_000;
@@ -29,7 +30,7 @@ export class ClientLimits {
     this.maxConnections = opts.maxConnectionsPerIp;
     this.refusedGraceMs = Math.min(REFUSED_GRACE_MS, opts.headersTimeoutMs ?? REFUSED_GRACE_MS);
     this.controlRate = opts.controlRatePerIp;
-    this.sweepTimer = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS);
+    this.sweepTimer = setInterval(() => this.sweep(monoNowMs()), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
   }
 
@@ -72,7 +73,7 @@ export class ClientLimits {
   }
 
   /** Takes one control change from the address's bucket (refilled continuously); false: over the rate. */
-  takeControl(ip: string, nowMs = Date.now()): boolean {
+  takeControl(ip: string, nowMs = monoNowMs()): boolean {
     let b = this.buckets.get(ip);
     if (!b) {
       b = { tokens: this.controlRate, lastMs: nowMs };

@@ -1,13 +1,14 @@
 import { ClientStatsTracker } from '../metrics/client-stats.ts';
 import { createMetrics, type AuralisMetrics, type ControlResult } from '../metrics/metrics.ts';
 import { startRuntimeMonitors, type RuntimeMonitors } from '../metrics/runtime-monitors.ts';
-import type { StationStats } from '../engine/messages.ts';
+import type { DropReason, StationStats } from '../engine/messages.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
 import { TRANSPORT_NAMES } from './broadcast/pacer.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServerContext } from './context.ts';
 import type { ControlSource } from './control.ts';
 import type { Station } from './station.ts';
+import { monoNowMs } from '../engine/clock.ts';
 
 /** How often gauges that are cheaper to poll than to push (ring fill) are refreshed. */
 const POLL_INTERVAL_MS = 1000;
@@ -51,7 +52,7 @@ export class ServerMetrics {
       leakThresholdBytesPerHour: this.config.leakThresholdMbPerHour * 1024 * 1024,
     });
     const poll = (): void => {
-      const now = Date.now();
+      const now = monoNowMs();
       const stations = ctx.registry.all();
       this.m.stations.set(stations.length);
       // Personal sessions report the least-buffered of them (the one closest to a gap).
@@ -118,6 +119,14 @@ export class ServerMetrics {
 
   workerRestarted(): void {
     this.m.recordWorkerRestart();
+  }
+
+  encoderError(): void {
+    this.m.recordEncoderError();
+  }
+
+  engineDropped(reason: DropReason, count: number): void {
+    this.m.recordEngineChunksDropped(reason, count);
   }
 
   listeners(transport: Transport, delta: number): void {

@@ -4,7 +4,13 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } f
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
-import { EngineHost, type EngineOptions } from '../engine/engine-host.ts';
+import { monoNowMs } from '../engine/clock.ts';
+import {
+  EngineHost,
+  type DroppedEvent,
+  type EncoderErrorEvent,
+  type EngineOptions,
+} from '../engine/engine-host.ts';
 import type { Engine } from '../engine/engine.ts';
 import { InlineEngine } from '../engine/inline-engine.ts';
 import { BaselinePacer } from './broadcast/baseline-pacer.ts';
@@ -25,6 +31,7 @@ import { handleStream } from './transports/http-stream.ts';
 import { handleWebSocket } from './transports/ws.ts';
 import { ServerMetrics } from './server-metrics.ts';
 import { LogSink, fastifyLoggerOptions, guardStdio } from './log.ts';
+import { registerFaultRoutes } from './faults.ts';
 
 export interface AuralisServer {
   /** `http://host:port` */
@@ -99,6 +106,8 @@ class Context implements ServerContext, PacerObserver {
       if (heapUsedBytes !== undefined) this.metrics.workerHeap(worker, heapUsedBytes);
     });
     this.engine.on('restart', () => this.metrics.workerRestarted());
+    this.engine.on('dropped', (e: DroppedEvent) => this.metrics.engineDropped(e.reason, e.count));
+    this.engine.on('encoder-error', () => this.metrics.encoderError());
   }
 
   listenerCount(): number {
@@ -125,7 +134,7 @@ class Context implements ServerContext, PacerObserver {
 
   // PacerObserver
   chunkPublished(st: Station, _seq: number, latenessSeconds: number, sends: Int32Array): void {
-    const now = Date.now();
+    const now = monoNowMs();
     const last = this.lastSendMs.get(st);
     this.lastSendMs.set(st, now);
     const jitterSeconds = last === undefined ? null : Math.abs(now - last - st.chunkMs) / 1000;
@@ -330,6 +339,7 @@ export async function startServer(
     registerApiRoutes(scoped, ctx);
   });
   registerHealthRoutes(app, ctx);
+  if (config.faultInjection === 'on') registerFaultRoutes(app, ctx);
   app.get('/metrics', async (_req, reply) => {
     reply.type(metrics.contentType);
     return metrics.expose();
@@ -361,6 +371,25 @@ export async function startServer(
   ctx.info = (message) => app.log.info(message);
   ctx.engine.on('worker-error', (index: number, err: Error) => {
     app.log.error({ err, worker: index }, 'engine worker died; restarting it');
+  });
+  ctx.engine.on('restart', (index: number, exitCode: number | null) => {
+    app.log.warn(
+      { worker: index, exitCode },
+      `engine worker exited (code ${exitCode}) and was restarted; its stations resume with a flagged discontinuity`,
+    );
+  });
+  ctx.engine.on('encoder-error', (e: EncoderErrorEvent) => {
+    app.log.warn(
+      { station: e.id, seq: e.seq, dropped: e.dropped },
+      e.dropped ? `chunk dropped: ${e.message}` : e.message,
+    );
+  });
+  ctx.engine.on('dropped', (e: DroppedEvent) => {
+    if (e.reason === 'encode') return; // logged as an encoder error
+    app.log.warn(
+      { station: e.id, reason: e.reason, fromSeq: e.fromSeq, count: e.count },
+      `engine dropped ${e.count} chunk(s): ${e.message}`,
+    );
   });
   await ctx.engine.start();
   await ctx.registry.create({ id: DEFAULT_STATION_ID });

@@ -1,3 +1,4 @@
+import { monoNowMs } from '../engine/clock.ts';
 import type { EngineStation, NowEvent } from '../engine/engine-host.ts';
 import type { MusicParams } from '../music/types.ts';
 import type { Listener } from './broadcast/listener.ts';
@@ -34,7 +35,7 @@ export class Station {
   readonly listeners = new Set<Listener>();
   /** WebSocket peers (for JSON messages: params, now). */
   readonly peers = new Set<WsPeer>();
-  readonly createdAtMs = Date.now();
+  readonly createdAtMs = monoNowMs();
   /** Personal sessions: the token that lets the owner take the session back, and its expiry timer. */
   resumeToken: string | null = null;
   ownerConnected = false;
@@ -60,9 +61,9 @@ export class Station {
     return this.engine.chunkMs;
   }
 
-  /** Unix ms at which chunk `seq` is due to be sent (play time minus lead). */
+  /** Monotonic ms (src/engine/clock.ts) at which chunk `seq` is due to be sent (play time minus lead). */
   dueMs(seq: number, leadMs: number): number {
-    return this.engine.startTimeMs + seq * this.engine.chunkMs - leadMs;
+    return this.engine.startMonoMs + seq * this.engine.chunkMs - leadMs;
   }
 
   /** Position (frames) of the next chunk to be published. */

@@ -4,6 +4,7 @@ import { ClickDetector, detectClicks, peakAbs, rms } from '../../src/dsp/analysi
 import { DEFAULT_TIMBRE, PRESETS } from '../../src/music/presets.ts';
 import type { Instrument, NoteEvent } from '../../src/music/types.ts';
 import { PERC_BRUSH, PERC_CLICK, PERC_KICK, PERC_SHAKER } from '../../src/music/types.ts';
+import type { Synth } from '../../src/dsp/synth.ts';
 import { DRY_TIMBRE, renderScore, SR } from './render.ts';
 
 function clicksIn(left: Float32Array, right: Float32Array): string[] {
@@ -83,7 +84,7 @@ test('timbre and tempo changes mid-stream glide without clicks', () => {
     events.push(note('drone', s, 4.5, 33, 0.7));
     for (let k = 0; k < 8; k++) events.push(note('keys', s + k * 0.5 + 0.01, 0.4, 64 + ((k * 3) % 12), 0.8));
   }
-  const changes = new Map<number, (s: import('../../src/dsp/synth.ts').Synth) => void>([
+  const changeList: [number, (s: Synth) => void][] = [
     [Math.round(3 * SR), (s) => s.setTimbre(PRESETS.find((p) => p.name === 'bright')!.timbre)],
     [Math.round(6 * SR), (s) => s.setBpm(120)],
     [Math.round(9 * SR), (s) => s.setTimbre(PRESETS.find((p) => p.name === 'sleep')!.timbre)],
@@ -93,16 +94,56 @@ test('timbre and tempo changes mid-stream glide without clicks', () => {
       (s) => s.setTimbre({ ...DEFAULT_TIMBRE, padLevel: 0, keysLevel: 1, reverbMix: 0.8 }),
     ],
     [Math.round(18 * SR), (s) => s.setTimbre(DEFAULT_TIMBRE)],
-  ]);
-  // 480-frame chunks so every change lands where asked.
-  const { left, right } = renderScore({
-    events,
-    seconds: 24,
-    chunkFrames: 480,
-    before: (synth, pos) => changes.get(pos)?.(synth),
-  });
+  ];
+  /** Renders with the first `applied` changes; returns the output and the positions where they fired. */
+  const render = (applied: number, seconds: number) => {
+    const changes = new Map(changeList.slice(0, applied));
+    const fired: number[] = [];
+    // 480-frame chunks so every change lands where asked.
+    const out = renderScore({
+      events,
+      seconds,
+      chunkFrames: 480,
+      before: (synth, pos) => {
+        const change = changes.get(pos);
+        if (change) {
+          change(synth);
+          fired.push(pos);
+        }
+      },
+    });
+    return { ...out, fired };
+  };
+  const { left, right, fired } = render(changeList.length, 24);
+  // Every change fired, once, at its position ...
+  assert.deepEqual(
+    fired,
+    changeList.map(([pos]) => pos),
+  );
+  // ... and was heard: with change k left out, the output is the same up to change k's position
+  // and differs within the second after it.
+  for (let k = 0; k < changeList.length; k++) {
+    const at = changeList[k]![0];
+    const without = render(k, at / SR + 1);
+    const same = maxAbsDiff(left, without.left, 0, at);
+    const after = rmsDiff(left, without.left, at, at + SR);
+    assert.equal(same, 0, `before change ${k} the renders are identical`);
+    assert.ok(after > 1e-4, `change ${k} at ${at / SR} s is audible: rms difference ${after}`);
+  }
   assert.deepEqual(clicksIn(left, right), []);
 });
+
+function maxAbsDiff(a: Float32Array, b: Float32Array, from: number, to: number): number {
+  let m = 0;
+  for (let i = from; i < to; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+function rmsDiff(a: Float32Array, b: Float32Array, from: number, to: number): number {
+  let sum = 0;
+  for (let i = from; i < to; i++) sum += (a[i]! - b[i]!) ** 2;
+  return Math.sqrt(sum / (to - from));
+}
 
 test('the click detector used above does catch a real click in synth output (the tests can fail)', () => {
   const { left } = renderScore({ events: [note('pad', 0, 3, 57, 0.8)], seconds: 3, timbre: DRY_TIMBRE });

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import {
   CONFIG_DEFAULTS,
   CONFIG_TABLE,
+  configHelp,
   ConfigError,
   loadConfig,
   parseFlags,
@@ -14,10 +15,68 @@ import { ERRORS } from '../../src/server/errors.ts';
 describe('configuration', () => {
   it('has one validated table of defaults with units', () => {
     const c = loadConfig();
-    for (const s of CONFIG_TABLE) assert.ok(s.key in CONFIG_DEFAULTS, s.key);
     assert.equal(c.port, 8000);
     assert.equal(c.host, '127.0.0.1');
     assert.equal(c.chunkMs, 100);
+    assert.deepEqual(c, CONFIG_DEFAULTS, 'with no input, the configuration is the defaults');
+  });
+
+  it('has exactly one row for every setting, and a setting for every row', () => {
+    // CONFIG_DEFAULTS is typed as ServerConfig, so its keys are every key of the interface.
+    const keys = Object.keys(CONFIG_DEFAULTS).sort();
+    const rows = CONFIG_TABLE.map((s) => s.key).sort();
+    assert.ok(keys.length >= 25, `ServerConfig has ${keys.length} keys`);
+    assert.deepEqual(rows, keys, 'rows and ServerConfig keys differ');
+    assert.equal(new Set(rows).size, rows.length, 'a key with two rows');
+    for (const field of ['env', 'flag'] as const) {
+      const names = CONFIG_TABLE.map((s) => s[field]);
+      assert.equal(new Set(names).size, names.length, `duplicate ${field}`);
+    }
+    for (const s of CONFIG_TABLE) {
+      assert.match(s.flag, /^--[a-z0-9-]+$/, s.key);
+      assert.match(s.env, /^(HOST|PORT|AURALIS_[A-Z0-9_]+)$/, s.key);
+      assert.ok(s.doc.length > 0, `${s.key} has a description`);
+      if (s.kind === 'int') assert.ok(s.min !== undefined && s.max !== undefined, `${s.key} has bounds`);
+      if (s.kind === 'int' || s.unit !== '') assert.ok(s.unit.length > 0, `${s.key} has a unit`);
+      // The default itself passes the row's own validation.
+      const d = CONFIG_DEFAULTS[s.key];
+      assert.deepEqual(loadConfig({ [s.key]: d })[s.key], d, `${s.key}: default validates`);
+    }
+  });
+
+  it('sets every setting from its flag and from its environment variable, to the same value', () => {
+    const help = configHelp();
+    for (const s of CONFIG_TABLE) {
+      const [raw, expected] = sampleValue(s);
+      assert.notDeepEqual(expected, CONFIG_DEFAULTS[s.key], `${s.key}: the sample differs from the default`);
+      const fromFlag = loadConfig(parseFlags([s.flag, raw]))[s.key];
+      const fromFlagEq = loadConfig(parseFlags([`${s.flag}=${raw}`]))[s.key];
+      const fromEnv = loadConfig({}, { [s.env]: raw })[s.key];
+      assert.deepEqual(fromFlag, expected, `${s.flag} ${raw}`);
+      assert.deepEqual(fromFlagEq, expected, `${s.flag}=${raw}`);
+      assert.deepEqual(fromEnv, expected, `${s.env}=${raw}`);
+      // Round trip: the parsed value, written back as text, parses to itself.
+      const back = Array.isArray(expected) ? expected.join(',') : String(expected);
+      assert.deepEqual(loadConfig(parseFlags([s.flag, back]))[s.key], expected, `${s.key} round trip`);
+      // --help documents the flag and the variable on one line.
+      assert.ok(
+        help.split('\n').some((line) => line.includes(s.flag) && line.includes(s.env)),
+        `--help lists ${s.flag} with ${s.env}`,
+      );
+      if (s.kind === 'int') {
+        assert.throws(
+          () => loadConfig({}, { [s.env]: String(s.max! + 1) }),
+          (e: unknown) => e instanceof ConfigError && e.setting === s.key && e.message.includes(s.env),
+          `${s.env} above its maximum is refused`,
+        );
+      }
+      if (s.kind === 'enum') {
+        assert.throws(
+          () => loadConfig(parseFlags([s.flag, 'no-such-value'])),
+          (e: unknown) => e instanceof ConfigError && e.setting === s.key,
+        );
+      }
+    }
   });
 
   it('takes environment variables and flags, flags last', () => {
@@ -77,3 +136,38 @@ describe('configuration', () => {
     }
   });
 });
+
+/**
+ * A valid value for a row that differs from its default (and fits the cross-field rules with the
+ * other defaults): the text a flag or variable would carry, and the parsed value it must give.
+ */
+function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
+  const d = CONFIG_DEFAULTS[s.key];
+  switch (s.kind) {
+    case 'string':
+      return [`${String(d)}-x`, `${String(d)}-x`];
+    case 'list':
+      return ['https://a.example, https://b.example', ['https://a.example', 'https://b.example']];
+    case 'enum': {
+      const v = s.values!.find((x) => x !== d)!;
+      return [v, v];
+    }
+    case 'int': {
+      // A value the row's check accepts, between the bounds, away from the default; settings bounded
+      // by the ring (stall timeout, bursts) stay below it.
+      const lo = s.min!;
+      const hi = Math.min(s.max!, Math.max(2 * lo, 1000));
+      for (let v = hi; v >= lo; v--) {
+        if (v !== d && !s.check?.(v)) {
+          try {
+            loadConfig({ [s.key]: v });
+            return [String(v), v];
+          } catch {
+            // a cross-field rule refuses it: try the next
+          }
+        }
+      }
+      throw new Error(`no sample value for ${s.key}`);
+    }
+  }
+}

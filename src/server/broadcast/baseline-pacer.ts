@@ -6,6 +6,7 @@ import { CHANNELS, SAMPLE_RATE } from '../../music/types.ts';
 import type { Station } from '../station.ts';
 import type { Listener } from './listener.ts';
 import { announceDueNow, type PacerObserver } from './pacer.ts';
+import { monoNowMs } from '../../engine/clock.ts';
 
 interface WsLike {
   ws: { send(data: Buffer): void; readyState: number };
@@ -58,13 +59,13 @@ export class BaselinePacer {
     if (!this.running) return;
     let next = Infinity;
     for (const st of this.stations) next = Math.min(next, st.dueMs(st.nextSeq, this.leadMs));
-    const wait = next === Infinity ? 50 : Math.max(0, Math.min(50, next - Date.now()));
+    const wait = next === Infinity ? 50 : Math.max(0, Math.min(50, next - monoNowMs()));
     this.timer = setTimeout(this.tick, wait);
   }
 
   private readonly tick = (): void => {
     for (const st of this.stations) {
-      while (st.dueMs(st.nextSeq, this.leadMs) <= Date.now()) {
+      while (st.dueMs(st.nextSeq, this.leadMs) <= monoNowMs()) {
         this.publish(st, st.nextSeq);
         st.nextSeq++;
       }
@@ -85,7 +86,7 @@ export class BaselinePacer {
       sequence: seq,
       frames,
       positionFrames: seq * frames,
-      playTimeMs: st.engine.startTimeMs + seq * st.chunkMs,
+      playTimeMs: st.engine.startMonoMs + st.engine.wallOffsetMs + seq * st.chunkMs,
     };
     this.sends.fill(0);
     for (const l of st.listeners) {
@@ -115,7 +116,7 @@ export class BaselinePacer {
       l.nextSeq = seq + 1;
       this.sends[0]!++;
     }
-    this.observer.chunkPublished(st, seq, (Date.now() - st.dueMs(seq, this.leadMs)) / 1000, this.sends);
+    this.observer.chunkPublished(st, seq, (monoNowMs() - st.dueMs(seq, this.leadMs)) / 1000, this.sends);
     const position = (seq + 1) * frames;
     announceDueNow(st, position, this.observer);
   }

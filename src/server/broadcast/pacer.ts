@@ -1,3 +1,4 @@
+import { monoNowMs } from '../../engine/clock.ts';
 import { CHUNK_HEADER_BYTES, WS_PREFIX_BYTES, type ChunkRing } from '../../engine/ring.ts';
 import { SAMPLE_RATE } from '../../music/types.ts';
 import { RING_VIEW_GUARD_MS } from '../config.ts';
@@ -138,7 +139,7 @@ export class Pacer {
     if (this.timer) clearTimeout(this.timer);
     let wait = delayMs;
     if (wait === undefined) {
-      const now = Date.now();
+      const now = monoNowMs();
       let next = Infinity;
       for (const st of this.stations) next = Math.min(next, st.dueMs(st.nextSeq, this.leadMs));
       wait = next === Infinity ? 50 : Math.max(0, Math.min(50, next - now));
@@ -151,7 +152,7 @@ export class Pacer {
     let retry = false;
     for (const st of this.stations) {
       const ring = st.engine.ring;
-      let now = Date.now();
+      let now = monoNowMs();
       if (now - st.dueMs(st.nextSeq, this.leadMs) > MAX_CATCH_UP_CHUNKS * st.chunkMs) {
         const jumpTo = Math.floor((now - st.dueMs(0, this.leadMs)) / st.chunkMs);
         st.nextSeq = jumpTo;
@@ -171,7 +172,7 @@ export class Pacer {
         }
         this.publish(st, seq, now);
         st.nextSeq++;
-        now = Date.now();
+        now = monoNowMs();
       }
     }
     this.schedule(retry ? NOT_RENDERED_RETRY_MS : undefined);
@@ -193,7 +194,7 @@ export class Pacer {
         l.transport === 'ws' ? (l.codec === 'opus' ? opus : pcm) : l.transport === 'ogg' ? ogg : wav;
       if (this.write(l, ring, seq, bytes, dueCheckMs)) sends[TRANSPORT_INDEX[l.transport]]!++;
     }
-    const latenessSeconds = (Date.now() - st.dueMs(seq, this.leadMs)) / 1000;
+    const latenessSeconds = (monoNowMs() - st.dueMs(seq, this.leadMs)) / 1000;
     this.observer.chunkPublished(st, seq, latenessSeconds, sends);
     const position = (seq + 1) * st.engine.chunkFrames;
     announceDueNow(st, position, this.observer);
@@ -276,7 +277,7 @@ export class Pacer {
     let sent = 0;
     for (let seq = first; seq < st.nextSeq; seq++) {
       if (!ring.has(seq)) continue;
-      if (this.write(l, ring, seq, this.bytesFor(l, ring, seq), Date.now())) sent++;
+      if (this.write(l, ring, seq, this.bytesFor(l, ring, seq), monoNowMs())) sent++;
     }
     l.nextSeq = st.nextSeq;
     if (sent > 0) this.observer.listenerSent(l.transport, sent);

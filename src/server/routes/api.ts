@@ -7,11 +7,12 @@ import { ApiError } from '../errors.ts';
 import type { Station } from '../station.ts';
 import { DEFAULT_STATION_ID } from '../stations.ts';
 import { tokenMatches } from '../transports/ws.ts';
+import { monoNowMs } from '../../engine/clock.ts';
 
 const VERSION = '0.1.0';
 
 export function stationJson(ctx: ServerContext, st: Station): Record<string, unknown> {
-  const now = Date.now();
+  const now = monoNowMs();
   return {
     id: st.id,
     personal: st.personal,
@@ -28,7 +29,7 @@ export function stationJson(ctx: ServerContext, st: Station): Record<string, unk
 }
 
 /** Changing a station needs the control token when one is configured (PROTOCOL.md). */
-function requireControl(ctx: ServerContext, req: FastifyRequest): void {
+export function requireControl(ctx: ServerContext, req: FastifyRequest): void {
   const token = ctx.config.controlToken;
   if (!token) return;
   const auth = req.headers.authorization;
@@ -56,7 +57,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ServerContext): 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_req, reply) => {
-    const now = Date.now();
+    const now = monoNowMs();
     for (const st of ctx.registry.all()) {
       const ahead = st.bufferedMs(now, ctx.config.leadMs);
       if (ahead < 0) {

@@ -16,6 +16,7 @@ import { ApiError, CLOSE, type ErrorCode } from '../errors.ts';
 import { quote, sameOrigin } from '../http-errors.ts';
 import type { ServerContext } from '../context.ts';
 import { nowMessage, type Station, type WsPeer } from '../station.ts';
+import { monoNowMs, wallNowMs } from '../../engine/clock.ts';
 
 /**
  * Messages that arrive before the welcome (while a personal session is being created) wait here,
@@ -208,13 +209,13 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
 
   // Control rate: a token bucket refilled continuously; abuse strikes within a window.
   let tokens = config.controlRatePerSecond;
-  let lastRefillMs = Date.now();
+  let lastRefillMs = monoNowMs();
   let strikes: number[] = [];
-  let msgWindowStartMs = Date.now();
+  let msgWindowStartMs = monoNowMs();
   let msgsInWindow = 0;
 
   function strike(): boolean {
-    const now = Date.now();
+    const now = monoNowMs();
     strikes.push(now);
     if (strikes.length > ABUSE_STRIKES) strikes = strikes.filter((t) => now - t < ABUSE_WINDOW_MS);
     if (strikes.length >= ABUSE_STRIKES) {
@@ -225,7 +226,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
   }
 
   function takeControlToken(): boolean {
-    const now = Date.now();
+    const now = monoNowMs();
     tokens = Math.min(
       config.controlRatePerSecond,
       tokens + ((now - lastRefillMs) / 1000) * config.controlRatePerSecond,
@@ -277,7 +278,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
 
   /** Counts a message against the per-second cap; false (answered or closed) when over it. */
   function admit(): boolean {
-    const now = Date.now();
+    const now = monoNowMs();
     if (now - msgWindowStartMs >= 1000) {
       msgWindowStartMs = now;
       msgsInWindow = 0;
@@ -346,7 +347,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       }
       case 'ping':
         if (ws.readyState === 1)
-          ws.send(JSON.stringify({ type: 'pong', t: m.t ?? null, serverTime: Date.now() }));
+          ws.send(JSON.stringify({ type: 'pong', t: m.t ?? null, serverTime: wallNowMs() }));
         return;
       case 'stats': {
         const { bufferedMs, underruns, playedFrames } = m;

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { readFrameHeader } from '../../src/codec/frame-header.ts';
+import { ChunkRing, WS_PREFIX_BYTES } from '../../src/engine/ring.ts';
+import { ChunkEncodeError, WorkerStation } from '../../src/engine/worker-station.ts';
+import { DEFAULT_PARAMS } from '../../src/music/params.ts';
+
+const CHUNK_FRAMES = 4800;
+const CHUNK_MS = 100;
+const LEAD_MS = 150;
+
+function station(startSeq = 0): { st: WorkerStation; ring: ChunkRing } {
+  const ring = ChunkRing.create(40, CHUNK_FRAMES);
+  const st = new WorkerStation({
+    type: 'add',
+    id: 'test',
+    seed: 3,
+    params: { ...DEFAULT_PARAMS },
+    chunkFrames: CHUNK_FRAMES,
+    startSeq,
+    startMonoMs: 1_000_000,
+    wallOffsetMs: 1_790_000_000_000,
+    ring: ring.sab,
+    layout: ring.layout,
+    discontinuity: startSeq > 0,
+    opusBitrate: 96_000,
+    opusComplexity: 5,
+  });
+  return { st, ring };
+}
+
+/** The Opus chunk header of `seq` and its Ogg page sequence number. */
+function published(ring: ChunkRing, seq: number): { flags: number; position: number; pageSeq: number } {
+  assert.ok(ring.has(seq), `chunk ${seq} is published`);
+  // The 32-byte header follows the WebSocket frame prefix, inside the published frame.
+  const headerAt = ring.opusRegion(seq) + WS_PREFIX_BYTES;
+  assert.ok(ring.opusFrameStart(seq) < headerAt);
+  assert.ok(ring.opusFrameStart(seq) + ring.opusFrameLength(seq) > headerAt + 32);
+  const h = readFrameHeader(ring.bytes.subarray(headerAt));
+  const page = Buffer.from(ring.sab, ring.oggPageStart(seq), ring.oggPageLength(seq));
+  assert.equal(page.toString('latin1', 0, 4), 'OggS');
+  return { flags: h.flags, position: h.positionFrames, pageSeq: page.readUInt32LE(18) };
+}
+
+describe('engine worker station faults', () => {
+  it('re-encodes a chunk with a new encoder after one encoder error: published, flagged, nothing lost', () => {
+    const { st, ring } = station();
+    st.renderNext();
+    st.failEncodes = 1;
+    st.renderNext();
+    assert.match(st.recoveredError ?? '', /chunk 1 failed \(injected encoder fault\); encoded again/);
+    st.recoveredError = null;
+    st.renderNext();
+    assert.equal(ring.published(), 3);
+    assert.deepEqual(
+      [0, 1, 2].map((s) => published(ring, s)),
+      [
+        { flags: 0, position: 0, pageSeq: 2 },
+        { flags: 1, position: CHUNK_FRAMES, pageSeq: 3 },
+        { flags: 0, position: 2 * CHUNK_FRAMES, pageSeq: 4 },
+      ],
+    );
+  });
+
+  it('drops a chunk whose retry fails too: not published, the next flagged, a hole in the Ogg pages', () => {
+    const { st, ring } = station();
+    st.renderNext();
+    st.failEncodes = 2;
+    st.failPersistent = true;
+    for (const seq of [1, 2]) {
+      assert.throws(
+        () => st.renderNext(),
+        (e: unknown) => e instanceof ChunkEncodeError && e.seq === seq,
+      );
+    }
+    st.renderNext();
+    assert.ok(!ring.has(1) && !ring.has(2), 'the failed chunks are not published');
+    assert.equal(ring.published(), 4);
+    assert.deepEqual(published(ring, 3), { flags: 1, position: 3 * CHUNK_FRAMES, pageSeq: 5 });
+    assert.equal(st.failEncodes, 0);
+  });
+
+  it('jumps to the chunk due now when overdue, keeping positions and parameter changes on the station clock', () => {
+    const { st, ring } = station();
+    st.renderNext();
+    st.renderNext();
+    // Not late: nothing skipped.
+    assert.equal(st.skipLate(1_000_000 + 150, LEAD_MS, 10 * CHUNK_MS), 0);
+    // The process was stopped 5 s: chunk 2 is 4.8 s overdue.
+    const nowMs = 1_000_000 + 5000;
+    const skipped = st.skipLate(nowMs, LEAD_MS, 10 * CHUNK_MS);
+    const dueSeq = Math.floor((nowMs + LEAD_MS - 1_000_000) / CHUNK_MS);
+    assert.equal(skipped, dueSeq - 2);
+    assert.equal(st.nextSequence, dueSeq);
+    st.renderNext();
+    assert.deepEqual(published(ring, dueSeq), {
+      flags: 1,
+      position: dueSeq * CHUNK_FRAMES,
+      pageSeq: 2 + dueSeq,
+    });
+    // A change asked for now is heard at or after the audio already rendered, never in the past.
+    const effectiveAt = st.change({ ...DEFAULT_PARAMS, bpm: 90 });
+    assert.ok(
+      effectiveAt >= (dueSeq + 1) * CHUNK_FRAMES,
+      `effective at ${effectiveAt}, already rendered up to ${(dueSeq + 1) * CHUNK_FRAMES}`,
+    );
+    assert.ok(effectiveAt < (dueSeq + 1) * CHUNK_FRAMES + 48_000 * 8, 'within a couple of bars');
+  });
+
+  it('continues the Ogg page numbering when a restarted worker resumes a station', () => {
+    const { st, ring } = station(57);
+    st.renderNext();
+    assert.deepEqual(published(ring, 57), { flags: 1, position: 57 * CHUNK_FRAMES, pageSeq: 2 + 57 });
+  });
+});
