@@ -161,6 +161,7 @@ export class OpusChunkEncoder {
   private readonly pcm = new Int16Array(OPUS_PACKET_FRAMES * OPUS_CHANNELS);
   private readonly encodePacket: PacketEncoder;
   private readonly release: () => void;
+  private closed = false;
 
   constructor(opts: OpusEncoderOptions = {}) {
     this.bitrate = opts.bitrate ?? DEFAULT_OPUS_BITRATE;
@@ -199,6 +200,7 @@ export class OpusChunkEncoder {
     if (offset < 0 || offset + OpusChunkEncoder.maxBytes(frames) > out.length) {
       throw new RangeError(`opus: output needs ${OpusChunkEncoder.maxBytes(frames)} bytes from ${offset}`);
     }
+    if (this.closed) throw new CodecError('BAD_ARGUMENT', 'opus: this encoder is closed');
     const pcm = this.pcm;
     let pos = offset;
     for (let start = 0; start < frames; start += OPUS_PACKET_FRAMES) {
@@ -212,8 +214,17 @@ export class OpusChunkEncoder {
     return pos - offset;
   }
 
-  /** Frees the backend's encoder state now (WASM heaps are not collected by GC). */
+  /**
+   * Frees the backend's encoder state now. Idempotent; encode() throws afterwards.
+   * - opusscript (WASM): the only way its state is freed; nothing of it is ever collected by GC.
+   * - @evan/opus WASM: drop() frees it in the WASM heap at once (otherwise a FinalizationRegistry
+   *   does, whenever a GC happens to collect the encoder).
+   * - @evan/opus native (the one that runs where the addon loads): the addon has no explicit free;
+   *   its state (about 50 KB) is freed by the addon's finalizer when GC collects the encoder.
+   */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.release();
   }
 

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
+import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
-import type { EngineStation } from './engine-host.ts';
+import type { ChangeResult, EngineStation } from './engine-host.ts';
 
 /**
  * What the server needs of an engine. Two implementations: EngineHost (worker threads rendering
@@ -13,11 +14,16 @@ export interface Engine extends EventEmitter {
   readonly restarts: number;
   start(): Promise<void>;
   addStation(id: string, seed: number, params: MusicParams): Promise<EngineStation>;
-  removeStation(id: string): void;
-  /** Resolves with the position at which the change is heard. */
-  change(id: string, params: MusicParams): Promise<number>;
+  /** `inUse`: listeners may still hold views of the station's ring (their sockets are closing). */
+  removeStation(id: string, opts?: { inUse?: boolean }): void;
+  /**
+   * Applies a validated patch; resolves with the parameters now playing and the position at which
+   * the change is heard. Rejects with an EngineError (nothing applied) when it cannot be.
+   */
+  change(id: string, patch: ParamsPatch): Promise<ChangeResult>;
   station(id: string): EngineStation | undefined;
   /** Test hook (optimized profile): crash the worker that renders `id`. */
   crashWorker(id?: string): void;
+  /** Stops everything it started and rejects what waits for it; idempotent. */
   close(): Promise<void>;
 }

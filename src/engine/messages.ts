@@ -1,3 +1,4 @@
+import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import type { RingLayout } from './ring.ts';
 
@@ -27,8 +28,10 @@ export interface AddStationMessage {
 
 export type ToWorker =
   | AddStationMessage
+  /** Always answered with `removed` (also for a station the worker does not have), in order. */
   | { type: 'remove'; id: string }
-  | { type: 'change'; id: string; requestId: number; params: MusicParams }
+  /** The worker applies the patch to the parameters it plays and answers with the result. */
+  | { type: 'change'; id: string; requestId: number; patch: ParamsPatch }
   | { type: 'timing'; leadMs: number; renderAheadMs: number }
   /** Test hook: make the worker throw, to exercise crash recovery. */
   | { type: 'crash' };
@@ -53,7 +56,10 @@ export type FromWorker =
       oggHeader: Uint8Array;
       startTimeMs: number;
     }
-  | { type: 'changed'; id: string; requestId: number; effectiveAt: number }
+  | { type: 'changed'; id: string; requestId: number; effectiveAt: number; params: MusicParams }
+  | { type: 'change-failed'; id: string; requestId: number; message: string }
+  /** The station is gone from the worker: it no longer writes into its ring. */
+  | { type: 'removed'; id: string }
   | { type: 'now'; id: string; position: number; chord: string; key: string; mode: string; section: string }
   | { type: 'stats'; stations: StationStats[] }
   | { type: 'failed'; id: string; message: string };

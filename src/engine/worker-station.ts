@@ -8,6 +8,7 @@ import {
 } from '../codec/frame-header.ts';
 import { OpusChunkEncoder } from '../codec/opus-encoder.ts';
 import { OggOpusMuxer } from '../codec/ogg.ts';
+import { applyPatch, type ParamsPatch } from '../music/params.ts';
 import { CHANNELS, SAMPLE_RATE, type MusicParams } from '../music/types.ts';
 import type { AddStationMessage, StationStats } from './messages.ts';
 import { CHUNK_HEADER_BYTES, ChunkRing, WS_PREFIX_BYTES, writeWsBinaryHeader } from './ring.ts';
@@ -96,8 +97,15 @@ export class WorkerStation {
     return this.nextDueMs(leadMs) - nowMs;
   }
 
-  change(params: MusicParams): number {
-    return this.renderer.change(params) + this.baseFrames;
+  /** Applies a patch to the parameters this station plays; returns them and where they are heard. */
+  change(patch: ParamsPatch): { effectiveAt: number; params: MusicParams } {
+    const params = applyPatch(this.renderer.params, patch);
+    return { effectiveAt: this.renderer.change(params) + this.baseFrames, params };
+  }
+
+  /** Frees the Opus encoder (the ring belongs to the host). Idempotent. */
+  close(): void {
+    this.opus.close();
   }
 
   /** Returns the chord name when it changed with this chunk, else null. */

@@ -68,13 +68,28 @@ port.on('message', (msg: ToWorker) => {
       }
       break;
     }
-    case 'remove':
+    case 'remove': {
+      // Frees the encoder now (a WASM backend's heap is never collected by GC), and tells the host
+      // that nothing here writes into the station's ring any more, so that it may reuse it.
+      const st = stations.get(msg.id);
       stations.delete(msg.id);
+      st?.close();
+      send({ type: 'removed', id: msg.id });
       break;
+    }
     case 'change': {
       const st = stations.get(msg.id);
-      if (st)
-        send({ type: 'changed', id: msg.id, requestId: msg.requestId, effectiveAt: st.change(msg.params) });
+      if (!st) {
+        send({
+          type: 'change-failed',
+          id: msg.id,
+          requestId: msg.requestId,
+          message: `no station ${msg.id} on this worker`,
+        });
+        break;
+      }
+      const { effectiveAt, params } = st.change(msg.patch);
+      send({ type: 'changed', id: msg.id, requestId: msg.requestId, effectiveAt, params });
       break;
     }
     case 'timing':

@@ -60,6 +60,7 @@ class Context implements ServerContext, PacerObserver {
       renderAheadMs: config.renderAheadMs,
       opusBitrate: config.opusBitrate,
       opusComplexity: config.opusComplexity,
+      ringPoolSize: config.maxStations,
     };
     if (config.profile === 'baseline') {
       const inline = new InlineEngine(engineOptions);

@@ -65,7 +65,7 @@ export class StationRegistry {
     try {
       const engineStation = await this.engine.addStation(id, seed, params);
       if (this.stations.has(id)) {
-        this.engine.removeStation(id);
+        this.engine.removeStation(id, { inUse: false });
         throw new ApiError('STATION_EXISTS', `station ${id} exists`, 'id');
       }
       const st = new Station({ id, personal, seed, params, engine: engineStation });
@@ -89,7 +89,8 @@ export class StationRegistry {
     if (st.resumeToken) this.byResumeToken.delete(st.resumeToken);
     if (st.graceTimer) clearTimeout(st.graceTimer);
     this.pacer.remove(st);
-    this.engine.removeStation(id);
+    // Listeners still attached may hold views of the ring's bytes until their sockets close.
+    this.engine.removeStation(id, { inUse: st.listeners.size > 0 });
     for (const l of st.listeners) l.kick('station-removed');
     this.onRemoved(st);
   }

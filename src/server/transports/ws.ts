@@ -177,7 +177,8 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
       await ctx.controller.change(st, patch, source);
       ctx.controlAccepted(source);
     } catch (err) {
-      sendError(ws, 'INTERNAL', `the change could not be applied: ${(err as Error).message}`);
+      if (err instanceof ApiError) sendError(ws, err.code, err.message, err.field);
+      else sendError(ws, 'INTERNAL', `the change could not be applied: ${(err as Error).message}`);
     }
   }
 

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { EngineHost } from '../../src/engine/engine-host.ts';
+import { DEFAULT_PARAMS } from '../../src/music/params.ts';
+import { connect, json, sleep, withServer } from './helpers.ts';
+
+const OPTIONS = {
+  workers: 1,
+  chunkFrames: 4800,
+  ringSlots: 80,
+  leadMs: 150,
+  renderAheadMs: 400,
+  opusBitrate: 96_000,
+  opusComplexity: 5,
+};
+
+/** Resolves with how the promise settled, or 'pending' if it did not within `ms`. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<'resolved' | 'rejected' | 'pending'> {
+  let timer: NodeJS.Timeout | undefined;
+  const pending = new Promise<'pending'>((r) => (timer = setTimeout(() => r('pending'), ms)));
+  try {
+    return await Promise.race([
+      p.then(
+        () => 'resolved' as const,
+        () => 'rejected' as const,
+      ),
+      pending,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('engine host', () => {
+  it('close() rejects the requests still waiting for a worker, promptly', async () => {
+    const host = new EngineHost(OPTIONS);
+    await host.start();
+    let closed = false;
+    try {
+      const st = await host.addStation('a', 1, DEFAULT_PARAMS);
+      assert.equal(st.id, 'a');
+      // Both are waiting for the worker's answer when close() is called.
+      const adding = host.addStation('b', 2, DEFAULT_PARAMS);
+      const changing = host.change('a', { bpm: 60 });
+      adding.catch(() => {});
+      changing.catch(() => {});
+      await host.close();
+      closed = true;
+      // Well under the 5 s reply timeout: the rejection comes from close(), not from a timer.
+      assert.equal(await settledWithin(adding, 1000), 'rejected');
+      assert.equal(await settledWithin(changing, 1000), 'rejected');
+      await assert.rejects(adding, /closed/);
+      // After close(), new requests are refused at once too.
+      await assert.rejects(host.addStation('c', 3, DEFAULT_PARAMS), /closed/);
+    } finally {
+      if (!closed) await host.close();
+    }
+  });
+
+  it('a PATCH sent just after its worker crashed is applied once the worker is back', async () => {
+    await withServer({}, async (server) => {
+      const c = await connect(server, 'codec=pcm');
+      await c.next('welcome');
+      await c.waitChunks(3);
+      const before = server.engine.restarts;
+      server.engine.crashWorker('default');
+      await sleep(5);
+      const t0 = Date.now();
+      const r = await json(server, 'PATCH', '/api/stations/default', { bpm: 61, mode: 'dorian' });
+      const elapsedMs = Date.now() - t0;
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const body = r.body as { params: Record<string, unknown>; effectiveAt: number };
+      assert.equal(body.params.bpm, 61);
+      assert.equal(body.params.mode, 'dorian');
+      // The reply waited for the restart (the crash did happen), not for a 5 s timeout.
+      assert.ok(elapsedMs < 4500, `answered after ${elapsedMs} ms`);
+      assert.equal(server.engine.restarts, before + 1, 'the worker was restarted');
+      // What is stored is what the worker plays.
+      const engineParams = server.engine.station('default')!.params;
+      assert.equal(engineParams.bpm, 61);
+      assert.equal(engineParams.mode, 'dorian');
+      const st = await json(server, 'GET', '/api/stations/default');
+      assert.equal((st.body!.params as Record<string, unknown>).bpm, 61);
+      const p = await c.next('params');
+      assert.equal(p.effectiveAt, body.effectiveAt);
+      c.close();
+    });
+  });
+});
