@@ -218,16 +218,9 @@ export async function startServer(
   ctx.engine.on('worker-error', (index: number, err: Error) => {
     app.log.error({ err, worker: index }, 'engine worker died; restarting it');
   });
-  await ctx.engine.start();
-  await ctx.registry.create({ id: DEFAULT_STATION_ID });
-  ctx.pacer.start();
-  metrics.start(ctx);
-
-  await app.listen({ host: config.host, port: config.port });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-
+  // Lifecycle: close() stops everything startServer started (pacer, metrics monitors, stations'
+  // timers, sockets, the HTTP server, the engine workers) and leaves no timer behind; a start that
+  // fails half-way runs it too, so nothing outlives the rejected promise.
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
@@ -239,11 +232,27 @@ export async function startServer(
       }
       for (const ws of app.websocketServer.clients) ws.close(CLOSE.GOING_AWAY, 'server shutting down');
       ctx.registry.close();
-      await Promise.race([app.close(), new Promise((r) => setTimeout(r, 1500).unref())]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([app.close(), new Promise((r) => (timer = setTimeout(r, 1500)))]);
+      clearTimeout(timer);
       await ctx.engine.close();
     })();
     return closing;
   };
+
+  try {
+    await ctx.engine.start();
+    await ctx.registry.create({ id: DEFAULT_STATION_ID });
+    ctx.pacer.start();
+    metrics.start(ctx);
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
 
   return {
     url: `http://${host}:${port}`,
