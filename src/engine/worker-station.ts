@@ -43,7 +43,8 @@ export class WorkerStation {
   readonly encodeOpusSeconds: number[] = [];
   readonly encodePcmSeconds: number[] = [];
 
-  constructor(msg: AddStationMessage) {
+  /** `opus`: an encoder to reuse (reset, with the message's bitrate and complexity), else a new one. */
+  constructor(msg: AddStationMessage, opus?: OpusChunkEncoder) {
     this.id = msg.id;
     this.ring = new ChunkRing(msg.ring, msg.layout);
     this.chunkFrames = msg.chunkFrames;
@@ -53,7 +54,7 @@ export class WorkerStation {
     this.baseFrames = msg.startSeq * msg.chunkFrames;
     this.discontinuity = msg.discontinuity;
     this.renderer = new StationRenderer({ seed: msg.seed, params: msg.params });
-    this.opus = new OpusChunkEncoder({ bitrate: msg.opusBitrate, complexity: msg.opusComplexity });
+    this.opus = opus ?? new OpusChunkEncoder({ bitrate: msg.opusBitrate, complexity: msg.opusComplexity });
     this.ogg = new OggOpusMuxer({
       serial: hashId(msg.id),
       preSkipFrames: this.opus.preSkipFrames,
@@ -103,9 +104,12 @@ export class WorkerStation {
     return { effectiveAt: this.renderer.change(params) + this.baseFrames, params };
   }
 
-  /** Frees the Opus encoder (the ring belongs to the host). Idempotent. */
-  close(): void {
-    this.opus.close();
+  /**
+   * Ends the station: returns its Opus encoder for reuse (the caller resets or closes it). The ring
+   * belongs to the host.
+   */
+  takeEncoder(): OpusChunkEncoder {
+    return this.opus;
   }
 
   /** Returns the chord name when it changed with this chunk, else null. */

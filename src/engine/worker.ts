@@ -4,6 +4,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { FromWorker, ToWorker } from './messages.ts';
+import { OpusChunkEncoder } from '../codec/opus-encoder.ts';
 import { warmUp } from './warm-up.ts';
 import { WorkerStation } from './worker-station.ts';
 
@@ -19,6 +20,25 @@ const STATS_INTERVAL_MS = 1000;
 /** Time allowed for a new station's first render pass before its first chunk is due. */
 const FIRST_CHUNK_MARGIN_MS = 20;
 let lastStatsMs = Date.now();
+/**
+ * Encoders of removed stations, reset, for the next stations (bounded). The native backend's state
+ * is freed only when GC finalizes its encoder, which may be long after; reusing them keeps station
+ * churn from piling them up, and a WASM backend's state is freed explicitly (close()).
+ */
+const spareEncoders: OpusChunkEncoder[] = [];
+const MAX_SPARE_ENCODERS = 8;
+
+function takeEncoder(bitrate: number, complexity: number): OpusChunkEncoder | undefined {
+  const i = spareEncoders.findIndex((e) => e.bitrate === bitrate && e.complexity === complexity);
+  return i >= 0 ? spareEncoders.splice(i, 1)[0] : undefined;
+}
+
+function giveBackEncoder(enc: OpusChunkEncoder): void {
+  if (spareEncoders.length < MAX_SPARE_ENCODERS) {
+    enc.reset();
+    spareEncoders.push(enc);
+  } else enc.close();
+}
 
 function send(msg: FromWorker): void {
   port.postMessage(msg);
@@ -49,10 +69,19 @@ port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'add': {
       try {
-        const st = new WorkerStation(msg);
+        const spare = takeEncoder(msg.opusBitrate, msg.opusComplexity);
+        let st: WorkerStation;
+        try {
+          st = new WorkerStation(msg, spare);
+        } catch (err) {
+          if (spare) giveBackEncoder(spare);
+          throw err;
+        }
         // A new station's clock starts now that it is built: its first chunk is due just after
         // this render pass, never before it could have been rendered.
         if (st.startTimeMs === 0) st.startTimeMs = Date.now() + leadMs + FIRST_CHUNK_MARGIN_MS;
+        const replaced = stations.get(msg.id);
+        if (replaced) giveBackEncoder(replaced.takeEncoder());
         stations.set(msg.id, st);
         send({
           type: 'added',
@@ -69,11 +98,11 @@ port.on('message', (msg: ToWorker) => {
       break;
     }
     case 'remove': {
-      // Frees the encoder now (a WASM backend's heap is never collected by GC), and tells the host
-      // that nothing here writes into the station's ring any more, so that it may reuse it.
+      // Reuses or frees the encoder now (a WASM backend's heap is never collected by GC), and tells
+      // the host that nothing here writes into the station's ring any more, so that it may reuse it.
       const st = stations.get(msg.id);
       stations.delete(msg.id);
-      st?.close();
+      if (st) giveBackEncoder(st.takeEncoder());
       send({ type: 'removed', id: msg.id });
       break;
     }
