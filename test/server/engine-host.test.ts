@@ -86,4 +86,49 @@ describe('engine host', () => {
       c.close();
     });
   });
+
+  it("reuses a removed station's ring once its worker confirmed, and the new station starts clean", async () => {
+    await withServer({}, async (server) => {
+      const a = await server.registry.create({ id: 'a' });
+      const ringA = a.engine.ring;
+      const ca = await connect(server, 'station=a&codec=pcm');
+      await ca.waitChunks(3);
+      ca.close();
+      await ca.closed;
+      for (let i = 0; i < 100 && a.listeners.size > 0; i++) await sleep(10);
+      assert.equal(a.listeners.size, 0, 'the listener left');
+      assert.ok(ringA.published() > 3);
+      server.registry.remove('a');
+      const host = server.engine as EngineHost;
+      for (let i = 0; i < 200 && host.ringPoolStats().free === 0; i++) await sleep(10);
+      assert.equal(host.ringPoolStats().free, 1, 'the ring is back in the pool');
+      const b = await server.registry.create({ id: 'b' });
+      assert.equal(b.engine.ring.sab, ringA.sab, 'the same memory serves the new station');
+      const cb = await connect(server, 'station=b&codec=pcm');
+      const welcome = await cb.next('welcome');
+      const chunks = await cb.waitChunks(6);
+      // Its own sequence from its own start: nothing of station a's chunks.
+      assert.ok(chunks[0]!.header.sequence <= 2, `first sequence ${chunks[0]!.header.sequence}`);
+      for (let i = 1; i < chunks.length; i++)
+        assert.equal(chunks[i]!.header.sequence, chunks[i - 1]!.header.sequence + 1);
+      assert.ok(chunks[0]!.header.positionFrames <= (welcome.position as number) + 2 * 4800);
+      cb.close();
+    });
+  });
+
+  it('does not reuse the ring of a station removed while listeners were attached (one ring length)', async () => {
+    await withServer({}, async (server) => {
+      const a = await server.registry.create({ id: 'a' });
+      const ringA = a.engine.ring;
+      const ca = await connect(server, 'station=a&codec=opus');
+      await ca.waitChunks(2);
+      server.registry.remove('a');
+      assert.equal((await ca.closed).code, 4404);
+      const host = server.engine as EngineHost;
+      for (let i = 0; i < 200 && host.ringPoolStats().retiring > 0; i++) await sleep(10);
+      assert.equal(host.ringPoolStats().retiring, 0, 'the worker confirmed the removal');
+      const b = await server.registry.create({ id: 'b' });
+      assert.notEqual(b.engine.ring.sab, ringA.sab, 'a ring listeners may still read is not rewritten');
+    });
+  });
 });
