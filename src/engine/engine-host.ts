@@ -489,9 +489,10 @@ export class EngineHost extends EventEmitter {
     this.post(this.slots[index]!, { type: 'crash' });
   }
 
-  /** The worker threads' ids (tests: none of them may outlive close()). */
-  workerThreadIds(): number[] {
-    return this.slots.filter((s) => s.alive).map((s) => s.worker.threadId);
+  /** Test hook: keep the worker that renders `id` busy for `ms` (a hung worker). */
+  hangWorker(id: string, ms: number): void {
+    const index = this.stations.get(id)?.workerIndex ?? 0;
+    this.post(this.slots[index]!, { type: 'hang', ms });
   }
 
   /**

@@ -34,7 +34,9 @@ export type ToWorker =
   | { type: 'change'; id: string; requestId: number; patch: ParamsPatch }
   | { type: 'timing'; leadMs: number; renderAheadMs: number }
   /** Test hook: make the worker throw, to exercise crash recovery. */
-  | { type: 'crash' };
+  | { type: 'crash' }
+  /** Test hook: keep the worker busy for `ms` (a hung worker). */
+  | { type: 'hang'; ms: number };
 
 export interface StationStats {
   id: string;

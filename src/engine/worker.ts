@@ -125,6 +125,11 @@ port.on('message', (msg: ToWorker) => {
       leadMs = msg.leadMs;
       renderAheadMs = msg.renderAheadMs;
       break;
+    case 'hang': {
+      const until = Date.now() + msg.ms;
+      while (Date.now() < until);
+      break;
+    }
     case 'crash':
       setImmediate(() => {
         throw new Error('engine worker crash requested (test hook)');

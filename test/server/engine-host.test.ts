@@ -131,4 +131,29 @@ describe('engine host', () => {
       assert.notEqual(b.engine.ring.sab, ringA.sab, 'a ring listeners may still read is not rewritten');
     });
   });
+
+  it('a change a hung worker does not take within 5 s is refused (NOT_READY), never applied later', async () => {
+    await withServer({}, async (server) => {
+      const host = server.engine as EngineHost;
+      const before = { ...host.station('default')!.params };
+      const restarts = host.restarts;
+      host.hangWorker('default', 8000);
+      const t0 = Date.now();
+      const r = await json(server, 'PATCH', '/api/stations/default', { bpm: before.bpm === 99 ? 98 : 99 });
+      const elapsedMs = Date.now() - t0;
+      assert.equal(r.status, 503, JSON.stringify(r.body));
+      assert.equal((r.body!.error as Record<string, unknown>).code, 'NOT_READY');
+      assert.match((r.body!.error as Record<string, unknown>).message as string, /nothing was applied/);
+      assert.ok(elapsedMs >= 4000 && elapsedMs < 8000, `answered after ${elapsedMs} ms`);
+      // The hung worker was replaced; the station plays, and reports, what it had.
+      for (let i = 0; i < 100 && host.restarts === restarts; i++) await sleep(50);
+      assert.equal(host.restarts, restarts + 1, 'the hung worker was restarted');
+      const c = await connect(server, 'codec=pcm');
+      await c.waitChunks(3);
+      const st = await json(server, 'GET', '/api/stations/default');
+      assert.equal((st.body!.params as Record<string, unknown>).bpm, before.bpm);
+      assert.equal(host.station('default')!.params.bpm, before.bpm);
+      c.close();
+    });
+  });
 });
