@@ -335,7 +335,9 @@ export class EngineHost extends EventEmitter {
     p.reject(
       new EngineError(
         'restarting',
-        `the engine worker did not take the request within ${WORKER_REPLY_TIMEOUT_MS} ms (restarting)`,
+        p.change
+          ? `the engine worker did not take the change within ${WORKER_REPLY_TIMEOUT_MS} ms (restarting)`
+          : `the engine worker did not start the station within ${WORKER_REPLY_TIMEOUT_MS} ms`,
       ),
     );
   }

@@ -1,5 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Engine } from '../engine/engine.ts';
+import { EngineError, type EngineStation } from '../engine/engine-host.ts';
 import { applyPatch, DEFAULT_PARAMS, type ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import type { Broadcaster } from './broadcast/pacer.ts';
@@ -63,7 +64,20 @@ export class StationRegistry {
     const seed = opts.seed ?? opts.patch?.seed ?? randomInt(0, 0xffff_ffff);
     this.creating++;
     try {
-      const engineStation = await this.engine.addStation(id, seed, params);
+      let engineStation: EngineStation;
+      try {
+        engineStation = await this.engine.addStation(id, seed, params);
+      } catch (err) {
+        // A worker that could not build it ('failed') is a server fault: reported as INTERNAL.
+        if (!(err instanceof EngineError) || err.code === 'failed') throw err;
+        // Nothing was created (the engine removed what it had started).
+        throw new ApiError(
+          'NOT_READY',
+          err.code === 'closed'
+            ? 'the server is shutting down'
+            : `the station could not be started now (${err.message}); retry`,
+        );
+      }
       if (this.stations.has(id)) {
         this.engine.removeStation(id, { inUse: false });
         throw new ApiError('STATION_EXISTS', `station ${id} exists`, 'id');

@@ -156,4 +156,32 @@ describe('engine host', () => {
       c.close();
     });
   });
+
+  it('a station start a busy worker does not answer in 5 s is refused (NOT_READY) and leaves nothing rendering', async () => {
+    await withServer({}, async (server) => {
+      const host = server.engine as EngineHost;
+      host.hangWorker('default', 6500);
+      const t0 = Date.now();
+      const r = await json(server, 'POST', '/api/stations', { id: 'late' });
+      const elapsedMs = Date.now() - t0;
+      assert.equal(r.status, 503, JSON.stringify(r.body));
+      assert.equal((r.body!.error as Record<string, unknown>).code, 'NOT_READY');
+      assert.ok(elapsedMs >= 4000, `answered after ${elapsedMs} ms`);
+      assert.equal(server.registry.get('late'), undefined);
+      // Once the worker is back it reports what it renders: the default station, not the refused one.
+      const reported = await new Promise<string[]>((resolve) => {
+        host.on('stats', function onStats(stats: { id: string }[]) {
+          if (!stats.some((s) => s.id === 'default')) return;
+          host.off('stats', onStats);
+          resolve(stats.map((s) => s.id));
+        });
+      });
+      // A second report, after the worker handled everything queued while it was busy.
+      const later = await new Promise<string[]>((resolve) => {
+        host.once('stats', (stats: { id: string }[]) => resolve(stats.map((s) => s.id)));
+      });
+      assert.ok(reported.includes('default'));
+      assert.deepEqual(later, ['default'], 'the refused station is not rendered');
+    });
+  });
 });
