@@ -20,6 +20,7 @@ export class StationRegistry {
   private readonly config: ServerConfig;
   /** Creations in flight count against maxStations too. */
   private creating = 0;
+  private closed = false;
   onRemoved: (st: Station) => void = () => {};
 
   constructor(engine: Engine, pacer: Broadcaster, config: ServerConfig) {
@@ -112,6 +113,8 @@ export class StationRegistry {
   /** The owner of a personal session left: keep it for the grace period, then remove it. */
   ownerLeft(st: Station): void {
     st.ownerConnected = false;
+    // Owners' sockets close during shutdown too: no grace timer may start after close().
+    if (this.closed) return;
     if (st.graceTimer) clearTimeout(st.graceTimer);
     st.graceTimer = setTimeout(() => {
       if (!st.ownerConnected) this.remove(st.id);
@@ -129,7 +132,12 @@ export class StationRegistry {
     return st;
   }
 
+  /** Stops every station's timers and refuses new ones (the engine owns the rest). Idempotent. */
   close(): void {
-    for (const st of this.stations.values()) if (st.graceTimer) clearTimeout(st.graceTimer);
+    this.closed = true;
+    for (const st of this.stations.values()) {
+      if (st.graceTimer) clearTimeout(st.graceTimer);
+      st.graceTimer = null;
+    }
   }
 }

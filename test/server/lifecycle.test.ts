@@ -209,6 +209,28 @@ describe('lifecycle contract', () => {
     assert.equal(liveTimersAfter, 0, 'timers created by the server and still pending');
   });
 
+  it('closing while a personal session owner is connected starts no grace timer', async () => {
+    await settle();
+    const timers = trackTimers();
+    const server = await startServer({ host: '127.0.0.1', port: 0, workers: 1, gracePeriodMs: 60_000 });
+    let owner: Awaited<ReturnType<typeof connect>> | null = null;
+    try {
+      owner = await connect(server, 'personal=1');
+      await owner.next('welcome');
+      await owner.waitChunks(1);
+      assert.equal(server.registry.all().filter((s) => s.personal).length, 1);
+    } finally {
+      await server.close();
+    }
+    assert.equal((await owner!.closed).code, 1001);
+    await sleep(1100);
+    await settle();
+    const live = timers.live();
+    const where = timers.where();
+    timers.stop();
+    assert.equal(live, 0, `timers left: ${where.join('\n')}`);
+  });
+
   it('a server whose start fails (port in use) leaves no worker thread or timer behind', async () => {
     await settle();
     const before = snapshot();
