@@ -81,6 +81,8 @@ export async function runListenerBench(
     'warn',
     '--max-listeners',
     String(listeners + 100),
+    '--max-connections-per-ip',
+    String(listeners + 100),
     '--lead-ms',
     String(leadMs),
     '--workers',

@@ -129,6 +129,8 @@ export async function runStream(opts: StreamRunOptions): Promise<StreamRunResult
     String(leadMs),
     '--max-listeners',
     String(listeners + 100),
+    '--max-connections-per-ip',
+    String(listeners + 100),
   ];
   const [cmd, args] = pinned(0, process.execPath, [
     ...nodeFlags,

@@ -3,6 +3,7 @@
  * Commands are imported on demand so that `render` does not load the server and vice versa.
  */
 import { EXIT_USAGE } from './args.ts';
+import { guardStdio } from '../server/log.ts';
 
 const USAGE = `Auralis: real-time generative ambient music.
 
@@ -13,6 +14,8 @@ Usage:
 `;
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // A reader that has gone (`auralis … | head`) must not crash the process with an EPIPE.
+  guardStdio();
   const [command, ...rest] = argv;
   switch (command) {
     case undefined:

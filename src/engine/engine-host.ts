@@ -130,7 +130,7 @@ const DEFAULT_RING_POOL_SIZE = 64;
  * counted by V8's GC heuristics, so rings left to the GC made RSS grow with every station created.
  * close() rejects every waiting request, terminates the workers and drops the rings.
  *
- * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (workerIndex), 'worker-error' (workerIndex, Error).
+ * Events: 'now' (NowEvent), 'stats' (StationStats[], workerIndex, heapUsedBytes), 'restart' (workerIndex), 'worker-error' (workerIndex, Error).
  */
 export class EngineHost extends EventEmitter {
   readonly options: EngineOptions;
@@ -300,7 +300,7 @@ export class EngineHost extends EventEmitter {
           const st = this.stations.get(s.id);
           if (st) st.bufferedMs = s.bufferedMs;
         }
-        this.emit('stats', msg.stations as StationStats[], index);
+        this.emit('stats', msg.stations as StationStats[], index, msg.heapUsedBytes);
         break;
     }
   }

@@ -63,5 +63,6 @@ export type FromWorker =
   /** The station is gone from the worker: it no longer writes into its ring. */
   | { type: 'removed'; id: string }
   | { type: 'now'; id: string; position: number; chord: string; key: string; mode: string; section: string }
-  | { type: 'stats'; stations: StationStats[] }
+  /** Once a second: per-station timings, and this worker isolate's V8 heap in use (bytes). */
+  | { type: 'stats'; stations: StationStats[]; heapUsedBytes: number }
   | { type: 'failed'; id: string; message: string };

@@ -2,6 +2,7 @@
  * Engine worker entry: hosts stations and renders each ahead of real time into its shared ring.
  * The main thread never runs DSP (ARCHITECTURE.md); this thread never touches sockets.
  */
+import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import type { FromWorker, ToWorker } from './messages.ts';
 import { OpusChunkEncoder } from '../codec/opus-encoder.ts';
@@ -56,7 +57,11 @@ function renderPass(): void {
   }
   if (nowMs - lastStatsMs >= STATS_INTERVAL_MS) {
     lastStatsMs = nowMs;
-    send({ type: 'stats', stations: [...stations.values()].map((s) => s.takeStats(nowMs, leadMs)) });
+    send({
+      type: 'stats',
+      stations: [...stations.values()].map((s) => s.takeStats(nowMs, leadMs)),
+      heapUsedBytes: getHeapStatistics().used_heap_size,
+    });
   }
 }
 

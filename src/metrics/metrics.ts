@@ -22,6 +22,8 @@ export const CONTROL_SOURCES: readonly ControlSource[] = ['api', 'listener', 'pr
 export const CONTROL_RESULTS: readonly ControlResult[] = ['ok', 'rejected', 'rate_limited', 'forbidden'];
 export const GC_KINDS: readonly GcKind[] = ['minor', 'major', 'incremental', 'weakcb'];
 export const MEMORY_KINDS: readonly MemoryKind[] = ['rss', 'heap'];
+export type DropReason = 'stalled' | 'expired';
+export const DROP_REASONS: readonly DropReason[] = ['stalled', 'expired'];
 
 /** Label value shared by every station beyond the first maxStationLabels. */
 export const OTHER_STATION_LABEL = 'other';
@@ -44,6 +46,8 @@ export const LATENESS_BUCKETS_SECONDS = [
 export const JITTER_BUCKETS_SECONDS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5];
 // A change is audible at the next bar line: at 40 bpm in 4/4 a bar lasts 6 s.
 export const CONTROL_LATENCY_BUCKETS_SECONDS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 4, 8, 16];
+// How far behind live a listener's socket is (kernel + user-space queue); the default skip bound is 4 s.
+export const LISTENER_LAG_BUCKETS_SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32];
 // A player's jitter buffer: tens of ms (tight) to seconds (fallback players).
 export const CLIENT_BUFFER_BUCKETS_SECONDS = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10];
 // Scavenges take ~0.1–2 ms, mark-sweeps more; prom-client's default GC buckets start at 1 ms, too coarse.
@@ -53,6 +57,8 @@ export const GC_PAUSE_BUCKETS_SECONDS = [
 
 /** A player never reports more buffer than this; anything above is clamped (a bogus client can't skew sums). */
 export const MAX_CLIENT_BUFFER_SECONDS = 60;
+/** Worker label values of auralis_worker_heap_used_bytes: indexes 0 … 63 (the worker count is far below). */
+export const MAX_WORKER_LABELS = 64;
 
 /** Weight of the newest chunk in the smoothed real-time factor (about the last 10 chunks dominate). */
 const REALTIME_FACTOR_SMOOTHING = 0.1;
@@ -62,6 +68,8 @@ export interface MetricsOptions {
   maxStationLabels?: number;
   /** Register Node's default metrics (GC, event-loop lag, heap, CPU) on this registry (default true). */
   collectDefault?: boolean;
+  /** Lines the log destination has dropped so far (read at each scrape); none when absent. */
+  logLinesDropped?: () => number;
 }
 
 export interface AuralisMetrics {
@@ -78,6 +86,8 @@ export interface AuralisMetrics {
   readonly listeners: Gauge<'transport'>;
   readonly chunksSentTotal: FixedLabelCounter<Transport>;
   readonly chunksSkippedTotal: FixedLabelCounter<Transport>;
+  readonly listenerLagSeconds: FixedLabelHistogram<Transport>;
+  readonly listenersDroppedTotal: Counter<'transport' | 'reason'>;
   readonly ringBufferedSeconds: Gauge<'station'>;
   readonly stations: Gauge;
   readonly controlChangesTotal: Counter<'source' | 'result'>;
@@ -85,9 +95,11 @@ export interface AuralisMetrics {
   readonly clientUnderrunsTotal: Counter;
   readonly clientBufferSeconds: Histogram;
   readonly workerRestartsTotal: Counter;
+  readonly workerHeapUsedBytes: Gauge<'worker'>;
   readonly memoryGrowthBytesPerHour: Gauge<'kind'>;
   readonly leakSuspected: Gauge;
   readonly gcPauseSeconds: Histogram<'kind'>;
+  readonly logLinesDroppedTotal: Counter;
 
   /** The label value for a station: its id while fewer than maxStationLabels ids hold one, else `other`. */
   stationLabel(stationId: string): string;
@@ -104,10 +116,15 @@ export interface AuralisMetrics {
   recordChunksSent(transport: Transport, count: number, sendWallMs: number, dueWallMs: number): void;
   recordChunksSkipped(transport: Transport, count?: number): void;
   recordJitter(transport: Transport, jitterSeconds: number): void;
+  /** One listener's lag behind live, from a queue sample (kernel + user-space queued bytes). */
+  recordListenerLag(transport: Transport, lagSeconds: number): void;
+  recordListenerDropped(transport: Transport, reason: DropReason): void;
   recordControlChange(source: ControlSource, result: ControlResult): void;
   /** Request received at requestWallMs; the change is heard at audibleWallMs (effectiveAt as wall time). */
   recordControlLatency(requestWallMs: number, audibleWallMs: number): void;
   recordWorkerRestart(): void;
+  /** Engine worker `worker` (its index, 0 … workers − 1) reported its isolate's heap in use; bad input is dropped. */
+  recordWorkerHeap(worker: number, heapUsedBytes: number): void;
   recordGcPause(kind: GcKind, pauseSeconds: number): void;
 
   /** The text exposition (what GET /metrics answers). */
@@ -219,6 +236,20 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     labelValues: TRANSPORTS,
     registry,
   });
+  const listenerLagSeconds = new FixedLabelHistogram<Transport>({
+    name: 'auralis_listener_lag_seconds',
+    help: "Listeners' distance behind live (kernel + user-space send queue, in seconds of their stream), one observation per listener per queue sample, by transport.",
+    labelName: 'transport',
+    labelValues: TRANSPORTS,
+    buckets: LISTENER_LAG_BUCKETS_SECONDS,
+    registry,
+  });
+  const listenersDroppedTotal = new Counter({
+    name: 'auralis_listeners_dropped_total',
+    help: 'Listeners disconnected by the server, by transport and reason (stalled, expired).',
+    labelNames: ['transport', 'reason'] as const,
+    registers,
+  });
   const ringBufferedSeconds = new Gauge({
     name: 'auralis_ring_buffered_seconds',
     help: "Audio rendered ahead of real time in the station's ring, by station.",
@@ -258,6 +289,12 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     help: 'Engine worker threads restarted after a crash or a stall.',
     registers,
   });
+  const workerHeapUsedBytes = new Gauge({
+    name: 'auralis_worker_heap_used_bytes',
+    help: "V8 heap used by each engine worker thread's isolate, from its once-a-second stats report.",
+    labelNames: ['worker'] as const,
+    registers,
+  });
   const memoryGrowthBytesPerHour = new Gauge({
     name: 'auralis_memory_growth_bytes_per_hour',
     help: 'Least-squares slope of memory over the monitoring window, after warm-up, by kind (rss, heap).',
@@ -277,6 +314,22 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     registers,
   });
 
+  // Read from the log destination at each scrape (the destination counts; the counter follows it).
+  const logLinesDroppedSource = opts.logLinesDropped;
+  let logLinesDroppedSeen = 0;
+  const logLinesDroppedTotal = new Counter({
+    name: 'auralis_log_lines_dropped_total',
+    help: 'Log lines dropped because stdout was full (a slow or stalled reader), closed, or too old.',
+    registers,
+    collect() {
+      const n = logLinesDroppedSource?.() ?? 0;
+      if (n > logLinesDroppedSeen) {
+        this.inc(n - logLinesDroppedSeen);
+        logLinesDroppedSeen = n;
+      }
+    },
+  });
+
   // Every fixed series is exposed at 0 from the start: rates and dashboards then have data before the first
   // event, and an absent series means a missing registration, not "nothing happened yet". (The transport-
   // labelled hot-path metrics above are fixed-label collectors, which always expose every transport.)
@@ -286,6 +339,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     ReturnType<typeof encodeSeconds.labels>
   >;
   for (const t of TRANSPORTS) listeners.set({ transport: t }, 0);
+  for (const t of TRANSPORTS)
+    for (const r of DROP_REASONS) listenersDroppedTotal.inc({ transport: t, reason: r }, 0);
   for (const c of CODECS) encodeSeconds.zero({ codec: c });
   for (const s of CONTROL_SOURCES)
     for (const r of CONTROL_RESULTS) controlChangesTotal.inc({ source: s, result: r }, 0);
@@ -295,6 +350,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   stations.set(0);
   clientUnderrunsTotal.inc(0);
   workerRestartsTotal.inc(0);
+  logLinesDroppedTotal.inc(0);
 
   const labels = new StationLabels(maxStationLabels);
   // Smoothed render and audio seconds per station label, for the real-time factor. Keyed by label, so it is
@@ -312,6 +368,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     listeners,
     chunksSentTotal,
     chunksSkippedTotal,
+    listenerLagSeconds,
+    listenersDroppedTotal,
     ringBufferedSeconds,
     stations,
     controlChangesTotal,
@@ -319,9 +377,11 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     clientUnderrunsTotal,
     clientBufferSeconds,
     workerRestartsTotal,
+    workerHeapUsedBytes,
     memoryGrowthBytesPerHour,
     leakSuspected,
     gcPauseSeconds,
+    logLinesDroppedTotal,
 
     stationLabel: (stationId) => labels.label(stationId),
 
@@ -386,6 +446,14 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
       if (isFiniteNonNegative(jitterSeconds)) chunkJitterSeconds.observeAt(slotOf[transport], jitterSeconds);
     },
 
+    recordListenerLag(transport, lagSeconds) {
+      if (isFiniteNonNegative(lagSeconds)) listenerLagSeconds.observeAt(slotOf[transport], lagSeconds);
+    },
+
+    recordListenerDropped(transport, reason) {
+      listenersDroppedTotal.inc({ transport, reason });
+    },
+
     recordControlChange(source, result) {
       controlChangesTotal.inc({ source, result });
     },
@@ -397,6 +465,13 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
 
     recordWorkerRestart() {
       workerRestartsTotal.inc();
+    },
+
+    recordWorkerHeap(worker, heapUsedBytes) {
+      // The label is the worker's index: bounded by the configured worker count (at most MAX_WORKER_LABELS).
+      if (!Number.isInteger(worker) || worker < 0 || worker >= MAX_WORKER_LABELS) return;
+      if (!Number.isFinite(heapUsedBytes) || heapUsedBytes < 0) return;
+      workerHeapUsedBytes.set({ worker: String(worker) }, heapUsedBytes);
     },
 
     recordGcPause(kind, pauseSeconds) {

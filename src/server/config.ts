@@ -25,10 +25,16 @@ export interface ServerConfig {
   maxListeners: number;
   /** Stations, personal sessions included. */
   maxStations: number;
+  /** Personal sessions (each also counts against maxStations, so the smaller of the two caps them). */
+  maxPersonalSessions: number;
   /** Bytes a listener's socket may hold unsent before chunks are skipped for that listener. */
   listenerQueueBytes: number;
-  /** A listener whose socket stays over its queue limit this long (ms) is disconnected. */
+  /** A listener over its queue or lag bound that drains nothing for this long (ms) is disconnected. */
   stallTimeoutMs: number;
+  /** A listener further behind live than this (kernel + user-space send queue, ms of its stream) is skipped. */
+  maxListenerLagMs: number;
+  /** How often the kernel send queues of listeners are read from /proc/net/tcp (ms); 0 disables. */
+  queueSampleMs: number;
   /** When not empty, required (Bearer or `token=`) to change stations. */
   controlToken: string;
   /** Allowed WebSocket Origins (comma-separated in env/flags); empty allows any. */
@@ -37,8 +43,20 @@ export interface ServerConfig {
   gracePeriodMs: number;
   /** Largest HTTP request body (bytes). */
   maxBodyBytes: number;
+  /** Largest HTTP request head: URL plus header names and values (bytes); beyond it 431. */
+  maxHeaderBytes: number;
+  /** Time (ms) a client has to send a complete request head; the connection is closed after it. */
+  headersTimeoutMs: number;
+  /** Time (ms) a client has to send a complete request, body included; 408 and closed after it. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long (ms) without a new request. */
+  keepAliveTimeoutMs: number;
+  /** Open TCP connections per client address (HTTP, streams and WebSockets together). */
+  maxConnectionsPerIp: number;
   /** Control messages per second per WebSocket before RATE_LIMITED. */
   controlRatePerSecond: number;
+  /** Control changes per second per client address, over all its WebSockets and the HTTP API. */
+  controlRatePerIp: number;
   /** HTTP requests per second per client address on /api (429 beyond). */
   apiRatePerSecond: number;
   /** Engine worker threads. */
@@ -52,6 +70,8 @@ export interface ServerConfig {
   /** The built web player. */
   staticDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  /** Log bytes queued for stdout before new lines are dropped (a slow or stalled log reader). */
+  logQueueBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -93,13 +113,22 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   httpBurstMs: 1000,
   maxListeners: 10_000,
   maxStations: 64,
-  listenerQueueBytes: 256 * 1024,
+  maxPersonalSessions: 32,
+  listenerQueueBytes: 64 * 1024,
   stallTimeoutMs: 5000,
+  maxListenerLagMs: 4000,
+  queueSampleMs: 500,
   controlToken: '',
   allowedOrigins: [],
   gracePeriodMs: 30_000,
   maxBodyBytes: 16 * 1024,
+  maxHeaderBytes: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnectionsPerIp: 256,
   controlRatePerSecond: 20,
+  controlRatePerIp: 40,
   apiRatePerSecond: 50,
   workers: Math.max(1, Math.min(4, availableParallelism() - 1)),
   opusBitrate: 96_000,
@@ -108,6 +137,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   leakThresholdMbPerHour: 20,
   staticDir: DEFAULT_STATIC_DIR,
   logLevel: 'info',
+  logQueueBytes: 1024 * 1024,
 };
 
 export const CONFIG_TABLE: readonly Setting[] = [
@@ -204,6 +234,16 @@ export const CONFIG_TABLE: readonly Setting[] = [
     doc: 'stations including personal sessions',
   },
   {
+    key: 'maxPersonalSessions',
+    kind: 'int',
+    unit: 'sessions',
+    env: 'AURALIS_MAX_PERSONAL_SESSIONS',
+    flag: '--max-personal-sessions',
+    min: 0,
+    max: 10_000,
+    doc: 'personal sessions (each also a station)',
+  },
+  {
     key: 'listenerQueueBytes',
     kind: 'int',
     unit: 'bytes',
@@ -221,7 +261,28 @@ export const CONFIG_TABLE: readonly Setting[] = [
     flag: '--stall-timeout-ms',
     min: 100,
     max: 60_000,
-    doc: 'disconnect a listener stalled this long',
+    doc: 'disconnect a listener over its bound that drains nothing this long',
+  },
+  {
+    key: 'maxListenerLagMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_MAX_LISTENER_LAG_MS',
+    flag: '--max-listener-lag-ms',
+    min: 200,
+    max: 60_000,
+    doc: 'skip audio for a listener this far behind live (kernel + user-space queue)',
+  },
+  {
+    key: 'queueSampleMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_QUEUE_SAMPLE_MS',
+    flag: '--queue-sample-ms',
+    min: 0,
+    max: 10_000,
+    check: (v) => (v === 0 || v >= 100 ? null : `must be 0 (off) or at least 100, got ${v}`),
+    doc: 'how often kernel send queues are read from /proc/net/tcp (0: off)',
   },
   {
     key: 'controlToken',
@@ -237,7 +298,7 @@ export const CONFIG_TABLE: readonly Setting[] = [
     unit: 'origins',
     env: 'AURALIS_ALLOWED_ORIGINS',
     flag: '--allowed-origins',
-    doc: 'allowed WebSocket origins (empty: any)',
+    doc: 'origins besides the server itself allowed to change stations; if set, the only ones allowed on /ws',
   },
   {
     key: 'gracePeriodMs',
@@ -260,6 +321,56 @@ export const CONFIG_TABLE: readonly Setting[] = [
     doc: 'largest request body',
   },
   {
+    key: 'maxHeaderBytes',
+    kind: 'int',
+    unit: 'bytes',
+    env: 'AURALIS_MAX_HEADER_BYTES',
+    flag: '--max-header-bytes',
+    min: 1024,
+    max: 1024 * 1024,
+    doc: 'largest request head (URL + header names and values)',
+  },
+  {
+    key: 'headersTimeoutMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_HEADERS_TIMEOUT_MS',
+    flag: '--headers-timeout-ms',
+    min: 200,
+    max: 600_000,
+    doc: 'time to send a complete request head',
+  },
+  {
+    key: 'requestTimeoutMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_REQUEST_TIMEOUT_MS',
+    flag: '--request-timeout-ms',
+    min: 200,
+    max: 600_000,
+    doc: 'time to send a complete request with its body (not streams)',
+  },
+  {
+    key: 'keepAliveTimeoutMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_KEEP_ALIVE_TIMEOUT_MS',
+    flag: '--keep-alive-timeout-ms',
+    min: 100,
+    max: 600_000,
+    doc: 'idle keep-alive connection lifetime',
+  },
+  {
+    key: 'maxConnectionsPerIp',
+    kind: 'int',
+    unit: 'connections',
+    env: 'AURALIS_MAX_CONNECTIONS_PER_IP',
+    flag: '--max-connections-per-ip',
+    min: 1,
+    max: 1_000_000,
+    doc: 'open connections per client address',
+  },
+  {
     key: 'controlRatePerSecond',
     kind: 'int',
     unit: 'messages/s',
@@ -268,6 +379,16 @@ export const CONFIG_TABLE: readonly Setting[] = [
     min: 1,
     max: 1000,
     doc: 'control messages per socket',
+  },
+  {
+    key: 'controlRatePerIp',
+    kind: 'int',
+    unit: 'changes/s',
+    env: 'AURALIS_CONTROL_RATE_PER_IP',
+    flag: '--control-rate-per-ip',
+    min: 1,
+    max: 100_000,
+    doc: 'control changes per client address (WebSockets and API)',
   },
   {
     key: 'apiRatePerSecond',
@@ -334,6 +455,16 @@ export const CONFIG_TABLE: readonly Setting[] = [
     flag: '--log-level',
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'],
     doc: 'log level',
+  },
+  {
+    key: 'logQueueBytes',
+    kind: 'int',
+    unit: 'bytes',
+    env: 'AURALIS_LOG_QUEUE_BYTES',
+    flag: '--log-queue-bytes',
+    min: 4096,
+    max: 64 * 1024 * 1024,
+    doc: 'log bytes queued for stdout before lines are dropped',
   },
 ];
 
@@ -402,10 +533,65 @@ export function loadConfig(
       `stallTimeoutMs (${c.stallTimeoutMs} ms) must be shorter than ringSeconds (${c.ringSeconds} s)`,
     );
   }
+  if (c.headersTimeoutMs > c.requestTimeoutMs) {
+    throw new ConfigError(
+      'headersTimeoutMs',
+      `headersTimeoutMs (${c.headersTimeoutMs} ms) must not exceed requestTimeoutMs (${c.requestTimeoutMs} ms)`,
+    );
+  }
   if (c.httpBurstMs + c.renderAheadMs + c.leadMs >= c.ringSeconds * 1000) {
     throw new ConfigError('httpBurstMs', `httpBurstMs + renderAheadMs + leadMs must fit in ringSeconds`);
   }
+  checkQueueFitsRing(c);
   return c;
+}
+
+/**
+ * The pacer resets a socket whose oldest queued ring view belongs to a slot the engine rewrites
+ * within this long (broadcast/pacer.ts): it covers the time between two checks.
+ */
+export const RING_VIEW_GUARD_MS = 500;
+
+/**
+ * Nominal bytes per second each transport sends, from the configuration: WAV is 48 kHz stereo
+ * PCM16; a WebSocket frame adds the 32-byte chunk header and up to 10 bytes of frame header per
+ * chunk; Opus (WebSocket and Ogg) is the configured bitrate, an Ogg page adds 27 bytes and its
+ * lacing table per chunk.
+ */
+export function transportByteRates(c: ServerConfig): Record<'wav' | 'ws-pcm' | 'ws-opus' | 'ogg', number> {
+  const chunksPerSecond = 1000 / c.chunkMs;
+  const pcm = 48_000 * 2 * 2;
+  const opus = c.opusBitrate / 8;
+  const opusPerChunk = opus / chunksPerSecond;
+  return {
+    wav: pcm,
+    'ws-pcm': pcm + 42 * chunksPerSecond,
+    'ws-opus': opus + 42 * chunksPerSecond,
+    ogg: opus + (27 + Math.ceil((opusPerChunk + 1) / 255)) * chunksPerSecond,
+  };
+}
+
+/**
+ * Queued bytes are views into the ring: a listener's full user-space queue must drain (at its
+ * stream's rate) before the ring slot of its oldest byte is rewritten, about ringSeconds −
+ * renderAheadMs − leadMs after that chunk was due, less the pacer's guard (RING_VIEW_GUARD_MS).
+ * Otherwise a listener that keeps up but holds a full queue would be cut off. The slowest stream
+ * (Opus at a low bitrate) is the binding one: at 96 kb/s the default 64 KiB holds about 5 s.
+ */
+function checkQueueFitsRing(c: ServerConfig): void {
+  const budgetMs = c.ringSeconds * 1000 - c.renderAheadMs - c.leadMs - RING_VIEW_GUARD_MS;
+  for (const [transport, rate] of Object.entries(transportByteRates(c))) {
+    const holdsMs = (c.listenerQueueBytes / rate) * 1000;
+    if (holdsMs >= budgetMs) {
+      const most = Math.max(0, Math.floor((budgetMs / 1000) * rate) - 1);
+      throw new ConfigError(
+        'listenerQueueBytes',
+        `listenerQueueBytes (${c.listenerQueueBytes} bytes) holds ${Math.round(holdsMs)} ms of the ${transport} stream ` +
+          `(${Math.round(rate)} bytes/s), but queued ring bytes must be sent within ringSeconds − renderAheadMs − ` +
+          `leadMs − ${RING_VIEW_GUARD_MS} ms = ${budgetMs} ms: use at most ${most} bytes or a longer ring`,
+      );
+    }
+  }
 }
 
 /** Parses `--flag value` / `--flag=value` pairs against the table. */

@@ -3,6 +3,7 @@ import type { Listener, Transport } from './broadcast/listener.ts';
 import type { Broadcaster } from './broadcast/pacer.ts';
 import type { ServerConfig } from './config.ts';
 import type { ControlSource, Controller } from './control.ts';
+import type { ClientLimits } from './limits.ts';
 import type { StationRegistry } from './stations.ts';
 
 export type ControlResultLabel = 'ok' | 'rejected' | 'rate_limited' | 'forbidden';
@@ -14,6 +15,8 @@ export interface ServerContext {
   readonly registry: StationRegistry;
   readonly pacer: Broadcaster;
   readonly controller: Controller;
+  /** Per-client-address limits (connections, control rate). */
+  readonly limits: ClientLimits;
   readonly closing: boolean;
   listenerCount(): number;
   listenerJoined(transport: Transport): void;

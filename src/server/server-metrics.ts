@@ -13,6 +13,16 @@ import type { Station } from './station.ts';
 const POLL_INTERVAL_MS = 1000;
 
 /**
+ * The `station` label every personal session shares: a personal session's id is a capability and
+ * must not be listed on `/metrics`. Not a valid station id, so no shared station can take it.
+ */
+export const PERSONAL_STATION_LABEL = '(personal)';
+
+function labelOf(st: Station): string {
+  return st.personal ? PERSONAL_STATION_LABEL : st.id;
+}
+
+/**
  * Turns the server's events into the Prometheus metrics of src/metrics (docs/metrics.md).
  * Per-chunk work is one counter increment and one histogram observation per station and transport,
  * never per listener: with 5,000 listeners the send loop must stay the only per-listener cost.
@@ -23,10 +33,13 @@ export class ServerMetrics {
   private monitors: RuntimeMonitors | null = null;
   private poll: NodeJS.Timeout | null = null;
   private readonly clients = new WeakMap<Listener, ClientStatsTracker>();
+  /** Whether the shared personal label has series (released once no personal session is left). */
+  private personalLabelled = false;
 
-  constructor(config: ServerConfig) {
+  /** `logLinesDropped`: the log destination's drop count, exposed as auralis_log_lines_dropped_total. */
+  constructor(config: ServerConfig, logLinesDropped?: () => number) {
     this.config = config;
-    this.m = createMetrics({ maxStationLabels: 50 });
+    this.m = createMetrics({ maxStationLabels: 50, logLinesDropped });
   }
 
   get contentType(): string {
@@ -41,8 +54,16 @@ export class ServerMetrics {
       const now = Date.now();
       const stations = ctx.registry.all();
       this.m.stations.set(stations.length);
-      for (const st of stations)
-        this.m.recordRingBuffered(st.id, st.bufferedMs(now, this.config.leadMs) / 1000);
+      // Personal sessions report the least-buffered of them (the one closest to a gap).
+      let personalMs = Infinity;
+      for (const st of stations) {
+        const ms = st.bufferedMs(now, this.config.leadMs);
+        if (st.personal) personalMs = Math.min(personalMs, ms);
+        else this.m.recordRingBuffered(st.id, ms / 1000);
+      }
+      if (personalMs !== Infinity) this.m.recordRingBuffered(PERSONAL_STATION_LABEL, personalMs / 1000);
+      else if (this.personalLabelled) this.m.releaseStation(PERSONAL_STATION_LABEL);
+      this.personalLabelled = personalMs !== Infinity;
     };
     poll();
     this.poll = setInterval(poll, POLL_INTERVAL_MS);
@@ -67,8 +88,9 @@ export class ServerMetrics {
     return this.m.metricsText();
   }
 
-  stationRemoved(id: string): void {
-    this.m.releaseStation(id);
+  /** A shared station's series go with it; the personal label goes when the last session does. */
+  stationRemoved(st: Station): void {
+    if (!st.personal) this.m.releaseStation(st.id);
   }
 
   controlLatency(_source: ControlSource, seconds: number): void {
@@ -85,10 +107,15 @@ export class ServerMetrics {
       const st = find(s.id);
       if (!st) continue;
       const audioSeconds = st.chunkMs / 1000;
-      for (const t of s.synthSeconds) this.m.recordSynthesis(s.id, t, audioSeconds);
+      const label = labelOf(st);
+      for (const t of s.synthSeconds) this.m.recordSynthesis(label, t, audioSeconds);
       for (const t of s.encodeOpusSeconds) this.m.recordEncode('opus', t);
       for (const t of s.encodePcmSeconds) this.m.recordEncode('pcm', t);
     }
+  }
+
+  workerHeap(worker: number, heapUsedBytes: number): void {
+    this.m.recordWorkerHeap(worker, heapUsedBytes);
   }
 
   workerRestarted(): void {
@@ -123,6 +150,14 @@ export class ServerMetrics {
       this.m.recordChunksSent(transport, n, nowMs, dueWallMs);
       if (jitterSeconds !== null) this.m.recordJitter(transport, jitterSeconds);
     }
+  }
+
+  listenerLag(transport: Transport, lagSeconds: number): void {
+    this.m.recordListenerLag(transport, lagSeconds);
+  }
+
+  listenerDropped(transport: Transport, reason: 'stalled' | 'expired'): void {
+    this.m.recordListenerDropped(transport, reason);
   }
 
   skipped(transport: Transport): void {

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
@@ -14,13 +15,16 @@ import { Pacer, type Broadcaster, type PacerObserver } from './broadcast/pacer.t
 import { loadConfig, type ServerConfig } from './config.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
-import { ApiError, CLOSE } from './errors.ts';
+import { ApiError, CLOSE, ERRORS, type ErrorCode } from './errors.ts';
+import { registerHttpGuards, replyWithError } from './http-errors.ts';
+import { ClientLimits } from './limits.ts';
 import { registerApiRoutes, registerHealthRoutes } from './routes/api.ts';
 import type { Station } from './station.ts';
 import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
 import { handleStream } from './transports/http-stream.ts';
 import { handleWebSocket } from './transports/ws.ts';
 import { ServerMetrics } from './server-metrics.ts';
+import { LogSink, fastifyLoggerOptions, guardStdio } from './log.ts';
 
 export interface AuralisServer {
   /** `http://host:port` */
@@ -31,6 +35,8 @@ export interface AuralisServer {
   engine: Engine;
   registry: StationRegistry;
   metrics: ServerMetrics;
+  /** Where the log goes (null when the level is `silent`). */
+  logSink: LogSink | null;
   /** Stops accepting, closes WebSockets with 1001, ends streams, stops the engine. */
   close(): Promise<void>;
 }
@@ -45,6 +51,7 @@ class Context implements ServerContext, PacerObserver {
   readonly pacer: Broadcaster;
   readonly controller: Controller;
   readonly metrics: ServerMetrics;
+  readonly limits: ClientLimits;
   closing = false;
   private listeners = 0;
   private readonly lastSendMs = new Map<Station, number>();
@@ -52,6 +59,7 @@ class Context implements ServerContext, PacerObserver {
   constructor(config: ServerConfig, metrics: ServerMetrics) {
     this.config = config;
     this.metrics = metrics;
+    this.limits = new ClientLimits(config);
     const engineOptions: EngineOptions = {
       workers: config.workers,
       chunkFrames: (config.chunkMs * SAMPLE_RATE) / 1000,
@@ -72,21 +80,25 @@ class Context implements ServerContext, PacerObserver {
         leadMs: config.leadMs,
         listenerQueueBytes: config.listenerQueueBytes,
         stallTimeoutMs: config.stallTimeoutMs,
+        maxListenerLagMs: config.maxListenerLagMs,
+        queueSampleMs: config.queueSampleMs,
         observer: this,
       });
     }
     this.registry = new StationRegistry(this.engine, this.pacer, config);
     this.registry.onRemoved = (st) => {
       this.lastSendMs.delete(st);
-      this.metrics.stationRemoved(st.id);
+      this.metrics.stationRemoved(st);
     };
     this.controller = new Controller(this.engine, {
       changed: (source, latency) => this.metrics.controlLatency(source, latency),
     });
     this.engine.on('now', (e) => this.registry.get(e.id)?.queueNow(e));
-    this.engine.on('stats', (stats: StationStats[]) =>
-      this.metrics.engineStats(stats, (id) => this.registry.get(id)),
-    );
+    this.engine.on('stats', (stats: StationStats[], worker: number, heapUsedBytes?: number) => {
+      this.metrics.engineStats(stats, (id) => this.registry.get(id));
+      // Engine workers report their isolate's heap; the inline (baseline) engine has no worker.
+      if (heapUsedBytes !== undefined) this.metrics.workerHeap(worker, heapUsedBytes);
+    });
     this.engine.on('restart', () => this.metrics.workerRestarted());
   }
 
@@ -100,7 +112,7 @@ class Context implements ServerContext, PacerObserver {
   listenerLeft(transport: Transport, listener: Listener): void {
     this.listeners--;
     this.metrics.listeners(transport, -1);
-    void listener;
+    this.pacer.forget?.(listener);
   }
   controlAccepted(source: ControlSource): void {
     this.metrics.controlChange(source, 'ok');
@@ -126,10 +138,85 @@ class Context implements ServerContext, PacerObserver {
   listenerSent(transport: Transport, count: number): void {
     this.metrics.sent(transport, count);
   }
-  listenerStalled(_transport: Transport): void {}
+  listenerDropped(transport: Transport, reason: 'stalled' | 'expired'): void {
+    this.metrics.listenerDropped(transport, reason);
+  }
+  listenerLag(transport: Transport, lagSeconds: number): void {
+    this.metrics.listenerLag(transport, lagSeconds);
+  }
+  /** Set once the logger exists (info level). */
+  info: (message: string) => void = () => {};
+  queuesUnavailable(message: string): void {
+    this.info(message);
+  }
   now(st: Station, json: string): void {
     for (const peer of st.peers) peer.send(json);
   }
+}
+
+/** Characters a Host header may have to be echoed into the CSP (anything else: 'self' only). */
+const SAFE_HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+
+/**
+ * Security headers on every fastify reply (the player, the API, errors). The player loads only
+ * same-origin scripts, styles, its AudioWorklet module and the `<audio>` stream; it connects to the
+ * API and `/ws` on its own host. HTTP streams are written raw and carry their own headers.
+ */
+function setSecurityHeaders(reply: FastifyReply, host: string | undefined): void {
+  const ws = host && SAFE_HOST.test(host) ? ` ws://${host} wss://${host}` : '';
+  reply.header(
+    'content-security-policy',
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+      `media-src 'self'; connect-src 'self'${ws}; worker-src 'self'; object-src 'none'; ` +
+      "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  );
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('x-frame-options', 'DENY');
+  reply.header('referrer-policy', 'no-referrer');
+  reply.header('cross-origin-opener-policy', 'same-origin');
+  reply.header('cross-origin-resource-policy', 'same-origin');
+  reply.header('permissions-policy', 'camera=(), microphone=(), geolocation=(), payment=(), usb=()');
+}
+
+const CLIENT_ERRORS: Partial<Record<string, ErrorCode>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  HPE_HEADER_OVERFLOW: 'HEADERS_TOO_LARGE',
+};
+
+/**
+ * A request Node could not hand to fastify (a timeout, a head over the limit, bytes that are not
+ * HTTP): answered with a documented error code, then the connection is closed.
+ */
+function clientError(app: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code = CLIENT_ERRORS[err.code ?? ''] ?? 'BAD_REQUEST';
+  const message =
+    code === 'REQUEST_TIMEOUT'
+      ? 'the request did not arrive in time'
+      : code === 'HEADERS_TOO_LARGE'
+        ? 'the request line and headers are too large'
+        : 'the request is not valid HTTP';
+  app.log.info({ code, remote: socket.remoteAddress }, `client error: ${message}`);
+  if (socket.writable) {
+    const body = JSON.stringify(new ApiError(code, message).toJSON());
+    const status = ERRORS[code].status;
+    socket.end(
+      `HTTP/1.1 ${status} ${code}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  }
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+export interface StartOptions {
+  /**
+   * The log destination, owned by the caller (the CLI's stdout sink). Without one, a server that
+   * logs makes its own on process.stdout and closes it with the server.
+   */
+  logSink?: LogSink;
+  /** Where the request log goes instead of stdout (tests read it): one JSON line per write. */
+  logStream?: { write(line: string): void };
 }
 
 /**
@@ -139,43 +226,77 @@ class Context implements ServerContext, PacerObserver {
 export async function startServer(
   overrides: Partial<Record<keyof ServerConfig, unknown>> = {},
   env: NodeJS.ProcessEnv = {},
+  options: StartOptions = {},
 ): Promise<AuralisServer> {
   const testing = process.env.NODE_TEST_CONTEXT !== undefined;
   const config = loadConfig(
     { ...(testing && overrides.logLevel === undefined ? { logLevel: 'silent' } : {}), ...overrides },
     env,
   );
-  const metrics = new ServerMetrics(config);
+  const logging = config.logLevel !== 'silent';
+  const ownSink = logging && !options.logSink && !options.logStream;
+  if (ownSink) guardStdio(); // an EPIPE after the sink is closed must not crash the process either
+  const logSink =
+    options.logSink ?? (ownSink ? new LogSink(process.stdout, { maxBytes: config.logQueueBytes }) : null);
+  const logDestination = options.logStream ?? logSink;
+  const metrics = new ServerMetrics(config, () => logSink?.dropped ?? 0);
   const ctx = new Context(config, metrics);
 
   const app = Fastify({
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    logger:
+      config.logLevel === 'silent' || !logDestination
+        ? false
+        : fastifyLoggerOptions(config.logLevel, logDestination, [config.controlToken]),
+    frameworkErrors: (err, req, reply) => replyWithError(config, err, req, reply),
     bodyLimit: config.maxBodyBytes,
     forceCloseConnections: true,
     return503OnClosing: true,
+    // Node applies these to a request until it is complete: a stream (a GET without a body) or an
+    // upgraded WebSocket is complete at once and is never cut by them.
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: config.headersTimeoutMs,
+      // Node refuses a head whose URL, header names and values reach maxHeaderSize: +1 accepts exactly N.
+      maxHeaderSize: config.maxHeaderBytes + 1,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.headersTimeoutMs / 4))),
+    },
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => clientError(app, err, socket),
+  });
+  app.server.on('connection', (socket: Socket) => ctx.limits.connectionOpened(socket));
+  app.addHook('onRequest', (req, reply, done) => {
+    setSecurityHeaders(reply, req.headers.host);
+    const socket = req.raw.socket;
+    if (ctx.limits.isRefused(socket)) {
+      // Closed once answered, also when the request was a WebSocket upgrade (no 'connection: close' there).
+      reply.raw.once('finish', () => {
+        socket.end();
+        setTimeout(() => socket.destroy(), 1000).unref();
+      });
+      void reply
+        .code(ERRORS.TOO_MANY_CONNECTIONS.status)
+        .header('connection', 'close')
+        .header('retry-after', '1')
+        .send(
+          new ApiError(
+            'TOO_MANY_CONNECTIONS',
+            `more than ${ctx.limits.limit} open connections from your address; close some and retry`,
+          ).toJSON(),
+        );
+      return;
+    }
+    done();
   });
 
-  app.setErrorHandler((err: FastifyError, _req, reply) => {
-    let e: ApiError;
-    if (err instanceof ApiError) e = err;
-    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-      e = new ApiError('BODY_TOO_LARGE', `the body is over ${config.maxBodyBytes} bytes`);
-    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
-      e = new ApiError('BAD_REQUEST', 'the body must be application/json');
-    else if (err.statusCode === 400)
-      e = new ApiError('BAD_REQUEST', `the body is not valid JSON: ${err.message}`);
-    else if (err.statusCode === 429) e = new ApiError('RATE_LIMITED', 'too many requests; slow down');
-    else {
-      reply.log.error(err);
-      e = new ApiError('INTERNAL', 'internal error');
-    }
-    void reply.code(e.status).send(e.toJSON());
-  });
+  app.setErrorHandler((err: FastifyError, req, reply) => replyWithError(config, err, req, reply));
   app.setNotFoundHandler((req, reply) => {
     void reply
       .code(404)
       .send(new ApiError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`).toJSON());
   });
+
+  registerHttpGuards(app, config);
 
   await app.register(fastifyRateLimit, {
     global: false,
@@ -193,6 +314,20 @@ export async function startServer(
 
   await app.register(async (scoped) => {
     scoped.addHook('onRequest', scoped.rateLimit());
+    // Changes count against the client address's control rate, shared with its WebSockets.
+    scoped.addHook('onRequest', (req, reply, done) => {
+      if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return done();
+      if (ctx.limits.takeControl(req.raw.socket.remoteAddress ?? '')) return done();
+      ctx.controlRejected('api', 'rate_limited');
+      void reply
+        .code(429)
+        .send(
+          new ApiError(
+            'RATE_LIMITED',
+            `more than ${ctx.limits.controlLimit} control changes a second from your address`,
+          ).toJSON(),
+        );
+    });
     registerApiRoutes(scoped, ctx);
   });
   registerHealthRoutes(app, ctx);
@@ -200,7 +335,16 @@ export async function startServer(
     reply.type(metrics.contentType);
     return metrics.expose();
   });
-  app.get('/ws', { websocket: true }, (socket, req) => handleWebSocket(ctx, socket, req));
+  app.route({
+    method: 'GET',
+    url: '/ws',
+    // A plain GET (no upgrade) gets a documented error rather than an empty 404.
+    handler: async (_req, reply) => {
+      const e = new ApiError('BAD_REQUEST', '/ws is a WebSocket endpoint: connect with Upgrade: websocket');
+      return reply.code(e.status).send(e.toJSON());
+    },
+    wsHandler: (socket, req) => handleWebSocket(ctx, socket, req),
+  });
   app.get<{ Params: { file: string } }>('/stream/:file', (req, reply) => handleStream(ctx, req, reply));
 
   if (existsSync(config.staticDir)) {
@@ -215,6 +359,7 @@ export async function startServer(
     );
   }
 
+  ctx.info = (message) => app.log.info(message);
   ctx.engine.on('worker-error', (index: number, err: Error) => {
     app.log.error({ err, worker: index }, 'engine worker died; restarting it');
   });
@@ -232,10 +377,12 @@ export async function startServer(
       }
       for (const ws of app.websocketServer.clients) ws.close(CLOSE.GOING_AWAY, 'server shutting down');
       ctx.registry.close();
+      ctx.limits.close();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([app.close(), new Promise((r) => (timer = setTimeout(r, 1500)))]);
       clearTimeout(timer);
       await ctx.engine.close();
+      if (ownSink) logSink?.close();
     })();
     return closing;
   };
@@ -262,6 +409,7 @@ export async function startServer(
     engine: ctx.engine,
     registry: ctx.registry,
     metrics,
+    logSink,
     close,
   };
 }

@@ -10,6 +10,8 @@ import { Station } from './station.ts';
 
 export const STATION_ID_PATTERN = /^[a-z0-9-]{1,32}$/;
 export const DEFAULT_STATION_ID = 'default';
+/** Random bytes in a personal session id (`p-` + 30 hex digits: 120 bits, within the 32-character id). */
+export const PERSONAL_ID_BYTES = 15;
 
 /** Creates, finds and removes stations; personal sessions and their grace period live here. */
 export class StationRegistry {
@@ -21,6 +23,8 @@ export class StationRegistry {
   /** Creations in flight count against maxStations too. */
   private creating = 0;
   private closed = false;
+  private creatingPersonal = 0;
+  private personalCount = 0;
   onRemoved: (st: Station) => void = () => {};
 
   constructor(engine: Engine, pacer: Broadcaster, config: ServerConfig) {
@@ -41,6 +45,11 @@ export class StationRegistry {
     return this.stations.size;
   }
 
+  /** Personal sessions open now (each is also a station). */
+  get personalSessions(): number {
+    return this.personalCount;
+  }
+
   /** Creates a station from a validated patch (preset first, explicit params override). */
   async create(opts: {
     id?: string;
@@ -52,18 +61,29 @@ export class StationRegistry {
       throw new ApiError('SERVER_FULL', `the server runs its maximum of ${this.config.maxStations} stations`);
     }
     const personal = opts.personal ?? false;
+    if (personal && this.personalCount + this.creatingPersonal >= this.config.maxPersonalSessions) {
+      throw new ApiError(
+        'SERVER_FULL',
+        `the server runs its maximum of ${this.config.maxPersonalSessions} personal sessions`,
+      );
+    }
     let id = opts.id;
     if (id !== undefined) {
       if (!STATION_ID_PATTERN.test(id))
         throw new ApiError('BAD_REQUEST', `id must match [a-z0-9-]{1,32}, got ${JSON.stringify(id)}`, 'id');
       if (this.stations.has(id)) throw new ApiError('STATION_EXISTS', `station ${id} exists`, 'id');
     } else {
-      do id = `${personal ? 'p' : 's'}-${randomBytes(5).toString('hex')}`;
+      // A personal session's id is its capability (whoever knows it may listen): 120 random bits.
+      do
+        id = personal
+          ? `p-${randomBytes(PERSONAL_ID_BYTES).toString('hex')}`
+          : `s-${randomBytes(5).toString('hex')}`;
       while (this.stations.has(id));
     }
     const params: MusicParams = applyPatch(DEFAULT_PARAMS, opts.patch ?? {});
     const seed = opts.seed ?? opts.patch?.seed ?? randomInt(0, 0xffff_ffff);
     this.creating++;
+    if (personal) this.creatingPersonal++;
     try {
       let engineStation: EngineStation;
       try {
@@ -90,10 +110,12 @@ export class StationRegistry {
         this.byResumeToken.set(st.resumeToken, st);
       }
       this.stations.set(id, st);
+      if (personal) this.personalCount++;
       this.pacer.add(st);
       return st;
     } finally {
       this.creating--;
+      if (personal) this.creatingPersonal--;
     }
   }
 
@@ -101,6 +123,7 @@ export class StationRegistry {
     const st = this.stations.get(id);
     if (!st) return;
     this.stations.delete(id);
+    if (st.personal) this.personalCount--;
     if (st.resumeToken) this.byResumeToken.delete(st.resumeToken);
     if (st.graceTimer) clearTimeout(st.graceTimer);
     this.pacer.remove(st);

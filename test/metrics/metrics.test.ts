@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createMetrics, OTHER_STATION_LABEL } from '../../src/metrics/metrics.ts';
+import { createMetrics, MAX_WORKER_LABELS, OTHER_STATION_LABEL } from '../../src/metrics/metrics.ts';
 import { ClientStatsTracker } from '../../src/metrics/client-stats.ts';
 import { JitterTracker } from '../../src/metrics/jitter.ts';
 import { parseExposition, seriesOf, valueOf } from './exposition.ts';
@@ -240,4 +240,20 @@ test('a batch of sends counts each listener and observes each lateness', async (
   assert.equal(valueOf(exp, 'auralis_chunk_lateness_seconds_bucket', { transport: 'ws', le: '0.01' }), 0);
   assert.equal(valueOf(exp, 'auralis_chunk_lateness_seconds_bucket', { transport: 'ws', le: '0.02' }), 5000);
   assert.equal(valueOf(exp, 'auralis_chunk_lateness_seconds_bucket', { transport: 'wav', le: '0.0005' }), 2);
+});
+
+test('records each engine worker heap by its index, dropping bad indexes and sizes', async () => {
+  const m = createMetrics({ collectDefault: false });
+  m.recordWorkerHeap(0, 9_000_000);
+  m.recordWorkerHeap(1, 7_500_000);
+  m.recordWorkerHeap(0, 8_000_000); // the latest report wins
+  m.recordWorkerHeap(-1, 1);
+  m.recordWorkerHeap(1.5, 1);
+  m.recordWorkerHeap(MAX_WORKER_LABELS, 1);
+  m.recordWorkerHeap(1, Number.NaN);
+  m.recordWorkerHeap(1, -5);
+  const exp = await scrape(m);
+  assert.equal(valueOf(exp, 'auralis_worker_heap_used_bytes', { worker: '0' }), 8_000_000);
+  assert.equal(valueOf(exp, 'auralis_worker_heap_used_bytes', { worker: '1' }), 7_500_000);
+  assert.equal(seriesOf(exp, 'auralis_worker_heap_used_bytes').length, 2);
 });

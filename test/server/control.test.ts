@@ -184,4 +184,53 @@ describe('control', () => {
       stranger.close();
     });
   });
+
+  it('keeps personal sessions private: unguessable ids, never listed, counted only, no id in metrics', async () => {
+    await withServer({}, async (server) => {
+      const owner = await connect(server, 'personal=1&codec=pcm');
+      const w = await owner.next('welcome');
+      const id = w.station as string;
+      assert.match(id, /^p-[0-9a-f]{30}$/, 'id carries 120 random bits');
+      const other = await connect(server, 'personal=1&codec=pcm');
+      assert.notEqual((await other.next('welcome')).station, id);
+      await owner.waitChunks(2);
+
+      const status = await json(server, 'GET', '/api/status');
+      const text = JSON.stringify(status.body);
+      assert.ok(!text.includes(id), '/api/status does not name the session');
+      assert.deepEqual(
+        (status.body!.stations as { id: string }[]).map((s) => s.id),
+        ['default'],
+        'shared stations only',
+      );
+      assert.deepEqual(status.body!.personal, { sessions: 2, listeners: 2 }, 'counts only');
+      assert.equal(status.body!.listeners, 2);
+      const list = await json(server, 'GET', '/api/stations');
+      assert.ok(!JSON.stringify(list.body).includes(id), '/api/stations does not name it');
+      // The id is a capability: whoever has it may still look the session up.
+      assert.equal((await json(server, 'GET', `/api/stations/${id}`)).status, 200);
+
+      // /metrics labels personal sessions together, never by id.
+      let metrics = '';
+      for (let i = 0; i < 50 && !metrics.includes('station="(personal)"'); i++) {
+        await sleep(100);
+        metrics = await (await fetch(`${server.url}/metrics`)).text();
+      }
+      assert.match(metrics, /station="\(personal\)"/, 'personal sessions are measured');
+      assert.match(metrics, /station="default"/, 'shared stations keep their id');
+      assert.ok(!metrics.includes(id), '/metrics does not name the session');
+      assert.ok(!/station="p-/.test(metrics), 'no personal id at all on /metrics');
+
+      // /readyz names a lagging shared station, but not a lagging personal session.
+      const st = server.registry.get(id)!;
+      st.bufferedMs = () => -500;
+      const ready = await fetch(`${server.url}/readyz`);
+      assert.equal(ready.status, 503, 'the lagging session is reported');
+      const reason = ((await ready.json()) as { reason: string }).reason;
+      assert.match(reason, /personal session is 500 ms behind/);
+      assert.ok(!reason.includes(id), '/readyz does not name the session');
+      owner.close();
+      other.close();
+    });
+  });
 });

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { readFrameHeader, type FrameHeader } from '../../src/codec/frame-header.ts';
-import { startServer, type AuralisServer } from '../../src/server/server.ts';
+import { startServer, type AuralisServer, type StartOptions } from '../../src/server/server.ts';
 import type { ServerConfig } from '../../src/server/config.ts';
 
 export interface Chunk {
@@ -87,8 +87,9 @@ export function connect(
 export async function withServer<T>(
   overrides: Partial<Record<keyof ServerConfig, unknown>>,
   fn: (server: AuralisServer) => Promise<T>,
+  options: StartOptions = {},
 ): Promise<T> {
-  const server = await startServer({ host: '127.0.0.1', port: 0, workers: 1, ...overrides });
+  const server = await startServer({ host: '127.0.0.1', port: 0, workers: 1, ...overrides }, {}, options);
   try {
     return await fn(server);
   } finally {
@@ -126,9 +127,32 @@ export async function json(
 ) {
   const res = await fetch(`${server.url}${path}`, {
     method,
-    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    // Every request that changes something must be application/json, also with no body (PROTOCOL.md).
+    headers: {
+      ...(body !== undefined || !['GET', 'HEAD'].includes(method)
+        ? { 'content-type': 'application/json' }
+        : {}),
+      ...headers,
+    },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : null };
+}
+
+/** A fastify log captured line by line (pass `stream` as `logStream` with `logLevel: 'info'`). */
+export interface CapturedLog {
+  stream: { write(line: string): void };
+  lines: Record<string, unknown>[];
+  /** Lines at error level (50) or above. */
+  errors(): Record<string, unknown>[];
+}
+
+export function captureLog(): CapturedLog {
+  const lines: Record<string, unknown>[] = [];
+  return {
+    lines,
+    stream: { write: (line) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    errors: () => lines.filter((l) => (l.level as number) >= 50),
+  };
 }

@@ -90,9 +90,8 @@ function request(
       {
         method,
         agent: false,
-        headers: data
-          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }
-          : {},
+        // Changes are JSON, also with no body (the server refuses other content types).
+        headers: { 'content-type': 'application/json', 'content-length': data ? Buffer.byteLength(data) : 0 },
       },
       (res) => {
         let text = '';

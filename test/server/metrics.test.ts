@@ -33,7 +33,9 @@ describe('metrics wired to the server', () => {
         assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
         text = await res.text();
         const synthesized = /auralis_synthesis_seconds_count\{station="default"\} (\d\d+)/.test(text);
-        if (synthesized && /auralis_ring_buffered_seconds\{station="default"\} /.test(text)) break;
+        const workerHeap = /auralis_worker_heap_used_bytes\{worker="0"\} /.test(text);
+        if (synthesized && workerHeap && /auralis_ring_buffered_seconds\{station="default"\} /.test(text))
+          break;
       }
       assert.equal(sample(text, 'auralis_listeners', '{transport="ws"}'), 2);
       assert.ok(sample(text, 'auralis_chunks_sent_total', '{transport="ws"}') >= 10);
@@ -48,6 +50,8 @@ describe('metrics wired to the server', () => {
       assert.equal(sample(text, 'auralis_client_underruns_total'), 3, 'increases, not totals, are added');
       assert.equal(sample(text, 'auralis_client_buffer_seconds_count'), 2);
       assert.ok(sample(text, 'auralis_chunk_lateness_seconds_count', '{transport="ws"}') >= 5);
+      // The engine worker's own heap, from its stats report: a live isolate uses megabytes.
+      assert.ok(sample(text, 'auralis_worker_heap_used_bytes', '{worker="0"}') > 1_000_000);
       assert.match(text, /nodejs_eventloop_lag_seconds/);
       assert.match(text, /nodejs_gc_duration_seconds/);
       a.close();

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
-import type { Listener } from '../../src/server/broadcast/listener.ts';
+import { ListenerFlow, type Listener } from '../../src/server/broadcast/listener.ts';
 import { connect, percentile, sleep, withServer } from './helpers.ts';
 
 /** A listener whose socket never drains: it reports a full queue and swallows writes. */
@@ -28,6 +28,7 @@ function stuckListener(queuedBytes: {
     transport: 'ws' as const,
     codec: 'opus' as const,
     socket,
+    flow: new ListenerFlow(),
     nextSeq: 0,
     discontinuity: false,
     overSinceMs: 0,

@@ -1,6 +1,9 @@
 import { CHUNK_HEADER_BYTES, WS_PREFIX_BYTES, type ChunkRing } from '../../engine/ring.ts';
+import { SAMPLE_RATE } from '../../music/types.ts';
+import { RING_VIEW_GUARD_MS } from '../config.ts';
 import { nowMessage, type Station } from '../station.ts';
 import type { Listener, Transport } from './listener.ts';
+import { QueueSampler } from './queue-sampler.ts';
 
 /** What the stations and transports need of a broadcaster (Pacer, or BaselinePacer for `baseline`). */
 export interface Broadcaster {
@@ -10,6 +13,8 @@ export interface Broadcaster {
   stop(): void;
   /** A new listener: send it the newest `count` already-due chunks, then it follows the live broadcast. */
   burst(station: Station, listener: Listener, count: number): void;
+  /** A listener left (its socket closed): drop whatever the broadcaster keeps about it. */
+  forget?(listener: Listener): void;
 }
 
 /** What the pacer reports (metrics); every method is called on the main thread, cheaply. */
@@ -18,7 +23,12 @@ export interface PacerObserver {
   chunkPublished(station: Station, seq: number, latenessSeconds: number, sends: Int32Array): void;
   listenerSkipped(transport: Transport): void;
   listenerSent(transport: Transport, count: number): void;
-  listenerStalled(transport: Transport): void;
+  /** A listener was disconnected: `stalled` (drained nothing while over its bound) or `expired`. */
+  listenerDropped(transport: Transport, reason: 'stalled' | 'expired'): void;
+  /** The queue sampler measured a listener's lag behind live (kernel + user-space queue). */
+  listenerLag?(transport: Transport, lagSeconds: number): void;
+  /** Told once when kernel send queues cannot be read (not Linux). */
+  queuesUnavailable?(message: string): void;
   now(station: Station, json: string): void;
 }
 
@@ -36,6 +46,12 @@ export const TRANSPORT_NAMES: readonly Transport[] = ['ws', 'ogg', 'wav'];
 const MAX_CATCH_UP_CHUNKS = 10;
 /** Re-check soon when a due chunk is not rendered yet. */
 const NOT_RENDERED_RETRY_MS = 2;
+/**
+ * A socket whose oldest queued ring view belongs to a slot the engine will rewrite within
+ * RING_VIEW_GUARD_MS is destroyed. It covers the time between two checks (one chunk, plus any
+ * event-loop delay); config.ts refuses a listenerQueueBytes that would not drain within the rest.
+ */
+export { RING_VIEW_GUARD_MS };
 
 /**
  * The pacer: at each chunk's due time, the very same bytes go to every listener of the station.
@@ -49,22 +65,54 @@ export class Pacer {
   private readonly leadMs: number;
   private readonly queueBytes: number;
   private readonly stallTimeoutMs: number;
+  private readonly maxLagMs: number;
   private readonly observer: PacerObserver;
   private readonly sends = new Int32Array(3);
+  /** Kernel send queues of the listeners (Linux); null when disabled. */
+  readonly sampler: QueueSampler | null;
 
   constructor(opts: {
     leadMs: number;
     listenerQueueBytes: number;
     stallTimeoutMs: number;
+    /** Listeners further behind live than this (kernel + user-space queue) are skipped. */
+    maxListenerLagMs?: number;
+    /** How often kernel send queues are sampled (ms); 0 disables the sampler. */
+    queueSampleMs?: number;
     observer: PacerObserver;
   }) {
     this.leadMs = opts.leadMs;
     this.queueBytes = opts.listenerQueueBytes;
     this.stallTimeoutMs = opts.stallTimeoutMs;
+    this.maxLagMs = opts.maxListenerLagMs ?? Infinity;
     this.observer = opts.observer;
+    const observer = opts.observer;
+    this.sampler =
+      opts.queueSampleMs && opts.queueSampleMs > 0
+        ? new QueueSampler({
+            intervalMs: opts.queueSampleMs,
+            onUnavailable: (message) => observer.queuesUnavailable?.(message),
+            onSampled: observer.listenerLag
+              ? (l) => {
+                  const f = l.flow;
+                  if (f.chunkBytes <= 0 || l.closed) return;
+                  const queued = f.kernelQueued + l.socket.writableLength;
+                  observer.listenerLag!(l.transport, (queued / f.chunkBytes) * this.chunkSeconds);
+                }
+              : undefined,
+          })
+        : null;
+  }
+
+  /** Chunk length (s); set from the stations (every station uses the configured chunkMs). */
+  private chunkSeconds = 0.1;
+
+  forget(listener: Listener): void {
+    this.sampler?.remove(listener);
   }
 
   add(station: Station): void {
+    this.chunkSeconds = station.chunkMs / 1000;
     this.stations.add(station);
     this.schedule();
   }
@@ -82,6 +130,7 @@ export class Pacer {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.sampler?.close();
   }
 
   private schedule(delayMs?: number): void {
@@ -139,7 +188,7 @@ export class Pacer {
     const sends = this.sends;
     sends.fill(0);
     for (const l of st.listeners) {
-      if (l.closed || l.nextSeq > seq) continue;
+      if (l.nextSeq > seq) continue;
       const bytes =
         l.transport === 'ws' ? (l.codec === 'opus' ? opus : pcm) : l.transport === 'ogg' ? ogg : wav;
       if (this.write(l, ring, seq, bytes, dueCheckMs)) sends[TRANSPORT_INDEX[l.transport]]!++;
@@ -150,18 +199,48 @@ export class Pacer {
     announceDueNow(st, position, this.observer);
   }
 
-  /** Writes one chunk to one listener unless its socket is over the queue limit. Returns true if sent. */
+  /**
+   * Writes one chunk to one listener unless it is over its bound. Returns true if sent.
+   *
+   * Bounds, checked before every chunk (no allocation):
+   *  - ring-view age: a socket whose oldest queued ring view (`flow.lowSeq`) belongs to a slot the
+   *    engine rewrites within RING_VIEW_GUARD_MS is reset at once, so stale ring bytes are never sent;
+   *  - user-space queue over `listenerQueueBytes`, or lag (kernel + user-space queued bytes, in
+   *    seconds of this listener's stream) over `maxListenerLagMs`: the chunk is skipped (the next one
+   *    is flagged), so a slow reader stays within a bounded distance of live;
+   *  - over the bound and draining nothing for `stallTimeoutMs`: the listener is reset (stalled).
+   */
   write(l: Listener, ring: ChunkRing, seq: number, bytes: Buffer, nowMs: number): boolean {
     const socket = l.socket;
-    if (l.closed || socket.destroyed || !socket.writable) return false;
-    if (socket.writableLength > this.queueBytes) {
+    if (socket.destroyed) return false;
+    const f = l.flow;
+    const userQueued = socket.writableLength;
+    if (userQueued === 0) f.drained();
+    else if (f.lowSeq >= 0) {
+      // Checked for closing listeners too (a WebSocket close frame may wait behind ring views).
+      const layout = ring.layout;
+      const guardSlots = Math.ceil((RING_VIEW_GUARD_MS * SAMPLE_RATE) / 1000 / layout.chunkFrames);
+      if (ring.published() + guardSlots >= f.lowSeq + layout.slots) {
+        this.observer.listenerDropped(l.transport, 'expired');
+        if (l.closed) socket.resetAndDestroy();
+        else l.kick('expired');
+        return false;
+      }
+    }
+    if (l.closed || !socket.writable) return false;
+    const queued = f.kernelQueued + userQueued;
+    const lagMs = f.chunkBytes > 0 ? (queued / f.chunkBytes) * this.chunkSeconds * 1000 : 0;
+    if (userQueued > this.queueBytes || lagMs > this.maxLagMs) {
       l.skipped++;
       l.discontinuity = true;
       l.nextSeq = seq + 1;
       this.observer.listenerSkipped(l.transport);
-      if (l.overSinceMs === 0) l.overSinceMs = nowMs;
-      else if (nowMs - l.overSinceMs > this.stallTimeoutMs) {
-        this.observer.listenerStalled(l.transport);
+      if (l.overSinceMs === 0 || queued < f.overQueued) {
+        // Over the bound for the first time, or it drained something since: (re)start the clock.
+        l.overSinceMs = nowMs;
+        f.overQueued = queued;
+      } else if (nowMs - l.overSinceMs > this.stallTimeoutMs) {
+        this.observer.listenerDropped(l.transport, 'stalled');
         l.kick('stalled');
       }
       return false;
@@ -178,7 +257,8 @@ export class Pacer {
       }
       l.discontinuity = false;
     }
-    socket.write(out);
+    socket.write(out, f.onWritten);
+    f.wrote(seq, out.length);
     l.sent++;
     l.nextSeq = seq + 1;
     return true;
@@ -190,6 +270,7 @@ export class Pacer {
    */
   burst(st: Station, l: Listener, count: number): void {
     const ring = st.engine.ring;
+    this.sampler?.add(l);
     const first = Math.max(0, st.nextSeq - count);
     l.nextSeq = first;
     let sent = 0;

@@ -62,7 +62,8 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ServerContext): 
       if (ahead < 0) {
         return reply.code(503).send({
           status: 'degraded',
-          reason: `station ${st.id} is ${Math.round(-ahead)} ms behind real time`,
+          // A personal session's id is a capability: never named on a public route.
+          reason: `${st.personal ? 'a personal session' : `station ${st.id}`} is ${Math.round(-ahead)} ms behind real time`,
         });
       }
     }
@@ -73,12 +74,24 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ServerContext): 
 
 /** The `/api` routes (rate-limited by the caller's scope). */
 export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get('/api/status', async () => ({
-    version: VERSION,
-    uptimeSeconds: Math.round(process.uptime()),
-    listeners: ctx.listenerCount(),
-    stations: ctx.registry.all().map((st) => stationJson(ctx, st)),
-  }));
+  // Personal sessions are private: their ids are capabilities, so public routes give counts only.
+  app.get('/api/status', async () => {
+    const all = ctx.registry.all();
+    let sessions = 0;
+    let personalListeners = 0;
+    for (const st of all) {
+      if (!st.personal) continue;
+      sessions++;
+      personalListeners += st.listeners.size;
+    }
+    return {
+      version: VERSION,
+      uptimeSeconds: Math.round(process.uptime()),
+      listeners: ctx.listenerCount(),
+      stations: all.filter((st) => !st.personal).map((st) => stationJson(ctx, st)),
+      personal: { sessions, listeners: personalListeners },
+    };
+  });
 
   app.get('/api/presets', async () =>
     PRESETS.map((p) => ({ name: p.name, description: p.description, params: p.params })),

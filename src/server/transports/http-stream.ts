@@ -1,7 +1,13 @@
 import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { streamingWavHeader } from '../../codec/wav.ts';
-import type { Listener, Transport } from '../broadcast/listener.ts';
+import {
+  closeListenerSocket,
+  ListenerFlow,
+  type KickReason,
+  type Listener,
+  type Transport,
+} from '../broadcast/listener.ts';
 import type { ServerContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 
@@ -9,6 +15,7 @@ class HttpListener implements Listener {
   readonly transport: Transport;
   readonly codec = 'opus' as const;
   readonly socket: Socket;
+  readonly flow = new ListenerFlow();
   nextSeq = 0;
   discontinuity = false;
   overSinceMs = 0;
@@ -21,10 +28,12 @@ class HttpListener implements Listener {
     this.socket = socket;
   }
 
-  kick(): void {
+  /** Never `end()` a socket that still queues ring views: end flushes them later, after reuse. */
+  kick(reason: KickReason): void {
     if (this.closed) return;
     this.closed = true;
-    this.socket.end();
+    const socket = this.socket;
+    closeListenerSocket(socket, reason === 'stalled' || reason === 'expired', () => socket.end());
   }
 }
 

@@ -4,14 +4,27 @@ import type { FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { validatePatch, type ParamsPatch } from '../../music/params.ts';
 import { CHANNELS, SAMPLE_RATE } from '../../music/types.ts';
-import type { Listener, WireCodec } from '../broadcast/listener.ts';
+import {
+  closeListenerSocket,
+  ListenerFlow,
+  type KickReason,
+  type Listener,
+  type WireCodec,
+} from '../broadcast/listener.ts';
 import { publicParams, type ControlSource } from '../control.ts';
 import { ApiError, CLOSE, type ErrorCode } from '../errors.ts';
+import { quote, sameOrigin } from '../http-errors.ts';
 import type { ServerContext } from '../context.ts';
 import { nowMessage, type Station, type WsPeer } from '../station.ts';
 
-/** Messages that arrive while a personal session is being created wait here (bounded). */
+/**
+ * Messages that arrive before the welcome (while a personal session is being created) wait here,
+ * bounded in count and bytes; past either bound a message is answered with NOT_READY at once.
+ */
 const MAX_EARLY_MESSAGES = 16;
+const MAX_EARLY_BYTES = 16 * 1024;
+/** RFC 6455: a close frame's reason is at most 123 bytes of UTF-8. */
+export const MAX_CLOSE_REASON_BYTES = 123;
 /** Rate-limited messages within ABUSE_WINDOW_MS before the socket is closed with 1008. */
 const ABUSE_STRIKES = 60;
 const ABUSE_WINDOW_MS = 10_000;
@@ -31,6 +44,7 @@ class WsListener implements Listener, WsPeer {
   readonly codec: WireCodec;
   readonly socket: Socket;
   readonly ws: WebSocket;
+  readonly flow = new ListenerFlow();
   nextSeq = 0;
   discontinuity = false;
   overSinceMs = 0;
@@ -57,13 +71,29 @@ class WsListener implements Listener, WsPeer {
     if (!this.closed) this.ws.send(text);
   }
 
-  kick(reason: 'stalled' | 'shutdown' | 'station-removed'): void {
+  /** A close frame would queue behind ring views that then flush late: with any queued, destroy. */
+  kick(reason: KickReason): void {
     if (this.closed) return;
     this.closed = true;
-    if (reason === 'stalled') this.ws.terminate();
-    else if (reason === 'shutdown') this.ws.close(CLOSE.GOING_AWAY, 'server shutting down');
-    else this.ws.close(CLOSE.UNKNOWN_STATION, 'station removed');
+    const ws = this.ws;
+    if (reason === 'stalled' || reason === 'expired') closeListenerSocket(this.socket, true, () => {});
+    else if (reason === 'shutdown')
+      closeListenerSocket(this.socket, false, () => ws.close(CLOSE.GOING_AWAY, 'server shutting down'));
+    else closeListenerSocket(this.socket, false, () => ws.close(CLOSE.UNKNOWN_STATION, 'station removed'));
   }
+}
+
+/**
+ * `text` cut to at most 123 bytes of UTF-8 (the limit of a close reason), never inside a code point.
+ * Lone surrogates count as the 3 bytes of U+FFFD that they are encoded as.
+ */
+export function closeReason(text: string): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= MAX_CLOSE_REASON_BYTES) return text;
+  let end = MAX_CLOSE_REASON_BYTES;
+  // Back up over continuation bytes (10xxxxxx) to the first byte of the code point that was cut.
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.toString('utf8', 0, end);
 }
 
 function sendError(ws: WebSocket, code: ErrorCode, message: string, field?: string): void {
@@ -71,32 +101,89 @@ function sendError(ws: WebSocket, code: ErrorCode, message: string, field?: stri
     ws.send(JSON.stringify({ type: 'error', code, message, ...(field ? { field } : {}) }));
 }
 
-function refuse(ws: WebSocket, close: number, code: ErrorCode, message: string, field?: string): void {
-  sendError(ws, code, message, field);
-  ws.close(close, message.slice(0, 120));
+/** Ends a connection with an `error` message and a close code; never throws. */
+function refuse(
+  ws: WebSocket,
+  log: FastifyRequest['log'],
+  close: number,
+  code: ErrorCode,
+  message: string,
+  field?: string,
+): void {
+  log.info({ code, closeCode: close, field }, `websocket refused: ${message}`);
+  try {
+    sendError(ws, code, message, field);
+    ws.close(close, closeReason(message));
+  } catch (err) {
+    log.warn({ err }, 'websocket close failed; terminating the connection');
+    ws.terminate();
+  }
 }
 
 const QUERY_PARAM_FIELDS = ['key', 'mode', 'bpm', 'intensity', 'seed', 'preset'] as const;
 
 /** The `/ws` handler: one listener and control peer per connection. */
 export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): void {
-  const q = (req.query ?? {}) as Record<string, string | undefined>;
-  const { config, registry } = ctx;
+  try {
+    openWebSocket(ctx, ws, req);
+  } catch (err) {
+    req.log.error({ err }, 'websocket handler failed');
+    refuse(ws, req.log, CLOSE.INTERNAL, 'INTERNAL', 'internal error');
+  }
+}
 
-  if (config.allowedOrigins.length > 0) {
-    const origin = req.headers.origin;
-    if (!origin || !config.allowedOrigins.includes(origin)) {
-      refuse(ws, CLOSE.POLICY, 'FORBIDDEN', `origin ${origin ?? '(none)'} is not allowed`);
+function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): void {
+  const q = (req.query ?? {}) as Record<string, unknown>;
+  const { config, registry } = ctx;
+  const clientIp = req.socket.remoteAddress ?? '';
+  const log = req.log;
+  /** A message refused: an `error` to the client, a debug line to the log (never above info). */
+  const answer = (code: ErrorCode, message: string, field?: string): void => {
+    log.debug({ code, field }, `websocket message refused: ${message}`);
+    sendError(ws, code, message, field);
+  };
+
+  // A query parameter given twice arrives as an array: refuse it rather than guess.
+  for (const [name, value] of Object.entries(q)) {
+    if (typeof value !== 'string') {
+      refuse(
+        ws,
+        log,
+        CLOSE.POLICY,
+        'BAD_REQUEST',
+        `query parameter ${quote(name)} is given more than once`,
+        name,
+      );
       return;
     }
   }
-  const codecName = q.codec ?? 'opus';
+  const query = q as Record<string, string | undefined>;
+
+  const origin = req.headers.origin;
+  if (config.allowedOrigins.length > 0) {
+    if (!origin || !config.allowedOrigins.includes(origin)) {
+      refuse(
+        ws,
+        log,
+        CLOSE.POLICY,
+        'FORBIDDEN',
+        `origin ${origin === undefined ? '(none)' : quote(origin)} is not allowed`,
+        'origin',
+      );
+      return;
+    }
+  }
+  // A page from another site may listen (and own a personal session) but not change shared stations.
+  const crossSite =
+    origin !== undefined && !sameOrigin(origin, req.headers.host) && !config.allowedOrigins.includes(origin);
+  const codecName = query.codec ?? 'opus';
   if (codecName !== 'opus' && codecName !== 'pcm') {
     refuse(
       ws,
+      log,
       CLOSE.POLICY,
       'INVALID_PARAM',
-      `codec must be opus or pcm, got ${JSON.stringify(codecName)}`,
+      `codec must be opus or pcm, got ${quote(codecName)}`,
       'codec',
     );
     return;
@@ -104,6 +191,7 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
   if (ctx.listenerCount() >= config.maxListeners) {
     refuse(
       ws,
+      log,
       CLOSE.TRY_AGAIN_LATER,
       'SERVER_FULL',
       `the server has its maximum of ${config.maxListeners} listeners`,
@@ -115,6 +203,7 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
   ctx.listenerJoined('ws');
   let station: Station | null = null;
   const early: string[] = [];
+  let earlyBytes = 0;
   let ready = false;
 
   // Control rate: a token bucket refilled continuously; abuse strikes within a window.
@@ -129,7 +218,7 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
     strikes.push(now);
     if (strikes.length > ABUSE_STRIKES) strikes = strikes.filter((t) => now - t < ABUSE_WINDOW_MS);
     if (strikes.length >= ABUSE_STRIKES) {
-      refuse(ws, CLOSE.POLICY, 'RATE_LIMITED', 'too many messages; closing');
+      refuse(ws, log, CLOSE.POLICY, 'RATE_LIMITED', 'too many messages; closing');
       return true;
     }
     return false;
@@ -151,25 +240,30 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
 
   async function control(patch: ParamsPatch, source: ControlSource): Promise<void> {
     const st = station!;
+    if (!st.personal && crossSite) {
+      ctx.controlRejected(source, 'forbidden');
+      answer(
+        'FORBIDDEN',
+        `changes from origin ${quote(origin!)} are refused: not this server's origin and not in allowedOrigins`,
+        'origin',
+      );
+      return;
+    }
     if (st.personal) {
       if (!listener.personalOwner) {
         ctx.controlRejected(source, 'forbidden');
-        sendError(ws, 'FORBIDDEN', `only the owner may change personal session ${st.id}`);
+        answer('FORBIDDEN', `only the owner may change personal session ${st.id}`);
         return;
       }
     } else if (config.controlToken) {
-      if (!q.token) {
+      if (!query.token) {
         ctx.controlRejected(source, 'forbidden');
-        sendError(
-          ws,
-          'UNAUTHORIZED',
-          'changing a station needs the control token (token= on the WebSocket URL)',
-        );
+        answer('UNAUTHORIZED', 'changing a station needs the control token (token= on the WebSocket URL)');
         return;
       }
-      if (!tokenMatches(q.token, config.controlToken)) {
+      if (!tokenMatches(query.token, config.controlToken)) {
         ctx.controlRejected(source, 'forbidden');
-        sendError(ws, 'FORBIDDEN', 'the control token is wrong');
+        answer('FORBIDDEN', 'the control token is wrong');
         return;
       }
     }
@@ -177,30 +271,35 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
       await ctx.controller.change(st, patch, source);
       ctx.controlAccepted(source);
     } catch (err) {
-      if (err instanceof ApiError) sendError(ws, err.code, err.message, err.field);
-      else sendError(ws, 'INTERNAL', `the change could not be applied: ${(err as Error).message}`);
+      if (err instanceof ApiError) answer(err.code, err.message, err.field);
+      else answer('INTERNAL', `the change could not be applied: ${(err as Error).message}`);
     }
   }
 
-  function onText(text: string): void {
+  /** Counts a message against the per-second cap; false (answered or closed) when over it. */
+  function admit(): boolean {
     const now = Date.now();
     if (now - msgWindowStartMs >= 1000) {
       msgWindowStartMs = now;
       msgsInWindow = 0;
     }
     if (++msgsInWindow > MAX_MESSAGES_PER_SECOND) {
-      if (!strike()) sendError(ws, 'RATE_LIMITED', `more than ${MAX_MESSAGES_PER_SECOND} messages a second`);
-      return;
+      if (!strike()) answer('RATE_LIMITED', `more than ${MAX_MESSAGES_PER_SECOND} messages a second`);
+      return false;
     }
+    return true;
+  }
+
+  function onText(text: string): void {
     let msg: unknown;
     try {
       msg = JSON.parse(text);
     } catch {
-      sendError(ws, 'BAD_MESSAGE', 'message is not valid JSON');
+      answer('BAD_MESSAGE', 'message is not valid JSON');
       return;
     }
     if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
-      sendError(ws, 'BAD_MESSAGE', 'message must be a JSON object with a type');
+      answer('BAD_MESSAGE', 'message must be a JSON object with a type');
       return;
     }
     const m = msg as Record<string, unknown>;
@@ -211,23 +310,28 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
         if (!takeControlToken()) {
           ctx.controlRejected(source, 'rate_limited');
           if (!strike())
-            sendError(
-              ws,
+            answer('RATE_LIMITED', `more than ${config.controlRatePerSecond} control messages a second`);
+          return;
+        }
+        if (!ctx.limits.takeControl(clientIp)) {
+          ctx.controlRejected(source, 'rate_limited');
+          if (!strike())
+            answer(
               'RATE_LIMITED',
-              `more than ${config.controlRatePerSecond} control messages a second`,
+              `more than ${config.controlRatePerIp} control changes a second from your address`,
             );
           return;
         }
         let input: unknown;
         if (m.type === 'set') {
           if (typeof m.params !== 'object' || m.params === null) {
-            sendError(ws, 'BAD_MESSAGE', 'set needs a params object', 'params');
+            answer('BAD_MESSAGE', 'set needs a params object', 'params');
             return;
           }
           input = m.params;
         } else {
           if (typeof m.name !== 'string') {
-            sendError(ws, 'BAD_MESSAGE', 'preset needs a name string', 'name');
+            answer('BAD_MESSAGE', 'preset needs a name string', 'name');
             return;
           }
           input = { preset: m.name };
@@ -235,7 +339,7 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
         const v = validatePatch(input);
         if (!v.ok) {
           ctx.controlRejected(source, 'rejected');
-          sendError(ws, 'INVALID_PARAM', v.message, m.type === 'preset' ? 'name' : v.field);
+          answer('INVALID_PARAM', v.message, m.type === 'preset' ? 'name' : v.field);
           return;
         }
         void control(v.patch, source);
@@ -252,14 +356,18 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
           typeof underruns !== 'number' ||
           typeof playedFrames !== 'number'
         ) {
-          sendError(ws, 'BAD_MESSAGE', 'stats needs numeric bufferedMs, underruns and playedFrames');
+          answer('BAD_MESSAGE', 'stats needs numeric bufferedMs, underruns and playedFrames');
           return;
         }
         ctx.clientStats(listener, bufferedMs, underruns);
         return;
       }
       default:
-        sendError(ws, 'BAD_MESSAGE', `unknown message type ${JSON.stringify(m.type)}`, 'type');
+        answer(
+          'BAD_MESSAGE',
+          `unknown message type ${typeof m.type === 'string' ? quote(m.type) : String(m.type)}`,
+          'type',
+        );
     }
   }
 
@@ -269,11 +377,22 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
       return;
     }
     const text = data.toString();
-    if (!ready) {
-      if (early.length < MAX_EARLY_MESSAGES) early.push(text);
+    if (!admit()) return;
+    if (ready) {
+      onText(text);
       return;
     }
-    onText(text);
+    const bytes = Buffer.byteLength(text);
+    if (early.length >= MAX_EARLY_MESSAGES || earlyBytes + bytes > MAX_EARLY_BYTES) {
+      answer(
+        'NOT_READY',
+        `the session is still starting and already holds ${early.length} messages (${earlyBytes} bytes); ` +
+          'this one was not applied: send it again after the welcome',
+      );
+      return;
+    }
+    early.push(text);
+    earlyBytes += bytes;
   });
 
   ws.on('close', () => {
@@ -291,12 +410,13 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
 
   void (async () => {
     try {
-      if (q.personal === '1' || q.personal === 'true') {
-        if (q.resume) {
-          station = registry.resume(q.resume) ?? null;
+      if (query.personal === '1' || query.personal === 'true') {
+        if (query.resume) {
+          station = registry.resume(query.resume) ?? null;
           if (!station) {
             refuse(
               ws,
+              log,
               CLOSE.UNKNOWN_STATION,
               'UNKNOWN_STATION',
               'no personal session waits for this resume token',
@@ -306,27 +426,29 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
           }
         } else {
           const input: Record<string, string> = {};
-          for (const f of QUERY_PARAM_FIELDS) if (q[f] !== undefined) input[f] = q[f]!;
+          for (const f of QUERY_PARAM_FIELDS) if (query[f] !== undefined) input[f] = query[f]!;
           const v = validatePatch(input, { allowSeed: true });
           if (!v.ok) {
-            refuse(ws, CLOSE.POLICY, 'INVALID_PARAM', v.message, v.field);
+            refuse(ws, log, CLOSE.POLICY, 'INVALID_PARAM', v.message, v.field);
             return;
           }
           station = await registry.create({ patch: v.patch, personal: true });
         }
         listener.personalOwner = true;
       } else {
-        const id = q.station ?? 'default';
+        const id = query.station ?? 'default';
         station = registry.get(id) ?? null;
         if (!station) {
-          refuse(ws, CLOSE.UNKNOWN_STATION, 'UNKNOWN_STATION', `no station ${JSON.stringify(id)}`, 'station');
+          refuse(ws, log, CLOSE.UNKNOWN_STATION, 'UNKNOWN_STATION', `no station ${quote(id)}`, 'station');
           return;
         }
       }
     } catch (err) {
-      const e = err instanceof ApiError ? err : new ApiError('INTERNAL', (err as Error).message);
+      if (!(err instanceof ApiError)) log.error({ err }, 'websocket session could not start');
+      const e = err instanceof ApiError ? err : new ApiError('INTERNAL', 'the session could not start');
       refuse(
         ws,
+        log,
         e.code === 'SERVER_FULL' ? CLOSE.TRY_AGAIN_LATER : CLOSE.INTERNAL,
         e.code,
         e.message,
@@ -360,6 +482,7 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
     st.listeners.add(listener);
     st.peers.add(listener);
     ready = true;
+    earlyBytes = 0;
     for (const text of early.splice(0)) onText(text);
   })();
 }

@@ -1,0 +1,259 @@
+import { existsSync, readlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { Listener } from './listener.ts';
+
+/** Where Linux lists TCP sockets with their send-queue length (`tx_queue`) and inode. */
+export const PROC_NET_TCP: readonly string[] = ['/proc/net/tcp', '/proc/net/tcp6'];
+
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+const COLON = 0x3a;
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
+  if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
+  return -1;
+}
+
+/**
+ * Walks a /proc/net/tcp(6) file and calls `found(inode, txQueue)` for every socket line, without
+ * allocating per line (the file is walked byte by byte). Columns: sl, local_address, rem_address,
+ * st, tx_queue:rx_queue, tr:tm->when, retrnsmt, uid, timeout, inode. Returns the lines parsed.
+ */
+export function parseProcNetTcp(buf: Uint8Array, found: (inode: number, txQueue: number) => void): number {
+  let lines = 0;
+  let at = 0;
+  while (at < buf.length) {
+    const next = parseProcNetTcpSlice(buf, at, buf.length, found);
+    lines += next.lines;
+    at = next.end;
+  }
+  return lines;
+}
+
+/** Result of parsing a slice: where the next slice starts, and the socket lines parsed. */
+export interface SliceResult {
+  end: number;
+  lines: number;
+}
+const slice: SliceResult = { end: 0, lines: 0 };
+
+/**
+ * Parses the whole lines that start in [from, until) (the first line of the file, its header, is
+ * skipped). Returns a shared result object (read it before the next call).
+ */
+export function parseProcNetTcpSlice(
+  buf: Uint8Array,
+  from: number,
+  until: number,
+  found: (inode: number, txQueue: number) => void,
+): SliceResult {
+  const n = buf.length;
+  let i = from;
+  if (i === 0) {
+    // Skip the header line.
+    while (i < n && buf[i] !== NEWLINE) i++;
+    i++;
+  }
+  let lines = 0;
+  while (i < n && i < until) {
+    let field = 0;
+    let tx = 0;
+    let inode = 0;
+    // Walk one line, counting whitespace-separated fields.
+    while (i < n && buf[i] !== NEWLINE) {
+      while (i < n && buf[i] === SPACE) i++;
+      if (i >= n || buf[i] === NEWLINE) break;
+      if (field === 4) {
+        // tx_queue:rx_queue, hexadecimal
+        for (; i < n; i++) {
+          const v = hexValue(buf[i]!);
+          if (v < 0) break;
+          tx = tx * 16 + v;
+        }
+        if (buf[i] !== COLON) tx = -1;
+      } else if (field === 9) {
+        for (; i < n; i++) {
+          const c = buf[i]!;
+          if (c < 0x30 || c > 0x39) break;
+          inode = inode * 10 + (c - 0x30);
+        }
+      }
+      while (i < n && buf[i] !== SPACE && buf[i] !== NEWLINE) i++;
+      field++;
+    }
+    i++;
+    if (field >= 10 && tx >= 0) {
+      lines++;
+      if (inode !== 0) found(inode, tx);
+    }
+  }
+  slice.end = Math.max(i, from + 1);
+  slice.lines = lines;
+  return slice;
+}
+
+/** Bytes of /proc/net/tcp parsed before the sampler yields to the event loop (≈ 1,700 sockets). */
+export const PARSE_SLICE_BYTES = 256 * 1024;
+
+/** The inode of a connected socket (`socket:[N]` behind its file descriptor), 0 when unknown. */
+export function socketInode(listener: Listener): number {
+  const fd = (listener.socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return 0;
+  try {
+    const link = readlinkSync(`/proc/self/fd/${fd}`);
+    const m = /^socket:\[(\d+)\]$/.exec(link);
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export interface QueueSamplerOptions {
+  intervalMs: number;
+  /** Told once (info level) when the kernel's queues cannot be read (not Linux, no /proc). */
+  onUnavailable?: (reason: string) => void;
+  /** Called after every sample with each listener sampled (for the lag histogram). */
+  onSampled?: (listener: Listener) => void;
+  /** Files to read (tests point these elsewhere). */
+  paths?: readonly string[];
+}
+
+/**
+ * Reads every listener's kernel send-queue length (`tx_queue` in /proc/net/tcp and tcp6) on the
+ * main thread, asynchronously, every `intervalMs` while there are listeners, into
+ * `listener.flow.kernelQueued`. Node only sees its own user-space queue (`writableLength`); the
+ * kernel may hold megabytes more per socket, and only both together tell how far behind live a
+ * listener is. Where the files are missing the sampler stops, says so once, and kernelQueued stays
+ * 0 (the pacer then sees user-space queues only).
+ */
+export class QueueSampler {
+  private readonly byInode = new Map<number, Listener>();
+  private readonly intervalMs: number;
+  private readonly paths: readonly string[];
+  private readonly onUnavailable: ((reason: string) => void) | undefined;
+  private readonly onSampled: ((listener: Listener) => void) | undefined;
+  private timer: NodeJS.Timeout | null = null;
+  private busy = false;
+  private closed = false;
+  private generation = 0;
+  /** False once the files could not be read. */
+  available = true;
+  /** Samples taken, and the longest the last one held the main thread at once (ms). */
+  samples = 0;
+  lastParseMs = 0;
+
+  constructor(opts: QueueSamplerOptions) {
+    this.intervalMs = opts.intervalMs;
+    this.paths = opts.paths ?? PROC_NET_TCP;
+    this.onUnavailable = opts.onUnavailable;
+    this.onSampled = opts.onSampled;
+  }
+
+  get size(): number {
+    return this.byInode.size;
+  }
+
+  add(listener: Listener): void {
+    if (this.closed || !this.available || listener.closed) return;
+    const inode = listener.flow.inode || socketInode(listener);
+    if (inode === 0) {
+      // Not Linux (no /proc/self/fd to find a socket's inode): say so once, like a missing /proc/net/tcp.
+      if (!existsSync('/proc/self/fd')) this.stopUnavailable('cannot read /proc/self/fd');
+      return;
+    }
+    listener.flow.inode = inode;
+    this.byInode.set(inode, listener);
+    if (!this.timer) {
+      this.timer = setInterval(this.tick, this.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  remove(listener: Listener): void {
+    const inode = listener.flow.inode;
+    if (inode !== 0 && this.byInode.get(inode) === listener) this.byInode.delete(inode);
+    if (this.byInode.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.byInode.clear();
+  }
+
+  private readonly found = (inode: number, txQueue: number): void => {
+    const l = this.byInode.get(inode);
+    if (l === undefined) return;
+    l.flow.kernelQueued = txQueue;
+    l.flow.sampleGen = this.generation;
+  };
+
+  private readonly tick = (): void => {
+    if (this.busy || this.closed) return;
+    this.busy = true;
+    void this.sample().finally(() => {
+      this.busy = false;
+    });
+  };
+
+  /** One sample: read the files, then parse them (exposed for tests and the benchmark). */
+  async sample(): Promise<void> {
+    const read = await Promise.all(this.paths.map((p) => readFile(p).catch(() => null)));
+    const files: Uint8Array[] = [];
+    for (const b of read) if (b !== null) files.push(b);
+    if (files.length === 0) {
+      this.stopUnavailable(`cannot read ${this.paths.join(' or ')}`);
+      return;
+    }
+    if (this.closed) return;
+    await this.parse(files);
+  }
+
+  /**
+   * Parses already-read files into the listeners' kernelQueued, PARSE_SLICE_BYTES at a time with
+   * the event loop free in between (the pacer's timer is never held up by a long file). Records
+   * the longest slice (ms) in lastParseMs.
+   */
+  async parse(files: readonly Uint8Array[]): Promise<void> {
+    const gen = ++this.generation;
+    let longest = 0;
+    for (const f of files) {
+      let at = 0;
+      while (at < f.length) {
+        const t0 = performance.now();
+        at = parseProcNetTcpSlice(f, at, at + PARSE_SLICE_BYTES, this.found).end;
+        longest = Math.max(longest, performance.now() - t0);
+        if (at < f.length) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          if (this.closed) return;
+        }
+      }
+    }
+    const t0 = performance.now();
+    // A listener whose socket was not listed has left the kernel's table: nothing queued there.
+    for (const l of this.byInode.values()) {
+      if (l.flow.sampleGen !== gen) l.flow.kernelQueued = 0;
+      if (this.onSampled) this.onSampled(l);
+    }
+    this.samples++;
+    this.lastParseMs = Math.max(longest, performance.now() - t0);
+  }
+
+  private stopUnavailable(reason: string): void {
+    if (!this.available) return;
+    this.available = false;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const l of this.byInode.values()) l.flow.kernelQueued = 0;
+    this.byInode.clear();
+    this.onUnavailable?.(
+      `${reason}: kernel send queues are not visible; listener lag counts user-space queues only`,
+    );
+  }
+}

@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ListenerFlow, type Listener } from '../../src/server/broadcast/listener.ts';
+import {
+  parseProcNetTcp,
+  parseProcNetTcpSlice,
+  QueueSampler,
+} from '../../src/server/broadcast/queue-sampler.ts';
+
+const HEADER =
+  '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+function line(sl: number, tx: number, inode: number): string {
+  const hex = tx.toString(16).toUpperCase().padStart(8, '0');
+  return `  ${sl}: 0100007F:1F40 0100007F:D2F0 01 ${hex}:00000000 01:00000014 00000000     0        0 ${inode} 1 0000000000000000 20 4 30 10 -1\n`;
+}
+
+function fakeListener(inode: number): Listener {
+  const flow = new ListenerFlow();
+  flow.inode = inode;
+  return {
+    transport: 'wav',
+    codec: 'opus',
+    socket: { writableLength: 0 } as unknown as Socket,
+    flow,
+    nextSeq: 0,
+    discontinuity: false,
+    overSinceMs: 0,
+    skipped: 0,
+    sent: 0,
+    closed: false,
+    kick() {},
+  };
+}
+
+describe('/proc/net/tcp parsing', () => {
+  it('finds each socket line with its tx_queue (hex) and inode, in slices cut anywhere', () => {
+    const text = HEADER + line(0, 0, 1001) + line(1, 0x2f000, 1002) + line(2, 4194304, 1003) + line(3, 7, 0);
+    const buf = Buffer.from(text);
+    const whole = new Map<number, number>();
+    assert.equal(
+      parseProcNetTcp(buf, (inode, tx) => whole.set(inode, tx)),
+      4,
+    );
+    assert.deepEqual(
+      [...whole],
+      [
+        [1001, 0],
+        [1002, 0x2f000],
+        [1003, 4194304],
+      ],
+    );
+    for (const step of [1, 7, 50, 151, 1000]) {
+      const sliced = new Map<number, number>();
+      let at = 0;
+      let lines = 0;
+      while (at < buf.length) {
+        const r = parseProcNetTcpSlice(buf, at, at + step, (inode, tx) => sliced.set(inode, tx));
+        lines += r.lines;
+        at = r.end;
+      }
+      assert.equal(lines, 4, `slices of ${step} bytes`);
+      assert.deepEqual([...sliced], [...whole], `slices of ${step} bytes`);
+    }
+  });
+
+  it('sets each registered listener its kernel queue, and 0 once its socket is no longer listed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'auralis-tcp-'));
+    try {
+      const path = join(dir, 'tcp');
+      writeFileSync(path, HEADER + line(0, 5000, 11) + line(1, 9, 12) + line(2, 77, 13));
+      const sampled: number[] = [];
+      const sampler = new QueueSampler({
+        intervalMs: 60_000,
+        paths: [path],
+        onSampled: (l) => sampled.push(l.flow.inode),
+      });
+      const a = fakeListener(11);
+      const b = fakeListener(12);
+      sampler.add(a);
+      sampler.add(b);
+      await sampler.sample();
+      assert.equal(a.flow.kernelQueued, 5000);
+      assert.equal(b.flow.kernelQueued, 9);
+      assert.deepEqual(sampled.sort(), [11, 12]);
+      writeFileSync(path, HEADER + line(0, 6000, 11));
+      await sampler.sample();
+      assert.equal(a.flow.kernelQueued, 6000);
+      assert.equal(b.flow.kernelQueued, 0, 'a socket that left the table holds nothing');
+      sampler.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('without /proc/net/tcp it says so once and leaves kernel queues at 0', async () => {
+    const told: string[] = [];
+    const sampler = new QueueSampler({
+      intervalMs: 60_000,
+      paths: ['/nonexistent/auralis/tcp'],
+      onUnavailable: (m) => told.push(m),
+    });
+    const a = fakeListener(21);
+    a.flow.kernelQueued = 123;
+    sampler.add(a);
+    assert.equal(sampler.size, 1, 'registered before the first sample');
+    await sampler.sample();
+    await sampler.sample();
+    assert.equal(told.length, 1);
+    assert.match(told[0]!, /user-space queues only/);
+    assert.equal(sampler.available, false);
+    assert.equal(a.flow.kernelQueued, 0);
+    sampler.close();
+  });
+});
