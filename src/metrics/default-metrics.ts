@@ -62,20 +62,11 @@ export function registerDefaultMetrics(
   const histogram = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
   histogram.enable();
   let running = true;
-  const gauge = (suffix: string, help: string): Gauge =>
-    new Gauge({ name: `nodejs_eventloop_lag_${suffix}seconds`, help, registers });
-  const lagMin = gauge('min_', 'The minimum recorded event loop delay.');
-  const lagMax = gauge('max_', 'The maximum recorded event loop delay.');
-  const lagMean = gauge('mean_', 'The mean of the recorded event loop delays.');
-  const lagStddev = gauge('stddev_', 'The standard deviation of the recorded event loop delays.');
-  const lagP50 = gauge('p50_', 'The 50th percentile of the recorded event loop delays.');
-  const lagP90 = gauge('p90_', 'The 90th percentile of the recorded event loop delays.');
-  const lagP99 = gauge('p99_', 'The 99th percentile of the recorded event loop delays.');
   const lag: Gauge = new Gauge({
     name: 'nodejs_eventloop_lag_seconds',
     help: 'Lag of event loop in seconds.',
     registers,
-    // This one metric's collect sets them all, synchronously, before the others are read.
+    // Registered first: its collect sets them all, synchronously, before the others are read.
     collect() {
       if (!running) return;
       lagMin.set(histogram.min / 1e9);
@@ -90,6 +81,15 @@ export function registerDefaultMetrics(
       setImmediate(() => lag.set(Number(process.hrtime.bigint() - start) / 1e9));
     },
   });
+  const gauge = (suffix: string, help: string): Gauge =>
+    new Gauge({ name: `nodejs_eventloop_lag_${suffix}seconds`, help, registers });
+  const lagMin = gauge('min_', 'The minimum recorded event loop delay.');
+  const lagMax = gauge('max_', 'The maximum recorded event loop delay.');
+  const lagMean = gauge('mean_', 'The mean of the recorded event loop delays.');
+  const lagStddev = gauge('stddev_', 'The standard deviation of the recorded event loop delays.');
+  const lagP50 = gauge('p50_', 'The 50th percentile of the recorded event loop delays.');
+  const lagP90 = gauge('p90_', 'The 90th percentile of the recorded event loop delays.');
+  const lagP99 = gauge('p99_', 'The 99th percentile of the recorded event loop delays.');
 
   // nodejs_gc_duration_seconds: every entry of each batch (prom-client's observer reads only the first).
   const gcHistogram = new Histogram({

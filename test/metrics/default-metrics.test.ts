@@ -67,3 +67,17 @@ test('close() stops the GC observer and the event-loop histogram of the default 
   );
   assert.equal(await activeUvTimers(), timersBefore, "the histogram's timer is stopped");
 });
+
+test('the first scrape already reports the event-loop delay percentiles', async () => {
+  const m = createMetrics();
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const text = await m.metricsText();
+    // The histogram samples every 10 ms and records the whole interval: an idle loop reads ≥ ~10 ms.
+    for (const name of ['nodejs_eventloop_lag_min_seconds', 'nodejs_eventloop_lag_p99_seconds']) {
+      assert.ok(sampleValue(text, name) >= 0.005, `${name} = ${sampleValue(text, name)}`);
+    }
+  } finally {
+    m.close();
+  }
+});
