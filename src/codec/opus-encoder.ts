@@ -44,6 +44,7 @@ const CTL_SET_BITRATE = 4002;
 const CTL_SET_COMPLEXITY = 4010;
 const CTL_GET_LOOKAHEAD = 4027;
 const CTL_SET_SIGNAL = 4024;
+const CTL_RESET_STATE = 4028;
 const SIGNAL_MUSIC = 3002;
 const APPLICATION_AUDIO = 2049;
 
@@ -161,6 +162,8 @@ export class OpusChunkEncoder {
   private readonly pcm = new Int16Array(OPUS_PACKET_FRAMES * OPUS_CHANNELS);
   private readonly encodePacket: PacketEncoder;
   private readonly release: () => void;
+  private readonly resetState: () => void;
+  private closed = false;
 
   constructor(opts: OpusEncoderOptions = {}) {
     this.bitrate = opts.bitrate ?? DEFAULT_OPUS_BITRATE;
@@ -179,6 +182,16 @@ export class OpusChunkEncoder {
     this.encodePacket = built.encodePacket;
     this.preSkipFrames = built.lookaheadFrames;
     this.release = built.release;
+    this.resetState = built.reset;
+  }
+
+  /**
+   * Brings the encoder back to its freshly built state (same settings): what it encodes next is
+   * byte for byte what a new encoder would. Lets a worker reuse a removed station's encoder.
+   */
+  reset(): void {
+    if (this.closed) throw new CodecError('BAD_ARGUMENT', 'opus: this encoder is closed');
+    this.resetState();
   }
 
   /** Worst-case bytes `encode` may write for `frames`. */
@@ -199,6 +212,7 @@ export class OpusChunkEncoder {
     if (offset < 0 || offset + OpusChunkEncoder.maxBytes(frames) > out.length) {
       throw new RangeError(`opus: output needs ${OpusChunkEncoder.maxBytes(frames)} bytes from ${offset}`);
     }
+    if (this.closed) throw new CodecError('BAD_ARGUMENT', 'opus: this encoder is closed');
     const pcm = this.pcm;
     let pos = offset;
     for (let start = 0; start < frames; start += OPUS_PACKET_FRAMES) {
@@ -212,8 +226,17 @@ export class OpusChunkEncoder {
     return pos - offset;
   }
 
-  /** Frees the backend's encoder state now (WASM heaps are not collected by GC). */
+  /**
+   * Frees the backend's encoder state now. Idempotent; encode() throws afterwards.
+   * - opusscript (WASM): the only way its state is freed; nothing of it is ever collected by GC.
+   * - @evan/opus WASM: drop() frees it in the WASM heap at once (otherwise a FinalizationRegistry
+   *   does, whenever a GC happens to collect the encoder).
+   * - @evan/opus native (the one that runs where the addon loads): the addon has no explicit free;
+   *   its state (about 50 KB) is freed by the addon's finalizer when GC collects the encoder.
+   */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.release();
   }
 
@@ -225,6 +248,7 @@ export class OpusChunkEncoder {
     encodePacket: PacketEncoder;
     lookaheadFrames: number;
     release: () => void;
+    reset: () => void;
   } {
     const order: OpusBackendName[] = wanted ? [wanted] : ['evan-native', 'evan-wasm', 'opusscript'];
     for (const name of order) {
@@ -256,7 +280,14 @@ export class OpusChunkEncoder {
               return packet.length;
             };
         const drop = (enc as { drop?: () => void }).drop;
-        return { backend: name, encodePacket, lookaheadFrames, release: () => drop?.call(enc) };
+        return {
+          backend: name,
+          encodePacket,
+          lookaheadFrames,
+          release: () => drop?.call(enc),
+          // OPUS_RESET_STATE keeps the settings (bitrate, complexity, signal).
+          reset: () => enc.ctl(CTL_RESET_STATE),
+        };
       }
       const OpusScript = loadOpusScript();
       if (!OpusScript) continue;
@@ -281,6 +312,7 @@ export class OpusChunkEncoder {
           if (!released) enc.delete();
           released = true;
         },
+        reset: () => enc.encoderCTL(CTL_RESET_STATE, 0),
       };
     }
     throw new CodecError('NO_BACKEND', `no Opus backend could be loaded (tried ${order.join(', ')})`);

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type {
@@ -23,6 +24,8 @@ export interface EngineOptions {
   renderAheadMs: number;
   opusBitrate: number;
   opusComplexity: number;
+  /** Rings of removed stations kept for reuse (default 64; the server passes its station limit). */
+  ringPoolSize?: number;
 }
 
 /** What the main thread knows of a station the engine renders. */
@@ -75,10 +78,41 @@ export interface EncoderErrorEvent {
 interface WorkerSlot {
   worker: Worker;
   ready: Promise<void>;
+  /** Set once the worker said `ready`: change requests are posted to it from then on. */
+  isReady: boolean;
   stations: Set<string>;
   alive: boolean;
   /** The thread's exit code once it ended (a crash is 1, `process.exit(n)` n). */
   exitCode: number | null;
+  /** Rings of removed stations, in the order their `remove` was posted, until the worker answers. */
+  removing: { id: string; ring: ChunkRing; reusableAtMs: number }[];
+}
+
+export type EngineErrorCode = 'closed' | 'restarting' | 'unknown-station' | 'failed';
+
+/** Why the engine refused or could not answer a request; the server maps the code to an API error. */
+export class EngineError extends Error {
+  readonly code: EngineErrorCode;
+  constructor(code: EngineErrorCode, message: string) {
+    super(message);
+    this.name = 'EngineError';
+    this.code = code;
+  }
+}
+
+export interface ChangeResult {
+  /** Station position (frames) at which the change is heard. */
+  effectiveAt: number;
+  /** The parameters the worker plays from then on. */
+  params: MusicParams;
+}
+
+interface PendingRequest {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+  /** A change request: replayed to a restarted worker until it is answered. */
+  change?: { stationId: string; message: ToWorker; sentTo: WorkerSlot | null };
 }
 
 /**
@@ -105,13 +139,26 @@ const WORKER_ENTRY = import.meta.url.endsWith('.ts')
 /** A worker that cannot even start (a broken install) fails the server's start instead of hanging it. */
 const WORKER_START_TIMEOUT_MS = 20_000;
 
-/** How long a station start or a parameter change may wait for its worker. */
+/**
+ * How long a station start or a parameter change may wait for its worker. A change sent while its
+ * worker restarts waits for the restarted worker within this time; a worker that holds a change
+ * this long without answering is considered hung and restarted.
+ */
 const WORKER_REPLY_TIMEOUT_MS = 5000;
+
+/** Rings kept for reuse when no option says otherwise. */
+const DEFAULT_RING_POOL_SIZE = 64;
 
 /**
  * The main thread's handle on the engine workers: places stations on workers, forwards parameter
  * changes, restarts a crashed worker and resumes its stations where they were (same clock, next
  * sequence number, discontinuity flag set).
+ *
+ * Lifecycle: it owns the worker threads, every station's ring and the requests waiting for a worker.
+ * A removed station's ring is reused for a later station once its worker confirmed the removal (and,
+ * when listeners were still attached, one ring length later): a SharedArrayBuffer's memory is not
+ * counted by V8's GC heuristics, so rings left to the GC made RSS grow with every station created.
+ * close() rejects every waiting request, terminates the workers and drops the rings.
  *
  * Events: 'now' (NowEvent), 'stats' (StationStats[], workerIndex, heapUsedBytes), 'restart' (workerIndex, exit code),
  * 'worker-error' (workerIndex, Error), 'dropped' (DroppedEvent), 'encoder-error' (EncoderErrorEvent).
@@ -120,18 +167,20 @@ export class EngineHost extends EventEmitter {
   readonly options: EngineOptions;
   private readonly slots: WorkerSlot[] = [];
   private readonly stations = new Map<string, EngineStation>();
-  private readonly pending = new Map<
-    string,
-    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
-  >();
+  private readonly pending = new Map<string, PendingRequest>();
+  /** Rings no writer or reader uses, each usable from `reusableAtMs` on. */
+  private readonly freeRings: { ring: ChunkRing; reusableAtMs: number }[] = [];
+  private readonly ringPoolSize: number;
   private nextRequestId = 1;
   private closed = false;
+  private closing: Promise<void> | null = null;
   private fastFailures = 0;
   restarts = 0;
 
   constructor(options: EngineOptions) {
     super();
     this.options = options;
+    this.ringPoolSize = options.ringPoolSize ?? DEFAULT_RING_POOL_SIZE;
   }
 
   async start(): Promise<void> {
@@ -162,8 +211,26 @@ export class EngineHost extends EventEmitter {
     const spawnedMs = monoNowMs();
     let markReady: () => void = () => {};
     const ready = new Promise<void>((resolve) => (markReady = resolve));
-    const slot: WorkerSlot = { worker, ready, stations: new Set(), alive: true, exitCode: null };
-    worker.on('message', (msg: FromWorker) => this.onMessage(index, msg, markReady));
+    const slot: WorkerSlot = {
+      worker,
+      ready,
+      isReady: false,
+      stations: new Set(),
+      alive: true,
+      removing: [],
+      exitCode: null,
+    };
+    worker.on('message', (msg: FromWorker) => {
+      // A replaced worker's last words are ignored: its successor answers for its stations.
+      if (this.slots[index] !== slot && msg.type !== 'ready') return;
+      if (msg.type === 'ready') {
+        slot.isReady = true;
+        markReady();
+        this.flushChanges(slot);
+        return;
+      }
+      this.onMessage(slot, index, msg);
+    });
     worker.on('error', (err) => {
       // The 'exit' handler restarts it; the server logs why it died.
       this.emit('worker-error', index, err);
@@ -171,6 +238,11 @@ export class EngineHost extends EventEmitter {
     worker.on('exit', (code) => {
       slot.alive = false;
       slot.exitCode = code;
+      slot.isReady = false;
+      // A dead worker writes no ring any more.
+      for (const r of slot.removing.splice(0)) this.recycle(r.ring, r.reusableAtMs);
+      // Changes it had not answered go to its successor.
+      for (const p of this.pending.values()) if (p.change?.sentTo === slot) p.change.sentTo = null;
       if (this.closed) return;
       // A worker that dies right after starting would otherwise be restarted in a tight loop:
       // back off (up to 5 s) while restarts keep failing fast.
@@ -197,10 +269,16 @@ export class EngineHost extends EventEmitter {
     slot.stations = old.stations;
     this.slots[index] = slot;
     this.emit('restart', index, old.exitCode);
-    // Resume each station at the next unpublished chunk, on the same clock.
+    // Resume each station at the next unpublished chunk, on the same clock, with the parameters
+    // the old worker had confirmed; changes it never answered follow once the new one is ready.
     for (const id of slot.stations) {
       const st = this.stations.get(id);
       if (!st) continue;
+      if (st.startMonoMs === 0) {
+        // Its first start was never answered: start it afresh (that answer settles the request).
+        this.post(slot, this.addMessage(st, 0, false));
+        continue;
+      }
       // Chunks that fell due while the worker was down are skipped (the pacer jumps over them and
       // the next chunk carries the discontinuity flag), so the station stays on its wall clock.
       const dueSeq = Math.floor((monoNowMs() + this.options.leadMs - st.startMonoMs) / st.chunkMs) + 1;
@@ -208,20 +286,45 @@ export class EngineHost extends EventEmitter {
     }
   }
 
-  private onMessage(index: number, msg: FromWorker, markReady: () => void): void {
+  /** Posts the change requests that wait for this (ready) worker, oldest first. */
+  private flushChanges(slot: WorkerSlot): void {
+    for (const p of this.pending.values()) {
+      const c = p.change;
+      if (!c || c.sentTo !== null || !slot.stations.has(c.stationId)) continue;
+      c.sentTo = slot;
+      this.post(slot, c.message);
+    }
+  }
+
+  private onMessage(slot: WorkerSlot, index: number, msg: FromWorker): void {
     switch (msg.type) {
-      case 'ready':
-        markReady();
-        break;
       case 'added':
         this.settle(`add:${msg.id}`, null, msg);
         break;
       case 'failed':
-        this.settle(`add:${msg.id}`, new Error(msg.message), null);
+        this.settle(`add:${msg.id}`, new EngineError('failed', msg.message), null);
         break;
-      case 'changed':
-        this.settle(`change:${msg.requestId}`, null, msg.effectiveAt);
+      case 'changed': {
+        // Only an answered request changes what the host stores: it is what the worker plays.
+        const st = this.stations.get(msg.id);
+        if (st && this.pending.has(`change:${msg.requestId}`)) st.params = msg.params;
+        this.settle(`change:${msg.requestId}`, null, {
+          effectiveAt: msg.effectiveAt,
+          params: msg.params,
+        } satisfies ChangeResult);
         break;
+      }
+      case 'change-failed':
+        this.settle(`change:${msg.requestId}`, new EngineError('unknown-station', msg.message), null);
+        break;
+      case 'removed': {
+        const i = slot.removing.findIndex((r) => r.id === msg.id);
+        if (i >= 0) {
+          const [r] = slot.removing.splice(i, 1);
+          this.recycle(r!.ring, r!.reusableAtMs);
+        }
+        break;
+      }
       case 'now':
         this.emit('now', msg satisfies NowEvent);
         break;
@@ -261,14 +364,32 @@ export class EngineHost extends EventEmitter {
     else p.resolve(value);
   }
 
-  private request<T>(key: string): Promise<T> {
+  private request<T>(key: string, change?: PendingRequest['change']): Promise<T> {
+    if (this.closed) return Promise.reject(new EngineError('closed', 'the engine is closed'));
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(key);
-        reject(new Error(`engine worker did not answer ${key} in ${WORKER_REPLY_TIMEOUT_MS} ms`));
-      }, WORKER_REPLY_TIMEOUT_MS);
-      this.pending.set(key, { resolve: resolve as (v: unknown) => void, reject, timer });
+      const timer = setTimeout(() => this.timedOut(key), WORKER_REPLY_TIMEOUT_MS);
+      this.pending.set(key, { resolve: resolve as (v: unknown) => void, reject, timer, change });
     });
+  }
+
+  private timedOut(key: string): void {
+    const p = this.pending.get(key);
+    if (!p) return;
+    this.pending.delete(key);
+    const sentTo = p.change?.sentTo;
+    if (sentTo && sentTo.alive && this.slots.includes(sentTo)) {
+      // A live worker that holds a change this long is hung. Restarting it resumes its stations
+      // with the parameters they had, so this change, refused here, is never heard either.
+      void sentTo.worker.terminate();
+    }
+    p.reject(
+      new EngineError(
+        'restarting',
+        p.change
+          ? `the engine worker did not take the change within ${WORKER_REPLY_TIMEOUT_MS} ms (restarting)`
+          : `the engine worker did not start the station within ${WORKER_REPLY_TIMEOUT_MS} ms`,
+      ),
+    );
   }
 
   private post(slot: WorkerSlot, msg: ToWorker): void {
@@ -293,9 +414,35 @@ export class EngineHost extends EventEmitter {
     };
   }
 
+  /** A ring from the pool (emptied) when one is free, else a new one. */
+  private takeRing(): ChunkRing {
+    const now = Date.now();
+    const i = this.freeRings.findIndex((r) => r.reusableAtMs <= now);
+    if (i >= 0) {
+      const [{ ring }] = this.freeRings.splice(i, 1) as [{ ring: ChunkRing; reusableAtMs: number }];
+      ring.reset();
+      return ring;
+    }
+    return ChunkRing.create(this.options.ringSlots, this.options.chunkFrames);
+  }
+
+  /** A ring no worker writes any more goes back to the pool (bounded; the rest is left to GC). */
+  private recycle(ring: ChunkRing, reusableAtMs: number): void {
+    if (this.closed || this.freeRings.length >= this.ringPoolSize) return;
+    this.freeRings.push({ ring, reusableAtMs });
+  }
+
+  /** Rings waiting in the pool, and removed stations' rings waiting for their worker (tests, metrics). */
+  ringPoolStats(): { free: number; retiring: number } {
+    let retiring = 0;
+    for (const s of this.slots) retiring += s.removing.length;
+    return { free: this.freeRings.length, retiring };
+  }
+
   /** Starts rendering a station; resolves once its first chunks are being rendered. */
   async addStation(id: string, seed: number, params: MusicParams): Promise<EngineStation> {
-    const { chunkFrames, ringSlots } = this.options;
+    if (this.closed) throw new EngineError('closed', 'the engine is closed');
+    const { chunkFrames } = this.options;
     const chunkMs = (chunkFrames * 1000) / SAMPLE_RATE;
     // Least-loaded worker.
     let index = 0;
@@ -305,7 +452,7 @@ export class EngineHost extends EventEmitter {
     const st: EngineStation = {
       id,
       seed,
-      ring: ChunkRing.create(ringSlots, chunkFrames),
+      ring: this.takeRing(),
       // Set by the worker once the station is built (see AddStationMessage.startMonoMs).
       startMonoMs: 0,
       wallOffsetMs: wallOffsetMs(),
@@ -335,30 +482,54 @@ export class EngineHost extends EventEmitter {
       st.preSkipFrames = r.preSkipFrames;
       st.opusBackend = r.opusBackend;
     } catch (err) {
-      this.stations.delete(id);
-      slot.stations.delete(id);
+      // The worker may still build it later: remove it there too, so that nothing renders for it.
+      if (this.stations.get(id) === st) this.removeStation(id, { inUse: false });
       throw err;
     }
     return st;
   }
 
-  removeStation(id: string): void {
+  /**
+   * Stops rendering a station. Its ring is reused once the worker confirms; `inUse`: listeners may
+   * still hold views of its bytes (their sockets are closing), so it waits one ring length more.
+   */
+  removeStation(id: string, opts: { inUse?: boolean } = {}): void {
     const st = this.stations.get(id);
     if (!st) return;
     this.stations.delete(id);
     const slot = this.slots[st.workerIndex]!;
     slot.stations.delete(id);
-    this.post(slot, { type: 'remove', id });
+    // Changes still waiting for this station will not be answered by anyone.
+    for (const [key, p] of this.pending) {
+      if (p.change?.stationId === id)
+        this.settle(key, new EngineError('unknown-station', `station ${id} was removed`), null);
+    }
+    const ringMs = this.options.ringSlots * st.chunkMs;
+    const reusableAtMs = opts.inUse === false ? 0 : Date.now() + ringMs;
+    if (slot.alive) {
+      slot.removing.push({ id, ring: st.ring, reusableAtMs });
+      this.post(slot, { type: 'remove', id });
+    } else this.recycle(st.ring, reusableAtMs);
   }
 
-  /** Sends validated parameters to the station's worker; resolves with the effective position. */
-  async change(id: string, params: MusicParams): Promise<number> {
+  /**
+   * Applies a validated patch to the station's parameters on its worker; resolves with the
+   * parameters it plays and the position where the change is heard. A change sent while the worker
+   * restarts waits for it (bounded by the reply timeout) and is then applied on top of the
+   * parameters the station resumed with, so the host never stores parameters that are not playing.
+   */
+  async change(id: string, patch: ParamsPatch): Promise<ChangeResult> {
     const st = this.stations.get(id);
-    if (!st) throw new Error(`unknown station ${id}`);
-    st.params = { ...params };
+    if (!st) throw new EngineError('unknown-station', `unknown station ${id}`);
     const requestId = this.nextRequestId++;
-    const reply = this.request<number>(`change:${requestId}`);
-    this.post(this.slots[st.workerIndex]!, { type: 'change', id, requestId, params });
+    const message: ToWorker = { type: 'change', id, requestId, patch };
+    const change: NonNullable<PendingRequest['change']> = { stationId: id, message, sentTo: null };
+    const reply = this.request<ChangeResult>(`change:${requestId}`, change);
+    const slot = this.slots[st.workerIndex]!;
+    if (slot.alive && slot.isReady) {
+      change.sentTo = slot;
+      this.post(slot, message);
+    }
     return reply;
   }
 
@@ -380,10 +551,26 @@ export class EngineHost extends EventEmitter {
     return true;
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const p of this.pending.values()) clearTimeout(p.timer);
-    this.pending.clear();
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  /** Test hook: keep the worker that renders `id` busy for `ms` (a hung worker). */
+  hangWorker(id: string, ms: number): void {
+    const index = this.stations.get(id)?.workerIndex ?? 0;
+    this.post(this.slots[index]!, { type: 'hang', ms });
+  }
+
+  /**
+   * Rejects every request still waiting for a worker (at once, with code `closed`), terminates the
+   * workers and drops the stations and rings. Idempotent; resolves when the workers have exited.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      for (const [key] of this.pending)
+        this.settle(key, new EngineError('closed', 'the engine was closed'), null);
+      this.stations.clear();
+      this.freeRings.length = 0;
+      for (const s of this.slots) s.removing.length = 0;
+      await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    })();
+    return this.closing;
   }
 }

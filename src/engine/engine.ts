@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
+import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
-import type { EngineStation } from './engine-host.ts';
+import type { ChangeResult, EngineStation } from './engine-host.ts';
 import type { EngineFault } from './messages.ts';
 
 /**
@@ -15,9 +16,13 @@ export interface Engine extends EventEmitter {
   readonly restarts: number;
   start(): Promise<void>;
   addStation(id: string, seed: number, params: MusicParams): Promise<EngineStation>;
-  removeStation(id: string): void;
-  /** Resolves with the position at which the change is heard. */
-  change(id: string, params: MusicParams): Promise<number>;
+  /** `inUse`: listeners may still hold views of the station's ring (their sockets are closing). */
+  removeStation(id: string, opts?: { inUse?: boolean }): void;
+  /**
+   * Applies a validated patch; resolves with the parameters now playing and the position at which
+   * the change is heard. Rejects with an EngineError (nothing applied) when it cannot be.
+   */
+  change(id: string, patch: ParamsPatch): Promise<ChangeResult>;
   station(id: string): EngineStation | undefined;
   /** Test hook (optimized profile): crash the worker that renders `id`. */
   crashWorker(id?: string): void;
@@ -26,5 +31,6 @@ export interface Engine extends EventEmitter {
    * to inject a fault. False where the engine has no workers (baseline profile).
    */
   injectFault(fault: EngineFault): boolean;
+  /** Stops everything it started and rejects what waits for it; idempotent. */
   close(): Promise<void>;
 }

@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { OggOpusMuxer } from '../codec/ogg.ts';
+import { applyPatch, type ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { Engine } from './engine.ts';
-import type { EngineOptions, EngineStation } from './engine-host.ts';
+import { EngineError, type ChangeResult, type EngineOptions, type EngineStation } from './engine-host.ts';
 import type { StationStats } from './messages.ts';
 import { ChunkRing } from './ring.ts';
 import { StationRenderer } from './station-renderer.ts';
@@ -30,6 +31,7 @@ export class InlineEngine extends EventEmitter implements Engine {
   private readonly options: EngineOptions;
   private readonly stations = new Map<string, InlineStation>();
   private statsTimer: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(options: EngineOptions) {
     super();
@@ -54,6 +56,7 @@ export class InlineEngine extends EventEmitter implements Engine {
   }
 
   async addStation(id: string, seed: number, params: MusicParams): Promise<EngineStation> {
+    if (this.closed) throw new EngineError('closed', 'the engine is closed');
     const { chunkFrames, leadMs } = this.options;
     const muxer = new OggOpusMuxer({
       serial: 1,
@@ -92,11 +95,13 @@ export class InlineEngine extends EventEmitter implements Engine {
     this.stations.delete(id);
   }
 
-  async change(id: string, params: MusicParams): Promise<number> {
+  async change(id: string, patch: ParamsPatch): Promise<ChangeResult> {
     const s = this.stations.get(id);
-    if (!s) throw new Error(`unknown station ${id}`);
-    s.engine.params = { ...params };
-    return s.renderer.change(params);
+    if (!s) throw new EngineError('unknown-station', `unknown station ${id}`);
+    const params = applyPatch(s.engine.params, patch);
+    const effectiveAt = s.renderer.change(params);
+    s.engine.params = params;
+    return { effectiveAt, params };
   }
 
   station(id: string): EngineStation | undefined {
@@ -134,7 +139,9 @@ export class InlineEngine extends EventEmitter implements Engine {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.statsTimer) clearInterval(this.statsTimer);
+    this.statsTimer = null;
     this.stations.clear();
   }
 }

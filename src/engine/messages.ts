@@ -1,3 +1,4 @@
+import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import type { RingLayout } from './ring.ts';
 
@@ -34,13 +35,17 @@ export interface AddStationMessage {
 
 export type ToWorker =
   | AddStationMessage
+  /** Always answered with `removed` (also for a station the worker does not have), in order. */
   | { type: 'remove'; id: string }
-  | { type: 'change'; id: string; requestId: number; params: MusicParams }
+  /** The worker applies the patch to the parameters it plays and answers with the result. */
+  | { type: 'change'; id: string; requestId: number; patch: ParamsPatch }
   | { type: 'timing'; leadMs: number; renderAheadMs: number }
   /** Test hook: make the worker throw, to exercise crash recovery. */
   | { type: 'crash' }
   /** Fault injection (`--fault-injection on` only): see EngineFault. */
-  | { type: 'fault'; fault: EngineFault };
+  | { type: 'fault'; fault: EngineFault }
+  /** Test hook: keep the worker busy for `ms` (a hung worker). */
+  | { type: 'hang'; ms: number };
 
 /**
  * Faults an engine worker can be told to inject (src/server/faults.ts, test-only switch):
@@ -73,7 +78,10 @@ export type FromWorker =
       oggHeader: Uint8Array;
       startMonoMs: number;
     }
-  | { type: 'changed'; id: string; requestId: number; effectiveAt: number }
+  | { type: 'changed'; id: string; requestId: number; effectiveAt: number; params: MusicParams }
+  | { type: 'change-failed'; id: string; requestId: number; message: string }
+  /** The station is gone from the worker: it no longer writes into its ring. */
+  | { type: 'removed'; id: string }
   | { type: 'now'; id: string; position: number; chord: string; key: string; mode: string; section: string }
   /** Once a second: per-station timings, and this worker isolate's V8 heap in use (bytes). */
   | { type: 'stats'; stations: StationStats[]; heapUsedBytes: number }

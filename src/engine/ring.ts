@@ -112,8 +112,17 @@ export class ChunkRing {
   static create(slots: number, chunkFrames: number): ChunkRing {
     const layout = ringLayout(slots, chunkFrames);
     const ring = new ChunkRing(new SharedArrayBuffer(layout.totalBytes), layout);
-    for (let i = 0; i < slots; i++) ring.words[G_WORDS + i * S_WORDS + S_SEQ] = -1;
+    ring.reset();
     return ring;
+  }
+
+  /**
+   * Empties the ring for a new station: nothing published, every slot unused. Only for a ring that
+   * no writer and no reader uses any more (the engine host's ring pool).
+   */
+  reset(): void {
+    for (let i = 0; i < this.layout.slots; i++) Atomics.store(this.words, G_WORDS + i * S_WORDS + S_SEQ, -1);
+    Atomics.store(this.words, G_PUBLISHED, 0);
   }
 
   /** The number of chunks published so far (= the next sequence number). */

@@ -8,6 +8,7 @@ import {
 } from '../codec/frame-header.ts';
 import { OpusChunkEncoder } from '../codec/opus-encoder.ts';
 import { FIRST_AUDIO_PAGE_SEQUENCE, OggOpusMuxer } from '../codec/ogg.ts';
+import { applyPatch, type ParamsPatch } from '../music/params.ts';
 import { CHANNELS, SAMPLE_RATE, type MusicParams } from '../music/types.ts';
 import type { AddStationMessage, StationStats } from './messages.ts';
 import { CHUNK_HEADER_BYTES, ChunkRing, WS_PREFIX_BYTES, writeWsBinaryHeader } from './ring.ts';
@@ -70,7 +71,8 @@ export class WorkerStation {
   /** Fault injection: the thread exits in the middle of writing the next chunk. */
   exitMidChunk = false;
 
-  constructor(msg: AddStationMessage) {
+  /** `opus`: an encoder to reuse (reset, with the message's bitrate and complexity), else a new one. */
+  constructor(msg: AddStationMessage, opus?: OpusChunkEncoder) {
     this.id = msg.id;
     this.ring = new ChunkRing(msg.ring, msg.layout);
     this.chunkFrames = msg.chunkFrames;
@@ -82,7 +84,7 @@ export class WorkerStation {
     this.discontinuity = msg.discontinuity;
     this.renderer = new StationRenderer({ seed: msg.seed, params: msg.params });
     this.opusOptions = { bitrate: msg.opusBitrate, complexity: msg.opusComplexity };
-    this.opus = new OpusChunkEncoder(this.opusOptions);
+    this.opus = opus ?? new OpusChunkEncoder(this.opusOptions);
     this.ogg = new OggOpusMuxer({
       serial: hashId(msg.id),
       preSkipFrames: this.opus.preSkipFrames,
@@ -129,8 +131,28 @@ export class WorkerStation {
     return this.nextDueMs(leadMs) - nowMs;
   }
 
-  change(params: MusicParams): number {
-    return this.renderer.change(params) + this.baseFrames;
+  /** Applies a patch to the parameters this station plays; returns them and where they are heard. */
+  change(patch: ParamsPatch): { effectiveAt: number; params: MusicParams } {
+    const params = applyPatch(this.renderer.params, patch);
+    return { effectiveAt: this.renderer.change(params) + this.baseFrames, params };
+  }
+
+  /**
+   * Ends the station: returns its Opus encoder for reuse (the caller resets or closes it). The ring
+   * belongs to the host.
+   */
+  /** Replaces an encoder whose state is unknown (it threw), freeing the old one's memory. */
+  private rebuildEncoder(): void {
+    try {
+      this.opus.close();
+    } catch {
+      // Already broken: it is dropped either way.
+    }
+    this.opus = new OpusChunkEncoder(this.opusOptions);
+  }
+
+  takeEncoder(): OpusChunkEncoder {
+    return this.opus;
   }
 
   /**
@@ -186,14 +208,14 @@ export class WorkerStation {
       opusPayloadBytes = this.encodeOpus(opusHeaderAt + CHUNK_HEADER_BYTES, false);
     } catch (first) {
       // The encoder's state is unknown now: rebuild it and encode the chunk once more.
-      this.opus = new OpusChunkEncoder(this.opusOptions);
+      this.rebuildEncoder();
       try {
         opusPayloadBytes = this.encodeOpus(opusHeaderAt + CHUNK_HEADER_BYTES, true);
         this.recoveredError = `encoding chunk ${seq} failed (${errorText(first)}); encoded again with a new encoder`;
         h.flags |= FLAG_DISCONTINUITY;
       } catch (err) {
         // Skip this chunk (never publish a partly written one) and flag the next.
-        this.opus = new OpusChunkEncoder(this.opusOptions);
+        this.rebuildEncoder();
         this.ogg.skipPages(1);
         this.nextSeq = seq + 1;
         this.discontinuity = true;

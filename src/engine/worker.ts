@@ -6,6 +6,7 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import { monoNowMs } from './clock.ts';
 import type { FromWorker, ToWorker } from './messages.ts';
+import { OpusChunkEncoder } from '../codec/opus-encoder.ts';
 import { warmUp } from './warm-up.ts';
 import { ChunkEncodeError, WorkerStation } from './worker-station.ts';
 
@@ -27,6 +28,25 @@ const FIRST_CHUNK_MARGIN_MS = 20;
  */
 const MAX_LATE_CHUNKS = 10;
 let lastStatsMs = monoNowMs();
+/**
+ * Encoders of removed stations, reset, for the next stations (bounded). The native backend's state
+ * is freed only when GC finalizes its encoder, which may be long after; reusing them keeps station
+ * churn from piling them up, and a WASM backend's state is freed explicitly (close()).
+ */
+const spareEncoders: OpusChunkEncoder[] = [];
+const MAX_SPARE_ENCODERS = 8;
+
+function takeEncoder(bitrate: number, complexity: number): OpusChunkEncoder | undefined {
+  const i = spareEncoders.findIndex((e) => e.bitrate === bitrate && e.complexity === complexity);
+  return i >= 0 ? spareEncoders.splice(i, 1)[0] : undefined;
+}
+
+function giveBackEncoder(enc: OpusChunkEncoder): void {
+  if (spareEncoders.length < MAX_SPARE_ENCODERS) {
+    enc.reset();
+    spareEncoders.push(enc);
+  } else enc.close();
+}
 
 function send(msg: FromWorker): void {
   port.postMessage(msg);
@@ -96,10 +116,19 @@ port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'add': {
       try {
-        const st = new WorkerStation(msg);
+        const spare = takeEncoder(msg.opusBitrate, msg.opusComplexity);
+        let st: WorkerStation;
+        try {
+          st = new WorkerStation(msg, spare);
+        } catch (err) {
+          if (spare) giveBackEncoder(spare);
+          throw err;
+        }
         // A new station's clock starts now that it is built: its first chunk is due just after
         // this render pass, never before it could have been rendered.
         if (st.startMonoMs === 0) st.startMonoMs = monoNowMs() + leadMs + FIRST_CHUNK_MARGIN_MS;
+        const replaced = stations.get(msg.id);
+        if (replaced) giveBackEncoder(replaced.takeEncoder());
         stations.set(msg.id, st);
         send({
           type: 'added',
@@ -115,19 +144,39 @@ port.on('message', (msg: ToWorker) => {
       }
       break;
     }
-    case 'remove':
+    case 'remove': {
+      // Reuses or frees the encoder now (a WASM backend's heap is never collected by GC), and tells
+      // the host that nothing here writes into the station's ring any more, so that it may reuse it.
+      const st = stations.get(msg.id);
       stations.delete(msg.id);
+      if (st) giveBackEncoder(st.takeEncoder());
+      send({ type: 'removed', id: msg.id });
       break;
+    }
     case 'change': {
       const st = stations.get(msg.id);
-      if (st)
-        send({ type: 'changed', id: msg.id, requestId: msg.requestId, effectiveAt: st.change(msg.params) });
+      if (!st) {
+        send({
+          type: 'change-failed',
+          id: msg.id,
+          requestId: msg.requestId,
+          message: `no station ${msg.id} on this worker`,
+        });
+        break;
+      }
+      const { effectiveAt, params } = st.change(msg.patch);
+      send({ type: 'changed', id: msg.id, requestId: msg.requestId, effectiveAt, params });
       break;
     }
     case 'timing':
       leadMs = msg.leadMs;
       renderAheadMs = msg.renderAheadMs;
       break;
+    case 'hang': {
+      const until = Date.now() + msg.ms;
+      while (Date.now() < until);
+      break;
+    }
     case 'crash':
       setImmediate(() => {
         throw new Error('engine worker crash requested (test hook)');

@@ -5,7 +5,8 @@
 // closed enums; stations go through stationLabel(), which caps distinct station labels; nothing is labelled
 // per listener. docs/metrics.md documents every metric here, and test/metrics/registry.test.ts keeps the two
 // in step.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerDefaultMetrics, type DefaultMetrics } from './default-metrics.ts';
 import { FixedLabelCounter, FixedLabelHistogram } from './fixed-label-metrics.ts';
 
 export type Transport = 'ws' | 'ogg' | 'wav';
@@ -136,6 +137,11 @@ export interface AuralisMetrics {
 
   /** The text exposition (what GET /metrics answers). */
   metricsText(): Promise<string>;
+  /**
+   * Stops what the default metrics run in the background (an event-loop delay histogram and a GC
+   * observer); the registry can still be read. Idempotent.
+   */
+  close(): void;
 }
 
 function isFiniteNonNegative(x: number): boolean {
@@ -176,9 +182,10 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   }
   const registry = new Registry();
   const registers = [registry];
+  let defaults: DefaultMetrics | null = null;
   if (opts.collectDefault ?? true) {
     // Finer GC buckets than prom-client's (which start at 1 ms) so scavenges are visible.
-    collectDefaultMetrics({ register: registry, gcDurationBuckets: GC_PAUSE_BUCKETS_SECONDS });
+    defaults = registerDefaultMetrics(registry, { gcDurationBuckets: GC_PAUSE_BUCKETS_SECONDS });
   }
 
   const synthesisSeconds = new Histogram({
@@ -504,5 +511,9 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     },
 
     metricsText: () => registry.metrics(),
+
+    close() {
+      defaults?.close();
+    },
   };
 }

@@ -1,7 +1,9 @@
 import type { Engine } from '../engine/engine.ts';
-import { applyPatch, type ParamsPatch } from '../music/params.ts';
+import { EngineError, type ChangeResult } from '../engine/engine-host.ts';
+import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
+import { ApiError } from './errors.ts';
 import type { Station } from './station.ts';
 import { monoNowMs } from '../engine/clock.ts';
 
@@ -34,9 +36,16 @@ export class Controller {
 
   async change(st: Station, patch: ParamsPatch, source: ControlSource): Promise<ControlResult> {
     const requestedMs = monoNowMs();
-    const next = applyPatch(st.params, patch);
+    let applied: ChangeResult;
+    try {
+      // The engine applies the patch to what the station plays (changes in flight stack in order)
+      // and answers with the result; only then is it stored, so the two never differ.
+      applied = await this.engine.change(st.id, patch);
+    } catch (err) {
+      throw toApiError(err, st.id);
+    }
+    const { effectiveAt, params: next } = applied;
     st.params = next;
-    const effectiveAt = await this.engine.change(st.id, next);
     const audibleMs = st.engine.startMonoMs + (effectiveAt * 1000) / SAMPLE_RATE;
     this.observer.changed(source, Math.max(0, (audibleMs - requestedMs) / 1000));
     const text = JSON.stringify({ type: 'params', params: publicParams(next), effectiveAt, source });
@@ -48,4 +57,20 @@ export class Controller {
 /** The parameters as the protocol shows them. */
 export function publicParams(p: MusicParams): MusicParams {
   return { key: p.key, mode: p.mode, bpm: p.bpm, intensity: p.intensity, preset: p.preset };
+}
+
+/** An engine refusal as the API reports it (nothing was applied in any of these cases). */
+function toApiError(err: unknown, stationId: string): Error {
+  if (!(err instanceof EngineError)) return err as Error;
+  switch (err.code) {
+    case 'unknown-station':
+      return new ApiError('UNKNOWN_STATION', `no station ${JSON.stringify(stationId)}`, 'id');
+    case 'closed':
+      return new ApiError('NOT_READY', 'the server is shutting down; the change was not applied');
+    default:
+      return new ApiError(
+        'NOT_READY',
+        `station ${stationId}'s engine worker is restarting and did not take the change in time; nothing was applied, retry`,
+      );
+  }
 }

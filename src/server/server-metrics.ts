@@ -71,11 +71,13 @@ export class ServerMetrics {
     this.poll.unref();
   }
 
+  /** Stops the monitors, the poll timer and the default metrics' histogram and GC observer. Idempotent. */
   stop(): void {
     this.monitors?.stop();
     this.monitors = null;
     if (this.poll) clearInterval(this.poll);
     this.poll = null;
+    this.m.close();
   }
 
   /** The memory monitor's current growth fit (null before start). */

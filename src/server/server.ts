@@ -75,6 +75,7 @@ class Context implements ServerContext, PacerObserver {
       renderAheadMs: config.renderAheadMs,
       opusBitrate: config.opusBitrate,
       opusComplexity: config.opusComplexity,
+      ringPoolSize: config.maxStations,
     };
     if (config.profile === 'baseline') {
       const inline = new InlineEngine(engineOptions);
@@ -391,16 +392,9 @@ export async function startServer(
       `engine dropped ${e.count} chunk(s): ${e.message}`,
     );
   });
-  await ctx.engine.start();
-  await ctx.registry.create({ id: DEFAULT_STATION_ID });
-  ctx.pacer.start();
-  metrics.start(ctx);
-
-  await app.listen({ host: config.host, port: config.port });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-
+  // Lifecycle: close() stops everything startServer started (pacer, metrics monitors, stations'
+  // timers, sockets, the HTTP server, the engine workers) and leaves no timer behind; a start that
+  // fails half-way runs it too, so nothing outlives the rejected promise.
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
@@ -413,12 +407,28 @@ export async function startServer(
       for (const ws of app.websocketServer.clients) ws.close(CLOSE.GOING_AWAY, 'server shutting down');
       ctx.registry.close();
       ctx.limits.close();
-      await Promise.race([app.close(), new Promise((r) => setTimeout(r, 1500).unref())]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([app.close(), new Promise((r) => (timer = setTimeout(r, 1500)))]);
+      clearTimeout(timer);
       await ctx.engine.close();
       if (ownSink) logSink?.close();
     })();
     return closing;
   };
+
+  try {
+    await ctx.engine.start();
+    await ctx.registry.create({ id: DEFAULT_STATION_ID });
+    ctx.pacer.start();
+    metrics.start(ctx);
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
 
   return {
     url: `http://${host}:${port}`,

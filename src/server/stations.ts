@@ -1,5 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Engine } from '../engine/engine.ts';
+import { EngineError, type EngineStation } from '../engine/engine-host.ts';
 import { applyPatch, DEFAULT_PARAMS, type ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import type { Broadcaster } from './broadcast/pacer.ts';
@@ -21,6 +22,7 @@ export class StationRegistry {
   private readonly config: ServerConfig;
   /** Creations in flight count against maxStations too. */
   private creating = 0;
+  private closed = false;
   private creatingPersonal = 0;
   private personalCount = 0;
   onRemoved: (st: Station) => void = () => {};
@@ -83,9 +85,22 @@ export class StationRegistry {
     this.creating++;
     if (personal) this.creatingPersonal++;
     try {
-      const engineStation = await this.engine.addStation(id, seed, params);
+      let engineStation: EngineStation;
+      try {
+        engineStation = await this.engine.addStation(id, seed, params);
+      } catch (err) {
+        // A worker that could not build it ('failed') is a server fault: reported as INTERNAL.
+        if (!(err instanceof EngineError) || err.code === 'failed') throw err;
+        // Nothing was created (the engine removed what it had started).
+        throw new ApiError(
+          'NOT_READY',
+          err.code === 'closed'
+            ? 'the server is shutting down'
+            : `the station could not be started now (${err.message}); retry`,
+        );
+      }
       if (this.stations.has(id)) {
-        this.engine.removeStation(id);
+        this.engine.removeStation(id, { inUse: false });
         throw new ApiError('STATION_EXISTS', `station ${id} exists`, 'id');
       }
       const st = new Station({ id, personal, seed, params, engine: engineStation });
@@ -112,7 +127,8 @@ export class StationRegistry {
     if (st.resumeToken) this.byResumeToken.delete(st.resumeToken);
     if (st.graceTimer) clearTimeout(st.graceTimer);
     this.pacer.remove(st);
-    this.engine.removeStation(id);
+    // Listeners still attached may hold views of the ring's bytes until their sockets close.
+    this.engine.removeStation(id, { inUse: st.listeners.size > 0 });
     for (const l of st.listeners) l.kick('station-removed');
     this.onRemoved(st);
   }
@@ -120,6 +136,8 @@ export class StationRegistry {
   /** The owner of a personal session left: keep it for the grace period, then remove it. */
   ownerLeft(st: Station): void {
     st.ownerConnected = false;
+    // Owners' sockets close during shutdown too: no grace timer may start after close().
+    if (this.closed) return;
     if (st.graceTimer) clearTimeout(st.graceTimer);
     st.graceTimer = setTimeout(() => {
       if (!st.ownerConnected) this.remove(st.id);
@@ -137,7 +155,12 @@ export class StationRegistry {
     return st;
   }
 
+  /** Stops every station's timers and refuses new ones (the engine owns the rest). Idempotent. */
   close(): void {
-    for (const st of this.stations.values()) if (st.graceTimer) clearTimeout(st.graceTimer);
+    this.closed = true;
+    for (const st of this.stations.values()) {
+      if (st.graceTimer) clearTimeout(st.graceTimer);
+      st.graceTimer = null;
+    }
   }
 }

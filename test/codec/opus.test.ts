@@ -133,3 +133,47 @@ test('encodes faster than 20× real time with the default backend', () => {
   const speed = 10_000 / (performance.now() - t0);
   assert.ok(speed > 20, `${speed.toFixed(0)}× real time`);
 });
+
+for (const backend of ['evan-native', 'evan-wasm', 'opusscript'] as OpusBackendName[]) {
+  test(`${backend}: a reset encoder encodes byte for byte what a new one does; close() is final`, () => {
+    const frames = 4800;
+    const l = new Float32Array(frames);
+    const r = new Float32Array(frames);
+    for (let i = 0; i < frames; i++) {
+      l[i] = 0.4 * Math.sin(i * 0.0576) + 0.05 * Math.sin(i * 1.3);
+      r[i] = 0.4 * Math.sin(i * 0.061);
+    }
+    const used = new OpusChunkEncoder({ backend, bitrate: 64_000, complexity: 3 });
+    const fresh = new OpusChunkEncoder({ backend, bitrate: 64_000, complexity: 3 });
+    const out = (): Uint8Array => new Uint8Array(OpusChunkEncoder.maxBytes(frames));
+    try {
+      // Some history first, then a reset: the state it had must not show in what follows.
+      const warm = out();
+      for (let k = 0; k < 3; k++) used.encode(r, l, frames, warm, 0);
+      const a = out();
+      const before = used.encode(l, r, frames, a, 0);
+      const b = out();
+      const expectedLen = fresh.encode(l, r, frames, b, 0);
+      assert.notDeepEqual(a.subarray(0, before), b.subarray(0, expectedLen), 'history changes the bytes');
+      used.reset();
+      const fresh2 = new OpusChunkEncoder({ backend, bitrate: 64_000, complexity: 3 });
+      try {
+        for (let k = 0; k < 3; k++) {
+          const x = out();
+          const y = out();
+          const nx = used.encode(l, r, frames, x, 0);
+          const ny = fresh2.encode(l, r, frames, y, 0);
+          assert.deepEqual(x.subarray(0, nx), y.subarray(0, ny), `chunk ${k} after reset`);
+        }
+      } finally {
+        fresh2.close();
+      }
+    } finally {
+      used.close();
+      fresh.close();
+    }
+    used.close(); // idempotent
+    assert.throws(() => used.encode(l, r, frames, out(), 0), /closed/);
+    assert.throws(() => used.reset(), /closed/);
+  });
+}

@@ -272,7 +272,8 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       await ctx.controller.change(st, patch, source);
       ctx.controlAccepted(source);
     } catch (err) {
-      answer('INTERNAL', `the change could not be applied: ${(err as Error).message}`);
+      if (err instanceof ApiError) answer(err.code, err.message, err.field);
+      else answer('INTERNAL', `the change could not be applied: ${(err as Error).message}`);
     }
   }
 
