@@ -158,11 +158,18 @@ export class Mp3ChunkEncoder {
   }
 
   /**
-   * Encodes `frames` samples of both channels; writes the whole MP3 frames completed so far into
-   * `out` at `offset` and returns their byte count (0 when no frame completed yet). The bytes
-   * written start with a frame header.
+   * Encodes `frames` samples of both channels; writes the whole MP3 frames completed so far (at
+   * most `maxBytes` of them; the rest wait for the next call) into `out` at `offset` and returns
+   * their byte count (0 when no frame completed yet). The bytes written start with a frame header.
    */
-  encode(left: Float32Array, right: Float32Array, frames: number, out: Uint8Array, offset: number): number {
+  encode(
+    left: Float32Array,
+    right: Float32Array,
+    frames: number,
+    out: Uint8Array,
+    offset: number,
+    maxBytes = out.length - offset,
+  ): number {
     const lame = this.lame;
     if (!lame) throw new CodecError('BAD_ARGUMENT', 'MP3 encoder is closed');
     const channels = lame.enc_get_pcm(this.ref, frames);
@@ -182,14 +189,16 @@ export class Mp3ChunkEncoder {
         throw new CodecError('BUFFER_TOO_SMALL', `LAME output of ${n} bytes does not fit`);
       this.views();
       const at = lame.enc_get_out_buf(this.ref);
-      pending.set(this.heapU8.subarray(at, at + n), this.pendingBytes);
+      const heap = this.heapU8;
+      const base = this.pendingBytes;
+      for (let i = 0; i < n; i++) pending[base + i] = heap[at + i]!;
       this.pendingBytes += n;
     }
-    return this.takeWholeFrames(out, offset);
+    return this.takeWholeFrames(out, offset, Math.min(maxBytes, out.length - offset));
   }
 
-  /** Moves the whole frames at the start of `pending` to `out`; keeps an unfinished one. */
-  private takeWholeFrames(out: Uint8Array, offset: number): number {
+  /** Moves the whole frames at the start of `pending` (up to `maxBytes`) to `out`; keeps the rest. */
+  private takeWholeFrames(out: Uint8Array, offset: number, maxBytes: number): number {
     const pending = this.pending;
     const end = this.pendingBytes;
     let whole = 0;
@@ -199,13 +208,12 @@ export class Mp3ChunkEncoder {
         if (end - whole < 4) break;
         throw new CodecError('BAD_PAYLOAD', `LAME output is not at a frame header (byte ${whole} of ${end})`);
       }
-      if (whole + len > end) break;
+      if (whole + len > end || whole + len > maxBytes) break;
       whole += len;
     }
     if (whole === 0) return 0;
-    if (offset + whole > out.length)
-      throw new CodecError('BUFFER_TOO_SMALL', `MP3 output of ${whole} bytes does not fit`);
-    out.set(pending.subarray(0, whole), offset);
+    // Byte loops rather than subarray views: nothing is allocated per chunk (a few KB to copy).
+    for (let i = 0; i < whole; i++) out[offset + i] = pending[i]!;
     pending.copyWithin(0, whole, end);
     this.pendingBytes = end - whole;
     return whole;

@@ -14,6 +14,7 @@ import type {
 } from './messages.ts';
 import { monoNowMs, wallOffsetMs } from './clock.ts';
 import { ChunkRing } from './ring.ts';
+import { DEFAULT_MP3_BITRATE } from '../codec/mp3-encoder.ts';
 
 export interface EngineOptions {
   /** Number of engine worker threads; stations are spread over them. */
@@ -24,6 +25,8 @@ export interface EngineOptions {
   renderAheadMs: number;
   opusBitrate: number;
   opusComplexity: number;
+  /** MP3 bitrate in bit/s (default 128 000): sizes each ring slot's MP3 region. */
+  mp3Bitrate?: number;
   /** Rings of removed stations kept for reuse (default 64; the server passes its station limit). */
   ringPoolSize?: number;
 }
@@ -47,6 +50,10 @@ export interface EngineStation {
   workerIndex: number;
   /** Last bufferedMs the worker reported. */
   bufferedMs: number;
+  /** The main thread wants the worker to encode MP3 (someone listens to the MP3 stream). */
+  mp3Wanted: boolean;
+  /** Whether the worker said, in its last stats report, that it encodes this station's MP3. */
+  mp3Encoding: boolean;
 }
 
 export interface NowEvent {
@@ -348,7 +355,9 @@ export class EngineHost extends EventEmitter {
       case 'stats':
         for (const s of msg.stations) {
           const st = this.stations.get(s.id);
-          if (st) st.bufferedMs = s.bufferedMs;
+          if (!st) continue;
+          st.bufferedMs = s.bufferedMs;
+          st.mp3Encoding = s.mp3;
         }
         this.emit('stats', msg.stations as StationStats[], index, msg.heapUsedBytes);
         break;
@@ -411,6 +420,8 @@ export class EngineHost extends EventEmitter {
       discontinuity,
       opusBitrate: this.options.opusBitrate,
       opusComplexity: this.options.opusComplexity,
+      mp3Bitrate: this.options.mp3Bitrate ?? DEFAULT_MP3_BITRATE,
+      mp3: st.mp3Wanted,
     };
   }
 
@@ -423,7 +434,11 @@ export class EngineHost extends EventEmitter {
       ring.reset();
       return ring;
     }
-    return ChunkRing.create(this.options.ringSlots, this.options.chunkFrames);
+    return ChunkRing.create(
+      this.options.ringSlots,
+      this.options.chunkFrames,
+      this.options.mp3Bitrate ?? DEFAULT_MP3_BITRATE,
+    );
   }
 
   /** A ring no worker writes any more goes back to the pool (bounded; the rest is left to GC). */
@@ -464,6 +479,8 @@ export class EngineHost extends EventEmitter {
       params: { ...params },
       workerIndex: index,
       bufferedMs: 0,
+      mp3Wanted: false,
+      mp3Encoding: false,
     };
     this.stations.set(id, st);
     const slot = this.slots[index]!;
@@ -531,6 +548,18 @@ export class EngineHost extends EventEmitter {
       this.post(slot, message);
     }
     return reply;
+  }
+
+  /**
+   * Starts or stops the station's MP3 encoding in its worker (first MP3 listener joined / last one
+   * left). A worker restarted meanwhile gets the current wish with the station. Idempotent.
+   */
+  setMp3(id: string, on: boolean): void {
+    const st = this.stations.get(id);
+    if (!st || st.mp3Wanted === on) return;
+    st.mp3Wanted = on;
+    const slot = this.slots[st.workerIndex]!;
+    if (slot.alive) this.post(slot, { type: 'mp3', id, on });
   }
 
   station(id: string): EngineStation | undefined {

@@ -47,6 +47,8 @@ export class InlineEngine extends EventEmitter implements Engine {
           synthSeconds: s.synthSeconds.splice(0),
           encodeOpusSeconds: [],
           encodePcmSeconds: [],
+          encodeMp3Seconds: [],
+          mp3: false,
           bufferedMs: 0,
         });
       }
@@ -81,6 +83,8 @@ export class InlineEngine extends EventEmitter implements Engine {
       params: { ...params },
       workerIndex: 0,
       bufferedMs: 0,
+      mp3Wanted: false,
+      mp3Encoding: false,
     };
     this.stations.set(id, {
       engine,

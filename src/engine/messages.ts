@@ -31,6 +31,10 @@ export interface AddStationMessage {
   discontinuity: boolean;
   opusBitrate: number;
   opusComplexity: number;
+  /** MP3 bitrate (bit/s) of the station's MP3 frames; the ring's MP3 region is sized for it. */
+  mp3Bitrate: number;
+  /** Encode MP3 from the first chunk (someone listens to the MP3 stream; after a worker restart). */
+  mp3: boolean;
 }
 
 export type ToWorker =
@@ -40,6 +44,12 @@ export type ToWorker =
   /** The worker applies the patch to the parameters it plays and answers with the result. */
   | { type: 'change'; id: string; requestId: number; patch: ParamsPatch }
   | { type: 'timing'; leadMs: number; renderAheadMs: number }
+  /**
+   * Start (`on`) or stop encoding the station's MP3 stream: the main thread sends it when the
+   * station's first MP3 listener joins and when its last one leaves. While off, no MP3 encoder
+   * exists and the chunks carry no MP3 bytes.
+   */
+  | { type: 'mp3'; id: string; on: boolean }
   /** Test hook: make the worker throw, to exercise crash recovery. */
   | { type: 'crash' }
   /** Fault injection (`--fault-injection on` only): see EngineFault. */
@@ -64,6 +74,10 @@ export interface StationStats {
   synthSeconds: number[];
   encodeOpusSeconds: number[];
   encodePcmSeconds: number[];
+  /** Wall seconds to encode each chunk's MP3 frames (empty while MP3 is off). */
+  encodeMp3Seconds: number[];
+  /** Whether the worker encodes this station's MP3 stream now. */
+  mp3: boolean;
   /** How far ahead of its due time the newest rendered chunk is, in ms. */
   bufferedMs: number;
 }
@@ -92,7 +106,11 @@ export type FromWorker =
    * than the pacer would still send (after the thread or the process was stopped).
    */
   | { type: 'dropped'; id: string; reason: DropReason; fromSeq: number; count: number; message: string }
-  /** The Opus encoder threw on chunk `seq`; `dropped`: the retry with a rebuilt encoder threw too. */
+  /**
+   * The Opus encoder threw on chunk `seq`; `dropped`: the retry with a rebuilt encoder threw too.
+   * Also sent when the MP3 encoder threw (`dropped` false: the chunk went out without MP3 bytes and
+   * the MP3 encoder was rebuilt).
+   */
   | { type: 'encoder-error'; id: string; seq: number; dropped: boolean; message: string };
 
 export type DropReason = 'encode' | 'late';

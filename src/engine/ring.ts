@@ -5,7 +5,9 @@
  * Each slot holds one chunk encoded once, ready to send as is:
  *  - the Opus chunk as a complete WebSocket binary frame (WS header + 32-byte chunk header + payload),
  *  - the PCM chunk as a complete WebSocket binary frame,
- *  - the chunk's Ogg page (for the HTTP Ogg/Opus stream).
+ *  - the chunk's Ogg page (for the HTTP Ogg/Opus stream),
+ *  - the chunk's MP3 frames (for the HTTP MP3 stream; length 0 while nobody listens to MP3, when
+ *    the worker does not encode it). They start at an MP3 frame header.
  * The WS header is written right-aligned into a reserved prefix so the frame is contiguous and every
  * listener's socket gets a single write of the very same bytes (PERFORMANCE.md: building the frame
  * once cut server CPU by about 30%). The WAV stream sends the PCM payload part of the frame.
@@ -14,6 +16,7 @@
  * with Atomics (release); readers load PUBLISHED (acquire) and check the slot's sequence number.
  */
 
+import { DEFAULT_MP3_BITRATE, maxMp3BytesForFrames } from '../codec/mp3-encoder.ts';
 import { maxOggBytesForPayload } from '../codec/ogg.ts';
 import { maxOpusPayloadBytes } from '../codec/opus-wire.ts';
 
@@ -32,6 +35,7 @@ const S_PCM_START = 3;
 const S_PCM_LEN = 4;
 const S_OGG_START = 5;
 const S_OGG_LEN = 6;
+const S_MP3_LEN = 7;
 const S_WORDS = 8;
 
 export interface RingLayout {
@@ -40,17 +44,26 @@ export interface RingLayout {
   opusRegionBytes: number;
   pcmRegionBytes: number;
   oggRegionBytes: number;
+  /** Room for the MP3 frames of one chunk at `mp3Bitrate`. */
+  mp3RegionBytes: number;
+  mp3Bitrate: number;
   slotBytes: number;
   dataOffset: number;
   totalBytes: number;
 }
 
-export function ringLayout(slots: number, chunkFrames: number, channels = 2): RingLayout {
+export function ringLayout(
+  slots: number,
+  chunkFrames: number,
+  channels = 2,
+  mp3Bitrate = DEFAULT_MP3_BITRATE,
+): RingLayout {
   const opusPayloadMax = maxOpusPayloadBytes(chunkFrames);
   const opusRegionBytes = align8(WS_PREFIX_BYTES + CHUNK_HEADER_BYTES + opusPayloadMax);
   const pcmRegionBytes = align8(WS_PREFIX_BYTES + CHUNK_HEADER_BYTES + chunkFrames * channels * 2);
   const oggRegionBytes = align8(maxOggBytesForPayload(opusPayloadMax));
-  const slotBytes = opusRegionBytes + pcmRegionBytes + oggRegionBytes;
+  const mp3RegionBytes = align8(maxMp3BytesForFrames(chunkFrames, mp3Bitrate));
+  const slotBytes = opusRegionBytes + pcmRegionBytes + oggRegionBytes + mp3RegionBytes;
   const dataOffset = align8((G_WORDS + slots * S_WORDS) * 4);
   return {
     slots,
@@ -58,6 +71,8 @@ export function ringLayout(slots: number, chunkFrames: number, channels = 2): Ri
     opusRegionBytes,
     pcmRegionBytes,
     oggRegionBytes,
+    mp3RegionBytes,
+    mp3Bitrate,
     slotBytes,
     dataOffset,
     totalBytes: dataOffset + slots * slotBytes,
@@ -109,8 +124,8 @@ export class ChunkRing {
     this.words = new Int32Array(sab, 0, G_WORDS + layout.slots * S_WORDS);
   }
 
-  static create(slots: number, chunkFrames: number): ChunkRing {
-    const layout = ringLayout(slots, chunkFrames);
+  static create(slots: number, chunkFrames: number, mp3Bitrate = DEFAULT_MP3_BITRATE): ChunkRing {
+    const layout = ringLayout(slots, chunkFrames, 2, mp3Bitrate);
     const ring = new ChunkRing(new SharedArrayBuffer(layout.totalBytes), layout);
     ring.reset();
     return ring;
@@ -142,10 +157,14 @@ export class ChunkRing {
   oggRegion(seq: number): number {
     return this.pcmRegion(seq) + this.layout.pcmRegionBytes;
   }
+  mp3Region(seq: number): number {
+    return this.oggRegion(seq) + this.layout.oggRegionBytes;
+  }
 
   /**
    * Marks `seq` as complete. `opusStart/pcmStart` are where each WebSocket frame starts
-   * (after writeWsBinaryHeader), lengths are whole frames; the Ogg page starts at its region.
+   * (after writeWsBinaryHeader), lengths are whole frames; the Ogg page and the MP3 frames start at
+   * their regions (`mp3Len` 0: no MP3 for this chunk).
    */
   publish(
     seq: number,
@@ -154,6 +173,7 @@ export class ChunkRing {
     pcmStart: number,
     pcmLen: number,
     oggLen: number,
+    mp3Len = 0,
   ): void {
     const base = G_WORDS + (seq % this.layout.slots) * S_WORDS;
     const w = this.words;
@@ -163,6 +183,7 @@ export class ChunkRing {
     w[base + S_PCM_LEN] = pcmLen;
     w[base + S_OGG_START] = this.oggRegion(seq);
     w[base + S_OGG_LEN] = oggLen;
+    w[base + S_MP3_LEN] = mp3Len;
     Atomics.store(w, base + S_SEQ, seq);
     Atomics.store(w, G_PUBLISHED, seq + 1);
   }
@@ -202,5 +223,9 @@ export class ChunkRing {
   }
   oggPageLength(seq: number): number {
     return this.word(seq, S_OGG_LEN);
+  }
+  /** Bytes of MP3 frames in `seq` (at mp3Region(seq)); 0 when it was published without MP3. */
+  mp3Length(seq: number): number {
+    return this.word(seq, S_MP3_LEN);
   }
 }

@@ -6,6 +6,7 @@ import {
   writeFrameHeader,
   type FrameHeader,
 } from '../codec/frame-header.ts';
+import { Mp3ChunkEncoder } from '../codec/mp3-encoder.ts';
 import { OpusChunkEncoder } from '../codec/opus-encoder.ts';
 import { FIRST_AUDIO_PAGE_SEQUENCE, OggOpusMuxer } from '../codec/ogg.ts';
 import { applyPatch, type ParamsPatch } from '../music/params.ts';
@@ -48,6 +49,9 @@ export class WorkerStation {
   private opus: OpusChunkEncoder;
   private readonly opusOptions: { bitrate: number; complexity: number };
   private readonly ogg: OggOpusMuxer;
+  /** The MP3 encoder while someone listens to the station's MP3 stream, else null (no MP3 cost). */
+  private mp3: Mp3ChunkEncoder | null = null;
+  private readonly mp3Bitrate: number;
   private readonly left: Float32Array;
   private readonly right: Float32Array;
   /**
@@ -62,6 +66,7 @@ export class WorkerStation {
   readonly synthSeconds: number[] = [];
   readonly encodeOpusSeconds: number[] = [];
   readonly encodePcmSeconds: number[] = [];
+  readonly encodeMp3Seconds: number[] = [];
   /** Fault injection: the encoder throws for this many more chunks (0 in normal operation). */
   failEncodes = 0;
   /** Fault injection: the retry with a rebuilt encoder throws too (the chunks are dropped). */
@@ -96,6 +101,8 @@ export class WorkerStation {
       // so a station resumed by a restarted worker continues the page numbering of the one before.
       firstAudioSequence: FIRST_AUDIO_PAGE_SEQUENCE + msg.startSeq,
     });
+    this.mp3Bitrate = msg.mp3Bitrate;
+    if (msg.mp3) this.setMp3(true);
     this.left = new Float32Array(msg.chunkFrames);
     this.right = new Float32Array(msg.chunkFrames);
     this.header = {
@@ -152,7 +159,24 @@ export class WorkerStation {
   }
 
   takeEncoder(): OpusChunkEncoder {
+    this.setMp3(false);
     return this.opus;
+  }
+
+  /**
+   * Starts (a new encoder: its stream begins with the next chunk rendered) or stops (the encoder is
+   * freed) the MP3 stream. Idempotent.
+   */
+  setMp3(on: boolean): void {
+    if (on && !this.mp3) this.mp3 = new Mp3ChunkEncoder({ bitrate: this.mp3Bitrate });
+    else if (!on && this.mp3) {
+      this.mp3.close();
+      this.mp3 = null;
+    }
+  }
+
+  get mp3Encoding(): boolean {
+    return this.mp3 !== null;
   }
 
   /**
@@ -246,6 +270,9 @@ export class WorkerStation {
       opusHeaderAt + CHUNK_HEADER_BYTES + opusPayloadBytes,
     );
     const oggLen = this.ogg.writePageForChunk(payload, positionFrames + frames, bytes, ring.oggRegion(seq));
+    const t4 = performance.now();
+    const mp3On = this.mp3 !== null;
+    const mp3Len = mp3On ? this.encodeMp3(seq) : 0;
     // Fault injection: die with the chunk written but not published (a crash mid-chunk).
     if (this.exitMidChunk) process.exit(70);
 
@@ -256,6 +283,7 @@ export class WorkerStation {
       pcmStart,
       pcmHeaderAt + CHUNK_HEADER_BYTES + pcmPayloadBytes - pcmStart,
       oggLen,
+      mp3Len,
     );
     this.nextSeq = seq + 1;
     this.discontinuity = false;
@@ -263,6 +291,7 @@ export class WorkerStation {
     pushBounded(this.synthSeconds, (t1 - t0) / 1000);
     pushBounded(this.encodeOpusSeconds, (t2 - t1) / 1000);
     pushBounded(this.encodePcmSeconds, (t3 - t2) / 1000);
+    if (mp3On) pushBounded(this.encodeMp3Seconds, (performance.now() - t4) / 1000);
 
     const now = this.renderer.now();
     if (now.chord !== this.lastChord) {
@@ -270,6 +299,30 @@ export class WorkerStation {
       return now.chord;
     }
     return null;
+  }
+
+  /**
+   * Encodes the chunk's MP3 frames into the ring's MP3 region; returns their length. When LAME
+   * throws, the MP3 encoder is rebuilt (its stream starts again with the next chunk) and this
+   * chunk carries no MP3 bytes: the Opus, PCM and Ogg streams are not affected.
+   */
+  private encodeMp3(seq: number): number {
+    const region = this.ring.mp3Region(seq);
+    try {
+      return this.mp3!.encode(
+        this.left,
+        this.right,
+        this.chunkFrames,
+        this.ring.bytes,
+        region,
+        this.ring.layout.mp3RegionBytes,
+      );
+    } catch (err) {
+      this.setMp3(false);
+      this.setMp3(true);
+      this.recoveredError = `MP3 encoding of chunk ${seq} failed (${errorText(err)}); the MP3 encoder was rebuilt`;
+      return 0;
+    }
   }
 
   private encodeOpus(offset: number, retry: boolean): number {
@@ -300,6 +353,8 @@ export class WorkerStation {
       synthSeconds: this.synthSeconds.splice(0),
       encodeOpusSeconds: this.encodeOpusSeconds.splice(0),
       encodePcmSeconds: this.encodePcmSeconds.splice(0),
+      encodeMp3Seconds: this.encodeMp3Seconds.splice(0),
+      mp3: this.mp3 !== null,
       bufferedMs: this.bufferedMs(nowMs, leadMs),
     };
     return s;

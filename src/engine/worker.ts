@@ -168,6 +168,21 @@ port.on('message', (msg: ToWorker) => {
       send({ type: 'changed', id: msg.id, requestId: msg.requestId, effectiveAt, params });
       break;
     }
+    case 'mp3': {
+      // A station the worker does not have (removed meanwhile) needs nothing.
+      try {
+        stations.get(msg.id)?.setMp3(msg.on);
+      } catch (err) {
+        send({
+          type: 'encoder-error',
+          id: msg.id,
+          seq: -1,
+          dropped: false,
+          message: `MP3 encoder: ${errorText(err)}`,
+        });
+      }
+      break;
+    }
     case 'timing':
       leadMs = msg.leadMs;
       renderAheadMs = msg.renderAheadMs;
@@ -194,6 +209,10 @@ port.on('message', (msg: ToWorker) => {
     }
   }
 });
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
 
 warmUp();
 send({ type: 'ready' });

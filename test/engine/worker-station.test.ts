@@ -9,7 +9,7 @@ const CHUNK_FRAMES = 4800;
 const CHUNK_MS = 100;
 const LEAD_MS = 150;
 
-function station(startSeq = 0): { st: WorkerStation; ring: ChunkRing } {
+function station(startSeq = 0, mp3 = false): { st: WorkerStation; ring: ChunkRing } {
   const ring = ChunkRing.create(40, CHUNK_FRAMES);
   const st = new WorkerStation({
     type: 'add',
@@ -25,6 +25,8 @@ function station(startSeq = 0): { st: WorkerStation; ring: ChunkRing } {
     discontinuity: startSeq > 0,
     opusBitrate: 96_000,
     opusComplexity: 5,
+    mp3Bitrate: 128_000,
+    mp3,
   });
   return { st, ring };
 }
@@ -111,5 +113,59 @@ describe('engine worker station faults', () => {
     const { st, ring } = station(57);
     st.renderNext();
     assert.deepEqual(published(ring, 57), { flags: 1, position: 57 * CHUNK_FRAMES, pageSeq: 2 + 57 });
+  });
+});
+
+describe('engine worker station MP3', () => {
+  it('encodes MP3 only while switched on: whole frames at each chunk start, none while off', () => {
+    const { st, ring } = station();
+    try {
+      for (let i = 0; i < 3; i++) st.renderNext();
+      assert.deepEqual(
+        [0, 1, 2].map((s) => ring.mp3Length(s)),
+        [0, 0, 0],
+      );
+      assert.equal(st.mp3Encoding, false);
+      assert.equal(st.takeStats(0, LEAD_MS).mp3, false);
+      st.setMp3(true);
+      for (let i = 0; i < 20; i++) st.renderNext();
+      const stats = st.takeStats(0, LEAD_MS);
+      assert.equal(stats.mp3, true);
+      assert.equal(stats.encodeMp3Seconds.length, 20);
+      let total = 0;
+      for (let seq = 3; seq < 23; seq++) {
+        const n = ring.mp3Length(seq);
+        assert.ok(n <= ring.layout.mp3RegionBytes);
+        total += n;
+        if (n === 0) continue;
+        const at = ring.mp3Region(seq);
+        // Each chunk's bytes are whole 384-byte frames (128 kb/s, 48 kHz), the first at the region's start.
+        assert.equal(n % 384, 0, `chunk ${seq}: ${n} bytes`);
+        for (let f = at; f < at + n; f += 384) {
+          assert.equal(ring.bytes[f], 0xff);
+          assert.equal(ring.bytes[f + 1]! & 0xe0, 0xe0);
+        }
+      }
+      // 2 s of audio: about 83 frames; the encoder holds back a few.
+      assert.ok(total >= 75 * 384 && total <= 84 * 384, `${total} bytes`);
+      st.setMp3(false);
+      st.renderNext();
+      assert.equal(ring.mp3Length(23), 0);
+      assert.equal(st.takeStats(0, LEAD_MS).mp3, false);
+    } finally {
+      st.takeEncoder().close();
+    }
+  });
+
+  it('a station added with MP3 on (after a worker restart) encodes from its first chunk', () => {
+    const { st, ring } = station(0, true);
+    try {
+      for (let i = 0; i < 5; i++) st.renderNext();
+      assert.equal(st.mp3Encoding, true);
+      assert.ok([0, 1, 2, 3, 4].reduce((a, s) => a + ring.mp3Length(s), 0) > 0);
+    } finally {
+      st.takeEncoder().close();
+      assert.equal(st.mp3Encoding, false);
+    }
   });
 });
