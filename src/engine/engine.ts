@@ -24,6 +24,11 @@ export interface Engine extends EventEmitter {
    */
   change(id: string, patch: ParamsPatch): Promise<ChangeResult>;
   station(id: string): EngineStation | undefined;
+  /**
+   * Starts or stops encoding the station's MP3 stream (first MP3 listener joined / last one left).
+   * The baseline profile serves no HTTP streams, so its engine never encodes MP3.
+   */
+  setMp3(id: string, on: boolean): void;
   /** Test hook (optimized profile): crash the worker that renders `id`. */
   crashWorker(id?: string): void;
   /**

@@ -95,6 +95,9 @@ export class InlineEngine extends EventEmitter implements Engine {
     return engine;
   }
 
+  /** The baseline profile refuses HTTP streams (MP3 included): there is never MP3 to encode. */
+  setMp3(_id: string, _on: boolean): void {}
+
   removeStation(id: string): void {
     this.stations.delete(id);
   }

@@ -9,8 +9,8 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { registerDefaultMetrics, type DefaultMetrics } from './default-metrics.ts';
 import { FixedLabelCounter, FixedLabelHistogram } from './fixed-label-metrics.ts';
 
-export type Transport = 'ws' | 'ogg' | 'wav';
-export type Codec = 'opus' | 'pcm';
+export type Transport = 'ws' | 'ogg' | 'wav' | 'mp3';
+export type Codec = 'opus' | 'pcm' | 'mp3';
 export type ControlSource = 'api' | 'listener' | 'preset';
 export type ControlResult = 'ok' | 'rejected' | 'rate_limited' | 'forbidden';
 export type GcKind = 'minor' | 'major' | 'incremental' | 'weakcb';
@@ -19,8 +19,8 @@ export type MemoryKind = 'rss' | 'heap';
 export type ChunkDropReason = 'encode' | 'late';
 const CHUNK_DROP_REASONS: readonly ChunkDropReason[] = ['encode', 'late'];
 
-export const TRANSPORTS: readonly Transport[] = ['ws', 'ogg', 'wav'];
-export const CODECS: readonly Codec[] = ['opus', 'pcm'];
+export const TRANSPORTS: readonly Transport[] = ['ws', 'ogg', 'wav', 'mp3'];
+export const CODECS: readonly Codec[] = ['opus', 'pcm', 'mp3'];
 export const CONTROL_SOURCES: readonly ControlSource[] = ['api', 'listener', 'preset'];
 export const CONTROL_RESULTS: readonly ControlResult[] = ['ok', 'rejected', 'rate_limited', 'forbidden'];
 export const GC_KINDS: readonly GcKind[] = ['minor', 'major', 'incremental', 'weakcb'];
@@ -101,6 +101,7 @@ export interface AuralisMetrics {
   readonly workerRestartsTotal: Counter;
   readonly engineChunksDroppedTotal: Counter<'reason'>;
   readonly encoderErrorsTotal: Counter;
+  readonly mp3EncodingStations: Gauge;
   readonly workerHeapUsedBytes: Gauge<'worker'>;
   readonly memoryGrowthBytesPerHour: Gauge<'kind'>;
   readonly leakSuspected: Gauge;
@@ -305,7 +306,12 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   });
   const encoderErrorsTotal = new Counter({
     name: 'auralis_encoder_errors_total',
-    help: 'Chunks whose Opus encoding threw (the encoder is rebuilt and the chunk encoded again).',
+    help: 'Chunks whose Opus encoding (the encoder is rebuilt and the chunk encoded again) or MP3 encoding (the MP3 encoder is rebuilt, the chunk has no MP3 bytes) threw.',
+    registers,
+  });
+  const mp3EncodingStations = new Gauge({
+    name: 'auralis_mp3_encoding_stations',
+    help: "Stations whose engine worker encodes their MP3 stream now (someone listens to it), as of the workers' last stats (once a second).",
     registers,
   });
   const workerHeapUsedBytes = new Gauge({
@@ -372,6 +378,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   logLinesDroppedTotal.inc(0);
   for (const r of CHUNK_DROP_REASONS) engineChunksDroppedTotal.inc({ reason: r }, 0);
   encoderErrorsTotal.inc(0);
+  mp3EncodingStations.set(0);
 
   const labels = new StationLabels(maxStationLabels);
   // Smoothed render and audio seconds per station label, for the real-time factor. Keyed by label, so it is
@@ -400,6 +407,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     workerRestartsTotal,
     engineChunksDroppedTotal,
     encoderErrorsTotal,
+    mp3EncodingStations,
     workerHeapUsedBytes,
     memoryGrowthBytesPerHour,
     leakSuspected,

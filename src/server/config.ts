@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_MP3_BITRATE, MP3_BITRATES } from '../codec/mp3-encoder.ts';
 
 /**
  * The one table of configuration: every limit, length and default with its unit, its environment
@@ -63,6 +64,8 @@ export interface ServerConfig {
   workers: number;
   opusBitrate: number;
   opusComplexity: number;
+  /** MP3 stream bitrate (bit/s, CBR), one of LAME's MPEG-1 bitrates. */
+  mp3Bitrate: number;
   /** `optimized` (worker engine, encode once) or `baseline` (PERFORMANCE.md's naive profile). */
   profile: 'optimized' | 'baseline';
   /** RSS or heap growth above this (MB per hour, fitted over time) sets auralis_leak_suspected. */
@@ -135,6 +138,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   workers: Math.max(1, Math.min(4, availableParallelism() - 1)),
   opusBitrate: 96_000,
   opusComplexity: 5,
+  mp3Bitrate: DEFAULT_MP3_BITRATE,
   profile: 'optimized',
   leakThresholdMbPerHour: 20,
   faultInjection: 'off',
@@ -434,6 +438,17 @@ export const CONFIG_TABLE: readonly Setting[] = [
     doc: 'Opus encoder complexity',
   },
   {
+    key: 'mp3Bitrate',
+    kind: 'int',
+    unit: 'bit/s',
+    env: 'AURALIS_MP3_BITRATE',
+    flag: '--mp3-bitrate',
+    min: 32_000,
+    max: 320_000,
+    check: (v) => (MP3_BITRATES.includes(v) ? null : `must be one of ${MP3_BITRATES.join(', ')}, got ${v}`),
+    doc: 'MP3 stream bitrate (/stream/<station>.mp3, constant)',
+  },
+  {
     key: 'profile',
     kind: 'enum',
     unit: '',
@@ -584,9 +599,11 @@ export const RING_VIEW_GUARD_MS = 500;
  * Nominal bytes per second each transport sends, from the configuration: WAV is 48 kHz stereo
  * PCM16; a WebSocket frame adds the 32-byte chunk header and up to 10 bytes of frame header per
  * chunk; Opus (WebSocket and Ogg) is the configured bitrate, an Ogg page adds 27 bytes and its
- * lacing table per chunk.
+ * lacing table per chunk; MP3 is its constant bitrate.
  */
-export function transportByteRates(c: ServerConfig): Record<'wav' | 'ws-pcm' | 'ws-opus' | 'ogg', number> {
+export function transportByteRates(
+  c: ServerConfig,
+): Record<'wav' | 'ws-pcm' | 'ws-opus' | 'ogg' | 'mp3', number> {
   const chunksPerSecond = 1000 / c.chunkMs;
   const pcm = 48_000 * 2 * 2;
   const opus = c.opusBitrate / 8;
@@ -596,6 +613,8 @@ export function transportByteRates(c: ServerConfig): Record<'wav' | 'ws-pcm' | '
     'ws-pcm': pcm + 42 * chunksPerSecond,
     'ws-opus': opus + 42 * chunksPerSecond,
     ogg: opus + (27 + Math.ceil((opusPerChunk + 1) / 255)) * chunksPerSecond,
+    // CBR frames only (the ICY metadata of some listeners adds a little, which only drains faster).
+    mp3: c.mp3Bitrate / 8,
   };
 }
 
@@ -604,7 +623,8 @@ export function transportByteRates(c: ServerConfig): Record<'wav' | 'ws-pcm' | '
  * stream's rate) before the ring slot of its oldest byte is rewritten, about ringSeconds −
  * renderAheadMs − leadMs after that chunk was due, less the pacer's guard (RING_VIEW_GUARD_MS).
  * Otherwise a listener that keeps up but holds a full queue would be cut off. The slowest stream
- * (Opus at a low bitrate) is the binding one: at 96 kb/s the default 64 KiB holds about 5 s.
+ * (Opus or MP3 at a low bitrate) is the binding one: at 96 kb/s the default 64 KiB holds about 5 s
+ * of Opus; at 128 kb/s, 4.1 s of MP3.
  */
 function checkQueueFitsRing(c: ServerConfig): void {
   const budgetMs = c.ringSeconds * 1000 - c.renderAheadMs - c.leadMs - RING_VIEW_GUARD_MS;

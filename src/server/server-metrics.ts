@@ -55,6 +55,9 @@ export class ServerMetrics {
       const now = monoNowMs();
       const stations = ctx.registry.all();
       this.m.stations.set(stations.length);
+      let mp3 = 0;
+      for (const st of stations) if (st.engine.mp3Encoding) mp3++;
+      this.m.mp3EncodingStations.set(mp3);
       // Personal sessions report the least-buffered of them (the one closest to a gap).
       let personalMs = Infinity;
       for (const st of stations) {
@@ -112,6 +115,7 @@ export class ServerMetrics {
       for (const t of s.synthSeconds) this.m.recordSynthesis(label, t, audioSeconds);
       for (const t of s.encodeOpusSeconds) this.m.recordEncode('opus', t);
       for (const t of s.encodePcmSeconds) this.m.recordEncode('pcm', t);
+      for (const t of s.encodeMp3Seconds) this.m.recordEncode('mp3', t);
     }
   }
 

@@ -75,6 +75,7 @@ class Context implements ServerContext, PacerObserver {
       renderAheadMs: config.renderAheadMs,
       opusBitrate: config.opusBitrate,
       opusComplexity: config.opusComplexity,
+      mp3Bitrate: config.mp3Bitrate,
       ringPoolSize: config.maxStations,
     };
     if (config.profile === 'baseline') {

@@ -1,6 +1,7 @@
 import { monoNowMs } from '../engine/clock.ts';
 import type { EngineStation, NowEvent } from '../engine/engine-host.ts';
 import type { MusicParams } from '../music/types.ts';
+import { icyMetadataBlock } from './broadcast/icy.ts';
 import type { Listener } from './broadcast/listener.ts';
 
 /** The `now` message (PROTOCOL.md) for a chord change. */
@@ -29,7 +30,7 @@ export class Station {
   readonly personal: boolean;
   readonly seed: number;
   readonly engine: EngineStation;
-  params: MusicParams;
+  private paramsValue: MusicParams;
   /** Next chunk the pacer will publish to listeners. */
   nextSeq = 0;
   readonly listeners = new Set<Listener>();
@@ -41,7 +42,11 @@ export class Station {
   ownerConnected = false;
   graceTimer: NodeJS.Timeout | null = null;
   private readonly pendingNow: NowEvent[] = [];
-  lastNow: NowEvent | null = null;
+  private lastNowValue: NowEvent | null = null;
+  /** Listeners of the MP3 stream: the engine encodes MP3 for this station while it is above 0. */
+  mp3Listeners = 0;
+  /** The ICY metadata block of the current title (broadcast/icy.ts), built on first use after a change. */
+  private icy: Buffer | null = null;
 
   constructor(opts: {
     id: string;
@@ -53,8 +58,38 @@ export class Station {
     this.id = opts.id;
     this.personal = opts.personal;
     this.seed = opts.seed;
-    this.params = opts.params;
+    this.paramsValue = opts.params;
     this.engine = opts.engine;
+  }
+
+  get params(): MusicParams {
+    return this.paramsValue;
+  }
+  set params(p: MusicParams) {
+    this.paramsValue = p;
+    this.icy = null;
+  }
+
+  /** The last `now` event the published audio reached (the sounding chord), or null before the first. */
+  get lastNow(): NowEvent | null {
+    return this.lastNowValue;
+  }
+
+  /**
+   * The ICY metadata block naming the station, its preset, key and mode and the sounding chord:
+   * built once per change of any of them and shared by every MP3 listener (the same Buffer until
+   * the title changes, so listeners can tell a change by reference).
+   */
+  icyBlock(): Buffer {
+    if (this.icy) return this.icy;
+    const n = this.lastNowValue;
+    const p = this.paramsValue;
+    const key = n ? `${n.key} ${n.mode}` : `${p.key} ${p.mode}`;
+    const chord = n ? `, chord ${n.chord}` : '';
+    // A personal session's id is a capability: players may show or scrobble titles, so it is not in one.
+    const name = this.personal ? 'personal session' : this.id;
+    this.icy = icyMetadataBlock(`Auralis ${name}: ${p.preset ?? 'custom'}, ${key}${chord}`);
+    return this.icy;
   }
 
   get chunkMs(): number {
@@ -86,7 +121,8 @@ export class Station {
     const first = this.pendingNow[0];
     if (first && first.position <= positionFrames) {
       this.pendingNow.shift();
-      this.lastNow = first;
+      this.lastNowValue = first;
+      this.icy = null;
       return first;
     }
     return null;

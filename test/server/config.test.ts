@@ -96,6 +96,8 @@ describe('configuration', () => {
       [{ chunkMs: 'x' }, 'chunkMs'],
       [{ profile: 'fast' }, 'profile'],
       [{ stallTimeoutMs: 9000, ringSeconds: 8 }, 'stallTimeoutMs'],
+      [{ mp3Bitrate: 100_000 }, 'mp3Bitrate'],
+      [{ mp3Bitrate: 'x' }, 'mp3Bitrate'],
     ];
     for (const [o, setting] of bad) {
       assert.throws(
@@ -104,6 +106,20 @@ describe('configuration', () => {
       );
     }
     assert.throws(() => parseFlags(['--nope', '1']), ConfigError);
+  });
+
+  it('counts the MP3 stream in the queue-vs-ring rule: a low MP3 bitrate needs a smaller queue', () => {
+    // 64 KiB of MP3 at 64 kb/s (8 kB/s) is 8.2 s, over the default ring's 6.95 s.
+    assert.throws(
+      () => loadConfig({ mp3Bitrate: 64_000 }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.setting === 'listenerQueueBytes' &&
+        /holds 8192 ms of the mp3 stream \(8000 bytes\/s\)/.test(e.message),
+    );
+    const c = loadConfig({ mp3Bitrate: 64_000, listenerQueueBytes: 48 * 1024 });
+    assert.equal(c.mp3Bitrate, 64_000);
+    assert.equal(loadConfig({}).mp3Bitrate, 128_000);
   });
 
   it('exits with code 2 and a message naming the setting on a bad value', () => {
@@ -166,6 +182,11 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
             // a cross-field rule refuses it: try the next
           }
         }
+      }
+      // Rows whose low values a cross-field rule refuses (a low MP3 bitrate overflows the queue rule).
+      if (s.max! !== d && !s.check?.(s.max!)) {
+        loadConfig({ [s.key]: s.max! });
+        return [String(s.max), s.max];
       }
       throw new Error(`no sample value for ${s.key}`);
     }

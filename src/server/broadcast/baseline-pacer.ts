@@ -5,7 +5,7 @@ import type { InlineEngine } from '../../engine/inline-engine.ts';
 import { CHANNELS, SAMPLE_RATE } from '../../music/types.ts';
 import type { Station } from '../station.ts';
 import type { Listener } from './listener.ts';
-import { announceDueNow, type PacerObserver } from './pacer.ts';
+import { announceDueNow, TRANSPORT_NAMES, type PacerObserver } from './pacer.ts';
 import { monoNowMs } from '../../engine/clock.ts';
 
 interface WsLike {
@@ -26,7 +26,7 @@ export class BaselinePacer {
   private readonly encoders = new WeakMap<Listener, OpusChunkEncoder>();
   private timer: NodeJS.Timeout | null = null;
   private running = false;
-  private readonly sends = new Int32Array(3);
+  private readonly sends = new Int32Array(TRANSPORT_NAMES.length);
 
   constructor(opts: { engine: InlineEngine; leadMs: number; observer: PacerObserver }) {
     this.engine = opts.engine;

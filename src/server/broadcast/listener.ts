@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
+import type { IcyCursor } from './icy.ts';
 
-export type Transport = 'ws' | 'ogg' | 'wav';
+export type Transport = 'ws' | 'ogg' | 'wav' | 'mp3';
 export type WireCodec = 'opus' | 'pcm';
 export type KickReason = 'stalled' | 'expired' | 'shutdown' | 'station-removed';
 
@@ -76,6 +77,8 @@ export interface Listener {
   readonly transport: Transport;
   /** Which bytes of a chunk this listener gets (`opus`/`pcm` WebSocket frame, Ogg page, WAV PCM). */
   readonly codec: WireCodec;
+  /** MP3 listeners that asked for ICY metadata: where their next metadata block goes. */
+  readonly icy?: IcyCursor | null;
   readonly socket: Socket;
   readonly flow: ListenerFlow;
   /** Next sequence number this listener should receive. */

@@ -40,8 +40,8 @@ export function announceDueNow(st: Station, positionFrames: number, observer: Pa
   }
 }
 
-export const TRANSPORT_INDEX: Record<Transport, number> = { ws: 0, ogg: 1, wav: 2 };
-export const TRANSPORT_NAMES: readonly Transport[] = ['ws', 'ogg', 'wav'];
+export const TRANSPORT_INDEX: Record<Transport, number> = { ws: 0, ogg: 1, wav: 2, mp3: 3 };
+export const TRANSPORT_NAMES: readonly Transport[] = ['ws', 'ogg', 'wav', 'mp3'];
 
 /** If the loop fell this many chunks behind (a long GC or a blocked loop), jump to the newest. */
 const MAX_CATCH_UP_CHUNKS = 10;
@@ -68,7 +68,7 @@ export class Pacer {
   private readonly stallTimeoutMs: number;
   private readonly maxLagMs: number;
   private readonly observer: PacerObserver;
-  private readonly sends = new Int32Array(3);
+  private readonly sends = new Int32Array(TRANSPORT_NAMES.length);
   /** Kernel send queues of the listeners (Linux); null when disabled. */
   readonly sampler: QueueSampler | null;
 
@@ -186,12 +186,15 @@ export class Pacer {
     const ogg = Buffer.from(sab, ring.oggPageStart(seq), ring.oggPageLength(seq));
     const wavStart = ring.pcmRegion(seq) + WS_PREFIX_BYTES + CHUNK_HEADER_BYTES;
     const wav = Buffer.from(sab, wavStart, ring.pcmFrameStart(seq) + ring.pcmFrameLength(seq) - wavStart);
+    // MP3 frames exist only while the station has MP3 listeners (otherwise the length is 0).
+    const mp3 = Buffer.from(sab, ring.mp3Region(seq), ring.mp3Length(seq));
     const sends = this.sends;
     sends.fill(0);
     for (const l of st.listeners) {
       if (l.nextSeq > seq) continue;
+      const t = l.transport;
       const bytes =
-        l.transport === 'ws' ? (l.codec === 'opus' ? opus : pcm) : l.transport === 'ogg' ? ogg : wav;
+        t === 'ws' ? (l.codec === 'opus' ? opus : pcm) : t === 'ogg' ? ogg : t === 'wav' ? wav : mp3;
       if (this.write(l, ring, seq, bytes, dueCheckMs)) sends[TRANSPORT_INDEX[l.transport]]!++;
     }
     const latenessSeconds = (monoNowMs() - st.dueMs(seq, this.leadMs)) / 1000;
@@ -258,11 +261,41 @@ export class Pacer {
       }
       l.discontinuity = false;
     }
-    socket.write(out, f.onWritten);
+    if (out.length === 0) {
+      // An MP3 chunk rendered before the station's MP3 encoder started: nothing to send.
+      l.nextSeq = seq + 1;
+      return false;
+    }
+    if (l.icy) this.writeIcy(l, out);
+    else socket.write(out, f.onWritten);
     f.wrote(seq, out.length);
     l.sent++;
     l.nextSeq = seq + 1;
     return true;
+  }
+
+  /**
+   * Writes an MP3 chunk to a listener that takes ICY metadata: the audio as is while no metadata
+   * point falls inside it; else the audio up to the point, the station's shared metadata block,
+   * then the rest (two views of the ring, once every `metaint` bytes). The last write carries the
+   * listener's ring-write callback, as every other ring write does (writes complete in order).
+   */
+  private writeIcy(l: Listener, out: Buffer): void {
+    const socket = l.socket;
+    const c = l.icy!;
+    const n = out.length;
+    let at = 0;
+    while (n - at >= c.untilMeta) {
+      const cut = at + c.untilMeta;
+      socket.write(at === 0 && cut === n ? out : out.subarray(at, cut));
+      at = cut;
+      c.untilMeta = c.metaint;
+      socket.write(c.nextBlock(), at === n ? l.flow.onWritten : undefined);
+    }
+    if (at < n) {
+      socket.write(at === 0 ? out : out.subarray(at), l.flow.onWritten);
+      c.untilMeta -= n - at;
+    }
   }
 
   /**
@@ -291,6 +324,7 @@ export class Pacer {
         : Buffer.from(sab, ring.pcmFrameStart(seq), ring.pcmFrameLength(seq));
     }
     if (l.transport === 'ogg') return Buffer.from(sab, ring.oggPageStart(seq), ring.oggPageLength(seq));
+    if (l.transport === 'mp3') return Buffer.from(sab, ring.mp3Region(seq), ring.mp3Length(seq));
     const wavStart = ring.pcmRegion(seq) + WS_PREFIX_BYTES + CHUNK_HEADER_BYTES;
     return Buffer.from(sab, wavStart, ring.pcmFrameStart(seq) + ring.pcmFrameLength(seq) - wavStart);
   }

@@ -8,6 +8,7 @@ import {
   type Listener,
   type Transport,
 } from '../broadcast/listener.ts';
+import { ICY_METAINT, IcyCursor } from '../broadcast/icy.ts';
 import type { ServerContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 
@@ -22,10 +23,12 @@ class HttpListener implements Listener {
   skipped = 0;
   sent = 0;
   closed = false;
+  readonly icy: IcyCursor | null;
 
-  constructor(transport: Transport, socket: Socket) {
+  constructor(transport: Transport, socket: Socket, icy: IcyCursor | null = null) {
     this.transport = transport;
     this.socket = socket;
+    this.icy = icy;
   }
 
   /** Never `end()` a socket that still queues ring views: end flushes them later, after reuse. */
@@ -37,29 +40,37 @@ class HttpListener implements Listener {
   }
 }
 
-const HEADERS: Record<'ogg' | 'wav', string> = {
+type StreamKind = 'ogg' | 'wav' | 'mp3';
+
+const HEADERS: Record<StreamKind, string> = {
   ogg: 'audio/ogg',
   wav: 'audio/wav',
+  mp3: 'audio/mpeg',
 };
 
 /**
- * `GET /stream/:id.ogg` and `/stream/:id.wav`: endless streams of the station's shared bytes. A new
- * listener gets the headers (OpusHead/OpusTags pages, or a streaming WAV header), a burst of audio
- * that is already due, then the live pages. Written straight to the socket (no chunked framing), as
- * Icecast does, so every player sees a plain byte stream.
+ * `GET /stream/:id.ogg`, `/stream/:id.wav` and `/stream/:id.mp3`: endless streams of the station's
+ * shared bytes. A new listener gets the headers (OpusHead/OpusTags pages, or a streaming WAV
+ * header; MP3 needs none), a burst of audio that is already due, then the live pages or frames.
+ * Written straight to the socket (no chunked framing), as Icecast does, so every player sees a
+ * plain byte stream.
+ *
+ * MP3 is encoded by the station's engine worker only while the station has MP3 listeners: the first
+ * one switches it on, the last one to leave switches it off. A request with `Icy-MetaData: 1` gets
+ * `icy-metaint` and a metadata block (broadcast/icy.ts) after every that many audio bytes.
  */
 export function handleStream(
   ctx: ServerContext,
   req: FastifyRequest<{ Params: { file: string } }>,
   reply: FastifyReply,
 ): void {
-  const m = /^([a-z0-9-]{1,32})\.(ogg|wav)$/.exec(req.params.file);
+  const m = /^([a-z0-9-]{1,32})\.(ogg|wav|mp3)$/.exec(req.params.file);
   if (!m)
     throw new ApiError(
       'NOT_FOUND',
-      `no stream ${JSON.stringify(req.params.file)}; use /stream/<station>.ogg or .wav`,
+      `no stream ${JSON.stringify(req.params.file)}; use /stream/<station>.ogg, .wav or .mp3`,
     );
-  const [, id, kind] = m as unknown as [string, string, 'ogg' | 'wav'];
+  const [, id, kind] = m as unknown as [string, string, StreamKind];
   const st = ctx.registry.get(id);
   if (!st) throw new ApiError('UNKNOWN_STATION', `no station ${JSON.stringify(id)}`, 'id');
   if (ctx.config.profile === 'baseline') {
@@ -71,6 +82,8 @@ export function handleStream(
   if (ctx.listenerCount() >= ctx.config.maxListeners) {
     throw new ApiError('SERVER_FULL', `the server has its maximum of ${ctx.config.maxListeners} listeners`);
   }
+  // ICY metadata: MP3 only, and only for a client that asks for it (others would play it as noise).
+  const icy = kind === 'mp3' && String(req.headers['icy-metadata'] ?? '').trim() === '1';
   reply.hijack();
   const socket = req.raw.socket;
   socket.setNoDelay(true);
@@ -81,15 +94,18 @@ export function handleStream(
       'Access-Control-Allow-Origin: *\r\n' +
       'X-Content-Type-Options: nosniff\r\n' +
       `icy-name: Auralis ${st.id}\r\n` +
+      (kind === 'mp3' ? `icy-br: ${ctx.config.mp3Bitrate / 1000}\r\n` : '') +
+      (icy ? `icy-metaint: ${ICY_METAINT}\r\n` : '') +
       'Connection: close\r\n\r\n',
   );
   if (req.method === 'HEAD') {
     socket.end();
     return;
   }
-  socket.write(kind === 'ogg' ? st.engine.oggHeader : streamingWavHeader());
-  const listener = new HttpListener(kind, socket);
+  if (kind !== 'mp3') socket.write(kind === 'ogg' ? st.engine.oggHeader : streamingWavHeader());
+  const listener = new HttpListener(kind, socket, icy ? new IcyCursor(st) : null);
   ctx.listenerJoined(kind);
+  if (kind === 'mp3' && ++st.mp3Listeners === 1) ctx.engine.setMp3(st.id, true);
   const burstChunks = Math.ceil(ctx.config.httpBurstMs / st.chunkMs);
   ctx.pacer.burst(st, listener, burstChunks);
   st.listeners.add(listener);
@@ -97,6 +113,7 @@ export function handleStream(
     if (!st.listeners.delete(listener)) return;
     listener.closed = true;
     ctx.listenerLeft(kind, listener);
+    if (kind === 'mp3' && --st.mp3Listeners === 0) ctx.engine.setMp3(st.id, false);
   };
   socket.on('close', done);
   socket.on('error', done);
