@@ -86,14 +86,43 @@ function lameModule(): WasmModule {
   return compiled;
 }
 
+/**
+ * The thread's LAME instance, shared by its encoders (each is one `enc_init` state in its heap): an
+ * instance starts with 16 MiB of memory, a station's encoder state adds a few hundred KB. An
+ * encoder that throws marks the instance broken: later encoders get a fresh one, and the old one
+ * goes with its last encoder.
+ */
+let sharedLame: LameExports | null = null;
+
+function lameInstance(): LameExports {
+  if (sharedLame) return sharedLame;
+  const instance = new Wasm.Instance(lameModule(), {
+    wasi_snapshot_preview1: {
+      proc_exit: (code: number) => {
+        throw new CodecError('BAD_PAYLOAD', `LAME aborted (exit ${code})`);
+      },
+    },
+    env: { emscripten_notify_memory_growth: () => {} },
+  });
+  const lame = instance.exports as unknown as LameExports;
+  lame._initialize();
+  sharedLame = lame;
+  return lame;
+}
+
+/** Bytes of memory of this thread's shared LAME instance (0 before the first encoder): for tests. */
+export function lameHeapBytes(): number {
+  return sharedLame ? sharedLame.memory.buffer.byteLength : 0;
+}
+
 export interface Mp3EncoderOptions {
   /** Bits per second, one of MP3_BITRATES. */
   bitrate?: number;
 }
 
 /**
- * One MP3 stream's encoder. Owns a WebAssembly instance (about 1–2 MB of memory): close() frees
- * it. Not thread-safe; one per station, in the engine worker.
+ * One MP3 stream's encoder: an encoder state in the thread's shared LAME instance; close() frees
+ * it. One per station, in the engine worker.
  */
 export class Mp3ChunkEncoder {
   readonly bitrate: number;
@@ -116,17 +145,9 @@ export class Mp3ChunkEncoder {
       );
     }
     this.bitrate = bitrate;
-    this.pending = new Uint8Array(maxMp3BytesForFrames(8 * MP3_FRAME_SAMPLES, bitrate) + 65_536);
-    const instance = new Wasm.Instance(lameModule(), {
-      wasi_snapshot_preview1: {
-        proc_exit: (code: number) => {
-          throw new CodecError('BAD_PAYLOAD', `LAME aborted (exit ${code})`);
-        },
-      },
-      env: { emscripten_notify_memory_growth: () => {} },
-    });
-    const lame = instance.exports as unknown as LameExports;
-    lame._initialize();
+    // One unfinished frame, plus whole frames held back when a chunk's region is full.
+    this.pending = new Uint8Array(maxMp3BytesForFrames(16 * MP3_FRAME_SAMPLES, bitrate) + 16_384);
+    const lame = lameInstance();
     this.lame = lame;
     // Parameters (wasm-media-encoders' layout): u32 channels, u32 sample rate, then i32 CBR
     // kbit/s, f32 VBR quality (-1 = CBR), i32 output sample rate (0 = same as input).
@@ -172,6 +193,24 @@ export class Mp3ChunkEncoder {
   ): number {
     const lame = this.lame;
     if (!lame) throw new CodecError('BAD_ARGUMENT', 'MP3 encoder is closed');
+    try {
+      return this.encodeWith(lame, left, right, frames, out, offset, maxBytes);
+    } catch (err) {
+      // The shared instance's state is unknown now: encoders made from here on get a new one.
+      if (sharedLame === lame) sharedLame = null;
+      throw err;
+    }
+  }
+
+  private encodeWith(
+    lame: LameExports,
+    left: Float32Array,
+    right: Float32Array,
+    frames: number,
+    out: Uint8Array,
+    offset: number,
+    maxBytes: number,
+  ): number {
     const channels = lame.enc_get_pcm(this.ref, frames);
     if (!channels) throw new CodecError('BUFFER_TOO_SMALL', 'LAME: no memory for the PCM buffer');
     this.views();
@@ -219,11 +258,14 @@ export class Mp3ChunkEncoder {
     return whole;
   }
 
-  /** Frees the WebAssembly instance's encoder state; the object is unusable afterwards. */
+  /** Frees this encoder's state in the LAME instance; the object is unusable afterwards. Idempotent. */
   close(): void {
     if (!this.lame) return;
     try {
       this.lame.enc_free(this.ref);
+    } catch {
+      // Only a broken instance throws here (see encode()); it is dropped with its last encoder.
+      if (sharedLame === this.lame) sharedLame = null;
     } finally {
       this.lame = null;
       this.heapBuffer = null;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import {
+  lameHeapBytes,
   maxMp3BytesForFrames,
   mp3FrameLength,
   Mp3ChunkEncoder,
@@ -119,4 +120,40 @@ test('ffmpeg decodes the stream without errors, from the start and from any chun
     assert.equal(joined.stderr, '', `joined at chunk ${from}`);
     assert.equal(peakFrequency(joined.l, 4800, 8192), 440);
   }
+});
+
+test('encoders share one LAME instance without sharing state; closing them returns their memory', () => {
+  const alone = encodeChunks(2);
+  // Two encoders interleaved chunk by chunk (two stations of one worker) give the same bytes as one alone.
+  const frames = 2 * 48_000;
+  const l = sinePlusNoise(frames, 440, 0.5, 0.02, 1);
+  const r = sinePlusNoise(frames, 660, 0.25, 0.02, 2);
+  const other = sinePlusNoise(frames, 1000, 0.7, 0.1, 9);
+  const a = new Mp3ChunkEncoder();
+  const b = new Mp3ChunkEncoder();
+  const out = new Uint8Array(8192);
+  try {
+    for (let at = 0, i = 0; at < frames; at += CHUNK, i++) {
+      b.encode(other.subarray(at, at + CHUNK), other.subarray(at, at + CHUNK), CHUNK, out, 0);
+      const n = a.encode(l.subarray(at, at + CHUNK), r.subarray(at, at + CHUNK), CHUNK, out, 0);
+      assert.ok(Buffer.from(out.subarray(0, n)).equals(Buffer.from(alone[i]!)), `chunk ${i}`);
+    }
+  } finally {
+    a.close();
+    b.close();
+  }
+  // Station churn: encoders made and closed again and again do not grow the instance's memory.
+  const z = new Float32Array(CHUNK);
+  const warm = new Mp3ChunkEncoder();
+  warm.encode(z, z, CHUNK, out, 0);
+  warm.close();
+  const heap = lameHeapBytes();
+  assert.ok(heap > 0);
+  for (let i = 0; i < 100; i++) {
+    const e = new Mp3ChunkEncoder();
+    e.encode(z, z, CHUNK, out, 0);
+    e.close();
+    e.close(); // idempotent
+  }
+  assert.equal(lameHeapBytes(), heap);
 });
