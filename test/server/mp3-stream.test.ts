@@ -264,6 +264,49 @@ describe('GET /stream/<station>.mp3', () => {
     });
   });
 
+  it('a restarted engine worker encodes MP3 again for a station that has MP3 listeners', async () => {
+    await withServer({}, async (server) => {
+      const ctrl = new AbortController();
+      const res = await fetch(`${server.url}/stream/default.mp3`, { signal: ctrl.signal });
+      const parts: { atMs: number; bytes: Buffer }[] = [];
+      const reading = (async () => {
+        try {
+          const reader = res.body!.getReader();
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            parts.push({ atMs: Date.now(), bytes: Buffer.from(value) });
+          }
+        } catch {
+          // aborted
+        }
+      })();
+      try {
+        await until('MP3 encoding on', 10_000, async () =>
+          metricValue(await metrics(server), 'auralis_mp3_encoding_stations') === 1 ? true : false,
+        );
+        server.engine.crashWorker('default');
+        await until('the worker restart', 10_000, async () => server.engine.restarts === 1);
+        const restartedMs = Date.now();
+        await sleep(3000);
+        // The new worker was told with the station: it encodes MP3 and says so.
+        await until('MP3 encoding on after the restart', 10_000, async () =>
+          metricValue(await metrics(server), 'auralis_mp3_encoding_stations') === 1 ? true : false,
+        );
+        const after = parts
+          .filter((p) => p.atMs > restartedMs + 1000)
+          .reduce((n, p) => n + p.bytes.length, 0);
+        // About 2 s at 16 kB/s arrived after the restart settled (allowing for a loaded machine).
+        assert.ok(after > 16_000, `${after} MP3 bytes in the 2 s after the restart`);
+        // Whole frames across the restart too: the new encoder's first chunk starts at a frame.
+        assert.ok(countFrames(Buffer.concat(parts.map((p) => p.bytes))) > 100);
+      } finally {
+        ctrl.abort();
+        await reading;
+      }
+    });
+  });
+
   it('an unknown station is 404 UNKNOWN_STATION; another extension is 404 NOT_FOUND', async () => {
     await withServer({}, async (server) => {
       const res = await fetch(`${server.url}/stream/nope.mp3`);
