@@ -173,7 +173,10 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
       // by the ring (stall timeout, bursts) stay below it.
       const lo = s.min!;
       const hi = Math.min(s.max!, Math.max(2 * lo, 1000));
-      for (let v = hi; v >= lo; v--) {
+      // Near the default first when a cross-field rule keeps the low range out (a request timeout
+      // may not be below the head timeout), then downwards from `hi`.
+      const near = [Number(d) + 1, Number(d) * 2].filter((v) => v > hi && v <= s.max!);
+      for (const v of [...near, ...Array.from({ length: hi - lo + 1 }, (_, i) => hi - i)]) {
         if (v !== d && !s.check?.(v)) {
           try {
             loadConfig({ [s.key]: v });
