@@ -186,11 +186,6 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
           }
         }
       }
-      // Rows whose low values a cross-field rule refuses (a low MP3 bitrate overflows the queue rule).
-      if (s.max! !== d && !s.check?.(s.max!)) {
-        loadConfig({ [s.key]: s.max! });
-        return [String(s.max), s.max];
-      }
       throw new Error(`no sample value for ${s.key}`);
     }
   }
