@@ -1,5 +1,5 @@
 import { ArrivalStats } from './audio/arrival-stats.ts';
-import { AudioOutput, workletPlaybackAvailable } from './audio/audio-output.ts';
+import { AudioOutput, STREAM_SAMPLE_RATE, workletPlaybackAvailable } from './audio/audio-output.ts';
 import { ChunkDecoder, type PositionedFrames } from './audio/chunk-decoder.ts';
 import { chooseCodec, type WireCodec } from './audio/codec-choice.ts';
 import { opusDecodingSupported } from './audio/opus-decoder.ts';
@@ -45,6 +45,14 @@ export interface PlayerStats {
   ratio: number;
   /** Network jitter measured from chunk arrivals (p98 lateness), ms. */
   jitterMs: number;
+  /**
+   * Lag behind live, ms: how long after the server's clock plays a frame (the chunk header's play
+   * time) the jitter buffer's read head plays it; null when unknown (not playing, stream path).
+   * Uses the server clock estimated from ping/pong; excludes the device's own output latency.
+   */
+  lagMs: number | null;
+  /** Connections that reached `welcome` since the page loaded (1 + reconnects, per play). */
+  connections: number;
   detail: string;
 }
 
@@ -87,6 +95,12 @@ export class Player {
   private lastPlayout: PlayoutStats | null = null;
   private rttMs: number | null = null;
   private jitterMs = 0;
+  /** Unix ms (server clock) at which the station's position 0 plays, from the chunk headers. */
+  private stationOriginMs: number | null = null;
+  /** Server clock − local Date.now(), from the latest pong (0 until one arrives). */
+  private clockOffsetMs = 0;
+  private lagMs: number | null = null;
+  private welcomes = 0;
   private stateValue: PlayerState = 'stopped';
   private detail = '';
   private timers: Array<ReturnType<typeof setInterval>> = [];
@@ -117,7 +131,7 @@ export class Player {
             case 'now':
               return this.events.onNow(msg);
             case 'pong':
-              this.rttMs = Math.max(0, performance.now() - msg.t);
+              this.onPong(msg.t, msg.serverTime);
               return;
             case 'error':
               return this.events.onServerError(msg);
@@ -271,6 +285,7 @@ export class Player {
       output.post({ type: 'clear' });
       this.pendingAudio.length = 0;
       this.lastPlayout = null;
+      this.lagMs = null;
       await output.suspend();
     } else {
       this.connection.stop();
@@ -347,8 +362,18 @@ export class Player {
 
   // ---- incoming -----------------------------------------------------------------------------
 
+  private onPong(sentMs: number, serverTime: number | undefined): void {
+    const rttMs = Math.max(0, performance.now() - sentMs);
+    this.rttMs = rttMs;
+    if (typeof serverTime === 'number' && Number.isFinite(serverTime)) {
+      this.clockOffsetMs = serverTime - (Date.now() - rttMs / 2);
+    }
+  }
+
   private onWelcome(msg: WelcomeMessage): void {
     this.welcome = msg;
+    this.welcomes++;
+    this.stationOriginMs = null;
     if (msg.personal && msg.resumeToken) this.resumeToken = msg.resumeToken;
     this.arrivals.reset(performance.now());
     this.decoder.reset();
@@ -363,6 +388,7 @@ export class Player {
     const parsed = parseChunk(data);
     if (!parsed.ok) return;
     const { header, payload } = parsed;
+    this.stationOriginMs = header.serverPlayTimeMs - (header.positionFrames / header.sampleRate) * 1000;
     const jitterMs = this.arrivals.add(arrivalMs, header.positionFrames, header.sampleRate);
     this.jitterMs = jitterMs;
     this.output?.post({ type: 'jitter', jitterMs });
@@ -403,6 +429,11 @@ export class Player {
       if (stats) {
         this.lastPlayout = stats;
         if (stats.state !== PlayoutState.Buffering) this.hadAudio = true;
+        const origin = this.stationOriginMs;
+        this.lagMs =
+          origin !== null && Number.isFinite(stats.positionFrames)
+            ? Date.now() + this.clockOffsetMs - (origin + (stats.positionFrames / STREAM_SAMPLE_RATE) * 1000)
+            : null;
       }
     }
     this.refreshState();
@@ -469,6 +500,8 @@ export class Player {
       splices: p?.splices ?? 0,
       ratio: p?.ratio ?? 1,
       jitterMs: this.jitterMs,
+      lagMs: streaming ? null : this.lagMs,
+      connections: this.welcomes,
       detail: this.detail,
     };
   }

@@ -110,6 +110,29 @@ describe('PlayoutBuffer (jitter buffer, drift, fades)', () => {
     assert.ok(maxStep < CLICK_STEP, `max step ${maxStep}`);
   });
 
+  it('reports the station position at the read head (for lag behind live), NaN while buffering', () => {
+    const p = new PlayoutBuffer({ sampleRate: SAMPLE_RATE, chunkMs: 100 });
+    const outL = new Float32Array(BLOCK_FRAMES);
+    const outR = new Float32Array(BLOCK_FRAMES);
+    assert.ok(Number.isNaN(p.stats().positionFrames));
+    const start = 480_000; // a station 10 s old
+    for (let k = 0; k < 5; k++) {
+      const [l, r] = sineChunk(start + k * 4800, 4800);
+      p.push(start + k * 4800, l, r);
+    }
+    p.render(outL, outR); // starts: 500 ms buffered ≥ target; START_MAX_FILL_MS trims to 400 ms
+    for (let blk = 0; blk < 50; blk++) p.render(outL, outR);
+    const s = p.stats();
+    // What sounds now is the newest frame minus what is still buffered.
+    assert.ok(Math.abs(s.positionFrames - (start + 5 * 4800 - (s.bufferedMs / 1000) * SAMPLE_RATE)) < 1);
+    // 100 ms were skipped at the start, then 51 blocks of ~128 frames played.
+    const expected = start + 4800 + 51 * BLOCK_FRAMES;
+    assert.ok(
+      Math.abs(s.positionFrames - expected) < 0.01 * 51 * BLOCK_FRAMES + 2,
+      `${s.positionFrames} vs ${expected}`,
+    );
+  });
+
   it('drops duplicate chunks and keeps the fill bounded by its capacity', () => {
     const p = new PlayoutBuffer({ sampleRate: SAMPLE_RATE, capacityFrames: 1 << 14 });
     const [l, r] = sineChunk(0, 4800);

@@ -50,6 +50,12 @@ export interface PlayoutStats {
   droppedFrames: number;
   /** Joins played as fades (gaps, discontinuities, new streams, skips). */
   splices: number;
+  /**
+   * Station position (frames) at the read head, i.e. what is sounding now; NaN while nothing is
+   * playing. Derived from the newest push, so just after a splice it is off by the gap's size
+   * until the older frames have played out.
+   */
+  positionFrames: number;
 }
 
 export class PlayoutBuffer {
@@ -363,6 +369,12 @@ export class PlayoutBuffer {
     return this.drift.ratio;
   }
 
+  /** See PlayoutStats.positionFrames. */
+  get positionFrames(): number {
+    if (!this.mapped || this.state === PlayoutState.Buffering) return NaN;
+    return this.nextPositionFrames - (this.writeIndex - this.readIndex);
+  }
+
   get playoutState(): PlayoutState {
     return this.state;
   }
@@ -379,6 +391,7 @@ export class PlayoutBuffer {
       ratio: this.drift.ratio,
       droppedFrames: this.droppedFramesCount,
       splices: this.splicesCount,
+      positionFrames: this.positionFrames,
     };
   }
 }
