@@ -6,6 +6,7 @@ import { opusDecodingSupported } from './audio/opus-decoder.ts';
 import { PlayoutState, type PlayoutStats } from './audio/playout-buffer.ts';
 import { StreamPlayer } from './audio/stream-player.ts';
 import { Connection, type ConnectionState } from './net/connection.ts';
+import { LagWatchdog } from './net/lag-watchdog.ts';
 import { webSocketUrl, type Listening } from './net/ws-url.ts';
 import { parseChunk } from './protocol/chunk-header.ts';
 import type {
@@ -53,6 +54,8 @@ export interface PlayerStats {
   lagMs: number | null;
   /** Connections that reached `welcome` since the page loaded (1 + reconnects, per play). */
   connections: number;
+  /** Reconnects made to catch up with live after falling far behind (net/lag-watchdog.ts). */
+  catchUps: number;
   detail: string;
 }
 
@@ -101,6 +104,7 @@ export class Player {
   private clockOffsetMs = 0;
   private lagMs: number | null = null;
   private welcomes = 0;
+  private readonly lagWatchdog = new LagWatchdog();
   private stateValue: PlayerState = 'stopped';
   private detail = '';
   private timers: Array<ReturnType<typeof setInterval>> = [];
@@ -286,6 +290,7 @@ export class Player {
       this.pendingAudio.length = 0;
       this.lastPlayout = null;
       this.lagMs = null;
+      this.lagWatchdog.reset();
       await output.suspend();
     } else {
       this.connection.stop();
@@ -374,6 +379,9 @@ export class Player {
     this.welcome = msg;
     this.welcomes++;
     this.stationOriginMs = null;
+    // Until the old connection's audio has played out (≤ the target, under HOLD_MS), the lag of
+    // another station's positions means nothing.
+    this.lagWatchdog.reset();
     if (msg.personal && msg.resumeToken) this.resumeToken = msg.resumeToken;
     this.arrivals.reset(performance.now());
     this.decoder.reset();
@@ -434,6 +442,10 @@ export class Player {
           origin !== null && Number.isFinite(stats.positionFrames)
             ? Date.now() + this.clockOffsetMs - (origin + (stats.positionFrames / STREAM_SAMPLE_RATE) * 1000)
             : null;
+        if (this.lagWatchdog.update(performance.now(), this.lagMs, stats.targetMs) && this.playing) {
+          // What is buffered plays out; the new connection starts at live and joins with a splice.
+          this.connection.restart();
+        }
       }
     }
     this.refreshState();
@@ -502,6 +514,7 @@ export class Player {
       jitterMs: this.jitterMs,
       lagMs: streaming ? null : this.lagMs,
       connections: this.welcomes,
+      catchUps: this.lagWatchdog.catchUps,
       detail: this.detail,
     };
   }

@@ -50,6 +50,7 @@ export interface Sample {
   lagMs: number | null;
   rms: number;
   connections: number;
+  catchUps: number;
 }
 
 export interface ResetResult {
@@ -77,6 +78,8 @@ export interface ProfileResult {
   audibleShare: number;
   /** Reconnects the player made by itself in the steady phase (no reset injected). */
   reconnects: number;
+  /** Of those, reconnects to catch up with live (the lag watchdog). */
+  catchUps: number;
   resets: ResetResult[];
   errors: string[];
 }
@@ -88,7 +91,7 @@ async function startSampler(page: Page, everyMs: number): Promise<void> {
     window.__netSampler = setInterval(() => {
       const s = window.auralisPlayer.stats();
       window.__netSamples.push({ t: Date.now(), state: s.state, underruns: s.underruns, targetMs: s.targetMs,
-        bufferedMs: s.bufferedMs, lagMs: s.lagMs, rms: s.rms, connections: s.connections });
+        bufferedMs: s.bufferedMs, lagMs: s.lagMs, rms: s.rms, connections: s.connections, catchUps: s.catchUps });
     }, ${everyMs});
   })()`);
 }
@@ -169,6 +172,7 @@ export async function runProfile(
       lagMaxMs: lags.length ? Math.max(...lags) : null,
       audibleShare: samples.length ? samples.filter((s) => s.rms > RMS_THRESHOLD).length / samples.length : 0,
       reconnects: last.connections - startStats.connections,
+      catchUps: last.catchUps - startStats.catchUps,
       resets,
       errors,
     };
@@ -181,7 +185,7 @@ const fmt = (x: number | null, digits = 0) => (x === null ? '–' : x.toFixed(di
 
 export function formatTable(rows: ProfileResult[]): string {
   const head =
-    '| profile | minutes | underruns / 10 min (count) | settled target (ms) | max target (ms) | lag behind live p50 / max (ms) | buffered p50 / max (ms) | audible | reconnects (own) | first audio (ms) | reset recovery (ms) | underruns per reset |';
+    '| profile | minutes | underruns / 10 min (count) | settled target (ms) | max target (ms) | lag behind live p50 / max (ms) | buffered p50 / max (ms) | audible | reconnects (catch-ups) | first audio (ms) | reset recovery (ms) | underruns per reset |';
   const sep = '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
   const body = rows.map((r) => {
     const rec = r.resets.map((x) => fmt(x.recoveryMs)).join(', ') || '–';
@@ -190,7 +194,7 @@ export function formatTable(rows: ProfileResult[]): string {
       `| ${r.profile} | ${(r.seconds / 60).toFixed(1)} | ${r.underrunsPer10Min.toFixed(1)} (${r.underruns}) | ` +
       `${r.settledTargetMs.toFixed(0)} | ${r.maxTargetMs.toFixed(0)} | ${fmt(r.lagP50Ms)} / ${fmt(r.lagMaxMs)} | ` +
       `${r.bufferedP50Ms.toFixed(0)} / ${r.bufferedMaxMs.toFixed(0)} | ${(r.audibleShare * 100).toFixed(0)} % | ` +
-      `${r.reconnects} | ${fmt(r.firstAudioMs)} | ${rec} | ${ur} |`
+      `${r.reconnects} (${r.catchUps}) | ${fmt(r.firstAudioMs)} | ${rec} | ${ur} |`
     );
   });
   return [head, sep, ...body].join('\n');
