@@ -399,7 +399,7 @@ export class Player {
     this.stationOriginMs = header.serverPlayTimeMs - (header.positionFrames / header.sampleRate) * 1000;
     const jitterMs = this.arrivals.add(arrivalMs, header.positionFrames, header.sampleRate);
     this.jitterMs = jitterMs;
-    this.output?.post({ type: 'jitter', jitterMs });
+    this.output?.post({ type: 'jitter', jitterMs, maxLatenessMs: this.arrivals.maxLatenessMs });
     this.decoder.decode(header, payload);
   }
 

@@ -39,6 +39,18 @@ describe('PlayoutBuffer (jitter buffer, drift, fades)', () => {
     assert.ok(adaptive.maxStep < CLICK_STEP, `max step ${adaptive.maxStep}`);
   });
 
+  it('rides a 300 ms stall every 10 s after the first one, for 10 minutes', () => {
+    // Wi-Fi-like: chunks due during [10 n, 10 n + 0.3) s arrive at the end of the stall.
+    const sim = simulate({
+      seconds: 600,
+      delayMs: (_k, sendS) => (sendS >= 10 && sendS % 10 < 0.3 ? (0.3 - (sendS % 10)) * 1000 : 0),
+    });
+    // Measured before the max-lateness floor: 11 underruns (the target decayed into each next stall).
+    assert.ok(sim.playout.underruns <= 1, `${sim.playout.underruns} underruns`);
+    assert.ok(sim.playout.targetMs < 500, `target ${sim.playout.targetMs} ms`);
+    assert.ok(sim.maxStep < CLICK_STEP, `max step ${sim.maxStep}`);
+  });
+
   it('shrinks the target slowly once the network is steady again', () => {
     const rnd = mulberry32(3);
     const sim = simulate({

@@ -123,8 +123,9 @@ export class PlayoutBuffer {
     this.target.setChunkMs(chunkMs);
   }
 
-  setJitterMs(jitterMs: number): void {
-    this.target.setJitterMs(jitterMs);
+  /** p98 and largest lateness in the arrival window (jitter-target.ts). */
+  setJitterMs(jitterMs: number, maxLatenessMs = jitterMs): void {
+    this.target.setJitterMs(jitterMs, maxLatenessMs);
   }
 
   /** Adds decoded frames whose first frame is at `positionFrames` of the station's clock. */
