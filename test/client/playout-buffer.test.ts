@@ -236,4 +236,42 @@ describe('PlayoutBuffer (jitter buffer, drift, fades)', () => {
     q.render(new Float32Array(BLOCK_FRAMES), new Float32Array(BLOCK_FRAMES));
     assert.ok(q.bufferedMs > 290, `a 300 ms burst is kept whole: ${q.bufferedMs} ms`);
   });
+
+  it('cuts back a burst that lands just after the start (a slow decoder catching up) to the cushion', () => {
+    // Seen in a cold Chromium: the first decoded frames start playback, then the decoder's backlog
+    // arrives at once, leaving ~700 ms buffered (and as much lag behind live) for a minute.
+    const p = new PlayoutBuffer({ sampleRate: SAMPLE_RATE, chunkMs: 100 });
+    const outL = new Float32Array(BLOCK_FRAMES);
+    const outR = new Float32Array(BLOCK_FRAMES);
+    let prev = 0;
+    let maxStep = 0;
+    const render = (blocks: number) => {
+      for (let b = 0; b < blocks; b++) {
+        p.render(outL, outR);
+        for (const v of outL) {
+          maxStep = Math.max(maxStep, Math.abs(v - prev));
+          prev = v;
+        }
+      }
+    };
+    const [a1, a2] = sineChunk(0, 9600);
+    p.push(0, a1, a2); // 200 ms: playback starts
+    render(10);
+    const [b1, b2] = sineChunk(9600, 38_400);
+    p.push(9600, b1, b2); // + 800 ms at once
+    const peak = p.bufferedMs;
+    // Then real time: 100 ms chunks every 100 ms (4800 frames = 37.5 blocks), for 2 s.
+    let next = 48_000;
+    for (let k = 0; k < 20; k++) {
+      render(k % 2 === 0 ? 37 : 38);
+      const [c1, c2] = sineChunk(next, 4800);
+      p.push(next, c1, c2);
+      next += 4800;
+    }
+    assert.ok(peak > 900, `the burst was buffered: ${peak} ms`);
+    assert.ok(p.bufferedMs < START_MAX_FILL_MS + 50, `fill ${p.bufferedMs} ms 2 s after the burst`);
+    assert.ok(p.bufferedMs > 150, `the start-up cushion is kept: ${p.bufferedMs} ms`);
+    assert.equal(p.underruns, 0);
+    assert.ok(maxStep < CLICK_STEP, `max step ${maxStep}`);
+  });
 });
