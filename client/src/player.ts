@@ -1,11 +1,12 @@
 import { ArrivalStats } from './audio/arrival-stats.ts';
-import { AudioOutput, workletPlaybackAvailable } from './audio/audio-output.ts';
+import { AudioOutput, STREAM_SAMPLE_RATE, workletPlaybackAvailable } from './audio/audio-output.ts';
 import { ChunkDecoder, type PositionedFrames } from './audio/chunk-decoder.ts';
 import { chooseCodec, type WireCodec } from './audio/codec-choice.ts';
 import { opusDecodingSupported } from './audio/opus-decoder.ts';
 import { PlayoutState, type PlayoutStats } from './audio/playout-buffer.ts';
 import { StreamPlayer } from './audio/stream-player.ts';
 import { Connection, type ConnectionState } from './net/connection.ts';
+import { LagWatchdog } from './net/lag-watchdog.ts';
 import { webSocketUrl, type Listening } from './net/ws-url.ts';
 import { parseChunk } from './protocol/chunk-header.ts';
 import type {
@@ -45,6 +46,16 @@ export interface PlayerStats {
   ratio: number;
   /** Network jitter measured from chunk arrivals (p98 lateness), ms. */
   jitterMs: number;
+  /**
+   * Lag behind live, ms: how long after the server's clock plays a frame (the chunk header's play
+   * time) the jitter buffer's read head plays it; null when unknown (not playing, stream path).
+   * Uses the server clock estimated from ping/pong; excludes the device's own output latency.
+   */
+  lagMs: number | null;
+  /** Connections that reached `welcome` since the page loaded (1 + reconnects, per play). */
+  connections: number;
+  /** Reconnects made to catch up with live after falling far behind (net/lag-watchdog.ts). */
+  catchUps: number;
   detail: string;
 }
 
@@ -87,6 +98,13 @@ export class Player {
   private lastPlayout: PlayoutStats | null = null;
   private rttMs: number | null = null;
   private jitterMs = 0;
+  /** Unix ms (server clock) at which the station's position 0 plays, from the chunk headers. */
+  private stationOriginMs: number | null = null;
+  /** Server clock − local Date.now(), from the latest pong (0 until one arrives). */
+  private clockOffsetMs = 0;
+  private lagMs: number | null = null;
+  private welcomes = 0;
+  private readonly lagWatchdog = new LagWatchdog();
   private stateValue: PlayerState = 'stopped';
   private detail = '';
   private timers: Array<ReturnType<typeof setInterval>> = [];
@@ -117,7 +135,7 @@ export class Player {
             case 'now':
               return this.events.onNow(msg);
             case 'pong':
-              this.rttMs = Math.max(0, performance.now() - msg.t);
+              this.onPong(msg.t, msg.serverTime);
               return;
             case 'error':
               return this.events.onServerError(msg);
@@ -271,6 +289,8 @@ export class Player {
       output.post({ type: 'clear' });
       this.pendingAudio.length = 0;
       this.lastPlayout = null;
+      this.lagMs = null;
+      this.lagWatchdog.reset();
       await output.suspend();
     } else {
       this.connection.stop();
@@ -347,8 +367,21 @@ export class Player {
 
   // ---- incoming -----------------------------------------------------------------------------
 
+  private onPong(sentMs: number, serverTime: number | undefined): void {
+    const rttMs = Math.max(0, performance.now() - sentMs);
+    this.rttMs = rttMs;
+    if (typeof serverTime === 'number' && Number.isFinite(serverTime)) {
+      this.clockOffsetMs = serverTime - (Date.now() - rttMs / 2);
+    }
+  }
+
   private onWelcome(msg: WelcomeMessage): void {
     this.welcome = msg;
+    this.welcomes++;
+    this.stationOriginMs = null;
+    // Until the old connection's audio has played out (≤ the target, under HOLD_MS), the lag of
+    // another station's positions means nothing.
+    this.lagWatchdog.reset();
     if (msg.personal && msg.resumeToken) this.resumeToken = msg.resumeToken;
     this.arrivals.reset(performance.now());
     this.decoder.reset();
@@ -363,9 +396,10 @@ export class Player {
     const parsed = parseChunk(data);
     if (!parsed.ok) return;
     const { header, payload } = parsed;
+    this.stationOriginMs = header.serverPlayTimeMs - (header.positionFrames / header.sampleRate) * 1000;
     const jitterMs = this.arrivals.add(arrivalMs, header.positionFrames, header.sampleRate);
     this.jitterMs = jitterMs;
-    this.output?.post({ type: 'jitter', jitterMs });
+    this.output?.post({ type: 'jitter', jitterMs, maxLatenessMs: this.arrivals.maxLatenessMs });
     this.decoder.decode(header, payload);
   }
 
@@ -403,6 +437,15 @@ export class Player {
       if (stats) {
         this.lastPlayout = stats;
         if (stats.state !== PlayoutState.Buffering) this.hadAudio = true;
+        const origin = this.stationOriginMs;
+        this.lagMs =
+          origin !== null && Number.isFinite(stats.positionFrames)
+            ? Date.now() + this.clockOffsetMs - (origin + (stats.positionFrames / STREAM_SAMPLE_RATE) * 1000)
+            : null;
+        if (this.lagWatchdog.update(performance.now(), this.lagMs, stats.targetMs) && this.playing) {
+          // What is buffered plays out; the new connection starts at live and joins with a splice.
+          this.connection.restart();
+        }
       }
     }
     this.refreshState();
@@ -469,6 +512,9 @@ export class Player {
       splices: p?.splices ?? 0,
       ratio: p?.ratio ?? 1,
       jitterMs: this.jitterMs,
+      lagMs: streaming ? null : this.lagMs,
+      connections: this.welcomes,
+      catchUps: this.lagWatchdog.catchUps,
       detail: this.detail,
     };
   }

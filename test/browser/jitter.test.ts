@@ -10,18 +10,18 @@ import {
   openPlayer,
   stats,
 } from './browser-helpers.ts';
-import { startJitterProxy, type JitterProxy } from './jitter-proxy.ts';
+import { startImpairmentProxy, type ImpairmentProxy } from './impairment-proxy.ts';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
 describe('adaptive jitter buffer over a jittery path, in Chromium', () => {
   let server: Server;
-  let proxy: JitterProxy;
+  let proxy: ImpairmentProxy;
   let browser: Browser;
 
   before(async () => {
     [server, browser] = await Promise.all([startServer({ host: '127.0.0.1', port: 0 }), launchBrowser()]);
-    proxy = await startJitterProxy(server.port, mulberry32(42));
+    proxy = await startImpairmentProxy(server.port, { random: mulberry32(42) });
   });
   after(async () => {
     await browser?.close();
@@ -38,8 +38,8 @@ describe('adaptive jitter buffer over a jittery path, in Chromium', () => {
       await page.waitForTimeout(2000);
       const calm = await stats(page);
 
-      // 0–250 ms of extra delay per TCP segment, in order.
-      proxy.setJitterMs(250);
+      // 0–250 ms of extra delay per TCP segment (125 ± 125 ms), in order.
+      proxy.setProfile({ delayMs: 125, jitterMs: 125 });
       await page.waitForTimeout(8000);
       const adapted = await stats(page);
       // From here on the buffer has adapted: count what happens in the next 6 s.

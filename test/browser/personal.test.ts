@@ -9,7 +9,7 @@ import {
   stats,
   waitFor,
 } from './browser-helpers.ts';
-import { startJitterProxy } from './jitter-proxy.ts';
+import { startImpairmentProxy } from './impairment-proxy.ts';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 interface Session {
@@ -82,7 +82,7 @@ describe('personal session in Chromium', () => {
     'resumes the same personal session with its resumeToken after a network drop',
     { timeout: 30_000 },
     async () => {
-      const proxy = await startJitterProxy(server.port, () => 0);
+      const proxy = await startImpairmentProxy(server.port);
       const context = await browser.newContext();
       const page = await context.newPage();
       await page.goto(proxy.url);
@@ -94,7 +94,7 @@ describe('personal session in Chromium', () => {
       await page.selectOption('#mode', 'mixolydian');
       await waitFor(session, (s) => s?.params.mode === 'mixolydian', 5000);
 
-      proxy.dropConnections();
+      proxy.resetConnections();
       await waitFor(
         () => stats(page),
         (s) => s.state === 'reconnecting',

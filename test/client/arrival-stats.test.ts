@@ -22,6 +22,22 @@ describe('ArrivalStats (jitter from chunk positions)', () => {
     assert.ok(j > 35 && j < 55, `jitter ${j}`);
   });
 
+  it('reports the largest lateness in the window, which the p98 misses for a rare outage', () => {
+    const s = new ArrivalStats();
+    // 100 chunks on time, except a 300 ms stall at 5 s: three chunks late by 300, 200, 100 ms.
+    let j = 0;
+    for (let k = 0; k < 100; k++) {
+      const due = k * 100;
+      const arrival = due >= 5000 && due < 5300 ? 5300 : due;
+      j = s.add(arrival, k * CHUNK, SR);
+    }
+    assert.ok(j <= 200 + 1e-9, `p98 ${j}`);
+    assert.ok(Math.abs(s.maxLatenessMs - 300) < 1e-6, `max ${s.maxLatenessMs}`);
+    // Once the stall has left the 10 s window, it is forgotten.
+    for (let k = 100; k < 210; k++) s.add(k * 100, k * CHUNK, SR);
+    assert.ok(s.maxLatenessMs < 1e-6, `max ${s.maxLatenessMs}`);
+  });
+
   it('is not fooled by the burst of already-due chunks a server sends at connect', () => {
     const s = new ArrivalStats();
     s.reset(0);

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
-import { Connection, LIVENESS_TIMEOUT_MS, type ConnectionState } from '../../client/src/net/connection.ts';
+import {
+  Connection,
+  LIVENESS_TIMEOUT_MS,
+  QUICK_RETRY_MAX_MS,
+  type ConnectionState,
+} from '../../client/src/net/connection.ts';
 import type { ServerMessage } from '../../client/src/protocol/messages.ts';
 
 /** A stand-in for the browser's WebSocket: the test drives its events. */
@@ -79,6 +84,30 @@ describe('Connection (reconnecting WebSocket)', () => {
     FakeSocket.all[1].serverClose(1006);
     const secondDelay = (states.at(-1) as { retryInMs: number }).retryInMs;
     assert.ok(secondDelay > firstDelay, `${secondDelay} after ${firstDelay}`);
+    c.stop();
+  });
+
+  it('retries at once when the network cut a streaming connection (1006), with the backoff otherwise', () => {
+    const { c, states } = make();
+    c.start();
+    FakeSocket.all[0].open();
+    FakeSocket.all[0].onmessage?.({ data: new ArrayBuffer(40) });
+    FakeSocket.all[0].serverClose(1006);
+    const quick = (states.at(-1) as { retryInMs: number }).retryInMs;
+    assert.ok(quick <= QUICK_RETRY_MAX_MS, `retry in ${quick} ms after a reset`);
+    mock.timers.tick(quick);
+    assert.equal(FakeSocket.all.length, 2);
+    // This attempt never streamed (the server is gone): the backoff applies, and grows.
+    FakeSocket.all[1].serverClose(1006);
+    const next = (states.at(-1) as { retryInMs: number }).retryInMs;
+    assert.ok(next > QUICK_RETRY_MAX_MS, `retry in ${next} ms after a failed attempt`);
+    mock.timers.tick(next);
+    // A streaming connection closed by a server shutdown (1001) waits the backoff.
+    FakeSocket.all[2].open();
+    FakeSocket.all[2].onmessage?.({ data: new ArrayBuffer(40) });
+    FakeSocket.all[2].serverClose(1001, 'server shutting down');
+    const afterShutdown = (states.at(-1) as { retryInMs: number }).retryInMs;
+    assert.ok(afterShutdown > QUICK_RETRY_MAX_MS, `retry in ${afterShutdown} ms after 1001`);
     c.stop();
   });
 

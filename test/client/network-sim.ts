@@ -108,7 +108,7 @@ export function simulate(opts: SimOptions): SimResult {
       const [l, r] = sineChunk(position, chunkFrames);
       playout.push(position, l, r);
       const jitterMs = stats.add(nextArrivalS * 1000, position, SAMPLE_RATE);
-      if (adaptive) playout.setJitterMs(jitterMs);
+      if (adaptive) playout.setJitterMs(jitterMs, stats.maxLatenessMs);
       lastArrivalS = nextArrivalS;
       k++;
       scheduleNext();

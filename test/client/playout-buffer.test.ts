@@ -39,6 +39,18 @@ describe('PlayoutBuffer (jitter buffer, drift, fades)', () => {
     assert.ok(adaptive.maxStep < CLICK_STEP, `max step ${adaptive.maxStep}`);
   });
 
+  it('rides a 300 ms stall every 10 s after the first one, for 10 minutes', () => {
+    // Wi-Fi-like: chunks due during [10 n, 10 n + 0.3) s arrive at the end of the stall.
+    const sim = simulate({
+      seconds: 600,
+      delayMs: (_k, sendS) => (sendS >= 10 && sendS % 10 < 0.3 ? (0.3 - (sendS % 10)) * 1000 : 0),
+    });
+    // Measured before the max-lateness floor: 11 underruns (the target decayed into each next stall).
+    assert.ok(sim.playout.underruns <= 1, `${sim.playout.underruns} underruns`);
+    assert.ok(sim.playout.targetMs < 500, `target ${sim.playout.targetMs} ms`);
+    assert.ok(sim.maxStep < CLICK_STEP, `max step ${sim.maxStep}`);
+  });
+
   it('shrinks the target slowly once the network is steady again', () => {
     const rnd = mulberry32(3);
     const sim = simulate({
@@ -108,6 +120,29 @@ describe('PlayoutBuffer (jitter buffer, drift, fades)', () => {
       }
     }
     assert.ok(maxStep < CLICK_STEP, `max step ${maxStep}`);
+  });
+
+  it('reports the station position at the read head (for lag behind live), NaN while buffering', () => {
+    const p = new PlayoutBuffer({ sampleRate: SAMPLE_RATE, chunkMs: 100 });
+    const outL = new Float32Array(BLOCK_FRAMES);
+    const outR = new Float32Array(BLOCK_FRAMES);
+    assert.ok(Number.isNaN(p.stats().positionFrames));
+    const start = 480_000; // a station 10 s old
+    for (let k = 0; k < 5; k++) {
+      const [l, r] = sineChunk(start + k * 4800, 4800);
+      p.push(start + k * 4800, l, r);
+    }
+    p.render(outL, outR); // starts: 500 ms buffered ≥ target; START_MAX_FILL_MS trims to 400 ms
+    for (let blk = 0; blk < 50; blk++) p.render(outL, outR);
+    const s = p.stats();
+    // What sounds now is the newest frame minus what is still buffered.
+    assert.ok(Math.abs(s.positionFrames - (start + 5 * 4800 - (s.bufferedMs / 1000) * SAMPLE_RATE)) < 1);
+    // 100 ms were skipped at the start, then 51 blocks of ~128 frames played.
+    const expected = start + 4800 + 51 * BLOCK_FRAMES;
+    assert.ok(
+      Math.abs(s.positionFrames - expected) < 0.01 * 51 * BLOCK_FRAMES + 2,
+      `${s.positionFrames} vs ${expected}`,
+    );
   });
 
   it('drops duplicate chunks and keeps the fill bounded by its capacity', () => {
@@ -200,5 +235,43 @@ describe('PlayoutBuffer (jitter buffer, drift, fades)', () => {
     q.push(0, l3, r3);
     q.render(new Float32Array(BLOCK_FRAMES), new Float32Array(BLOCK_FRAMES));
     assert.ok(q.bufferedMs > 290, `a 300 ms burst is kept whole: ${q.bufferedMs} ms`);
+  });
+
+  it('cuts back a burst that lands just after the start (a slow decoder catching up) to the cushion', () => {
+    // Seen in a cold Chromium: the first decoded frames start playback, then the decoder's backlog
+    // arrives at once, leaving ~700 ms buffered (and as much lag behind live) for a minute.
+    const p = new PlayoutBuffer({ sampleRate: SAMPLE_RATE, chunkMs: 100 });
+    const outL = new Float32Array(BLOCK_FRAMES);
+    const outR = new Float32Array(BLOCK_FRAMES);
+    let prev = 0;
+    let maxStep = 0;
+    const render = (blocks: number) => {
+      for (let b = 0; b < blocks; b++) {
+        p.render(outL, outR);
+        for (const v of outL) {
+          maxStep = Math.max(maxStep, Math.abs(v - prev));
+          prev = v;
+        }
+      }
+    };
+    const [a1, a2] = sineChunk(0, 9600);
+    p.push(0, a1, a2); // 200 ms: playback starts
+    render(10);
+    const [b1, b2] = sineChunk(9600, 38_400);
+    p.push(9600, b1, b2); // + 800 ms at once
+    const peak = p.bufferedMs;
+    // Then real time: 100 ms chunks every 100 ms (4800 frames = 37.5 blocks), for 2 s.
+    let next = 48_000;
+    for (let k = 0; k < 20; k++) {
+      render(k % 2 === 0 ? 37 : 38);
+      const [c1, c2] = sineChunk(next, 4800);
+      p.push(next, c1, c2);
+      next += 4800;
+    }
+    assert.ok(peak > 900, `the burst was buffered: ${peak} ms`);
+    assert.ok(p.bufferedMs < START_MAX_FILL_MS + 50, `fill ${p.bufferedMs} ms 2 s after the burst`);
+    assert.ok(p.bufferedMs > 150, `the start-up cushion is kept: ${p.bufferedMs} ms`);
+    assert.equal(p.underruns, 0);
+    assert.ok(maxStep < CLICK_STEP, `max step ${maxStep}`);
   });
 });

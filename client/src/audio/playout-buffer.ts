@@ -14,7 +14,8 @@ import { JitterTarget } from './jitter-target.ts';
  *   (never a hard stop), counts one underrun, and waits for the target again.
  * - Clock drift is corrected by resampling at 1 ± 0.5 % (drift-controller.ts), with 4-point
  *   Hermite interpolation.
- * - A fill far above the target (a burst after a stall) is cut back with a fade-out/jump/fade-in.
+ * - A fill far above the target (a burst after a stall) is cut back with a fade-out/jump/fade-in;
+ *   in the first seconds after a start, anything much beyond the start-up cushion already is.
  *
  * Pure TypeScript with no platform API: the AudioWorklet wraps it, and node tests drive it with
  * simulated networks. render() allocates nothing.
@@ -30,6 +31,14 @@ export const UNDERRUN_FADE_IN_MS = 40;
 export const START_MAX_FILL_MS = 400;
 /** Fill beyond target + this is cut back (the drift correction alone would take minutes). */
 export const EXCESS_SKIP_MS = 1500;
+/**
+ * For this long after playback (re)starts, a fill beyond the start-up cushion
+ * (max(target, START_MAX_FILL_MS)) + START_EXCESS_MS is cut back to the cushion: a burst that
+ * lands just after the start (a decoder catching up in a cold browser) would otherwise add its
+ * length to the lag behind live for a minute or more.
+ */
+export const START_SETTLE_S = 3;
+export const START_EXCESS_MS = 150;
 export const MAX_SPLICES = 64;
 /** Short, so that stats().rms says what is sounding now (silence shows within ~1 s). */
 export const RMS_TIME_CONSTANT_S = 0.1;
@@ -50,6 +59,12 @@ export interface PlayoutStats {
   droppedFrames: number;
   /** Joins played as fades (gaps, discontinuities, new streams, skips). */
   splices: number;
+  /**
+   * Station position (frames) at the read head, i.e. what is sounding now; NaN while nothing is
+   * playing. Derived from the newest push, so just after a splice it is off by the gap's size
+   * until the older frames have played out.
+   */
+  positionFrames: number;
 }
 
 export class PlayoutBuffer {
@@ -81,6 +96,8 @@ export class PlayoutBuffer {
   private readonly drift = new DriftController();
   private readonly target: JitterTarget;
   private chunkMs: number;
+  /** Seconds since playback last (re)started. */
+  private sincePlayS = Infinity;
 
   private underrunsCount = 0;
   private playedFramesCount = 0;
@@ -117,8 +134,9 @@ export class PlayoutBuffer {
     this.target.setChunkMs(chunkMs);
   }
 
-  setJitterMs(jitterMs: number): void {
-    this.target.setJitterMs(jitterMs);
+  /** p98 and largest lateness in the arrival window (jitter-target.ts). */
+  setJitterMs(jitterMs: number, maxLatenessMs = jitterMs): void {
+    this.target.setJitterMs(jitterMs, maxLatenessMs);
   }
 
   /** Adds decoded frames whose first frame is at `positionFrames` of the station's clock. */
@@ -214,6 +232,7 @@ export class PlayoutBuffer {
         this.state = PlayoutState.Playing;
         this.flowGain.rampTo(1, (UNDERRUN_FADE_IN_MS / 1000) * outSr);
         this.drift.resetFill();
+        this.sincePlayS = 0;
       } else {
         outL.fill(0);
         outR.fill(0);
@@ -222,11 +241,16 @@ export class PlayoutBuffer {
       }
     }
 
+    this.sincePlayS += dtS;
+    // What a cut-back keeps: the target, or the start-up cushion just after a start.
+    const settling = this.sincePlayS < START_SETTLE_S;
+    const keepFrames = settling ? Math.max(targetFrames, (START_MAX_FILL_MS / 1000) * sr) : targetFrames;
+    const excessFrames = ((settling ? START_EXCESS_MS : EXCESS_SKIP_MS) / 1000) * sr;
     const ratio = this.drift.update((buffered / sr) * 1000, this.target.targetMs, dtS) * this.rateRatio;
     const starveFadeFrames = (STARVE_FADE_MS / 1000) * outSr;
     const outputFramesLeft = (buffered - LOOKAHEAD_FRAMES) / ratio;
     if (this.state === PlayoutState.Playing) {
-      if (buffered > targetFrames + (EXCESS_SKIP_MS / 1000) * sr) {
+      if (buffered > keepFrames + excessFrames) {
         this.state = PlayoutState.Skipping;
         this.flowGain.rampTo(0, this.spliceFadeFrames);
       } else if (outputFramesLeft < n + starveFadeFrames) {
@@ -296,8 +320,8 @@ export class PlayoutBuffer {
           break;
         }
         if (this.state === PlayoutState.Skipping) {
-          // Silent now: jump to `target` before the newest frame and fade back in.
-          this.jumpTo(Math.max(read, this.writeIndex - targetFrames));
+          // Silent now: jump to what is kept before the newest frame and fade back in.
+          this.jumpTo(Math.max(read, this.writeIndex - keepFrames));
           read = this.readIndex;
           this.state = PlayoutState.Playing;
           this.flowGain.rampTo(1, fade);
@@ -363,6 +387,12 @@ export class PlayoutBuffer {
     return this.drift.ratio;
   }
 
+  /** See PlayoutStats.positionFrames. */
+  get positionFrames(): number {
+    if (!this.mapped || this.state === PlayoutState.Buffering) return NaN;
+    return this.nextPositionFrames - (this.writeIndex - this.readIndex);
+  }
+
   get playoutState(): PlayoutState {
     return this.state;
   }
@@ -379,6 +409,7 @@ export class PlayoutBuffer {
       ratio: this.drift.ratio,
       droppedFrames: this.droppedFramesCount,
       splices: this.splicesCount,
+      positionFrames: this.positionFrames,
     };
   }
 }

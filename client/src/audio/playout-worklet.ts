@@ -37,7 +37,7 @@ class PlayoutProcessor extends AudioWorkletProcessor {
         this.playout.setChunkMs(msg.chunkMs);
         break;
       case 'jitter':
-        this.playout.setJitterMs(msg.jitterMs);
+        this.playout.setJitterMs(msg.jitterMs, msg.maxLatenessMs);
         break;
       case 'fade':
         this.playout.fadeTo(msg.gain, msg.ms);

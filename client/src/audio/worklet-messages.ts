@@ -7,7 +7,7 @@ export const PLAYOUT_PROCESSOR = 'auralis-playout';
 export type ToWorklet =
   | { type: 'audio'; positionFrames: number; left: Float32Array; right: Float32Array; discontinuity: boolean }
   | { type: 'newStream'; chunkMs: number }
-  | { type: 'jitter'; jitterMs: number }
+  | { type: 'jitter'; jitterMs: number; maxLatenessMs: number }
   | { type: 'fade'; gain: number; ms: number }
   | { type: 'clear' }
   | { type: 'poll'; id: number };

@@ -8,6 +8,14 @@ import { parseServerMessage, type ClientMessage, type ServerMessage } from '../p
  * a half-open TCP connection would otherwise leave the player silent forever.
  */
 export const LIVENESS_TIMEOUT_MS = 4000;
+/**
+ * A connection that was streaming audio and was cut by the network (1006: a reset, a NAT
+ * rebinding, a dead path) is retried after a random 0…QUICK_RETRY_MAX_MS instead of the backoff's
+ * first delay, so the jitter buffer has a chance to bridge the gap. A server that went away
+ * refuses that attempt, and the backoff takes over from there; a server shutdown (1001) or a full
+ * server (1013) always gets the backoff.
+ */
+export const QUICK_RETRY_MAX_MS = 100;
 export const CONNECT_TIMEOUT_MS = 6000;
 /** PROTOCOL.md: client text messages are at most 4 KiB. */
 export const MAX_CLIENT_MESSAGE_BYTES = 4096;
@@ -42,10 +50,12 @@ export class Connection {
   private livenessTimer: ReturnType<typeof setTimeout> | null = null;
   private running = false;
   private attempt = 0;
+  /** The current socket has delivered audio. */
+  private streamed = false;
 
   constructor(
     private readonly events: ConnectionEvents,
-    random: () => number,
+    private readonly random: () => number,
   ) {
     this.backoff = new Backoff({ random });
   }
@@ -97,6 +107,7 @@ export class Connection {
     }
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
+    this.streamed = false;
     this.armLiveness(CONNECT_TIMEOUT_MS);
     socket.onopen = () => {
       if (this.socket !== socket) return;
@@ -110,6 +121,7 @@ export class Connection {
         // Audio flows: this connection works, so the next drop starts from the short delay.
         this.backoff.reset();
         this.attempt = 0;
+        this.streamed = true;
         this.events.onChunk(event.data, performance.now());
         return;
       }
@@ -137,7 +149,10 @@ export class Connection {
       this.setState({ kind: 'failed', reason: reason || fatal });
       return;
     }
-    const delayMs = Math.round(this.backoff.nextDelayMs() * (code === 1013 ? 2 : 1));
+    const backoffMs = this.backoff.nextDelayMs() * (code === 1013 ? 2 : 1);
+    const quick = code === 1006 && this.streamed;
+    this.streamed = false;
+    const delayMs = Math.round(quick ? this.random() * QUICK_RETRY_MAX_MS : backoffMs);
     this.setState({ kind: 'waiting', retryInMs: delayMs, reason: describeClose(code, reason) });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;

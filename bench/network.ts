@@ -1,0 +1,109 @@
+/**
+ * `npm run bench:network -- [--minutes M] [--profile name[,name…]] [--resets N] [--json]`
+ *
+ * The web player on bad networks, measured: starts the built server (`dist/main.js`, what
+ * `npm start` runs; `npm run build` first) in its own process, the impairment proxy
+ * (test/browser/impairment-proxy.ts) in this one, and Debian's Chromium through playwright-core.
+ * For each profile (test/browser/network-run.ts: lan, 4g, wifi-stalls, 2mbps, 64kbps) it plays for
+ * M minutes and then injects N connection resets, and prints one table row: underruns per
+ * 10 minutes, the buffer target it settled at, lag behind live, time to first audio, and the time
+ * from a reset to audio playing again. Not a test: it prints numbers.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { launchBrowser } from '../test/browser/browser-helpers.ts';
+import { startImpairmentProxy } from '../test/browser/impairment-proxy.ts';
+import {
+  PROFILES,
+  formatTable,
+  profileByName,
+  runProfile,
+  type ProfileResult,
+} from '../test/browser/network-run.ts';
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+async function startBuiltServer(): Promise<{ child: ChildProcess; port: number }> {
+  if (!existsSync('dist/main.js') || !existsSync('client/dist/index.html')) {
+    throw new Error('no build: run `npm run build` first');
+  }
+  const child = spawn(process.execPath, ['dist/main.js', 'serve', '--port', '0', '--log-level', 'warn'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('server did not start within 20 s')), 20_000);
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /serving on http:\/\/[^:\s]+:(\d+)/.exec(buf);
+      if (m) {
+        clearTimeout(t);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`server exited with ${code} before serving`));
+    });
+  });
+  return { child, port };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function main(): Promise<void> {
+  const minutes = Number(flag('minutes', '2'));
+  const resets = Number(flag('resets', '3'));
+  if (!(minutes > 0) || !Number.isInteger(resets) || resets < 0) {
+    throw new Error('--minutes must be > 0 and --resets a whole number ≥ 0');
+  }
+  const names = flag('profile', PROFILES.map((p) => p.name).join(',')).split(',');
+  const profiles = names.map(profileByName);
+  const load0 = loadavg();
+  const server = await startBuiltServer();
+  const rows: ProfileResult[] = [];
+  try {
+    const proxy = await startImpairmentProxy(server.port);
+    try {
+      const browser = await launchBrowser();
+      try {
+        for (const p of profiles) {
+          process.stderr.write(`bench:network: ${p.name} (${p.description}) for ${minutes} min…\n`);
+          const row = await runProfile(browser, proxy, p, { seconds: minutes * 60, resets });
+          rows.push(row);
+          process.stderr.write(`${formatTable([row]).split('\n').at(-1)}\n`);
+        }
+      } finally {
+        await browser.close();
+      }
+    } finally {
+      await proxy.close();
+    }
+  } finally {
+    await stop(server.child);
+  }
+  const load1 = loadavg();
+  console.log(
+    `load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${load1.map((x) => x.toFixed(2)).join(' ')}`,
+  );
+  for (const p of profiles) console.log(`- ${p.name}: ${p.description}`);
+  console.log(formatTable(rows));
+  for (const r of rows) if (r.errors.length) console.log(`${r.profile} page errors: ${r.errors.join(' | ')}`);
+  if (process.argv.includes('--json')) console.log(JSON.stringify(rows, null, 2));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

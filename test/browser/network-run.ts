@@ -1,0 +1,201 @@
+/**
+ * Measures the web player in Chromium behind the impairment proxy, one network profile at a time:
+ * time to first audio, underruns, the buffer target it settles at, lag behind live, and recovery
+ * after an injected connection reset. Shared by `test/browser/network.test.ts` (short runs with
+ * bounds) and `bench/network.ts` (long runs, a printed table). Not a test file.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { RMS_THRESHOLD, clickPlayAndTimeFirstAudio, openPlayer } from './browser-helpers.ts';
+import type { ImpairmentProfile, ImpairmentProxy } from './impairment-proxy.ts';
+
+export interface NetworkProfile {
+  name: string;
+  description: string;
+  impairment: ImpairmentProfile;
+}
+
+/** Opus at 96 kb/s plus headers is ~12.5 kB/s on the wire. */
+export const PROFILES: readonly NetworkProfile[] = [
+  { name: 'lan', description: 'good LAN (no impairment)', impairment: {} },
+  { name: '4g', description: '4G-like: 50 ± 30 ms each way', impairment: { delayMs: 50, jitterMs: 30 } },
+  {
+    name: 'wifi-stalls',
+    description: 'Wi-Fi: 300 ms stall every 10 s',
+    impairment: { delayMs: 2, jitterMs: 1, stall: { everyMs: 10_000, forMs: 300 } },
+  },
+  {
+    name: '2mbps',
+    description: '2 Mb/s cap each way, 10 ms',
+    impairment: { delayMs: 10, rateBytesPerS: 250_000 },
+  },
+  {
+    name: '64kbps',
+    description: '64 kb/s cap (below the 96 kb/s stream)',
+    impairment: { delayMs: 20, rateBytesPerS: 8000 },
+  },
+];
+
+export function profileByName(name: string): NetworkProfile {
+  const p = PROFILES.find((x) => x.name === name);
+  if (!p) throw new Error(`unknown profile ${name}; one of ${PROFILES.map((x) => x.name).join(', ')}`);
+  return p;
+}
+
+export interface Sample {
+  t: number;
+  state: string;
+  underruns: number;
+  targetMs: number;
+  bufferedMs: number;
+  lagMs: number | null;
+  rms: number;
+  connections: number;
+  catchUps: number;
+}
+
+export interface ResetResult {
+  /** From the reset to "reconnected and audible", ms; null if not within the timeout. */
+  recoveryMs: number | null;
+  /** Underruns between the reset and 3 s after recovery. */
+  underruns: number;
+}
+
+export interface ProfileResult {
+  profile: string;
+  seconds: number;
+  firstAudioMs: number | null;
+  /** Underruns in the steady phase (no injected reset), and scaled to 10 minutes. */
+  underruns: number;
+  underrunsPer10Min: number;
+  /** Target at the end of the steady phase, and its max over the phase. */
+  settledTargetMs: number;
+  maxTargetMs: number;
+  bufferedP50Ms: number;
+  bufferedMaxMs: number;
+  lagP50Ms: number | null;
+  lagMaxMs: number | null;
+  /** Share of samples in the steady phase with audible output. */
+  audibleShare: number;
+  /** Reconnects the player made by itself in the steady phase (no reset injected). */
+  reconnects: number;
+  /** Of those, reconnects to catch up with live (the lag watchdog). */
+  catchUps: number;
+  resets: ResetResult[];
+  errors: string[];
+}
+
+/** Starts an in-page sampler (every `everyMs`) that keeps its samples in `window.__netSamples`. */
+async function startSampler(page: Page, everyMs: number): Promise<void> {
+  await page.evaluate(`(() => {
+    window.__netSamples = [];
+    window.__netSampler = setInterval(() => {
+      const s = window.auralisPlayer.stats();
+      window.__netSamples.push({ t: Date.now(), state: s.state, underruns: s.underruns, targetMs: s.targetMs,
+        bufferedMs: s.bufferedMs, lagMs: s.lagMs, rms: s.rms, connections: s.connections, catchUps: s.catchUps });
+    }, ${everyMs});
+  })()`);
+}
+
+async function takeSamples(page: Page): Promise<Sample[]> {
+  return (await page.evaluate(`(() => {
+    const s = window.__netSamples;
+    window.__netSamples = [];
+    return s;
+  })()`)) as Sample[];
+}
+
+/** Resets the connections and measures, in the page, the time until it plays again. */
+async function measureReset(page: Page, proxy: ImpairmentProxy, timeoutMs: number): Promise<ResetResult> {
+  const before = (await page.evaluate('window.auralisPlayer.stats()')) as Sample;
+  const waiting = page.evaluate(`new Promise((resolve) => {
+    const end = Date.now() + ${timeoutMs};
+    const tick = () => {
+      const s = window.auralisPlayer.stats();
+      if (s.connections > ${before.connections} && s.state === 'playing' && s.rms > ${RMS_THRESHOLD}) resolve(Date.now());
+      else if (Date.now() > end) resolve(null);
+      else setTimeout(tick, 10);
+    };
+    tick();
+  })`) as Promise<number | null>;
+  const resetAt = Date.now();
+  proxy.resetConnections();
+  const at = await waiting;
+  await page.waitForTimeout(3000);
+  const after = (await page.evaluate('window.auralisPlayer.stats()')) as Sample;
+  return { recoveryMs: at === null ? null : at - resetAt, underruns: after.underruns - before.underruns };
+}
+
+function percentile(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
+}
+
+/**
+ * Runs one profile in a fresh browser context: sets the proxy's profile, opens the player through
+ * it, plays for `seconds` (steady phase, sampled every 250 ms), then injects `resets` connection
+ * resets 10 s apart and measures each recovery.
+ */
+export async function runProfile(
+  browser: Browser,
+  proxy: ImpairmentProxy,
+  profile: NetworkProfile,
+  opts: { seconds: number; resets: number; firstAudioTimeoutMs?: number; recoveryTimeoutMs?: number },
+): Promise<ProfileResult> {
+  proxy.setProfile(profile.impairment);
+  const { context, page, errors } = await openPlayer(browser, proxy.url);
+  try {
+    const firstAudioMs = await clickPlayAndTimeFirstAudio(page, opts.firstAudioTimeoutMs ?? 15_000);
+    const startStats = (await page.evaluate('window.auralisPlayer.stats()')) as Sample;
+    await startSampler(page, 250);
+    await page.waitForTimeout(opts.seconds * 1000);
+    const samples = await takeSamples(page);
+    const last = samples.at(-1) ?? startStats;
+    const lags = samples.map((s) => s.lagMs).filter((x): x is number => typeof x === 'number');
+    const buffered = samples.map((s) => s.bufferedMs);
+    const underruns = last.underruns - startStats.underruns;
+    const resets: ResetResult[] = [];
+    for (let i = 0; i < opts.resets; i++) {
+      if (i > 0) await page.waitForTimeout(7000);
+      resets.push(await measureReset(page, proxy, opts.recoveryTimeoutMs ?? 20_000));
+    }
+    return {
+      profile: profile.name,
+      seconds: opts.seconds,
+      firstAudioMs,
+      underruns,
+      underrunsPer10Min: (underruns / opts.seconds) * 600,
+      settledTargetMs: last.targetMs,
+      maxTargetMs: Math.max(0, ...samples.map((s) => s.targetMs)),
+      bufferedP50Ms: buffered.length ? percentile(buffered, 0.5) : 0,
+      bufferedMaxMs: buffered.length ? Math.max(...buffered) : 0,
+      lagP50Ms: lags.length ? percentile(lags, 0.5) : null,
+      lagMaxMs: lags.length ? Math.max(...lags) : null,
+      audibleShare: samples.length ? samples.filter((s) => s.rms > RMS_THRESHOLD).length / samples.length : 0,
+      reconnects: last.connections - startStats.connections,
+      catchUps: last.catchUps - startStats.catchUps,
+      resets,
+      errors,
+    };
+  } finally {
+    await context.close();
+  }
+}
+
+const fmt = (x: number | null, digits = 0) => (x === null ? '–' : x.toFixed(digits));
+
+export function formatTable(rows: ProfileResult[]): string {
+  const head =
+    '| profile | minutes | underruns / 10 min (count) | settled target (ms) | max target (ms) | lag behind live p50 / max (ms) | buffered p50 / max (ms) | audible | reconnects (catch-ups) | first audio (ms) | reset recovery (ms) | underruns per reset |';
+  const sep = '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
+  const body = rows.map((r) => {
+    const rec = r.resets.map((x) => fmt(x.recoveryMs)).join(', ') || '–';
+    const ur = r.resets.map((x) => x.underruns).join(', ') || '–';
+    return (
+      `| ${r.profile} | ${(r.seconds / 60).toFixed(1)} | ${r.underrunsPer10Min.toFixed(1)} (${r.underruns}) | ` +
+      `${r.settledTargetMs.toFixed(0)} | ${r.maxTargetMs.toFixed(0)} | ${fmt(r.lagP50Ms)} / ${fmt(r.lagMaxMs)} | ` +
+      `${r.bufferedP50Ms.toFixed(0)} / ${r.bufferedMaxMs.toFixed(0)} | ${(r.audibleShare * 100).toFixed(0)} % | ` +
+      `${r.reconnects} (${r.catchUps}) | ${fmt(r.firstAudioMs)} | ${rec} | ${ur} |`
+    );
+  });
+  return [head, sep, ...body].join('\n');
+}
