@@ -6,6 +6,8 @@ import type { Station } from './station.ts';
 /** What the feed writes to: an HTTP response (or any writable with the same few members). */
 export interface SseSink {
   readonly writableLength: number;
+  /** True once the connection is gone (its 'close' may already have been emitted). */
+  readonly destroyed: boolean;
   write(chunk: string): boolean;
   end(): void;
   destroy(): void;
@@ -70,7 +72,7 @@ export class NowFeed {
    * event. Returns false (and ends the sink) when the feed is closed.
    */
   add(st: Station, sink: SseSink): boolean {
-    if (this.closed) {
+    if (this.closed || sink.destroyed) {
       sink.end();
       return false;
     }
@@ -115,6 +117,10 @@ export class NowFeed {
 
   private send(c: Client, frame: string): void {
     if (c.closed) return;
+    if (c.sink.destroyed) {
+      this.forget(c);
+      return;
+    }
     if (c.sink.writableLength + Buffer.byteLength(frame) > this.maxQueuedBytes) {
       this.drop(c, 'queue');
       return;

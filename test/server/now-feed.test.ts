@@ -164,6 +164,10 @@ describe('NowFeed', () => {
     assert.equal(feed.hasRoom(), true);
     feed.add(b, sb);
     assert.equal(feed.hasRoom(), false);
+    const gone = drainingSink([]);
+    gone.destroy();
+    assert.equal(feed.add(a, gone), false, 'a client already gone is not added');
+    assert.equal(feed.size, 2);
     feed.stationRemoved(a);
     assert.equal(sa.writableEnded, true);
     assert.equal(sb.writableEnded, false);

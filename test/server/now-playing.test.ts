@@ -153,7 +153,12 @@ describe('now playing', () => {
         `arrived ${(data.at as number) - change.atMs} ms before it plays`,
       );
       // The WebSocket got the very same object for that change.
-      const wsChange = ws.texts.find((t) => t.type === 'now' && t.position === data.position);
+      // (Sent in the same turn to both sockets; each arrives on its own.)
+      let wsChange: Obj | undefined;
+      for (let i = 0; i < 100 && !wsChange; i++) {
+        wsChange = ws.texts.find((t) => t.type === 'now' && t.position === data.position);
+        if (!wsChange) await sleep(50);
+      }
       assert.ok(wsChange, 'the WebSocket announced the same change');
       assert.deepEqual(without(wsChange, 'type'), data);
 
@@ -196,6 +201,44 @@ describe('now playing', () => {
         assert.equal(sse.events.length, 0);
       } finally {
         sse.destroy();
+      }
+    });
+  });
+
+  it('event streams count toward the per-address connection cap and maxListeners', async () => {
+    await withServer({ maxListeners: 2 }, async (server) => {
+      const a = await openSse(server, '/api/stations/default/now');
+      const b = await openSse(server, '/api/stations/default/now');
+      try {
+        assert.equal(a.status, 200);
+        assert.equal(b.status, 200);
+        // Two streams open: a third is over maxListeners (answered as JSON, not as a stream).
+        const full = await json(server, 'GET', '/api/stations/default/now', undefined, {
+          accept: 'text/event-stream',
+        });
+        assert.equal(full.status, 503);
+        assert.equal((full.body!.error as Obj).code, 'SERVER_FULL');
+        // The plain JSON route still answers.
+        const r = await json(server, 'GET', '/api/stations/default/now');
+        assert.equal(r.status, 200);
+        assert.equal(r.body!.station, 'default');
+      } finally {
+        a.destroy();
+        b.destroy();
+      }
+    });
+    await withServer({ maxConnectionsPerIp: 2 }, async (server) => {
+      const a = await openSse(server, '/api/stations/default/now');
+      const b = await openSse(server, '/api/stations/default/now');
+      try {
+        await a.next((e) => e.event === 'now', 5000, 'the first stream');
+        await b.next((e) => e.event === 'now', 5000, 'the second stream');
+        const over = await json(server, 'GET', '/api/stations/default/now');
+        assert.equal(over.status, 429);
+        assert.equal((over.body!.error as Obj).code, 'TOO_MANY_CONNECTIONS');
+      } finally {
+        a.destroy();
+        b.destroy();
       }
     });
   });
