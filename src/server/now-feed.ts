@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import { monoNowMs } from '../engine/clock.ts';
 import { nowPlaying } from './now-playing.ts';
 import type { Station } from './station.ts';
 
@@ -21,11 +20,27 @@ export const SSE_RETRY_MS = 3000;
 
 export type SseDropReason = 'queue' | 'stalled';
 
+/** Streams written per turn of the event loop; the rest of a fan-out waits for the next turn. */
+export const SSE_FANOUT_SLICE = 256;
+/** Fan-outs waiting at most (each is one change or heartbeat of one station); past it the oldest goes. */
+const MAX_PENDING_FANOUTS = 256;
+
+const HEARTBEAT = ': keep-alive\n\n';
+
+/** One frame on its way to a snapshot of a station's streams, SSE_FANOUT_SLICE at a time. */
+interface Fanout {
+  readonly clients: Client[];
+  readonly frame: string;
+  /** A heartbeat also checks each stream's age (bytes still queued since the last one). */
+  readonly heartbeat: boolean;
+  next: number;
+}
+
 interface Client {
   readonly sink: SseSink;
   readonly station: Station;
-  /** Monotonic ms since when its queue has not been empty at a heartbeat; 0 when it was empty. */
-  queuedSinceMs: number;
+  /** Whether bytes were still queued for it at the previous heartbeat. */
+  queuedAtBeat: boolean;
   closed: boolean;
 }
 
@@ -48,6 +63,8 @@ export class NowFeed {
   private readonly byStation = new Map<Station, Set<Client>>();
   private count = 0;
   private timer: NodeJS.Timeout | null = null;
+  private readonly fanouts: Fanout[] = [];
+  private immediate: NodeJS.Immediate | null = null;
   private closed = false;
   /** Told when a client is closed for being slow (its station and why). */
   onDropped: (station: Station, reason: SseDropReason) => void = () => {};
@@ -76,7 +93,7 @@ export class NowFeed {
       sink.end();
       return false;
     }
-    const client: Client = { sink, station: st, queuedSinceMs: 0, closed: false };
+    const client: Client = { sink, station: st, queuedAtBeat: false, closed: false };
     let set = this.byStation.get(st);
     if (!set) {
       set = new Set();
@@ -93,12 +110,15 @@ export class NowFeed {
     return true;
   }
 
-  /** What `st` sounds changed (the pacer announced it): one event to each of its clients. */
+  /**
+   * What `st` sounds changed (the pacer announced it): one event to each of its clients. The event
+   * is built now; it is written from the next turn of the event loop on, SSE_FANOUT_SLICE streams
+   * a turn, so that many streams never hold up the pacer.
+   */
   changed(st: Station): void {
     const set = this.byStation.get(st);
     if (!set || set.size === 0) return;
-    const frame = nowEventFrame(st);
-    for (const c of set) this.send(c, frame);
+    this.enqueue({ clients: [...set], frame: nowEventFrame(st), heartbeat: false, next: 0 });
   }
 
   /** The station is gone: its streams end (EventSource then reconnects and gets 404). */
@@ -108,11 +128,36 @@ export class NowFeed {
     for (const c of [...set]) this.end(c);
   }
 
-  /** Ends every stream and stops the heartbeat; idempotent. */
+  /** Ends every stream and stops the heartbeat and any fan-out; idempotent. */
   close(): void {
     this.closed = true;
+    this.fanouts.length = 0;
+    if (this.immediate !== null) clearImmediate(this.immediate);
+    this.immediate = null;
     for (const set of [...this.byStation.values()]) for (const c of [...set]) this.end(c);
     this.stopTimer();
+  }
+
+  private enqueue(f: Fanout): void {
+    if (this.fanouts.length >= MAX_PENDING_FANOUTS) this.fanouts.shift();
+    this.fanouts.push(f);
+    this.immediate ??= setImmediate(() => this.drain());
+  }
+
+  private drain(): void {
+    this.immediate = null;
+    let budget = SSE_FANOUT_SLICE;
+    while (budget > 0 && this.fanouts.length > 0) {
+      const f = this.fanouts[0]!;
+      while (budget > 0 && f.next < f.clients.length) {
+        const c = f.clients[f.next++]!;
+        budget--;
+        if (f.heartbeat) this.beat(c);
+        else this.send(c, f.frame);
+      }
+      if (f.next >= f.clients.length) this.fanouts.shift();
+    }
+    if (this.fanouts.length > 0) this.immediate = setImmediate(() => this.drain());
   }
 
   private send(c: Client, frame: string): void {
@@ -129,24 +174,24 @@ export class NowFeed {
   }
 
   private heartbeat(): void {
-    const now = monoNowMs();
-    for (const set of this.byStation.values()) {
-      for (const c of set) {
-        if (c.sink.writableLength > 0) {
-          if (c.queuedSinceMs === 0) c.queuedSinceMs = now;
-          else if (now - c.queuedSinceMs >= this.heartbeatMs) {
-            this.drop(c, 'stalled');
-            continue;
-          }
-        } else {
-          c.queuedSinceMs = 0;
-        }
-        this.send(c, ': keep-alive\n\n');
-      }
+    for (const set of this.byStation.values())
+      this.enqueue({ clients: [...set], frame: HEARTBEAT, heartbeat: true, next: 0 });
+  }
+
+  /** A heartbeat for one stream: closed if bytes waited since the previous one, else a comment. */
+  private beat(c: Client): void {
+    if (c.closed) return;
+    const queued = c.sink.writableLength > 0;
+    if (queued && c.queuedAtBeat) {
+      this.drop(c, 'stalled');
+      return;
     }
+    c.queuedAtBeat = queued;
+    this.send(c, HEARTBEAT);
   }
 
   private drop(c: Client, reason: SseDropReason): void {
+    if (c.closed) return;
     this.onDropped(c.station, reason);
     c.closed = true;
     c.sink.destroy();

@@ -7,7 +7,12 @@ import type { EngineStation, NowEvent } from '../../src/engine/engine-host.ts';
 import { PRESETS } from '../../src/music/presets.ts';
 import { applyPatch } from '../../src/music/params.ts';
 import type { MusicParams } from '../../src/music/types.ts';
-import { NowFeed, SSE_MAX_QUEUED_BYTES, type SseDropReason } from '../../src/server/now-feed.ts';
+import {
+  NowFeed,
+  SSE_FANOUT_SLICE,
+  SSE_MAX_QUEUED_BYTES,
+  type SseDropReason,
+} from '../../src/server/now-feed.ts';
 import { effectivePreset, nowMessage, nowPlaying } from '../../src/server/now-playing.ts';
 import { Station } from '../../src/server/station.ts';
 import { sleep } from './helpers.ts';
@@ -31,6 +36,11 @@ function station(params: MusicParams = PARAMS): Station {
 
 function event(position: number, chord: string, next: number | null): NowEvent {
   return { id: 'test', position, chord, key: 'A', mode: 'aeolian', section: 'drift', next };
+}
+
+/** One turn of the event loop (fan-outs are written from the next one on). */
+function turn(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
 }
 
 /** A writable that takes its first chunk and never finishes it: every later write queues. */
@@ -119,6 +129,7 @@ describe('NowFeed', () => {
     let maxQueued = 0;
     for (let i = 0; i < 1000 && !slow.destroyed; i++) {
       feed.changed(st);
+      await turn();
       maxQueued = Math.max(maxQueued, slow.writableLength);
     }
     assert.equal(slow.destroyed, true, 'the slow client was closed');
@@ -151,6 +162,33 @@ describe('NowFeed', () => {
     assert.equal(stuck.destroyed, true);
     assert.deepEqual(drops, ['stalled']);
     assert.ok(got.filter((g) => g === ': keep-alive\n\n').length >= 2, 'heartbeats reached the reader');
+    feed.close();
+  });
+
+  it('writes a change from the next turn on, a slice of streams a turn, never in the caller’s', async () => {
+    const feed = new NowFeed({ heartbeatMs: 60_000, maxClients: 10_000 });
+    const st = station();
+    st.queueNow(event(4800, 'Am9', null));
+    st.takeDueNow(4800);
+    const got: string[][] = [];
+    for (let i = 0; i < SSE_FANOUT_SLICE + 10; i++) {
+      const g: string[] = [];
+      got.push(g);
+      feed.add(st, drainingSink(g));
+    }
+    const changes = (): number => got.filter((g) => g.length === 2).length;
+    assert.equal(changes(), 0);
+    assert.ok(
+      got.every((g) => g.length === 1),
+      'each got its initial event at once',
+    );
+    feed.changed(st);
+    assert.equal(changes(), 0, 'nothing written in the announcing call');
+    await turn();
+    assert.equal(changes(), SSE_FANOUT_SLICE, 'one slice on the next turn');
+    await turn();
+    assert.equal(changes(), SSE_FANOUT_SLICE + 10, 'the rest on the one after');
+    assert.match(got.at(-1)![1]!, /^event: now\ndata: \{.*"chord":"Am9".*\}\n\n$/);
     feed.close();
   });
 
