@@ -3,7 +3,7 @@ import { setMediaHandlers, setMediaPlaybackState, updateMediaMetadata } from './
 import { PatchCoalescer } from './net/patch-coalescer.ts';
 import type { Listening } from './net/ws-url.ts';
 import { Player, type PlayerState } from './player.ts';
-import type { ParamsPatch, StationParams } from './protocol/messages.ts';
+import type { NowMessage, ParamsPatch, StationParams } from './protocol/messages.ts';
 import { loadSettings, saveSettings, type Settings } from './settings.ts';
 import { SleepTimer } from './sleep-timer.ts';
 import { Controls, type PresetInfo } from './ui/controls.ts';
@@ -43,7 +43,7 @@ const sleepOut = byId<HTMLOutputElement>('sleep-out');
 
 let presets: Array<PresetInfo & { params?: Partial<StationParams> }> = [];
 let stationParams: Partial<StationParams> = {};
-let nowInfo: { chord: string; key: string; mode: string; section: string } | null = null;
+let nowInfo: NowMessage | null = null;
 
 const STATE_TEXT: Record<PlayerState, string> = {
   stopped: 'Not playing',
@@ -124,10 +124,14 @@ function rememberPersonal(params: Partial<StationParams>): void {
 
 function updateMetadata(): void {
   const listening = player.currentListening;
-  const title = listening.kind === 'station' ? listening.station : 'My own session';
-  const key = nowInfo?.key ?? stationParams.key ?? '';
-  const mode = nowInfo?.mode ?? stationParams.mode ?? '';
-  updateMediaMetadata(title, key, mode);
+  updateMediaMetadata({
+    station: listening.kind === 'station' ? listening.station : 'My own session',
+    chord: nowInfo?.chord,
+    section: nowInfo?.section,
+    key: nowInfo?.key ?? stationParams.key,
+    mode: nowInfo?.mode ?? stationParams.mode,
+    preset: nowInfo?.preset !== undefined ? nowInfo.preset : stationParams.preset,
+  });
 }
 
 // ---- controls ---------------------------------------------------------------------------------

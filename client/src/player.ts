@@ -9,12 +9,13 @@ import { Connection, type ConnectionState } from './net/connection.ts';
 import { LagWatchdog } from './net/lag-watchdog.ts';
 import { webSocketUrl, type Listening } from './net/ws-url.ts';
 import { parseChunk } from './protocol/chunk-header.ts';
-import type {
-  ErrorMessage,
-  NowMessage,
-  ParamsMessage,
-  ParamsPatch,
-  WelcomeMessage,
+import {
+  parseNowEvent,
+  type ErrorMessage,
+  type NowMessage,
+  type ParamsMessage,
+  type ParamsPatch,
+  type WelcomeMessage,
 } from './protocol/messages.ts';
 
 /**
@@ -91,6 +92,8 @@ export class Player {
   private generation = 0;
   private path: PlaybackPath;
   private handedOver = false;
+  /** While the `<audio>` element plays (no WebSocket): the station's now-playing event stream. */
+  private nowFeed: EventSource | null = null;
   private volume = 0.8;
   private resumeToken: string | null = null;
   private welcome: WelcomeMessage | null = null;
@@ -185,7 +188,11 @@ export class Player {
     this.resumeToken = listening.kind === 'personal' ? (listening.resumeToken ?? null) : null;
     if (!this.playing) return;
     if (this.path === 'stream') {
-      if (listening.kind === 'station') void this.stream.play(listening.station, FADE_IN_MS).catch(() => {});
+      this.followNow(false);
+      if (listening.kind === 'station') {
+        void this.stream.play(listening.station, FADE_IN_MS).catch(() => {});
+        this.followNow(true);
+      }
       return;
     }
     // The old source's buffered audio plays out and joins the new one with a splice fade.
@@ -262,7 +269,10 @@ export class Player {
     try {
       this.stream.setVolume(this.volume);
       await this.stream.play(this.listening.station, FADE_IN_MS);
-      if (generation === this.generation) this.setState('playing', 'stream');
+      if (generation === this.generation) {
+        this.setState('playing', 'stream');
+        this.followNow(true);
+      }
     } catch (err) {
       if (generation !== this.generation) return;
       this.playing = false;
@@ -278,6 +288,7 @@ export class Player {
     this.playing = false;
     const generation = ++this.generation;
     this.stopTimers();
+    this.followNow(false);
     this.setState('stopped', '');
     if (this.path === 'stream' || this.handedOver) await this.stream.stop(fadeMs);
     const output = this.output;
@@ -335,6 +346,7 @@ export class Player {
         return; // Not allowed here: the worklet keeps playing as long as the browser lets it.
       }
       this.handedOver = true;
+      this.followNow(true);
       this.output?.post({ type: 'fade', gain: 0, ms: 1500 });
       setTimeout(() => {
         if (!this.handedOver) return;
@@ -344,11 +356,32 @@ export class Player {
       }, 1600);
     } else if (!hidden && this.handedOver) {
       this.handedOver = false;
+      this.followNow(false);
       await this.output?.resume();
       this.output?.post({ type: 'fade', gain: 1, ms: FADE_IN_MS });
       this.connection.start();
       void this.stream.stop(FADE_IN_MS);
     }
+  }
+
+  /**
+   * Without the WebSocket (the `<audio>` element plays) the `now` messages come from the station's
+   * now-playing event stream instead, so the page and the Media Session metadata stay current.
+   */
+  private followNow(on: boolean): void {
+    if (!on || this.listening.kind !== 'station' || typeof EventSource !== 'function') {
+      this.nowFeed?.close();
+      this.nowFeed = null;
+      return;
+    }
+    if (this.nowFeed) return;
+    const url = new URL(`/api/stations/${encodeURIComponent(this.listening.station)}/now`, this.pageUrl);
+    const feed = new EventSource(url);
+    feed.addEventListener('now', (e) => {
+      const msg = parseNowEvent(String((e as MessageEvent).data));
+      if (msg && this.nowFeed === feed) this.events.onNow(msg);
+    });
+    this.nowFeed = feed;
   }
 
   // ---- control ------------------------------------------------------------------------------

@@ -63,6 +63,8 @@ export interface NowEvent {
   key: string;
   mode: string;
   section: string;
+  /** Frame where the composer expects the next chord (or section) to start, or null: a forecast. */
+  next: number | null;
 }
 
 /** Chunks an engine worker did not publish (see the `dropped` worker message). */

@@ -132,7 +132,7 @@ export class InlineEngine extends EventEmitter implements Engine {
     const now = s.renderer.now();
     if (now.chord !== s.lastChord) {
       s.lastChord = now.chord;
-      this.emit('now', { id, position: seq * frames, ...now });
+      this.emit('now', { id, position: seq * frames, ...now, next: s.renderer.nextChange() });
     }
     return { left, right };
   }

@@ -96,7 +96,17 @@ export type FromWorker =
   | { type: 'change-failed'; id: string; requestId: number; message: string }
   /** The station is gone from the worker: it no longer writes into its ring. */
   | { type: 'removed'; id: string }
-  | { type: 'now'; id: string; position: number; chord: string; key: string; mode: string; section: string }
+  /** What sounds from `position` on; `next`: the frame where the composer expects it to change, or null. */
+  | {
+      type: 'now';
+      id: string;
+      position: number;
+      chord: string;
+      key: string;
+      mode: string;
+      section: string;
+      next: number | null;
+    }
   /** Once a second: per-station timings, and this worker isolate's V8 heap in use (bytes). */
   | { type: 'stats'; stations: StationStats[]; heapUsedBytes: number }
   | { type: 'failed'; id: string; message: string }

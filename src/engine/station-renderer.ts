@@ -69,6 +69,11 @@ export class StationRenderer {
     return this.composer.nowAt(this.positionFramesValue);
   }
 
+  /** Where what is sounding at the current position is expected to change (frame), or null. */
+  nextChange(): number | null {
+    return this.composer.nextChangeAfter(this.positionFramesValue);
+  }
+
   /** Renders the next `count` frames into outL/outR from index 0 (OVERWRITE). */
   render(outL: Float32Array, outR: Float32Array, count: number): void {
     const start = this.positionFramesValue;

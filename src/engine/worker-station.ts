@@ -10,7 +10,7 @@ import { Mp3ChunkEncoder } from '../codec/mp3-encoder.ts';
 import { OpusChunkEncoder } from '../codec/opus-encoder.ts';
 import { FIRST_AUDIO_PAGE_SEQUENCE, OggOpusMuxer } from '../codec/ogg.ts';
 import { applyPatch, type ParamsPatch } from '../music/params.ts';
-import { CHANNELS, SAMPLE_RATE, type MusicParams } from '../music/types.ts';
+import { CHANNELS, SAMPLE_RATE, type MusicParams, type NowInfo } from '../music/types.ts';
 import type { AddStationMessage, StationStats } from './messages.ts';
 import { CHUNK_HEADER_BYTES, ChunkRing, WS_PREFIX_BYTES, writeWsBinaryHeader } from './ring.ts';
 import { StationRenderer } from './station-renderer.ts';
@@ -62,7 +62,7 @@ export class WorkerStation {
   private nextSeq: number;
   private discontinuity: boolean;
   private readonly header: FrameHeader;
-  private lastChord = '';
+  private lastNow: NowInfo | null = null;
   readonly synthSeconds: number[] = [];
   readonly encodeOpusSeconds: number[] = [];
   readonly encodePcmSeconds: number[] = [];
@@ -293,9 +293,18 @@ export class WorkerStation {
     pushBounded(this.encodePcmSeconds, (t3 - t2) / 1000);
     if (mp3On) pushBounded(this.encodeMp3Seconds, (performance.now() - t4) / 1000);
 
+    // A new chord, or the same symbol in another key, mode or section: what is sounding changed.
     const now = this.renderer.now();
-    if (now.chord !== this.lastChord) {
-      this.lastChord = now.chord;
+    const last = this.lastNow;
+    if (
+      last === null ||
+      (now !== last &&
+        (now.chord !== last.chord ||
+          now.key !== last.key ||
+          now.mode !== last.mode ||
+          now.section !== last.section))
+    ) {
+      this.lastNow = now;
       return now.chord;
     }
     return null;
@@ -336,7 +345,14 @@ export class WorkerStation {
     return this.opus.encode(this.left, this.right, this.chunkFrames, this.ring.bytes, offset);
   }
 
-  nowInfo(): { position: number; chord: string; key: string; mode: string; section: string } {
+  nowInfo(): {
+    position: number;
+    chord: string;
+    key: string;
+    mode: string;
+    section: string;
+    next: number | null;
+  } {
     const n = this.renderer.now();
     return {
       position: this.nextSeq * this.chunkFrames,
@@ -344,6 +360,7 @@ export class WorkerStation {
       key: n.key,
       mode: n.mode,
       section: n.section,
+      next: this.renderer.nextChange(),
     };
   }
 

@@ -30,4 +30,13 @@ export class ChordHistory {
     }
     return this.infos[this.head]!;
   }
+
+  /** Start frame of the first remembered chord that starts after a frame, or null (not composed yet). */
+  startAfter(frame: number): number | null {
+    for (let n = 0; n < this.count; n++) {
+      const start = this.startFrames[(this.head + n) % CHORD_HISTORY_SIZE]!;
+      if (start > frame) return start;
+    }
+    return null;
+  }
 }

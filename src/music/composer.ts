@@ -177,6 +177,36 @@ export class Composer {
     );
   }
 
+  /**
+   * The frame where the chord sounding at `frame` gives way to the next one, as far as the composer
+   * knows now: the next chord's start when it is composed already; otherwise the end of the current
+   * chord (its length is chosen when it starts), or the bar of a waiting key or mode change if that
+   * comes first, on the tempo map as it stands (a later tempo or key change can move it). Null
+   * before the first chord.
+   */
+  nextChangeAfter(frame: number): number | null {
+    const composed = this.history.startAfter(frame);
+    if (composed !== null) return composed;
+    if (this.chord === null) return null;
+    let beat = this.chordEndBeat;
+    let key = this.params.key;
+    let mode = this.params.mode;
+    for (let i = 0; i < this.pendingCount; i++) {
+      const p = this.pendingParams[i]!;
+      const b = this.pendingBeat[i]!;
+      if (b >= beat) break;
+      if (p.key !== key || p.mode !== mode) {
+        // A key or mode change starts a new chord on its bar (schedule() puts it on one).
+        beat = Math.ceil(b / BEATS_PER_BAR) * BEATS_PER_BAR;
+        break;
+      }
+      key = p.key;
+      mode = p.mode;
+    }
+    const next = this.tempo.frameOfBeat(beat);
+    return next >= frame ? next : null;
+  }
+
   private paramsAt(beat: number): MusicParams {
     let p = this.params;
     for (let i = 0; i < this.pendingCount; i++) if (this.pendingBeat[i]! <= beat) p = this.pendingParams[i]!;

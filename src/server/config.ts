@@ -36,6 +36,8 @@ export interface ServerConfig {
   maxListenerLagMs: number;
   /** How often the kernel send queues of listeners are read from /proc/net/tcp (ms); 0 disables. */
   queueSampleMs: number;
+  /** Interval (ms) of the keep-alive comment on each now-playing event stream (SSE). */
+  sseHeartbeatMs: number;
   /** When not empty, required (Bearer or `token=`) to change stations. */
   controlToken: string;
   /** Allowed WebSocket Origins (comma-separated in env/flags); empty allows any. */
@@ -123,6 +125,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   stallTimeoutMs: 5000,
   maxListenerLagMs: 4000,
   queueSampleMs: 500,
+  sseHeartbeatMs: 15_000,
   controlToken: '',
   allowedOrigins: [],
   gracePeriodMs: 30_000,
@@ -290,6 +293,16 @@ export const CONFIG_TABLE: readonly Setting[] = [
     max: 10_000,
     check: (v) => (v === 0 || v >= 100 ? null : `must be 0 (off) or at least 100, got ${v}`),
     doc: 'how often kernel send queues are read from /proc/net/tcp (0: off)',
+  },
+  {
+    key: 'sseHeartbeatMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_SSE_HEARTBEAT_MS',
+    flag: '--sse-heartbeat-ms',
+    min: 100,
+    max: 120_000,
+    doc: 'keep-alive comment interval on now-playing event streams (SSE)',
   },
   {
     key: 'controlToken',

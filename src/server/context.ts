@@ -4,6 +4,7 @@ import type { Broadcaster } from './broadcast/pacer.ts';
 import type { ServerConfig } from './config.ts';
 import type { ControlSource, Controller } from './control.ts';
 import type { ClientLimits } from './limits.ts';
+import type { NowFeed } from './now-feed.ts';
 import type { StationRegistry } from './stations.ts';
 
 export type ControlResultLabel = 'ok' | 'rejected' | 'rate_limited' | 'forbidden';
@@ -17,6 +18,8 @@ export interface ServerContext {
   readonly controller: Controller;
   /** Per-client-address limits (connections, control rate). */
   readonly limits: ClientLimits;
+  /** The now-playing event streams (SSE). */
+  readonly nowFeed: NowFeed;
   readonly closing: boolean;
   listenerCount(): number;
   listenerJoined(transport: Transport): void;

@@ -24,6 +24,7 @@ import { Controller, type ControlSource } from './control.ts';
 import { ApiError, CLOSE, ERRORS, type ErrorCode } from './errors.ts';
 import { registerHttpGuards, replyWithError } from './http-errors.ts';
 import { ClientLimits } from './limits.ts';
+import { NowFeed } from './now-feed.ts';
 import { registerApiRoutes, registerHealthRoutes } from './routes/api.ts';
 import type { Station } from './station.ts';
 import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
@@ -59,6 +60,7 @@ class Context implements ServerContext, PacerObserver {
   readonly controller: Controller;
   readonly metrics: ServerMetrics;
   readonly limits: ClientLimits;
+  readonly nowFeed: NowFeed;
   closing = false;
   private listeners = 0;
   private readonly lastSendMs = new Map<Station, number>();
@@ -67,6 +69,7 @@ class Context implements ServerContext, PacerObserver {
     this.config = config;
     this.metrics = metrics;
     this.limits = new ClientLimits(config);
+    this.nowFeed = new NowFeed({ heartbeatMs: config.sseHeartbeatMs, maxClients: config.maxListeners });
     const engineOptions: EngineOptions = {
       workers: config.workers,
       chunkFrames: (config.chunkMs * SAMPLE_RATE) / 1000,
@@ -96,6 +99,7 @@ class Context implements ServerContext, PacerObserver {
     this.registry = new StationRegistry(this.engine, this.pacer, config);
     this.registry.onRemoved = (st) => {
       this.lastSendMs.delete(st);
+      this.nowFeed.stationRemoved(st);
       this.metrics.stationRemoved(st);
     };
     this.controller = new Controller(this.engine, {
@@ -161,6 +165,7 @@ class Context implements ServerContext, PacerObserver {
   }
   now(st: Station, json: string): void {
     for (const peer of st.peers) peer.send(json);
+    this.nowFeed.changed(st);
   }
 }
 
@@ -371,6 +376,13 @@ export async function startServer(
   }
 
   ctx.info = (message) => app.log.info(message);
+  ctx.nowFeed.onDropped = (st, reason) =>
+    app.log.info(
+      { station: st.personal ? '(personal)' : st.id, reason },
+      reason === 'queue'
+        ? 'now-playing event stream closed: its client does not read (queue over its bound)'
+        : 'now-playing event stream closed: its client read nothing for two heartbeats',
+    );
   ctx.engine.on('worker-error', (index: number, err: Error) => {
     app.log.error({ err, worker: index }, 'engine worker died; restarting it');
   });
@@ -406,6 +418,7 @@ export async function startServer(
         for (const l of st.listeners) l.kick('shutdown');
       }
       for (const ws of app.websocketServer.clients) ws.close(CLOSE.GOING_AWAY, 'server shutting down');
+      ctx.nowFeed.close();
       ctx.registry.close();
       ctx.limits.close();
       let timer: NodeJS.Timeout | undefined;

@@ -4,18 +4,6 @@ import type { MusicParams } from '../music/types.ts';
 import { icyMetadataBlock } from './broadcast/icy.ts';
 import type { Listener } from './broadcast/listener.ts';
 
-/** The `now` message (PROTOCOL.md) for a chord change. */
-export function nowMessage(e: NowEvent): string {
-  return JSON.stringify({
-    type: 'now',
-    position: e.position,
-    chord: e.chord,
-    key: e.key,
-    mode: e.mode,
-    section: e.section,
-  });
-}
-
 /** Bounded queue of `now` events waiting for their position to be due. */
 const MAX_PENDING_NOW = 16;
 
@@ -114,6 +102,11 @@ export class Station {
   queueNow(e: NowEvent): void {
     if (this.pendingNow.length >= MAX_PENDING_NOW) this.pendingNow.shift();
     this.pendingNow.push(e);
+  }
+
+  /** The first `now` event rendered but not yet announced (the next change, certain), or null. */
+  upcomingNow(): NowEvent | null {
+    return this.pendingNow[0] ?? null;
   }
 
   /** Returns the next `now` event whose position has been reached, or null. */

@@ -69,9 +69,13 @@ describe('web player playback in Chromium', () => {
       const meta = (await page.evaluate(
         `(() => { const m = navigator.mediaSession.metadata; return m && { title: m.title, artist: m.artist, album: m.album }; })()`,
       )) as { title: string; artist: string; album: string } | null;
-      assert.equal(meta?.title, 'default');
-      assert.equal(meta?.artist, 'Auralis');
-      assert.match(meta?.album ?? '', /^[A-G]#? (ionian|dorian|phrygian|lydian|mixolydian|aeolian)$/);
+      // Title: the chord and section; artist: Auralis — the station; album: [preset ·] key and mode.
+      assert.match(meta?.title ?? '', /^[A-G][^ ]* · [A-Z]/);
+      assert.equal(meta?.artist, 'Auralis — default');
+      assert.match(
+        meta?.album ?? '',
+        /^(?:[A-Z][a-z]+ · )?[A-G]#? (Ionian|Dorian|Phrygian|Lydian|Mixolydian|Aeolian)$/,
+      );
       // The player's own stats messages (every 2 s) reached the server's metrics.
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       const reports = Number(
@@ -109,7 +113,7 @@ describe('web player playback in Chromium', () => {
     'plays the Ogg/Opus stream through <audio> where the worklet is not used (?engine=stream)',
     { timeout: 30_000 },
     async () => {
-      const { context, page, errors } = await openPlayer(browser, `${server.url}/?engine=stream`);
+      const { context, page, errors, requests } = await openPlayer(browser, `${server.url}/?engine=stream`);
       assert.equal(await page.inputValue('#engine'), 'stream');
       await page.click('#play');
       const s = await waitFor(
@@ -122,6 +126,22 @@ describe('web player playback in Chromium', () => {
       assert.ok(s.playedFrames > 48_000, `the <audio> element played ${s.playedFrames / 48_000} s`);
       const src = (await page.evaluate(`document.getElementById('stream').currentSrc`)) as string;
       assert.match(src, /\/stream\/default\.ogg/);
+      // No WebSocket on this path: what is sounding comes from the now-playing event stream, into the
+      // page and the Media Session alike.
+      assert.ok(
+        requests.some((u) => u.endsWith('/api/stations/default/now')),
+        'the event stream was opened',
+      );
+      // Both read in one evaluation, so a chord change cannot fall between them.
+      const [chordText, title] = await waitFor(
+        () =>
+          page.evaluate(
+            `[document.getElementById('chord').textContent, navigator.mediaSession.metadata?.title ?? '']`,
+          ) as Promise<[string, string]>,
+        ([t]) => t !== '—' && t !== '',
+        10_000,
+      );
+      assert.ok(title.startsWith(`${chordText} · `), `Media Session title ${title} for chord ${chordText}`);
       await page.click('#play');
       await waitFor(
         () => page.evaluate(`document.getElementById('stream').paused`),

@@ -9,6 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { startServer, type AuralisServer } from '../../src/server/server.ts';
 import { connect, sleep } from './helpers.ts';
+import { openSse } from './sse-client.ts';
 
 /** A full GC of this thread, whether or not the test runs with --expose-gc. */
 function fullGc(): void {
@@ -130,6 +131,9 @@ describe('lifecycle contract', () => {
       port: 0,
       workers: 2,
       gracePeriodMs: 200,
+      // A cleared timer leaves the timer list's libuv handle armed until the time it was due: keep the
+      // event stream's heartbeat within the wait below.
+      sseHeartbeatMs: 500,
     });
     let during: Snapshot;
     let liveTimersDuring: number;
@@ -142,6 +146,9 @@ describe('lifecycle contract', () => {
       // HTTP listeners (Ogg and WAV), left open for close() to end.
       const ogg = await openStream(server, '/stream/default.ogg', 4096);
       const wav = await openStream(server, '/stream/default.wav', 4096);
+      // A now-playing event stream (its heartbeat timer runs), left open for close() to end.
+      const sse = await openSse(server, '/api/stations/default/now');
+      await sse.next((e) => e.event === 'now', 5000, 'the initial now event');
       // A station created, listened to, changed and removed over HTTP.
       const created = await request(server, 'POST', '/api/stations', { id: 'temp', preset: 'focus' });
       assert.equal(created.status, 201, created.body);
@@ -170,6 +177,7 @@ describe('lifecycle contract', () => {
       server = null;
       await closing;
       await Promise.all([opus.closed, pcm.closed]);
+      await sse.ended;
       ogg.destroy();
       wav.destroy();
     } finally {

@@ -40,6 +40,12 @@ export interface NowMessage {
   key: string;
   mode: string;
   section: string;
+  /** Added fields (older servers leave them out): the station, its preset, the next change. */
+  station?: string;
+  personal?: boolean;
+  preset?: string | null;
+  at?: number;
+  next?: { position: number; at: number; kind: 'scheduled' | 'forecast'; chord: string | null } | null;
 }
 
 export interface PongMessage {
@@ -64,6 +70,22 @@ export type ClientMessage =
   | { type: 'preset'; name: string }
   | { type: 'ping'; t: number }
   | { type: 'stats'; bufferedMs: number; underruns: number; playedFrames: number };
+
+/**
+ * The data of a `now` event of the now-playing event stream (`GET /api/stations/:id/now`, SSE): the
+ * same object as the WebSocket `now` message, without `type`. Null when malformed or when the
+ * station has not announced a chord yet.
+ */
+export function parseNowEvent(data: string): NowMessage | null {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (!isObject(msg) || typeof msg.chord !== 'string' || typeof msg.key !== 'string') return null;
+  return { ...(msg as unknown as Omit<NowMessage, 'type'>), type: 'now' };
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 

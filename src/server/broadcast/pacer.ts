@@ -2,7 +2,8 @@ import { monoNowMs } from '../../engine/clock.ts';
 import { CHUNK_HEADER_BYTES, WS_PREFIX_BYTES, type ChunkRing } from '../../engine/ring.ts';
 import { SAMPLE_RATE } from '../../music/types.ts';
 import { RING_VIEW_GUARD_MS } from '../config.ts';
-import { nowMessage, type Station } from '../station.ts';
+import { nowMessage } from '../now-playing.ts';
+import type { Station } from '../station.ts';
 import type { Listener, Transport } from './listener.ts';
 import { QueueSampler } from './queue-sampler.ts';
 
@@ -36,7 +37,7 @@ export interface PacerObserver {
 /** Sends every `now` event whose position the published audio has reached to the station's peers. */
 export function announceDueNow(st: Station, positionFrames: number, observer: PacerObserver): void {
   for (let e = st.takeDueNow(positionFrames); e !== null; e = st.takeDueNow(positionFrames)) {
-    observer.now(st, nowMessage(e));
+    observer.now(st, nowMessage(st));
   }
 }
 

@@ -6,6 +6,8 @@ import type { ServerContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import type { Station } from '../station.ts';
 import { DEFAULT_STATION_ID } from '../stations.ts';
+import { nowPlaying } from '../now-playing.ts';
+import { wantsEventStream, writeEventStreamHead } from '../now-feed.ts';
 import { tokenMatches } from '../transports/ws.ts';
 import { monoNowMs } from '../../engine/clock.ts';
 
@@ -22,9 +24,7 @@ export function stationJson(ctx: ServerContext, st: Station): Record<string, unk
     position: st.positionFrames,
     bufferedMs: Math.round(st.bufferedMs(now, ctx.config.leadMs)),
     chunkMs: st.chunkMs,
-    now: st.lastNow
-      ? { chord: st.lastNow.chord, key: st.lastNow.key, mode: st.lastNow.mode, section: st.lastNow.section }
-      : null,
+    now: st.lastNow ? nowPlaying(st) : null,
   };
 }
 
@@ -108,6 +108,28 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
   app.get<{ Params: { id: string } }>('/api/stations/:id', async (req) =>
     stationJson(ctx, getStation(ctx, req.params.id)),
   );
+
+  // What is sounding: JSON, or with `Accept: text/event-stream` an event stream of its changes. A
+  // personal session answers by its id (a capability); nothing here lists stations.
+  app.get<{ Params: { id: string } }>('/api/stations/:id/now', (req, reply) => {
+    const st = getStation(ctx, req.params.id);
+    if (req.method !== 'GET' || !wantsEventStream(req.headers.accept)) {
+      void reply.send(nowPlaying(st));
+      return;
+    }
+    if (!ctx.nowFeed.hasRoom()) {
+      if (ctx.closing) throw new ApiError('NOT_READY', 'the server is shutting down');
+      throw new ApiError(
+        'SERVER_FULL',
+        `the server has its maximum of ${ctx.nowFeed.maxClients} now-playing event streams`,
+      );
+    }
+    // Taken over like /stream/*: a GET is complete at once, so no request timeout cuts it.
+    reply.hijack();
+    req.raw.socket.setNoDelay(true);
+    writeEventStreamHead(reply.raw, reply.getHeaders());
+    ctx.nowFeed.add(st, reply.raw);
+  });
 
   app.post('/api/stations', async (req, reply) => {
     requireControl(ctx, req);

@@ -15,7 +15,8 @@ import { publicParams, type ControlSource } from '../control.ts';
 import { ApiError, CLOSE, type ErrorCode } from '../errors.ts';
 import { quote, sameOrigin } from '../http-errors.ts';
 import type { ServerContext } from '../context.ts';
-import { nowMessage, type Station, type WsPeer } from '../station.ts';
+import { nowMessage } from '../now-playing.ts';
+import type { Station, WsPeer } from '../station.ts';
 import { monoNowMs, wallNowMs } from '../../engine/clock.ts';
 
 /**
@@ -478,7 +479,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
         ...(st.personal && listener.personalOwner ? { resumeToken: st.resumeToken } : {}),
       }),
     );
-    if (st.lastNow) ws.send(nowMessage(st.lastNow));
+    if (st.lastNow) ws.send(nowMessage(st));
     ctx.pacer.burst(st, listener, config.wsBurstChunks);
     st.listeners.add(listener);
     st.peers.add(listener);
