@@ -9,6 +9,7 @@ import type {
   DropReason,
   EngineFault,
   FromWorker,
+  NowReport,
   StationStats,
   ToWorker,
 } from './messages.ts';
@@ -56,15 +57,9 @@ export interface EngineStation {
   mp3Encoding: boolean;
 }
 
-export interface NowEvent {
+/** A station's `now` report from its worker (`next` is a forecast, or null). */
+export interface NowEvent extends NowReport {
   id: string;
-  position: number;
-  chord: string;
-  key: string;
-  mode: string;
-  section: string;
-  /** Frame where the composer expects the next chord (or section) to start, or null: a forecast. */
-  next: number | null;
 }
 
 /** Chunks an engine worker did not publish (see the `dropped` worker message). */

@@ -96,17 +96,8 @@ export type FromWorker =
   | { type: 'change-failed'; id: string; requestId: number; message: string }
   /** The station is gone from the worker: it no longer writes into its ring. */
   | { type: 'removed'; id: string }
-  /** What sounds from `position` on; `next`: the frame where the composer expects it to change, or null. */
-  | {
-      type: 'now';
-      id: string;
-      position: number;
-      chord: string;
-      key: string;
-      mode: string;
-      section: string;
-      next: number | null;
-    }
+  /** What sounds from `position` on (see NowReport). */
+  | ({ type: 'now'; id: string } & NowReport)
   /** Once a second: per-station timings, and this worker isolate's V8 heap in use (bytes). */
   | { type: 'stats'; stations: StationStats[]; heapUsedBytes: number }
   | { type: 'failed'; id: string; message: string }
@@ -124,3 +115,13 @@ export type FromWorker =
   | { type: 'encoder-error'; id: string; seq: number; dropped: boolean; message: string };
 
 export type DropReason = 'encode' | 'late';
+
+/** What sounds from `position` on; `next`: the frame where the composer expects it to change, or null. */
+export interface NowReport {
+  position: number;
+  chord: string;
+  key: string;
+  mode: string;
+  section: string;
+  next: number | null;
+}

@@ -11,7 +11,7 @@ import { OpusChunkEncoder } from '../codec/opus-encoder.ts';
 import { FIRST_AUDIO_PAGE_SEQUENCE, OggOpusMuxer } from '../codec/ogg.ts';
 import { applyPatch, type ParamsPatch } from '../music/params.ts';
 import { CHANNELS, SAMPLE_RATE, type MusicParams, type NowInfo } from '../music/types.ts';
-import type { AddStationMessage, StationStats } from './messages.ts';
+import type { AddStationMessage, NowReport, StationStats } from './messages.ts';
 import { CHUNK_HEADER_BYTES, ChunkRing, WS_PREFIX_BYTES, writeWsBinaryHeader } from './ring.ts';
 import { StationRenderer } from './station-renderer.ts';
 
@@ -345,14 +345,7 @@ export class WorkerStation {
     return this.opus.encode(this.left, this.right, this.chunkFrames, this.ring.bytes, offset);
   }
 
-  nowInfo(): {
-    position: number;
-    chord: string;
-    key: string;
-    mode: string;
-    section: string;
-    next: number | null;
-  } {
+  nowInfo(): NowReport {
     const n = this.renderer.now();
     return {
       position: this.nextSeq * this.chunkFrames,
