@@ -518,6 +518,53 @@ export const CONFIG_TABLE: readonly Setting[] = [
   },
 ];
 
+/**
+ * "between 10 and 1000 ms", "a port number between 0 and 65535": the unit follows the numbers
+ * where it reads as one ("ms", "bytes", "listeners"), and names the thing otherwise.
+ */
+function rangeText(s: Setting): string {
+  if (s.unit === 'port') return `a port number between ${s.min} and ${s.max}`;
+  if (s.unit === '' || /^\d/.test(s.unit)) return `between ${s.min} and ${s.max}`;
+  return `between ${s.min} and ${s.max} ${s.unit}`;
+}
+
+/**
+ * Turns an error of `listen()` (a busy port, an address this machine does not have, a host name
+ * that does not resolve) into a ConfigError naming the setting, so the CLI prints one line and
+ * exits with the configuration exit code instead of a stack trace. Other errors come back as they are.
+ */
+export function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new ConfigError(
+        'port',
+        `port (--port / PORT) ${port}: address ${where} is already in use by another process; choose another port, or 0 for any free one`,
+      );
+    case 'EACCES':
+      return new ConfigError(
+        'port',
+        `port (--port / PORT) ${port}: permission denied to listen on ${where} (ports below 1024 need privileges)`,
+      );
+    case 'EADDRNOTAVAIL':
+      return new ConfigError(
+        'host',
+        `host (--host / HOST) ${JSON.stringify(host)}: this machine has no such address (${code})`,
+      );
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+    case 'EAI_FAIL':
+      return new ConfigError(
+        'host',
+        `host (--host / HOST) ${JSON.stringify(host)}: not an IP address or a name that resolves (${code})`,
+      );
+    default:
+      return err;
+  }
+}
+
 function coerce(s: Setting, raw: unknown, source: string): unknown {
   const name = `${s.key} (${source})`;
   switch (s.kind) {
@@ -531,24 +578,30 @@ function coerce(s: Setting, raw: unknown, source: string): unknown {
         .split(',')
         .map((x) => x.trim())
         .filter((x) => x.length > 0);
-    case 'enum':
-      if (typeof raw !== 'string' || !s.values!.includes(raw)) {
+    case 'enum': {
+      // Any letter case is accepted ("--log-level INFO"); the value is the table's spelling.
+      const value =
+        typeof raw === 'string'
+          ? s.values!.find((v) => v.toLowerCase() === raw.trim().toLowerCase())
+          : undefined;
+      if (value === undefined) {
         throw new ConfigError(
           s.key,
           `${name} must be one of ${s.values!.join(', ')}, got ${JSON.stringify(raw)}`,
         );
       }
-      return raw;
+      return value;
+    }
     case 'int': {
       const n = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
       if (typeof n !== 'number' || !Number.isInteger(n)) {
         throw new ConfigError(
           s.key,
-          `${name} must be an integer (${s.unit}) between ${s.min} and ${s.max}, got ${JSON.stringify(raw)}`,
+          `${name} must be an integer: ${rangeText(s)}, got ${JSON.stringify(raw)}`,
         );
       }
       if (n < s.min! || n > s.max!) {
-        throw new ConfigError(s.key, `${name} must be between ${s.min} and ${s.max} ${s.unit}, got ${n}`);
+        throw new ConfigError(s.key, `${name} must be ${rangeText(s)}, got ${n}`);
       }
       const problem = s.check?.(n);
       if (problem) throw new ConfigError(s.key, `${name} ${problem}`);

@@ -49,7 +49,18 @@ export async function runServe(argv: string[]): Promise<void> {
   // The CLI owns the stdout sink: every log line and the lines below go through it.
   const sink = new LogSink(process.stdout, { maxBytes: config.logQueueBytes });
   const secrets = [config.controlToken];
-  const server = await startServer(flags, process.env, { logSink: sink });
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(flags, process.env, { logSink: sink });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      // A busy port or an address the machine lacks: one line, the configuration exit code.
+      sink.close();
+      process.stderr.write(`auralis: invalid configuration: ${err.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw err;
+  }
   announce(
     sink,
     `auralis: serving on ${server.url} (player ${server.url}/, stream ${server.url}/stream/default.ogg)`,

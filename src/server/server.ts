@@ -18,7 +18,7 @@ import type { StationStats } from '../engine/messages.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
 import { Pacer, type Broadcaster, type PacerObserver } from './broadcast/pacer.ts';
-import { loadConfig, type ServerConfig } from './config.ts';
+import { listenError, loadConfig, type ServerConfig } from './config.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
 import { ApiError, CLOSE, ERRORS, type ErrorCode } from './errors.ts';
@@ -438,7 +438,7 @@ export async function startServer(
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
     await close();
-    throw err;
+    throw listenError(err, config.host, config.port);
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import {
   CONFIG_DEFAULTS,
@@ -129,13 +130,49 @@ describe('configuration', () => {
       { encoding: 'utf8' },
     );
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /port/);
+    // One line, the unit read as part of the sentence, not a stack trace.
+    assert.equal(
+      r.stderr,
+      'auralis: invalid configuration: port (--port) must be a port number between 0 and 65535, got 99999\n',
+    );
     const e = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
       encoding: 'utf8',
       env: { ...process.env, AURALIS_CHUNK_MS: '33' },
     });
     assert.equal(e.status, 2);
     assert.match(e.stderr, /AURALIS_CHUNK_MS/);
+  });
+
+  it('turns a busy port and a host it cannot listen on into one line and exit code 2', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const busy = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), '--workers', '1'],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      assert.equal(busy.status, 2, busy.stderr);
+      assert.match(
+        busy.stderr,
+        new RegExp(
+          `^auralis: invalid configuration: port \\(--port / PORT\\) ${port}: address 127\\.0\\.0\\.1:${port} is already in use`,
+        ),
+      );
+      assert.equal(busy.stderr.trim().split('\n').length, 1, busy.stderr);
+      assert.doesNotMatch(busy.stderr, /\bat .*\(|node:internal/);
+    } finally {
+      blocker.close();
+    }
+    const badHost = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--host', '999.1.1.1', '--workers', '1'],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.equal(badHost.status, 2, badHost.stderr);
+    assert.match(badHost.stderr, /^auralis: invalid configuration: host \(--host \/ HOST\) "999\.1\.1\.1": /);
+    assert.equal(badHost.stderr.trim().split('\n').length, 1, badHost.stderr);
   });
 
   it('keeps the error-code registry and the protocol document in step', () => {
