@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { proxyEntryProblem } from './trust-proxy.ts';
 import { DEFAULT_MP3_BITRATE, MP3_BITRATES } from '../codec/mp3-encoder.ts';
 
 /**
@@ -42,6 +43,8 @@ export interface ServerConfig {
   controlToken: string;
   /** Allowed WebSocket Origins (comma-separated in env/flags); empty allows any. */
   allowedOrigins: string[];
+  /** Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client. */
+  trustProxy: string[];
   /** How long (ms) a personal session outlives its owner's disconnect. */
   gracePeriodMs: number;
   /** Largest HTTP request body (bytes). */
@@ -101,6 +104,8 @@ interface Setting {
   max?: number;
   values?: readonly string[];
   check?: (v: number) => string | null;
+  /** For lists: why an item is not acceptable, or null. */
+  checkItem?: (item: string) => string | null;
   doc: string;
 }
 
@@ -128,6 +133,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   sseHeartbeatMs: 15_000,
   controlToken: '',
   allowedOrigins: [],
+  trustProxy: [],
   gracePeriodMs: 30_000,
   maxBodyBytes: 16 * 1024,
   maxHeaderBytes: 16 * 1024,
@@ -319,6 +325,15 @@ export const CONFIG_TABLE: readonly Setting[] = [
     env: 'AURALIS_ALLOWED_ORIGINS',
     flag: '--allowed-origins',
     doc: 'origins besides the server itself allowed to change stations; if set, the only ones allowed on /ws',
+  },
+  {
+    key: 'trustProxy',
+    kind: 'list',
+    unit: 'addresses',
+    env: 'AURALIS_TRUST_PROXY',
+    flag: '--trust-proxy',
+    checkItem: proxyEntryProblem,
+    doc: 'reverse proxies (IP addresses or CIDR ranges) whose X-Forwarded-For names the client, for per-client limits and logs (empty: trust none)',
   },
   {
     key: 'gracePeriodMs',
@@ -572,18 +587,23 @@ function coerce(s: Setting, raw: unknown, source: string): unknown {
       if (typeof raw !== 'string') throw new ConfigError(s.key, `${name} must be a string`);
       return raw;
     case 'list':
-      if (Array.isArray(raw)) return raw.map(String);
+      if (Array.isArray(raw)) raw = raw.map(String).join(',');
       if (typeof raw !== 'string') throw new ConfigError(s.key, `${name} must be a comma-separated list`);
-      return raw
-        .split(',')
-        .map((x) => x.trim())
-        .filter((x) => x.length > 0);
+      {
+        const items = raw
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x.length > 0);
+        for (const item of items) {
+          const problem = s.checkItem?.(item);
+          if (problem) throw new ConfigError(s.key, `${name}: ${problem}`);
+        }
+        return items;
+      }
     case 'enum': {
       // Any letter case is accepted ("--log-level INFO"); the value is the table's spelling.
-      const value =
-        typeof raw === 'string'
-          ? s.values!.find((v) => v.toLowerCase() === raw.trim().toLowerCase())
-          : undefined;
+      const text = typeof raw === 'string' ? raw.trim().toLowerCase() : null;
+      const value = text === null ? undefined : s.values!.find((v) => v.toLowerCase() === text);
       if (value === undefined) {
         throw new ConfigError(
           s.key,

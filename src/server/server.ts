@@ -24,6 +24,7 @@ import { Controller, type ControlSource } from './control.ts';
 import { ApiError, CLOSE, ERRORS, type ErrorCode } from './errors.ts';
 import { registerHttpGuards, replyWithError } from './http-errors.ts';
 import { ClientLimits } from './limits.ts';
+import { proxyMatcher } from './trust-proxy.ts';
 import { NowFeed } from './now-feed.ts';
 import { registerApiRoutes, registerHealthRoutes } from './routes/api.ts';
 import type { Station } from './station.ts';
@@ -68,7 +69,7 @@ class Context implements ServerContext, PacerObserver {
   constructor(config: ServerConfig, metrics: ServerMetrics) {
     this.config = config;
     this.metrics = metrics;
-    this.limits = new ClientLimits(config);
+    this.limits = new ClientLimits({ ...config, trusted: proxyMatcher(config.trustProxy) });
     this.nowFeed = new NowFeed({ heartbeatMs: config.sseHeartbeatMs, maxClients: config.maxListeners });
     const engineOptions: EngineOptions = {
       workers: config.workers,
@@ -278,11 +279,28 @@ export async function startServer(
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.headersTimeoutMs / 4))),
     },
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => clientError(app, err, socket),
+    // req.ip is the client named by X-Forwarded-For only when the peer is a configured proxy.
+    trustProxy: proxyMatcher(config.trustProxy),
   });
   app.server.on('connection', (socket: Socket) => ctx.limits.connectionOpened(socket));
   app.addHook('onRequest', (req, reply, done) => {
     setSecurityHeaders(reply, req.headers.host);
     const socket = req.raw.socket;
+    if (ctx.limits.viaProxy(socket)) {
+      // Through a trusted proxy: the forwarded client's open requests count, not the proxy's.
+      const closer = req.headers.upgrade ? socket : reply.raw;
+      if (ctx.limits.requestOpened(req.ip, closer)) return done();
+      void reply
+        .code(ERRORS.TOO_MANY_CONNECTIONS.status)
+        .header('retry-after', '1')
+        .send(
+          new ApiError(
+            'TOO_MANY_CONNECTIONS',
+            `more than ${ctx.limits.limit} open connections from your address; close some and retry`,
+          ).toJSON(),
+        );
+      return;
+    }
     if (ctx.limits.isRefused(socket)) {
       // Closed once answered, also when the request was a WebSocket upgrade (no 'connection: close' there).
       reply.raw.once('finish', () => {
@@ -332,7 +350,7 @@ export async function startServer(
     // Changes count against the client address's control rate, shared with its WebSockets.
     scoped.addHook('onRequest', (req, reply, done) => {
       if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return done();
-      if (ctx.limits.takeControl(req.raw.socket.remoteAddress ?? '')) return done();
+      if (ctx.limits.takeControl(req.ip)) return done();
       ctx.controlRejected('api', 'rate_limited');
       void reply
         .code(429)

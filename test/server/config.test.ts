@@ -200,6 +200,7 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
     case 'string':
       return [`${String(d)}-x`, `${String(d)}-x`];
     case 'list':
+      if (s.key === 'trustProxy') return ['10.0.0.1, fd00::/8', ['10.0.0.1', 'fd00::/8']];
       return ['https://a.example, https://b.example', ['https://a.example', 'https://b.example']];
     case 'enum': {
       const v = s.values!.find((x) => x !== d)!;
