@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { proxyEntryProblem } from './trust-proxy.ts';
@@ -9,6 +10,8 @@ import { DEFAULT_MP3_BITRATE, MP3_BITRATES } from '../codec/mp3-encoder.ts';
  * names the setting (the CLI exits with code 2).
  */
 export interface ServerConfig {
+  /** A JSON file of settings (same keys, units and validation); flags and environment override it. */
+  configFile: string;
   host: string;
   port: number;
   /** Length of one audio chunk on the wire (ms): 20–1000, a multiple of 20 (one Opus packet). */
@@ -115,6 +118,7 @@ const DEFAULT_STATIC_DIR = fileURLToPath(
 );
 
 export const CONFIG_DEFAULTS: ServerConfig = {
+  configFile: '',
   host: '127.0.0.1',
   port: 8000,
   chunkMs: 100,
@@ -157,6 +161,14 @@ export const CONFIG_DEFAULTS: ServerConfig = {
 };
 
 export const CONFIG_TABLE: readonly Setting[] = [
+  {
+    key: 'configFile',
+    kind: 'string',
+    unit: 'path',
+    env: 'AURALIS_CONFIG',
+    flag: '--config',
+    doc: 'a JSON file of settings by name, e.g. {"port": 9000, "trustProxy": ["127.0.0.1"]}; flags and environment variables override it (empty: none)',
+  },
   { key: 'host', kind: 'string', unit: 'address', env: 'HOST', flag: '--host', doc: 'address to listen on' },
   {
     key: 'port',
@@ -639,7 +651,27 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = {},
 ): ServerConfig {
   const cfg: Record<string, unknown> = { ...CONFIG_DEFAULTS };
+  const fileRow = CONFIG_TABLE.find((s) => s.key === 'configFile')!;
+  const filePath =
+    overrides.configFile !== undefined
+      ? (coerce(fileRow, overrides.configFile, fileRow.flag) as string)
+      : (env[fileRow.env] ?? '');
+  if (filePath !== '') {
+    cfg.configFile = filePath;
+    for (const [key, value] of Object.entries(readConfigFile(filePath))) {
+      const s = CONFIG_TABLE.find((x) => x.key === key);
+      if (!s || key === 'configFile') {
+        const near = CONFIG_TABLE.find((x) => x.key.toLowerCase() === key.toLowerCase().replace(/[-_]/g, ''));
+        throw new ConfigError(
+          key,
+          `${filePath}: unknown setting ${JSON.stringify(key)}${near && key !== 'configFile' ? `; did you mean ${JSON.stringify(near.key)}?` : ''} (settings are named as in --help's table, e.g. "listenerQueueBytes")`,
+        );
+      }
+      cfg[key] = coerce(s, value, filePath);
+    }
+  }
   for (const s of CONFIG_TABLE) {
+    if (s.key === 'configFile') continue;
     const fromEnv = env[s.env];
     if (fromEnv !== undefined && fromEnv !== '') cfg[s.key] = coerce(s, fromEnv, `env ${s.env}`);
     const o = overrides[s.key];
@@ -673,6 +705,30 @@ export function loadConfig(
   }
   checkQueueFitsRing(c);
   return c;
+}
+
+/** The settings object of a JSON config file; a ConfigError naming the file for anything else. */
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(
+      'configFile',
+      `configFile (--config / AURALIS_CONFIG) ${path} cannot be read (${code})`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('configFile', `${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('configFile', `${path} must hold one JSON object of settings, e.g. {"port": 9000}`);
+  }
+  return parsed as Record<string, unknown>;
 }
 
 /**
