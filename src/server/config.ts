@@ -46,6 +46,8 @@ export interface ServerConfig {
   controlToken: string;
   /** Allowed WebSocket Origins (comma-separated in env/flags); empty allows any. */
   allowedOrigins: string[];
+  /** JSON file keeping the stations created through the API across restarts ('' = not kept). */
+  stateFile: string;
   /** Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client. */
   trustProxy: string[];
   /** How long (ms) a personal session outlives its owner's disconnect. */
@@ -138,6 +140,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   controlToken: '',
   allowedOrigins: [],
   trustProxy: [],
+  stateFile: 'data/stations.json',
   gracePeriodMs: 30_000,
   maxBodyBytes: 16 * 1024,
   maxHeaderBytes: 16 * 1024,
@@ -337,6 +340,14 @@ export const CONFIG_TABLE: readonly Setting[] = [
     env: 'AURALIS_ALLOWED_ORIGINS',
     flag: '--allowed-origins',
     doc: 'origins besides the server itself allowed to change stations; if set, the only ones allowed on /ws',
+  },
+  {
+    key: 'stateFile',
+    kind: 'string',
+    unit: 'path',
+    env: 'AURALIS_STATE_FILE',
+    flag: '--state-file',
+    doc: 'JSON file where stations created through the API (id, seed, parameters) are kept across restarts, relative to the working directory (empty: not kept)',
   },
   {
     key: 'trustProxy',

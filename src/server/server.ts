@@ -1,6 +1,11 @@
 import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+} from 'fastify';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
@@ -25,6 +30,7 @@ import { ApiError, CLOSE, ERRORS, type ErrorCode } from './errors.ts';
 import { registerHttpGuards, replyWithError } from './http-errors.ts';
 import { ClientLimits } from './limits.ts';
 import { proxyMatcher } from './trust-proxy.ts';
+import { StationStore } from './station-store.ts';
 import { NowFeed } from './now-feed.ts';
 import { registerApiRoutes, registerHealthRoutes } from './routes/api.ts';
 import type { Station } from './station.ts';
@@ -105,6 +111,9 @@ class Context implements ServerContext, PacerObserver {
     };
     this.controller = new Controller(this.engine, {
       changed: (source, latency) => this.metrics.controlLatency(source, latency),
+      applied: (st) => {
+        if (!st.personal && st.id !== DEFAULT_STATION_ID) this.stationsChanged();
+      },
     });
     this.engine.on('now', (e) => this.registry.get(e.id)?.queueNow(e));
     this.engine.on('stats', (stats: StationStats[], worker: number, heapUsedBytes?: number) => {
@@ -115,6 +124,22 @@ class Context implements ServerContext, PacerObserver {
     this.engine.on('restart', () => this.metrics.workerRestarted());
     this.engine.on('dropped', (e: DroppedEvent) => this.metrics.engineDropped(e.reason, e.count));
     this.engine.on('encoder-error', () => this.metrics.encoderError());
+  }
+
+  /** Keeps the API-created stations across restarts (`--state-file`); null when not kept. */
+  store: StationStore | null = null;
+
+  stationsChanged(): void {
+    if (!this.store || this.closing) return;
+    void this.store.save(
+      this.registry
+        .all()
+        .filter((st) => !st.personal && st.id !== DEFAULT_STATION_ID)
+        .map((st) => {
+          const { key, mode, bpm, intensity, preset } = st.params;
+          return { id: st.id, seed: st.seed, params: { key, mode, bpm, intensity, preset } };
+        }),
+    );
   }
 
   listenerCount(): number {
@@ -246,7 +271,12 @@ export async function startServer(
 ): Promise<AuralisServer> {
   const testing = process.env.NODE_TEST_CONTEXT !== undefined;
   const config = loadConfig(
-    { ...(testing && overrides.logLevel === undefined ? { logLevel: 'silent' } : {}), ...overrides },
+    {
+      ...(testing && overrides.logLevel === undefined ? { logLevel: 'silent' } : {}),
+      // Tests keep no stations across runs unless they ask to.
+      ...(testing && env.AURALIS_STATE_FILE === undefined ? { stateFile: '' } : {}),
+      ...overrides,
+    },
     env,
   );
   const logging = config.logLevel !== 'silent';
@@ -439,6 +469,7 @@ export async function startServer(
       ctx.nowFeed.close();
       ctx.registry.close();
       ctx.limits.close();
+      await ctx.store?.close();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([app.close(), new Promise((r) => (timer = setTimeout(r, 1500)))]);
       clearTimeout(timer);
@@ -451,6 +482,8 @@ export async function startServer(
   try {
     await ctx.engine.start();
     await ctx.registry.create({ id: DEFAULT_STATION_ID });
+    if (config.stateFile !== '')
+      await restoreStations(ctx, new StationStore(config.stateFile, app.log), app.log);
     ctx.pacer.start();
     metrics.start(ctx);
     await app.listen({ host: config.host, port: config.port });
@@ -473,4 +506,32 @@ export async function startServer(
     logSink,
     close,
   };
+}
+
+/**
+ * Starts the stations kept in the store (`--state-file`) with their id, seed and parameters, then
+ * lets it keep them; one that cannot start now (the station limit, a bad entry) is logged and left
+ * out, and the server starts anyway.
+ */
+async function restoreStations(ctx: Context, store: StationStore, log: FastifyBaseLogger): Promise<void> {
+  let restored = 0;
+  for (const s of store.load()) {
+    if (s.id === DEFAULT_STATION_ID || ctx.registry.get(s.id)) continue;
+    const { preset, key, mode, bpm, intensity } = s.params;
+    try {
+      await ctx.registry.create({
+        id: s.id,
+        seed: s.seed,
+        patch: { ...(preset ? { preset } : {}), key, mode, bpm, intensity },
+      });
+      restored++;
+    } catch (err) {
+      log.warn(
+        { station: s.id, err: (err as Error).message },
+        `station ${s.id} from the store was not started`,
+      );
+    }
+  }
+  if (restored > 0) log.info({ path: store.path, stations: restored }, `restored ${restored} station(s)`);
+  ctx.store = store;
 }
