@@ -128,7 +128,7 @@ function summaryTable(results: TierResult[], bitrates: number[]): { md: string; 
     'WS ×1.25 < 40?',
     'Ogg kb/s (max)',
     'ΔLUFS (worst)',
-    'band |Δ| dB (worst)',
+    'band Δ mean abs dB (worst)',
     'level BW (min)',
     'coded BW (min–max)',
     'segSNR dB (min–max)',
@@ -180,7 +180,7 @@ function detailTable(results: TierResult[]): { md: string; text: string } {
     'WS kb/s',
     'Ogg kb/s',
     'ΔLUFS',
-    'band |Δ| dB',
+    'band Δ mean abs dB',
     'worst band',
     'level BW',
     'coded BW',
@@ -280,7 +280,7 @@ const summary = summaryTable(results, args.bitrates);
 const detail = detailTable(results);
 const notes = [
   `Opus kb/s: the Opus packets alone. WS kb/s: what a WebSocket listener receives (per 100 ms chunk: the WebSocket frame header, the 32-byte chunk header, a 2-byte length per 20 ms packet, the packets). Ogg kb/s: the Ogg pages of /stream/:id.ogg (27 bytes + lacing per page, one page per chunk; the two header pages, ${first.oggHeaderBytes} bytes, once per connection, not counted). TCP/IP and TLS are not counted. WS ×1.25 must stay under ${SLOW_LINK_KBPS} kb/s for the lowest tier (✗ where it does not).`,
-  `ΔLUFS: integrated loudness (EBU R128) of the decoded signal minus the source's. band |Δ|: mean absolute difference of third-octave band levels (25 Hz–20 kHz, both channels' power), over the bands within ${BAND_RANGE_DB} dB of the source's loudest band; worst band: the largest difference. Level BW: the highest such band whose decoded level is at most ${BANDWIDTH_TOLERANCE_DB} dB under the source's. Coded BW: the highest band whose residual (source − aligned decoded) is at least ${CODED_BAND_SNR_DB} dB under the source (band SNR ≥ ${CODED_BAND_SNR_DB} dB); a band Opus fills with noise of the right energy scores about −3 dB.`,
+  `ΔLUFS: integrated loudness (EBU R128) of the decoded signal minus the source's. band Δ mean abs: mean absolute difference of third-octave band levels (25 Hz–20 kHz, both channels' power), over the bands within ${BAND_RANGE_DB} dB of the source's loudest band; worst band: the largest difference. Level BW: the highest such band whose decoded level is at most ${BANDWIDTH_TOLERANCE_DB} dB under the source's. Coded BW: the highest band whose residual (source − aligned decoded) is at least ${CODED_BAND_SNR_DB} dB under the source (band SNR ≥ ${CODED_BAND_SNR_DB} dB); a band Opus fills with noise of the right energy scores about −3 dB.`,
   'segSNR: mean over 20 ms segments of the signal-to-residual ratio (clamped to −10…35 dB, segments under −60 dBFS skipped); residual: the residual energy relative to the source over the whole run. For a perceptual codec these understate quality (the codec spends no bits on waveform detail the ear does not hear): read them as trend indicators only.',
   'L/R corr: Pearson correlation of left and right (1 = mono); a rise means the decoded image is narrower (Opus trades stereo detail for bits at low rates).',
   'delay: the lag of the cross-correlation maximum (mid signal, 0…2048 frames) and the encoder lookahead (OpusHead pre-skip); every measure is taken at the measured lag. clicks: click detector (src/dsp/analysis/clicks.ts) on both channels of the measured span. enc ms: wall time of OpusChunkEncoder.encode() per 100 ms chunk (5 packets) on this machine.',

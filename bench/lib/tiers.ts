@@ -23,10 +23,10 @@ export const SAMPLE_RATE = OPUS_SAMPLE_RATE;
 export const MAX_ALIGN_LAG_FRAMES = 2048;
 /**
  * A third-octave band counts in the spectral comparison only when the source carries energy within
- * this range of its loudest band. Below that, a band is under the codec's own noise floor: at every
- * rate Opus spreads the quantisation noise of its lowest (200 Hz wide) band into the nearly empty
- * 40 Hz third octave of these presets (−53 dB), which then reads +12…+25 dB while staying ~30 dB
- * under the 50 Hz band beside it.
+ * this range of its loudest band. Quieter bands sit under the codec's own noise floor: Opus spreads
+ * the quantisation noise of its lowest (200 Hz wide) bands into the nearly empty third octaves
+ * between the bass notes (40 Hz, 80 Hz here), which then read many dB above a source that has
+ * almost nothing there. Bands above the limit show it too, less (docs/performance/tiers.md).
  */
 export const BAND_RANGE_DB = 50;
 /** A band is inside the level bandwidth while the decoded level is at most this far under the source's. */
