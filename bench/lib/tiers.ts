@@ -3,7 +3,7 @@
 // back, align it by cross-correlation, and compare it with the source (loudness, third-octave
 // spectrum, effective bandwidth, segmental SNR, clicks), together with the bytes each tier puts on
 // the wire and the encoder's time per chunk.
-import { OggOpusMuxer } from '../../src/codec/ogg.ts';
+import { OggOpusMuxer, maxOggBytesForPayload } from '../../src/codec/ogg.ts';
 import { OpusPacketDecoder } from '../../src/codec/opus-decoder.ts';
 import { OPUS_CHANNELS, OPUS_SAMPLE_RATE, OpusChunkEncoder } from '../../src/codec/opus-encoder.ts';
 import { OPUS_LENGTH_PREFIX_BYTES, forEachOpusPacket } from '../../src/codec/opus-wire.ts';
@@ -171,7 +171,7 @@ export function encodeDecode(
   const headerAt = WS_PREFIX_BYTES;
   const payloadAt = headerAt + CHUNK_HEADER_BYTES;
   const frameBuf = new Uint8Array(payloadAt + OpusChunkEncoder.maxBytes(chunkFrames));
-  const oggBuf = new Uint8Array(OpusChunkEncoder.maxBytes(chunkFrames) * 2 + 4096);
+  const oggBuf = new Uint8Array(maxOggBytesForPayload(OpusChunkEncoder.maxBytes(chunkFrames)));
   const cl = new Float32Array(chunkFrames);
   const cr = new Float32Array(chunkFrames);
   const payloadBytes = new Int32Array(chunks);
