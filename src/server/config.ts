@@ -85,6 +85,10 @@ export interface ServerConfig {
   /** The built web player. */
   staticDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  /** How the log is written: JSON lines, or one readable line per event ('auto': readable on a terminal). */
+  logFormat: 'auto' | 'json' | 'pretty';
+  /** Period of the listener summary line at info level (ms); 0: none. */
+  logSummaryMs: number;
   /** Log bytes queued for stdout before new lines are dropped (a slow or stalled log reader). */
   logQueueBytes: number;
 }
@@ -160,6 +164,8 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   faultInjection: 'off',
   staticDir: DEFAULT_STATIC_DIR,
   logLevel: 'info',
+  logFormat: 'auto',
+  logSummaryMs: 60_000,
   logQueueBytes: 1024 * 1024,
 };
 
@@ -542,7 +548,27 @@ export const CONFIG_TABLE: readonly Setting[] = [
     env: 'AURALIS_LOG_LEVEL',
     flag: '--log-level',
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'],
-    doc: 'log level',
+    doc: 'log level (per-request lines are debug; stations, changes, worker restarts and a listener summary are info)',
+  },
+  {
+    key: 'logFormat',
+    kind: 'enum',
+    unit: '',
+    env: 'AURALIS_LOG_FORMAT',
+    flag: '--log-format',
+    values: ['auto', 'json', 'pretty'],
+    doc: 'log lines as JSON, or readable (time, level, message, fields); auto: readable when stdout is a terminal',
+  },
+  {
+    key: 'logSummaryMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_LOG_SUMMARY_MS',
+    flag: '--log-summary-ms',
+    min: 0,
+    max: 3_600_000,
+    check: (v) => (v !== 0 && v < 1000 ? 'must be 0 (no summary) or at least 1000 ms' : null),
+    doc: 'period of the info line summing up listeners (joined, left, slow-listener skips and drops); 0: none',
   },
   {
     key: 'logQueueBytes',

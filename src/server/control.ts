@@ -27,7 +27,7 @@ export interface ControlResult {
 export interface ControlObserver {
   changed(source: ControlSource, latencySeconds: number): void;
   /** The station's parameters changed (after they were stored on it). */
-  applied?(st: Station): void;
+  applied?(st: Station, source: ControlSource, effectiveAt: number): void;
 }
 
 /**
@@ -59,7 +59,7 @@ export class Controller {
     st.params = next;
     const audibleMs = st.engine.startMonoMs + (effectiveAt * 1000) / SAMPLE_RATE;
     this.observer.changed(source, Math.max(0, (audibleMs - requestedMs) / 1000));
-    this.observer.applied?.(st);
+    this.observer.applied?.(st, source, effectiveAt);
     const params = publicParams(next);
     const effectiveAtMs = Math.round(audibleMs + st.engine.wallOffsetMs);
     const text = JSON.stringify({ type: 'params', params, effectiveAt, effectiveAtMs, source });

@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 import { ConfigError, configHelp, loadConfig, parseFlags, type ServerConfig } from './config.ts';
-import { LogSink, announce, guardStdio } from './log.ts';
+import { LogSink, wantsPretty, announce, guardStdio } from './log.ts';
 import { startServer, type AuralisServer } from './server.ts';
 
 /** Exit codes of `auralis serve` (docs/ARCHITECTURE.md, "Logs and shutdown"). */
@@ -47,7 +47,10 @@ export async function runServe(argv: string[]): Promise<void> {
     throw err;
   }
   // The CLI owns the stdout sink: every log line and the lines below go through it.
-  const sink = new LogSink(process.stdout, { maxBytes: config.logQueueBytes });
+  const sink = new LogSink(process.stdout, {
+    maxBytes: config.logQueueBytes,
+    pretty: wantsPretty(config.logFormat, process.stdout),
+  });
   const secrets = [config.controlToken];
   let server: Awaited<ReturnType<typeof startServer>>;
   try {

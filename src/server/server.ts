@@ -31,6 +31,7 @@ import { registerHttpGuards, replyWithError } from './http-errors.ts';
 import { ClientLimits } from './limits.ts';
 import { proxyMatcher } from './trust-proxy.ts';
 import { StationStore } from './station-store.ts';
+import { OperatorLog } from './operator-log.ts';
 import { NowFeed } from './now-feed.ts';
 import { registerApiRoutes, registerHealthRoutes } from './routes/api.ts';
 import type { Station } from './station.ts';
@@ -38,7 +39,7 @@ import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
 import { handleStream } from './transports/http-stream.ts';
 import { handleWebSocket } from './transports/ws.ts';
 import { ServerMetrics } from './server-metrics.ts';
-import { LogSink, fastifyLoggerOptions, guardStdio } from './log.ts';
+import { LogSink, RequestLinesAtDebug, fastifyLoggerOptions, guardStdio, wantsPretty } from './log.ts';
 import { registerFaultRoutes } from './faults.ts';
 
 export interface AuralisServer {
@@ -104,14 +105,17 @@ class Context implements ServerContext, PacerObserver {
       });
     }
     this.registry = new StationRegistry(this.engine, this.pacer, config);
+    this.registry.onCreated = (st) => this.oplog?.stationCreated(st);
     this.registry.onRemoved = (st) => {
+      this.oplog?.stationRemoved(st);
       this.lastSendMs.delete(st);
       this.nowFeed.stationRemoved(st);
       this.metrics.stationRemoved(st);
     };
     this.controller = new Controller(this.engine, {
       changed: (source, latency) => this.metrics.controlLatency(source, latency),
-      applied: (st) => {
+      applied: (st, source, effectiveAt) => {
+        this.oplog?.changed(st, source, effectiveAt);
         if (!st.personal && st.id !== DEFAULT_STATION_ID) this.stationsChanged();
       },
     });
@@ -126,6 +130,8 @@ class Context implements ServerContext, PacerObserver {
     this.engine.on('encoder-error', () => this.metrics.encoderError());
   }
 
+  /** The info-level event lines (set once the logger exists; null without one). */
+  oplog: OperatorLog | null = null;
   /** Keeps the API-created stations across restarts (`--state-file`); null when not kept. */
   store: StationStore | null = null;
 
@@ -148,9 +154,11 @@ class Context implements ServerContext, PacerObserver {
   listenerJoined(transport: Transport): void {
     this.listeners++;
     this.metrics.listeners(transport, +1);
+    this.oplog?.joinedListener(transport);
   }
   listenerLeft(transport: Transport, listener: Listener): void {
     this.listeners--;
+    this.oplog?.leftListener(transport);
     this.metrics.listeners(transport, -1);
     this.pacer.forget?.(listener);
   }
@@ -174,12 +182,14 @@ class Context implements ServerContext, PacerObserver {
   }
   listenerSkipped(transport: Transport): void {
     this.metrics.skipped(transport);
+    this.oplog?.skippedChunk();
   }
   listenerSent(transport: Transport, count: number): void {
     this.metrics.sent(transport, count);
   }
   listenerDropped(transport: Transport, reason: 'stalled' | 'expired'): void {
     this.metrics.listenerDropped(transport, reason);
+    this.oplog?.droppedListener(reason);
   }
   listenerLag(transport: Transport, lagSeconds: number): void {
     this.metrics.listenerLag(transport, lagSeconds);
@@ -283,7 +293,14 @@ export async function startServer(
   const ownSink = logging && !options.logSink && !options.logStream;
   if (ownSink) guardStdio(); // an EPIPE after the sink is closed must not crash the process either
   const logSink =
-    options.logSink ?? (ownSink ? new LogSink(process.stdout, { maxBytes: config.logQueueBytes }) : null);
+    options.logSink ??
+    (ownSink
+      ? new LogSink(process.stdout, {
+          maxBytes: config.logQueueBytes,
+          pretty:
+            config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY === true),
+        })
+      : null);
   const logDestination = options.logStream ?? logSink;
   const metrics = new ServerMetrics(config, () => logSink?.dropped ?? 0);
   const ctx = new Context(config, metrics);
@@ -309,6 +326,8 @@ export async function startServer(
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.headersTimeoutMs / 4))),
     },
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => clientError(app, err, socket),
+    // Per-request lines are debug: at info the log tells what happened to the service.
+    logController: new RequestLinesAtDebug(),
     // req.ip is the client named by X-Forwarded-For only when the peer is a configured proxy.
     trustProxy: proxyMatcher(config.trustProxy),
   });
@@ -424,6 +443,7 @@ export async function startServer(
   }
 
   ctx.info = (message) => app.log.info(message);
+  if (config.logLevel !== 'silent') ctx.oplog = new OperatorLog(app.log, config.logSummaryMs);
   ctx.nowFeed.onDropped = (st, reason) =>
     app.log.info(
       { station: st.personal ? '(personal)' : st.id, reason },
@@ -469,6 +489,7 @@ export async function startServer(
       ctx.nowFeed.close();
       ctx.registry.close();
       ctx.limits.close();
+      ctx.oplog?.close();
       await ctx.store?.close();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([app.close(), new Promise((r) => (timer = setTimeout(r, 1500)))]);
