@@ -297,8 +297,7 @@ export async function startServer(
     (ownSink
       ? new LogSink(process.stdout, {
           maxBytes: config.logQueueBytes,
-          pretty:
-            config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY === true),
+          pretty: wantsPretty(config.logFormat, process.stdout),
         })
       : null);
   const logDestination = options.logStream ?? logSink;
