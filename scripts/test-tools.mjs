@@ -33,6 +33,24 @@ const TOOLS = [
     find: () => onPath('ffprobe'),
   },
   {
+    name: 'nginx',
+    pkg: 'nginx',
+    neededBy: 'the deployment tests (the documented reverse-proxy config, run for real)',
+    find: () => onPath('nginx') ?? (executable('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined),
+  },
+  {
+    name: 'openssl',
+    pkg: 'openssl',
+    neededBy: 'the deployment tests (a self-signed certificate for nginx)',
+    find: () => onPath('openssl'),
+  },
+  {
+    name: 'systemd-analyze',
+    pkg: 'systemd',
+    neededBy: 'the deployment tests (the documented systemd unit, verified and its sandbox rated)',
+    find: () => onPath('systemd-analyze'),
+  },
+  {
     name: 'promtool',
     pkg: 'prometheus',
     neededBy: 'the metrics tests (PromQL and alert rules checked by Prometheus)',
