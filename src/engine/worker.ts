@@ -168,17 +168,17 @@ port.on('message', (msg: ToWorker) => {
       send({ type: 'changed', id: msg.id, requestId: msg.requestId, effectiveAt, params });
       break;
     }
-    case 'mp3': {
+    case 'encode': {
       // A station the worker does not have (removed meanwhile) needs nothing.
       try {
-        stations.get(msg.id)?.setMp3(msg.on);
+        stations.get(msg.id)?.setWish(msg.wish);
       } catch (err) {
         send({
           type: 'encoder-error',
           id: msg.id,
           seq: -1,
           dropped: false,
-          message: `MP3 encoder: ${errorText(err)}`,
+          message: `starting an encoder: ${errorText(err)}`,
         });
       }
       break;

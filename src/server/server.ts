@@ -77,6 +77,7 @@ class Context implements ServerContext, PacerObserver {
       leadMs: config.leadMs,
       renderAheadMs: config.renderAheadMs,
       opusBitrate: config.opusBitrate,
+      opusTiers: config.opusTiers,
       opusComplexity: config.opusComplexity,
       mp3Bitrate: config.mp3Bitrate,
       ringPoolSize: config.maxStations,
