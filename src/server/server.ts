@@ -18,7 +18,7 @@ import type { StationStats } from '../engine/messages.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
 import { Pacer, type Broadcaster, type PacerObserver } from './broadcast/pacer.ts';
-import { loadConfig, type ServerConfig } from './config.ts';
+import { loadConfig, tierQueueBytes, type ServerConfig } from './config.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
 import { ApiError, CLOSE, ERRORS, type ErrorCode } from './errors.ts';
@@ -91,6 +91,7 @@ class Context implements ServerContext, PacerObserver {
       this.pacer = new Pacer({
         leadMs: config.leadMs,
         listenerQueueBytes: config.listenerQueueBytes,
+        tierQueueBytes: tierQueueBytes(config),
         stallTimeoutMs: config.stallTimeoutMs,
         maxListenerLagMs: config.maxListenerLagMs,
         queueSampleMs: config.queueSampleMs,
@@ -137,6 +138,9 @@ class Context implements ServerContext, PacerObserver {
   }
   clientStats(listener: Listener, bufferedMs: number, underruns: number): void {
     this.metrics.clientStats(listener, bufferedMs, underruns);
+  }
+  tierSwitched(up: boolean): void {
+    this.metrics.tierSwitched(up);
   }
 
   // PacerObserver
