@@ -9,6 +9,7 @@ import {
 } from '../codec/frame-header.ts';
 import { Mp3ChunkEncoder } from '../codec/mp3-encoder.ts';
 import { OpusChunkEncoder } from '../codec/opus-encoder.ts';
+import type { OpusEncoderPool } from './encoder-pool.ts';
 import { FIRST_AUDIO_PAGE_SEQUENCE, OggOpusMuxer } from '../codec/ogg.ts';
 import { applyPatch, type ParamsPatch } from '../music/params.ts';
 import { CHANNELS, SAMPLE_RATE, type MusicParams, type NowInfo } from '../music/types.ts';
@@ -97,8 +98,15 @@ export class WorkerStation {
   /** Fault injection: the thread exits in the middle of writing the next chunk. */
   exitMidChunk = false;
 
-  /** `opus`: an encoder to reuse (reset, with the message's bitrate and complexity), else a new one. */
-  constructor(msg: AddStationMessage, opus?: OpusChunkEncoder) {
+  /** Where the encoders of tiers switched off go, and where those of tiers switched on come from. */
+  private readonly encoders: OpusEncoderPool | null;
+
+  /**
+   * `opus`: an encoder to reuse (reset, with the message's bitrate and complexity), else a new one.
+   * `encoders`: the worker's pool for the other tiers' encoders (none: built and closed here).
+   */
+  constructor(msg: AddStationMessage, opus?: OpusChunkEncoder, encoders?: OpusEncoderPool) {
+    this.encoders = encoders ?? null;
     this.id = msg.id;
     this.ring = new ChunkRing(msg.ring, msg.layout);
     this.chunkFrames = msg.chunkFrames;
@@ -168,15 +176,17 @@ export class WorkerStation {
       const t = this.extra[i];
       if (on && !t) {
         const bitrate = tiers[i]!.kbps * 1000;
+        const complexity = this.opusOptions.complexity;
         this.extra[i] = {
           index: i,
           bitrate,
-          opus: new OpusChunkEncoder({ bitrate, complexity: this.opusOptions.complexity }),
+          opus: this.encoders?.take(bitrate, complexity) ?? new OpusChunkEncoder({ bitrate, complexity }),
           ogg: this.muxer(this.nextSeq),
           encoded: 0,
         };
       } else if (!on && t) {
-        t.opus.close();
+        if (this.encoders) this.encoders.give(t.opus);
+        else t.opus.close();
         this.extra[i] = null;
       }
     }

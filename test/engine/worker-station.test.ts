@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { readFrameHeader, tierOfFlags } from '../../src/codec/frame-header.ts';
 import { splitOpusPackets } from '../../src/codec/opus-wire.ts';
 import { ChunkRing, WS_PREFIX_BYTES, type RingTierOptions } from '../../src/engine/ring.ts';
+import { OpusEncoderPool } from '../../src/engine/encoder-pool.ts';
 import { ChunkEncodeError, TIER_WARMUP_CHUNKS, WorkerStation } from '../../src/engine/worker-station.ts';
 import { DEFAULT_PARAMS } from '../../src/music/params.ts';
 
@@ -253,6 +254,50 @@ describe('engine worker station Opus tiers', () => {
       assert.equal(c.pageSeq, 2 + 32);
     } finally {
       st.takeEncoder().close();
+    }
+  });
+});
+
+describe('engine worker station tier encoders', () => {
+  it('takes a tier encoder from the worker pool and gives it back when the tier stops', () => {
+    const ring = ChunkRing.create(40, CHUNK_FRAMES, 128_000, { kbps: [24, 96], defaultKbps: 96 });
+    const pool = new OpusEncoderPool(4);
+    const st = new WorkerStation(
+      {
+        type: 'add',
+        id: 'pool',
+        seed: 3,
+        params: { ...DEFAULT_PARAMS },
+        chunkFrames: CHUNK_FRAMES,
+        startSeq: 0,
+        startMonoMs: 1_000_000,
+        wallOffsetMs: 0,
+        ring: ring.sab,
+        layout: ring.layout,
+        discontinuity: false,
+        opusBitrate: 96_000,
+        opusComplexity: 5,
+        mp3Bitrate: 128_000,
+        wish: { mp3: false, tiers: 0 },
+      },
+      undefined,
+      pool,
+    );
+    try {
+      st.setTiers(0b01);
+      for (let i = 0; i < 4; i++) st.renderNext();
+      assert.ok(ring.opusFrameLength(3, 0) > 0, 'the 24 kb/s tier is published after its warm-up');
+      st.setTiers(0);
+      assert.equal(pool.size, 1, 'its encoder went back to the pool');
+      st.setTiers(0b01);
+      assert.equal(pool.size, 0, 'and is taken again (reset) when the tier restarts');
+      for (let i = 0; i < 3; i++) st.renderNext();
+      assert.equal(ring.opusFrameLength(4, 0), 0, 'a restarted tier warms up again');
+      assert.equal(ring.opusFrameLength(5, 0), 0);
+      assert.ok(ring.opusFrameLength(6, 0) > 0);
+    } finally {
+      pool.give(st.takeEncoder());
+      assert.equal(pool.size, 2, 'removing the station gives back every encoder');
     }
   });
 });

@@ -217,6 +217,36 @@ describe('Opus bitrate tiers over a real server', () => {
     await waitMetric(server, 'auralis_opus_tier_stations', 'kbps="48"', 0);
   });
 
+  it('a restarted worker encodes the tiers its listeners take again', async () => {
+    const c = await connect(server, 'bitrate=160');
+    try {
+      const answer = await c.next('bitrate');
+      assert.equal(answer.kbps, 160);
+      await c.waitChunks(c.chunks.length + 3);
+      server.engine.crashWorker('default');
+      // After the restart: the discontinuity flag, then (once the tier warmed up again) tier 3.
+      const restartAt = await new Promise<number>((resolve, reject) => {
+        const until = Date.now() + 10_000;
+        const check = (): void => {
+          const k = c.chunks.find((ch) => (ch.header.flags & FLAG_DISCONTINUITY) !== 0);
+          if (k) resolve(k.header.sequence);
+          else if (Date.now() > until) reject(new Error('no chunk after the restart'));
+          else setTimeout(check, 50);
+        };
+        check();
+      });
+      await c.waitChunks(c.chunks.findIndex((k) => k.header.sequence === restartAt) + 8);
+      const after = c.chunks.filter((k) => k.header.sequence >= restartAt + 4);
+      assert.ok(after.length >= 3);
+      for (const k of after)
+        assert.equal(tierOfFlags(k.header.flags), 3, `seq ${k.header.sequence} at 160 kb/s`);
+      await waitMetric(server, 'auralis_opus_tier_stations', 'kbps="160"', 1);
+    } finally {
+      c.close();
+      await c.closed;
+    }
+  });
+
   it('refuses a bad bitrate with INVALID_PARAM naming bitrate on /ws, .ogg, .mp3 and .wav', async () => {
     for (const query of ['bitrate=25', 'bitrate=fast', 'codec=pcm&bitrate=48']) {
       const c = await connect(server, query);
