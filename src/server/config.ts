@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MAX_TIERS } from '../codec/frame-header.ts';
+import { proxyEntryProblem } from './trust-proxy.ts';
 import { DEFAULT_MP3_BITRATE, MP3_BITRATES } from '../codec/mp3-encoder.ts';
 
 /**
@@ -9,6 +11,8 @@ import { DEFAULT_MP3_BITRATE, MP3_BITRATES } from '../codec/mp3-encoder.ts';
  * names the setting (the CLI exits with code 2).
  */
 export interface ServerConfig {
+  /** A JSON file of settings (same keys, units and validation); flags and environment override it. */
+  configFile: string;
   host: string;
   port: number;
   /** Length of one audio chunk on the wire (ms): 20–1000, a multiple of 20 (one Opus packet). */
@@ -43,6 +47,10 @@ export interface ServerConfig {
   controlToken: string;
   /** Allowed WebSocket Origins (comma-separated in env/flags); empty allows any. */
   allowedOrigins: string[];
+  /** JSON file keeping the stations created through the API across restarts ('' = not kept). */
+  stateFile: string;
+  /** Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client. */
+  trustProxy: string[];
   /** How long (ms) a personal session outlives its owner's disconnect. */
   gracePeriodMs: number;
   /** Largest HTTP request body (bytes). */
@@ -81,6 +89,10 @@ export interface ServerConfig {
   /** The built web player. */
   staticDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  /** How the log is written: JSON lines, or one readable line per event ('auto': readable on a terminal). */
+  logFormat: 'auto' | 'json' | 'pretty';
+  /** Period of the listener summary line at info level (ms); 0: none. */
+  logSummaryMs: number;
   /** Log bytes queued for stdout before new lines are dropped (a slow or stalled log reader). */
   logQueueBytes: number;
 }
@@ -105,6 +117,8 @@ interface Setting {
   max?: number;
   values?: readonly string[];
   check?: (v: number) => string | null;
+  /** For lists: why an item is not acceptable, or null. */
+  checkItem?: (item: string) => string | null;
   doc: string;
 }
 
@@ -114,6 +128,7 @@ const DEFAULT_STATIC_DIR = fileURLToPath(
 );
 
 export const CONFIG_DEFAULTS: ServerConfig = {
+  configFile: '',
   host: '127.0.0.1',
   port: 8000,
   chunkMs: 100,
@@ -132,6 +147,8 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   sseHeartbeatMs: 15_000,
   controlToken: '',
   allowedOrigins: [],
+  trustProxy: [],
+  stateFile: 'data/stations.json',
   gracePeriodMs: 30_000,
   maxBodyBytes: 16 * 1024,
   maxHeaderBytes: 16 * 1024,
@@ -152,10 +169,20 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   faultInjection: 'off',
   staticDir: DEFAULT_STATIC_DIR,
   logLevel: 'info',
+  logFormat: 'auto',
+  logSummaryMs: 60_000,
   logQueueBytes: 1024 * 1024,
 };
 
 export const CONFIG_TABLE: readonly Setting[] = [
+  {
+    key: 'configFile',
+    kind: 'string',
+    unit: 'path',
+    env: 'AURALIS_CONFIG',
+    flag: '--config',
+    doc: 'a JSON file of settings by name, e.g. {"port": 9000, "trustProxy": ["127.0.0.1"]}; flags and environment variables override it (empty: none)',
+  },
   { key: 'host', kind: 'string', unit: 'address', env: 'HOST', flag: '--host', doc: 'address to listen on' },
   {
     key: 'port',
@@ -324,6 +351,23 @@ export const CONFIG_TABLE: readonly Setting[] = [
     env: 'AURALIS_ALLOWED_ORIGINS',
     flag: '--allowed-origins',
     doc: 'origins besides the server itself allowed to change stations; if set, the only ones allowed on /ws',
+  },
+  {
+    key: 'stateFile',
+    kind: 'string',
+    unit: 'path',
+    env: 'AURALIS_STATE_FILE',
+    flag: '--state-file',
+    doc: 'JSON file where stations created through the API (id, seed, parameters) are kept across restarts, relative to the working directory (empty: not kept)',
+  },
+  {
+    key: 'trustProxy',
+    kind: 'list',
+    unit: 'addresses',
+    env: 'AURALIS_TRUST_PROXY',
+    flag: '--trust-proxy',
+    checkItem: proxyEntryProblem,
+    doc: 'reverse proxies (IP addresses or CIDR ranges) whose X-Forwarded-For names the client, for per-client limits and logs (empty: trust none)',
   },
   {
     key: 'gracePeriodMs',
@@ -519,7 +563,27 @@ export const CONFIG_TABLE: readonly Setting[] = [
     env: 'AURALIS_LOG_LEVEL',
     flag: '--log-level',
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'],
-    doc: 'log level',
+    doc: 'log level (per-request lines are debug; stations, changes, worker restarts and a listener summary are info)',
+  },
+  {
+    key: 'logFormat',
+    kind: 'enum',
+    unit: '',
+    env: 'AURALIS_LOG_FORMAT',
+    flag: '--log-format',
+    values: ['auto', 'json', 'pretty'],
+    doc: 'log lines as JSON, or readable (time, level, message, fields); auto: readable when stdout is a terminal',
+  },
+  {
+    key: 'logSummaryMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_LOG_SUMMARY_MS',
+    flag: '--log-summary-ms',
+    min: 0,
+    max: 3_600_000,
+    check: (v) => (v !== 0 && v < 1000 ? 'must be 0 (no summary) or at least 1000 ms' : null),
+    doc: 'period of the info line summing up listeners (joined, left, slow-listener skips and drops); 0: none',
   },
   {
     key: 'logQueueBytes',
@@ -533,6 +597,53 @@ export const CONFIG_TABLE: readonly Setting[] = [
   },
 ];
 
+/**
+ * "between 10 and 1000 ms", "a port number between 0 and 65535": the unit follows the numbers
+ * where it reads as one ("ms", "bytes", "listeners"), and names the thing otherwise.
+ */
+function rangeText(s: Setting): string {
+  if (s.unit === 'port') return `a port number between ${s.min} and ${s.max}`;
+  if (s.unit === '' || /^\d/.test(s.unit)) return `between ${s.min} and ${s.max}`;
+  return `between ${s.min} and ${s.max} ${s.unit}`;
+}
+
+/**
+ * Turns an error of `listen()` (a busy port, an address this machine does not have, a host name
+ * that does not resolve) into a ConfigError naming the setting, so the CLI prints one line and
+ * exits with the configuration exit code instead of a stack trace. Other errors come back as they are.
+ */
+export function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new ConfigError(
+        'port',
+        `port (--port / PORT) ${port}: address ${where} is already in use by another process; choose another port, or 0 for any free one`,
+      );
+    case 'EACCES':
+      return new ConfigError(
+        'port',
+        `port (--port / PORT) ${port}: permission denied to listen on ${where} (ports below 1024 need privileges)`,
+      );
+    case 'EADDRNOTAVAIL':
+      return new ConfigError(
+        'host',
+        `host (--host / HOST) ${JSON.stringify(host)}: this machine has no such address (${code})`,
+      );
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+    case 'EAI_FAIL':
+      return new ConfigError(
+        'host',
+        `host (--host / HOST) ${JSON.stringify(host)}: not an IP address or a name that resolves (${code})`,
+      );
+    default:
+      return err;
+  }
+}
+
 function coerce(s: Setting, raw: unknown, source: string): unknown {
   const name = `${s.key} (${source})`;
   switch (s.kind) {
@@ -540,12 +651,19 @@ function coerce(s: Setting, raw: unknown, source: string): unknown {
       if (typeof raw !== 'string') throw new ConfigError(s.key, `${name} must be a string`);
       return raw;
     case 'list':
-      if (Array.isArray(raw)) return raw.map(String);
+      if (Array.isArray(raw)) raw = raw.map(String).join(',');
       if (typeof raw !== 'string') throw new ConfigError(s.key, `${name} must be a comma-separated list`);
-      return raw
-        .split(',')
-        .map((x) => x.trim())
-        .filter((x) => x.length > 0);
+      {
+        const items = raw
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x.length > 0);
+        for (const item of items) {
+          const problem = s.checkItem?.(item);
+          if (problem) throw new ConfigError(s.key, `${name}: ${problem}`);
+        }
+        return items;
+      }
     case 'intList': {
       const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : null;
       if (!items)
@@ -573,24 +691,28 @@ function coerce(s: Setting, raw: unknown, source: string): unknown {
       }
       return out;
     }
-    case 'enum':
-      if (typeof raw !== 'string' || !s.values!.includes(raw)) {
+    case 'enum': {
+      // Any letter case is accepted ("--log-level INFO"); the value is the table's spelling.
+      const text = typeof raw === 'string' ? raw.trim().toLowerCase() : null;
+      const value = text === null ? undefined : s.values!.find((v) => v.toLowerCase() === text);
+      if (value === undefined) {
         throw new ConfigError(
           s.key,
           `${name} must be one of ${s.values!.join(', ')}, got ${JSON.stringify(raw)}`,
         );
       }
-      return raw;
+      return value;
+    }
     case 'int': {
       const n = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
       if (typeof n !== 'number' || !Number.isInteger(n)) {
         throw new ConfigError(
           s.key,
-          `${name} must be an integer (${s.unit}) between ${s.min} and ${s.max}, got ${JSON.stringify(raw)}`,
+          `${name} must be an integer: ${rangeText(s)}, got ${JSON.stringify(raw)}`,
         );
       }
       if (n < s.min! || n > s.max!) {
-        throw new ConfigError(s.key, `${name} must be between ${s.min} and ${s.max} ${s.unit}, got ${n}`);
+        throw new ConfigError(s.key, `${name} must be ${rangeText(s)}, got ${n}`);
       }
       const problem = s.check?.(n);
       if (problem) throw new ConfigError(s.key, `${name} ${problem}`);
@@ -608,7 +730,27 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = {},
 ): ServerConfig {
   const cfg: Record<string, unknown> = { ...CONFIG_DEFAULTS };
+  const fileRow = CONFIG_TABLE.find((s) => s.key === 'configFile')!;
+  const filePath =
+    overrides.configFile !== undefined
+      ? (coerce(fileRow, overrides.configFile, fileRow.flag) as string)
+      : (env[fileRow.env] ?? '');
+  if (filePath !== '') {
+    cfg.configFile = filePath;
+    for (const [key, value] of Object.entries(readConfigFile(filePath))) {
+      const s = CONFIG_TABLE.find((x) => x.key === key);
+      if (!s || key === 'configFile') {
+        const near = CONFIG_TABLE.find((x) => x.key.toLowerCase() === key.toLowerCase().replace(/[-_]/g, ''));
+        throw new ConfigError(
+          key,
+          `${filePath}: unknown setting ${JSON.stringify(key)}${near && key !== 'configFile' ? `; did you mean ${JSON.stringify(near.key)}?` : ''} (settings are named as in --help's table, e.g. "listenerQueueBytes")`,
+        );
+      }
+      cfg[key] = coerce(s, value, filePath);
+    }
+  }
   for (const s of CONFIG_TABLE) {
+    if (s.key === 'configFile') continue;
     const fromEnv = env[s.env];
     if (fromEnv !== undefined && fromEnv !== '') cfg[s.key] = coerce(s, fromEnv, `env ${s.env}`);
     const o = overrides[s.key];
@@ -648,6 +790,30 @@ export function loadConfig(
   }
   checkQueueFitsRing(c);
   return c;
+}
+
+/** The settings object of a JSON config file; a ConfigError naming the file for anything else. */
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(
+      'configFile',
+      `configFile (--config / AURALIS_CONFIG) ${path} cannot be read (${code})`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('configFile', `${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('configFile', `${path} must hold one JSON object of settings, e.g. {"port": 9000}`);
+  }
+  return parsed as Record<string, unknown>;
 }
 
 /**

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import {
   CONFIG_DEFAULTS,
@@ -180,13 +183,89 @@ describe('configuration', () => {
       { encoding: 'utf8' },
     );
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /port/);
+    // One line, the unit read as part of the sentence, not a stack trace.
+    assert.equal(
+      r.stderr,
+      'auralis: invalid configuration: port (--port) must be a port number between 0 and 65535, got 99999\n',
+    );
     const e = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
       encoding: 'utf8',
       env: { ...process.env, AURALIS_CHUNK_MS: '33' },
     });
     assert.equal(e.status, 2);
     assert.match(e.stderr, /AURALIS_CHUNK_MS/);
+  });
+
+  it('turns a busy port and a host it cannot listen on into one line and exit code 2', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const busy = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), '--workers', '1'],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      assert.equal(busy.status, 2, busy.stderr);
+      assert.match(
+        busy.stderr,
+        new RegExp(
+          `^auralis: invalid configuration: port \\(--port / PORT\\) ${port}: address 127\\.0\\.0\\.1:${port} is already in use`,
+        ),
+      );
+      assert.equal(busy.stderr.trim().split('\n').length, 1, busy.stderr);
+      assert.doesNotMatch(busy.stderr, /\bat .*\(|node:internal/);
+    } finally {
+      blocker.close();
+    }
+    const badHost = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--host', '999.1.1.1', '--workers', '1'],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.equal(badHost.status, 2, badHost.stderr);
+    assert.match(badHost.stderr, /^auralis: invalid configuration: host \(--host \/ HOST\) "999\.1\.1\.1": /);
+    assert.equal(badHost.stderr.trim().split('\n').length, 1, badHost.stderr);
+  });
+
+  it('reads a JSON config file with the same names, units and validation; env and flags override it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'auralis-config-'));
+    const file = join(dir, 'auralis.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ port: 9100, trustProxy: ['127.0.0.1'], logLevel: 'WARN', mp3Bitrate: 96000 }),
+    );
+    const c = loadConfig(parseFlags(['--config', file]));
+    assert.equal(c.configFile, file);
+    assert.equal(c.port, 9100);
+    assert.deepEqual(c.trustProxy, ['127.0.0.1']);
+    assert.equal(c.logLevel, 'warn');
+    assert.equal(c.mp3Bitrate, 96_000);
+    // From the environment too; then a variable and a flag each override the file.
+    assert.equal(loadConfig({}, { AURALIS_CONFIG: file }).port, 9100);
+    assert.equal(loadConfig({}, { AURALIS_CONFIG: file, PORT: '9200' }).port, 9200);
+    assert.equal(loadConfig(parseFlags(['--config', file, '--port', '9300']), { PORT: '9200' }).port, 9300);
+    const bad = (content: string, pattern: RegExp, setting: string): void => {
+      writeFileSync(file, content);
+      assert.throws(
+        () => loadConfig(parseFlags(['--config', file])),
+        (e: unknown) => e instanceof ConfigError && e.setting === setting && pattern.test(e.message),
+        content,
+      );
+    };
+    bad(
+      '{"port": 99999}',
+      /^port \(.*auralis\.json\) must be a port number between 0 and 65535, got 99999$/,
+      'port',
+    );
+    bad('{"prot": 9000}', /unknown setting "prot"/, 'prot');
+    bad('{"listener_queue_bytes": 9000}', /did you mean "listenerQueueBytes"/, 'listener_queue_bytes');
+    bad('{"port": 9000,}', /is not valid JSON/, 'configFile');
+    bad('[1, 2]', /must hold one JSON object of settings/, 'configFile');
+    assert.throws(
+      () => loadConfig(parseFlags(['--config', join(dir, 'missing.json')])),
+      (e: unknown) => e instanceof ConfigError && /missing\.json cannot be read \(ENOENT\)/.test(e.message),
+    );
   });
 
   it('keeps the error-code registry and the protocol document in step', () => {
@@ -208,12 +287,18 @@ describe('configuration', () => {
  * A valid value for a row that differs from its default (and fits the cross-field rules with the
  * other defaults): the text a flag or variable would carry, and the parsed value it must give.
  */
+/** An empty settings file for the row of `--config` itself. */
+const SAMPLE_CONFIG_FILE = join(mkdtempSync(join(tmpdir(), 'auralis-config-')), 'empty.json');
+writeFileSync(SAMPLE_CONFIG_FILE, '{}');
+
 function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
   const d = CONFIG_DEFAULTS[s.key];
   switch (s.kind) {
     case 'string':
+      if (s.key === 'configFile') return [SAMPLE_CONFIG_FILE, SAMPLE_CONFIG_FILE];
       return [`${String(d)}-x`, `${String(d)}-x`];
     case 'list':
+      if (s.key === 'trustProxy') return ['10.0.0.1, fd00::/8', ['10.0.0.1', 'fd00::/8']];
       return ['https://a.example, https://b.example', ['https://a.example', 'https://b.example']];
     case 'intList':
       return ['24, 96,256', [24, 96, 256]];

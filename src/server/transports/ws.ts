@@ -150,7 +150,8 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
 function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): void {
   const q = (req.query ?? {}) as Record<string, unknown>;
   const { config, registry } = ctx;
-  const clientIp = req.socket.remoteAddress ?? '';
+  // The forwarded client's address behind a trusted proxy (`--trust-proxy`), else the peer's.
+  const clientIp = req.ip;
   const log = req.log;
   /** A message refused: an `error` to the client, a debug line to the log (never above info). */
   const answer = (code: ErrorCode, message: string, field?: string): void => {
