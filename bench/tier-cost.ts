@@ -53,7 +53,7 @@ console.log(
   `ring bytes per station: one tier ${single.totalBytes}, tiers ${config.opusTiers.join(',')}: ${all.totalBytes}`,
 );
 
-const server = await startServer({ host: '127.0.0.1', port: 0, workers: 1, logLevel: 'warn' });
+const server = await startServer({ host: '127.0.0.1', port: 0, workers: 1, logLevel: 'warn', stateFile: '' });
 const sockets: WebSocket[] = [];
 try {
   await sleep(2000);
