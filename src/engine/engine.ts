@@ -29,6 +29,11 @@ export interface Engine extends EventEmitter {
    * The baseline profile serves no HTTP streams, so its engine never encodes MP3.
    */
   setMp3(id: string, on: boolean): void;
+  /**
+   * The Opus tiers besides the default that the station's listeners take (a bit per tier index):
+   * the worker encodes exactly those (a tier's first listener joined / its last one left).
+   */
+  setOpusTiers(id: string, mask: number): void;
   /** Test hook (optimized profile): crash the worker that renders `id`. */
   crashWorker(id?: string): void;
   /**

@@ -102,6 +102,10 @@ export interface AuralisMetrics {
   readonly engineChunksDroppedTotal: Counter<'reason'>;
   readonly encoderErrorsTotal: Counter;
   readonly mp3EncodingStations: Gauge;
+  /** Stations encoding each Opus tier now, by `kbps` (the default tier: every station). */
+  readonly opusTierStations: Gauge<'kbps'>;
+  /** WebSocket listeners switched to another Opus tier, by `direction` (up, down). */
+  readonly tierSwitchesTotal: Counter<'direction'>;
   readonly workerHeapUsedBytes: Gauge<'worker'>;
   readonly memoryGrowthBytesPerHour: Gauge<'kind'>;
   readonly leakSuspected: Gauge;
@@ -314,6 +318,18 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     help: "Stations whose engine worker encodes their MP3 stream now (someone listens to it), as of the workers' last stats (once a second).",
     registers,
   });
+  const opusTierStations = new Gauge({
+    name: 'auralis_opus_tier_stations',
+    help: "Stations whose engine worker encodes each Opus tier (kbps) now, as of the workers' last stats (once a second); the default tier is always encoded.",
+    labelNames: ['kbps'] as const,
+    registers,
+  });
+  const tierSwitchesTotal = new Counter({
+    name: 'auralis_tier_switches_total',
+    help: 'WebSocket listeners switched to a higher (up) or lower (down) Opus tier, counted at the first chunk of the new tier.',
+    labelNames: ['direction'] as const,
+    registers,
+  });
   const workerHeapUsedBytes = new Gauge({
     name: 'auralis_worker_heap_used_bytes',
     help: "V8 heap used by each engine worker thread's isolate, from its once-a-second stats report.",
@@ -379,6 +395,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   for (const r of CHUNK_DROP_REASONS) engineChunksDroppedTotal.inc({ reason: r }, 0);
   encoderErrorsTotal.inc(0);
   mp3EncodingStations.set(0);
+  tierSwitchesTotal.inc({ direction: 'up' }, 0);
+  tierSwitchesTotal.inc({ direction: 'down' }, 0);
 
   const labels = new StationLabels(maxStationLabels);
   // Smoothed render and audio seconds per station label, for the real-time factor. Keyed by label, so it is
@@ -408,6 +426,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     engineChunksDroppedTotal,
     encoderErrorsTotal,
     mp3EncodingStations,
+    opusTierStations,
+    tierSwitchesTotal,
     workerHeapUsedBytes,
     memoryGrowthBytesPerHour,
     leakSuspected,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { MAX_TIERS } from '../codec/frame-header.ts';
 import { proxyEntryProblem } from './trust-proxy.ts';
 import { DEFAULT_MP3_BITRATE, MP3_BITRATES } from '../codec/mp3-encoder.ts';
 
@@ -72,7 +73,10 @@ export interface ServerConfig {
   apiRatePerSecond: number;
   /** Engine worker threads. */
   workers: number;
+  /** The default Opus tier (bit/s): always encoded; a multiple of 1000 that is one of `opusTiers`. */
   opusBitrate: number;
+  /** Opus bitrate tiers (kb/s, ascending, unique, 6–510); a listener takes one (`?bitrate=`). */
+  opusTiers: number[];
   opusComplexity: number;
   /** MP3 stream bitrate (bit/s, CBR), one of LAME's MPEG-1 bitrates. */
   mp3Bitrate: number;
@@ -102,7 +106,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'string' | 'int' | 'list' | 'enum';
+type Kind = 'string' | 'int' | 'list' | 'intList' | 'enum';
 interface Setting {
   key: keyof ServerConfig;
   kind: Kind;
@@ -157,6 +161,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   apiRatePerSecond: 50,
   workers: Math.max(1, Math.min(4, availableParallelism() - 1)),
   opusBitrate: 96_000,
+  opusTiers: [24, 48, 96, 160],
   opusComplexity: 5,
   mp3Bitrate: DEFAULT_MP3_BITRATE,
   profile: 'optimized',
@@ -482,7 +487,17 @@ export const CONFIG_TABLE: readonly Setting[] = [
     flag: '--opus-bitrate',
     min: 16_000,
     max: 256_000,
-    doc: 'Opus bitrate',
+    doc: 'Opus bitrate of the default tier (one of opusTiers)',
+  },
+  {
+    key: 'opusTiers',
+    kind: 'intList',
+    unit: 'kb/s',
+    env: 'AURALIS_OPUS_TIERS',
+    flag: '--opus-tiers',
+    min: 6,
+    max: 510,
+    doc: 'Opus bitrate tiers, ascending (comma list; at most 16); other than the default, each is encoded only while someone listens to it',
   },
   {
     key: 'opusComplexity',
@@ -649,6 +664,33 @@ function coerce(s: Setting, raw: unknown, source: string): unknown {
         }
         return items;
       }
+    case 'intList': {
+      const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : null;
+      if (!items)
+        throw new ConfigError(s.key, `${name} must be a comma-separated list of integers (${s.unit})`);
+      const out: number[] = [];
+      for (const item of items) {
+        const t = typeof item === 'string' ? item.trim() : item;
+        const n = typeof t === 'string' && /^\d+$/.test(t) ? Number(t) : t;
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < s.min! || n > s.max!) {
+          throw new ConfigError(
+            s.key,
+            `${name} must list integers between ${s.min} and ${s.max} ${s.unit}, got ${JSON.stringify(item)}`,
+          );
+        }
+        if (out.length > 0 && n <= out[out.length - 1]!) {
+          throw new ConfigError(
+            s.key,
+            `${name} must be ascending with no repeats, got ${JSON.stringify(raw)}`,
+          );
+        }
+        out.push(n);
+      }
+      if (out.length === 0 || out.length > MAX_TIERS) {
+        throw new ConfigError(s.key, `${name} must list 1 to ${MAX_TIERS} bitrates, got ${out.length}`);
+      }
+      return out;
+    }
     case 'enum': {
       // Any letter case is accepted ("--log-level INFO"); the value is the table's spelling.
       const text = typeof raw === 'string' ? raw.trim().toLowerCase() : null;
@@ -725,6 +767,12 @@ export function loadConfig(
       `stallTimeoutMs (${c.stallTimeoutMs} ms) must be shorter than ringSeconds (${c.ringSeconds} s)`,
     );
   }
+  if (!c.opusTiers.includes(c.opusBitrate / 1000)) {
+    throw new ConfigError(
+      'opusTiers',
+      `opusTiers (${c.opusTiers.join(',')} kb/s) must include the default tier opusBitrate (${c.opusBitrate} bit/s = ${c.opusBitrate / 1000} kb/s)`,
+    );
+  }
   if (c.headersTimeoutMs > c.requestTimeoutMs) {
     throw new ConfigError(
       'headersTimeoutMs',
@@ -774,6 +822,36 @@ function readConfigFile(path: string): Record<string, unknown> {
  */
 export const RING_VIEW_GUARD_MS = 500;
 
+/** ms within which a listener's queued ring bytes must have been sent (see checkQueueFitsRing). */
+export function ringDrainBudgetMs(c: ServerConfig): number {
+  return c.ringSeconds * 1000 - c.renderAheadMs - c.leadMs - RING_VIEW_GUARD_MS;
+}
+
+/** Nominal bytes per second of an Opus tier (kb/s) on its slower transport (WebSocket or Ogg). */
+function opusByteRate(kbps: number, chunkMs: number): number {
+  const chunksPerSecond = 1000 / chunkMs;
+  const opus = (kbps * 1000) / 8;
+  const opusPerChunk = opus / chunksPerSecond;
+  return Math.min(
+    opus + 42 * chunksPerSecond,
+    opus + (27 + Math.ceil((opusPerChunk + 1) / 255)) * chunksPerSecond,
+  );
+}
+
+/**
+ * The user-space queue bound of a listener of each Opus tier (bytes, by tier index):
+ * `listenerQueueBytes`, or less for a tier too slow to drain that much before its ring slot is
+ * rewritten (what checkQueueFitsRing guarantees for the default tier and the other streams). A
+ * 24 kb/s listener drains 64 KiB in about 20 s, longer than the ring: its bound is what it sends
+ * in ringDrainBudgetMs, so the ring-view rule holds for every tier.
+ */
+export function tierQueueBytes(c: ServerConfig): number[] {
+  const budgetS = ringDrainBudgetMs(c) / 1000;
+  return c.opusTiers.map((kbps) =>
+    Math.min(c.listenerQueueBytes, Math.max(0, Math.floor(budgetS * opusByteRate(kbps, c.chunkMs)) - 1)),
+  );
+}
+
 /**
  * Nominal bytes per second each transport sends, from the configuration: WAV is 48 kHz stereo
  * PCM16; a WebSocket frame adds the 32-byte chunk header and up to 10 bytes of frame header per
@@ -803,10 +881,11 @@ export function transportByteRates(
  * renderAheadMs − leadMs after that chunk was due, less the pacer's guard (RING_VIEW_GUARD_MS).
  * Otherwise a listener that keeps up but holds a full queue would be cut off. The slowest stream
  * (Opus or MP3 at a low bitrate) is the binding one: at 96 kb/s the default 64 KiB holds about 5 s
- * of Opus; at 128 kb/s, 4.1 s of MP3.
+ * of Opus; at 128 kb/s, 4.1 s of MP3. Opus here is the default tier; the other tiers' listeners
+ * get a smaller bound where they need one (tierQueueBytes), so they never refuse a configuration.
  */
 function checkQueueFitsRing(c: ServerConfig): void {
-  const budgetMs = c.ringSeconds * 1000 - c.renderAheadMs - c.leadMs - RING_VIEW_GUARD_MS;
+  const budgetMs = ringDrainBudgetMs(c);
   for (const [transport, rate] of Object.entries(transportByteRates(c))) {
     const holdsMs = (c.listenerQueueBytes / rate) * 1000;
     if (holdsMs >= budgetMs) {

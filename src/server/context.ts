@@ -30,4 +30,6 @@ export interface ServerContext {
   stationsChanged(): void;
   /** A player's own report (`stats` message). */
   clientStats(listener: Listener, bufferedMs: number, underruns: number): void;
+  /** A WebSocket listener switched to a higher (`up`) or lower Opus tier. */
+  tierSwitched(up: boolean): void;
 }

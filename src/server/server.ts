@@ -23,7 +23,7 @@ import type { StationStats } from '../engine/messages.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
 import { Pacer, type Broadcaster, type PacerObserver } from './broadcast/pacer.ts';
-import { listenError, loadConfig, type ServerConfig } from './config.ts';
+import { listenError, loadConfig, tierQueueBytes, type ServerConfig } from './config.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
 import { ApiError, CLOSE, ERRORS, type ErrorCode } from './errors.ts';
@@ -85,6 +85,7 @@ class Context implements ServerContext, PacerObserver {
       leadMs: config.leadMs,
       renderAheadMs: config.renderAheadMs,
       opusBitrate: config.opusBitrate,
+      opusTiers: config.opusTiers,
       opusComplexity: config.opusComplexity,
       mp3Bitrate: config.mp3Bitrate,
       ringPoolSize: config.maxStations,
@@ -98,6 +99,7 @@ class Context implements ServerContext, PacerObserver {
       this.pacer = new Pacer({
         leadMs: config.leadMs,
         listenerQueueBytes: config.listenerQueueBytes,
+        tierQueueBytes: tierQueueBytes(config),
         stallTimeoutMs: config.stallTimeoutMs,
         maxListenerLagMs: config.maxListenerLagMs,
         queueSampleMs: config.queueSampleMs,
@@ -170,6 +172,9 @@ class Context implements ServerContext, PacerObserver {
   }
   clientStats(listener: Listener, bufferedMs: number, underruns: number): void {
     this.metrics.clientStats(listener, bufferedMs, underruns);
+  }
+  tierSwitched(up: boolean): void {
+    this.metrics.tierSwitched(up);
   }
 
   // PacerObserver

@@ -12,6 +12,8 @@ import {
   ConfigError,
   loadConfig,
   parseFlags,
+  ringDrainBudgetMs,
+  tierQueueBytes,
 } from '../../src/server/config.ts';
 import { ERRORS } from '../../src/server/errors.ts';
 
@@ -109,6 +111,55 @@ describe('configuration', () => {
       );
     }
     assert.throws(() => parseFlags(['--nope', '1']), ConfigError);
+  });
+
+  it('validates the Opus tiers: integers 6–510 kb/s, ascending, unique, 1–16, with the default tier among them', () => {
+    for (const bad of ['24,24,96', '96,48', '5,96', '96,511', '24,x,96', '', '24,,96.5', [96, 1.5]]) {
+      assert.throws(
+        () => loadConfig({ opusTiers: bad }),
+        (e: unknown) =>
+          e instanceof ConfigError && e.setting === 'opusTiers' && e.message.includes('opusTiers'),
+        `opusTiers ${JSON.stringify(bad)}`,
+      );
+    }
+    const seventeen = Array.from({ length: 17 }, (_, i) => 6 + i).join(',');
+    assert.throws(() => loadConfig({ opusTiers: seventeen }), /1 to 16 bitrates, got 17/);
+    // The default tier (opusBitrate, in bit/s) must be one of the tiers.
+    assert.throws(
+      () => loadConfig({ opusTiers: '24,48,160' }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.setting === 'opusTiers' &&
+        /include the default tier .*96 kb\/s/.test(e.message),
+    );
+    assert.throws(
+      () => loadConfig({ opusBitrate: 96_500 }),
+      (e: unknown) => (e as ConfigError).setting === 'opusTiers',
+    );
+    assert.deepEqual(loadConfig({ opusTiers: '32, 64,128', opusBitrate: 128_000 }).opusTiers, [32, 64, 128]);
+    assert.deepEqual(loadConfig({}, { AURALIS_OPUS_TIERS: '48,96' }).opusTiers, [48, 96]);
+  });
+
+  it('bounds the queue of a slow tier so that it drains before its ring slot is rewritten', () => {
+    const c = loadConfig({});
+    const bounds = tierQueueBytes(c);
+    // Default: 8 s ring − 400 − 150 − 500 ms = 6.95 s; 24 kb/s is 3420 B/s on the WebSocket, 3290
+    // B/s in Ogg pages (27 + 2 bytes a page, 10 pages a second): the slower one binds.
+    const budgetS = ringDrainBudgetMs(c) / 1000;
+    assert.equal(budgetS, 6.95);
+    assert.equal(bounds.length, 4);
+    assert.ok(bounds[0]! < c.listenerQueueBytes, `24 kb/s: ${bounds[0]} < 64 KiB`);
+    assert.equal(bounds[0], Math.floor(budgetS * (3000 + 290)) - 1);
+    assert.ok(bounds[1]! < c.listenerQueueBytes, '48 kb/s is bounded too (64 KiB would be 10 s)');
+    // 96 and 160 kb/s drain 64 KiB in time: the configured bound.
+    assert.equal(bounds[2], c.listenerQueueBytes);
+    assert.equal(bounds[3], c.listenerQueueBytes);
+    // Every tier's bound drains within the budget at its byte rate.
+    for (const [i, kbps] of c.opusTiers.entries()) {
+      // The Ogg stream (slower than the WebSocket's): a 27-byte page header and its lacing, 10 pages a second.
+      const oggRate = kbps * 125 + (27 + Math.ceil((kbps * 12.5 + 1) / 255)) * 10;
+      assert.ok(bounds[i]! / oggRate < budgetS, `${kbps} kb/s drains in time`);
+    }
   });
 
   it('counts the MP3 stream in the queue-vs-ring rule: a low MP3 bitrate needs a smaller queue', () => {
@@ -249,6 +300,8 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
     case 'list':
       if (s.key === 'trustProxy') return ['10.0.0.1, fd00::/8', ['10.0.0.1', 'fd00::/8']];
       return ['https://a.example, https://b.example', ['https://a.example', 'https://b.example']];
+    case 'intList':
+      return ['24, 96,256', [24, 96, 256]];
     case 'enum': {
       const v = s.values!.find((x) => x !== d)!;
       return [v, v];
@@ -260,7 +313,10 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
       const hi = Math.min(s.max!, Math.max(2 * lo, 1000));
       // Near the default first when a cross-field rule keeps the low range out (a request timeout
       // may not be below the head timeout), then downwards from `hi`.
-      const near = [Number(d) + 1, Number(d) * 2].filter((v) => v > hi && v <= s.max!);
+      // The default Opus tier must be one of the tiers.
+      const near = [Number(d) + 1, Number(d) * 2, ...(s.key === 'opusBitrate' ? [160_000] : [])].filter(
+        (v) => v > hi && v <= s.max!,
+      );
       for (const v of [...near, ...Array.from({ length: hi - lo + 1 }, (_, i) => hi - i)]) {
         if (v !== d && !s.check?.(v)) {
           try {
