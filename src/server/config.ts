@@ -161,7 +161,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   apiRatePerSecond: 50,
   workers: Math.max(1, Math.min(4, availableParallelism() - 1)),
   opusBitrate: 96_000,
-  opusTiers: [24, 48, 96, 160],
+  opusTiers: [24, 48, 96, 128],
   opusComplexity: 5,
   mp3Bitrate: DEFAULT_MP3_BITRATE,
   profile: 'optimized',

@@ -314,7 +314,7 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
       // Near the default first when a cross-field rule keeps the low range out (a request timeout
       // may not be below the head timeout), then downwards from `hi`.
       // The default Opus tier must be one of the tiers.
-      const near = [Number(d) + 1, Number(d) * 2, ...(s.key === 'opusBitrate' ? [160_000] : [])].filter(
+      const near = [Number(d) + 1, Number(d) * 2, ...(s.key === 'opusBitrate' ? [128_000] : [])].filter(
         (v) => v > hi && v <= s.max!,
       );
       for (const v of [...near, ...Array.from({ length: hi - lo + 1 }, (_, i) => hi - i)]) {

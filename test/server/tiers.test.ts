@@ -12,7 +12,7 @@ import { detectClicks } from '../../src/dsp/analysis/clicks.ts';
 import { startServer, type AuralisServer } from '../../src/server/server.ts';
 import { connect, sleep, type Client } from './helpers.ts';
 
-const TIERS = [24, 48, 96, 160];
+const TIERS = [24, 48, 96, 128];
 const CHUNK_FRAMES = 4800;
 
 /** The messages and chunks of a connection in arrival order (texts as objects, chunks as their seq). */
@@ -113,7 +113,7 @@ describe('Opus bitrate tiers over a real server', () => {
     // Its last listener left: the worker stops encoding it; only the default tier is left.
     await waitMetric(server, 'auralis_opus_tier_stations', 'kbps="24"', 0);
     assert.equal(await metricValue(server, 'auralis_opus_tier_stations', 'kbps="96"'), 1);
-    assert.equal(await metricValue(server, 'auralis_opus_tier_stations', 'kbps="160"'), 0);
+    assert.equal(await metricValue(server, 'auralis_opus_tier_stations', 'kbps="128"'), 0);
   });
 
   it('switches seamlessly on the bitrate message: answer before fromSeq, no gap, no flag, one decoder, no click', async () => {
@@ -128,18 +128,18 @@ describe('Opus bitrate tiers over a real server', () => {
       const err = await c.next('error');
       assert.equal(err.code, 'INVALID_PARAM');
       assert.equal(err.field, 'kbps');
-      assert.match(err.message as string, /24, 48, 96, 160/);
+      assert.match(err.message as string, /24, 48, 96, 128/);
       c.send({ type: 'bitrate', kbps: 24 });
       const down = await c.next('bitrate');
       assert.equal(down.kbps, 24);
       const downAt = down.fromSeq as number;
       await c.waitChunks(c.chunks.length + 8);
-      c.send({ type: 'bitrate', kbps: 160 });
-      const up = await waitFor(c, (t) => t.type === 'bitrate' && t.kbps === 160);
+      c.send({ type: 'bitrate', kbps: 128 });
+      const up = await waitFor(c, (t) => t.type === 'bitrate' && t.kbps === 128);
       const upAt = up.fromSeq as number;
       // The tier already in use: answered at once with the next seq.
-      c.send({ type: 'bitrate', kbps: 160 });
-      const same = await waitFor(c, (t) => t.type === 'bitrate' && t.kbps === 160 && t !== up);
+      c.send({ type: 'bitrate', kbps: 128 });
+      const same = await waitFor(c, (t) => t.type === 'bitrate' && t.kbps === 128 && t !== up);
       assert.ok((same.fromSeq as number) > upAt);
       await c.waitChunks(c.chunks.length + 10);
       assert.equal(c.ws.readyState, 1, 'the connection stays open');
@@ -182,7 +182,7 @@ describe('Opus bitrate tiers over a real server', () => {
       c.close();
       await c.closed;
     }
-    await waitMetric(server, 'auralis_opus_tier_stations', 'kbps="160"', 0);
+    await waitMetric(server, 'auralis_opus_tier_stations', 'kbps="128"', 0);
   });
 
   it('serves /stream/default.ogg?bitrate=48 at about 48 kb/s, decodable by ffmpeg', async () => {
@@ -218,10 +218,10 @@ describe('Opus bitrate tiers over a real server', () => {
   });
 
   it('a restarted worker encodes the tiers its listeners take again', async () => {
-    const c = await connect(server, 'bitrate=160');
+    const c = await connect(server, 'bitrate=128');
     try {
       const answer = await c.next('bitrate');
-      assert.equal(answer.kbps, 160);
+      assert.equal(answer.kbps, 128);
       await c.waitChunks(c.chunks.length + 3);
       server.engine.crashWorker('default');
       // After the restart: the discontinuity flag, then (once the tier warmed up again) tier 3.
@@ -239,8 +239,8 @@ describe('Opus bitrate tiers over a real server', () => {
       const after = c.chunks.filter((k) => k.header.sequence >= restartAt + 4);
       assert.ok(after.length >= 3);
       for (const k of after)
-        assert.equal(tierOfFlags(k.header.flags), 3, `seq ${k.header.sequence} at 160 kb/s`);
-      await waitMetric(server, 'auralis_opus_tier_stations', 'kbps="160"', 1);
+        assert.equal(tierOfFlags(k.header.flags), 3, `seq ${k.header.sequence} at 128 kb/s`);
+      await waitMetric(server, 'auralis_opus_tier_stations', 'kbps="128"', 1);
     } finally {
       c.close();
       await c.closed;
@@ -261,7 +261,7 @@ describe('Opus bitrate tiers over a real server', () => {
     assert.equal(welcome.bitrate, null);
     pcm.close();
     for (const [path, allowed] of [
-      ['/stream/default.ogg?bitrate=25', /24, 48, 96, 160/],
+      ['/stream/default.ogg?bitrate=25', /24, 48, 96, 128/],
       ['/stream/default.mp3?bitrate=96', /must be 128/],
       ['/stream/default.wav?bitrate=48', /one rate/],
     ] as const) {
