@@ -7,7 +7,7 @@ import type { EngineFault } from './messages.ts';
 /**
  * What the server needs of an engine. Two implementations: EngineHost (worker threads rendering
  * ahead into shared rings: the `optimized` profile) and InlineEngine (the main thread renders each
- * chunk when it is due: PERFORMANCE.md's `baseline` profile, kept to measure against).
+ * chunk when it is due: the `baseline` profile of docs/performance/, kept to measure against).
  *
  * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (index), 'worker-error' (index, Error),
  * 'dropped' (DroppedEvent), 'encoder-error' (EncoderErrorEvent).

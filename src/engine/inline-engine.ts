@@ -22,7 +22,7 @@ interface InlineStation {
 }
 
 /**
- * The `baseline` profile's engine (PERFORMANCE.md): no worker, no render-ahead. The broadcaster asks
+ * The `baseline` profile's engine (see docs/performance/): no worker, no render-ahead. The broadcaster asks
  * for each chunk on the main event loop when it is due, and every chunk gets freshly allocated
  * buffers. It exists to be measured against the optimized engine; it is not the default.
  */

@@ -12,7 +12,7 @@
  *  - the chunk's MP3 frames (for the HTTP MP3 stream; length 0 while nobody listens to MP3, when
  *    the worker does not encode it). They start at an MP3 frame header.
  * The WS header is written right-aligned into a reserved prefix so the frame is contiguous and every
- * listener's socket gets a single write of the very same bytes (PERFORMANCE.md: building the frame
+ * listener's socket gets a single write of the very same bytes (measured: building the frame
  * once cut server CPU by about 30%). The WAV stream sends the PCM payload part of the frame.
  *
  * Publication: the writer fills a slot, stores the slot's sequence number, then increments PUBLISHED

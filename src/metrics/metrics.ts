@@ -42,7 +42,7 @@ export const SYNTHESIS_BUCKETS_SECONDS = [0.0001, 0.0002, 0.0005, 0.001, 0.002, 
 export const ENCODE_BUCKETS_SECONDS = [
   0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
 ];
-// Goals: p99 ≤ 5 ms for one listener, ≤ 50 ms for 5,000 (PERFORMANCE.md); the tail up to 5 s shows stalls.
+// Goals: p99 ≤ 5 ms for one listener, ≤ 50 ms for 5,000 (docs/performance/); the tail up to 5 s shows stalls.
 export const LATENESS_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5,
 ];

@@ -80,7 +80,7 @@ export interface ServerConfig {
   opusComplexity: number;
   /** MP3 stream bitrate (bit/s, CBR), one of LAME's MPEG-1 bitrates. */
   mp3Bitrate: number;
-  /** `optimized` (worker engine, encode once) or `baseline` (PERFORMANCE.md's naive profile). */
+  /** `optimized` (worker engine, encode once) or `baseline` (the naive profile, kept to measure against: docs/performance/). */
   profile: 'optimized' | 'baseline';
   /** RSS or heap growth above this (MB per hour, fitted over time) sets auralis_leak_suspected. */
   leakThresholdMbPerHour: number;
