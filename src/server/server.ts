@@ -30,6 +30,7 @@ import type { Station } from './station.ts';
 import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
 import { handleStream } from './transports/http-stream.ts';
 import { handleWebSocket } from './transports/ws.ts';
+import { HlsService, registerHlsRoutes } from './hls/hls.ts';
 import { ServerMetrics } from './server-metrics.ts';
 import { LogSink, fastifyLoggerOptions, guardStdio } from './log.ts';
 import { registerFaultRoutes } from './faults.ts';
@@ -256,6 +257,12 @@ export async function startServer(
   const logDestination = options.logStream ?? logSink;
   const metrics = new ServerMetrics(config, () => logSink?.dropped ?? 0);
   const ctx = new Context(config, metrics);
+  const hls = new HlsService(ctx, metrics.m);
+  const removed = ctx.registry.onRemoved;
+  ctx.registry.onRemoved = (st) => {
+    hls.release(st);
+    removed(st);
+  };
 
   const app = Fastify({
     logger:
@@ -344,6 +351,7 @@ export async function startServer(
         );
     });
     registerApiRoutes(scoped, ctx);
+    registerHlsRoutes(scoped, ctx, hls);
   });
   registerHealthRoutes(app, ctx);
   if (config.faultInjection === 'on') registerFaultRoutes(app, ctx);
@@ -419,6 +427,7 @@ export async function startServer(
       }
       for (const ws of app.websocketServer.clients) ws.close(CLOSE.GOING_AWAY, 'server shutting down');
       ctx.nowFeed.close();
+      hls.close();
       ctx.registry.close();
       ctx.limits.close();
       let timer: NodeJS.Timeout | undefined;
