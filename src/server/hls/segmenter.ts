@@ -87,7 +87,6 @@ export class HlsSegmenter {
   readonly leaseMs: number;
   private readonly onSegment: ((s: HlsSegment) => void) | undefined;
   private readonly onExpired: () => void;
-  private readonly sab: Buffer;
   private readonly view: DataView;
   private readonly work: Buffer;
   private readonly kept: HlsSegment[] = [];
@@ -127,7 +126,6 @@ export class HlsSegmenter {
     this.chunksPerSegment = chunksPerSegment(e.chunkMs);
     this.epoch = Math.round(e.startMonoMs + e.wallOffsetMs);
     const ring = e.ring;
-    this.sab = Buffer.from(ring.sab);
     this.view = new DataView(ring.sab);
     this.work = Buffer.alloc(this.chunksPerSegment * ring.layout.mp3RegionBytes);
     this.maxSegmentBytes = MAX_ID3_BYTES + this.work.length;
@@ -207,10 +205,12 @@ export class HlsSegmenter {
     if (len === 0) return;
     if (this.curChunks === 0) this.begin(seq, header);
     const start = ring.mp3Region(seq);
-    this.sab.copy(this.work, this.curBytes, start, start + len);
+    const bytes = ring.bytes;
+    // A byte loop, not Buffer.copy or set(subarray(...)): those make a view object per call.
+    const work = this.work;
+    for (let i = 0, to = this.curBytes; i < len; i++) work[to + i] = bytes[start + i]!;
     this.curBytes += len;
     // Count the whole frames (the encoder gives each chunk whole frames from a frame header on).
-    const bytes = ring.bytes;
     for (let at = start, end = start + len; at < end;) {
       const n = mp3FrameLength(bytes, at, end);
       if (n === 0) break;
