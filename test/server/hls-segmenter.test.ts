@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CODEC_PCM_S16LE, FLAG_DISCONTINUITY, writeFrameHeader } from '../../src/codec/frame-header.ts';
 import { ChunkRing, WS_PREFIX_BYTES } from '../../src/engine/ring.ts';
+import { opusInitSegment } from '../../src/server/hls/fmp4.ts';
 import { id3Tag, TIMESTAMP_WRAP } from '../../src/server/hls/id3.ts';
 import { parseId3, privTimestamp } from './id3-parse.ts';
 import { masterPlaylist, MP3_CODECS, targetDurationFor } from '../../src/server/hls/playlist.ts';
@@ -49,9 +50,24 @@ function fakeEngine(chunkMs = 100) {
         positionFrames: seq * chunkFrames,
         playTimeMs: EPOCH_MS + seq * chunkMs,
       });
-      ring.publish(seq, 0, 0, 0, 0, 0, frames * FRAME_BYTES);
+      // Opus: 20 ms packets as on the wire (u16 little-endian length, bytes), sizes varying.
+      const payload = ring.opusRegion(seq) + WS_PREFIX_BYTES + 32;
+      let pos = payload;
+      for (let k = 0; k < chunkFrames / 960; k++) {
+        const size = opusPacketSize(seq, k);
+        ring.bytes[pos] = size & 0xff;
+        ring.bytes[pos + 1] = size >> 8;
+        ring.bytes.fill((seq * 7 + k) & 0xff, pos + 2, pos + 2 + size);
+        pos += 2 + size;
+      }
+      const opusStart = ring.opusRegion(seq) + WS_PREFIX_BYTES - 2;
+      ring.publish(seq, opusStart, pos - opusStart, 0, 0, 0, frames * FRAME_BYTES);
     },
   };
+}
+
+function opusPacketSize(seq: number, k: number): number {
+  return 100 + ((seq * 5 + k) % 57);
 }
 
 /** LAME's pattern at 100 ms chunks: 4 or 5 whole frames a chunk, 125 in every 30 chunks. */
@@ -68,6 +84,18 @@ function segmenter(engine: ReturnType<typeof fakeEngine>, leaseMs = 60_000, onEx
     leaseMs,
     onExpired,
   });
+}
+
+/** The boxes (ISO BMFF) between `from` and `to`: type and extent, sizes checked. */
+function parseBoxes(b: Buffer, from: number, to: number): { type: string; start: number; end: number }[] {
+  const out: { type: string; start: number; end: number }[] = [];
+  for (let at = from; at < to;) {
+    const size = b.readUInt32BE(at);
+    assert.ok(size >= 8 && at + size <= to, `box at ${at}: size ${size}`);
+    out.push({ type: b.subarray(at + 4, at + 8).toString('latin1'), start: at, end: at + size });
+    at += size;
+  }
+  return out;
 }
 
 interface Parsed {
@@ -266,6 +294,86 @@ describe('HLS playlists', () => {
     } finally {
       seg.close();
     }
+  });
+
+  it('Opus in fragmented MP4: an init segment with dOps, and per segment a moof (tfdt, trun sizes) and mdat of the packets', () => {
+    const engine = fakeEngine();
+    const seg = new HlsSegmenter({
+      codec: 'opus',
+      engine,
+      now: () => assert.fail('fMP4 segments carry no title'),
+      minMsn: 0,
+      leaseMs: 60_000,
+      onExpired: () => {},
+    });
+    try {
+      for (let seq = 3; seq < 120; seq++) {
+        engine.publish(seq, framesOf(seq));
+        seg.chunk(seq);
+      }
+      const p = parsePlaylist(seg.playlist()!.replace(/^#EXT-X-MAP:URI="([^"]+)"\n/m, ''));
+      assert.match(seg.playlist()!, new RegExp(`#EXT-X-MAP:URI="${EPOCH_MS}/init\\.mp4"\n`));
+      assert.deepEqual(
+        p.segments.map((s) => [s.uri, s.extinf]),
+        [
+          [`${EPOCH_MS}/3.m4s`, 2.7],
+          [`${EPOCH_MS}/30.m4s`, 3],
+          [`${EPOCH_MS}/60.m4s`, 3],
+          [`${EPOCH_MS}/90.m4s`, 3],
+        ],
+      );
+      for (const s of seg.segments) {
+        const boxes = parseBoxes(s.bytes, 0, s.bytes.length);
+        assert.deepEqual(
+          boxes.map((b) => b.type),
+          ['moof', 'mdat'],
+        );
+        const moof = boxes[0]!;
+        const [mfhd, traf] = parseBoxes(s.bytes, moof.start + 8, moof.end);
+        assert.equal(mfhd!.type, 'mfhd');
+        assert.equal(s.bytes.readUInt32BE(mfhd!.start + 12), s.msn + 1);
+        const [tfhd, tfdt, trun] = parseBoxes(s.bytes, traf!.start + 8, traf!.end);
+        assert.deepEqual([tfhd!.type, tfdt!.type, trun!.type], ['tfhd', 'tfdt', 'trun']);
+        assert.equal(s.bytes[tfdt!.start + 8], 1, 'tfdt version 1 (64-bit time)');
+        const time =
+          s.bytes.readUInt32BE(tfdt!.start + 12) * 2 ** 32 + s.bytes.readUInt32BE(tfdt!.start + 16);
+        assert.equal(time, s.firstSeq * 4800, 'the decode time is the station position in samples');
+        const count = s.bytes.readUInt32BE(trun!.start + 12);
+        const chunks = s.firstSeq === 3 ? 27 : 30;
+        assert.equal(count, chunks * 5);
+        assert.equal(s.durationS, count * 0.02);
+        const dataOffset = s.bytes.readInt32BE(trun!.start + 16);
+        const mdat = boxes[1]!;
+        assert.equal(moof.start + dataOffset, mdat.start + 8, 'the data offset points at the first packet');
+        // Every packet's size and bytes, in order.
+        let at = mdat.start + 8;
+        for (let i = 0; i < count; i++) {
+          const seq = s.firstSeq + Math.floor(i / 5);
+          const size = s.bytes.readUInt32BE(trun!.start + 20 + i * 4);
+          assert.equal(size, opusPacketSize(seq, i % 5));
+          assert.ok(s.bytes.subarray(at, at + size).every((b) => b === ((seq * 7 + (i % 5)) & 0xff)));
+          at += size;
+        }
+        assert.equal(at, s.bytes.length);
+      }
+      assert.ok(seg.bytesKept <= KEPT_SEGMENTS * seg.maxSegmentBytes);
+    } finally {
+      seg.close();
+    }
+    const init = opusInitSegment(2, 312);
+    const top = parseBoxes(init, 0, init.length);
+    assert.deepEqual(
+      top.map((b) => b.type),
+      ['ftyp', 'moov'],
+    );
+    const dOps = init.indexOf('dOps');
+    assert.ok(dOps > 0);
+    assert.equal(init.readUInt32BE(dOps - 4), 8 + 11);
+    assert.equal(init[dOps + 4], 0, 'version');
+    assert.equal(init[dOps + 5], 2, 'channels');
+    assert.equal(init.readUInt16BE(dOps + 6), 312, 'pre-skip');
+    assert.equal(init.readUInt32BE(dOps + 8), 48_000);
+    assert.ok(init.includes('mvex') && init.includes('trex'));
   });
 
   it('the ID3 tag: PRIV timestamp (33 bits), TIT2 title and TXXX now-playing JSON, parsed back', () => {

@@ -25,25 +25,21 @@ async function until(what: string, timeoutMs: number, check: () => Promise<boole
   }
 }
 
-/** ffmpeg plays `url` for `seconds` of audio: the PCM (s16le stereo 48 kHz) and its stderr. */
-function play(url: string, seconds: number): Promise<{ pcm: Buffer; stderr: string; code: number | null }> {
+/**
+ * ffmpeg plays stream `map` of `url` for `seconds` of audio: the PCM (s16le stereo 48 kHz) and its
+ * stderr. Given the master playlist, ffmpeg opens every rendition (`0:a:0` MP3, `0:a:1` Opus) and
+ * fetches segments for the one mapped.
+ */
+function play(
+  url: string,
+  seconds: number,
+  map: string,
+): Promise<{ pcm: Buffer; stderr: string; code: number | null }> {
   const ff = spawn(
     'ffmpeg',
     [
-      '-nostdin',
-      '-v',
-      'error',
-      '-i',
-      url,
-      '-t',
-      String(seconds),
-      '-f',
-      's16le',
-      '-ac',
-      '2',
-      '-ar',
-      '48000',
-      '-',
+      ...['-nostdin', '-v', 'error', '-i', url, '-map', map, '-t', String(seconds)],
+      ...['-f', 's16le', '-ac', '2', '-ar', '48000', '-'],
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -126,6 +122,7 @@ describe('HLS', () => {
         masterText,
         /#EXT-X-STREAM-INF:BANDWIDTH=\d+,.*CODECS="mp4a\.40\.34"\ndefault\/mp3\.m3u8\n/,
       );
+      assert.match(masterText, /#EXT-X-STREAM-INF:BANDWIDTH=\d+,.*CODECS="opus"\ndefault\/opus\.m3u8\n/);
 
       // The first media playlist waits for the first segment instead of answering an empty one.
       const media = await fetch(`${server.url}/hls/default/mp3.m3u8`);
@@ -133,8 +130,23 @@ describe('HLS', () => {
       assert.match(String(media.headers.get('cache-control')), /^max-age=[12]$/);
       assert.match(await media.text(), /#EXTINF:[0-9.]+,\n\d+\/\d+\.mp3\n$/);
 
-      const playing = play(`${server.url}/hls/default.m3u8`, 30);
+      const playing = play(`${server.url}/hls/default.m3u8`, 30, '0:a:0');
+      const playingOpus = play(`${server.url}/hls/default.m3u8`, 10, '0:a:1');
       await sleep(8000);
+
+      // The Opus rendition: fragmented MP4, an immutable init segment with the Opus header.
+      const opusText = await (await fetch(`${server.url}/hls/default/opus.m3u8`)).text();
+      const initUri = /#EXT-X-MAP:URI="(\d+\/init\.mp4)"/.exec(opusText)![1]!;
+      const init = await fetch(`${server.url}/hls/default/${initUri}`);
+      assert.equal(init.headers.get('content-type'), 'audio/mp4');
+      assert.match(String(init.headers.get('cache-control')), /immutable/);
+      const opusSeg = await fetch(`${server.url}/hls/default/${opusText.trim().split('\n').at(-1)}`);
+      assert.equal(opusSeg.headers.get('content-type'), 'audio/mp4');
+      const mp4 = Buffer.concat([
+        Buffer.from(await init.arrayBuffer()),
+        Buffer.from(await opusSeg.arrayBuffer()),
+      ]);
+      assert.ok(mp4.includes('dOps'), 'the init segment holds the Opus header box');
 
       // A segment: immutable, the same bytes twice, MP3 48 kHz stereo after its ID3 tag.
       const url = await newestSegmentUrl(server);
@@ -200,6 +212,34 @@ describe('HLS', () => {
       }
       assert.ok(matched, 'a segment began while the chord the route reports was sounding');
 
+      const opusProbe = spawnSync(
+        'ffprobe',
+        [
+          '-v',
+          'error',
+          '-show_entries',
+          'stream=codec_name,sample_rate,channels',
+          '-of',
+          'json',
+          '-i',
+          'pipe:0',
+        ],
+        { input: mp4, encoding: 'buffer' },
+      );
+      assert.equal(opusProbe.status, 0, String(opusProbe.stderr));
+      assert.deepEqual((JSON.parse(String(opusProbe.stdout)) as { streams: Obj[] }).streams[0], {
+        codec_name: 'opus',
+        sample_rate: '48000',
+        channels: 2,
+      });
+      const opus = await playingOpus;
+      assert.equal(opus.code, 0, opus.stderr);
+      assert.equal(opus.stderr, '', 'ffmpeg reports no error for Opus');
+      const opusSeconds = opus.pcm.length / 4 / 48_000;
+      // 10 s less the decoder's pre-skip (312 samples).
+      assert.ok(opusSeconds >= 9.9, `${opusSeconds.toFixed(3)} s of Opus`);
+      assert.ok(rmsDb(opus.pcm) > -50, 'Opus: not silent');
+
       const { pcm, stderr, code } = await playing;
       assert.equal(code, 0, stderr);
       // ffmpeg stamps packed audio with a segment's ID3 timestamp when its reader reaches the tag,
@@ -247,17 +287,19 @@ describe('HLS', () => {
       assert.deepEqual([status, error.code], [404, 'UNKNOWN_STATION']);
       [status, error] = await body('/hls/default.mp4');
       assert.deepEqual([status, error.code], [404, 'NOT_FOUND']);
-      [status, error] = await body('/hls/default/opus.m3u8');
+      [status, error] = await body('/hls/default/aac.m3u8');
       assert.deepEqual([status, error.code], [404, 'NOT_FOUND']);
-      assert.match(String(error.message), /mp3\.m3u8/);
+      assert.match(String(error.message), /mp3\.m3u8 and opus\.m3u8/);
       // A real segment URL, then ones outside the window or of another timeline.
       const playlist = await (await fetch(`${server.url}/hls/default/mp3.m3u8`)).text();
       const uri = playlist.trim().split('\n').at(-1)!;
       const [epoch, file] = uri.split('/');
       assert.equal((await fetch(`${server.url}/hls/default/${uri}`)).status, 200);
-      for (const bad of [`${epoch}/999999999.mp3`, `${Number(epoch) - 1}/${file}`, `${epoch}/x.mp3`]) {
-        [status, error] = await body(`/hls/default/${bad}`);
-        assert.deepEqual([status, error.code], [404, 'NOT_FOUND'], bad);
+      const bad = [`${epoch}/999999999.mp3`, `${Number(epoch) - 1}/${file}`, `${epoch}/x.mp3`];
+      bad.push(`${Number(epoch) + 1}/init.mp4`, `${epoch}/${file!.replace('.mp3', '.m4s')}x`);
+      for (const b of bad) {
+        [status, error] = await body(`/hls/default/${b}`);
+        assert.deepEqual([status, error.code], [404, 'NOT_FOUND'], b);
       }
       const personal = await server.registry.create({ personal: true });
       [status, error] = await body(`/hls/${personal.id}.m3u8`);

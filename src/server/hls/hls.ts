@@ -5,26 +5,58 @@ import { ApiError } from '../errors.ts';
 import { quote } from '../http-errors.ts';
 import { nowPlaying, streamTitle } from '../now-playing.ts';
 import type { Station } from '../station.ts';
-import { masterPlaylist, MP3_CODECS, PLAYLIST_CONTENT_TYPE } from './playlist.ts';
-import { HlsSegmenter } from './segmenter.ts';
+import { opusInitSegment } from './fmp4.ts';
+import { masterPlaylist, MP3_CODECS, OPUS_CODECS, PLAYLIST_CONTENT_TYPE } from './playlist.ts';
+import { HlsSegmenter, type HlsCodec } from './segmenter.ts';
 
-/** The one rendition: MP3 at the configured bitrate. */
-export const MP3_RENDITION = 'mp3';
 /** Segments are immutable (their URL names the station's timeline and their first chunk). */
 const SEGMENT_CACHE_CONTROL = 'public, max-age=31536000, immutable';
+const CODECS: readonly HlsCodec[] = ['mp3', 'opus'];
+
+/**
+ * Feeds a new segmenter the chunks the pacer already published that the ring still holds, from
+ * the first segment line among them: the Opus rendition (always encoded), and MP3 while
+ * `/stream/<station>.mp3` has listeners, have whole segments at once instead of after up to a
+ * segment's length. The oldest chunk read is a second (10 chunks at 100 ms) of writes away from
+ * being rewritten by the engine, and the reads take microseconds.
+ */
+function backfill(st: Station, seg: HlsSegmenter): void {
+  const ring = st.engine.ring;
+  const n = seg.chunksPerSegment;
+  const margin = Math.ceil(1000 / st.chunkMs);
+  const from = Math.ceil(Math.max(0, ring.published() - ring.layout.slots + margin) / n) * n;
+  for (let seq = from; seq < st.nextSeq; seq++) if (ring.has(seq)) seg.chunk(seq);
+}
+
+/** A station's segmenters (one per rendition in use); the pacer calls `chunk` for each chunk it publishes. */
+class StationHls {
+  readonly by: Record<HlsCodec, HlsSegmenter | null> = { mp3: null, opus: null };
+  /** The fMP4 init segment of the Opus rendition, built on first use. */
+  init: Buffer | null = null;
+  chunk(seq: number): void {
+    this.by.mp3?.chunk(seq);
+    this.by.opus?.chunk(seq);
+  }
+}
 
 /**
  * HLS for every station (not personal sessions): `GET /hls/<station>.m3u8` (master playlist),
- * `/hls/<station>/mp3.m3u8` (live media playlist), `/hls/<station>/<epoch>/<seq>.mp3` (segments).
- * A station's segmenter is made by its first HLS request and released once no HLS request came
- * for `hlsLeaseMs`; while it exists it counts as one MP3 listener, so the engine encodes MP3.
+ * `/hls/<station>/mp3.m3u8` and `/hls/<station>/opus.m3u8` (live media playlists),
+ * `/hls/<station>/<epoch>/<seq>.mp3` and `.m4s` (segments), `/hls/<station>/<epoch>/init.mp4`
+ * (the Opus rendition's init segment). A rendition's segmenter is made by the first request for it
+ * (the master playlist counts as one for MP3) and released once no request for it came for
+ * `hlsLeaseMs`; while the MP3 one exists it counts as one MP3 listener, so the engine encodes MP3.
+ * The Opus rendition packs the station's Opus stream (encoded anyway) into fragmented MP4.
  */
 export class HlsService {
   private readonly ctx: ServerContext;
   private readonly metrics: AuralisMetrics;
-  private readonly segmenters = new Map<Station, HlsSegmenter>();
+  private readonly stations = new Map<Station, StationHls>();
   /** The media sequence number a station's next segmenter starts from (kept increasing). */
-  private readonly nextMsn = new WeakMap<Station, number>();
+  private readonly nextMsn: Record<HlsCodec, WeakMap<Station, number>> = {
+    mp3: new WeakMap(),
+    opus: new WeakMap(),
+  };
 
   constructor(ctx: ServerContext, metrics: AuralisMetrics) {
     this.ctx = ctx;
@@ -32,48 +64,68 @@ export class HlsService {
   }
 
   get activeStations(): number {
-    return this.segmenters.size;
+    return this.stations.size;
   }
 
-  /** The station's segmenter, made on first use; the lease is renewed. */
-  acquire(st: Station): HlsSegmenter {
-    let seg = this.segmenters.get(st);
+  /** The station's segmenter of `codec`, made on first use; its lease is renewed. */
+  acquire(st: Station, codec: HlsCodec): HlsSegmenter {
+    let hub = this.stations.get(st);
+    if (!hub) {
+      hub = new StationHls();
+      this.stations.set(st, hub);
+      st.hls = hub;
+      this.metrics.hlsActiveStations.set(this.stations.size);
+    }
+    let seg = hub.by[codec];
     if (!seg) {
-      const made: HlsSegmenter = new HlsSegmenter({
+      seg = new HlsSegmenter({
+        codec,
         engine: st.engine,
         now: () => {
           const np = nowPlaying(st);
           return { title: streamTitle(np), json: JSON.stringify(np) };
         },
-        minMsn: this.nextMsn.get(st) ?? 0,
+        minMsn: this.nextMsn[codec].get(st) ?? 0,
         leaseMs: this.ctx.config.hlsLeaseMs,
         onSegment: () => this.metrics.hlsSegmentsTotal.inc(),
-        onExpired: () => this.release(st),
+        onExpired: () => this.release(st, codec),
       });
-      seg = made;
-      this.segmenters.set(st, seg);
-      st.hls = seg;
-      if (++st.mp3Listeners === 1) this.ctx.engine.setMp3(st.id, true);
-      this.metrics.hlsActiveStations.set(this.segmenters.size);
+      hub.by[codec] = seg;
+      if (codec === 'mp3' && ++st.mp3Listeners === 1) this.ctx.engine.setMp3(st.id, true);
+      backfill(st, seg);
     }
     seg.renew();
     return seg;
   }
 
-  /** Releases the station's segmenter (lease expired, station removed, server closing). */
-  release(st: Station): void {
-    const seg = this.segmenters.get(st);
-    if (!seg) return;
-    this.segmenters.delete(st);
-    if (st.hls === seg) st.hls = null;
-    this.nextMsn.set(st, seg.nextMediaSequence);
-    seg.close();
-    if (--st.mp3Listeners === 0) this.ctx.engine.setMp3(st.id, false);
-    this.metrics.hlsActiveStations.set(this.segmenters.size);
+  /** The Opus rendition's init segment (ftyp + moov with dOps). */
+  initSegment(st: Station): Buffer {
+    const hub = this.stations.get(st)!;
+    hub.init ??= opusInitSegment(2, st.engine.preSkipFrames);
+    return hub.init;
+  }
+
+  /** Releases the station's segmenter of `codec` (or all): lease expired, station removed, server closing. */
+  release(st: Station, only?: HlsCodec): void {
+    const hub = this.stations.get(st);
+    if (!hub) return;
+    for (const codec of CODECS) {
+      const seg = hub.by[codec];
+      if (!seg || (only !== undefined && only !== codec)) continue;
+      hub.by[codec] = null;
+      this.nextMsn[codec].set(st, seg.nextMediaSequence);
+      seg.close();
+      if (codec === 'mp3' && --st.mp3Listeners === 0) this.ctx.engine.setMp3(st.id, false);
+    }
+    if (hub.by.mp3 === null && hub.by.opus === null) {
+      this.stations.delete(st);
+      if (st.hls === hub) st.hls = null;
+      this.metrics.hlsActiveStations.set(this.stations.size);
+    }
   }
 
   close(): void {
-    for (const st of [...this.segmenters.keys()]) this.release(st);
+    for (const st of [...this.stations.keys()]) this.release(st);
   }
 
   /** The station for an HLS request, or the error the request gets. */
@@ -102,7 +154,9 @@ export class HlsService {
 
 const STATION_FILE = /^([a-z0-9-]{1,32})\.m3u8$/;
 const STATION_ID = /^[a-z0-9-]{1,32}$/;
-const SEGMENT_FILE = /^(\d{1,15})\.mp3$/;
+const RENDITION_FILE = /^(mp3|opus)\.m3u8$/;
+const SEGMENT_FILE = /^(\d{1,15})\.(mp3|m4s)$/;
+const SEGMENT_CODEC: Record<string, HlsCodec> = { mp3: 'mp3', m4s: 'opus' };
 
 function hlsHeaders(reply: FastifyReply, contentType: string, cacheControl: string): void {
   void reply
@@ -125,31 +179,39 @@ export function registerHlsRoutes(app: FastifyInstance, ctx: ServerContext, hls:
     const m = STATION_FILE.exec(req.params.file);
     if (!m) throw new ApiError('NOT_FOUND', `no playlist ${quote(req.params.file)}; use /hls/<station>.m3u8`);
     const st = hls.station(m[1]!);
-    hls.acquire(st);
+    hls.acquire(st, 'mp3');
     hls.count('master');
     hlsHeaders(reply, PLAYLIST_CONTENT_TYPE, 'max-age=60');
-    // Peak: the CBR bitrate, plus an ID3 tag (about 0.5 kB) per ~3 s segment.
-    const bw = config.mp3Bitrate;
+    // Peak bandwidth: the bitrate plus the container (an ID3 tag of about 0.5 kB per ~3 s segment
+    // for MP3; moof/trun, 4 bytes a 20 ms packet and about 130 bytes a segment, for Opus).
     return masterPlaylist([
       {
-        uri: `${st.id}/${MP3_RENDITION}.m3u8`,
-        bandwidth: bw * 1.02,
-        averageBandwidth: bw * 1.01,
+        uri: `${st.id}/mp3.m3u8`,
+        bandwidth: config.mp3Bitrate * 1.02,
+        averageBandwidth: config.mp3Bitrate * 1.01,
         codecs: MP3_CODECS,
-        name: `MP3 ${bw / 1000} kb/s`,
+        name: `MP3 ${config.mp3Bitrate / 1000} kb/s`,
+      },
+      {
+        uri: `${st.id}/opus.m3u8`,
+        bandwidth: config.opusBitrate * 1.05 + 2000,
+        averageBandwidth: config.opusBitrate + 2000,
+        codecs: OPUS_CODECS,
+        name: `Opus ${config.opusBitrate / 1000} kb/s (fragmented MP4)`,
       },
     ]);
   });
 
   app.get<{ Params: { id: string; file: string } }>('/hls/:id/:file', async (req, reply) => {
     const st = hls.station(stationId(req.params.id));
-    if (req.params.file !== `${MP3_RENDITION}.m3u8`) {
+    const m = RENDITION_FILE.exec(req.params.file);
+    if (!m) {
       throw new ApiError(
         'NOT_FOUND',
-        `no rendition ${quote(req.params.file)}; this station has ${MP3_RENDITION}.m3u8`,
+        `no rendition ${quote(req.params.file)}; this station has mp3.m3u8 and opus.m3u8`,
       );
     }
-    const seg = hls.acquire(st);
+    const seg = hls.acquire(st, m[1] as HlsCodec);
     // MP3 may just have been switched on: wait (bounded) for the first segment rather than answer
     // an empty playlist, which players take for a dead stream.
     const waitMs = seg.chunksPerSegment * st.chunkMs + config.renderAheadMs + config.leadMs + 1000;
@@ -167,18 +229,26 @@ export function registerHlsRoutes(app: FastifyInstance, ctx: ServerContext, hls:
     '/hls/:id/:epoch/:file',
     async (req, reply) => {
       const st = hls.station(stationId(req.params.id));
-      const seg = hls.acquire(st);
-      const m = SEGMENT_FILE.exec(req.params.file);
-      const s = m && req.params.epoch === String(seg.epoch) ? seg.segment(Number(m[1])) : undefined;
-      if (!s) {
-        throw new ApiError(
+      const { epoch, file } = req.params;
+      const notKept = (): ApiError =>
+        new ApiError(
           'NOT_FOUND',
-          `no segment ${quote(`${req.params.epoch}/${req.params.file}`)} of ${st.id} is kept; ` +
-            `reload /hls/${st.id}/${MP3_RENDITION}.m3u8`,
+          `no segment ${quote(`${epoch}/${file}`)} of ${st.id} is kept; reload its media playlist`,
         );
+      if (file === 'init.mp4') {
+        const seg = hls.acquire(st, 'opus');
+        if (epoch !== String(seg.epoch)) throw notKept();
+        hls.count('segment');
+        hlsHeaders(reply, 'audio/mp4', SEGMENT_CACHE_CONTROL);
+        return hls.initSegment(st);
       }
+      const m = SEGMENT_FILE.exec(file);
+      if (!m) throw notKept();
+      const seg = hls.acquire(st, SEGMENT_CODEC[m[2]!]!);
+      const s = epoch === String(seg.epoch) ? seg.segment(Number(m[1])) : undefined;
+      if (!s) throw notKept();
       hls.count('segment');
-      hlsHeaders(reply, 'audio/mpeg', SEGMENT_CACHE_CONTROL);
+      hlsHeaders(reply, m[2] === 'mp3' ? 'audio/mpeg' : 'audio/mp4', SEGMENT_CACHE_CONTROL);
       void reply.header('etag', `"${seg.epoch}-${s.firstSeq}"`);
       return s.bytes;
     },

@@ -8,6 +8,8 @@ export const HLS_VERSION = 6;
 export const PLAYLIST_CONTENT_TYPE = 'application/vnd.apple.mpegurl';
 /** CODECS of MP3 (MPEG-1/2 Layer III, as RFC 6381 names it for HLS). */
 export const MP3_CODECS = 'mp4a.40.34';
+/** CODECS of Opus in fragmented MP4. */
+export const OPUS_CODECS = 'opus';
 
 export interface Rendition {
   /** URI of its media playlist, relative to the master playlist. */
@@ -58,7 +60,11 @@ export function targetDurationFor(maxSegmentS: number): number {
  * A live (sliding window) media playlist of `segments`, oldest first, consecutive media sequence
  * numbers: no EXT-X-ENDLIST, a PROGRAM-DATE-TIME per segment, exact EXTINF durations.
  */
-export function mediaPlaylist(segments: readonly PlaylistSegment[], targetDurationS: number): string {
+export function mediaPlaylist(
+  segments: readonly PlaylistSegment[],
+  targetDurationS: number,
+  initUri: string | null = null,
+): string {
   const first = segments[0];
   let out =
     `#EXTM3U\n#EXT-X-VERSION:${HLS_VERSION}\n#EXT-X-TARGETDURATION:${targetDurationS}\n` +
@@ -68,6 +74,7 @@ export function mediaPlaylist(segments: readonly PlaylistSegment[], targetDurati
     if (before > 0) out += `#EXT-X-DISCONTINUITY-SEQUENCE:${before}\n`;
   }
   out += '#EXT-X-INDEPENDENT-SEGMENTS\n';
+  if (initUri !== null) out += `#EXT-X-MAP:URI="${initUri}"\n`;
   for (const s of segments) {
     if (s.discontinuity) out += '#EXT-X-DISCONTINUITY\n';
     out +=

@@ -2,13 +2,17 @@ import { FLAG_DISCONTINUITY, HEADER_OFFSET } from '../../codec/frame-header.ts';
 import { MP3_FRAME_SAMPLES, MP3_SAMPLE_RATE, mp3FrameLength } from '../../codec/mp3-encoder.ts';
 import { monoNowMs } from '../../engine/clock.ts';
 import type { EngineStation } from '../../engine/engine-host.ts';
-import { WS_PREFIX_BYTES } from '../../engine/ring.ts';
+import { CHUNK_HEADER_BYTES, WS_PREFIX_BYTES } from '../../engine/ring.ts';
+import { OPUS_PACKET_SAMPLES, opusFragmentHeader } from './fmp4.ts';
 import { id3Tag, MAX_ID3_BYTES } from './id3.ts';
 import { mediaPlaylist, targetDurationFor, type PlaylistSegment } from './playlist.ts';
 
-/** MP3 frame length (ms) and in 90 kHz ticks (1152 samples at 48 kHz: 24 ms, 2160 ticks). */
-const FRAME_MS = (MP3_FRAME_SAMPLES * 1000) / MP3_SAMPLE_RATE;
-const FRAME_TICKS = (MP3_FRAME_SAMPLES * 90_000) / MP3_SAMPLE_RATE;
+/** The renditions: MP3 (packed audio with ID3) and Opus (fragmented MP4). */
+export type HlsCodec = 'mp3' | 'opus';
+/** Samples of one coded frame: an MP3 frame (1152) or an Opus packet (960), both at 48 kHz. */
+const FRAME_SAMPLES: Record<HlsCodec, number> = { mp3: MP3_FRAME_SAMPLES, opus: OPUS_PACKET_SAMPLES };
+/** Bytes of the fMP4 fragment header besides 4 bytes per packet (moof, traf, tfhd, tfdt, trun, mdat). */
+const FMP4_HEADER_BYTES = 128;
 /** Segments listed in the media playlist. */
 export const PLAYLIST_SEGMENTS = 6;
 /** Segments kept in memory: the playlist's plus two, for a client that read a playlist just before it slid. */
@@ -43,6 +47,8 @@ export interface NowSource {
 }
 
 export interface SegmenterOptions {
+  /** Default `mp3`. */
+  codec?: HlsCodec;
   engine: Pick<EngineStation, 'ring' | 'startMonoMs' | 'wallOffsetMs' | 'chunkFrames' | 'chunkMs'>;
   now: NowSource;
   /** Media sequence number of the first segment at least this (kept increasing across segmenters). */
@@ -75,6 +81,7 @@ export interface SegmenterOptions {
  * request came for `leaseMs`.
  */
 export class HlsSegmenter {
+  readonly codec: HlsCodec;
   readonly chunksPerSegment: number;
   /** The station timeline's identity in URLs: Unix ms at which its chunk 0 plays. */
   readonly epoch: number;
@@ -89,6 +96,11 @@ export class HlsSegmenter {
   private readonly onExpired: () => void;
   private readonly view: DataView;
   private readonly work: Buffer;
+  /** Opus: each packet's size in the segment being filled (fMP4 `trun`). */
+  private readonly sizes: Uint32Array;
+  private readonly frameMs: number;
+  private readonly frameTicks: number;
+  private readonly ext: string;
   private readonly kept: HlsSegment[] = [];
   private keptBytes = 0;
   private playlistText: string | null = null;
@@ -109,6 +121,7 @@ export class HlsSegmenter {
   private runBroken = true;
   private runAnchorMs = 0;
   private runAnchorTicks = 0;
+  private runAnchorSamples = 0;
   private runFrames = 0;
   private lastRequestMs = monoNowMs();
   private leaseTimer: NodeJS.Timeout | null = null;
@@ -119,6 +132,10 @@ export class HlsSegmenter {
   constructor(opts: SegmenterOptions) {
     const e = opts.engine;
     this.engine = e;
+    this.codec = opts.codec ?? 'mp3';
+    this.frameMs = (FRAME_SAMPLES[this.codec] * 1000) / MP3_SAMPLE_RATE;
+    this.frameTicks = (FRAME_SAMPLES[this.codec] * 90_000) / MP3_SAMPLE_RATE;
+    this.ext = this.codec === 'mp3' ? 'mp3' : 'm4s';
     this.now = opts.now;
     this.onSegment = opts.onSegment;
     this.onExpired = opts.onExpired;
@@ -127,11 +144,19 @@ export class HlsSegmenter {
     this.epoch = Math.round(e.startMonoMs + e.wallOffsetMs);
     const ring = e.ring;
     this.view = new DataView(ring.sab);
-    this.work = Buffer.alloc(this.chunksPerSegment * ring.layout.mp3RegionBytes);
-    this.maxSegmentBytes = MAX_ID3_BYTES + this.work.length;
-    // At most the chunks' samples plus one frame that LAME completes early, plus one more of slack.
-    const maxFrames = Math.ceil((this.chunksPerSegment * e.chunkFrames) / MP3_FRAME_SAMPLES) + 1;
-    this.targetDurationS = targetDurationFor((maxFrames * FRAME_MS) / 1000);
+    const chunkBytes =
+      this.codec === 'mp3' ? ring.layout.mp3RegionBytes : ring.layout.opusRegionBytes - WS_PREFIX_BYTES;
+    this.work = Buffer.alloc(this.chunksPerSegment * chunkBytes);
+    // MP3: at most the chunks' samples plus one frame that LAME completes early, plus one more of
+    // slack; Opus: exactly the chunks' packets.
+    const maxFrames =
+      this.codec === 'mp3'
+        ? Math.ceil((this.chunksPerSegment * e.chunkFrames) / MP3_FRAME_SAMPLES) + 1
+        : (this.chunksPerSegment * e.chunkFrames) / OPUS_PACKET_SAMPLES;
+    this.sizes = new Uint32Array(this.codec === 'opus' ? maxFrames : 0);
+    this.maxSegmentBytes =
+      (this.codec === 'mp3' ? MAX_ID3_BYTES : FMP4_HEADER_BYTES + 4 * maxFrames) + this.work.length;
+    this.targetDurationS = targetDurationFor((maxFrames * this.frameMs) / 1000);
     this.leaseMs = Math.max(opts.leaseMs, 2000 * this.targetDurationS);
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
     this.armLease(this.leaseMs);
@@ -162,10 +187,19 @@ export class HlsSegmenter {
     return undefined;
   }
 
+  /** URI of the fMP4 init segment (Opus), relative to the media playlist; null for MP3. */
+  get initUri(): string | null {
+    return this.codec === 'opus' ? `${this.epoch}/init.mp4` : null;
+  }
+
   /** The media playlist (built once per new segment), or null before the first segment. */
   playlist(): string | null {
     if (this.playlistText === null && this.kept.length > 0) {
-      this.playlistText = mediaPlaylist(this.kept.slice(-PLAYLIST_SEGMENTS), this.targetDurationS);
+      this.playlistText = mediaPlaylist(
+        this.kept.slice(-PLAYLIST_SEGMENTS),
+        this.targetDurationS,
+        this.initUri,
+      );
     }
     return this.playlistText;
   }
@@ -194,7 +228,12 @@ export class HlsSegmenter {
   chunk(seq: number): void {
     if (this.closedValue) return;
     const ring = this.engine.ring;
-    const len = ring.mp3Length(seq);
+    const mp3 = this.codec === 'mp3';
+    // MP3: the chunk's frames; Opus: the default tier's wire payload (u16 length + packet, ...).
+    const start = mp3 ? ring.mp3Region(seq) : ring.opusRegion(seq) + WS_PREFIX_BYTES + CHUNK_HEADER_BYTES;
+    const len = mp3
+      ? ring.mp3Length(seq)
+      : Math.max(0, ring.opusFrameStart(seq) + ring.opusFrameLength(seq) - start);
     const header = ring.pcmRegion(seq) + WS_PREFIX_BYTES;
     const flagged = (ring.bytes[header + HEADER_OFFSET.flags]! & FLAG_DISCONTINUITY) !== 0;
     if (seq !== this.lastSeq + 1 || flagged || len === 0) {
@@ -204,18 +243,30 @@ export class HlsSegmenter {
     this.lastSeq = seq;
     if (len === 0) return;
     if (this.curChunks === 0) this.begin(seq, header);
-    const start = ring.mp3Region(seq);
     const bytes = ring.bytes;
-    // A byte loop, not Buffer.copy or set(subarray(...)): those make a view object per call.
     const work = this.work;
-    for (let i = 0, to = this.curBytes; i < len; i++) work[to + i] = bytes[start + i]!;
-    this.curBytes += len;
-    // Count the whole frames (the encoder gives each chunk whole frames from a frame header on).
-    for (let at = start, end = start + len; at < end;) {
-      const n = mp3FrameLength(bytes, at, end);
-      if (n === 0) break;
-      this.curFrames++;
-      at += n;
+    if (mp3) {
+      // A byte loop, not Buffer.copy or set(subarray(...)): those make a view object per call.
+      for (let i = 0, to = this.curBytes; i < len; i++) work[to + i] = bytes[start + i]!;
+      this.curBytes += len;
+      // Count the whole frames (the encoder gives each chunk whole frames from a frame header on).
+      for (let at = start, end = start + len; at < end;) {
+        const n = mp3FrameLength(bytes, at, end);
+        if (n === 0) break;
+        this.curFrames++;
+        at += n;
+      }
+    } else {
+      // Each packet without its length prefix; its size goes to the fragment's sample table.
+      for (let at = start, end = start + len; at + 2 <= end && this.curFrames < this.sizes.length;) {
+        const n = bytes[at]! | (bytes[at + 1]! << 8);
+        at += 2;
+        if (n === 0 || at + n > end) break;
+        for (let i = 0, to = this.curBytes; i < n; i++) work[to + i] = bytes[at + i]!;
+        this.curBytes += n;
+        this.sizes[this.curFrames++] = n;
+        at += n;
+      }
     }
     this.curChunks++;
     if ((seq + 1) % this.chunksPerSegment === 0) this.finish();
@@ -226,13 +277,15 @@ export class HlsSegmenter {
       // A new run: anchored at the chunk header's play time (Unix ms of its first sample).
       this.runAnchorMs = this.view.getFloat64(header + HEADER_OFFSET.playTimeMs, true);
       this.runAnchorTicks = Math.round((this.runAnchorMs - this.epoch) * 90);
+      this.runAnchorSamples = this.view.getFloat64(header + HEADER_OFFSET.positionFrames, true);
       this.runFrames = 0;
       this.curDiscontinuity = this.kept.length > 0; // the first segment follows nothing
       this.runBroken = false;
     } else this.curDiscontinuity = false;
     this.curFirstSeq = seq;
-    this.curTimestamp = this.runAnchorTicks + this.runFrames * FRAME_TICKS;
-    this.curProgramDateMs = this.runAnchorMs + this.runFrames * FRAME_MS;
+    this.curTimestamp = this.runAnchorTicks + this.runFrames * this.frameTicks;
+    this.curProgramDateMs = this.runAnchorMs + this.runFrames * this.frameMs;
+    if (this.codec === 'opus') return; // no titles in fMP4 segments
     const now = this.now();
     this.curTitle = now.title;
     this.curJson = now.json;
@@ -241,18 +294,28 @@ export class HlsSegmenter {
   /** Makes the segment from the frames gathered so far. */
   private finish(): void {
     const frames = this.curFrames;
-    const id3 = id3Tag(this.curTimestamp, this.curTitle, this.curJson);
-    const bytes = Buffer.allocUnsafeSlow(id3.length + this.curBytes);
-    id3.copy(bytes, 0);
-    this.work.copy(bytes, id3.length, 0, this.curBytes);
     if (this.curDiscontinuity) this.discontinuities++;
     const msn = Math.max(this.nextMsn, Math.floor(this.curFirstSeq / this.chunksPerSegment));
     this.nextMsn = msn + 1;
+    // MP3: the ID3 tag (timestamp, title, now playing); Opus: moof + mdat header.
+    const head =
+      this.codec === 'mp3'
+        ? id3Tag(this.curTimestamp, this.curTitle, this.curJson)
+        : opusFragmentHeader(
+            msn + 1,
+            this.runAnchorSamples + this.runFrames * OPUS_PACKET_SAMPLES,
+            this.sizes,
+            frames,
+            this.curBytes,
+          );
+    const bytes = Buffer.allocUnsafeSlow(head.length + this.curBytes);
+    head.copy(bytes, 0);
+    this.work.copy(bytes, head.length, 0, this.curBytes);
     const s: HlsSegment = {
       msn,
       firstSeq: this.curFirstSeq,
-      uri: `${this.epoch}/${this.curFirstSeq}.mp3`,
-      durationS: (frames * FRAME_MS) / 1000,
+      uri: `${this.epoch}/${this.curFirstSeq}.${this.ext}`,
+      durationS: (frames * this.frameMs) / 1000,
       programDateMs: this.curProgramDateMs,
       discontinuity: this.curDiscontinuity,
       discontinuitySeq: this.discontinuities,
