@@ -283,6 +283,9 @@ describe('HLS playlists', () => {
           ['150.mp3', false],
         ],
       );
+      // Media sequence numbers stay consecutive across gaps (a playlist numbers segments by index).
+      const kept = seg.segments;
+      for (let i = 1; i < kept.length; i++) assert.equal(kept[i]!.msn, kept[i - 1]!.msn + 1);
       // Once the first discontinuity slides out, the playlist counts it.
       for (let seq = 180; seq < 210; seq++) {
         engine.publish(seq, framesOf(seq));
@@ -291,6 +294,14 @@ describe('HLS playlists', () => {
       const r = parsePlaylist(seg.playlist()!);
       assert.equal(r.segments[0]!.uri.split('/')[1], '60.mp3');
       assert.equal(r.discontinuitySeq, 1);
+      // A long gap (MP3 off for 20 s): the numbering goes on from the last segment, not the grid.
+      const last = seg.segments.at(-1)!.msn;
+      for (let seq = 400; seq < 420; seq++) {
+        engine.publish(seq, framesOf(seq));
+        seg.chunk(seq);
+      }
+      assert.equal(seg.segment(400)!.msn, last + 1);
+      assert.equal(seg.segment(400)!.discontinuity, true);
     } finally {
       seg.close();
     }

@@ -106,6 +106,7 @@ export class HlsSegmenter {
   private playlistText: string | null = null;
   private nextMsn: number;
   private discontinuities = 0;
+  private madeAny = false;
   private lastSeq = -2;
   // The segment being filled.
   private curChunks = 0;
@@ -295,7 +296,12 @@ export class HlsSegmenter {
   private finish(): void {
     const frames = this.curFrames;
     if (this.curDiscontinuity) this.discontinuities++;
-    const msn = Math.max(this.nextMsn, Math.floor(this.curFirstSeq / this.chunksPerSegment));
+    // Consecutive within a segmenter (a playlist numbers its segments by their index); the first one
+    // at least the station's segment grid index, so a later segmenter's numbers rarely restart low.
+    const msn = this.madeAny
+      ? this.nextMsn
+      : Math.max(this.nextMsn, Math.floor(this.curFirstSeq / this.chunksPerSegment));
+    this.madeAny = true;
     this.nextMsn = msn + 1;
     // MP3: the ID3 tag (timestamp, title, now playing); Opus: moof + mdat header.
     const head =
