@@ -235,8 +235,10 @@ export class HlsSegmenter {
     const len = mp3
       ? ring.mp3Length(seq)
       : Math.max(0, ring.opusFrameStart(seq) + ring.opusFrameLength(seq) - start);
+    // The chunk header (play time, position); the Opus one also says when its encoder was rebuilt.
     const header = ring.pcmRegion(seq) + WS_PREFIX_BYTES;
-    const flagged = (ring.bytes[header + HEADER_OFFSET.flags]! & FLAG_DISCONTINUITY) !== 0;
+    const flagsAt = (mp3 ? header : ring.opusRegion(seq) + WS_PREFIX_BYTES) + HEADER_OFFSET.flags;
+    const flagged = (ring.bytes[flagsAt]! & FLAG_DISCONTINUITY) !== 0;
     if (seq !== this.lastSeq + 1 || flagged || len === 0) {
       if (this.curChunks > 0) this.finish();
       this.runBroken = true;
