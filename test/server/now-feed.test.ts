@@ -30,6 +30,8 @@ function station(params: MusicParams = PARAMS): Station {
     chunkFrames: CHUNK_FRAMES,
     chunkMs: 100,
     params,
+    // One Opus tier (the station sizes its per-tier bookkeeping from the ring's layout).
+    ring: { layout: { tiers: [{ kbps: 96 }] } },
   } as unknown as EngineStation;
   return new Station({ id: 'test', personal: false, seed: 1, params, engine });
 }

@@ -76,8 +76,12 @@ describe('resilience', () => {
         assert.equal(chunks[i]!.header.sequence, chunks[i - 1]!.header.sequence + 1);
         assert.equal(chunks[i]!.header.flags & 0x0f, 0);
       }
+      // Steady pacing, with the margin a loaded 2-core machine needs (p95 was 63 ms there while
+      // browser tests ran beside it): a slow listener that held up the pacer would show as chunks
+      // late by its whole stall, hundreds of ms to seconds. Timing figures belong to the benchmarks.
       const jitter = chunks.slice(1).map((c, i) => Math.abs(c.arrivedMs - chunks[i]!.arrivedMs - 100));
-      assert.ok(percentile(jitter, 95) < 40, `jitter p95 ${percentile(jitter, 95)}`);
+      assert.ok(percentile(jitter, 95) < 150, `jitter p95 ${percentile(jitter, 95)}`);
+      assert.ok(Math.max(...jitter) < 1000, `largest gap off by ${Math.max(...jitter)} ms`);
       assert.ok(chunks.length >= 25);
       // Checked last so a failure above reports the more basic problem first.
       assert.ok(
