@@ -269,6 +269,53 @@ describe('adaptive bitrate controller', () => {
     assert.equal(r.abr.mode, 'auto');
   });
 
+  it('a probe that makes the buffer underrun steps back at once; an unconfirmed switch is judged afresh', () => {
+    const abr = new AbrController();
+    abr.onWelcome(TIERS, 96, 0);
+    const o: ChunkObservation = {
+      arrivalMs: 0,
+      playTimeMs: 0,
+      sequence: 0,
+      bytes: 1246,
+      bufferedMs: 300,
+      targetMs: 200,
+      underruns: 0,
+    };
+    let k = 0;
+    const feed = (untilMs: number, lateMs = 0): number[] => {
+      const asked: number[] = [];
+      for (; k * 100 < untilMs; k++) {
+        o.arrivalMs = k * 100 + 20 + lateMs;
+        o.playTimeMs = k * 100 + 150;
+        o.sequence = k;
+        const ask = abr.onChunk(o);
+        if (ask !== null) asked.push(ask);
+      }
+      return asked;
+    };
+    // Healthy at 96 (the ceiling): nothing to ask.
+    assert.deepEqual(feed(20_000), []);
+    // Manual 48, confirmed, then Auto: a probe back to 96 after NEXT_PROBE_AFTER_UP_MS of health.
+    assert.equal(abr.setManual(48, 20_000), 48);
+    abr.onSwitched(48, 20_100);
+    assert.equal(abr.setManual(null, 20_100), null);
+    const asked = feed(20_100 + NEXT_PROBE_AFTER_UP_MS + 500);
+    assert.deepEqual(asked, [96]);
+    assert.equal(abr.reason, 'probe');
+    abr.onSwitched(96, k * 100);
+    // The buffer underruns during the probe: back to 48 at the next chunk.
+    o.underruns = 1;
+    assert.deepEqual(feed(k * 100 + 100), [48]);
+    assert.equal(abr.reason, 'probe-failed');
+    assert.equal(abr.counts.failedProbes, 1);
+    // The server never confirms: after SWITCH_TIMEOUT_MS the controller judges afresh (still
+    // healthy, still at 96 as far as it knows: nothing to ask).
+    assert.equal(abr.pendingKbps, 48);
+    assert.deepEqual(feed(k * 100 + 6000), []);
+    assert.equal(abr.pendingKbps, null);
+    assert.equal(abr.currentKbps, 96);
+  });
+
   it('no tiers (PCM, or a server without tiers): never asks', () => {
     const abr = new AbrController();
     abr.onWelcome([], null, 0);
