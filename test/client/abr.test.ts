@@ -21,7 +21,7 @@ import { mulberry32 } from './network-sim.ts';
  *   answer arrives just before that chunk;
  * - the buffer plays in real time, starts (and restarts after running dry) at TARGET_MS.
  */
-const TIERS = [24, 48, 96, 160];
+const TIERS = [24, 48, 96, 128];
 const CHUNK_MS = 100;
 const LEAD_MS = 150;
 const TARGET_MS = 200;
@@ -225,7 +225,7 @@ describe('adaptive bitrate controller', () => {
       `96 kb/s back ${back === null ? 'never' : back - 110_000} ms after the cap`,
     );
     assert.equal(r.tierAt(169_000), 96);
-    assert.ok(!r.decisions.some((d) => d.kbps === 160), 'Auto went above the tier the server started with');
+    assert.ok(!r.decisions.some((d) => d.kbps === 128), 'Auto went above the tier the server started with');
   });
 
   it('a cap from the start of the connection: settles at the lowest tier that fits (64 kb/s → 48)', () => {
@@ -251,7 +251,7 @@ describe('adaptive bitrate controller', () => {
   it('a manual tier overrides Auto until Auto is chosen again', () => {
     const r = simulate(90, capped(20, 60), {
       manualAt: [
-        [5000, 160],
+        [5000, 128],
         [70_000, null],
       ],
     });
@@ -259,9 +259,9 @@ describe('adaptive bitrate controller', () => {
     const before = r.decisions.filter((d) => d.t < 70_000);
     assert.deepEqual(
       before.map((d) => [d.kbps, d.reason]),
-      [[160, 'manual']],
+      [[128, 'manual']],
     );
-    assert.equal(r.tierAt(50_000), 160);
+    assert.equal(r.tierAt(50_000), 128);
     // Back to Auto at 70 s: above the ceiling (96, the server's first tier), it goes to it.
     const after = r.decisions.filter((d) => d.t >= 70_000);
     assert.deepEqual(after[0] && [after[0].kbps, after[0].reason], [96, 'auto']);
