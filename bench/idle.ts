@@ -31,7 +31,13 @@ async function measure(ms: number): Promise<{ cpuPercent: number; rssMb: number 
   };
 }
 
-const server = await startServer({ host: '127.0.0.1', port: 0, workers: 1, logLevel: 'silent' });
+const server = await startServer({
+  host: '127.0.0.1',
+  port: 0,
+  workers: 1,
+  logLevel: 'silent',
+  stateFile: '',
+});
 try {
   await new Promise((r) => setTimeout(r, 3000)); // settle: warm-up, first GCs
   const one = await measure(seconds * 1000);

@@ -75,6 +75,8 @@ export async function runListenerBench(
   const [cmd, args] = pinned(0, process.execPath, [
     ...SERVER_ENTRY,
     'serve',
+    // Benchmarks keep no stations across runs.
+    '--state-file=',
     '--port',
     '0',
     '--log-level',

@@ -42,9 +42,13 @@ async function startBuiltServer(): Promise<{ child: ChildProcess; port: number }
   if (!existsSync('dist/main.js') || !existsSync('client/dist/index.html')) {
     throw new Error('no build: run `npm run build` first');
   }
-  const child = spawn(process.execPath, ['dist/main.js', 'serve', '--port', '0', '--log-level', 'warn'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['dist/main.js', 'serve', '--port', '0', '--log-level', 'warn', '--state-file='],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const port = await new Promise<number>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('server did not start within 20 s')), 20_000);
     let buf = '';

@@ -186,6 +186,8 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
   const startedAt = new Date().toISOString();
   const serverArgs = [
     'serve',
+    // Benchmarks keep no stations across runs.
+    '--state-file=',
     '--port',
     '0',
     '--log-level',

@@ -34,6 +34,7 @@ const server = await startServer({
   port: 0,
   workers: 1,
   logLevel: 'silent',
+  stateFile: '',
   maxListeners: n + 10,
 });
 const ls: RawListener[] = [];

@@ -61,6 +61,7 @@ async function main(): Promise<void> {
     host: '127.0.0.1',
     port: 0,
     workers: args.workers,
+    stateFile: '',
     maxStations: 2 * n + 1,
     maxPersonalSessions: n,
     logLevel: 'warn',

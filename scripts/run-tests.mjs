@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Runs every *.test.ts below the given folders (default: test/, browser tests excluded unless named)
-// through node:test with tsx. Node 20's --test needs the files listed, so we list them here.
-import { readdirSync, statSync } from 'node:fs';
+// Runs every *.test.ts below the given folders, or the given test files (default: test/, browser
+// tests excluded unless named), through node:test with tsx. Node 20's --test needs the files
+// listed, so we list them here.
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -19,7 +20,18 @@ function walk(dir) {
     } else if (name.endsWith('.test.ts')) files.push(relative('.', p));
   }
 }
-for (const r of explicit ? roots : ['test']) walk(r);
+for (const r of explicit ? roots : ['test']) {
+  if (!existsSync(r)) {
+    console.error(`run-tests: ${r} does not exist (give test folders or *.test.ts files)`);
+    process.exit(2);
+  }
+  if (statSync(r).isDirectory()) walk(r);
+  else if (r.endsWith('.test.ts')) files.push(relative('.', r));
+  else {
+    console.error(`run-tests: ${r} is not a folder or a *.test.ts file`);
+    process.exit(2);
+  }
+}
 if (files.length === 0) {
   console.error('no test files found under', explicit ? roots.join(', ') : 'test');
   process.exit(1);

@@ -60,6 +60,8 @@ export async function startServerProcess(
   const serve = [
     'dist/main.js',
     'serve',
+    // Benchmarks keep no stations across runs.
+    '--state-file=',
     '--host',
     '127.0.0.1',
     '--port',

@@ -117,6 +117,8 @@ export async function runStream(opts: StreamRunOptions): Promise<StreamRunResult
   const log = opts.log ?? (() => {});
   const serverArgs = [
     'serve',
+    // Benchmarks keep no stations across runs.
+    '--state-file=',
     '--port',
     '0',
     '--log-level',

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { NoteLog, writeMidiFile } from '../codec/midi.ts';
+import { DEFAULT_MP3_BITRATE, Mp3ChunkEncoder, maxMp3BytesForFrames } from '../codec/mp3-encoder.ts';
 import { encodePcm16, PCM16_BYTES_PER_FRAME_STEREO } from '../codec/pcm16.ts';
 import { wavFileHeader } from '../codec/wav.ts';
 import { applyPatch, DEFAULT_PARAMS, PARAM_RANGES, validatePatch } from '../music/params.ts';
@@ -10,12 +11,14 @@ import { MODES, SAMPLE_RATE, type MusicParams, type NoteEvent } from '../music/t
 import { ArgError, EXIT_USAGE, parseArgs } from './args.ts';
 
 /**
- * `auralis render`: a station rendered offline to a 48 kHz stereo 16-bit WAV (and optionally the
- * score as MIDI). Streams to disk block by block, so memory stays flat for any length; writes to
+ * `auralis render`: a station rendered offline to a 48 kHz stereo 16-bit WAV or an MP3 (and
+ * optionally the score as MIDI). Streams to disk block by block, so memory stays flat for any length; writes to
  * a temporary file beside the target and renames it at the end, so a failed or interrupted render
  * never leaves a partial file under the target name.
  */
 export const MAX_RENDER_SECONDS = 86_400;
+/** Bit rate of `render --out x.mp3`: the server's default MP3 stream rate. */
+export const RENDER_MP3_BITRATE = DEFAULT_MP3_BITRATE;
 /** Seed used when --seed is not given, so that the same arguments give the same bytes. */
 export const DEFAULT_RENDER_SEED = 1;
 /** Frames rendered per call: the server's default chunk (100 ms), so offline sounds like live. */
@@ -25,10 +28,11 @@ export const BLOCKS_PER_WRITE = 10;
 const EXIT_INTERRUPTED = 130;
 const EXIT_FAILURE = 1;
 
-export const RENDER_USAGE = `Usage: auralis render --seconds N --out FILE.wav [options]
+export const RENDER_USAGE = `Usage: auralis render --seconds N --out FILE.wav|FILE.mp3 [options]
 
   --seconds N      length, 0 < N <= ${MAX_RENDER_SECONDS}
-  --out FILE       the WAV file to write (48 kHz, stereo, 16-bit; RF64 above 4 GiB)
+  --out FILE       the file to write, its format by its extension: .wav (48 kHz, stereo, 16-bit;
+                   RF64 above 4 GiB) or .mp3 (48 kHz, stereo, ${RENDER_MP3_BITRATE / 1000} kb/s CBR, LAME)
   --midi FILE      also write the score as a Standard MIDI File
   --seed S         integer 0 … 4294967295 (default ${DEFAULT_RENDER_SEED}); same arguments, same bytes
   --preset P       ${PRESETS.map((p) => p.name).join(', ')} (explicit parameters override it)
@@ -39,11 +43,15 @@ export const RENDER_USAGE = `Usage: auralis render --seconds N --out FILE.wav [o
   --help           this text
 `;
 
+export type RenderFormat = 'wav' | 'mp3';
+
 export interface RenderOptions {
   seconds: number;
   seed: number;
   params: MusicParams;
   outPath: string;
+  /** From the extension of `--out`; absent means WAV. */
+  format?: RenderFormat;
   midiPath: string | null;
 }
 
@@ -59,7 +67,8 @@ export type SourceFactory = (o: {
 
 export interface RenderResult {
   frames: number;
-  wavBytes: number;
+  /** Bytes of the audio file written (WAV or MP3). */
+  outBytes: number;
   midiNotes: number | null;
   wallSeconds: number;
   realTimeFactor: number;
@@ -100,14 +109,22 @@ export function parseRenderArgs(argv: readonly string[]): RenderOptions | 'help'
   const seed = checked.patch.seed ?? DEFAULT_RENDER_SEED;
 
   const out = values.get('out');
-  if (out === undefined) throw new ArgError('--out', '--out is required: the WAV file to write');
+  if (out === undefined) throw new ArgError('--out', '--out is required: the .wav or .mp3 file to write');
+  const ext = extname(out).toLowerCase();
+  if (ext !== '.wav' && ext !== '.mp3') {
+    throw new ArgError(
+      '--out',
+      `--out must end in .wav or .mp3 (the format is chosen by the extension), got ${JSON.stringify(out)}`,
+    );
+  }
+  const format: RenderFormat = ext === '.mp3' ? 'mp3' : 'wav';
   const midi = values.get('midi') ?? null;
   const outPath = resolve(out);
   const midiPath = midi === null ? null : resolve(midi);
   if (midiPath !== null && midiPath === outPath) {
     throw new ArgError('--midi', '--midi must name a different file from --out');
   }
-  return { seconds, seed, params, outPath, midiPath };
+  return { seconds, seed, params, outPath, format, midiPath };
 }
 
 async function stationSource(o: Parameters<SourceFactory>[0]): Promise<AudioSource> {
@@ -149,6 +166,7 @@ export async function renderToFiles(
   const totalFrames = Math.round(opts.seconds * SAMPLE_RATE);
   const dataBytes = totalFrames * PCM16_BYTES_PER_FRAME_STEREO;
   const temps: { path: string; handle: FileHandle }[] = [];
+  const encoders: (Mp3ChunkEncoder | null)[] = [];
   let done = false;
   try {
     const wav = await openTemp(opts.outPath, '--out');
@@ -170,13 +188,21 @@ export async function renderToFiles(
     });
 
     const t0 = performance.now();
-    const header = wavFileHeader(dataBytes);
-    await wav.handle.write(header, 0, header.length, 0);
-    let filePos = header.length;
+    const mp3 = opts.format === 'mp3' ? new Mp3ChunkEncoder({ bitrate: RENDER_MP3_BITRATE }) : null;
+    encoders.push(mp3);
+    let filePos = 0;
+    if (!mp3) {
+      const header = wavFileHeader(dataBytes);
+      await wav.handle.write(header, 0, header.length, 0);
+      filePos = header.length;
+    }
 
     const left = new Float32Array(RENDER_BLOCK_FRAMES);
     const right = new Float32Array(RENDER_BLOCK_FRAMES);
-    const writeBytes = RENDER_BLOCK_FRAMES * BLOCKS_PER_WRITE * PCM16_BYTES_PER_FRAME_STEREO;
+    const mp3BlockBytes = maxMp3BytesForFrames(RENDER_BLOCK_FRAMES, RENDER_MP3_BITRATE);
+    const writeBytes = mp3
+      ? mp3BlockBytes * (BLOCKS_PER_WRITE + 1)
+      : RENDER_BLOCK_FRAMES * BLOCKS_PER_WRITE * PCM16_BYTES_PER_FRAME_STEREO;
     const buffers = [new Uint8Array(writeBytes), new Uint8Array(writeBytes)];
     let pendingWrite: Promise<unknown> = Promise.resolve();
     let which = 0;
@@ -187,9 +213,13 @@ export async function renderToFiles(
       for (let b = 0; b < BLOCKS_PER_WRITE && rendered < totalFrames; b++) {
         const frames = Math.min(RENDER_BLOCK_FRAMES, totalFrames - rendered);
         source.render(left, right, frames);
-        fill += encodePcm16(left, right, frames, buf, fill);
+        fill += mp3
+          ? mp3.encode(left, right, frames, buf, fill, mp3BlockBytes)
+          : encodePcm16(left, right, frames, buf, fill);
         rendered += frames;
       }
+      // The last block: LAME's buffered samples and the unfinished frame.
+      if (mp3 && rendered >= totalFrames) fill += mp3.flush(buf, fill);
       // The previous buffer must be on disk before this one is queued (and reused after).
       await pendingWrite;
       if (deps.shouldStop?.()) throw new Error('interrupted');
@@ -220,12 +250,13 @@ export async function renderToFiles(
     done = true;
     return {
       frames: totalFrames,
-      wavBytes: filePos,
+      outBytes: filePos,
       midiNotes: notes ? notes.count : null,
       wallSeconds,
       realTimeFactor: totalFrames / SAMPLE_RATE / Math.max(wallSeconds, 1e-9),
     };
   } finally {
+    for (const e of encoders) e?.close();
     if (!done) {
       for (const t of temps) {
         await t.handle.close().catch(() => undefined);

@@ -1,6 +1,7 @@
 /**
- * The one error class of the codec layer. Thrown only outside the per-chunk audio path
- * (parsers, constructors, argument checks), never while encoding a chunk.
+ * The one error class of the codec layer. Thrown outside the per-chunk audio path (parsers,
+ * constructors, argument checks), and while encoding a chunk only for PACKET_TOO_LARGE (an Opus
+ * packet that would not fit its ring region: never written; the engine rebuilds the encoder).
  */
 export type CodecErrorCode =
   | 'SHORT_INPUT'
@@ -12,6 +13,7 @@ export type CodecErrorCode =
   | 'BAD_LACING'
   | 'BAD_PAYLOAD'
   | 'BUFFER_TOO_SMALL'
+  | 'PACKET_TOO_LARGE'
   | 'BAD_ARGUMENT'
   | 'NO_BACKEND';
 

@@ -13,6 +13,24 @@ export const CODEC_OPUS = 1;
 
 /** Bit 0 of `flags`: audio was skipped for this listener before this chunk. */
 export const FLAG_DISCONTINUITY = 1;
+/**
+ * Bits 4–7 of `flags` (Opus chunks): the bitrate tier of the payload, as its index in the server's
+ * ascending tier list (`welcome.tiers`); 0 for PCM. Bits 1–3 are reserved (0).
+ */
+export const FLAG_TIER_SHIFT = 4;
+export const FLAG_TIER_MASK = 0xf0;
+/** Tiers a header can name (4 bits). */
+export const MAX_TIERS = 16;
+
+/** The `flags` bits that carry tier `index` (0–15). */
+export function tierFlags(index: number): number {
+  return (index << FLAG_TIER_SHIFT) & FLAG_TIER_MASK;
+}
+
+/** The tier index carried by a header's `flags`. */
+export function tierOfFlags(flags: number): number {
+  return (flags & FLAG_TIER_MASK) >>> FLAG_TIER_SHIFT;
+}
 
 /** Byte offsets of the fields (PROTOCOL.md table). */
 export const HEADER_OFFSET = {

@@ -258,6 +258,30 @@ export class Mp3ChunkEncoder {
     return whole;
   }
 
+  /**
+   * Ends the stream: LAME encodes the samples it still holds (padded to a whole frame) and every
+   * remaining frame is written to `out` at `offset` (at most `maxBytes`); returns their byte count.
+   * For a file that ends (offline render); a live stream never ends. Encode nothing after it.
+   */
+  flush(out: Uint8Array, offset: number, maxBytes = out.length - offset): number {
+    const lame = this.lame;
+    if (!lame) throw new CodecError('BAD_ARGUMENT', 'MP3 encoder is closed');
+    const n = lame.enc_flush(this.ref);
+    if (n < 0) throw new CodecError('BAD_PAYLOAD', `LAME: flushing failed (${n})`);
+    if (this.pendingBytes + n > this.pending.length)
+      throw new CodecError('BUFFER_TOO_SMALL', `LAME output of ${n} bytes does not fit`);
+    this.views();
+    const at = lame.enc_get_out_buf(this.ref);
+    this.pending.set(this.heapU8.subarray(at, at + n), this.pendingBytes);
+    this.pendingBytes += n;
+    const end = this.pendingBytes;
+    if (end > maxBytes || end > out.length - offset)
+      throw new CodecError('BUFFER_TOO_SMALL', `${end} bytes of final MP3 frames do not fit in ${maxBytes}`);
+    out.set(this.pending.subarray(0, end), offset);
+    this.pendingBytes = 0;
+    return end;
+  }
+
   /** Frees this encoder's state in the LAME instance; the object is unusable afterwards. Idempotent. */
   close(): void {
     if (!this.lame) return;

@@ -1,7 +1,12 @@
 import { createRequire } from 'node:module';
 import { CodecError } from './codec-error.ts';
 import { floatToInt16 } from './pcm16.ts';
-import { maxOpusPayloadBytes, OPUS_LENGTH_PREFIX_BYTES, OPUS_PACKET_FRAMES } from './opus-wire.ts';
+import {
+  maxOpusPayloadBytes,
+  OPUS_LENGTH_PREFIX_BYTES,
+  OPUS_MAX_PACKET_BYTES,
+  OPUS_PACKET_FRAMES,
+} from './opus-wire.ts';
 
 /**
  * Encodes station audio (48 kHz stereo float) into the Opus wire payload of PROTOCOL.md:
@@ -64,8 +69,15 @@ interface OpusScriptEncoder {
 }
 type OpusScriptClass = new (rate: number, channels: number, application: number) => OpusScriptEncoder;
 
-/** Encodes one packet of interleaved int16 into `out` at `at`; returns its length. */
-type PacketEncoder = (pcm: Int16Array, out: Uint8Array, at: number) => number;
+/**
+ * Encodes one packet of interleaved int16 into `out` at `at`; returns its length. Throws
+ * CodecError PACKET_TOO_LARGE, writing nothing, when the packet is longer than `max`.
+ */
+type PacketEncoder = (pcm: Int16Array, out: Uint8Array, at: number, max: number) => number;
+
+function tooLarge(n: number, max: number): CodecError {
+  return new CodecError('PACKET_TOO_LARGE', `opus: a ${n}-byte packet exceeds the ${max} bytes allowed`);
+}
 
 const require = createRequire(import.meta.url);
 
@@ -194,23 +206,35 @@ export class OpusChunkEncoder {
     this.resetState();
   }
 
-  /** Worst-case bytes `encode` may write for `frames`. */
-  static maxBytes(frames: number): number {
-    return maxOpusPayloadBytes(frames);
+  /** Worst-case bytes `encode` may write for `frames` (packets of at most `maxPacketBytes`). */
+  static maxBytes(frames: number, maxPacketBytes = OPUS_MAX_PACKET_BYTES): number {
+    return maxPacketBytes >= OPUS_MAX_PACKET_BYTES
+      ? maxOpusPayloadBytes(frames)
+      : Math.ceil(frames / OPUS_PACKET_FRAMES) * (OPUS_LENGTH_PREFIX_BYTES + maxPacketBytes);
   }
 
   /**
    * Encodes `frames` (a multiple of 960) of l/r into `out` at `offset` as the wire payload.
-   * Returns the bytes written. `out` must have room for maxBytes(frames) from `offset`.
+   * Returns the bytes written. `out` must have room for maxBytes(frames, maxPacketBytes) from
+   * `offset`. A packet longer than `maxPacketBytes` is never written: CodecError PACKET_TOO_LARGE
+   * (the encoder's state then is that of a lost packet; the caller rebuilds it).
    */
-  encode(l: Float32Array, r: Float32Array, frames: number, out: Uint8Array, offset: number): number {
+  encode(
+    l: Float32Array,
+    r: Float32Array,
+    frames: number,
+    out: Uint8Array,
+    offset: number,
+    maxPacketBytes = OPUS_MAX_PACKET_BYTES,
+  ): number {
     if (frames % OPUS_PACKET_FRAMES !== 0 || frames > l.length || frames > r.length) {
       throw new RangeError(
         `opus: frames must be a multiple of ${OPUS_PACKET_FRAMES} within the inputs, got ${frames}`,
       );
     }
-    if (offset < 0 || offset + OpusChunkEncoder.maxBytes(frames) > out.length) {
-      throw new RangeError(`opus: output needs ${OpusChunkEncoder.maxBytes(frames)} bytes from ${offset}`);
+    const need = OpusChunkEncoder.maxBytes(frames, maxPacketBytes);
+    if (offset < 0 || offset + need > out.length) {
+      throw new RangeError(`opus: output needs ${need} bytes from ${offset}`);
     }
     if (this.closed) throw new CodecError('BAD_ARGUMENT', 'opus: this encoder is closed');
     const pcm = this.pcm;
@@ -218,7 +242,7 @@ export class OpusChunkEncoder {
     for (let start = 0; start < frames; start += OPUS_PACKET_FRAMES) {
       // subarray() would allocate a view per packet; interleave reads by index instead.
       interleaveFrom(l, r, start, pcm);
-      const n = this.encodePacket(pcm, out, pos + OPUS_LENGTH_PREFIX_BYTES);
+      const n = this.encodePacket(pcm, out, pos + OPUS_LENGTH_PREFIX_BYTES, maxPacketBytes);
       out[pos] = n & 0xff;
       out[pos + 1] = n >> 8;
       pos += OPUS_LENGTH_PREFIX_BYTES + n;
@@ -267,15 +291,17 @@ export class OpusChunkEncoder {
         const lookaheadFrames = enc.ctl(CTL_GET_LOOKAHEAD);
         const fast = name === 'evan-native' && allowFastPath ? nativeFastPath(Encoder) : null;
         const encodePacket: PacketEncoder = fast
-          ? (pcm, out, at) => {
+          ? (pcm, out, at, max) => {
               const n = fast.encode.call(enc, pcm);
+              if (n > max) throw tooLarge(n, max);
               // A byte loop, not out.set(shared.subarray(…)): no view object per packet.
               const shared = fast.shared;
               for (let i = 0; i < n; i++) out[at + i] = shared[i]!;
               return n;
             }
-          : (pcm, out, at) => {
+          : (pcm, out, at, max) => {
               const packet = enc.encode(pcm);
+              if (packet.length > max) throw tooLarge(packet.length, max);
               out.set(packet, at);
               return packet.length;
             };
@@ -301,8 +327,9 @@ export class OpusChunkEncoder {
       const pcmBytes = new Uint8Array(this.pcm.buffer);
       return {
         backend: 'opusscript',
-        encodePacket: (_pcm, out, at) => {
+        encodePacket: (_pcm, out, at, max) => {
           const packet = enc.encode(pcmBytes, OPUS_PACKET_FRAMES);
+          if (packet.length > max) throw tooLarge(packet.length, max);
           out.set(packet, at);
           return packet.length;
         },

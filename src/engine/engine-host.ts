@@ -7,6 +7,7 @@ import { SAMPLE_RATE } from '../music/types.ts';
 import type {
   AddStationMessage,
   DropReason,
+  EncodeWish,
   EngineFault,
   FromWorker,
   NowReport,
@@ -28,6 +29,8 @@ export interface EngineOptions {
   opusComplexity: number;
   /** MP3 bitrate in bit/s (default 128 000): sizes each ring slot's MP3 region. */
   mp3Bitrate?: number;
+  /** Opus tiers (kb/s, ascending; the default tier, opusBitrate, among them); default: opusBitrate alone. */
+  opusTiers?: readonly number[];
   /** Rings of removed stations kept for reuse (default 64; the server passes its station limit). */
   ringPoolSize?: number;
 }
@@ -51,10 +54,12 @@ export interface EngineStation {
   workerIndex: number;
   /** Last bufferedMs the worker reported. */
   bufferedMs: number;
-  /** The main thread wants the worker to encode MP3 (someone listens to the MP3 stream). */
-  mp3Wanted: boolean;
+  /** What the main thread wants the worker to encode besides the default tier (someone listens to it). */
+  wish: EncodeWish;
   /** Whether the worker said, in its last stats report, that it encodes this station's MP3. */
   mp3Encoding: boolean;
+  /** The Opus tiers the worker said, in its last stats report, that it encodes (a bit per index). */
+  opusTiersEncoding: number;
 }
 
 /** A station's `now` report from its worker (`next` is a forecast, or null). */
@@ -355,6 +360,7 @@ export class EngineHost extends EventEmitter {
           if (!st) continue;
           st.bufferedMs = s.bufferedMs;
           st.mp3Encoding = s.mp3;
+          st.opusTiersEncoding = s.opusTiers;
         }
         this.emit('stats', msg.stations as StationStats[], index, msg.heapUsedBytes);
         break;
@@ -418,7 +424,7 @@ export class EngineHost extends EventEmitter {
       opusBitrate: this.options.opusBitrate,
       opusComplexity: this.options.opusComplexity,
       mp3Bitrate: this.options.mp3Bitrate ?? DEFAULT_MP3_BITRATE,
-      mp3: st.mp3Wanted,
+      wish: { ...st.wish },
     };
   }
 
@@ -431,10 +437,12 @@ export class EngineHost extends EventEmitter {
       ring.reset();
       return ring;
     }
+    const defaultKbps = this.options.opusBitrate / 1000;
     return ChunkRing.create(
       this.options.ringSlots,
       this.options.chunkFrames,
       this.options.mp3Bitrate ?? DEFAULT_MP3_BITRATE,
+      { kbps: this.options.opusTiers ?? [defaultKbps], defaultKbps },
     );
   }
 
@@ -476,8 +484,9 @@ export class EngineHost extends EventEmitter {
       params: { ...params },
       workerIndex: index,
       bufferedMs: 0,
-      mp3Wanted: false,
+      wish: { mp3: false, tiers: 0 },
       mp3Encoding: false,
+      opusTiersEncoding: 0,
     };
     this.stations.set(id, st);
     const slot = this.slots[index]!;
@@ -552,11 +561,27 @@ export class EngineHost extends EventEmitter {
    * left). A worker restarted meanwhile gets the current wish with the station. Idempotent.
    */
   setMp3(id: string, on: boolean): void {
+    this.want(id, on, undefined);
+  }
+
+  /**
+   * The Opus tiers besides the default that the station's listeners take (a bit per tier index):
+   * the worker starts a fresh encoder for a tier switched on (published after its warm-up) and
+   * frees the encoder of one switched off. A worker restarted meanwhile gets the current wish.
+   */
+  setOpusTiers(id: string, mask: number): void {
+    this.want(id, undefined, mask);
+  }
+
+  /** Records what the station's worker should encode and tells it when that changed. */
+  private want(id: string, mp3: boolean | undefined, tiers: number | undefined): void {
     const st = this.stations.get(id);
-    if (!st || st.mp3Wanted === on) return;
-    st.mp3Wanted = on;
+    if (!st) return;
+    const wish: EncodeWish = { mp3: mp3 ?? st.wish.mp3, tiers: tiers ?? st.wish.tiers };
+    if (wish.mp3 === st.wish.mp3 && wish.tiers === st.wish.tiers) return;
+    st.wish = wish;
     const slot = this.slots[st.workerIndex]!;
-    if (slot.alive) this.post(slot, { type: 'mp3', id, on });
+    if (slot.alive) this.post(slot, { type: 'encode', id, wish: { ...wish } });
   }
 
   station(id: string): EngineStation | undefined {

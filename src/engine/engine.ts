@@ -7,7 +7,7 @@ import type { EngineFault } from './messages.ts';
 /**
  * What the server needs of an engine. Two implementations: EngineHost (worker threads rendering
  * ahead into shared rings: the `optimized` profile) and InlineEngine (the main thread renders each
- * chunk when it is due: PERFORMANCE.md's `baseline` profile, kept to measure against).
+ * chunk when it is due: the `baseline` profile of docs/performance/, kept to measure against).
  *
  * Events: 'now' (NowEvent), 'stats' (StationStats[]), 'restart' (index), 'worker-error' (index, Error),
  * 'dropped' (DroppedEvent), 'encoder-error' (EncoderErrorEvent).
@@ -29,6 +29,11 @@ export interface Engine extends EventEmitter {
    * The baseline profile serves no HTTP streams, so its engine never encodes MP3.
    */
   setMp3(id: string, on: boolean): void;
+  /**
+   * The Opus tiers besides the default that the station's listeners take (a bit per tier index):
+   * the worker encodes exactly those (a tier's first listener joined / its last one left).
+   */
+  setOpusTiers(id: string, mask: number): void;
   /** Test hook (optimized profile): crash the worker that renders `id`. */
   crashWorker(id?: string): void;
   /**

@@ -22,7 +22,7 @@ interface InlineStation {
 }
 
 /**
- * The `baseline` profile's engine (PERFORMANCE.md): no worker, no render-ahead. The broadcaster asks
+ * The `baseline` profile's engine (see docs/performance/): no worker, no render-ahead. The broadcaster asks
  * for each chunk on the main event loop when it is due, and every chunk gets freshly allocated
  * buffers. It exists to be measured against the optimized engine; it is not the default.
  */
@@ -49,6 +49,7 @@ export class InlineEngine extends EventEmitter implements Engine {
           encodePcmSeconds: [],
           encodeMp3Seconds: [],
           mp3: false,
+          opusTiers: 1,
           bufferedMs: 0,
         });
       }
@@ -83,8 +84,9 @@ export class InlineEngine extends EventEmitter implements Engine {
       params: { ...params },
       workerIndex: 0,
       bufferedMs: 0,
-      mp3Wanted: false,
+      wish: { mp3: false, tiers: 0 },
       mp3Encoding: false,
+      opusTiersEncoding: 1,
     };
     this.stations.set(id, {
       engine,
@@ -97,6 +99,9 @@ export class InlineEngine extends EventEmitter implements Engine {
 
   /** The baseline profile refuses HTTP streams (MP3 included): there is never MP3 to encode. */
   setMp3(_id: string, _on: boolean): void {}
+
+  /** The baseline profile encodes one Opus stream per listener, at the default bitrate only. */
+  setOpusTiers(_id: string, _mask: number): void {}
 
   removeStation(id: string): void {
     this.stations.delete(id);

@@ -33,8 +33,18 @@ export interface AddStationMessage {
   opusComplexity: number;
   /** MP3 bitrate (bit/s) of the station's MP3 frames; the ring's MP3 region is sized for it. */
   mp3Bitrate: number;
-  /** Encode MP3 from the first chunk (someone listens to the MP3 stream; after a worker restart). */
+  /** What to encode besides the default tier from the first chunk (the wish the host holds: after a worker restart). */
+  wish: EncodeWish;
+}
+
+/**
+ * What a station's worker encodes besides the default Opus tier and PCM, which it always does:
+ * MP3 (someone listens to the MP3 stream) and the other Opus tiers (a bit per tier index, set
+ * while someone listens to that tier; the default tier's bit is ignored).
+ */
+export interface EncodeWish {
   mp3: boolean;
+  tiers: number;
 }
 
 export type ToWorker =
@@ -45,11 +55,12 @@ export type ToWorker =
   | { type: 'change'; id: string; requestId: number; patch: ParamsPatch }
   | { type: 'timing'; leadMs: number; renderAheadMs: number }
   /**
-   * Start (`on`) or stop encoding the station's MP3 stream: the main thread sends it when the
-   * station's first MP3 listener joins and when its last one leaves. While off, no MP3 encoder
-   * exists and the chunks carry no MP3 bytes.
+   * What to encode from now on (the whole wish, so it is idempotent): the main thread sends it when
+   * a station's first listener of MP3 or of an Opus tier joins and when its last one leaves. While
+   * off, no encoder exists for it and the chunks carry no bytes of it (length 0); a tier switched on
+   * is published after its warm-up (TIER_WARMUP_CHUNKS).
    */
-  | { type: 'mp3'; id: string; on: boolean }
+  | { type: 'encode'; id: string; wish: EncodeWish }
   /** Test hook: make the worker throw, to exercise crash recovery. */
   | { type: 'crash' }
   /** Fault injection (`--fault-injection on` only): see EngineFault. */
@@ -78,6 +89,8 @@ export interface StationStats {
   encodeMp3Seconds: number[];
   /** Whether the worker encodes this station's MP3 stream now. */
   mp3: boolean;
+  /** The Opus tiers the worker encodes now (a bit per tier index, the default tier's included). */
+  opusTiers: number;
   /** How far ahead of its due time the newest rendered chunk is, in ms. */
   bufferedMs: number;
 }
@@ -109,8 +122,8 @@ export type FromWorker =
   | { type: 'dropped'; id: string; reason: DropReason; fromSeq: number; count: number; message: string }
   /**
    * The Opus encoder threw on chunk `seq`; `dropped`: the retry with a rebuilt encoder threw too.
-   * Also sent when the MP3 encoder threw (`dropped` false: the chunk went out without MP3 bytes and
-   * the MP3 encoder was rebuilt).
+   * Also sent when the MP3 encoder or another tier's Opus encoder threw (`dropped` false: the chunk
+   * went out without those bytes, or with that tier re-encoded and flagged, and the encoder was rebuilt).
    */
   | { type: 'encoder-error'; id: string; seq: number; dropped: boolean; message: string };
 

@@ -3,13 +3,16 @@
  * and any number of readers (the main thread's pacer, a cursor per listener).
  *
  * Each slot holds one chunk encoded once, ready to send as is:
- *  - the Opus chunk as a complete WebSocket binary frame (WS header + 32-byte chunk header + payload),
+ *  - per Opus bitrate tier (config `opusTiers`), the Opus chunk as a complete WebSocket binary frame
+ *    (WS header + 32-byte chunk header + payload) and its Ogg page (for the HTTP Ogg/Opus stream).
+ *    The default tier is always there; another tier only while the worker encodes it (someone
+ *    listens to it), else its lengths are 0. Each tier's regions are sized from its bitrate (the
+ *    encoder refuses a packet larger than `maxPacketBytes`, so nothing can overflow a region);
  *  - the PCM chunk as a complete WebSocket binary frame,
- *  - the chunk's Ogg page (for the HTTP Ogg/Opus stream),
  *  - the chunk's MP3 frames (for the HTTP MP3 stream; length 0 while nobody listens to MP3, when
  *    the worker does not encode it). They start at an MP3 frame header.
  * The WS header is written right-aligned into a reserved prefix so the frame is contiguous and every
- * listener's socket gets a single write of the very same bytes (PERFORMANCE.md: building the frame
+ * listener's socket gets a single write of the very same bytes (measured: building the frame
  * once cut server CPU by about 30%). The WAV stream sends the PCM payload part of the frame.
  *
  * Publication: the writer fills a slot, stores the slot's sequence number, then increments PUBLISHED
@@ -18,7 +21,7 @@
 
 import { DEFAULT_MP3_BITRATE, maxMp3BytesForFrames } from '../codec/mp3-encoder.ts';
 import { maxOggBytesForPayload } from '../codec/ogg.ts';
-import { maxOpusPayloadBytes } from '../codec/opus-wire.ts';
+import { OPUS_LENGTH_PREFIX_BYTES, OPUS_MAX_PACKET_BYTES, OPUS_PACKET_FRAMES } from '../codec/opus-wire.ts';
 
 /** Bytes reserved before the chunk header for the WebSocket frame header (2, 4 or 10 bytes). */
 export const WS_PREFIX_BYTES = 10;
@@ -27,29 +30,67 @@ export const CHUNK_HEADER_BYTES = 32;
 /** Global words at the start of the buffer. */
 const G_PUBLISHED = 0; // number of chunks published = next sequence number to be written
 const G_WORDS = 4;
-/** Per-slot words. */
+/** Per-slot words: these, then TIER_WORDS per tier. */
 const S_SEQ = 0;
-const S_OPUS_START = 1;
-const S_OPUS_LEN = 2;
-const S_PCM_START = 3;
-const S_PCM_LEN = 4;
-const S_OGG_START = 5;
-const S_OGG_LEN = 6;
-const S_MP3_LEN = 7;
-const S_WORDS = 8;
+const S_PCM_START = 1;
+const S_PCM_LEN = 2;
+const S_MP3_LEN = 3;
+const S_FIXED_WORDS = 4;
+const T_OPUS_START = 0;
+const T_OPUS_LEN = 1;
+const T_OGG_LEN = 2;
+const TIER_WORDS = 3;
+
+/** The Opus tiers a ring holds: bitrates in kb/s (ascending) and the one always encoded. */
+export interface RingTierOptions {
+  kbps: readonly number[];
+  defaultKbps: number;
+}
+
+/** A ring with only today's single stream: 96 kb/s. */
+export const SINGLE_TIER: RingTierOptions = { kbps: [96], defaultKbps: 96 };
+
+/** Where one tier's bytes lie inside a slot. */
+export interface RingTier {
+  kbps: number;
+  /** Largest Opus packet the encoder may write for this tier (bytes, without its length prefix). */
+  maxPacketBytes: number;
+  opusOffset: number;
+  opusRegionBytes: number;
+  oggOffset: number;
+  oggRegionBytes: number;
+}
 
 export interface RingLayout {
   slots: number;
   chunkFrames: number;
+  tiers: RingTier[];
+  /** Index in `tiers` of the tier always encoded (config `opusBitrate`). */
+  defaultTier: number;
+  /** The default tier's regions (what readers that know no tiers get). */
   opusRegionBytes: number;
-  pcmRegionBytes: number;
   oggRegionBytes: number;
+  pcmOffset: number;
+  pcmRegionBytes: number;
+  mp3Offset: number;
   /** Room for the MP3 frames of one chunk at `mp3Bitrate`. */
   mp3RegionBytes: number;
   mp3Bitrate: number;
+  slotWords: number;
   slotBytes: number;
   dataOffset: number;
   totalBytes: number;
+}
+
+/**
+ * Largest Opus packet (20 ms) accepted at `kbps`: 2.5 × the nominal size plus 32 bytes, at most
+ * RFC 6716's 1276. libopus' constrained VBR (its default) keeps a packet within about twice the
+ * nominal size; measured on noise bursts, silence and tones at complexity 5: at most 1.6× (6 kb/s:
+ * 2.6×, 39 bytes, well within the 32-byte margin).
+ */
+export function maxOpusPacketBytesFor(kbps: number): number {
+  const nominal = (kbps * 1000 * (OPUS_PACKET_FRAMES / 48_000)) / 8;
+  return Math.min(OPUS_MAX_PACKET_BYTES, Math.ceil(2.5 * nominal) + 32);
 }
 
 export function ringLayout(
@@ -57,22 +98,46 @@ export function ringLayout(
   chunkFrames: number,
   channels = 2,
   mp3Bitrate = DEFAULT_MP3_BITRATE,
+  tierOptions: RingTierOptions = SINGLE_TIER,
 ): RingLayout {
-  const opusPayloadMax = maxOpusPayloadBytes(chunkFrames);
-  const opusRegionBytes = align8(WS_PREFIX_BYTES + CHUNK_HEADER_BYTES + opusPayloadMax);
+  const defaultTier = tierOptions.kbps.indexOf(tierOptions.defaultKbps);
+  if (defaultTier < 0) throw new RangeError(`default tier ${tierOptions.defaultKbps} kb/s is not a tier`);
+  const packets = Math.ceil(chunkFrames / OPUS_PACKET_FRAMES);
+  let at = 0;
+  const tiers: RingTier[] = tierOptions.kbps.map((kbps) => {
+    const maxPacketBytes = maxOpusPacketBytesFor(kbps);
+    const payloadMax = packets * (OPUS_LENGTH_PREFIX_BYTES + maxPacketBytes);
+    const opusRegionBytes = align8(WS_PREFIX_BYTES + CHUNK_HEADER_BYTES + payloadMax);
+    const oggRegionBytes = align8(maxOggBytesForPayload(payloadMax));
+    const t = { kbps, maxPacketBytes, opusOffset: at, opusRegionBytes, oggOffset: 0, oggRegionBytes };
+    at += opusRegionBytes;
+    return t;
+  });
+  const pcmOffset = at;
   const pcmRegionBytes = align8(WS_PREFIX_BYTES + CHUNK_HEADER_BYTES + chunkFrames * channels * 2);
-  const oggRegionBytes = align8(maxOggBytesForPayload(opusPayloadMax));
+  at += pcmRegionBytes;
+  for (const t of tiers) {
+    t.oggOffset = at;
+    at += t.oggRegionBytes;
+  }
+  const mp3Offset = at;
   const mp3RegionBytes = align8(maxMp3BytesForFrames(chunkFrames, mp3Bitrate));
-  const slotBytes = opusRegionBytes + pcmRegionBytes + oggRegionBytes + mp3RegionBytes;
-  const dataOffset = align8((G_WORDS + slots * S_WORDS) * 4);
+  const slotBytes = at + mp3RegionBytes;
+  const slotWords = S_FIXED_WORDS + tiers.length * TIER_WORDS;
+  const dataOffset = align8((G_WORDS + slots * slotWords) * 4);
   return {
     slots,
     chunkFrames,
-    opusRegionBytes,
+    tiers,
+    defaultTier,
+    opusRegionBytes: tiers[defaultTier]!.opusRegionBytes,
+    oggRegionBytes: tiers[defaultTier]!.oggRegionBytes,
+    pcmOffset,
     pcmRegionBytes,
-    oggRegionBytes,
+    mp3Offset,
     mp3RegionBytes,
     mp3Bitrate,
+    slotWords,
     slotBytes,
     dataOffset,
     totalBytes: dataOffset + slots * slotBytes,
@@ -116,16 +181,25 @@ export class ChunkRing {
   readonly layout: RingLayout;
   readonly bytes: Uint8Array;
   private readonly words: Int32Array;
+  private readonly slotWords: number;
+  private readonly defaultTier: number;
 
   constructor(sab: SharedArrayBuffer, layout: RingLayout) {
     this.sab = sab;
     this.layout = layout;
     this.bytes = new Uint8Array(sab);
-    this.words = new Int32Array(sab, 0, G_WORDS + layout.slots * S_WORDS);
+    this.slotWords = layout.slotWords;
+    this.defaultTier = layout.defaultTier;
+    this.words = new Int32Array(sab, 0, G_WORDS + layout.slots * layout.slotWords);
   }
 
-  static create(slots: number, chunkFrames: number, mp3Bitrate = DEFAULT_MP3_BITRATE): ChunkRing {
-    const layout = ringLayout(slots, chunkFrames, 2, mp3Bitrate);
+  static create(
+    slots: number,
+    chunkFrames: number,
+    mp3Bitrate = DEFAULT_MP3_BITRATE,
+    tiers: RingTierOptions = SINGLE_TIER,
+  ): ChunkRing {
+    const layout = ringLayout(slots, chunkFrames, 2, mp3Bitrate, tiers);
     const ring = new ChunkRing(new SharedArrayBuffer(layout.totalBytes), layout);
     ring.reset();
     return ring;
@@ -136,7 +210,8 @@ export class ChunkRing {
    * no writer and no reader uses any more (the engine host's ring pool).
    */
   reset(): void {
-    for (let i = 0; i < this.layout.slots; i++) Atomics.store(this.words, G_WORDS + i * S_WORDS + S_SEQ, -1);
+    for (let i = 0; i < this.layout.slots; i++)
+      Atomics.store(this.words, G_WORDS + i * this.slotWords + S_SEQ, -1);
     Atomics.store(this.words, G_PUBLISHED, 0);
   }
 
@@ -145,26 +220,43 @@ export class ChunkRing {
     return Atomics.load(this.words, G_PUBLISHED);
   }
 
-  // ---- writer side (engine worker) ----
-
-  /** Byte offset of the Opus region of the slot that `seq` will occupy. */
-  opusRegion(seq: number): number {
+  private slotBase(seq: number): number {
     return this.layout.dataOffset + (seq % this.layout.slots) * this.layout.slotBytes;
   }
-  pcmRegion(seq: number): number {
-    return this.opusRegion(seq) + this.layout.opusRegionBytes;
+
+  // ---- writer side (engine worker) ----
+
+  /** Byte offset of the Opus region of tier `tier` (default: the default tier) in the slot of `seq`. */
+  opusRegion(seq: number, tier = this.defaultTier): number {
+    return this.slotBase(seq) + this.layout.tiers[tier]!.opusOffset;
   }
-  oggRegion(seq: number): number {
-    return this.pcmRegion(seq) + this.layout.pcmRegionBytes;
+  pcmRegion(seq: number): number {
+    return this.slotBase(seq) + this.layout.pcmOffset;
+  }
+  oggRegion(seq: number, tier = this.defaultTier): number {
+    return this.slotBase(seq) + this.layout.tiers[tier]!.oggOffset;
   }
   mp3Region(seq: number): number {
-    return this.oggRegion(seq) + this.layout.oggRegionBytes;
+    return this.slotBase(seq) + this.layout.mp3Offset;
+  }
+
+  /**
+   * Records tier `tier`'s bytes of `seq` (before publish(seq)): its WebSocket frame (start after
+   * writeWsBinaryHeader, whole length) and its Ogg page length; 0 lengths: not encoded for `seq`.
+   */
+  setTier(seq: number, tier: number, opusStart: number, opusLen: number, oggLen: number): void {
+    const base = G_WORDS + (seq % this.layout.slots) * this.slotWords + S_FIXED_WORDS + tier * TIER_WORDS;
+    const w = this.words;
+    w[base + T_OPUS_START] = opusStart;
+    w[base + T_OPUS_LEN] = opusLen;
+    w[base + T_OGG_LEN] = oggLen;
   }
 
   /**
    * Marks `seq` as complete. `opusStart/pcmStart` are where each WebSocket frame starts
    * (after writeWsBinaryHeader), lengths are whole frames; the Ogg page and the MP3 frames start at
-   * their regions (`mp3Len` 0: no MP3 for this chunk).
+   * their regions (`mp3Len` 0: no MP3 for this chunk). The Opus and Ogg arguments are the default
+   * tier's; the other tiers' are set with setTier() before.
    */
   publish(
     seq: number,
@@ -175,14 +267,11 @@ export class ChunkRing {
     oggLen: number,
     mp3Len = 0,
   ): void {
-    const base = G_WORDS + (seq % this.layout.slots) * S_WORDS;
+    this.setTier(seq, this.defaultTier, opusStart, opusLen, oggLen);
+    const base = G_WORDS + (seq % this.layout.slots) * this.slotWords;
     const w = this.words;
-    w[base + S_OPUS_START] = opusStart;
-    w[base + S_OPUS_LEN] = opusLen;
     w[base + S_PCM_START] = pcmStart;
     w[base + S_PCM_LEN] = pcmLen;
-    w[base + S_OGG_START] = this.oggRegion(seq);
-    w[base + S_OGG_LEN] = oggLen;
     w[base + S_MP3_LEN] = mp3Len;
     Atomics.store(w, base + S_SEQ, seq);
     Atomics.store(w, G_PUBLISHED, seq + 1);
@@ -198,19 +287,23 @@ export class ChunkRing {
   /** True when `seq` is in the ring and not yet overwritten. */
   has(seq: number): boolean {
     if (seq < 0 || seq >= this.published() || seq < this.published() - this.layout.slots) return false;
-    return Atomics.load(this.words, G_WORDS + (seq % this.layout.slots) * S_WORDS + S_SEQ) === seq;
+    return Atomics.load(this.words, G_WORDS + (seq % this.layout.slots) * this.slotWords + S_SEQ) === seq;
   }
 
   private word(seq: number, field: number): number {
-    return this.words[G_WORDS + (seq % this.layout.slots) * S_WORDS + field]!;
+    return this.words[G_WORDS + (seq % this.layout.slots) * this.slotWords + field]!;
   }
 
-  /** [start, length] of the Opus WebSocket frame of `seq`. */
-  opusFrameStart(seq: number): number {
-    return this.word(seq, S_OPUS_START);
+  private tierWord(seq: number, tier: number, field: number): number {
+    return this.word(seq, S_FIXED_WORDS + tier * TIER_WORDS + field);
   }
-  opusFrameLength(seq: number): number {
-    return this.word(seq, S_OPUS_LEN);
+
+  /** [start, length] of the Opus WebSocket frame of `seq` in tier `tier` (length 0: not encoded). */
+  opusFrameStart(seq: number, tier = this.defaultTier): number {
+    return this.tierWord(seq, tier, T_OPUS_START);
+  }
+  opusFrameLength(seq: number, tier = this.defaultTier): number {
+    return this.tierWord(seq, tier, T_OPUS_LEN);
   }
   pcmFrameStart(seq: number): number {
     return this.word(seq, S_PCM_START);
@@ -218,11 +311,11 @@ export class ChunkRing {
   pcmFrameLength(seq: number): number {
     return this.word(seq, S_PCM_LEN);
   }
-  oggPageStart(seq: number): number {
-    return this.word(seq, S_OGG_START);
+  oggPageStart(seq: number, tier = this.defaultTier): number {
+    return this.oggRegion(seq, tier);
   }
-  oggPageLength(seq: number): number {
-    return this.word(seq, S_OGG_LEN);
+  oggPageLength(seq: number, tier = this.defaultTier): number {
+    return this.tierWord(seq, tier, T_OGG_LEN);
   }
   /** Bytes of MP3 frames in `seq` (at mp3Region(seq)); 0 when it was published without MP3. */
   mp3Length(seq: number): number {

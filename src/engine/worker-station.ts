@@ -3,20 +3,38 @@ import {
   CODEC_OPUS,
   CODEC_PCM_S16LE,
   FLAG_DISCONTINUITY,
+  tierFlags,
   writeFrameHeader,
   type FrameHeader,
 } from '../codec/frame-header.ts';
 import { Mp3ChunkEncoder } from '../codec/mp3-encoder.ts';
 import { OpusChunkEncoder } from '../codec/opus-encoder.ts';
+import type { OpusEncoderPool } from './encoder-pool.ts';
 import { FIRST_AUDIO_PAGE_SEQUENCE, OggOpusMuxer } from '../codec/ogg.ts';
 import { applyPatch, type ParamsPatch } from '../music/params.ts';
 import { CHANNELS, SAMPLE_RATE, type MusicParams, type NowInfo } from '../music/types.ts';
-import type { AddStationMessage, NowReport, StationStats } from './messages.ts';
+import type { AddStationMessage, EncodeWish, NowReport, StationStats } from './messages.ts';
 import { CHUNK_HEADER_BYTES, ChunkRing, WS_PREFIX_BYTES, writeWsBinaryHeader } from './ring.ts';
 import { StationRenderer } from './station-renderer.ts';
 
 /** Bounded number of timing samples kept between two stats reports (one report a second). */
 const MAX_TIMING_SAMPLES = 256;
+
+/**
+ * Chunks a tier switched on is encoded before its bytes are published: a decoder that switches to
+ * it never hears the encoder's start-up (its first packets, which assume silence before them).
+ */
+export const TIER_WARMUP_CHUNKS = 2;
+
+/** An Opus tier other than the default, encoded while someone listens to it. */
+interface ExtraTier {
+  readonly index: number;
+  readonly bitrate: number;
+  opus: OpusChunkEncoder;
+  readonly ogg: OggOpusMuxer;
+  /** Chunks encoded since its encoder started; published from TIER_WARMUP_CHUNKS on. */
+  encoded: number;
+}
 
 /**
  * Encoding a chunk failed twice (with the encoder rebuilt in between): the chunk was not published
@@ -49,6 +67,10 @@ export class WorkerStation {
   private opus: OpusChunkEncoder;
   private readonly opusOptions: { bitrate: number; complexity: number };
   private readonly ogg: OggOpusMuxer;
+  private readonly defaultTier: number;
+  private readonly serial: number;
+  /** The other tiers by index, null while not wished (no encoder, no cost). */
+  private readonly extra: (ExtraTier | null)[];
   /** The MP3 encoder while someone listens to the station's MP3 stream, else null (no MP3 cost). */
   private mp3: Mp3ChunkEncoder | null = null;
   private readonly mp3Bitrate: number;
@@ -76,8 +98,15 @@ export class WorkerStation {
   /** Fault injection: the thread exits in the middle of writing the next chunk. */
   exitMidChunk = false;
 
-  /** `opus`: an encoder to reuse (reset, with the message's bitrate and complexity), else a new one. */
-  constructor(msg: AddStationMessage, opus?: OpusChunkEncoder) {
+  /** Where the encoders of tiers switched off go, and where those of tiers switched on come from. */
+  private readonly encoders: OpusEncoderPool | null;
+
+  /**
+   * `opus`: an encoder to reuse (reset, with the message's bitrate and complexity), else a new one.
+   * `encoders`: the worker's pool for the other tiers' encoders (none: built and closed here).
+   */
+  constructor(msg: AddStationMessage, opus?: OpusChunkEncoder, encoders?: OpusEncoderPool) {
+    this.encoders = encoders ?? null;
     this.id = msg.id;
     this.ring = new ChunkRing(msg.ring, msg.layout);
     this.chunkFrames = msg.chunkFrames;
@@ -90,19 +119,12 @@ export class WorkerStation {
     this.renderer = new StationRenderer({ seed: msg.seed, params: msg.params });
     this.opusOptions = { bitrate: msg.opusBitrate, complexity: msg.opusComplexity };
     this.opus = opus ?? new OpusChunkEncoder(this.opusOptions);
-    this.ogg = new OggOpusMuxer({
-      serial: hashId(msg.id),
-      preSkipFrames: this.opus.preSkipFrames,
-      sampleRate: SAMPLE_RATE,
-      channels: CHANNELS,
-      vendor: 'auralis',
-      title: msg.id,
-      // One page per chunk (a chunk is at most 1 s: 50 packets, well under a page's 255 segments),
-      // so a station resumed by a restarted worker continues the page numbering of the one before.
-      firstAudioSequence: FIRST_AUDIO_PAGE_SEQUENCE + msg.startSeq,
-    });
+    this.defaultTier = msg.layout.defaultTier;
+    this.serial = hashId(msg.id);
+    this.ogg = this.muxer(msg.startSeq);
+    this.extra = msg.layout.tiers.map(() => null);
     this.mp3Bitrate = msg.mp3Bitrate;
-    if (msg.mp3) this.setMp3(true);
+    this.setWish(msg.wish);
     this.left = new Float32Array(msg.chunkFrames);
     this.right = new Float32Array(msg.chunkFrames);
     this.header = {
@@ -116,6 +138,65 @@ export class WorkerStation {
       positionFrames: 0,
       playTimeMs: 0,
     };
+  }
+
+  /**
+   * An Ogg muxer whose next page is chunk `seq`'s. One page per chunk (a chunk is at most 1 s: 50
+   * packets, well under a page's 255 segments), numbered FIRST_AUDIO_PAGE_SEQUENCE + seq, so a
+   * station resumed by a restarted worker continues the page numbering of the one before, and the
+   * pages of every tier (same serial, same pre-skip) can follow one another in one stream.
+   */
+  private muxer(seq: number): OggOpusMuxer {
+    return new OggOpusMuxer({
+      serial: this.serial,
+      preSkipFrames: this.opus.preSkipFrames,
+      sampleRate: SAMPLE_RATE,
+      channels: CHANNELS,
+      vendor: 'auralis',
+      title: this.id,
+      firstAudioSequence: FIRST_AUDIO_PAGE_SEQUENCE + seq,
+    });
+  }
+
+  /** Applies what the main thread wants encoded (MP3, other tiers). Idempotent. */
+  setWish(wish: EncodeWish): void {
+    this.setMp3(wish.mp3);
+    this.setTiers(wish.tiers);
+  }
+
+  /**
+   * Starts (a fresh encoder, published after its warm-up) or stops (the encoder is freed) each tier
+   * other than the default: bit i of `mask` for tier i. Idempotent.
+   */
+  setTiers(mask: number): void {
+    const tiers = this.ring.layout.tiers;
+    for (let i = 0; i < tiers.length; i++) {
+      if (i === this.defaultTier) continue;
+      const on = (mask & (1 << i)) !== 0;
+      const t = this.extra[i];
+      if (on && !t) {
+        const bitrate = tiers[i]!.kbps * 1000;
+        const complexity = this.opusOptions.complexity;
+        this.extra[i] = {
+          index: i,
+          bitrate,
+          opus: this.encoders?.take(bitrate, complexity) ?? new OpusChunkEncoder({ bitrate, complexity }),
+          ogg: this.muxer(this.nextSeq),
+          encoded: 0,
+        };
+      } else if (!on && t) {
+        if (this.encoders) this.encoders.give(t.opus);
+        else t.opus.close();
+        this.extra[i] = null;
+      }
+    }
+  }
+
+  /** The tiers encoded now (a bit per index, the default's included). */
+  get tiersEncoding(): number {
+    let mask = 1 << this.defaultTier;
+    for (const t of this.extra) if (t) mask |= 1 << t.index;
+    return mask;
   }
 
   get opusBackend(): string {
@@ -159,7 +240,7 @@ export class WorkerStation {
   }
 
   takeEncoder(): OpusChunkEncoder {
-    this.setMp3(false);
+    this.setWish({ mp3: false, tiers: 0 });
     return this.opus;
   }
 
@@ -192,6 +273,7 @@ export class WorkerStation {
     if (skipped <= 0) return 0;
     this.nextSeq = dueSeq;
     this.ogg.skipPages(skipped);
+    for (const t of this.extra) t?.ogg.skipPages(skipped);
     this.baseFrames += skipped * this.chunkFrames;
     this.discontinuity = true;
     return skipped;
@@ -241,15 +323,22 @@ export class WorkerStation {
         // Skip this chunk (never publish a partly written one) and flag the next.
         this.rebuildEncoder();
         this.ogg.skipPages(1);
+        for (const t of this.extra) t?.ogg.skipPages(1);
         this.nextSeq = seq + 1;
         this.discontinuity = true;
         throw new ChunkEncodeError(seq, err);
       }
     }
     h.codec = CODEC_OPUS;
+    h.flags |= tierFlags(this.defaultTier);
     writeFrameHeader(bytes, opusHeaderAt, h);
     h.flags = pcmFlags;
     const opusStart = writeWsBinaryHeader(bytes, opusHeaderAt, CHUNK_HEADER_BYTES + opusPayloadBytes);
+    for (let i = 0; i < this.extra.length; i++) {
+      const t = this.extra[i];
+      if (t) this.encodeTier(t, seq, pcmFlags);
+      else if (i !== this.defaultTier) ring.setTier(seq, i, 0, 0, 0);
+    }
     const t2 = performance.now();
 
     const pcmHeaderAt = ring.pcmRegion(seq) + WS_PREFIX_BYTES;
@@ -334,6 +423,84 @@ export class WorkerStation {
     }
   }
 
+  /**
+   * Encodes the chunk (already rendered into left/right) in another tier: its WebSocket frame and
+   * its Ogg page into the tier's regions; recorded in the ring (length 0 during the warm-up). When
+   * its encoder throws, it is rebuilt and the chunk encoded again, flagged; when that throws too,
+   * the tier has no bytes for this chunk and starts again with its warm-up. The other tiers and
+   * streams are not affected.
+   */
+  private encodeTier(t: ExtraTier, seq: number, flags: number): void {
+    const ring = this.ring;
+    const bytes = ring.bytes;
+    const headerAt = ring.opusRegion(seq, t.index) + WS_PREFIX_BYTES;
+    const maxPacket = ring.layout.tiers[t.index]!.maxPacketBytes;
+    const h = this.header;
+    let payloadBytes: number;
+    let tierFlagsNow = flags | tierFlags(t.index);
+    try {
+      payloadBytes = t.opus.encode(
+        this.left,
+        this.right,
+        this.chunkFrames,
+        bytes,
+        headerAt + CHUNK_HEADER_BYTES,
+        maxPacket,
+      );
+    } catch (first) {
+      this.rebuildTier(t);
+      try {
+        payloadBytes = t.opus.encode(
+          this.left,
+          this.right,
+          this.chunkFrames,
+          bytes,
+          headerAt + CHUNK_HEADER_BYTES,
+          maxPacket,
+        );
+        tierFlagsNow |= FLAG_DISCONTINUITY;
+        this.recoveredError = `encoding chunk ${seq} at ${t.bitrate / 1000} kb/s failed (${errorText(first)}); encoded again with a new encoder`;
+      } catch (err) {
+        this.rebuildTier(t);
+        t.ogg.skipPages(1);
+        ring.setTier(seq, t.index, 0, 0, 0);
+        this.recoveredError = `encoding chunk ${seq} at ${t.bitrate / 1000} kb/s failed twice (${errorText(err)}); that tier starts again`;
+        return;
+      }
+    }
+    const payload = bytes.subarray(
+      headerAt + CHUNK_HEADER_BYTES,
+      headerAt + CHUNK_HEADER_BYTES + payloadBytes,
+    );
+    const oggLen = t.ogg.writePageForChunk(
+      payload,
+      (seq + 1) * this.chunkFrames,
+      bytes,
+      ring.oggRegion(seq, t.index),
+    );
+    if (t.encoded++ < TIER_WARMUP_CHUNKS) {
+      ring.setTier(seq, t.index, 0, 0, 0);
+      return;
+    }
+    const saved = h.flags;
+    h.flags = tierFlagsNow;
+    writeFrameHeader(bytes, headerAt, h);
+    h.flags = saved;
+    const start = writeWsBinaryHeader(bytes, headerAt, CHUNK_HEADER_BYTES + payloadBytes);
+    ring.setTier(seq, t.index, start, headerAt + CHUNK_HEADER_BYTES + payloadBytes - start, oggLen);
+  }
+
+  /** A tier encoder whose state is unknown (it threw) is replaced; the tier warms up again. */
+  private rebuildTier(t: ExtraTier): void {
+    try {
+      t.opus.close();
+    } catch {
+      // Already broken: it is dropped either way.
+    }
+    t.opus = new OpusChunkEncoder({ bitrate: t.bitrate, complexity: this.opusOptions.complexity });
+    t.encoded = 0;
+  }
+
   private encodeOpus(offset: number, retry: boolean): number {
     if (this.failEncodes > 0) {
       // Injected: the first attempt of each affected chunk throws; the retry too when persistent.
@@ -342,7 +509,8 @@ export class WorkerStation {
         throw new Error('injected encoder fault');
       }
     }
-    return this.opus.encode(this.left, this.right, this.chunkFrames, this.ring.bytes, offset);
+    const maxPacket = this.ring.layout.tiers[this.defaultTier]!.maxPacketBytes;
+    return this.opus.encode(this.left, this.right, this.chunkFrames, this.ring.bytes, offset, maxPacket);
   }
 
   nowInfo(): NowReport {
@@ -365,6 +533,7 @@ export class WorkerStation {
       encodePcmSeconds: this.encodePcmSeconds.splice(0),
       encodeMp3Seconds: this.encodeMp3Seconds.splice(0),
       mp3: this.mp3 !== null,
+      opusTiers: this.tiersEncoding,
       bufferedMs: this.bufferedMs(nowMs, leadMs),
     };
     return s;

@@ -6,7 +6,7 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import { monoNowMs } from './clock.ts';
 import type { FromWorker, ToWorker } from './messages.ts';
-import { OpusChunkEncoder } from '../codec/opus-encoder.ts';
+import { OpusEncoderPool } from './encoder-pool.ts';
 import { warmUp } from './warm-up.ts';
 import { ChunkEncodeError, WorkerStation } from './worker-station.ts';
 
@@ -28,25 +28,8 @@ const FIRST_CHUNK_MARGIN_MS = 20;
  */
 const MAX_LATE_CHUNKS = 10;
 let lastStatsMs = monoNowMs();
-/**
- * Encoders of removed stations, reset, for the next stations (bounded). The native backend's state
- * is freed only when GC finalizes its encoder, which may be long after; reusing them keeps station
- * churn from piling them up, and a WASM backend's state is freed explicitly (close()).
- */
-const spareEncoders: OpusChunkEncoder[] = [];
-const MAX_SPARE_ENCODERS = 8;
-
-function takeEncoder(bitrate: number, complexity: number): OpusChunkEncoder | undefined {
-  const i = spareEncoders.findIndex((e) => e.bitrate === bitrate && e.complexity === complexity);
-  return i >= 0 ? spareEncoders.splice(i, 1)[0] : undefined;
-}
-
-function giveBackEncoder(enc: OpusChunkEncoder): void {
-  if (spareEncoders.length < MAX_SPARE_ENCODERS) {
-    enc.reset();
-    spareEncoders.push(enc);
-  } else enc.close();
-}
+/** Encoders of removed stations and of tiers switched off, for reuse (see OpusEncoderPool). */
+const encoders = new OpusEncoderPool(8);
 
 function send(msg: FromWorker): void {
   port.postMessage(msg);
@@ -116,19 +99,19 @@ port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'add': {
       try {
-        const spare = takeEncoder(msg.opusBitrate, msg.opusComplexity);
+        const spare = encoders.takeSpare(msg.opusBitrate, msg.opusComplexity);
         let st: WorkerStation;
         try {
-          st = new WorkerStation(msg, spare);
+          st = new WorkerStation(msg, spare, encoders);
         } catch (err) {
-          if (spare) giveBackEncoder(spare);
+          if (spare) encoders.give(spare);
           throw err;
         }
         // A new station's clock starts now that it is built: its first chunk is due just after
         // this render pass, never before it could have been rendered.
         if (st.startMonoMs === 0) st.startMonoMs = monoNowMs() + leadMs + FIRST_CHUNK_MARGIN_MS;
         const replaced = stations.get(msg.id);
-        if (replaced) giveBackEncoder(replaced.takeEncoder());
+        if (replaced) encoders.give(replaced.takeEncoder());
         stations.set(msg.id, st);
         send({
           type: 'added',
@@ -149,7 +132,7 @@ port.on('message', (msg: ToWorker) => {
       // the host that nothing here writes into the station's ring any more, so that it may reuse it.
       const st = stations.get(msg.id);
       stations.delete(msg.id);
-      if (st) giveBackEncoder(st.takeEncoder());
+      if (st) encoders.give(st.takeEncoder());
       send({ type: 'removed', id: msg.id });
       break;
     }
@@ -168,17 +151,17 @@ port.on('message', (msg: ToWorker) => {
       send({ type: 'changed', id: msg.id, requestId: msg.requestId, effectiveAt, params });
       break;
     }
-    case 'mp3': {
+    case 'encode': {
       // A station the worker does not have (removed meanwhile) needs nothing.
       try {
-        stations.get(msg.id)?.setMp3(msg.on);
+        stations.get(msg.id)?.setWish(msg.wish);
       } catch (err) {
         send({
           type: 'encoder-error',
           id: msg.id,
           seq: -1,
           dropped: false,
-          message: `MP3 encoder: ${errorText(err)}`,
+          message: `starting an encoder: ${errorText(err)}`,
         });
       }
       break;

@@ -1,4 +1,4 @@
-// Jitter of a stream of sends: |interval between consecutive sends − chunk duration| (PERFORMANCE.md).
+// Jitter of a stream of sends: |interval between consecutive sends − chunk duration| (docs/metrics.md).
 //
 // Keep one tracker per paced stream (a station's broadcast tick, or one listener); only the last send time is
 // kept, so it is O(1) in memory.

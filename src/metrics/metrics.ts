@@ -42,7 +42,7 @@ export const SYNTHESIS_BUCKETS_SECONDS = [0.0001, 0.0002, 0.0005, 0.001, 0.002, 
 export const ENCODE_BUCKETS_SECONDS = [
   0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
 ];
-// Goals: p99 ≤ 5 ms for one listener, ≤ 50 ms for 5,000 (PERFORMANCE.md); the tail up to 5 s shows stalls.
+// Goals: p99 ≤ 5 ms for one listener, ≤ 50 ms for 5,000 (docs/performance/); the tail up to 5 s shows stalls.
 export const LATENESS_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5,
 ];
@@ -102,6 +102,10 @@ export interface AuralisMetrics {
   readonly engineChunksDroppedTotal: Counter<'reason'>;
   readonly encoderErrorsTotal: Counter;
   readonly mp3EncodingStations: Gauge;
+  /** Stations encoding each Opus tier now, by `kbps` (the default tier: every station). */
+  readonly opusTierStations: Gauge<'kbps'>;
+  /** WebSocket listeners switched to another Opus tier, by `direction` (up, down). */
+  readonly tierSwitchesTotal: Counter<'direction'>;
   readonly workerHeapUsedBytes: Gauge<'worker'>;
   readonly memoryGrowthBytesPerHour: Gauge<'kind'>;
   readonly leakSuspected: Gauge;
@@ -314,6 +318,18 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     help: "Stations whose engine worker encodes their MP3 stream now (someone listens to it), as of the workers' last stats (once a second).",
     registers,
   });
+  const opusTierStations = new Gauge({
+    name: 'auralis_opus_tier_stations',
+    help: "Stations whose engine worker encodes each Opus tier (kbps) now, as of the workers' last stats (once a second); the default tier is always encoded.",
+    labelNames: ['kbps'] as const,
+    registers,
+  });
+  const tierSwitchesTotal = new Counter({
+    name: 'auralis_tier_switches_total',
+    help: 'WebSocket listeners switched to a higher (up) or lower (down) Opus tier, counted at the first chunk of the new tier.',
+    labelNames: ['direction'] as const,
+    registers,
+  });
   const workerHeapUsedBytes = new Gauge({
     name: 'auralis_worker_heap_used_bytes',
     help: "V8 heap used by each engine worker thread's isolate, from its once-a-second stats report.",
@@ -379,6 +395,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   for (const r of CHUNK_DROP_REASONS) engineChunksDroppedTotal.inc({ reason: r }, 0);
   encoderErrorsTotal.inc(0);
   mp3EncodingStations.set(0);
+  tierSwitchesTotal.inc({ direction: 'up' }, 0);
+  tierSwitchesTotal.inc({ direction: 'down' }, 0);
 
   const labels = new StationLabels(maxStationLabels);
   // Smoothed render and audio seconds per station label, for the real-time factor. Keyed by label, so it is
@@ -408,6 +426,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     engineChunksDroppedTotal,
     encoderErrorsTotal,
     mp3EncodingStations,
+    opusTierStations,
+    tierSwitchesTotal,
     workerHeapUsedBytes,
     memoryGrowthBytesPerHour,
     leakSuspected,

@@ -20,8 +20,8 @@ const CHORD_BARS_AT_ZERO = 4.4;
 const CHORD_BARS_SLOPE = 2.4;
 
 /**
- * V (or a suspended V) going to a major I: the authentic cadence ambient music avoids
- * (MUSIC.md). A minor v going to I (mixolydian) is modal and allowed.
+ * V (or a suspended V) going to a major I: the authentic cadence ambient music avoids. A minor v
+ * going to I (mixolydian) is modal and allowed.
  */
 export function isAuthenticCadence(prev: Chord, next: Chord, scale: Scale): boolean {
   if (next.rootPc !== scale.tonicPc || next.minor) return false;

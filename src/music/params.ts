@@ -95,14 +95,16 @@ export function validatePatch(input: unknown, opts: { allowSeed?: boolean } = {}
         break;
       }
       case 'mode': {
-        if (typeof value !== 'string' || !(MODES as readonly string[]).includes(value)) {
+        // Any letter case ("Lydian", "LYDIAN"), answered in the canonical lower case.
+        const mode = typeof value === 'string' ? value.trim().toLowerCase() : null;
+        if (mode === null || !(MODES as readonly string[]).includes(mode)) {
           return {
             ok: false,
             field,
             message: `mode must be one of ${MODES.join(', ')}, got ${JSON.stringify(value)}`,
           };
         }
-        patch.mode = value as Mode;
+        patch.mode = mode as Mode;
         break;
       }
       case 'bpm':
@@ -113,7 +115,8 @@ export function validatePatch(input: unknown, opts: { allowSeed?: boolean } = {}
         break;
       }
       case 'preset': {
-        if (typeof value !== 'string' || !findPreset(value)) {
+        const preset = typeof value === 'string' ? findPreset(value.trim().toLowerCase()) : undefined;
+        if (!preset) {
           const names = PRESETS.map((p) => p.name).join(', ');
           return {
             ok: false,
@@ -121,7 +124,7 @@ export function validatePatch(input: unknown, opts: { allowSeed?: boolean } = {}
             message: `preset must be one of ${names}, got ${JSON.stringify(value)}`,
           };
         }
-        patch.preset = value;
+        patch.preset = preset.name;
         break;
       }
       case 'seed': {

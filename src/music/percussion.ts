@@ -3,7 +3,7 @@ import type { Region } from './region.ts';
 import type { Rng } from './rng.ts';
 import { PERC_BRUSH, PERC_CLICK, PERC_KICK, PERC_SHAKER } from './types.ts';
 
-/** Below this intensity there is no percussion at all (MUSIC.md: absent at low intensity). */
+/** Below this intensity there is no percussion at all (absent at low intensity). */
 export const PERC_MIN_INTENSITY = 0.35;
 /** Hit length in beats: the sounds are short, the reverb carries them. */
 const HIT_BEATS = 0.25;

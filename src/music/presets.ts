@@ -14,7 +14,7 @@ export const DEFAULT_TIMBRE: Timbre = {
   bellness: 0.4,
 };
 
-/** Presets as characters (MUSIC.md "Presets as characters"). */
+/** Presets as characters: each a distinct mood (mode, tempo, density and timbre together), not just other numbers. */
 export const PRESETS: readonly Preset[] = [
   {
     name: 'focus',

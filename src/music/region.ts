@@ -11,7 +11,7 @@ export const REGION_TARGET_MAX_SECONDS = 75;
 const REGION_NAMES = ['open', 'drift', 'glow', 'deep', 'still', 'bloom', 'haze', 'tide'] as const;
 
 /**
- * A harmonic region (MUSIC.md): a few chords that belong together, a register and a density.
+ * A harmonic region: a few chords that belong together, a register and a density.
  * It changes the emphasis, never the key or mode the listener chose.
  */
 export interface Region {

@@ -11,7 +11,7 @@ export const MODE_INTERVALS: Readonly<Record<Mode, readonly number[]>> = {
 };
 
 /**
- * The degree that gives each mode its colour (MUSIC.md: I–II in lydian, ♭VII–I in mixolydian …);
+ * The degree that gives each mode its colour (I–II in lydian, ♭VII–I in mixolydian …);
  * the chord on it is favoured by the harmony so that a mode sounds like itself.
  */
 export const CHARACTERISTIC_DEGREE: Readonly<Record<Mode, number>> = {
@@ -74,7 +74,7 @@ export class Scale {
 /**
  * Ambient chord colours. Every kind is built only where all its tones are in the scale, and no
  * kind has a major third with a minor seventh: dominant-seventh tension is avoided by
- * construction (MUSIC.md "Avoid dominant-seventh tension").
+ * construction: ambient harmony avoids dominant-seventh tension.
  */
 export const CHORD_KINDS = ['triad', 'sus2', 'sus4', 'add9', 'seventh', 'ninth'] as const;
 export type ChordKind = (typeof CHORD_KINDS)[number];

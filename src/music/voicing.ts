@@ -11,7 +11,7 @@ const BASS_HIGH = 55;
 /** Upper voices range, MIDI A#3–G5. */
 const UPPER_LOW = 52;
 const UPPER_HIGH = 79;
-/** Thirds and colour tones below G3 (~200 Hz) turn to mud (MUSIC.md). */
+/** Thirds and colour tones below G3 (~200 Hz) turn to mud. */
 const MUD_MIDI = 57;
 /** Intervals doubled (root, fifth) when a chord has fewer tones than upper voices. */
 const FILLER_INTERVALS = [0, 7];

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { MAX_TIERS } from '../codec/frame-header.ts';
+import { proxyEntryProblem } from './trust-proxy.ts';
 import { DEFAULT_MP3_BITRATE, MP3_BITRATES } from '../codec/mp3-encoder.ts';
 
 /**
@@ -8,6 +11,8 @@ import { DEFAULT_MP3_BITRATE, MP3_BITRATES } from '../codec/mp3-encoder.ts';
  * names the setting (the CLI exits with code 2).
  */
 export interface ServerConfig {
+  /** A JSON file of settings (same keys, units and validation); flags and environment override it. */
+  configFile: string;
   host: string;
   port: number;
   /** Length of one audio chunk on the wire (ms): 20–1000, a multiple of 20 (one Opus packet). */
@@ -42,6 +47,10 @@ export interface ServerConfig {
   controlToken: string;
   /** Allowed WebSocket Origins (comma-separated in env/flags); empty allows any. */
   allowedOrigins: string[];
+  /** JSON file keeping the stations created through the API across restarts ('' = not kept). */
+  stateFile: string;
+  /** Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client. */
+  trustProxy: string[];
   /** How long (ms) a personal session outlives its owner's disconnect. */
   gracePeriodMs: number;
   /** Largest HTTP request body (bytes). */
@@ -64,11 +73,14 @@ export interface ServerConfig {
   apiRatePerSecond: number;
   /** Engine worker threads. */
   workers: number;
+  /** The default Opus tier (bit/s): always encoded; a multiple of 1000 that is one of `opusTiers`. */
   opusBitrate: number;
+  /** Opus bitrate tiers (kb/s, ascending, unique, 6–510); a listener takes one (`?bitrate=`). */
+  opusTiers: number[];
   opusComplexity: number;
   /** MP3 stream bitrate (bit/s, CBR), one of LAME's MPEG-1 bitrates. */
   mp3Bitrate: number;
-  /** `optimized` (worker engine, encode once) or `baseline` (PERFORMANCE.md's naive profile). */
+  /** `optimized` (worker engine, encode once) or `baseline` (the naive profile, kept to measure against: docs/performance/). */
   profile: 'optimized' | 'baseline';
   /** RSS or heap growth above this (MB per hour, fitted over time) sets auralis_leak_suspected. */
   leakThresholdMbPerHour: number;
@@ -77,6 +89,10 @@ export interface ServerConfig {
   /** The built web player. */
   staticDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  /** How the log is written: JSON lines, or one readable line per event ('auto': readable on a terminal). */
+  logFormat: 'auto' | 'json' | 'pretty';
+  /** Period of the listener summary line at info level (ms); 0: none. */
+  logSummaryMs: number;
   /** Log bytes queued for stdout before new lines are dropped (a slow or stalled log reader). */
   logQueueBytes: number;
 }
@@ -90,7 +106,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'string' | 'int' | 'list' | 'enum';
+type Kind = 'string' | 'int' | 'list' | 'intList' | 'enum';
 interface Setting {
   key: keyof ServerConfig;
   kind: Kind;
@@ -101,6 +117,8 @@ interface Setting {
   max?: number;
   values?: readonly string[];
   check?: (v: number) => string | null;
+  /** For lists: why an item is not acceptable, or null. */
+  checkItem?: (item: string) => string | null;
   doc: string;
 }
 
@@ -110,6 +128,7 @@ const DEFAULT_STATIC_DIR = fileURLToPath(
 );
 
 export const CONFIG_DEFAULTS: ServerConfig = {
+  configFile: '',
   host: '127.0.0.1',
   port: 8000,
   chunkMs: 100,
@@ -128,6 +147,8 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   sseHeartbeatMs: 15_000,
   controlToken: '',
   allowedOrigins: [],
+  trustProxy: [],
+  stateFile: 'data/stations.json',
   gracePeriodMs: 30_000,
   maxBodyBytes: 16 * 1024,
   maxHeaderBytes: 16 * 1024,
@@ -140,6 +161,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   apiRatePerSecond: 50,
   workers: Math.max(1, Math.min(4, availableParallelism() - 1)),
   opusBitrate: 96_000,
+  opusTiers: [24, 48, 96, 128],
   opusComplexity: 5,
   mp3Bitrate: DEFAULT_MP3_BITRATE,
   profile: 'optimized',
@@ -147,10 +169,20 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   faultInjection: 'off',
   staticDir: DEFAULT_STATIC_DIR,
   logLevel: 'info',
+  logFormat: 'auto',
+  logSummaryMs: 60_000,
   logQueueBytes: 1024 * 1024,
 };
 
 export const CONFIG_TABLE: readonly Setting[] = [
+  {
+    key: 'configFile',
+    kind: 'string',
+    unit: 'path',
+    env: 'AURALIS_CONFIG',
+    flag: '--config',
+    doc: 'a JSON file of settings by name, e.g. {"port": 9000, "trustProxy": ["127.0.0.1"]}; flags and environment variables override it (empty: none)',
+  },
   { key: 'host', kind: 'string', unit: 'address', env: 'HOST', flag: '--host', doc: 'address to listen on' },
   {
     key: 'port',
@@ -321,6 +353,23 @@ export const CONFIG_TABLE: readonly Setting[] = [
     doc: 'origins besides the server itself allowed to change stations; if set, the only ones allowed on /ws',
   },
   {
+    key: 'stateFile',
+    kind: 'string',
+    unit: 'path',
+    env: 'AURALIS_STATE_FILE',
+    flag: '--state-file',
+    doc: 'JSON file where stations created through the API (id, seed, parameters) are kept across restarts, relative to the working directory (empty: not kept)',
+  },
+  {
+    key: 'trustProxy',
+    kind: 'list',
+    unit: 'addresses',
+    env: 'AURALIS_TRUST_PROXY',
+    flag: '--trust-proxy',
+    checkItem: proxyEntryProblem,
+    doc: 'reverse proxies (IP addresses or CIDR ranges) whose X-Forwarded-For names the client, for per-client limits and logs (empty: trust none)',
+  },
+  {
     key: 'gracePeriodMs',
     kind: 'int',
     unit: 'ms',
@@ -438,7 +487,17 @@ export const CONFIG_TABLE: readonly Setting[] = [
     flag: '--opus-bitrate',
     min: 16_000,
     max: 256_000,
-    doc: 'Opus bitrate',
+    doc: 'Opus bitrate of the default tier (one of opusTiers)',
+  },
+  {
+    key: 'opusTiers',
+    kind: 'intList',
+    unit: 'kb/s',
+    env: 'AURALIS_OPUS_TIERS',
+    flag: '--opus-tiers',
+    min: 6,
+    max: 510,
+    doc: 'Opus bitrate tiers, ascending (comma list; at most 16); other than the default, each is encoded only while someone listens to it',
   },
   {
     key: 'opusComplexity',
@@ -504,7 +563,27 @@ export const CONFIG_TABLE: readonly Setting[] = [
     env: 'AURALIS_LOG_LEVEL',
     flag: '--log-level',
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'],
-    doc: 'log level',
+    doc: 'log level (per-request lines are debug; stations, changes, worker restarts and a listener summary are info)',
+  },
+  {
+    key: 'logFormat',
+    kind: 'enum',
+    unit: '',
+    env: 'AURALIS_LOG_FORMAT',
+    flag: '--log-format',
+    values: ['auto', 'json', 'pretty'],
+    doc: 'log lines as JSON, or readable (time, level, message, fields); auto: readable when stdout is a terminal',
+  },
+  {
+    key: 'logSummaryMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_LOG_SUMMARY_MS',
+    flag: '--log-summary-ms',
+    min: 0,
+    max: 3_600_000,
+    check: (v) => (v !== 0 && v < 1000 ? 'must be 0 (no summary) or at least 1000 ms' : null),
+    doc: 'period of the info line summing up listeners (joined, left, slow-listener skips and drops); 0: none',
   },
   {
     key: 'logQueueBytes',
@@ -518,6 +597,53 @@ export const CONFIG_TABLE: readonly Setting[] = [
   },
 ];
 
+/**
+ * "between 10 and 1000 ms", "a port number between 0 and 65535": the unit follows the numbers
+ * where it reads as one ("ms", "bytes", "listeners"), and names the thing otherwise.
+ */
+function rangeText(s: Setting): string {
+  if (s.unit === 'port') return `a port number between ${s.min} and ${s.max}`;
+  if (s.unit === '' || /^\d/.test(s.unit)) return `between ${s.min} and ${s.max}`;
+  return `between ${s.min} and ${s.max} ${s.unit}`;
+}
+
+/**
+ * Turns an error of `listen()` (a busy port, an address this machine does not have, a host name
+ * that does not resolve) into a ConfigError naming the setting, so the CLI prints one line and
+ * exits with the configuration exit code instead of a stack trace. Other errors come back as they are.
+ */
+export function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new ConfigError(
+        'port',
+        `port (--port / PORT) ${port}: address ${where} is already in use by another process; choose another port, or 0 for any free one`,
+      );
+    case 'EACCES':
+      return new ConfigError(
+        'port',
+        `port (--port / PORT) ${port}: permission denied to listen on ${where} (ports below 1024 need privileges)`,
+      );
+    case 'EADDRNOTAVAIL':
+      return new ConfigError(
+        'host',
+        `host (--host / HOST) ${JSON.stringify(host)}: this machine has no such address (${code})`,
+      );
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+    case 'EAI_FAIL':
+      return new ConfigError(
+        'host',
+        `host (--host / HOST) ${JSON.stringify(host)}: not an IP address or a name that resolves (${code})`,
+      );
+    default:
+      return err;
+  }
+}
+
 function coerce(s: Setting, raw: unknown, source: string): unknown {
   const name = `${s.key} (${source})`;
   switch (s.kind) {
@@ -525,30 +651,68 @@ function coerce(s: Setting, raw: unknown, source: string): unknown {
       if (typeof raw !== 'string') throw new ConfigError(s.key, `${name} must be a string`);
       return raw;
     case 'list':
-      if (Array.isArray(raw)) return raw.map(String);
+      if (Array.isArray(raw)) raw = raw.map(String).join(',');
       if (typeof raw !== 'string') throw new ConfigError(s.key, `${name} must be a comma-separated list`);
-      return raw
-        .split(',')
-        .map((x) => x.trim())
-        .filter((x) => x.length > 0);
-    case 'enum':
-      if (typeof raw !== 'string' || !s.values!.includes(raw)) {
+      {
+        const items = raw
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x.length > 0);
+        for (const item of items) {
+          const problem = s.checkItem?.(item);
+          if (problem) throw new ConfigError(s.key, `${name}: ${problem}`);
+        }
+        return items;
+      }
+    case 'intList': {
+      const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : null;
+      if (!items)
+        throw new ConfigError(s.key, `${name} must be a comma-separated list of integers (${s.unit})`);
+      const out: number[] = [];
+      for (const item of items) {
+        const t = typeof item === 'string' ? item.trim() : item;
+        const n = typeof t === 'string' && /^\d+$/.test(t) ? Number(t) : t;
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < s.min! || n > s.max!) {
+          throw new ConfigError(
+            s.key,
+            `${name} must list integers between ${s.min} and ${s.max} ${s.unit}, got ${JSON.stringify(item)}`,
+          );
+        }
+        if (out.length > 0 && n <= out[out.length - 1]!) {
+          throw new ConfigError(
+            s.key,
+            `${name} must be ascending with no repeats, got ${JSON.stringify(raw)}`,
+          );
+        }
+        out.push(n);
+      }
+      if (out.length === 0 || out.length > MAX_TIERS) {
+        throw new ConfigError(s.key, `${name} must list 1 to ${MAX_TIERS} bitrates, got ${out.length}`);
+      }
+      return out;
+    }
+    case 'enum': {
+      // Any letter case is accepted ("--log-level INFO"); the value is the table's spelling.
+      const text = typeof raw === 'string' ? raw.trim().toLowerCase() : null;
+      const value = text === null ? undefined : s.values!.find((v) => v.toLowerCase() === text);
+      if (value === undefined) {
         throw new ConfigError(
           s.key,
           `${name} must be one of ${s.values!.join(', ')}, got ${JSON.stringify(raw)}`,
         );
       }
-      return raw;
+      return value;
+    }
     case 'int': {
       const n = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
       if (typeof n !== 'number' || !Number.isInteger(n)) {
         throw new ConfigError(
           s.key,
-          `${name} must be an integer (${s.unit}) between ${s.min} and ${s.max}, got ${JSON.stringify(raw)}`,
+          `${name} must be an integer: ${rangeText(s)}, got ${JSON.stringify(raw)}`,
         );
       }
       if (n < s.min! || n > s.max!) {
-        throw new ConfigError(s.key, `${name} must be between ${s.min} and ${s.max} ${s.unit}, got ${n}`);
+        throw new ConfigError(s.key, `${name} must be ${rangeText(s)}, got ${n}`);
       }
       const problem = s.check?.(n);
       if (problem) throw new ConfigError(s.key, `${name} ${problem}`);
@@ -566,7 +730,27 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = {},
 ): ServerConfig {
   const cfg: Record<string, unknown> = { ...CONFIG_DEFAULTS };
+  const fileRow = CONFIG_TABLE.find((s) => s.key === 'configFile')!;
+  const filePath =
+    overrides.configFile !== undefined
+      ? (coerce(fileRow, overrides.configFile, fileRow.flag) as string)
+      : (env[fileRow.env] ?? '');
+  if (filePath !== '') {
+    cfg.configFile = filePath;
+    for (const [key, value] of Object.entries(readConfigFile(filePath))) {
+      const s = CONFIG_TABLE.find((x) => x.key === key);
+      if (!s || key === 'configFile') {
+        const near = CONFIG_TABLE.find((x) => x.key.toLowerCase() === key.toLowerCase().replace(/[-_]/g, ''));
+        throw new ConfigError(
+          key,
+          `${filePath}: unknown setting ${JSON.stringify(key)}${near && key !== 'configFile' ? `; did you mean ${JSON.stringify(near.key)}?` : ''} (settings are named as in --help's table, e.g. "listenerQueueBytes")`,
+        );
+      }
+      cfg[key] = coerce(s, value, filePath);
+    }
+  }
   for (const s of CONFIG_TABLE) {
+    if (s.key === 'configFile') continue;
     const fromEnv = env[s.env];
     if (fromEnv !== undefined && fromEnv !== '') cfg[s.key] = coerce(s, fromEnv, `env ${s.env}`);
     const o = overrides[s.key];
@@ -581,6 +765,12 @@ export function loadConfig(
     throw new ConfigError(
       'stallTimeoutMs',
       `stallTimeoutMs (${c.stallTimeoutMs} ms) must be shorter than ringSeconds (${c.ringSeconds} s)`,
+    );
+  }
+  if (!c.opusTiers.includes(c.opusBitrate / 1000)) {
+    throw new ConfigError(
+      'opusTiers',
+      `opusTiers (${c.opusTiers.join(',')} kb/s) must include the default tier opusBitrate (${c.opusBitrate} bit/s = ${c.opusBitrate / 1000} kb/s)`,
     );
   }
   if (c.headersTimeoutMs > c.requestTimeoutMs) {
@@ -602,11 +792,65 @@ export function loadConfig(
   return c;
 }
 
+/** The settings object of a JSON config file; a ConfigError naming the file for anything else. */
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(
+      'configFile',
+      `configFile (--config / AURALIS_CONFIG) ${path} cannot be read (${code})`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('configFile', `${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('configFile', `${path} must hold one JSON object of settings, e.g. {"port": 9000}`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
 /**
  * The pacer resets a socket whose oldest queued ring view belongs to a slot the engine rewrites
  * within this long (broadcast/pacer.ts): it covers the time between two checks.
  */
 export const RING_VIEW_GUARD_MS = 500;
+
+/** ms within which a listener's queued ring bytes must have been sent (see checkQueueFitsRing). */
+export function ringDrainBudgetMs(c: ServerConfig): number {
+  return c.ringSeconds * 1000 - c.renderAheadMs - c.leadMs - RING_VIEW_GUARD_MS;
+}
+
+/** Nominal bytes per second of an Opus tier (kb/s) on its slower transport (WebSocket or Ogg). */
+function opusByteRate(kbps: number, chunkMs: number): number {
+  const chunksPerSecond = 1000 / chunkMs;
+  const opus = (kbps * 1000) / 8;
+  const opusPerChunk = opus / chunksPerSecond;
+  return Math.min(
+    opus + 42 * chunksPerSecond,
+    opus + (27 + Math.ceil((opusPerChunk + 1) / 255)) * chunksPerSecond,
+  );
+}
+
+/**
+ * The user-space queue bound of a listener of each Opus tier (bytes, by tier index):
+ * `listenerQueueBytes`, or less for a tier too slow to drain that much before its ring slot is
+ * rewritten (what checkQueueFitsRing guarantees for the default tier and the other streams). A
+ * 24 kb/s listener drains 64 KiB in about 20 s, longer than the ring: its bound is what it sends
+ * in ringDrainBudgetMs, so the ring-view rule holds for every tier.
+ */
+export function tierQueueBytes(c: ServerConfig): number[] {
+  const budgetS = ringDrainBudgetMs(c) / 1000;
+  return c.opusTiers.map((kbps) =>
+    Math.min(c.listenerQueueBytes, Math.max(0, Math.floor(budgetS * opusByteRate(kbps, c.chunkMs)) - 1)),
+  );
+}
 
 /**
  * Nominal bytes per second each transport sends, from the configuration: WAV is 48 kHz stereo
@@ -637,10 +881,11 @@ export function transportByteRates(
  * renderAheadMs − leadMs after that chunk was due, less the pacer's guard (RING_VIEW_GUARD_MS).
  * Otherwise a listener that keeps up but holds a full queue would be cut off. The slowest stream
  * (Opus or MP3 at a low bitrate) is the binding one: at 96 kb/s the default 64 KiB holds about 5 s
- * of Opus; at 128 kb/s, 4.1 s of MP3.
+ * of Opus; at 128 kb/s, 4.1 s of MP3. Opus here is the default tier; the other tiers' listeners
+ * get a smaller bound where they need one (tierQueueBytes), so they never refuse a configuration.
  */
 function checkQueueFitsRing(c: ServerConfig): void {
-  const budgetMs = c.ringSeconds * 1000 - c.renderAheadMs - c.leadMs - RING_VIEW_GUARD_MS;
+  const budgetMs = ringDrainBudgetMs(c);
   for (const [transport, rate] of Object.entries(transportByteRates(c))) {
     const holdsMs = (c.listenerQueueBytes / rate) * 1000;
     if (holdsMs >= budgetMs) {

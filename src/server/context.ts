@@ -26,6 +26,10 @@ export interface ServerContext {
   listenerLeft(transport: Transport, listener: Listener): void;
   controlAccepted(source: ControlSource): void;
   controlRejected(source: ControlSource, result: Exclude<ControlResultLabel, 'ok'>): void;
+  /** The shared stations created through the API changed (created, removed, new parameters): keep them. */
+  stationsChanged(): void;
   /** A player's own report (`stats` message). */
   clientStats(listener: Listener, bufferedMs: number, underruns: number): void;
+  /** A WebSocket listener switched to a higher (`up`) or lower Opus tier. */
+  tierSwitched(up: boolean): void;
 }

@@ -4,19 +4,30 @@ import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import { ApiError } from './errors.ts';
+import { effectivePreset } from './now-playing.ts';
 import type { Station } from './station.ts';
 import { monoNowMs } from '../engine/clock.ts';
 
 export type ControlSource = 'api' | 'listener' | 'preset';
 
+/** The parameters as the protocol shows them: `modified` says the preset's own values were changed. */
+export interface PublicParams extends MusicParams {
+  /** True when a preset is set but its mode, tempo or intensity no longer are its own (the key is free). */
+  modified: boolean;
+}
+
 export interface ControlResult {
-  params: MusicParams;
+  params: PublicParams;
   /** Station position at which the change is heard. */
   effectiveAt: number;
+  /** Unix ms at which the change is heard (the chunk headers' clock). */
+  effectiveAtMs: number;
 }
 
 export interface ControlObserver {
   changed(source: ControlSource, latencySeconds: number): void;
+  /** The station's parameters changed (after they were stored on it). */
+  applied?(st: Station, source: ControlSource, effectiveAt: number): void;
 }
 
 /**
@@ -48,15 +59,25 @@ export class Controller {
     st.params = next;
     const audibleMs = st.engine.startMonoMs + (effectiveAt * 1000) / SAMPLE_RATE;
     this.observer.changed(source, Math.max(0, (audibleMs - requestedMs) / 1000));
-    const text = JSON.stringify({ type: 'params', params: publicParams(next), effectiveAt, source });
+    this.observer.applied?.(st, source, effectiveAt);
+    const params = publicParams(next);
+    const effectiveAtMs = Math.round(audibleMs + st.engine.wallOffsetMs);
+    const text = JSON.stringify({ type: 'params', params, effectiveAt, effectiveAtMs, source });
     for (const peer of st.peers) peer.send(text);
-    return { params: publicParams(next), effectiveAt };
+    return { params, effectiveAt, effectiveAtMs };
   }
 }
 
 /** The parameters as the protocol shows them. */
-export function publicParams(p: MusicParams): MusicParams {
-  return { key: p.key, mode: p.mode, bpm: p.bpm, intensity: p.intensity, preset: p.preset };
+export function publicParams(p: MusicParams): PublicParams {
+  return {
+    key: p.key,
+    mode: p.mode,
+    bpm: p.bpm,
+    intensity: p.intensity,
+    preset: p.preset,
+    modified: p.preset !== null && effectivePreset(p) === null,
+  };
 }
 
 /** An engine refusal as the API reports it (nothing was applied in any of these cases). */

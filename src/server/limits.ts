@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { monoNowMs } from '../engine/clock.ts';
+import type { ProxyMatcher } from './trust-proxy.ts';
 
 /** Buckets untouched this long (ms) are full again and are dropped by the sweep. */
 const SWEEP_INTERVAL_MS = 10_000;
@@ -26,8 +27,17 @@ export class ClientLimits {
   /** An over-limit connection that sends no request head within this (ms) is dropped unanswered. */
   private readonly refusedGraceMs: number;
 
-  constructor(opts: { maxConnectionsPerIp: number; controlRatePerIp: number; headersTimeoutMs?: number }) {
+  /** Connections from a trusted reverse proxy: counted per request, by the forwarded client address. */
+  private readonly trusted: ProxyMatcher;
+
+  constructor(opts: {
+    maxConnectionsPerIp: number;
+    controlRatePerIp: number;
+    headersTimeoutMs?: number;
+    trusted?: ProxyMatcher;
+  }) {
     this.maxConnections = opts.maxConnectionsPerIp;
+    this.trusted = opts.trusted ?? (() => false);
     this.refusedGraceMs = Math.min(REFUSED_GRACE_MS, opts.headersTimeoutMs ?? REFUSED_GRACE_MS);
     this.controlRate = opts.controlRatePerIp;
     this.sweepTimer = setInterval(() => this.sweep(monoNowMs()), SWEEP_INTERVAL_MS);
@@ -41,6 +51,8 @@ export class ClientLimits {
    */
   connectionOpened(socket: Socket): void {
     const ip = socket.remoteAddress ?? '';
+    // A proxy carries many clients: its requests are counted one by one (requestOpened).
+    if (this.trusted(ip)) return;
     const n = (this.open.get(ip) ?? 0) + 1;
     this.open.set(ip, n);
     if (n > this.maxConnections) {
@@ -53,6 +65,29 @@ export class ClientLimits {
       if (left <= 0) this.open.delete(ip);
       else this.open.set(ip, left);
     });
+  }
+
+  /** Whether `socket` comes from a trusted reverse proxy (its requests name their client). */
+  viaProxy(socket: Socket): boolean {
+    return this.trusted(socket.remoteAddress);
+  }
+
+  /**
+   * A request through a trusted proxy from client `ip`: counts it against the client's open
+   * connections until `closer` emits 'close' (the response, or the socket of an upgraded WebSocket,
+   * which a proxy gives a connection of its own). Returns false, counting nothing, when the client
+   * is at its limit.
+   */
+  requestOpened(ip: string, closer: { once(event: 'close', fn: () => void): unknown }): boolean {
+    const n = (this.open.get(ip) ?? 0) + 1;
+    if (n > this.maxConnections) return false;
+    this.open.set(ip, n);
+    closer.once('close', () => {
+      const left = (this.open.get(ip) ?? 1) - 1;
+      if (left <= 0) this.open.delete(ip);
+      else this.open.set(ip, left);
+    });
+    return true;
   }
 
   /** Whether this connection arrived over its address's limit. */

@@ -15,7 +15,7 @@
  * the configured control token itself wherever it appears) before it is queued.
  */
 import type { Writable } from 'node:stream';
-import type { FastifyServerOptions } from 'fastify';
+import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 
 /** What replaces a secret in a log line. */
 export const REDACTED = '[redacted]';
@@ -40,6 +40,8 @@ export interface LogSinkOptions {
   maxBytes: number;
   /** Age (ms) past which a queued line is dropped instead of written. Default LOG_MAX_AGE_MS. */
   maxAgeMs?: number;
+  /** Rewrite JSON lines as readable ones (prettyLine) before queueing them. */
+  pretty?: boolean;
 }
 
 export interface LogSinkStats {
@@ -76,6 +78,7 @@ export class LogSink {
   private writtenLines = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly onError = (err: Error): void => this.fail(err);
+  private readonly pretty: boolean;
 
   constructor(out: Out, opts: LogSinkOptions) {
     if (!Number.isInteger(opts.maxBytes) || opts.maxBytes < 1)
@@ -83,15 +86,17 @@ export class LogSink {
     this.out = out;
     this.maxBytes = opts.maxBytes;
     this.maxAgeMs = opts.maxAgeMs ?? LOG_MAX_AGE_MS;
+    this.pretty = opts.pretty ?? false;
     out.on('error', this.onError);
   }
 
   /** Queues one line (it must end with a newline). False when it was dropped. Never throws. */
-  write(line: string): boolean {
+  write(text: string): boolean {
     if (this.failed || this.closed) {
       this.droppedLines++;
       return false;
     }
+    const line = this.pretty ? prettyLine(text) : text;
     const size = Buffer.byteLength(line);
     if (this.queued + size > this.maxBytes) {
       this.droppedLines++;
@@ -399,4 +404,73 @@ export function fastifyLoggerOptions(
  */
 export function announce(sink: LogSink, text: string, secrets: readonly string[] = []): boolean {
   return sink.write(`${scrubLine(text, secrets)}\n`);
+}
+
+/**
+ * Fastify's per-request lines (incoming, completed, route not found) at debug instead of info: at
+ * info an operator reads what happened to the service (stations, changes, listeners, restarts),
+ * not one line per HTTP request. A request that errored is still logged at error.
+ */
+export class RequestLinesAtDebug extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ req: request }, 'incoming request');
+  }
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    if (error) super.requestCompleted(error, request, reply);
+    else reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+  override routeNotFound(request: FastifyRequest): void {
+    request.log.debug(`route ${request.raw.method} ${request.raw.url} not found`);
+  }
+}
+
+/** Whether log lines go out readable: `pretty`, or `auto` on a terminal. */
+export function wantsPretty(format: 'auto' | 'json' | 'pretty', out: { isTTY?: boolean }): boolean {
+  return format === 'pretty' || (format === 'auto' && out.isTTY === true);
+}
+
+const LEVEL_NAMES: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO ',
+  40: 'WARN ',
+  50: 'ERROR',
+  60: 'FATAL',
+};
+/** Fields a readable line leaves out (they are in its prefix, or noise on a terminal). */
+const PRETTY_SKIP = new Set(['level', 'time', 'pid', 'hostname', 'msg']);
+
+/**
+ * One JSON log line (pino's) as a readable one for a terminal:
+ * `14:03:07.512 INFO  station study created: focus, A dorian, 66 BPM (station=study seed=42)`.
+ * Lines that are not JSON (the CLI's `auralis: …` lines) pass through unchanged. Already scrubbed:
+ * this only rearranges what the JSON line holds.
+ */
+export function prettyLine(line: string): string {
+  if (line.charCodeAt(0) !== 123 /* { */) return line;
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const t = typeof o.time === 'number' ? new Date(o.time) : new Date();
+  const time = `${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}.${String(t.getMilliseconds()).padStart(3, '0')}`;
+  const level = LEVEL_NAMES[o.level as number] ?? String(o.level);
+  const fields: string[] = [];
+  for (const [k, v] of Object.entries(o)) {
+    if (PRETTY_SKIP.has(k) || v === undefined) continue;
+    if (k === 'err' && typeof v === 'object' && v !== null && 'message' in v) {
+      fields.push(`err=${JSON.stringify((v as { message: unknown }).message)}`);
+    } else fields.push(`${k}=${typeof v === 'string' && /^[\w./:@-]+$/.test(v) ? v : JSON.stringify(v)}`);
+  }
+  return `${time} ${level} ${typeof o.msg === 'string' ? o.msg : ''}${fields.length > 0 ? ` (${fields.join(' ')})` : ''}\n`;
+}
+
+function pad(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
 }

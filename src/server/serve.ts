@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 import { ConfigError, configHelp, loadConfig, parseFlags, type ServerConfig } from './config.ts';
-import { LogSink, announce, guardStdio } from './log.ts';
+import { LogSink, wantsPretty, announce, guardStdio } from './log.ts';
 import { startServer, type AuralisServer } from './server.ts';
 
 /** Exit codes of `auralis serve` (docs/ARCHITECTURE.md, "Logs and shutdown"). */
@@ -47,9 +47,23 @@ export async function runServe(argv: string[]): Promise<void> {
     throw err;
   }
   // The CLI owns the stdout sink: every log line and the lines below go through it.
-  const sink = new LogSink(process.stdout, { maxBytes: config.logQueueBytes });
+  const sink = new LogSink(process.stdout, {
+    maxBytes: config.logQueueBytes,
+    pretty: wantsPretty(config.logFormat, process.stdout),
+  });
   const secrets = [config.controlToken];
-  const server = await startServer(flags, process.env, { logSink: sink });
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(flags, process.env, { logSink: sink });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      // A busy port or an address the machine lacks: one line, the configuration exit code.
+      sink.close();
+      process.stderr.write(`auralis: invalid configuration: ${err.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw err;
+  }
   announce(
     sink,
     `auralis: serving on ${server.url} (player ${server.url}/, stream ${server.url}/stream/default.ogg)`,

@@ -4,6 +4,7 @@ import { startRuntimeMonitors, type RuntimeMonitors } from '../metrics/runtime-m
 import type { DropReason, StationStats } from '../engine/messages.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
 import { TRANSPORT_NAMES } from './broadcast/pacer.ts';
+import { offeredTiers } from './broadcast/tiers.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServerContext } from './context.ts';
 import type { ControlSource } from './control.ts';
@@ -58,6 +59,12 @@ export class ServerMetrics {
       let mp3 = 0;
       for (const st of stations) if (st.engine.mp3Encoding) mp3++;
       this.m.mp3EncodingStations.set(mp3);
+      // Every station's ring has the offered tiers, in that order.
+      for (const [i, kbps] of offeredTiers(this.config).entries()) {
+        let n = 0;
+        for (const st of stations) if ((st.engine.opusTiersEncoding & (1 << i)) !== 0) n++;
+        this.m.opusTierStations.set({ kbps: String(kbps) }, n);
+      }
       // Personal sessions report the least-buffered of them (the one closest to a gap).
       let personalMs = Infinity;
       for (const st of stations) {
@@ -117,6 +124,10 @@ export class ServerMetrics {
       for (const t of s.encodePcmSeconds) this.m.recordEncode('pcm', t);
       for (const t of s.encodeMp3Seconds) this.m.recordEncode('mp3', t);
     }
+  }
+
+  tierSwitched(up: boolean): void {
+    this.m.tierSwitchesTotal.inc({ direction: up ? 'up' : 'down' });
   }
 
   workerHeap(worker: number, heapUsedBytes: number): void {

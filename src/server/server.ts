@@ -1,6 +1,11 @@
 import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+} from 'fastify';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
@@ -18,12 +23,15 @@ import type { StationStats } from '../engine/messages.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
 import { Pacer, type Broadcaster, type PacerObserver } from './broadcast/pacer.ts';
-import { loadConfig, type ServerConfig } from './config.ts';
+import { listenError, loadConfig, tierQueueBytes, type ServerConfig } from './config.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
 import { ApiError, CLOSE, ERRORS, type ErrorCode } from './errors.ts';
 import { registerHttpGuards, replyWithError } from './http-errors.ts';
 import { ClientLimits } from './limits.ts';
+import { proxyMatcher } from './trust-proxy.ts';
+import { StationStore } from './station-store.ts';
+import { OperatorLog } from './operator-log.ts';
 import { NowFeed } from './now-feed.ts';
 import { registerApiRoutes, registerHealthRoutes } from './routes/api.ts';
 import type { Station } from './station.ts';
@@ -31,7 +39,7 @@ import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
 import { handleStream } from './transports/http-stream.ts';
 import { handleWebSocket } from './transports/ws.ts';
 import { ServerMetrics } from './server-metrics.ts';
-import { LogSink, fastifyLoggerOptions, guardStdio } from './log.ts';
+import { LogSink, RequestLinesAtDebug, fastifyLoggerOptions, guardStdio, wantsPretty } from './log.ts';
 import { registerFaultRoutes } from './faults.ts';
 
 export interface AuralisServer {
@@ -68,7 +76,7 @@ class Context implements ServerContext, PacerObserver {
   constructor(config: ServerConfig, metrics: ServerMetrics) {
     this.config = config;
     this.metrics = metrics;
-    this.limits = new ClientLimits(config);
+    this.limits = new ClientLimits({ ...config, trusted: proxyMatcher(config.trustProxy) });
     this.nowFeed = new NowFeed({ heartbeatMs: config.sseHeartbeatMs, maxClients: config.maxListeners });
     const engineOptions: EngineOptions = {
       workers: config.workers,
@@ -77,6 +85,7 @@ class Context implements ServerContext, PacerObserver {
       leadMs: config.leadMs,
       renderAheadMs: config.renderAheadMs,
       opusBitrate: config.opusBitrate,
+      opusTiers: config.opusTiers,
       opusComplexity: config.opusComplexity,
       mp3Bitrate: config.mp3Bitrate,
       ringPoolSize: config.maxStations,
@@ -90,6 +99,7 @@ class Context implements ServerContext, PacerObserver {
       this.pacer = new Pacer({
         leadMs: config.leadMs,
         listenerQueueBytes: config.listenerQueueBytes,
+        tierQueueBytes: tierQueueBytes(config),
         stallTimeoutMs: config.stallTimeoutMs,
         maxListenerLagMs: config.maxListenerLagMs,
         queueSampleMs: config.queueSampleMs,
@@ -97,13 +107,19 @@ class Context implements ServerContext, PacerObserver {
       });
     }
     this.registry = new StationRegistry(this.engine, this.pacer, config);
+    this.registry.onCreated = (st) => this.oplog?.stationCreated(st);
     this.registry.onRemoved = (st) => {
+      this.oplog?.stationRemoved(st);
       this.lastSendMs.delete(st);
       this.nowFeed.stationRemoved(st);
       this.metrics.stationRemoved(st);
     };
     this.controller = new Controller(this.engine, {
       changed: (source, latency) => this.metrics.controlLatency(source, latency),
+      applied: (st, source, effectiveAt) => {
+        this.oplog?.changed(st, source, effectiveAt);
+        if (!st.personal && st.id !== DEFAULT_STATION_ID) this.stationsChanged();
+      },
     });
     this.engine.on('now', (e) => this.registry.get(e.id)?.queueNow(e));
     this.engine.on('stats', (stats: StationStats[], worker: number, heapUsedBytes?: number) => {
@@ -116,15 +132,35 @@ class Context implements ServerContext, PacerObserver {
     this.engine.on('encoder-error', () => this.metrics.encoderError());
   }
 
+  /** The info-level event lines (set once the logger exists; null without one). */
+  oplog: OperatorLog | null = null;
+  /** Keeps the API-created stations across restarts (`--state-file`); null when not kept. */
+  store: StationStore | null = null;
+
+  stationsChanged(): void {
+    if (!this.store || this.closing) return;
+    void this.store.save(
+      this.registry
+        .all()
+        .filter((st) => !st.personal && st.id !== DEFAULT_STATION_ID)
+        .map((st) => {
+          const { key, mode, bpm, intensity, preset } = st.params;
+          return { id: st.id, seed: st.seed, params: { key, mode, bpm, intensity, preset } };
+        }),
+    );
+  }
+
   listenerCount(): number {
     return this.listeners;
   }
   listenerJoined(transport: Transport): void {
     this.listeners++;
     this.metrics.listeners(transport, +1);
+    this.oplog?.joinedListener(transport);
   }
   listenerLeft(transport: Transport, listener: Listener): void {
     this.listeners--;
+    this.oplog?.leftListener(transport);
     this.metrics.listeners(transport, -1);
     this.pacer.forget?.(listener);
   }
@@ -137,6 +173,9 @@ class Context implements ServerContext, PacerObserver {
   clientStats(listener: Listener, bufferedMs: number, underruns: number): void {
     this.metrics.clientStats(listener, bufferedMs, underruns);
   }
+  tierSwitched(up: boolean): void {
+    this.metrics.tierSwitched(up);
+  }
 
   // PacerObserver
   chunkPublished(st: Station, _seq: number, latenessSeconds: number, sends: Int32Array): void {
@@ -148,12 +187,14 @@ class Context implements ServerContext, PacerObserver {
   }
   listenerSkipped(transport: Transport): void {
     this.metrics.skipped(transport);
+    this.oplog?.skippedChunk();
   }
   listenerSent(transport: Transport, count: number): void {
     this.metrics.sent(transport, count);
   }
   listenerDropped(transport: Transport, reason: 'stalled' | 'expired'): void {
     this.metrics.listenerDropped(transport, reason);
+    this.oplog?.droppedListener(reason);
   }
   listenerLag(transport: Transport, lagSeconds: number): void {
     this.metrics.listenerLag(transport, lagSeconds);
@@ -245,14 +286,25 @@ export async function startServer(
 ): Promise<AuralisServer> {
   const testing = process.env.NODE_TEST_CONTEXT !== undefined;
   const config = loadConfig(
-    { ...(testing && overrides.logLevel === undefined ? { logLevel: 'silent' } : {}), ...overrides },
+    {
+      ...(testing && overrides.logLevel === undefined ? { logLevel: 'silent' } : {}),
+      // Tests keep no stations across runs unless they ask to.
+      ...(testing && env.AURALIS_STATE_FILE === undefined ? { stateFile: '' } : {}),
+      ...overrides,
+    },
     env,
   );
   const logging = config.logLevel !== 'silent';
   const ownSink = logging && !options.logSink && !options.logStream;
   if (ownSink) guardStdio(); // an EPIPE after the sink is closed must not crash the process either
   const logSink =
-    options.logSink ?? (ownSink ? new LogSink(process.stdout, { maxBytes: config.logQueueBytes }) : null);
+    options.logSink ??
+    (ownSink
+      ? new LogSink(process.stdout, {
+          maxBytes: config.logQueueBytes,
+          pretty: wantsPretty(config.logFormat, process.stdout),
+        })
+      : null);
   const logDestination = options.logStream ?? logSink;
   const metrics = new ServerMetrics(config, () => logSink?.dropped ?? 0);
   const ctx = new Context(config, metrics);
@@ -278,11 +330,30 @@ export async function startServer(
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.headersTimeoutMs / 4))),
     },
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => clientError(app, err, socket),
+    // Per-request lines are debug: at info the log tells what happened to the service.
+    logController: new RequestLinesAtDebug(),
+    // req.ip is the client named by X-Forwarded-For only when the peer is a configured proxy.
+    trustProxy: proxyMatcher(config.trustProxy),
   });
   app.server.on('connection', (socket: Socket) => ctx.limits.connectionOpened(socket));
   app.addHook('onRequest', (req, reply, done) => {
     setSecurityHeaders(reply, req.headers.host);
     const socket = req.raw.socket;
+    if (ctx.limits.viaProxy(socket)) {
+      // Through a trusted proxy: the forwarded client's open requests count, not the proxy's.
+      const closer = req.headers.upgrade ? socket : reply.raw;
+      if (ctx.limits.requestOpened(req.ip, closer)) return done();
+      void reply
+        .code(ERRORS.TOO_MANY_CONNECTIONS.status)
+        .header('retry-after', '1')
+        .send(
+          new ApiError(
+            'TOO_MANY_CONNECTIONS',
+            `more than ${ctx.limits.limit} open connections from your address; close some and retry`,
+          ).toJSON(),
+        );
+      return;
+    }
     if (ctx.limits.isRefused(socket)) {
       // Closed once answered, also when the request was a WebSocket upgrade (no 'connection: close' there).
       reply.raw.once('finish', () => {
@@ -332,7 +403,7 @@ export async function startServer(
     // Changes count against the client address's control rate, shared with its WebSockets.
     scoped.addHook('onRequest', (req, reply, done) => {
       if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return done();
-      if (ctx.limits.takeControl(req.raw.socket.remoteAddress ?? '')) return done();
+      if (ctx.limits.takeControl(req.ip)) return done();
       ctx.controlRejected('api', 'rate_limited');
       void reply
         .code(429)
@@ -376,6 +447,7 @@ export async function startServer(
   }
 
   ctx.info = (message) => app.log.info(message);
+  if (config.logLevel !== 'silent') ctx.oplog = new OperatorLog(app.log, config.logSummaryMs);
   ctx.nowFeed.onDropped = (st, reason) =>
     app.log.info(
       { station: st.personal ? '(personal)' : st.id, reason },
@@ -421,6 +493,8 @@ export async function startServer(
       ctx.nowFeed.close();
       ctx.registry.close();
       ctx.limits.close();
+      ctx.oplog?.close();
+      await ctx.store?.close();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([app.close(), new Promise((r) => (timer = setTimeout(r, 1500)))]);
       clearTimeout(timer);
@@ -433,12 +507,14 @@ export async function startServer(
   try {
     await ctx.engine.start();
     await ctx.registry.create({ id: DEFAULT_STATION_ID });
+    if (config.stateFile !== '')
+      await restoreStations(ctx, new StationStore(config.stateFile, app.log), app.log);
     ctx.pacer.start();
     metrics.start(ctx);
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
     await close();
-    throw err;
+    throw listenError(err, config.host, config.port);
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -455,4 +531,32 @@ export async function startServer(
     logSink,
     close,
   };
+}
+
+/**
+ * Starts the stations kept in the store (`--state-file`) with their id, seed and parameters, then
+ * lets it keep them; one that cannot start now (the station limit, a bad entry) is logged and left
+ * out, and the server starts anyway.
+ */
+async function restoreStations(ctx: Context, store: StationStore, log: FastifyBaseLogger): Promise<void> {
+  let restored = 0;
+  for (const s of store.load()) {
+    if (s.id === DEFAULT_STATION_ID || ctx.registry.get(s.id)) continue;
+    const { preset, key, mode, bpm, intensity } = s.params;
+    try {
+      await ctx.registry.create({
+        id: s.id,
+        seed: s.seed,
+        patch: { ...(preset ? { preset } : {}), key, mode, bpm, intensity },
+      });
+      restored++;
+    } catch (err) {
+      log.warn(
+        { station: s.id, err: (err as Error).message },
+        `station ${s.id} from the store was not started`,
+      );
+    }
+  }
+  if (restored > 0) log.info({ path: store.path, stations: restored }, `restored ${restored} station(s)`);
+  ctx.store = store;
 }

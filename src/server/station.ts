@@ -33,6 +33,14 @@ export class Station {
   private lastNowValue: NowEvent | null = null;
   /** Listeners of the MP3 stream: the engine encodes MP3 for this station while it is above 0. */
   mp3Listeners = 0;
+  /**
+   * Per Opus tier (index): the listeners that get it or asked for it (broadcast/tiers.ts). The
+   * engine encodes a tier other than the default while its count is above 0.
+   */
+  readonly tierHolds: Int32Array;
+  /** The pacer's views of the chunk being published, per tier (made for the tiers in use only). */
+  readonly tierFrames: (Buffer | null)[];
+  readonly tierPages: (Buffer | null)[];
   /** The ICY metadata block of the current title (broadcast/icy.ts), built on first use after a change. */
   private icy: Buffer | null = null;
 
@@ -48,6 +56,10 @@ export class Station {
     this.seed = opts.seed;
     this.paramsValue = opts.params;
     this.engine = opts.engine;
+    const tiers = opts.engine.ring.layout.tiers.length;
+    this.tierHolds = new Int32Array(tiers);
+    this.tierFrames = new Array<Buffer | null>(tiers).fill(null);
+    this.tierPages = new Array<Buffer | null>(tiers).fill(null);
   }
 
   get params(): MusicParams {

@@ -26,6 +26,7 @@ export class StationRegistry {
   private creatingPersonal = 0;
   private personalCount = 0;
   onRemoved: (st: Station) => void = () => {};
+  onCreated: (st: Station) => void = () => {};
 
   constructor(engine: Engine, pacer: Broadcaster, config: ServerConfig) {
     this.engine = engine;
@@ -112,6 +113,7 @@ export class StationRegistry {
       this.stations.set(id, st);
       if (personal) this.personalCount++;
       this.pacer.add(st);
+      this.onCreated(st);
       return st;
     } finally {
       this.creating--;

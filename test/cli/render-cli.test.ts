@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { parseMidiFile } from '../../src/codec/midi-parse.ts';
 import { decodePcm16 } from '../../src/codec/pcm16.ts';
 import { parseWav } from '../../src/codec/wav.ts';
+import { decodeMp3, probeAudio } from '../codec/mp3-tools.ts';
 import { requireTool } from '../codec/tools.ts';
 import { inBatches, runCli, type CliResult } from './run-cli.ts';
 
@@ -113,7 +114,7 @@ test('bad arguments exit with code 2, name the argument and its range, and leave
   const bad = mkdtempSync(join(tmpdir(), 'auralis-cli-bad-'));
   try {
     const out = join(bad, 'x.wav');
-    const aDir = join(bad, 'a-directory');
+    const aDir = join(bad, 'a-directory.wav');
     mkdirSync(aDir);
     const cases: [string[], RegExp][] = [
       [['--seconds', '1', '--out', out, '--frobnicate', '3'], /unknown option --frobnicate/],
@@ -139,6 +140,8 @@ test('bad arguments exit with code 2, name the argument and its range, and leave
       [['--seconds', '1', '--out', out, '--midi', join(bad, 'nope', 'x.mid')], /--midi .*cannot be written/],
       [['--seconds', '1', '--out', out, '--midi', out], /--midi must name a different file/],
       [['--seconds', '1', 'x.wav'], /unexpected argument "x.wav"/],
+      [['--seconds', '1', '--out', join(bad, 'x.ogg')], /--out must end in \.wav or \.mp3 .*x\.ogg/],
+      [['--seconds', '1', '--out', join(bad, 'x')], /--out must end in \.wav or \.mp3/],
     ];
     const results = await inBatches(
       cases.map(
@@ -154,7 +157,7 @@ test('bad arguments exit with code 2, name the argument and its range, and leave
       assert.match(r.stderr, pattern, `${args.join(' ')}`);
       assert.equal(r.stdout, '');
     });
-    assert.deepEqual(readdirSync(bad), ['a-directory']);
+    assert.deepEqual(readdirSync(bad), ['a-directory.wav']);
     assert.deepEqual(readdirSync(aDir), []);
   } finally {
     rmSync(bad, { recursive: true, force: true });
@@ -220,4 +223,25 @@ test('`auralis --help` prints usage; an unknown command exits 2', async () => {
   assert.match(unknown!.stderr, /unknown command "dance"/);
   assert.equal(renderHelp!.code, 0);
   assert.match(renderHelp!.stdout, /--seconds N/);
+});
+
+test('--out x.mp3 writes MP3 (48 kHz stereo, the asked length, audible), the same bytes for the same arguments', async (t) => {
+  if (!requireTool(t, 'ffmpeg') || !requireTool(t, 'ffprobe')) return;
+  const args = (name: string) => ['render', '--seconds', '3', '--seed', '7', '--out', join(dir, name)];
+  const [a, b] = await inBatches([() => runCli(args('m1.mp3')), () => runCli(args('m2.MP3'))], 2);
+  for (const r of [a!, b!]) assert.equal(r.code, 0, r.stderr);
+  const bytes = readFileSync(join(dir, 'm1.mp3'));
+  assert.ok(bytes.equals(readFileSync(join(dir, 'm2.MP3'))), 'same arguments, same MP3 bytes');
+  // An MP3 frame header at byte 0 (no RIFF/WAVE in an .mp3 file any more).
+  assert.equal(bytes[0], 0xff);
+  assert.equal(bytes.subarray(0, 4).toString('latin1') === 'RIFF', false);
+  assert.deepEqual(probeAudio(bytes), { codec: 'mp3', rate: '48000', channels: 2, format: 'mp3' });
+  const dec = decodeMp3(bytes);
+  assert.equal(dec.stderr, '', 'ffmpeg decodes it without an error');
+  // 3 s, plus LAME's encoder delay and the padding of the last frame (under 3 frames of 24 ms).
+  assert.ok(dec.seconds >= 3 && dec.seconds < 3.08, `${dec.seconds} s decoded`);
+  assert.ok(dec.rmsDb > -45, `audible: ${dec.rmsDb.toFixed(1)} dBFS`);
+  // About 128 kb/s.
+  const kbps = (bytes.length * 8) / dec.seconds / 1000;
+  assert.ok(kbps > 120 && kbps < 136, `${kbps.toFixed(1)} kb/s`);
 });

@@ -72,7 +72,7 @@ test('streams every frame, in order, for a length that is not a multiple of the 
   assert.equal(r.frames, 112_593);
   const w = parseWav(readFileSync(join(dir, 'ramp.wav')));
   assert.equal(w.frames, 112_593);
-  assert.equal(w.dataOffset + w.data.length, r.wavBytes);
+  assert.equal(w.dataOffset + w.data.length, r.outBytes);
   const v = new DataView(w.data.buffer, w.data.byteOffset, w.data.byteLength);
   for (let n = 0; n < w.frames; n++) {
     const expect = floatToInt16(valueAt(n));
@@ -156,6 +156,8 @@ test('argument errors carry the argument they blame', () => {
   assert.equal(blame(['--seconds', '1', '--out', 'x', '--seed', '-1']), '--seed');
   assert.equal(blame(['--seconds', '1e-9', '--out', 'x']), '--seconds');
   assert.equal(blame(['--seconds', '1', '--out', 'x', '--out', 'y']), '--out');
-  assert.equal(blame(['--seconds', '1', '--out', 'x']), 'none');
+  assert.equal(blame(['--seconds', '1', '--out', 'x.wav']), 'none');
+  assert.equal(blame(['--seconds', '1', '--out', 'x.mp3']), 'none');
+  assert.equal(blame(['--seconds', '1', '--out', 'x']), '--out');
   assert.throws(() => parseArgs(['--help=yes'], { values: [], flags: ['help'] }), /takes no value/);
 });

@@ -119,4 +119,32 @@ describe('wire chunks (PROTOCOL.md)', () => {
     assert.equal(parseServerMessage('{"type":"mystery"}'), null);
     assert.equal(parseServerMessage('[1,2]'), null);
   });
+
+  it('parses the bitrate tiers: welcome.tiers/bitrate and the bitrate answer', () => {
+    const welcome = {
+      type: 'welcome',
+      protocol: 1,
+      station: 'default',
+      personal: false,
+      params: { key: 'A', mode: 'aeolian', bpm: 70, intensity: 0.5 },
+      sampleRate: 48_000,
+      channels: 2,
+      codec: 'opus',
+      chunkMs: 100,
+      position: 0,
+    };
+    const w = parseServerMessage(JSON.stringify({ ...welcome, tiers: [24, 48, 96, 160], bitrate: 96 }));
+    assert.ok(w?.type === 'welcome');
+    assert.deepEqual(w.tiers, [24, 48, 96, 160]);
+    assert.equal(w.bitrate, 96);
+    const pcm = parseServerMessage(JSON.stringify({ ...welcome, codec: 'pcm', tiers: [], bitrate: null }));
+    assert.ok(pcm?.type === 'welcome' && pcm.bitrate === null && pcm.tiers?.length === 0);
+    assert.equal(parseServerMessage(JSON.stringify({ ...welcome, tiers: ['24'] })), null);
+    assert.equal(parseServerMessage(JSON.stringify({ ...welcome, bitrate: '96' })), null);
+    const b = parseServerMessage('{"type":"bitrate","kbps":48,"fromSeq":1234}');
+    assert.ok(b?.type === 'bitrate');
+    assert.equal(b.kbps, 48);
+    assert.equal(b.fromSeq, 1234);
+    assert.equal(parseServerMessage('{"type":"bitrate","kbps":48}'), null);
+  });
 });

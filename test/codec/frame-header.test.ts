@@ -6,8 +6,11 @@ import {
   CODEC_PCM_S16LE,
   FLAG_DISCONTINUITY,
   FRAME_HEADER_BYTES,
+  FLAG_TIER_MASK,
   readFrameHeader,
   setDiscontinuityFlag,
+  tierFlags,
+  tierOfFlags,
   writeFrameHeader,
   type FrameHeader,
 } from '../../src/codec/frame-header.ts';
@@ -67,6 +70,24 @@ test('sets and clears the discontinuity flag in place', () => {
   assert.equal(readFrameHeader(buf).flags, FLAG_DISCONTINUITY);
   setDiscontinuityFlag(buf, 0, false);
   assert.equal(readFrameHeader(buf).flags, 0);
+});
+
+test('carries the tier index in flags bits 4–7, next to the discontinuity flag, through a round trip', () => {
+  const buf = new Uint8Array(32);
+  for (const tier of [0, 1, 3, 15]) {
+    for (const disc of [false, true]) {
+      writeFrameHeader(buf, 0, { ...sample, flags: tierFlags(tier) | (disc ? FLAG_DISCONTINUITY : 0) });
+      const h = readFrameHeader(buf);
+      assert.equal(tierOfFlags(h.flags), tier);
+      assert.equal((h.flags & FLAG_DISCONTINUITY) !== 0, disc);
+      assert.equal(h.flags & 0b1110, 0, 'reserved bits stay 0');
+      // Setting or clearing the discontinuity flag keeps the tier.
+      setDiscontinuityFlag(buf, 0, !disc);
+      assert.equal(tierOfFlags(readFrameHeader(buf).flags), tier);
+    }
+  }
+  assert.equal(FLAG_TIER_MASK, 0xf0);
+  assert.equal(buf[3]! & 0x0f, 0, 'tier 15 without the flag: only the high bits set');
 });
 
 test('rejects short and invalid headers with a typed error code', () => {

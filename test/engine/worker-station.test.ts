@@ -1,16 +1,23 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readFrameHeader } from '../../src/codec/frame-header.ts';
-import { ChunkRing, WS_PREFIX_BYTES } from '../../src/engine/ring.ts';
-import { ChunkEncodeError, WorkerStation } from '../../src/engine/worker-station.ts';
+import { readFrameHeader, tierOfFlags } from '../../src/codec/frame-header.ts';
+import { splitOpusPackets } from '../../src/codec/opus-wire.ts';
+import { ChunkRing, WS_PREFIX_BYTES, type RingTierOptions } from '../../src/engine/ring.ts';
+import { OpusEncoderPool } from '../../src/engine/encoder-pool.ts';
+import { ChunkEncodeError, TIER_WARMUP_CHUNKS, WorkerStation } from '../../src/engine/worker-station.ts';
 import { DEFAULT_PARAMS } from '../../src/music/params.ts';
 
 const CHUNK_FRAMES = 4800;
 const CHUNK_MS = 100;
 const LEAD_MS = 150;
 
-function station(startSeq = 0, mp3 = false): { st: WorkerStation; ring: ChunkRing } {
-  const ring = ChunkRing.create(40, CHUNK_FRAMES);
+function station(
+  startSeq = 0,
+  mp3 = false,
+  tiers?: RingTierOptions,
+  tierWish = 0,
+): { st: WorkerStation; ring: ChunkRing } {
+  const ring = ChunkRing.create(40, CHUNK_FRAMES, 128_000, tiers);
   const st = new WorkerStation({
     type: 'add',
     id: 'test',
@@ -26,7 +33,7 @@ function station(startSeq = 0, mp3 = false): { st: WorkerStation; ring: ChunkRin
     opusBitrate: 96_000,
     opusComplexity: 5,
     mp3Bitrate: 128_000,
-    mp3,
+    wish: { mp3, tiers: tierWish },
   });
   return { st, ring };
 }
@@ -166,6 +173,131 @@ describe('engine worker station MP3', () => {
     } finally {
       st.takeEncoder().close();
       assert.equal(st.mp3Encoding, false);
+    }
+  });
+});
+
+describe('engine worker station Opus tiers', () => {
+  const TIERS: RingTierOptions = { kbps: [24, 48, 96, 160], defaultKbps: 96 };
+
+  /** Tier `tier`'s frame of `seq`: its header and payload, or null when the ring has none. */
+  function tierChunk(
+    ring: ChunkRing,
+    seq: number,
+    tier: number,
+  ): { flags: number; payload: Buffer; pageSeq: number } | null {
+    assert.ok(ring.has(seq));
+    const len = ring.opusFrameLength(seq, tier);
+    if (len === 0) {
+      assert.equal(ring.oggPageLength(seq, tier), 0, 'no Ogg page without the frame');
+      return null;
+    }
+    const headerAt = ring.opusRegion(seq, tier) + WS_PREFIX_BYTES;
+    const end = ring.opusFrameStart(seq, tier) + len;
+    const h = readFrameHeader(ring.bytes.subarray(headerAt));
+    const page = Buffer.from(ring.sab, ring.oggPageStart(seq, tier), ring.oggPageLength(seq, tier));
+    assert.equal(page.toString('latin1', 0, 4), 'OggS');
+    return {
+      flags: h.flags,
+      payload: Buffer.from(ring.bytes.subarray(headerAt + 32, end)),
+      pageSeq: page.readUInt32LE(18),
+    };
+  }
+
+  it('encodes a tier only while wished: nothing before, after a warm-up of 2 chunks its bytes, nothing after', () => {
+    const { st, ring } = station(0, false, TIERS);
+    try {
+      for (let i = 0; i < 3; i++) st.renderNext();
+      for (let seq = 0; seq < 3; seq++) {
+        assert.equal(tierChunk(ring, seq, 0), null, `seq ${seq}: 24 kb/s not wished`);
+        // The default tier is there, and its header names it (index 2).
+        assert.equal(tierOfFlags(tierChunk(ring, seq, 2)!.flags), 2);
+      }
+      assert.equal(st.takeStats(0, LEAD_MS).opusTiers, 0b0100, 'only the default tier');
+      st.setTiers(0b0001);
+      assert.equal(TIER_WARMUP_CHUNKS, 2);
+      for (let i = 0; i < 12; i++) st.renderNext();
+      assert.equal(tierChunk(ring, 3, 0), null, 'warm-up chunk 1 not published');
+      assert.equal(tierChunk(ring, 4, 0), null, 'warm-up chunk 2 not published');
+      let bytes = 0;
+      for (let seq = 5; seq < 15; seq++) {
+        const c = tierChunk(ring, seq, 0)!;
+        assert.ok(c, `seq ${seq} has 24 kb/s bytes`);
+        assert.equal(c.flags, 0, 'tier index 0, no discontinuity');
+        // Same Ogg page numbering as the default tier: one stream can switch between them.
+        assert.equal(c.pageSeq, tierChunk(ring, seq, 2)!.pageSeq);
+        assert.equal(splitOpusPackets(c.payload).length, 5);
+        bytes += c.payload.length;
+        assert.equal(tierChunk(ring, seq, 1), null, '48 kb/s still off');
+      }
+      // 1 s at 24 kb/s is 3000 bytes of packets (+ 2-byte length prefixes); VBR varies a little.
+      assert.ok(bytes > 2000 && bytes < 4500, `${bytes} bytes in 1 s at 24 kb/s`);
+      const stats = st.takeStats(0, LEAD_MS);
+      assert.equal(stats.opusTiers, 0b0101);
+      assert.equal(stats.encodeOpusSeconds.length, 12, 'one encode time a chunk, all tiers together');
+      st.setTiers(0);
+      st.renderNext();
+      assert.equal(tierChunk(ring, 15, 0), null, 'withdrawn: no more bytes');
+      assert.equal(st.takeStats(0, LEAD_MS).opusTiers, 0b0100);
+    } finally {
+      st.takeEncoder().close();
+    }
+  });
+
+  it('a station added with a tier wished (a restarted worker) warms it up and publishes it', () => {
+    const { st, ring } = station(30, false, TIERS, 0b1000);
+    try {
+      for (let i = 0; i < 4; i++) st.renderNext();
+      assert.equal(tierChunk(ring, 31, 3), null);
+      const c = tierChunk(ring, 32, 3)!;
+      assert.equal(tierOfFlags(c.flags), 3);
+      assert.equal(c.pageSeq, 2 + 32);
+    } finally {
+      st.takeEncoder().close();
+    }
+  });
+});
+
+describe('engine worker station tier encoders', () => {
+  it('takes a tier encoder from the worker pool and gives it back when the tier stops', () => {
+    const ring = ChunkRing.create(40, CHUNK_FRAMES, 128_000, { kbps: [24, 96], defaultKbps: 96 });
+    const pool = new OpusEncoderPool(4);
+    const st = new WorkerStation(
+      {
+        type: 'add',
+        id: 'pool',
+        seed: 3,
+        params: { ...DEFAULT_PARAMS },
+        chunkFrames: CHUNK_FRAMES,
+        startSeq: 0,
+        startMonoMs: 1_000_000,
+        wallOffsetMs: 0,
+        ring: ring.sab,
+        layout: ring.layout,
+        discontinuity: false,
+        opusBitrate: 96_000,
+        opusComplexity: 5,
+        mp3Bitrate: 128_000,
+        wish: { mp3: false, tiers: 0 },
+      },
+      undefined,
+      pool,
+    );
+    try {
+      st.setTiers(0b01);
+      for (let i = 0; i < 4; i++) st.renderNext();
+      assert.ok(ring.opusFrameLength(3, 0) > 0, 'the 24 kb/s tier is published after its warm-up');
+      st.setTiers(0);
+      assert.equal(pool.size, 1, 'its encoder went back to the pool');
+      st.setTiers(0b01);
+      assert.equal(pool.size, 0, 'and is taken again (reset) when the tier restarts');
+      for (let i = 0; i < 3; i++) st.renderNext();
+      assert.equal(ring.opusFrameLength(4, 0), 0, 'a restarted tier warms up again');
+      assert.equal(ring.opusFrameLength(5, 0), 0);
+      assert.ok(ring.opusFrameLength(6, 0) > 0);
+    } finally {
+      pool.give(st.takeEncoder());
+      assert.equal(pool.size, 2, 'removing the station gives back every encoder');
     }
   });
 });

@@ -105,7 +105,7 @@ for (const mode of MODES) {
     });
 
     it('never moves from a major or suspended V to a major I (no authentic cadence)', (t) => {
-      // The rule (MUSIC.md, `isAuthenticCadence`), written out here from chord tones rather than
+      // The rule (`isAuthenticCadence`), written out here from chord tones rather than
       // reusing the function under test: a chord on the fifth degree with no minor third (major, or
       // suspended) followed by a chord on the tonic of a mode whose tonic triad is major.
       const { chords } = scoreFor(mode);

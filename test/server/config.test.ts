@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import {
   CONFIG_DEFAULTS,
@@ -9,6 +12,8 @@ import {
   ConfigError,
   loadConfig,
   parseFlags,
+  ringDrainBudgetMs,
+  tierQueueBytes,
 } from '../../src/server/config.ts';
 import { ERRORS } from '../../src/server/errors.ts';
 
@@ -108,6 +113,55 @@ describe('configuration', () => {
     assert.throws(() => parseFlags(['--nope', '1']), ConfigError);
   });
 
+  it('validates the Opus tiers: integers 6–510 kb/s, ascending, unique, 1–16, with the default tier among them', () => {
+    for (const bad of ['24,24,96', '96,48', '5,96', '96,511', '24,x,96', '', '24,,96.5', [96, 1.5]]) {
+      assert.throws(
+        () => loadConfig({ opusTiers: bad }),
+        (e: unknown) =>
+          e instanceof ConfigError && e.setting === 'opusTiers' && e.message.includes('opusTiers'),
+        `opusTiers ${JSON.stringify(bad)}`,
+      );
+    }
+    const seventeen = Array.from({ length: 17 }, (_, i) => 6 + i).join(',');
+    assert.throws(() => loadConfig({ opusTiers: seventeen }), /1 to 16 bitrates, got 17/);
+    // The default tier (opusBitrate, in bit/s) must be one of the tiers.
+    assert.throws(
+      () => loadConfig({ opusTiers: '24,48,160' }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.setting === 'opusTiers' &&
+        /include the default tier .*96 kb\/s/.test(e.message),
+    );
+    assert.throws(
+      () => loadConfig({ opusBitrate: 96_500 }),
+      (e: unknown) => (e as ConfigError).setting === 'opusTiers',
+    );
+    assert.deepEqual(loadConfig({ opusTiers: '32, 64,128', opusBitrate: 128_000 }).opusTiers, [32, 64, 128]);
+    assert.deepEqual(loadConfig({}, { AURALIS_OPUS_TIERS: '48,96' }).opusTiers, [48, 96]);
+  });
+
+  it('bounds the queue of a slow tier so that it drains before its ring slot is rewritten', () => {
+    const c = loadConfig({});
+    const bounds = tierQueueBytes(c);
+    // Default: 8 s ring − 400 − 150 − 500 ms = 6.95 s; 24 kb/s is 3420 B/s on the WebSocket, 3290
+    // B/s in Ogg pages (27 + 2 bytes a page, 10 pages a second): the slower one binds.
+    const budgetS = ringDrainBudgetMs(c) / 1000;
+    assert.equal(budgetS, 6.95);
+    assert.equal(bounds.length, 4);
+    assert.ok(bounds[0]! < c.listenerQueueBytes, `24 kb/s: ${bounds[0]} < 64 KiB`);
+    assert.equal(bounds[0], Math.floor(budgetS * (3000 + 290)) - 1);
+    assert.ok(bounds[1]! < c.listenerQueueBytes, '48 kb/s is bounded too (64 KiB would be 10 s)');
+    // 96 and 160 kb/s drain 64 KiB in time: the configured bound.
+    assert.equal(bounds[2], c.listenerQueueBytes);
+    assert.equal(bounds[3], c.listenerQueueBytes);
+    // Every tier's bound drains within the budget at its byte rate.
+    for (const [i, kbps] of c.opusTiers.entries()) {
+      // The Ogg stream (slower than the WebSocket's): a 27-byte page header and its lacing, 10 pages a second.
+      const oggRate = kbps * 125 + (27 + Math.ceil((kbps * 12.5 + 1) / 255)) * 10;
+      assert.ok(bounds[i]! / oggRate < budgetS, `${kbps} kb/s drains in time`);
+    }
+  });
+
   it('counts the MP3 stream in the queue-vs-ring rule: a low MP3 bitrate needs a smaller queue', () => {
     // 64 KiB of MP3 at 64 kb/s (8 kB/s) is 8.2 s, over the default ring's 6.95 s.
     assert.throws(
@@ -129,13 +183,89 @@ describe('configuration', () => {
       { encoding: 'utf8' },
     );
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /port/);
+    // One line, the unit read as part of the sentence, not a stack trace.
+    assert.equal(
+      r.stderr,
+      'auralis: invalid configuration: port (--port) must be a port number between 0 and 65535, got 99999\n',
+    );
     const e = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
       encoding: 'utf8',
       env: { ...process.env, AURALIS_CHUNK_MS: '33' },
     });
     assert.equal(e.status, 2);
     assert.match(e.stderr, /AURALIS_CHUNK_MS/);
+  });
+
+  it('turns a busy port and a host it cannot listen on into one line and exit code 2', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const busy = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', String(port), '--workers', '1'],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      assert.equal(busy.status, 2, busy.stderr);
+      assert.match(
+        busy.stderr,
+        new RegExp(
+          `^auralis: invalid configuration: port \\(--port / PORT\\) ${port}: address 127\\.0\\.0\\.1:${port} is already in use`,
+        ),
+      );
+      assert.equal(busy.stderr.trim().split('\n').length, 1, busy.stderr);
+      assert.doesNotMatch(busy.stderr, /\bat .*\(|node:internal/);
+    } finally {
+      blocker.close();
+    }
+    const badHost = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--host', '999.1.1.1', '--workers', '1'],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.equal(badHost.status, 2, badHost.stderr);
+    assert.match(badHost.stderr, /^auralis: invalid configuration: host \(--host \/ HOST\) "999\.1\.1\.1": /);
+    assert.equal(badHost.stderr.trim().split('\n').length, 1, badHost.stderr);
+  });
+
+  it('reads a JSON config file with the same names, units and validation; env and flags override it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'auralis-config-'));
+    const file = join(dir, 'auralis.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ port: 9100, trustProxy: ['127.0.0.1'], logLevel: 'WARN', mp3Bitrate: 96000 }),
+    );
+    const c = loadConfig(parseFlags(['--config', file]));
+    assert.equal(c.configFile, file);
+    assert.equal(c.port, 9100);
+    assert.deepEqual(c.trustProxy, ['127.0.0.1']);
+    assert.equal(c.logLevel, 'warn');
+    assert.equal(c.mp3Bitrate, 96_000);
+    // From the environment too; then a variable and a flag each override the file.
+    assert.equal(loadConfig({}, { AURALIS_CONFIG: file }).port, 9100);
+    assert.equal(loadConfig({}, { AURALIS_CONFIG: file, PORT: '9200' }).port, 9200);
+    assert.equal(loadConfig(parseFlags(['--config', file, '--port', '9300']), { PORT: '9200' }).port, 9300);
+    const bad = (content: string, pattern: RegExp, setting: string): void => {
+      writeFileSync(file, content);
+      assert.throws(
+        () => loadConfig(parseFlags(['--config', file])),
+        (e: unknown) => e instanceof ConfigError && e.setting === setting && pattern.test(e.message),
+        content,
+      );
+    };
+    bad(
+      '{"port": 99999}',
+      /^port \(.*auralis\.json\) must be a port number between 0 and 65535, got 99999$/,
+      'port',
+    );
+    bad('{"prot": 9000}', /unknown setting "prot"/, 'prot');
+    bad('{"listener_queue_bytes": 9000}', /did you mean "listenerQueueBytes"/, 'listener_queue_bytes');
+    bad('{"port": 9000,}', /is not valid JSON/, 'configFile');
+    bad('[1, 2]', /must hold one JSON object of settings/, 'configFile');
+    assert.throws(
+      () => loadConfig(parseFlags(['--config', join(dir, 'missing.json')])),
+      (e: unknown) => e instanceof ConfigError && /missing\.json cannot be read \(ENOENT\)/.test(e.message),
+    );
   });
 
   it('keeps the error-code registry and the protocol document in step', () => {
@@ -157,13 +287,21 @@ describe('configuration', () => {
  * A valid value for a row that differs from its default (and fits the cross-field rules with the
  * other defaults): the text a flag or variable would carry, and the parsed value it must give.
  */
+/** An empty settings file for the row of `--config` itself. */
+const SAMPLE_CONFIG_FILE = join(mkdtempSync(join(tmpdir(), 'auralis-config-')), 'empty.json');
+writeFileSync(SAMPLE_CONFIG_FILE, '{}');
+
 function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
   const d = CONFIG_DEFAULTS[s.key];
   switch (s.kind) {
     case 'string':
+      if (s.key === 'configFile') return [SAMPLE_CONFIG_FILE, SAMPLE_CONFIG_FILE];
       return [`${String(d)}-x`, `${String(d)}-x`];
     case 'list':
+      if (s.key === 'trustProxy') return ['10.0.0.1, fd00::/8', ['10.0.0.1', 'fd00::/8']];
       return ['https://a.example, https://b.example', ['https://a.example', 'https://b.example']];
+    case 'intList':
+      return ['24, 96,256', [24, 96, 256]];
     case 'enum': {
       const v = s.values!.find((x) => x !== d)!;
       return [v, v];
@@ -175,7 +313,10 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
       const hi = Math.min(s.max!, Math.max(2 * lo, 1000));
       // Near the default first when a cross-field rule keeps the low range out (a request timeout
       // may not be below the head timeout), then downwards from `hi`.
-      const near = [Number(d) + 1, Number(d) * 2].filter((v) => v > hi && v <= s.max!);
+      // The default Opus tier must be one of the tiers.
+      const near = [Number(d) + 1, Number(d) * 2, ...(s.key === 'opusBitrate' ? [128_000] : [])].filter(
+        (v) => v > hi && v <= s.max!,
+      );
       for (const v of [...near, ...Array.from({ length: hi - lo + 1 }, (_, i) => hi - i)]) {
         if (v !== d && !s.check?.(v)) {
           try {

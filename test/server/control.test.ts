@@ -10,16 +10,27 @@ describe('control', () => {
       const welcome = await a.next('welcome');
       const r = await json(server, 'PATCH', '/api/stations/default', { bpm: 60, mode: 'dorian' });
       assert.equal(r.status, 200);
-      const body = r.body as { params: Record<string, unknown>; effectiveAt: number };
+      const before = Date.now();
+      const body = r.body as { params: Record<string, unknown>; effectiveAt: number; effectiveAtMs: number };
       assert.equal(body.params.bpm, 60);
       assert.equal(body.params.mode, 'dorian');
       assert.ok(
         body.effectiveAt >= (welcome.position as number),
         'effective at or after the current position',
       );
+      // The same instant as Unix ms on the chunk headers' clock: a `now` message's position plays
+      // at its `at`, and the change is heard (effectiveAt - position) frames after it.
+      const now = await a.next('now', 8000);
+      const audibleMs = (now.at as number) + ((body.effectiveAt - (now.position as number)) * 1000) / 48_000;
+      assert.ok(Math.abs(body.effectiveAtMs - audibleMs) <= 2, `${body.effectiveAtMs} vs ${audibleMs}`);
+      assert.ok(
+        body.effectiveAtMs > before - 5_000 && body.effectiveAtMs < before + 30_000,
+        `effectiveAtMs ${body.effectiveAtMs} is a wall-clock time near ${before}`,
+      );
       for (const c of [a, b]) {
         const p = await c.next('params');
         assert.equal(p.effectiveAt, body.effectiveAt);
+        assert.equal(p.effectiveAtMs, body.effectiveAtMs);
         assert.equal(p.source, 'api');
         assert.deepEqual(p.params, body.params);
       }
@@ -49,6 +60,23 @@ describe('control', () => {
       assert.equal(params.mode, 'phrygian');
       assert.equal(params.bpm, 40);
       assert.equal(params.key, 'D#', 'a preset keeps the key');
+      assert.equal(params.modified, false, 'the preset as it is');
+      // A changed tempo: the preset is still named, and marked modified (API and message agree).
+      other.texts.length = 0;
+      a.send({ type: 'set', params: { bpm: 52 } });
+      const p3 = await other.next('params');
+      assert.equal((p3.params as Record<string, unknown>).preset, 'sleep');
+      assert.equal((p3.params as Record<string, unknown>).modified, true);
+      const st = await json(server, 'GET', '/api/stations/default');
+      assert.equal((st.body!.params as Record<string, unknown>).modified, true);
+      // A key change alone leaves it intact (presets do not fix a key).
+      other.texts.length = 0;
+      a.send({ type: 'preset', name: 'sleep' });
+      await other.next('params');
+      other.texts.length = 0;
+      a.send({ type: 'set', params: { key: 'C' } });
+      const p4 = await other.next('params');
+      assert.equal((p4.params as Record<string, unknown>).modified, false);
       a.close();
       other.close();
     });

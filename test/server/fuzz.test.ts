@@ -316,7 +316,7 @@ describe('fuzzing', { timeout: 120_000 * SCALE }, () => {
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
     const st = await send({ method: 'GET', path: '/api/stations/default', headers: {}, body: null });
     const params = (JSON.parse(st.text) as { params: Record<string, unknown> }).params;
-    assert.deepEqual(Object.keys(params).sort(), ['bpm', 'intensity', 'key', 'mode', 'preset']);
+    assert.deepEqual(Object.keys(params).sort(), ['bpm', 'intensity', 'key', 'mode', 'modified', 'preset']);
     const mem1 = memory();
     t.diagnostic(`HTTP requests fuzzed: ${cases} (numRuns ${HTTP_RUNS})`);
     t.diagnostic(

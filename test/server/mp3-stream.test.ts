@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { mp3FrameLength } from '../../src/codec/mp3-encoder.ts';
 import { ICY_METAINT } from '../../src/server/broadcast/icy.ts';
 import type { AuralisServer } from '../../src/server/server.ts';
+import { decodeMp3 as decode, probeAudio as probe } from '../codec/mp3-tools.ts';
 import { requireTool } from '../codec/tools.ts';
 import { metricValue } from './bundle.ts';
 import { connect, json, sleep, withServer } from './helpers.ts';
@@ -81,55 +81,6 @@ function titleOf(block: Buffer): string {
   // Padded with zeros to the next 16 bytes, no further.
   assert.ok(m[2]!.length < 16, `${m[2]!.length} padding bytes`);
   return m[1]!;
-}
-
-function probe(bytes: Buffer): { codec: string; rate: string; channels: number; format: string } {
-  const p = spawnSync(
-    'ffprobe',
-    [
-      '-v',
-      'error',
-      '-show_entries',
-      'stream=codec_name,sample_rate,channels:format=format_name',
-      '-of',
-      'json',
-      '-i',
-      'pipe:0',
-    ],
-    { input: bytes, encoding: 'buffer', maxBuffer: 1 << 26 },
-  );
-  assert.equal(p.status, 0, String(p.stderr));
-  const j = JSON.parse(String(p.stdout)) as {
-    streams: { codec_name: string; sample_rate: string; channels: number }[];
-    format: { format_name: string };
-  };
-  const s = j.streams[0]!;
-  return { codec: s.codec_name, rate: s.sample_rate, channels: s.channels, format: j.format.format_name };
-}
-
-/** Decodes MP3 bytes with ffmpeg (`-v error`): its stderr, seconds of audio and RMS in dBFS. */
-function decode(bytes: Buffer): { stderr: string; seconds: number; rmsDb: number } {
-  const d = spawnSync(
-    'ffmpeg',
-    ['-v', 'error', '-f', 'mp3', '-i', 'pipe:0', '-f', 's16le', '-ac', '2', '-'],
-    {
-      input: bytes,
-      maxBuffer: 1 << 28,
-    },
-  );
-  assert.equal(d.status, 0, String(d.stderr));
-  const pcm = d.stdout;
-  let sum = 0;
-  const n = pcm.length >> 1;
-  for (let i = 0; i < n; i++) {
-    const v = pcm.readInt16LE(i * 2) / 32768;
-    sum += v * v;
-  }
-  return {
-    stderr: String(d.stderr),
-    seconds: pcm.length / 4 / 48_000,
-    rmsDb: 10 * Math.log10(sum / Math.max(1, n) + 1e-20),
-  };
 }
 
 async function metrics(server: AuralisServer): Promise<string> {

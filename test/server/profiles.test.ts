@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { connect, json, pcmToFloat, sleep, withServer } from './helpers.ts';
 
-describe('baseline profile (PERFORMANCE.md), kept to measure against', () => {
+describe('baseline profile (docs/performance/), kept to measure against', () => {
   it('streams continuous, paced, audible chunks rendered on the main loop and encoded per listener', async () => {
     await withServer({ profile: 'baseline' }, async (server) => {
       const pcm = await connect(server, 'codec=pcm');

@@ -135,7 +135,9 @@ describe('shutdown of the built server (dist/main.js)', () => {
   it('keeps serving when its stdout reader goes away after 100 bytes, then exits 0 on SIGTERM', async (t) => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const p = start(['--port', String(port), '--workers', '1', '--log-level', 'info']);
+    // Debug level: every request is logged (at info only events are, and the first of them come
+    // before the server listens).
+    const p = start(['--port', String(port), '--workers', '1', '--log-level', 'debug']);
     // `| head -c 100`: read 100 bytes, then close the read end.
     let read = 0;
     await new Promise<void>((resolve, reject) => {
@@ -149,6 +151,12 @@ describe('shutdown of the built server (dist/main.js)', () => {
       p.child.once('exit', (code) => reject(new Error(`exited ${code} before writing 100 bytes`)));
     });
 
+    // It may not listen yet (its first lines come while it starts): wait until it does.
+    const listening = performance.now() + 20_000;
+    while ((await fetch(`${url}/healthz`).catch(() => null)) === null) {
+      assert.ok(performance.now() < listening, 'the server never listened');
+      await sleep(50);
+    }
     // The server goes on answering for a few seconds, logging every request into the closed pipe.
     const until = performance.now() + 3000;
     let answered = 0;

@@ -17,6 +17,7 @@ const SMALL = {
   stallTimeoutMs: 1500,
   // 2 s ring − 400 ms render-ahead − 150 ms lead − 500 ms guard = 950 ms of the slowest stream.
   opusBitrate: 256_000,
+  opusTiers: '256',
   mp3Bitrate: 320_000,
   listenerQueueBytes: 24 * 1024,
   httpBurstMs: 500,
@@ -400,6 +401,7 @@ describe('config: queued ring bytes must drain before their slot is reused', () 
         ringSeconds: 2,
         stallTimeoutMs: 1500,
         opusBitrate: 256_000,
+        opusTiers: '256',
         mp3Bitrate: 320_000,
         listenerQueueBytes: 24 * 1024,
       }).ringSeconds,

@@ -21,6 +21,7 @@ describe('WebSocket streaming', () => {
         'intensity',
         'key',
         'mode',
+        'modified',
         'preset',
       ]);
       const [first] = await c.waitChunks(1, 2000);

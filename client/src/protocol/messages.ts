@@ -21,9 +21,22 @@ export interface WelcomeMessage {
   sampleRate: number;
   channels: number;
   codec: 'opus' | 'pcm';
+  /**
+   * The Opus bitrate tiers (kb/s, ascending; a chunk header's tier bits index this list) and the one
+   * this connection gets now. `[]` and null for PCM; absent from older servers (one stream).
+   */
+  tiers?: number[];
+  bitrate?: number | null;
   chunkMs: number;
   position: number;
   resumeToken?: string;
+}
+
+/** The server switched this connection to `kbps`: chunk `fromSeq` is the first of that tier. */
+export interface BitrateMessage {
+  type: 'bitrate';
+  kbps: number;
+  fromSeq: number;
 }
 
 export interface ParamsMessage {
@@ -61,7 +74,8 @@ export interface ErrorMessage {
   field?: string;
 }
 
-export type ServerMessage = WelcomeMessage | ParamsMessage | NowMessage | PongMessage | ErrorMessage;
+export type ServerMessage =
+  WelcomeMessage | ParamsMessage | NowMessage | PongMessage | ErrorMessage | BitrateMessage;
 
 export type ParamsPatch = Partial<Pick<StationParams, 'key' | 'mode' | 'bpm' | 'intensity'>>;
 
@@ -69,6 +83,8 @@ export type ClientMessage =
   | { type: 'set'; params: ParamsPatch }
   | { type: 'preset'; name: string }
   | { type: 'ping'; t: number }
+  /** Ask for another Opus tier (kb/s, one of welcome.tiers); answered with a BitrateMessage. */
+  | { type: 'bitrate'; kbps: number }
   | { type: 'stats'; bufferedMs: number; underruns: number; playedFrames: number };
 
 /**
@@ -98,9 +114,18 @@ export function parseServerMessage(text: string): ServerMessage | null {
   }
   if (!isObject(msg) || typeof msg.type !== 'string') return null;
   switch (msg.type) {
-    case 'welcome':
-      return isObject(msg.params) && typeof msg.sampleRate === 'number'
-        ? (msg as unknown as WelcomeMessage)
+    case 'welcome': {
+      if (!isObject(msg.params) || typeof msg.sampleRate !== 'number') return null;
+      // Tier fields are optional (older servers), but when present they must be well formed.
+      const { tiers, bitrate } = msg;
+      if (tiers !== undefined && !(Array.isArray(tiers) && tiers.every((k) => typeof k === 'number')))
+        return null;
+      if (bitrate !== undefined && bitrate !== null && typeof bitrate !== 'number') return null;
+      return msg as unknown as WelcomeMessage;
+    }
+    case 'bitrate':
+      return typeof msg.kbps === 'number' && typeof msg.fromSeq === 'number'
+        ? (msg as unknown as BitrateMessage)
         : null;
     case 'params':
       return isObject(msg.params) ? (msg as unknown as ParamsMessage) : null;

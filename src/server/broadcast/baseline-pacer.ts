@@ -13,7 +13,7 @@ interface WsLike {
 }
 
 /**
- * The `baseline` profile's broadcaster (PERFORMANCE.md), kept only to measure the optimized path
+ * The `baseline` profile's broadcaster (see docs/performance/), kept only to measure the optimized path
  * against: when a chunk is due it is synthesized right here on the event loop, then encoded once
  * per listener (each listener has its own Opus encoder) into freshly allocated buffers and sent
  * through the WebSocket library. WebSocket only: HTTP streams need the optimized profile.

@@ -83,6 +83,15 @@ export interface Listener {
   readonly flow: ListenerFlow;
   /** Next sequence number this listener should receive. */
   nextSeq: number;
+  /**
+   * Opus listeners (WebSocket `codec=opus`, Ogg): the index of the bitrate tier whose bytes it gets
+   * now, and the one it asked for; they differ while a switch waits for the asked tier's bytes (its
+   * warm-up). Absent or equal to the ring's default tier for the others.
+   */
+  tier?: number;
+  wantTier?: number;
+  /** Called by the pacer right before it sends the first chunk (`fromSeq`) of `wantTier`. */
+  tierSwitched?(fromSeq: number, fromTier: number): void;
   /** Audio was skipped for this listener: its next chunk carries the discontinuity flag. */
   discontinuity: boolean;
   /** When the listener went over its bound (queue or lag) without draining since (ms), 0 while it keeps up. */

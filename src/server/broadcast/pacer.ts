@@ -44,6 +44,20 @@ export function announceDueNow(st: Station, positionFrames: number, observer: Pa
 export const TRANSPORT_INDEX: Record<Transport, number> = { ws: 0, ogg: 1, wav: 2, mp3: 3 };
 export const TRANSPORT_NAMES: readonly Transport[] = ['ws', 'ogg', 'wav', 'mp3'];
 
+/**
+ * The tier whose bytes an Opus listener gets for `seq`: the one it asked for as soon as the ring has
+ * its bytes, else the one it gets now, else (that tier has no bytes for this chunk: its encoder was
+ * rebuilt) the default tier, which always has them. Every tier's packets of a chunk cover the same
+ * samples, so one decoder plays them in any order.
+ */
+function tierToSend(l: Listener, ring: ChunkRing, seq: number): number {
+  const def = ring.layout.defaultTier;
+  const want = l.wantTier ?? def;
+  const now = l.tier ?? def;
+  if (want !== now && ring.opusFrameLength(seq, want) > 0) return want;
+  return now === def || ring.opusFrameLength(seq, now) > 0 ? now : def;
+}
+
 /** If the loop fell this many chunks behind (a long GC or a blocked loop), jump to the newest. */
 const MAX_CATCH_UP_CHUNKS = 10;
 /** Re-check soon when a due chunk is not rendered yet. */
@@ -66,6 +80,8 @@ export class Pacer {
   private running = false;
   private readonly leadMs: number;
   private readonly queueBytes: number;
+  /** The user-space queue bound of an Opus listener, by the tier of the chunk (config tierQueueBytes). */
+  private readonly tierQueueBytes: readonly number[];
   private readonly stallTimeoutMs: number;
   private readonly maxLagMs: number;
   private readonly observer: PacerObserver;
@@ -76,6 +92,8 @@ export class Pacer {
   constructor(opts: {
     leadMs: number;
     listenerQueueBytes: number;
+    /** Per Opus tier: a smaller bound for a tier too slow to drain listenerQueueBytes in time. */
+    tierQueueBytes?: readonly number[];
     stallTimeoutMs: number;
     /** Listeners further behind live than this (kernel + user-space queue) are skipped. */
     maxListenerLagMs?: number;
@@ -85,6 +103,7 @@ export class Pacer {
   }) {
     this.leadMs = opts.leadMs;
     this.queueBytes = opts.listenerQueueBytes;
+    this.tierQueueBytes = opts.tierQueueBytes ?? [];
     this.stallTimeoutMs = opts.stallTimeoutMs;
     this.maxLagMs = opts.maxListenerLagMs ?? Infinity;
     this.observer = opts.observer;
@@ -182,9 +201,17 @@ export class Pacer {
   private publish(st: Station, seq: number, dueCheckMs: number): void {
     const ring = st.engine.ring;
     const sab = ring.sab;
-    const opus = Buffer.from(sab, ring.opusFrameStart(seq), ring.opusFrameLength(seq));
+    const def = ring.layout.defaultTier;
+    // The Opus frame and Ogg page of each tier in use (held by a listener) that has bytes for seq;
+    // the default tier always.
+    const frames = st.tierFrames;
+    const pages = st.tierPages;
+    for (let t = 0; t < frames.length; t++) {
+      const len = t === def || st.tierHolds[t]! > 0 ? ring.opusFrameLength(seq, t) : 0;
+      frames[t] = len > 0 ? Buffer.from(sab, ring.opusFrameStart(seq, t), len) : null;
+      pages[t] = len > 0 ? Buffer.from(sab, ring.oggPageStart(seq, t), ring.oggPageLength(seq, t)) : null;
+    }
     const pcm = Buffer.from(sab, ring.pcmFrameStart(seq), ring.pcmFrameLength(seq));
-    const ogg = Buffer.from(sab, ring.oggPageStart(seq), ring.oggPageLength(seq));
     const wavStart = ring.pcmRegion(seq) + WS_PREFIX_BYTES + CHUNK_HEADER_BYTES;
     const wav = Buffer.from(sab, wavStart, ring.pcmFrameStart(seq) + ring.pcmFrameLength(seq) - wavStart);
     // MP3 frames exist only while the station has MP3 listeners (otherwise the length is 0).
@@ -194,9 +221,13 @@ export class Pacer {
     for (const l of st.listeners) {
       if (l.nextSeq > seq) continue;
       const t = l.transport;
-      const bytes =
-        t === 'ws' ? (l.codec === 'opus' ? opus : pcm) : t === 'ogg' ? ogg : t === 'wav' ? wav : mp3;
-      if (this.write(l, ring, seq, bytes, dueCheckMs)) sends[TRANSPORT_INDEX[l.transport]]!++;
+      let tier = def;
+      let bytes: Buffer;
+      if (t === 'ogg' || (t === 'ws' && l.codec === 'opus')) {
+        tier = tierToSend(l, ring, seq);
+        bytes = (t === 'ws' ? frames[tier] : pages[tier]) ?? this.bytesFor(l, ring, seq, tier);
+      } else bytes = t === 'ws' ? pcm : t === 'wav' ? wav : mp3;
+      if (this.write(l, ring, seq, bytes, dueCheckMs, tier)) sends[TRANSPORT_INDEX[l.transport]]!++;
     }
     const latenessSeconds = (monoNowMs() - st.dueMs(seq, this.leadMs)) / 1000;
     this.observer.chunkPublished(st, seq, latenessSeconds, sends);
@@ -215,7 +246,14 @@ export class Pacer {
    *    is flagged), so a slow reader stays within a bounded distance of live;
    *  - over the bound and draining nothing for `stallTimeoutMs`: the listener is reset (stalled).
    */
-  write(l: Listener, ring: ChunkRing, seq: number, bytes: Buffer, nowMs: number): boolean {
+  write(
+    l: Listener,
+    ring: ChunkRing,
+    seq: number,
+    bytes: Buffer,
+    nowMs: number,
+    tier = ring.layout.defaultTier,
+  ): boolean {
     const socket = l.socket;
     if (socket.destroyed) return false;
     const f = l.flow;
@@ -235,7 +273,9 @@ export class Pacer {
     if (l.closed || !socket.writable) return false;
     const queued = f.kernelQueued + userQueued;
     const lagMs = f.chunkBytes > 0 ? (queued / f.chunkBytes) * this.chunkSeconds * 1000 : 0;
-    if (userQueued > this.queueBytes || lagMs > this.maxLagMs) {
+    const opus = l.transport === 'ogg' || (l.transport === 'ws' && l.codec === 'opus');
+    const bound = opus ? (this.tierQueueBytes[tier] ?? this.queueBytes) : this.queueBytes;
+    if (userQueued > bound || lagMs > this.maxLagMs) {
       l.skipped++;
       l.discontinuity = true;
       l.nextSeq = seq + 1;
@@ -256,8 +296,10 @@ export class Pacer {
       if (l.transport === 'ws') {
         // Rare path (after a skip): a private copy with the flag set; the shared bytes stay as they are.
         out = Buffer.from(bytes);
-        const headerAt = (l.codec === 'opus' ? ring.opusRegion(seq) : ring.pcmRegion(seq)) + WS_PREFIX_BYTES;
-        const frameStart = l.codec === 'opus' ? ring.opusFrameStart(seq) : ring.pcmFrameStart(seq);
+        // The tier bits (4–7) stay as they are.
+        const headerAt =
+          (l.codec === 'opus' ? ring.opusRegion(seq, tier) : ring.pcmRegion(seq)) + WS_PREFIX_BYTES;
+        const frameStart = l.codec === 'opus' ? ring.opusFrameStart(seq, tier) : ring.pcmFrameStart(seq);
         out[headerAt - frameStart + 3]! |= 1;
       }
       l.discontinuity = false;
@@ -266,6 +308,12 @@ export class Pacer {
       // An MP3 chunk rendered before the station's MP3 encoder started: nothing to send.
       l.nextSeq = seq + 1;
       return false;
+    }
+    if (tier !== l.tier && tier === l.wantTier) {
+      // The first chunk of the tier the listener asked for: it is told right before it.
+      const from = l.tier!;
+      l.tier = tier;
+      l.tierSwitched?.(seq, from);
     }
     if (l.icy) this.writeIcy(l, out);
     else socket.write(out, f.onWritten);
@@ -309,22 +357,26 @@ export class Pacer {
     const first = Math.max(0, st.nextSeq - count);
     l.nextSeq = first;
     let sent = 0;
+    const opus = l.transport === 'ogg' || (l.transport === 'ws' && l.codec === 'opus');
     for (let seq = first; seq < st.nextSeq; seq++) {
       if (!ring.has(seq)) continue;
-      if (this.write(l, ring, seq, this.bytesFor(l, ring, seq), monoNowMs())) sent++;
+      const tier = opus ? tierToSend(l, ring, seq) : ring.layout.defaultTier;
+      if (this.write(l, ring, seq, this.bytesFor(l, ring, seq, tier), monoNowMs(), tier)) sent++;
     }
     l.nextSeq = st.nextSeq;
     if (sent > 0) this.observer.listenerSent(l.transport, sent);
   }
 
-  private bytesFor(l: Listener, ring: ChunkRing, seq: number): Buffer {
+  private bytesFor(l: Listener, ring: ChunkRing, seq: number, tier: number): Buffer {
     const sab = ring.sab;
     if (l.transport === 'ws') {
       return l.codec === 'opus'
-        ? Buffer.from(sab, ring.opusFrameStart(seq), ring.opusFrameLength(seq))
+        ? Buffer.from(sab, ring.opusFrameStart(seq, tier), ring.opusFrameLength(seq, tier))
         : Buffer.from(sab, ring.pcmFrameStart(seq), ring.pcmFrameLength(seq));
     }
-    if (l.transport === 'ogg') return Buffer.from(sab, ring.oggPageStart(seq), ring.oggPageLength(seq));
+    if (l.transport === 'ogg') {
+      return Buffer.from(sab, ring.oggPageStart(seq, tier), ring.oggPageLength(seq, tier));
+    }
     if (l.transport === 'mp3') return Buffer.from(sab, ring.mp3Region(seq), ring.mp3Length(seq));
     const wavStart = ring.pcmRegion(seq) + WS_PREFIX_BYTES + CHUNK_HEADER_BYTES;
     return Buffer.from(sab, wavStart, ring.pcmFrameStart(seq) + ring.pcmFrameLength(seq) - wavStart);

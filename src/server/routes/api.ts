@@ -159,6 +159,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
       seed = s.patch.seed;
     }
     const st = await ctx.registry.create({ id: body.id as string | undefined, patch, seed });
+    ctx.stationsChanged();
     return reply.code(201).send(stationJson(ctx, st));
   });
 
@@ -186,6 +187,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
       throw new ApiError('FORBIDDEN', 'the default station cannot be deleted');
     if (st.personal) throw new ApiError('FORBIDDEN', `personal session ${st.id} ends when its owner leaves`);
     ctx.registry.remove(st.id);
+    ctx.stationsChanged();
     return reply.code(204).send();
   });
 }

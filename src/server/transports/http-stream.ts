@@ -11,6 +11,7 @@ import {
 import { ICY_METAINT, IcyCursor } from '../broadcast/icy.ts';
 import type { ServerContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
+import { joinTier, leaveTier, offeredTiers, parseBitrate, switchedTier } from '../broadcast/tiers.ts';
 
 class HttpListener implements Listener {
   readonly transport: Transport;
@@ -24,6 +25,9 @@ class HttpListener implements Listener {
   sent = 0;
   closed = false;
   readonly icy: IcyCursor | null;
+  tier?: number;
+  wantTier?: number;
+  tierSwitched?: (fromSeq: number, fromTier: number) => void;
 
   constructor(transport: Transport, socket: Socket, icy: IcyCursor | null = null) {
     this.transport = transport;
@@ -71,6 +75,7 @@ export function handleStream(
       `no stream ${JSON.stringify(req.params.file)}; use /stream/<station>.ogg, .wav or .mp3`,
     );
   const [, id, kind] = m as unknown as [string, string, StreamKind];
+  const tier = streamTier(ctx, kind, req.query);
   const st = ctx.registry.get(id);
   if (!st) throw new ApiError('UNKNOWN_STATION', `no station ${JSON.stringify(id)}`, 'id');
   if (ctx.config.profile === 'baseline') {
@@ -107,6 +112,11 @@ export function handleStream(
   ctx.listenerJoined(kind);
   if (kind === 'mp3' && ++st.mp3Listeners === 1) ctx.engine.setMp3(st.id, true);
   const burstChunks = Math.ceil(ctx.config.httpBurstMs / st.chunkMs);
+  if (kind === 'ogg') {
+    // Fixed for the connection; the default tier's pages until the tier is warm (same stream).
+    joinTier(ctx.engine, st, listener, tier, Math.max(0, st.nextSeq - burstChunks));
+    listener.tierSwitched = (_fromSeq, fromTier) => switchedTier(ctx.engine, st, fromTier);
+  }
   ctx.pacer.burst(st, listener, burstChunks);
   st.listeners.add(listener);
   const done = (): void => {
@@ -114,9 +124,44 @@ export function handleStream(
     listener.closed = true;
     ctx.listenerLeft(kind, listener);
     if (kind === 'mp3' && --st.mp3Listeners === 0) ctx.engine.setMp3(st.id, false);
+    if (kind === 'ogg') leaveTier(ctx.engine, st, listener);
   };
   socket.on('close', done);
   socket.on('error', done);
   // The stream never reads a body; anything the client sends is ignored.
   socket.resume();
+}
+
+/**
+ * The `bitrate` query parameter of a stream (kb/s): for Ogg one of the Opus tiers (or `auto` /
+ * absent: the default tier), returned as its index; for MP3 only the configured MP3 bitrate; WAV
+ * has one rate and takes none. Anything else is INVALID_PARAM naming `bitrate`.
+ */
+function streamTier(ctx: ServerContext, kind: StreamKind, query: unknown): number {
+  const q = (query ?? {}) as Record<string, unknown>;
+  const raw = q.bitrate;
+  if (raw !== undefined && typeof raw !== 'string') {
+    throw new ApiError('INVALID_PARAM', 'bitrate is given more than once', 'bitrate');
+  }
+  const config = ctx.config;
+  if (kind === 'ogg') {
+    const tier = parseBitrate(raw, config);
+    if (typeof tier === 'string') throw new ApiError('INVALID_PARAM', tier, 'bitrate');
+    return tier;
+  }
+  if (raw === undefined) return 0;
+  if (kind === 'mp3') {
+    const kbps = config.mp3Bitrate / 1000;
+    if (raw === String(kbps)) return 0;
+    throw new ApiError(
+      'INVALID_PARAM',
+      `bitrate of the MP3 stream must be ${kbps} (kb/s), got ${JSON.stringify(raw)}; Opus tiers (${offeredTiers(config).join(', ')}) are on /stream/<station>.ogg`,
+      'bitrate',
+    );
+  }
+  throw new ApiError(
+    'INVALID_PARAM',
+    `the WAV stream has one rate (PCM, ${(48_000 * 2 * 16) / 1000} kb/s) and takes no bitrate; Opus tiers (${offeredTiers(config).join(', ')}) are on /stream/<station>.ogg`,
+    'bitrate',
+  );
 }

@@ -17,6 +17,15 @@ import { quote, sameOrigin } from '../http-errors.ts';
 import type { ServerContext } from '../context.ts';
 import { nowMessage } from '../now-playing.ts';
 import type { Station, WsPeer } from '../station.ts';
+import {
+  defaultTierIndex,
+  joinTier,
+  leaveTier,
+  offeredTiers,
+  parseBitrate,
+  requestTier,
+  switchedTier,
+} from '../broadcast/tiers.ts';
 import { monoNowMs, wallNowMs } from '../../engine/clock.ts';
 
 /**
@@ -53,6 +62,10 @@ class WsListener implements Listener, WsPeer {
   skipped = 0;
   sent = 0;
   personalOwner = false;
+  tier = 0;
+  wantTier = 0;
+  /** Set once the listener is on a station (the `bitrate` answer, the tier bookkeeping). */
+  tierSwitched?: (fromSeq: number, fromTier: number) => void;
   private closedFlag = false;
 
   constructor(ws: WebSocket, codec: WireCodec) {
@@ -137,7 +150,8 @@ export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyR
 function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): void {
   const q = (req.query ?? {}) as Record<string, unknown>;
   const { config, registry } = ctx;
-  const clientIp = req.socket.remoteAddress ?? '';
+  // The forwarded client's address behind a trusted proxy (`--trust-proxy`), else the peer's.
+  const clientIp = req.ip;
   const log = req.log;
   /** A message refused: an `error` to the client, a debug line to the log (never above info). */
   const answer = (code: ErrorCode, message: string, field?: string): void => {
@@ -187,6 +201,23 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       'INVALID_PARAM',
       `codec must be opus or pcm, got ${quote(codecName)}`,
       'codec',
+    );
+    return;
+  }
+  // The starting Opus tier (kb/s): one of the tiers, or auto (= absent: the default tier).
+  const tiers = offeredTiers(config);
+  const bitrate = parseBitrate(query.bitrate, config);
+  if (
+    typeof bitrate === 'string' ||
+    (codecName === 'pcm' && query.bitrate !== undefined && query.bitrate !== 'auto')
+  ) {
+    refuse(
+      ws,
+      log,
+      CLOSE.POLICY,
+      'INVALID_PARAM',
+      typeof bitrate === 'string' ? bitrate : 'bitrate applies to codec=opus only (PCM has one rate)',
+      'bitrate',
     );
     return;
   }
@@ -347,6 +378,27 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
         void control(v.patch, source);
         return;
       }
+      case 'bitrate': {
+        // Not a control change: any listener may pick its own tier, without the control token or rate.
+        const kbps = m.kbps;
+        const want = typeof kbps === 'number' && listener.codec === 'opus' ? tiers.indexOf(kbps) : -1;
+        if (want < 0) {
+          answer(
+            'INVALID_PARAM',
+            listener.codec === 'opus'
+              ? `kbps must be one of ${tiers.join(', ')}, got ${JSON.stringify(kbps) ?? 'nothing'}`
+              : 'bitrate applies to codec=opus only (PCM has one rate)',
+            'kbps',
+          );
+          return;
+        }
+        const st = station!;
+        // Already on that tier: answered at once; else right before the new tier's first chunk.
+        if (requestTier(ctx.engine, st, listener, want) && ws.readyState === 1) {
+          ws.send(JSON.stringify({ type: 'bitrate', kbps: tiers[want], fromSeq: listener.nextSeq }));
+        }
+        return;
+      }
       case 'ping':
         if (ws.readyState === 1)
           ws.send(JSON.stringify({ type: 'pong', t: m.t ?? null, serverTime: wallNowMs() }));
@@ -401,7 +453,8 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
     listener.closed = true;
     ctx.listenerLeft('ws', listener);
     if (station) {
-      station.listeners.delete(listener);
+      if (station.listeners.delete(listener) && listener.codec === 'opus')
+        leaveTier(ctx.engine, station, listener);
       station.peers.delete(listener);
       if (station.personal && listener.personalOwner) registry.ownerLeft(station);
     }
@@ -463,6 +516,14 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       return;
     }
     const st = station;
+    if (listener.codec === 'opus') {
+      joinTier(ctx.engine, st, listener, bitrate, Math.max(0, st.nextSeq - config.wsBurstChunks));
+      listener.tierSwitched = (fromSeq, fromTier) => {
+        switchedTier(ctx.engine, st, fromTier);
+        ctx.tierSwitched(listener.tier > fromTier);
+        listener.send(JSON.stringify({ type: 'bitrate', kbps: tiers[listener.tier], fromSeq }));
+      };
+    } else listener.tier = listener.wantTier = defaultTierIndex(config);
     ws.send(
       JSON.stringify({
         type: 'welcome',
@@ -474,6 +535,8 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
         sampleRate: SAMPLE_RATE,
         channels: CHANNELS,
         codec: listener.codec,
+        tiers: listener.codec === 'opus' ? tiers : [],
+        bitrate: listener.codec === 'opus' ? tiers[listener.tier] : null,
         chunkMs: st.chunkMs,
         position: st.positionFrames,
         ...(st.personal && listener.personalOwner ? { resumeToken: st.resumeToken } : {}),

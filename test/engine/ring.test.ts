@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { OpusChunkEncoder } from '../../src/codec/opus-encoder.ts';
+import { ChunkRing, maxOpusPacketBytesFor, ringLayout, SINGLE_TIER } from '../../src/engine/ring.ts';
+
+const TIERS = { kbps: [24, 48, 96, 160], defaultKbps: 96 };
+
+describe('chunk ring layout with Opus tiers', () => {
+  it('gives each tier its own Opus and Ogg regions, sized from its bitrate, none overlapping', () => {
+    const layout = ringLayout(80, 4800, 2, 128_000, TIERS);
+    assert.equal(layout.defaultTier, 2);
+    assert.deepEqual(
+      layout.tiers.map((t) => t.kbps),
+      [24, 48, 96, 160],
+    );
+    // Regions grow with the bitrate, and the default tier's are the ones readers without tiers get.
+    for (let i = 1; i < layout.tiers.length; i++) {
+      assert.ok(layout.tiers[i]!.opusRegionBytes > layout.tiers[i - 1]!.opusRegionBytes);
+      assert.ok(layout.tiers[i]!.maxPacketBytes > layout.tiers[i - 1]!.maxPacketBytes);
+    }
+    assert.equal(layout.opusRegionBytes, layout.tiers[2]!.opusRegionBytes);
+    assert.equal(layout.oggRegionBytes, layout.tiers[2]!.oggRegionBytes);
+    // 24 kb/s: 60 bytes a 20 ms packet nominally; room for 2.5 × that plus 32.
+    assert.equal(maxOpusPacketBytesFor(24), 182);
+    assert.equal(maxOpusPacketBytesFor(510), 1276);
+    // Every region lies inside the slot and no two overlap.
+    const regions = [
+      ...layout.tiers.flatMap((t): [number, number][] => [
+        [t.opusOffset, t.opusRegionBytes],
+        [t.oggOffset, t.oggRegionBytes],
+      ]),
+      [layout.pcmOffset, layout.pcmRegionBytes],
+      [layout.mp3Offset, layout.mp3RegionBytes],
+    ].sort((a, b) => a[0]! - b[0]!);
+    for (let i = 0; i < regions.length; i++) {
+      const [at, len] = regions[i]!;
+      assert.ok(len > 0 && at + len <= layout.slotBytes);
+      if (i > 0) assert.ok(regions[i - 1]![0] + regions[i - 1]![1] <= at, `region ${i} overlaps`);
+    }
+    // An encoder bounded to the tier's packet size fits the tier's region (header + prefix included).
+    for (const t of layout.tiers) {
+      assert.ok(42 + OpusChunkEncoder.maxBytes(4800, t.maxPacketBytes) <= t.opusRegionBytes);
+    }
+    assert.throws(() => ringLayout(8, 4800, 2, 128_000, { kbps: [24, 48], defaultKbps: 96 }), /not a tier/);
+  });
+
+  it('stores the lengths of each tier per slot; the default tier answers the tier-less readers', () => {
+    const ring = ChunkRing.create(4, 4800, 128_000, TIERS);
+    ring.setTier(0, 0, ring.opusRegion(0, 0) + 6, 100, 130);
+    ring.setTier(0, 1, 0, 0, 0);
+    ring.setTier(0, 3, 0, 0, 0);
+    ring.publish(0, ring.opusRegion(0) + 6, 300, ring.pcmRegion(0) + 6, 19_242, 340, 0);
+    assert.ok(ring.has(0));
+    assert.equal(ring.opusFrameLength(0), 300);
+    assert.equal(ring.opusFrameLength(0, 2), 300);
+    assert.equal(ring.opusFrameStart(0), ring.opusRegion(0, 2) + 6);
+    assert.equal(ring.oggPageLength(0), 340);
+    assert.equal(ring.opusFrameLength(0, 0), 100);
+    assert.equal(ring.opusFrameStart(0, 0), ring.opusRegion(0, 0) + 6);
+    assert.equal(ring.oggPageLength(0, 0), 130);
+    assert.equal(ring.oggPageStart(0, 0), ring.oggRegion(0, 0));
+    assert.equal(ring.opusFrameLength(0, 1), 0, 'a tier not encoded for the chunk has length 0');
+    assert.equal(ring.oggPageLength(0, 3), 0);
+  });
+
+  it('costs what a single 96 kb/s stream cost before tiers, plus the other tiers sized by bitrate', () => {
+    const single = ringLayout(80, 4800, 2, 128_000, SINGLE_TIER);
+    const tiers = ringLayout(80, 4800, 2, 128_000, TIERS);
+    // Printed for the record (docs/ARCHITECTURE.md "Bitrate tiers" quotes these).
+    console.log(
+      `ring bytes per station (80 slots of 100 ms): one tier ${single.totalBytes}, four ${tiers.totalBytes}`,
+    );
+    assert.ok(tiers.totalBytes > single.totalBytes);
+    assert.ok(tiers.totalBytes < 2 * single.totalBytes, 'four tiers cost less than twice one');
+  });
+});
