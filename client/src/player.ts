@@ -5,14 +5,7 @@ import { chooseCodec, type WireCodec } from './audio/codec-choice.ts';
 import { opusDecodingSupported } from './audio/opus-decoder.ts';
 import { PlayoutState, type PlayoutStats } from './audio/playout-buffer.ts';
 import { StreamPlayer } from './audio/stream-player.ts';
-import {
-  AbrController,
-  bitrateRequest,
-  parseBitrateAnswer,
-  type AbrMode,
-  type ChunkObservation,
-  type TierWelcomeFields,
-} from './net/abr.ts';
+import { AbrController, type AbrMode, type ChunkObservation } from './net/abr.ts';
 import { Connection, type ConnectionState } from './net/connection.ts';
 import { LagWatchdog } from './net/lag-watchdog.ts';
 import { webSocketUrl, type Listening } from './net/ws-url.ts';
@@ -189,17 +182,15 @@ export class Player {
             case 'pong':
               this.onPong(msg.t, msg.serverTime);
               return;
+            case 'bitrate':
+              this.abr.onSwitched(msg.kbps, performance.now());
+              this.events.onTier?.();
+              return;
             case 'error':
               return this.events.onServerError(msg);
           }
         },
         onChunk: (data, arrivalMs) => this.onChunk(data, arrivalMs),
-        onBadMessage: (text) => {
-          const answer = parseBitrateAnswer(text);
-          if (!answer) return;
-          this.abr.onSwitched(answer.kbps, performance.now());
-          this.events.onTier?.();
-        },
       },
       randomUnit,
     );
@@ -460,7 +451,7 @@ export class Player {
   /** The listener's choice: a tier in kb/s, or null for Auto (net/abr.ts decides). */
   setTier(kbps: number | null): void {
     const ask = this.abr.setManual(kbps, performance.now());
-    if (ask !== null) this.connection.send(bitrateRequest(ask));
+    if (ask !== null) this.connection.send({ type: 'bitrate', kbps: ask });
     this.events.onTier?.();
   }
 
@@ -496,8 +487,8 @@ export class Player {
     this.lagWatchdog.reset();
     if (msg.personal && msg.resumeToken) this.resumeToken = msg.resumeToken;
     this.arrivals.reset(performance.now());
-    const tiers = msg as WelcomeMessage & TierWelcomeFields;
-    this.abr.onWelcome(tiers.tiers ?? [], tiers.bitrate ?? null, performance.now());
+    // A server without tiers leaves both out: one stream, nothing to adapt.
+    this.abr.onWelcome(msg.tiers ?? [], msg.bitrate ?? null, performance.now());
     this.events.onTier?.();
     this.decoder.reset();
     this.output?.post({ type: 'newStream', chunkMs: msg.chunkMs || 100 });
@@ -527,7 +518,7 @@ export class Player {
     o.underruns = p?.underruns ?? 0;
     const ask = this.abr.onChunk(o);
     if (ask !== null) {
-      this.connection.send(bitrateRequest(ask));
+      this.connection.send({ type: 'bitrate', kbps: ask });
       this.events.onTier?.();
     }
   }

@@ -34,8 +34,6 @@
  * Worst case from a cap lifting to the ceiling, two tiers up: MAX_HOLD_MS + a switch (~0.3 s) +
  * NEXT_PROBE_AFTER_UP_MS + a switch ≈ 24.5 s.
  */
-import type { ClientMessage } from '../protocol/messages.ts';
-
 export const DELAY_WINDOW_MS = 10_000;
 export const SUSTAIN_MS = 400;
 export const THROUGHPUT_WINDOW_MS = 1000;
@@ -78,34 +76,6 @@ export interface ChunkObservation {
   targetMs: number;
   underruns: number;
 }
-
-// ---- the tier messages (PROTOCOL.md), until protocol/messages.ts carries them ----------------
-
-/** The `welcome`'s tier fields: the tiers offered (kb/s, ascending) and the one this connection gets. */
-export interface TierWelcomeFields {
-  tiers?: number[];
-  bitrate?: number | null;
-}
-
-/** The server's answer to `bitrate`: this connection gets `kbps` from chunk `fromSeq` on. */
-export interface BitrateAnswer {
-  type: 'bitrate';
-  kbps: number;
-  fromSeq: number;
-}
-
-export function parseBitrateAnswer(text: string): BitrateAnswer | null {
-  try {
-    const msg = JSON.parse(text) as Partial<BitrateAnswer> | null;
-    return msg && msg.type === 'bitrate' && typeof msg.kbps === 'number' ? (msg as BitrateAnswer) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The client's `bitrate` message, typed for Connection.send. */
-export const bitrateRequest = (kbps: number): ClientMessage =>
-  ({ type: 'bitrate', kbps }) as unknown as ClientMessage;
 
 /** Bytes per second of a tier's Opus stream (the headers are left to HEADROOM). */
 export const tierBytesPerS = (kbps: number): number => (kbps * 1000) / 8;
