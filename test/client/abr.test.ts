@@ -228,6 +228,24 @@ describe('adaptive bitrate controller', () => {
     assert.ok(!r.decisions.some((d) => d.kbps === 128), 'Auto went above the tier the server started with');
   });
 
+  it('worst case: the cap lifts just after a failed probe at the longest hold, and 96 kb/s is back within 30 s', () => {
+    // The same run as above (deterministic) finds the last failed probe before 110 s…
+    const probe = simulate(110, capped(20, 110));
+    const failed = probe.decisions.filter((d) => d.reason === 'probe-failed');
+    assert.ok(failed.length >= 3, JSON.stringify(probe.decisions));
+    const gap = failed.at(-1)!.t - failed.at(-2)!.t;
+    assert.ok(gap >= MAX_HOLD_MS, `the hold grew to ${gap} ms`);
+    // …and lifts the cap 100 ms after it.
+    const liftMs = failed.at(-1)!.t + 100;
+    const r = simulate(Math.ceil(liftMs / 1000) + 40, capped(20, liftMs / 1000));
+    const back = r.firstAt(96, liftMs);
+    assert.ok(
+      back !== null && back - liftMs <= 30_000,
+      `96 kb/s back after ${back === null ? 'never' : back - liftMs} ms`,
+    );
+    assert.ok(back! - liftMs >= MAX_HOLD_MS, 'the longest hold was not waited out: not the worst case');
+  });
+
   it('a cap from the start of the connection: settles at the lowest tier that fits (64 kb/s → 48)', () => {
     const r = simulate(60, capped(0, 60, 8000));
     assert.ok(r.decisions.length > 0);
