@@ -60,8 +60,9 @@ export interface PlayerStats {
   catchUps: number;
   /** The Opus tier this connection gets (kb/s; null for PCM, the stream path or an old server). */
   tierKbps: number | null;
-  /** `auto` (net/abr.ts chooses) or `manual`. */
+  /** `auto` (net/abr.ts chooses) or `manual`; the tier asked for and not confirmed yet. */
   tierMode: AbrMode;
+  tierPendingKbps: number | null;
   /** Tier changes Auto asked for: down (congestion, failed probes) and up (probes). */
   tierDowns: number;
   tierUps: number;
@@ -639,6 +640,7 @@ export class Player {
       catchUps: this.lagWatchdog.catchUps,
       tierKbps: streaming ? null : this.abr.currentKbps,
       tierMode: this.abr.mode,
+      tierPendingKbps: streaming ? null : this.abr.pendingKbps,
       tierDowns: this.abr.counts.down,
       tierUps: this.abr.counts.up,
       queueDelayMs: this.abr.queueingDelayMs,

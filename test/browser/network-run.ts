@@ -82,7 +82,7 @@ export interface ProfileResult {
   reconnects: number;
   /** Of those, reconnects to catch up with live (the lag watchdog). */
   catchUps: number;
-  /** The bitrate tier at the end of the steady phase (kb/s), and Auto's steps down in it. */
+  /** The bitrate tier of most samples in the steady phase (kb/s), and Auto's steps down in it. */
   tierKbps: number | null;
   tierDowns: number;
   resets: ResetResult[];
@@ -129,6 +129,15 @@ async function measureReset(page: Page, proxy: ImpairmentProxy, timeoutMs: numbe
   await page.waitForTimeout(3000);
   const after = (await page.evaluate('window.auralisPlayer.stats()')) as Sample;
   return { recoveryMs: at === null ? null : at - resetAt, underruns: after.underruns - before.underruns };
+}
+
+function mostCommon<T>(values: T[]): T | undefined {
+  const counts = new Map<T, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  let best: T | undefined;
+  let n = 0;
+  for (const [v, c] of counts) if (c > n) [best, n] = [v, c];
+  return best;
 }
 
 function percentile(values: number[], p: number): number {
@@ -179,7 +188,7 @@ export async function runProfile(
       audibleShare: samples.length ? samples.filter((s) => s.rms > RMS_THRESHOLD).length / samples.length : 0,
       reconnects: last.connections - startStats.connections,
       catchUps: last.catchUps - startStats.catchUps,
-      tierKbps: last.tierKbps,
+      tierKbps: mostCommon(samples.map((s) => s.tierKbps)) ?? last.tierKbps,
       tierDowns: last.tierDowns - startStats.tierDowns,
       resets,
       errors,
@@ -193,7 +202,7 @@ const fmt = (x: number | null, digits = 0) => (x === null ? '–' : x.toFixed(di
 
 export function formatTable(rows: ProfileResult[]): string {
   const head =
-    '| profile | minutes | underruns / 10 min (count) | settled target (ms) | max target (ms) | lag behind live p50 / max (ms) | buffered p50 / max (ms) | audible | reconnects (catch-ups) | tier (kb/s), steps down | first audio (ms) | reset recovery (ms) | underruns per reset |';
+    '| profile | minutes | underruns / 10 min (count) | settled target (ms) | max target (ms) | lag behind live p50 / max (ms) | buffered p50 / max (ms) | audible | reconnects (catch-ups) | tier most of the time (kb/s), steps down | first audio (ms) | reset recovery (ms) | underruns per reset |';
   const sep = '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
   const body = rows.map((r) => {
     const rec = r.resets.map((x) => fmt(x.recoveryMs)).join(', ') || '–';
