@@ -119,7 +119,7 @@ describe('the player on bad networks, in Chromium', () => {
       assert.equal(r.goodTierKbps, 96);
       assert.ok(r.goodWireKbps >= 96, `good link ${r.goodWireKbps} kb/s on the wire`);
       // Under the cap it settles at a tier that fits (24 kb/s × 1.25 < 40), in seconds (measured
-      // 3.6–3.9 s: the step is asked ~1 s after the cap, then the 96 kb/s backlog drains ahead of
+      // 3.6–7.4 s: the step is asked ~1 s after the cap, then the 96 kb/s backlog drains ahead of
       // the server's answer; 20 s leaves room for a loaded machine).
       assert.ok(r.settleMs !== null && r.settleMs < 20_000, `settled after ${r.settleMs} ms`);
       assert.ok(r.cappedWireKbps < 40, `${r.cappedWireKbps} kb/s through a 40 kb/s cap?`);
@@ -127,7 +127,7 @@ describe('the player on bad networks, in Chromium', () => {
       // leave a margin for a loaded 2-core machine (a main-thread stall of the page).
       assert.ok(r.playedShare >= 0.9, `played ${(r.playedShare * 100).toFixed(1)} % of real time`);
       assert.ok(r.underrunsPerMin <= 3, `${r.underruns} underruns in ${r.capSeconds.toFixed(0)} s`);
-      // Lifted: full quality back within 30 s (two probes; measured 8–9 s, at most ~24.5 s by
+      // Lifted: full quality back within 30 s (two probes; measured 8–10 s, at most ~24 s by
       // design: abr.ts), with a margin.
       assert.ok(r.backMs !== null && r.backMs <= 40_000, `back to 96 kb/s after ${r.backMs} ms`);
       assert.ok(r.ups >= 2 && r.downs >= 1, `${r.downs} down, ${r.ups} up`);

@@ -32,7 +32,7 @@
  * - A manual tier overrides all of this until Auto is chosen again.
  *
  * Worst case from a cap lifting to the ceiling, two tiers up: MAX_HOLD_MS + a switch (~0.3 s) +
- * NEXT_PROBE_AFTER_UP_MS + a switch ≈ 24.5 s.
+ * NEXT_PROBE_AFTER_UP_MS + a switch ≈ 24 s (23.5 s in test/client/abr.test.ts's simulation).
  */
 export const DELAY_WINDOW_MS = 10_000;
 export const SUSTAIN_MS = 400;
