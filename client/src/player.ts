@@ -5,6 +5,7 @@ import { chooseCodec, type WireCodec } from './audio/codec-choice.ts';
 import { opusDecodingSupported } from './audio/opus-decoder.ts';
 import { PlayoutState, type PlayoutStats } from './audio/playout-buffer.ts';
 import { StreamPlayer } from './audio/stream-player.ts';
+import type { StreamKind } from './audio/stream-choice.ts';
 import { AbrController, type AbrMode, type ChunkObservation } from './net/abr.ts';
 import { Connection, type ConnectionState } from './net/connection.ts';
 import { LagWatchdog } from './net/lag-watchdog.ts';
@@ -41,7 +42,8 @@ export interface PlayerStats {
   underruns: number;
   playedFrames: number;
   rms: number;
-  codec: WireCodec | 'ogg';
+  /** The wire codec, or the `<audio>` fallback's stream (hls, ogg or mp3). */
+  codec: WireCodec | StreamKind;
   rttMs: number | null;
   path: PlaybackPath;
   splices: number;
@@ -629,7 +631,7 @@ export class Player {
       underruns: streaming ? this.stream.stalls : (p?.underruns ?? 0),
       playedFrames: streaming ? Math.round(this.stream.playedSeconds() * 48_000) : (p?.playedFrames ?? 0),
       rms: streaming ? 0 : (p?.rms ?? 0),
-      codec: streaming ? 'ogg' : this.codec,
+      codec: streaming ? this.stream.kind : this.codec,
       rttMs: this.rttMs,
       path: streaming ? 'stream' : 'worklet',
       splices: p?.splices ?? 0,

@@ -21,6 +21,8 @@ const CHUNK_DROP_REASONS: readonly ChunkDropReason[] = ['encode', 'late'];
 
 export const TRANSPORTS: readonly Transport[] = ['ws', 'ogg', 'wav', 'mp3'];
 export const CODECS: readonly Codec[] = ['opus', 'pcm', 'mp3'];
+export type HlsRequestKind = 'master' | 'media' | 'segment';
+export const HLS_REQUEST_KINDS: readonly HlsRequestKind[] = ['master', 'media', 'segment'];
 export const CONTROL_SOURCES: readonly ControlSource[] = ['api', 'listener', 'preset'];
 export const CONTROL_RESULTS: readonly ControlResult[] = ['ok', 'rejected', 'rate_limited', 'forbidden'];
 export const GC_KINDS: readonly GcKind[] = ['minor', 'major', 'incremental', 'weakcb'];
@@ -106,6 +108,9 @@ export interface AuralisMetrics {
   readonly opusTierStations: Gauge<'kbps'>;
   /** WebSocket listeners switched to another Opus tier, by `direction` (up, down). */
   readonly tierSwitchesTotal: Counter<'direction'>;
+  readonly hlsSegmentsTotal: Counter;
+  readonly hlsRequestsTotal: Counter<'kind'>;
+  readonly hlsActiveStations: Gauge;
   readonly workerHeapUsedBytes: Gauge<'worker'>;
   readonly memoryGrowthBytesPerHour: Gauge<'kind'>;
   readonly leakSuspected: Gauge;
@@ -330,6 +335,22 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     labelNames: ['direction'] as const,
     registers,
   });
+  const hlsSegmentsTotal = new Counter({
+    name: 'auralis_hls_segments_total',
+    help: 'HLS segments made (one per station every few seconds while its HLS lease is held).',
+    registers,
+  });
+  const hlsRequestsTotal = new Counter({
+    name: 'auralis_hls_requests_total',
+    help: 'HLS requests answered with a playlist or a segment, by kind (master, media, segment).',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const hlsActiveStations = new Gauge({
+    name: 'auralis_hls_active_stations',
+    help: 'Stations with an HLS segmenter (an HLS request came within the lease).',
+    registers,
+  });
   const workerHeapUsedBytes = new Gauge({
     name: 'auralis_worker_heap_used_bytes',
     help: "V8 heap used by each engine worker thread's isolate, from its once-a-second stats report.",
@@ -397,6 +418,9 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   mp3EncodingStations.set(0);
   tierSwitchesTotal.inc({ direction: 'up' }, 0);
   tierSwitchesTotal.inc({ direction: 'down' }, 0);
+  hlsSegmentsTotal.inc(0);
+  for (const k of HLS_REQUEST_KINDS) hlsRequestsTotal.inc({ kind: k }, 0);
+  hlsActiveStations.set(0);
 
   const labels = new StationLabels(maxStationLabels);
   // Smoothed render and audio seconds per station label, for the real-time factor. Keyed by label, so it is
@@ -428,6 +452,9 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     mp3EncodingStations,
     opusTierStations,
     tierSwitchesTotal,
+    hlsSegmentsTotal,
+    hlsRequestsTotal,
+    hlsActiveStations,
     workerHeapUsedBytes,
     memoryGrowthBytesPerHour,
     leakSuspected,

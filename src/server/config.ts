@@ -80,6 +80,8 @@ export interface ServerConfig {
   opusComplexity: number;
   /** MP3 stream bitrate (bit/s, CBR), one of LAME's MPEG-1 bitrates. */
   mp3Bitrate: number;
+  /** A station's HLS segmenter (and its MP3 encoding) is released this long (ms) after its last HLS request. */
+  hlsLeaseMs: number;
   /** `optimized` (worker engine, encode once) or `baseline` (the naive profile, kept to measure against: docs/performance/). */
   profile: 'optimized' | 'baseline';
   /** RSS or heap growth above this (MB per hour, fitted over time) sets auralis_leak_suspected. */
@@ -164,6 +166,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   opusTiers: [24, 48, 96, 128],
   opusComplexity: 5,
   mp3Bitrate: DEFAULT_MP3_BITRATE,
+  hlsLeaseMs: 10_000,
   profile: 'optimized',
   leakThresholdMbPerHour: 20,
   faultInjection: 'off',
@@ -519,6 +522,16 @@ export const CONFIG_TABLE: readonly Setting[] = [
     max: 320_000,
     check: (v) => (MP3_BITRATES.includes(v) ? null : `must be one of ${MP3_BITRATES.join(', ')}, got ${v}`),
     doc: 'MP3 stream bitrate (/stream/<station>.mp3, constant)',
+  },
+  {
+    key: 'hlsLeaseMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_HLS_LEASE_MS',
+    flag: '--hls-lease-ms',
+    min: 500,
+    max: 600_000,
+    doc: "keep a station's HLS segmenter and MP3 encoding this long after its last HLS request (at least 2 target durations)",
   },
   {
     key: 'profile',

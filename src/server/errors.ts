@@ -15,7 +15,7 @@ export const ERRORS = {
   UNAUTHORIZED: { status: 401, doc: 'a control token is configured and none was given' },
   FORBIDDEN: {
     status: 403,
-    doc: 'wrong control token, a personal session not owned, the default station deleted, a cross-site change, or a path outside the player',
+    doc: 'wrong control token, a personal session not owned or asked for over HLS, the default station deleted, a cross-site change, or a path outside the player',
   },
   UNKNOWN_STATION: { status: 404, doc: 'no station has this id' },
   NOT_FOUND: { status: 404, doc: 'no such route' },

@@ -80,6 +80,18 @@ export function nowPlaying(st: Station): NowPlaying {
   };
 }
 
+/**
+ * The stream title of what a station is sounding, e.g. `Auralis default: focus, D dorian, chord Dm7`
+ * (`custom` when no preset applies; no chord before the first): the one format for ICY
+ * `StreamTitle` (MP3 stream) and the HLS segments' ID3 `TIT2`. A personal session's id is a
+ * capability and players may show or scrobble titles, so it is never in one.
+ */
+export function streamTitle(np: NowPlaying): string {
+  const name = np.personal ? 'personal session' : np.station;
+  const chord = np.chord === null ? '' : `, chord ${np.chord}`;
+  return `Auralis ${name}: ${np.preset ?? 'custom'}, ${np.key} ${np.mode}${chord}`;
+}
+
 /** The WebSocket `now` message: the NowPlaying object with `type: 'now'` (fields only ever added). */
 export function nowMessage(st: Station): string {
   return JSON.stringify({ type: 'now', ...nowPlaying(st) });

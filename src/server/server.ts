@@ -38,6 +38,7 @@ import type { Station } from './station.ts';
 import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
 import { handleStream } from './transports/http-stream.ts';
 import { handleWebSocket } from './transports/ws.ts';
+import { HlsService, registerHlsRoutes } from './hls/hls.ts';
 import { ServerMetrics } from './server-metrics.ts';
 import { LogSink, RequestLinesAtDebug, fastifyLoggerOptions, guardStdio, wantsPretty } from './log.ts';
 import { registerFaultRoutes } from './faults.ts';
@@ -308,6 +309,12 @@ export async function startServer(
   const logDestination = options.logStream ?? logSink;
   const metrics = new ServerMetrics(config, () => logSink?.dropped ?? 0);
   const ctx = new Context(config, metrics);
+  const hls = new HlsService(ctx, metrics.m);
+  const removed = ctx.registry.onRemoved;
+  ctx.registry.onRemoved = (st) => {
+    hls.release(st);
+    removed(st);
+  };
 
   const app = Fastify({
     logger:
@@ -415,6 +422,7 @@ export async function startServer(
         );
     });
     registerApiRoutes(scoped, ctx);
+    registerHlsRoutes(scoped, ctx, hls);
   });
   registerHealthRoutes(app, ctx);
   if (config.faultInjection === 'on') registerFaultRoutes(app, ctx);
@@ -491,6 +499,7 @@ export async function startServer(
       }
       for (const ws of app.websocketServer.clients) ws.close(CLOSE.GOING_AWAY, 'server shutting down');
       ctx.nowFeed.close();
+      hls.close();
       ctx.registry.close();
       ctx.limits.close();
       ctx.oplog?.close();

@@ -3,6 +3,7 @@ import type { EngineStation, NowEvent } from '../engine/engine-host.ts';
 import type { MusicParams } from '../music/types.ts';
 import { icyMetadataBlock } from './broadcast/icy.ts';
 import type { Listener } from './broadcast/listener.ts';
+import { nowPlaying, streamTitle } from './now-playing.ts';
 
 /** Bounded queue of `now` events waiting for their position to be due. */
 const MAX_PENDING_NOW = 16;
@@ -41,6 +42,8 @@ export class Station {
   /** The pacer's views of the chunk being published, per tier (made for the tiers in use only). */
   readonly tierFrames: (Buffer | null)[];
   readonly tierPages: (Buffer | null)[];
+  /** The station's HLS segmenter while HLS requests keep coming (src/server/hls/): the pacer hands it each chunk. */
+  hls: { chunk(seq: number): void } | null = null;
   /** The ICY metadata block of the current title (broadcast/icy.ts), built on first use after a change. */
   private icy: Buffer | null = null;
 
@@ -76,19 +79,12 @@ export class Station {
   }
 
   /**
-   * The ICY metadata block naming the station, its preset, key and mode and the sounding chord:
-   * built once per change of any of them and shared by every MP3 listener (the same Buffer until
-   * the title changes, so listeners can tell a change by reference).
+   * The ICY metadata block of `streamTitle(nowPlaying(this))` (the station, its preset, key and
+   * mode and the sounding chord): built once per change of any of them and shared by every MP3
+   * listener (the same Buffer until the title changes, so listeners can tell a change by reference).
    */
   icyBlock(): Buffer {
-    if (this.icy) return this.icy;
-    const n = this.lastNowValue;
-    const p = this.paramsValue;
-    const key = n ? `${n.key} ${n.mode}` : `${p.key} ${p.mode}`;
-    const chord = n ? `, chord ${n.chord}` : '';
-    // A personal session's id is a capability: players may show or scrobble titles, so it is not in one.
-    const name = this.personal ? 'personal session' : this.id;
-    this.icy = icyMetadataBlock(`Auralis ${name}: ${p.preset ?? 'custom'}, ${key}${chord}`);
+    this.icy ??= icyMetadataBlock(streamTitle(nowPlaying(this)));
     return this.icy;
   }
 

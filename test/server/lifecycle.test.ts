@@ -170,6 +170,10 @@ describe('lifecycle contract', () => {
       assert.equal(server.registry.get(w1.station as string), undefined, 'the first session ended');
       assert.equal((await request(server, 'GET', '/metrics')).status, 200);
       assert.equal((await request(server, 'GET', '/api/status')).status, 200);
+      // HLS: both renditions' segmenters (and their lease timers) still held at close().
+      assert.equal((await request(server, 'GET', '/hls/default.m3u8')).status, 200);
+      assert.equal((await request(server, 'GET', '/hls/default/mp3.m3u8')).status, 200);
+      assert.equal((await request(server, 'GET', '/hls/default/opus.m3u8')).status, 200);
 
       during = snapshot();
       liveTimersDuring = timers.live();

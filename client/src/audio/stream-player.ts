@@ -1,6 +1,8 @@
+import { chooseStream, isPersonalSessionId, streamPath, type StreamKind } from './stream-choice.ts';
+
 /**
- * The fallback path: an `<audio>` element playing the station's endless Ogg/Opus stream
- * (`/stream/:id.ogg`). Used where the worklet path is unavailable (no AudioWorklet, or an
+ * The fallback path: an `<audio>` element playing the station's HLS (where the browser plays it
+ * natively), Ogg/Opus or MP3 stream (stream-choice.ts). Used where the worklet path is unavailable (no AudioWorklet, or an
  * insecure origin) and on phones for background / lock-screen listening, where browsers keep
  * media elements playing but may suspend an AudioContext.
  */
@@ -9,6 +11,8 @@ export const STREAM_FADE_STEP_MS = 50;
 export class StreamPlayer {
   private fadeTimer: ReturnType<typeof setInterval> | null = null;
   private volumeValue = 1;
+  /** The stream the element plays (or last played): stream-choice.ts. */
+  kind: StreamKind = 'ogg';
   /** 'waiting' events while playing: the element ran out of data. */
   stalls = 0;
   private playing = false;
@@ -27,8 +31,11 @@ export class StreamPlayer {
   /** Starts the stream from "now" (a fresh request, so nothing stale is replayed). */
   async play(station: string, fadeInMs: number): Promise<void> {
     this.playing = true;
-    const url = new URL(`/stream/${encodeURIComponent(station)}.ogg`, location.href);
-    url.searchParams.set('t', String(Date.now()));
+    const kind = chooseStream(this.audio, isPersonalSessionId(station));
+    this.kind = kind;
+    const url = new URL(streamPath(kind, station), location.href);
+    // A progressive stream must be a fresh request (nothing stale replayed); HLS is live anyway.
+    if (kind !== 'hls') url.searchParams.set('t', String(Date.now()));
     this.audio.src = url.toString();
     this.audio.volume = 0;
     await this.audio.play();

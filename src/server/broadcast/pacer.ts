@@ -229,6 +229,7 @@ export class Pacer {
       } else bytes = t === 'ws' ? pcm : t === 'wav' ? wav : mp3;
       if (this.write(l, ring, seq, bytes, dueCheckMs, tier)) sends[TRANSPORT_INDEX[l.transport]]!++;
     }
+    st.hls?.chunk(seq); // the HLS segmenter copies the chunk's MP3 frames (src/server/hls/)
     const latenessSeconds = (monoNowMs() - st.dueMs(seq, this.leadMs)) / 1000;
     this.observer.chunkPublished(st, seq, latenessSeconds, sends);
     const position = (seq + 1) * st.engine.chunkFrames;
