@@ -7,7 +7,13 @@
  * For each profile (test/browser/network-run.ts: lan, 4g, wifi-stalls, 2mbps, 64kbps) it plays for
  * M minutes and then injects N connection resets, and prints one table row: underruns per
  * 10 minutes, the buffer target it settled at, lag behind live, time to first audio, and the time
- * from a reset to audio playing again. Not a test: it prints numbers.
+ * from a reset to audio playing again.
+ *
+ * `--profile capped40` (or `cappedK` for another cap of K kb/s; not in the default list) is the
+ * adaptive-bitrate scenario (network-run.ts, runCapped): 15 s on a good link, then a cap of K kb/s
+ * for the settling plus M minutes, then the cap lifted; it prints the tier and wire bitrate on the
+ * good link, the time to settle, the share of real time played and the underruns per minute under
+ * the cap, and the time back to the full tier. Not a test: it prints numbers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -16,11 +22,16 @@ import { launchBrowser } from '../test/browser/browser-helpers.ts';
 import { startImpairmentProxy } from '../test/browser/impairment-proxy.ts';
 import {
   PROFILES,
+  formatCapped,
   formatTable,
   profileByName,
+  runCapped,
   runProfile,
+  type CappedResult,
   type ProfileResult,
 } from '../test/browser/network-run.ts';
+
+const CAPPED = /^capped(\d+)$/;
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -73,7 +84,9 @@ async function main(): Promise<void> {
     throw new Error('--minutes must be > 0 and --resets a whole number ≥ 0');
   }
   const names = flag('profile', PROFILES.map((p) => p.name).join(',')).split(',');
-  const profiles = names.map(profileByName);
+  const capped = names.filter((n) => CAPPED.test(n)).map((n) => Number(CAPPED.exec(n)![1]));
+  const profiles = names.filter((n) => !CAPPED.test(n)).map(profileByName);
+  const cappedRows: CappedResult[] = [];
   const load0 = loadavg();
   const server = await startBuiltServer();
   const rows: ProfileResult[] = [];
@@ -87,6 +100,16 @@ async function main(): Promise<void> {
           const row = await runProfile(browser, proxy, p, { seconds: minutes * 60, resets });
           rows.push(row);
           process.stderr.write(`${formatTable([row]).split('\n').at(-1)}\n`);
+        }
+        for (const kbps of capped) {
+          process.stderr.write(`bench:network: ${kbps} kb/s cap, ${minutes} min under it…\n`);
+          const row = await runCapped(browser, proxy, {
+            goodSeconds: 15,
+            capBytesPerS: (kbps * 1000) / 8,
+            capSeconds: minutes * 60,
+          });
+          cappedRows.push(row);
+          process.stderr.write(`${formatCapped([row]).split('\n').at(-1)}\n`);
         }
       } finally {
         await browser.close();
@@ -102,9 +125,11 @@ async function main(): Promise<void> {
     `load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${load1.map((x) => x.toFixed(2)).join(' ')}`,
   );
   for (const p of profiles) console.log(`- ${p.name}: ${p.description}`);
-  console.log(formatTable(rows));
+  if (rows.length) console.log(formatTable(rows));
   for (const r of rows) if (r.errors.length) console.log(`${r.profile} page errors: ${r.errors.join(' | ')}`);
-  if (process.argv.includes('--json')) console.log(JSON.stringify(rows, null, 2));
+  if (cappedRows.length) console.log(formatCapped(cappedRows));
+  for (const r of cappedRows) if (r.errors.length) console.log(`capped page errors: ${r.errors.join(' | ')}`);
+  if (process.argv.includes('--json')) console.log(JSON.stringify([...rows, ...cappedRows], null, 2));
 }
 
 main().catch((err: unknown) => {

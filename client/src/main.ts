@@ -68,6 +68,9 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
     if (!on && !nowInfo) nowLine.textContent = 'Press play to begin';
     if (!on) document.title = DEFAULT_TITLE;
   },
+  onTier() {
+    showTier();
+  },
   onWelcome(msg) {
     if (msg.personal) {
       if (msg.resumeToken)
@@ -259,6 +262,36 @@ engine.addEventListener('change', () => {
   void player.setPath(settings.engine === 'stream' ? 'stream' : 'worklet');
 });
 
+// Bitrate tier: Auto (net/abr.ts) or one of the tiers the server offers (welcome.tiers).
+const quality = byId<HTMLSelectElement>('quality');
+const qualityOut = byId<HTMLOutputElement>('quality-out');
+const qualityNote = byId<HTMLParagraphElement>('quality-note');
+function showTier(): void {
+  const t = player.tierInfo();
+  const wanted = ['auto', ...t.tiers.map(String)];
+  if (wanted.join(',') !== [...quality.options].map((o) => o.value).join(',')) {
+    quality.replaceChildren(
+      new Option('Auto (adapts to the connection)', 'auto'),
+      ...t.tiers.map((k) => new Option(`${k} kb/s`, String(k))),
+    );
+  }
+  quality.disabled = t.tiers.length === 0;
+  const choice = t.mode === 'manual' && t.manualKbps !== null ? String(t.manualKbps) : 'auto';
+  if (quality.value !== choice) quality.value = choice;
+  const mode = t.mode === 'auto' ? 'auto' : 'fixed';
+  qualityOut.value =
+    t.kbps === null
+      ? ''
+      : `${t.kbps} kb/s · ${mode}${t.pendingKbps !== null && t.pendingKbps !== t.kbps ? ` → ${t.pendingKbps}` : ''}`;
+  qualityNote.textContent =
+    t.tiers.length === 0
+      ? 'One bitrate on this path (the stream, or uncompressed audio).'
+      : 'Auto lowers the bitrate on a slow connection and raises it again.';
+}
+quality.addEventListener('change', () => {
+  player.setTier(quality.value === 'auto' ? null : Number(quality.value));
+});
+
 volume.value = String(settings.volume);
 volumeOut.value = `${Math.round(settings.volume * 100)} %`;
 player.setVolume(settings.volume);
@@ -334,6 +367,7 @@ setInterval(() => {
   figUnderruns.textContent = live ? String(s.underruns) : '–';
   figRtt.textContent = live && s.rttMs !== null ? `${Math.round(s.rttMs)} ms` : '–';
   figCodec.textContent = live ? (s.codec === 'ogg' ? 'Ogg stream' : s.codec.toUpperCase()) : '–';
+  showTier();
   const left = sleepTimer.remainingMs();
   sleepOut.value = left === null ? '' : `${Math.ceil(left / 60_000)} min left`;
 }, FIGURES_MS);

@@ -6,6 +6,7 @@ import { opusDecodingSupported } from './audio/opus-decoder.ts';
 import { PlayoutState, type PlayoutStats } from './audio/playout-buffer.ts';
 import { StreamPlayer } from './audio/stream-player.ts';
 import type { StreamKind } from './audio/stream-choice.ts';
+import { AbrController, type AbrMode, type ChunkObservation } from './net/abr.ts';
 import { Connection, type ConnectionState } from './net/connection.ts';
 import { LagWatchdog } from './net/lag-watchdog.ts';
 import { webSocketUrl, type Listening } from './net/ws-url.ts';
@@ -59,6 +60,17 @@ export interface PlayerStats {
   connections: number;
   /** Reconnects made to catch up with live after falling far behind (net/lag-watchdog.ts). */
   catchUps: number;
+  /** The Opus tier this connection gets (kb/s; null for PCM, the stream path or an old server). */
+  tierKbps: number | null;
+  /** `auto` (net/abr.ts chooses) or `manual`; the tier asked for and not confirmed yet. */
+  tierMode: AbrMode;
+  tierPendingKbps: number | null;
+  /** Tier changes Auto asked for: down (congestion, failed probes) and up (probes). */
+  tierDowns: number;
+  tierUps: number;
+  /** Queueing delay of the latest chunk above its 10 s floor, ms; delivered bytes/s over 1 s. */
+  queueDelayMs: number;
+  throughputBytesPerS: number;
   detail: string;
 }
 
@@ -68,6 +80,20 @@ export interface PlayerEvents {
   onParams(msg: ParamsMessage): void;
   onNow(msg: NowMessage): void;
   onServerError(msg: ErrorMessage): void;
+  /** The bitrate tier changed (asked for, confirmed, or the tiers offered): render tierInfo(). */
+  onTier?(): void;
+}
+
+/** The adaptive bitrate's state, for the page (PROTOCOL.md "Bitrate tiers"). */
+export interface TierInfo {
+  /** Tiers the server offers (kb/s, ascending); empty for PCM or a server without tiers. */
+  tiers: readonly number[];
+  /** The tier this connection gets now, and the one asked for and not yet confirmed. */
+  kbps: number | null;
+  pendingKbps: number | null;
+  mode: AbrMode;
+  /** The listener's fixed choice (mode `manual`), else null. */
+  manualKbps: number | null;
 }
 
 const randomUnit = (): number => {
@@ -110,6 +136,23 @@ export class Player {
   private lagMs: number | null = null;
   private welcomes = 0;
   private readonly lagWatchdog = new LagWatchdog();
+  private readonly abr = new AbrController();
+  /**
+   * Attempts in a row that ended before a `welcome`. After two, the next URL leaves `bitrate` out:
+   * a server restarted with other tiers refuses a tier it no longer has (INVALID_PARAM).
+   */
+  private attemptsWithoutWelcome = 0;
+  private welcomedThisAttempt = false;
+  /** Reused for every chunk (no allocation per chunk). */
+  private readonly observation: ChunkObservation = {
+    arrivalMs: 0,
+    playTimeMs: 0,
+    sequence: 0,
+    bytes: 0,
+    bufferedMs: 0,
+    targetMs: 0,
+    underruns: 0,
+  };
   private stateValue: PlayerState = 'stopped';
   private detail = '';
   private timers: Array<ReturnType<typeof setInterval>> = [];
@@ -141,6 +184,10 @@ export class Player {
               return this.events.onNow(msg);
             case 'pong':
               this.onPong(msg.t, msg.serverTime);
+              return;
+            case 'bitrate':
+              this.abr.onSwitched(msg.kbps, performance.now());
+              this.events.onTier?.();
               return;
             case 'error':
               return this.events.onServerError(msg);
@@ -207,7 +254,9 @@ export class Player {
       this.listening.kind === 'personal'
         ? { ...this.listening, resumeToken: this.resumeToken ?? undefined }
         : this.listening;
-    return webSocketUrl(this.pageUrl, listening, this.codec);
+    // A new connection (a reconnect, a catch-up) keeps the tier this one had.
+    const kbps = this.codec === 'opus' && this.attemptsWithoutWelcome < 2 ? this.abr.preferredKbps : null;
+    return webSocketUrl(this.pageUrl, listening, this.codec, undefined, kbps);
   }
 
   // ---- play / pause -------------------------------------------------------------------------
@@ -400,6 +449,26 @@ export class Player {
     return this.welcome;
   }
 
+  // ---- bitrate tier -------------------------------------------------------------------------
+
+  /** The listener's choice: a tier in kb/s, or null for Auto (net/abr.ts decides). */
+  setTier(kbps: number | null): void {
+    const ask = this.abr.setManual(kbps, performance.now());
+    if (ask !== null) this.connection.send({ type: 'bitrate', kbps: ask });
+    this.events.onTier?.();
+  }
+
+  tierInfo(): TierInfo {
+    const streaming = this.path === 'stream' || this.handedOver;
+    return {
+      tiers: streaming ? [] : this.abr.tiers,
+      kbps: streaming ? null : this.abr.currentKbps,
+      pendingKbps: streaming ? null : this.abr.pendingKbps,
+      mode: this.abr.mode,
+      manualKbps: this.abr.manualKbps,
+    };
+  }
+
   // ---- incoming -----------------------------------------------------------------------------
 
   private onPong(sentMs: number, serverTime: number | undefined): void {
@@ -413,12 +482,17 @@ export class Player {
   private onWelcome(msg: WelcomeMessage): void {
     this.welcome = msg;
     this.welcomes++;
+    this.welcomedThisAttempt = true;
+    this.attemptsWithoutWelcome = 0;
     this.stationOriginMs = null;
     // Until the old connection's audio has played out (≤ the target, under HOLD_MS), the lag of
     // another station's positions means nothing.
     this.lagWatchdog.reset();
     if (msg.personal && msg.resumeToken) this.resumeToken = msg.resumeToken;
     this.arrivals.reset(performance.now());
+    // A server without tiers leaves both out: one stream, nothing to adapt.
+    this.abr.onWelcome(msg.tiers ?? [], msg.bitrate ?? null, performance.now());
+    this.events.onTier?.();
     this.decoder.reset();
     this.output?.post({ type: 'newStream', chunkMs: msg.chunkMs || 100 });
     this.pendingAudio.length = 0;
@@ -436,6 +510,20 @@ export class Player {
     this.jitterMs = jitterMs;
     this.output?.post({ type: 'jitter', jitterMs, maxLatenessMs: this.arrivals.maxLatenessMs });
     this.decoder.decode(header, payload);
+    const o = this.observation;
+    const p = this.lastPlayout;
+    o.arrivalMs = arrivalMs;
+    o.playTimeMs = header.serverPlayTimeMs;
+    o.sequence = header.sequence;
+    o.bytes = data.byteLength;
+    o.bufferedMs = p?.bufferedMs ?? 0;
+    o.targetMs = p?.targetMs ?? 0;
+    o.underruns = p?.underruns ?? 0;
+    const ask = this.abr.onChunk(o);
+    if (ask !== null) {
+      this.connection.send({ type: 'bitrate', kbps: ask });
+      this.events.onTier?.();
+    }
   }
 
   private onFrames(f: PositionedFrames): void {
@@ -448,6 +536,8 @@ export class Player {
   }
 
   private onConnectionState(s: ConnectionState): void {
+    if (s.kind === 'connecting') this.welcomedThisAttempt = false;
+    if (s.kind === 'waiting' && !this.welcomedThisAttempt) this.attemptsWithoutWelcome++;
     if (s.kind === 'waiting' || s.kind === 'failed') this.welcome = null;
     this.refreshState();
   }
@@ -550,6 +640,13 @@ export class Player {
       lagMs: streaming ? null : this.lagMs,
       connections: this.welcomes,
       catchUps: this.lagWatchdog.catchUps,
+      tierKbps: streaming ? null : this.abr.currentKbps,
+      tierMode: this.abr.mode,
+      tierPendingKbps: streaming ? null : this.abr.pendingKbps,
+      tierDowns: this.abr.counts.down,
+      tierUps: this.abr.counts.up,
+      queueDelayMs: this.abr.queueingDelayMs,
+      throughputBytesPerS: this.abr.throughputBytesPerS,
       detail: this.detail,
     };
   }

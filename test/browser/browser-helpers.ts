@@ -23,6 +23,10 @@ export interface PlayerStats {
   jitterMs: number;
   splices: number;
   path: 'worklet' | 'stream';
+  connections: number;
+  /** The Opus tier this connection gets (kb/s), and whether Auto chooses it. */
+  tierKbps: number | null;
+  tierMode: 'auto' | 'manual';
 }
 
 /** `autoplay: false` keeps Chromium's default policy (sound only after a user gesture). */

@@ -81,6 +81,66 @@ describe('web player controls in Chromium', () => {
     await context.close();
   });
 
+  it(
+    'quality: shows the tier, offers Auto and each tier, a fixed tier by keyboard switches without a gap',
+    { timeout: 40_000 },
+    async () => {
+      const { context, page, errors } = await openPlayer(browser, server.url);
+      assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
+      const ui = () =>
+        page.evaluate(`(() => {
+          const q = document.getElementById('quality');
+          return { disabled: q.disabled, value: q.value, options: [...q.options].map((o) => o.value),
+            shown: document.getElementById('quality-out').textContent,
+            label: document.querySelector('label[for="quality"]').textContent };
+        })()`) as Promise<{
+          disabled: boolean;
+          value: string;
+          options: string[];
+          shown: string;
+          label: string;
+        }>;
+      const first = await waitFor(ui, (v) => !v.disabled && v.shown !== '', 5000);
+      assert.deepEqual(first.options, ['auto', '24', '48', '96', '128']);
+      assert.equal(first.value, 'auto');
+      assert.equal(first.shown, '96 kb/s · auto');
+      assert.match(first.label, /Quality/);
+      const before = await stats(page);
+      assert.equal(before.tierKbps, 96);
+
+      // Keyboard only: options auto, 24, 48, 96, 128; End, then up twice, is 48.
+      await page.focus('#quality');
+      await page.keyboard.press('End'); // 128
+      await page.keyboard.press('ArrowUp'); // 96
+      await page.keyboard.press('ArrowUp'); // 48
+      const fixed = await waitFor(ui, (v) => v.shown === '48 kb/s · fixed', 5000);
+      assert.equal(fixed.value, '48');
+      const at48 = await waitFor(
+        () => stats(page),
+        (s) => s.tierKbps === 48,
+        5000,
+      );
+      // Same connection, same decoder: no reconnect, no gap, the music goes on.
+      await page.waitForTimeout(1500);
+      const after = await stats(page);
+      assert.equal(after.connections, before.connections, 'a tier switch reconnected');
+      assert.equal(after.splices, before.splices, 'a tier switch was played as a splice');
+      assert.ok(after.underruns === at48.underruns && after.rms > RMS_THRESHOLD, JSON.stringify(after));
+
+      // Back to Auto: it stays at 48 until a probe, which brings it back to 96 (about 5–7 s).
+      await page.selectOption('#quality', 'auto');
+      const auto = await waitFor(
+        () => stats(page),
+        (s) => s.tierKbps === 96 && s.tierMode === 'auto',
+        15_000,
+      );
+      assert.equal(auto.connections, before.connections);
+      assert.equal((await ui()).shown, '96 kb/s · auto');
+      assert.deepEqual(errors, []);
+      await context.close();
+    },
+  );
+
   it("shows the server's error message beside the field it names", { timeout: 20_000 }, async () => {
     const { context, page } = await openPlayer(browser, server.url);
     assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
@@ -114,7 +174,7 @@ describe('web player controls in Chromium', () => {
       return {
         scrollWidth: document.documentElement.scrollWidth,
         play: box('play'),
-        controls: ['source', 'volume', 'sleep', 'key', 'mode', 'bpm', 'intensity'].map(box),
+        controls: ['source', 'quality', 'volume', 'sleep', 'key', 'mode', 'bpm', 'intensity'].map(box),
       };
     })()`)) as {
         scrollWidth: number;
@@ -131,7 +191,7 @@ describe('web player controls in Chromium', () => {
         assert.ok(c.width > 0 && c.height > 0, `${c.id} is rendered`);
         assert.ok(c.left >= 0 && c.right <= 360, `${c.id} spans ${c.left}–${c.right}`);
       }
-      for (const id of ['source', 'volume', 'sleep', 'key', 'mode', 'bpm', 'intensity']) {
+      for (const id of ['source', 'quality', 'volume', 'sleep', 'key', 'mode', 'bpm', 'intensity']) {
         const label = (await page.evaluate(
           `document.querySelector('label[for="${id}"]')?.textContent ?? ''`,
         )) as string;

@@ -30,7 +30,7 @@ export const PROFILES: readonly NetworkProfile[] = [
   },
   {
     name: '64kbps',
-    description: '64 kb/s cap (below the 96 kb/s stream)',
+    description: '64 kb/s cap (below the 96 kb/s tier: Auto plays 48 kb/s)',
     impairment: { delayMs: 20, rateBytesPerS: 8000 },
   },
 ];
@@ -51,6 +51,8 @@ export interface Sample {
   rms: number;
   connections: number;
   catchUps: number;
+  tierKbps: number | null;
+  tierDowns: number;
 }
 
 export interface ResetResult {
@@ -80,6 +82,9 @@ export interface ProfileResult {
   reconnects: number;
   /** Of those, reconnects to catch up with live (the lag watchdog). */
   catchUps: number;
+  /** The bitrate tier of most samples in the steady phase (kb/s), and Auto's steps down in it. */
+  tierKbps: number | null;
+  tierDowns: number;
   resets: ResetResult[];
   errors: string[];
 }
@@ -91,7 +96,8 @@ async function startSampler(page: Page, everyMs: number): Promise<void> {
     window.__netSampler = setInterval(() => {
       const s = window.auralisPlayer.stats();
       window.__netSamples.push({ t: Date.now(), state: s.state, underruns: s.underruns, targetMs: s.targetMs,
-        bufferedMs: s.bufferedMs, lagMs: s.lagMs, rms: s.rms, connections: s.connections, catchUps: s.catchUps });
+        bufferedMs: s.bufferedMs, lagMs: s.lagMs, rms: s.rms, connections: s.connections, catchUps: s.catchUps,
+        tierKbps: s.tierKbps, tierDowns: s.tierDowns });
     }, ${everyMs});
   })()`);
 }
@@ -123,6 +129,15 @@ async function measureReset(page: Page, proxy: ImpairmentProxy, timeoutMs: numbe
   await page.waitForTimeout(3000);
   const after = (await page.evaluate('window.auralisPlayer.stats()')) as Sample;
   return { recoveryMs: at === null ? null : at - resetAt, underruns: after.underruns - before.underruns };
+}
+
+function mostCommon<T>(values: T[]): T | undefined {
+  const counts = new Map<T, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  let best: T | undefined;
+  let n = 0;
+  for (const [v, c] of counts) if (c > n) [best, n] = [v, c];
+  return best;
 }
 
 function percentile(values: number[], p: number): number {
@@ -173,6 +188,8 @@ export async function runProfile(
       audibleShare: samples.length ? samples.filter((s) => s.rms > RMS_THRESHOLD).length / samples.length : 0,
       reconnects: last.connections - startStats.connections,
       catchUps: last.catchUps - startStats.catchUps,
+      tierKbps: mostCommon(samples.map((s) => s.tierKbps)) ?? last.tierKbps,
+      tierDowns: last.tierDowns - startStats.tierDowns,
       resets,
       errors,
     };
@@ -185,8 +202,8 @@ const fmt = (x: number | null, digits = 0) => (x === null ? '–' : x.toFixed(di
 
 export function formatTable(rows: ProfileResult[]): string {
   const head =
-    '| profile | minutes | underruns / 10 min (count) | settled target (ms) | max target (ms) | lag behind live p50 / max (ms) | buffered p50 / max (ms) | audible | reconnects (catch-ups) | first audio (ms) | reset recovery (ms) | underruns per reset |';
-  const sep = '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
+    '| profile | minutes | underruns / 10 min (count) | settled target (ms) | max target (ms) | lag behind live p50 / max (ms) | buffered p50 / max (ms) | audible | reconnects (catch-ups) | tier most of the time (kb/s), steps down | first audio (ms) | reset recovery (ms) | underruns per reset |';
+  const sep = '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
   const body = rows.map((r) => {
     const rec = r.resets.map((x) => fmt(x.recoveryMs)).join(', ') || '–';
     const ur = r.resets.map((x) => x.underruns).join(', ') || '–';
@@ -194,8 +211,193 @@ export function formatTable(rows: ProfileResult[]): string {
       `| ${r.profile} | ${(r.seconds / 60).toFixed(1)} | ${r.underrunsPer10Min.toFixed(1)} (${r.underruns}) | ` +
       `${r.settledTargetMs.toFixed(0)} | ${r.maxTargetMs.toFixed(0)} | ${fmt(r.lagP50Ms)} / ${fmt(r.lagMaxMs)} | ` +
       `${r.bufferedP50Ms.toFixed(0)} / ${r.bufferedMaxMs.toFixed(0)} | ${(r.audibleShare * 100).toFixed(0)} % | ` +
-      `${r.reconnects} (${r.catchUps}) | ${fmt(r.firstAudioMs)} | ${rec} | ${ur} |`
+      `${r.reconnects} (${r.catchUps}) | ${fmt(r.tierKbps)}, ${r.tierDowns} | ${fmt(r.firstAudioMs)} | ${rec} | ${ur} |`
     );
   });
+  return [head, sep, ...body].join('\n');
+}
+
+// ---- the capped link: adaptive bitrate ----------------------------------------------------------
+
+export interface CappedOptions {
+  /** Good link before the cap, s (the wire bitrate is measured over its last 10 s). */
+  goodSeconds: number;
+  /** Bottleneck while capped, bytes/s (5000 = 40 kb/s). */
+  capBytesPerS: number;
+  /** Time measured under the cap once the tier has settled, s. */
+  capSeconds: number;
+  /** Longest wait for the tier to settle under the cap, and to come back after, ms. */
+  settleTimeoutMs?: number;
+  backTimeoutMs?: number;
+  /** One-way delay of the link throughout, ms. */
+  delayMs?: number;
+}
+
+export interface CappedResult {
+  capKbps: number;
+  /** The tier on the good link, and the bytes that reached the browser over 10 s of it, kb/s. */
+  goodTierKbps: number | null;
+  goodWireKbps: number;
+  /** From the cap to the server confirming a tier whose rate × 1.25 fits under it, ms. */
+  settleMs: number | null;
+  settledTierKbps: number | null;
+  /** Measured under the cap, from the settling for capSeconds. */
+  capSeconds: number;
+  /** Audio played ÷ real time, underruns (and per minute), over that window. */
+  playedShare: number;
+  underruns: number;
+  underrunsPerMin: number;
+  /** Bytes that reached the browser over that window, kb/s. */
+  cappedWireKbps: number;
+  /** Lag behind live over that window (sampled every 250 ms), ms. */
+  lagP50Ms: number | null;
+  lagMaxMs: number | null;
+  /** The jitter buffer's target and fill over that window, p50, ms. */
+  targetP50Ms: number;
+  bufferedP50Ms: number;
+  /** Auto's decisions over the whole run: steps down and probes up. */
+  downs: number;
+  ups: number;
+  /** Underruns between the cap and the settling (the backlog of the faster tier draining). */
+  settleUnderruns: number;
+  reconnects: number;
+  catchUps: number;
+  /** From lifting the cap to the good link's tier confirmed again, ms. */
+  backMs: number | null;
+  errors: string[];
+}
+
+async function waitForTier(
+  page: Page,
+  ok: (kbps: number | null) => boolean,
+  timeoutMs: number,
+): Promise<number | null> {
+  const start = Date.now();
+  while (Date.now() - start < timeoutMs) {
+    const s = (await page.evaluate('window.auralisPlayer.stats()')) as { tierKbps: number | null };
+    if (ok(s.tierKbps)) return Date.now() - start;
+    await page.waitForTimeout(100);
+  }
+  return null;
+}
+
+interface CapSample {
+  tierKbps: number | null;
+  underruns: number;
+  playedFrames: number;
+  connections: number;
+  catchUps: number;
+  tierDowns: number;
+  tierUps: number;
+}
+
+const capSample = (page: Page) => page.evaluate('window.auralisPlayer.stats()') as Promise<CapSample>;
+
+/**
+ * A good link, then a cap below the stream's bitrate, then the cap lifted (adaptive bitrate,
+ * client/src/net/abr.ts): the tier and wire bitrate on the good link, the time to settle at a tier
+ * that fits, how well it plays under the cap, and the time back to the good link's tier.
+ */
+export async function runCapped(
+  browser: Browser,
+  proxy: ImpairmentProxy,
+  opts: CappedOptions,
+): Promise<CappedResult> {
+  const delayMs = opts.delayMs ?? 20;
+  proxy.setProfile({ delayMs });
+  const { context, page, errors } = await openPlayer(browser, proxy.url);
+  try {
+    const first = await clickPlayAndTimeFirstAudio(page, 15_000);
+    if (first === null) throw new Error('no audio on the good link');
+    const start = await capSample(page);
+    // Good link: let the page's start-up pass, then count the bytes of 10 s.
+    await page.waitForTimeout(Math.max(0, opts.goodSeconds - 10) * 1000);
+    const bytes0 = proxy.counters.bytesToClient;
+    const t0 = Date.now();
+    await page.waitForTimeout(Math.min(10, opts.goodSeconds) * 1000);
+    const goodWireKbps = ((proxy.counters.bytesToClient - bytes0) * 8) / (Date.now() - t0);
+    const good = await capSample(page);
+
+    // The cap: wait for a tier that fits.
+    const capKbps = (opts.capBytesPerS * 8) / 1000;
+    const fits = (kbps: number | null) => kbps !== null && kbps * 1.25 < capKbps;
+    proxy.setProfile({ delayMs, rateBytesPerS: opts.capBytesPerS });
+    const capAt = await capSample(page);
+    const settleMs = await waitForTier(page, fits, opts.settleTimeoutMs ?? 30_000);
+    const settled = await capSample(page);
+    const w0 = Date.now();
+    const wBytes0 = proxy.counters.bytesToClient;
+    await startSampler(page, 250);
+    await page.waitForTimeout(opts.capSeconds * 1000);
+    const w1 = Date.now();
+    const samples = await takeSamples(page);
+    const lags = samples.map((x) => x.lagMs).filter((x): x is number => typeof x === 'number');
+    await page.evaluate('clearInterval(window.__netSampler)');
+    const cappedWireKbps = ((proxy.counters.bytesToClient - wBytes0) * 8) / (w1 - w0);
+    const end = await capSample(page);
+
+    // Lift the cap: back to the good link's tier.
+    proxy.setProfile({ delayMs });
+    const backMs = await waitForTier(
+      page,
+      (k) => k !== null && k >= (good.tierKbps ?? 0),
+      opts.backTimeoutMs ?? 45_000,
+    );
+    const last = await capSample(page);
+    const seconds = (w1 - w0) / 1000;
+    const underruns = end.underruns - settled.underruns;
+    return {
+      capKbps,
+      goodTierKbps: good.tierKbps,
+      goodWireKbps,
+      settleMs,
+      settledTierKbps: settled.tierKbps,
+      capSeconds: seconds,
+      playedShare: (end.playedFrames - settled.playedFrames) / 48_000 / seconds,
+      underruns,
+      underrunsPerMin: (underruns / seconds) * 60,
+      cappedWireKbps,
+      lagP50Ms: lags.length ? percentile(lags, 0.5) : null,
+      lagMaxMs: lags.length ? Math.max(...lags) : null,
+      targetP50Ms: samples.length
+        ? percentile(
+            samples.map((x) => x.targetMs),
+            0.5,
+          )
+        : 0,
+      bufferedP50Ms: samples.length
+        ? percentile(
+            samples.map((x) => x.bufferedMs),
+            0.5,
+          )
+        : 0,
+      downs: last.tierDowns - start.tierDowns,
+      ups: last.tierUps - start.tierUps,
+      settleUnderruns: settled.underruns - capAt.underruns,
+      reconnects: last.connections - start.connections,
+      catchUps: last.catchUps - start.catchUps,
+      backMs,
+      errors,
+    };
+  } finally {
+    await context.close();
+    proxy.setProfile({});
+  }
+}
+
+export function formatCapped(rows: CappedResult[]): string {
+  const head =
+    '| cap (kb/s) | good link: tier / wire (kb/s) | settle (s) | settled tier (kb/s) | underruns while settling | under the cap (s) | played | underruns (per min) | wire under the cap (kb/s) | lag behind live p50 / max (ms) | target / buffered p50 (ms) | back to full tier (s) | steps down / probes up | reconnects (catch-ups) |';
+  const sep =
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
+  const s = (ms: number | null) => (ms === null ? 'never' : (ms / 1000).toFixed(1));
+  const body = rows.map(
+    (r) =>
+      `| ${r.capKbps} | ${fmt(r.goodTierKbps)} / ${r.goodWireKbps.toFixed(1)} | ${s(r.settleMs)} | ${fmt(r.settledTierKbps)} | ` +
+      `${r.settleUnderruns} | ${r.capSeconds.toFixed(0)} | ${(r.playedShare * 100).toFixed(1)} % | ` +
+      `${r.underruns} (${r.underrunsPerMin.toFixed(2)}) | ${r.cappedWireKbps.toFixed(1)} | ` +
+      `${fmt(r.lagP50Ms)} / ${fmt(r.lagMaxMs)} | ${r.targetP50Ms.toFixed(0)} / ${r.bufferedP50Ms.toFixed(0)} | ${s(r.backMs)} | ` +
+      `${r.downs} / ${r.ups} | ${r.reconnects} (${r.catchUps}) |`,
+  );
   return [head, sep, ...body].join('\n');
 }

@@ -46,6 +46,17 @@ describe('WebSocket URL', () => {
     assert.equal(u.searchParams.get('bpm'), '60');
     assert.equal(u.searchParams.get('preset'), 'sleep');
     assert.equal(u.searchParams.get('codec'), 'opus');
+    assert.equal(u.searchParams.get('bitrate'), null);
+  });
+
+  it('carries the bitrate tier of a reconnect (kb/s), and leaves it out when there is none', () => {
+    const station = { kind: 'station', station: 'default' } as const;
+    const u = new URL(webSocketUrl('http://h:8000/', station, 'opus', undefined, 24));
+    assert.equal(u.searchParams.get('bitrate'), '24');
+    assert.equal(
+      new URL(webSocketUrl('http://h:8000/', station, 'opus', undefined, null)).searchParams.has('bitrate'),
+      false,
+    );
   });
 });
 

@@ -11,6 +11,8 @@ export function webSocketUrl(
   listening: Listening,
   codec: 'opus' | 'pcm',
   token?: string,
+  /** The bitrate tier to start with (kb/s, one of the welcome's `tiers`); absent: the default. */
+  bitrateKbps?: number | null,
 ): string {
   const url = new URL('/ws', pageUrl);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -26,5 +28,6 @@ export function webSocketUrl(
   }
   url.searchParams.set('codec', codec);
   if (token) url.searchParams.set('token', token);
+  if (typeof bitrateKbps === 'number') url.searchParams.set('bitrate', String(bitrateKbps));
   return url.toString();
 }
