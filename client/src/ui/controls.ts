@@ -10,6 +10,53 @@ import { byId } from './dom.ts';
 export interface PresetInfo {
   name: string;
   description: string;
+  /** The preset's own values (GET /api/presets), to tell "modified" where the server did not. */
+  params?: Partial<StationParams>;
+}
+
+const capitalize = (word: string) => word.charAt(0).toUpperCase() + word.slice(1);
+
+/**
+ * What the mood line says: the preset's name, "Sleep, modified" once its mode, tempo or intensity
+ * was changed, or "Custom" without a preset; and a note with the values actually playing.
+ */
+export function describePreset(
+  params: Partial<StationParams>,
+  preset: PresetInfo | undefined,
+): { label: string; note: string; modified: boolean } {
+  const name = params.preset ?? null;
+  const values =
+    params.mode !== undefined && params.bpm !== undefined && params.intensity !== undefined
+      ? `${params.key ? `${params.key} ` : ''}${params.mode}, ${params.bpm} BPM, intensity ${Math.round(params.intensity * 100)} %`
+      : null;
+  if (name === null) {
+    return {
+      label: 'Custom',
+      note: values ? `No mood chosen: ${values}.` : 'A mood sets tempo, mode, density and sound together.',
+      modified: false,
+    };
+  }
+  const own = preset?.params;
+  const modified =
+    params.modified ??
+    (own !== undefined &&
+      ((own.mode !== undefined && params.mode !== undefined && own.mode !== params.mode) ||
+        (own.bpm !== undefined && params.bpm !== undefined && own.bpm !== params.bpm) ||
+        (own.intensity !== undefined &&
+          params.intensity !== undefined &&
+          Math.abs(own.intensity - params.intensity) > 1e-6)));
+  if (modified) {
+    return {
+      label: `${capitalize(name)}, modified`,
+      note: `${capitalize(name)}'s sound, changed to ${values ?? 'other values'}.`,
+      modified: true,
+    };
+  }
+  return {
+    label: capitalize(name),
+    note: preset?.description ?? (values ? `${capitalize(name)}: ${values}.` : capitalize(name)),
+    modified: false,
+  };
 }
 
 export const ERROR_SHOW_MS = 8000;
@@ -32,7 +79,9 @@ export class Controls {
   private readonly errorTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private currentPreset: string | null = null;
   private readonly presetNote = byId<HTMLParagraphElement>('preset-note');
-  private readonly descriptions = new Map<string, string>();
+  private readonly presetOut = byId<HTMLOutputElement>('preset-out');
+  private readonly presetInfo = new Map<string, PresetInfo>();
+  private lastShown: Partial<StationParams> = {};
 
   constructor(
     private readonly onChange: (patch: ParamsPatch) => void,
@@ -56,7 +105,7 @@ export class Controls {
   }
 
   setPresets(presets: PresetInfo[]): void {
-    for (const p of presets) this.descriptions.set(p.name, p.description);
+    for (const p of presets) this.presetInfo.set(p.name, p);
     this.presets.replaceChildren(
       ...presets.map((p) => {
         const b = document.createElement('button');
@@ -66,11 +115,11 @@ export class Controls {
         b.title = p.description;
         b.dataset.preset = p.name;
         b.setAttribute('aria-pressed', String(p.name === this.currentPreset));
-        b.setAttribute('aria-description', p.description);
         b.addEventListener('click', () => this.onPreset(p.name));
         return b;
       }),
     );
+    this.showPreset();
   }
 
   /** Shows parameters that the server reports (or that were restored). */
@@ -85,13 +134,22 @@ export class Controls {
       this.intensity.value = String(params.intensity);
       this.showIntensity();
     }
-    if (params.preset !== undefined) {
-      this.currentPreset = params.preset ?? null;
-      const description = this.descriptions.get(this.currentPreset ?? '');
-      this.presetNote.textContent = description ?? 'A mood sets tempo, mode, density and sound together.';
-      for (const b of this.presets.querySelectorAll<HTMLButtonElement>('button[data-preset]')) {
-        b.setAttribute('aria-pressed', String(b.dataset.preset === this.currentPreset));
-      }
+    this.lastShown = { ...params };
+    if (params.preset !== undefined) this.currentPreset = params.preset ?? null;
+    this.showPreset();
+  }
+
+  /** The mood line, its note and the chips, from the parameters last shown. */
+  private showPreset(): void {
+    const shown = { ...this.lastShown, preset: this.currentPreset };
+    const d = describePreset(shown, this.presetInfo.get(this.currentPreset ?? ''));
+    this.presetOut.value = d.label;
+    this.presetNote.textContent = d.note;
+    for (const b of this.presets.querySelectorAll<HTMLButtonElement>('button[data-preset]')) {
+      const on = b.dataset.preset === this.currentPreset;
+      b.setAttribute('aria-pressed', String(on));
+      if (on && d.modified) b.dataset.modified = 'true';
+      else delete b.dataset.modified;
     }
   }
 
