@@ -1,63 +1,9 @@
 import { MODES, PITCH_CLASSES } from '../../../src/music/types.ts';
 import type { ParamsPatch, StationParams } from '../protocol/messages.ts';
 import { byId } from './dom.ts';
+import { describePreset, type PresetInfo } from './preset-text.ts';
 
-/**
- * The musical controls: key, mode, tempo, intensity and preset chips. Reports the user's
- * changes; follows the server's parameters (welcome/params) without fighting a control the
- * user is holding.
- */
-export interface PresetInfo {
-  name: string;
-  description: string;
-  /** The preset's own values (GET /api/presets), to tell "modified" where the server did not. */
-  params?: Partial<StationParams>;
-}
-
-const capitalize = (word: string) => word.charAt(0).toUpperCase() + word.slice(1);
-
-/**
- * What the mood line says: the preset's name, "Sleep, modified" once its mode, tempo or intensity
- * was changed, or "Custom" without a preset; and a note with the values actually playing.
- */
-export function describePreset(
-  params: Partial<StationParams>,
-  preset: PresetInfo | undefined,
-): { label: string; note: string; modified: boolean } {
-  const name = params.preset ?? null;
-  const values =
-    params.mode !== undefined && params.bpm !== undefined && params.intensity !== undefined
-      ? `${params.key ? `${params.key} ` : ''}${params.mode}, ${params.bpm} BPM, intensity ${Math.round(params.intensity * 100)} %`
-      : null;
-  if (name === null) {
-    return {
-      label: 'Custom',
-      note: values ? `No mood chosen: ${values}.` : 'A mood sets tempo, mode, density and sound together.',
-      modified: false,
-    };
-  }
-  const own = preset?.params;
-  const modified =
-    params.modified ??
-    (own !== undefined &&
-      ((own.mode !== undefined && params.mode !== undefined && own.mode !== params.mode) ||
-        (own.bpm !== undefined && params.bpm !== undefined && own.bpm !== params.bpm) ||
-        (own.intensity !== undefined &&
-          params.intensity !== undefined &&
-          Math.abs(own.intensity - params.intensity) > 1e-6)));
-  if (modified) {
-    return {
-      label: `${capitalize(name)}, modified`,
-      note: `${capitalize(name)}'s sound, changed to ${values ?? 'other values'}.`,
-      modified: true,
-    };
-  }
-  return {
-    label: capitalize(name),
-    note: preset?.description ?? (values ? `${capitalize(name)}: ${values}.` : capitalize(name)),
-    modified: false,
-  };
-}
+export type { PresetInfo } from './preset-text.ts';
 
 export const ERROR_SHOW_MS = 8000;
 const FIELDS = ['key', 'mode', 'bpm', 'intensity', 'preset'] as const;
@@ -67,6 +13,11 @@ const keyLabel = (pc: string) =>
     ? `${pc[0]}♯ / ${String.fromCharCode(pc.charCodeAt(0) + 1 === 72 ? 65 : pc.charCodeAt(0) + 1)}♭`
     : pc;
 
+/**
+ * The musical controls: key, mode, tempo, intensity and preset chips. Reports the user's
+ * changes; follows the server's parameters (welcome/params) without fighting a control the
+ * user is holding.
+ */
 export class Controls {
   private readonly key = byId<HTMLSelectElement>('key');
   private readonly mode = byId<HTMLSelectElement>('mode');
