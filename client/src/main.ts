@@ -287,7 +287,11 @@ function showTokenPrompt(tokenWasWrong: boolean): void {
     'or start your own personal session (no token needed).';
   tokenError.textContent = tokenWasWrong ? 'That token was not accepted.' : '';
   tokenError.hidden = !tokenWasWrong;
+  const wasHidden = tokenBox.hidden;
   tokenBox.hidden = false;
+  // Bring it into view (a listener who scrolled down to the tempo), without moving the focus.
+  const calm = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+  if (wasHidden) tokenBox.scrollIntoView({ block: 'nearest', behavior: calm ? 'auto' : 'smooth' });
 }
 
 function hideTokenPrompt(): void {

@@ -102,6 +102,7 @@ describe('the player page is accessible (axe-core, layout, keyboard) in Chromium
         try {
           await page.waitForSelector('button.chip[data-preset]');
           assert.deepEqual(await seriousViolations(page), [], 'stopped');
+          await screenshot(page, `page-${name}-stopped`);
 
           // The layout: mood chips on rows of equal count, the volume within the first screen.
           const chipRows = (await page.evaluate(`(() => {

@@ -15,6 +15,19 @@ interface StationView {
   params: { mode: string; bpm: number; intensity: number; preset: string | null; modified?: boolean };
 }
 
+/**
+ * Polls an expression in the page until it is true (as page.evaluate calls: the page's CSP forbids
+ * the eval that page.waitForFunction polls with); fails with the expression when it never is.
+ */
+async function until(page: Page, expression: string, timeoutMs: number): Promise<void> {
+  const ok = await waitFor(
+    () => page.evaluate(expression),
+    (v) => v === true,
+    timeoutMs,
+  );
+  assert.equal(ok, true, `never true: ${expression}`);
+}
+
 const text = (page: Page, selector: string) =>
   page.evaluate(`document.querySelector(${JSON.stringify(selector)}).textContent`) as Promise<string>;
 
@@ -55,32 +68,20 @@ describe('the player page tells the truth and asks for a token in Chromium', () 
         );
 
         await patch({ preset: 'sleep' });
-        await page.waitForFunction(`document.getElementById('preset-out').textContent === 'Sleep'`, null, {
-          timeout: 10_000,
-        });
+        await until(page, `document.getElementById('preset-out').textContent === 'Sleep'`, 10_000);
         assert.equal(await page.getAttribute('button.chip[data-preset="sleep"]', 'aria-pressed'), 'true');
 
         // Someone changes the tempo: the preset is no longer what it claims.
         const changed = await patch({ bpm: 52 });
         assert.equal(changed.params.modified, true, 'the server reports the preset as modified');
-        await page.waitForFunction(
-          `document.getElementById('preset-out').textContent === 'Sleep, modified'`,
-          null,
-          { timeout: 10_000 },
-        );
+        await until(page, `document.getElementById('preset-out').textContent === 'Sleep, modified'`, 10_000);
         const note = await text(page, '#preset-note');
         assert.match(note, /phrygian, 52 BPM/, note);
         assert.doesNotMatch(note, /40 BPM/, note);
         assert.equal(await page.getAttribute('button.chip[data-preset="sleep"]', 'data-modified'), 'true');
 
         // Pause: nothing is sounding, and the page says so.
-        await page.waitForFunction(
-          `!['—', 'Paused'].includes(document.getElementById('chord').textContent)`,
-          null,
-          {
-            timeout: 20_000,
-          },
-        );
+        await until(page, `!['—', 'Paused'].includes(document.getElementById('chord').textContent)`, 20_000);
         await page.click('#play');
         await waitFor(
           () => stats(page),
@@ -90,13 +91,7 @@ describe('the player page tells the truth and asks for a token in Chromium', () 
         assert.equal(await text(page, '#chord'), 'Paused');
         assert.equal(await page.isHidden('#section-note'), true);
         await page.click('#play');
-        await page.waitForFunction(
-          `!['—', 'Paused'].includes(document.getElementById('chord').textContent)`,
-          null,
-          {
-            timeout: 20_000,
-          },
-        );
+        await until(page, `!['—', 'Paused'].includes(document.getElementById('chord').textContent)`, 20_000);
 
         // Each Playback option has its own hint.
         const auto = await text(page, '#engine-note');
@@ -143,7 +138,7 @@ describe('the player page tells the truth and asks for a token in Chromium', () 
         // The right one: the refused change is applied, and later changes go through too.
         await page.fill('#token', TOKEN);
         await page.click('#token-form button[type="submit"]');
-        await page.waitForFunction(`document.getElementById('token-box').hidden`, null, { timeout: 10_000 });
+        await until(page, `document.getElementById('token-box').hidden`, 10_000);
         const applied = await waitFor(station, (s) => s.params.preset === 'focus', 10_000);
         assert.equal(applied.params.preset, 'focus');
         const reconnected = await waitFor(
@@ -193,9 +188,7 @@ describe('the player page tells the truth and asks for a token in Chromium', () 
       );
       assert.equal(personal?.personal, true);
       await page.click('button.chip[data-preset="bright"]');
-      await page.waitForFunction(`document.getElementById('preset-out').textContent === 'Bright'`, null, {
-        timeout: 10_000,
-      });
+      await until(page, `document.getElementById('preset-out').textContent === 'Bright'`, 10_000);
       assert.equal(await page.isHidden('#token-box'), true, 'a personal session never asks for the token');
     } finally {
       await context.close();
