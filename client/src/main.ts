@@ -427,10 +427,16 @@ function showTier(): void {
     t.kbps === null
       ? ''
       : `${t.kbps} kb/s · ${mode}${t.pendingKbps !== null && t.pendingKbps !== t.kbps ? ` → ${t.pendingKbps}` : ''}`;
+  // Before the first welcome nothing is known of the server's tiers: say so, rather than "one bitrate".
+  const streaming = player.playbackPath === 'stream';
   qualityNote.textContent =
-    t.tiers.length === 0
-      ? 'One bitrate on this path (the stream, or uncompressed audio).'
-      : 'Auto lowers the bitrate on a slow connection and raises it again.';
+    t.tiers.length > 0
+      ? 'Auto lowers the bitrate on a slow connection and raises it again.'
+      : streaming
+        ? 'One bitrate on this path (the stream).'
+        : player.welcomeMessage
+          ? 'One bitrate on this connection (uncompressed audio, or a server without tiers).'
+          : 'The bitrates on offer appear once playing; Auto lowers the bitrate on a slow connection.';
 }
 quality.addEventListener('change', () => {
   player.setTier(quality.value === 'auto' ? null : Number(quality.value));
