@@ -38,6 +38,7 @@ const connText = byId<HTMLSpanElement>('conn-text');
 const chord = byId<HTMLParagraphElement>('chord');
 const nowLine = byId<HTMLParagraphElement>('now-line');
 const sectionNote = byId<HTMLParagraphElement>('section-note');
+const nowLabel = byId<HTMLParagraphElement>('now-label');
 const source = byId<HTMLSelectElement>('source');
 const sourceNote = byId<HTMLParagraphElement>('source-note');
 const volume = byId<HTMLInputElement>('volume');
@@ -120,6 +121,7 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
 function showNow(): void {
   const on = player.isPlaying;
   chord.dataset.paused = String(!on);
+  nowLabel.textContent = on ? 'Now sounding' : 'Not playing';
   if (!nowInfo) {
     chord.textContent = '—';
     nowLine.textContent = on ? 'Waiting for the first chord…' : 'Press play to begin';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startServer } from '../../src/server/server.ts';
-import { getJson, launchBrowser, openPlayer, stats, waitFor } from './browser-helpers.ts';
+import { getJson, launchBrowser, openPlayer, screenshot, stats, waitFor } from './browser-helpers.ts';
 
 /**
  * What the page says is true: the mood line after a preset was changed, the now panel after a
@@ -79,6 +79,7 @@ describe('the player page tells the truth and asks for a token in Chromium', () 
         assert.match(note, /phrygian, 52 BPM/, note);
         assert.doesNotMatch(note, /40 BPM/, note);
         assert.equal(await page.getAttribute('button.chip[data-preset="sleep"]', 'data-modified'), 'true');
+        await screenshot(page, 'page-desktop-modified');
 
         // Pause: nothing is sounding, and the page says so.
         await until(page, `!['—', 'Paused'].includes(document.getElementById('chord').textContent)`, 20_000);
@@ -90,6 +91,7 @@ describe('the player page tells the truth and asks for a token in Chromium', () 
         );
         assert.equal(await text(page, '#chord'), 'Paused');
         assert.equal(await page.isHidden('#section-note'), true);
+        await screenshot(page, 'page-desktop-paused');
         await page.click('#play');
         await until(page, `!['—', 'Paused'].includes(document.getElementById('chord').textContent)`, 20_000);
 
