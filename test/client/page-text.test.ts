@@ -4,6 +4,7 @@ import { REGION_NAMES } from '../../src/music/region.ts';
 import { PRESETS } from '../../src/music/presets.ts';
 import { describePreset } from '../../client/src/ui/preset-text.ts';
 import { explainSection } from '../../client/src/ui/sections.ts';
+import { parseServerMessage } from '../../client/src/protocol/messages.ts';
 
 const sleep = PRESETS.find((p) => p.name === 'sleep')!;
 const info = { name: sleep.name, description: sleep.description, params: sleep.params };
@@ -52,5 +53,22 @@ describe('section words (explainSection)', () => {
       assert.match(text, /30–90 s/);
     }
     assert.match(explainSection('intro'), /first moments/);
+  });
+});
+
+describe('params messages as the page reads them', () => {
+  it('keep modified and effectiveAtMs', () => {
+    const msg = parseServerMessage(
+      JSON.stringify({
+        type: 'params',
+        params: { key: 'A', mode: 'phrygian', bpm: 52, intensity: 0.12, preset: 'sleep', modified: true },
+        effectiveAt: 96_000,
+        effectiveAtMs: 1_796_000_000_000,
+        source: 'api',
+      }),
+    );
+    assert.ok(msg?.type === 'params');
+    assert.equal(msg.params.modified, true);
+    assert.equal(msg.effectiveAtMs, 1_796_000_000_000);
   });
 });
