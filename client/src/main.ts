@@ -8,12 +8,15 @@ import { loadSettings, saveSettings, type Settings } from './settings.ts';
 import { SleepTimer } from './sleep-timer.ts';
 import { Controls, type PresetInfo } from './ui/controls.ts';
 import { byId } from './ui/dom.ts';
+import { explainSection } from './ui/sections.ts';
 import { Visualizer } from './ui/visualizer.ts';
 
 /** The page: wires the player to the controls, the figures and the browser's media keys. */
 const RESUME_KEY = 'auralis.resume';
 /** The server keeps a personal session 30 s after a disconnect; a reload within this resumes it. */
 const RESUME_WINDOW_MS = 25_000;
+/** The control token of a protected station, once entered: this tab only (never the URL or localStorage). */
+const TOKEN_KEY = 'auralis.controlToken';
 const FIGURES_MS = 250;
 const AUTOPLAY_CHECK_MS = 1500;
 const DEFAULT_TITLE = document.title;
@@ -34,6 +37,8 @@ const conn = byId<HTMLParagraphElement>('conn');
 const connText = byId<HTMLSpanElement>('conn-text');
 const chord = byId<HTMLParagraphElement>('chord');
 const nowLine = byId<HTMLParagraphElement>('now-line');
+const sectionNote = byId<HTMLParagraphElement>('section-note');
+const nowLabel = byId<HTMLParagraphElement>('now-label');
 const source = byId<HTMLSelectElement>('source');
 const sourceNote = byId<HTMLParagraphElement>('source-note');
 const volume = byId<HTMLInputElement>('volume');
@@ -65,7 +70,7 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
     playButton.dataset.playing = String(on);
     playLabel.textContent = on ? 'Pause' : 'Play';
     setMediaPlaybackState(on);
-    if (!on && !nowInfo) nowLine.textContent = 'Press play to begin';
+    showNow();
     if (!on) document.title = DEFAULT_TITLE;
   },
   onTier() {
@@ -83,7 +88,8 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
       if (msg.params.bpm !== wanted.bpm) diff.bpm = wanted.bpm;
       if (Math.abs(msg.params.intensity - wanted.intensity) > 1e-6) diff.intensity = wanted.intensity;
       if (Object.keys(diff).length > 0) player.sendSet(diff);
-      showParams({ ...msg.params, ...diff });
+      // With a diff to apply, `modified` is the page's own reckoning until the answer comes.
+      showParams(Object.keys(diff).length > 0 ? { ...msg.params, ...diff, modified: undefined } : msg.params);
     } else {
       showParams(msg.params);
     }
@@ -94,16 +100,49 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
   },
   onNow(msg) {
     nowInfo = msg;
-    chord.textContent = msg.chord;
-    nowLine.textContent = `${msg.key} ${capitalize(msg.mode)} · ${msg.section}`;
-    document.title = `${msg.chord} · Auralis`;
+    showNow();
+    if (player.isPlaying) document.title = `${msg.chord} · Auralis`;
     updateMetadata();
   },
   onServerError(msg) {
-    controls.showError(msg.message, msg.field);
+    if (isTokenRefusal(msg.code, msg.field)) {
+      showTokenPrompt(msg.code === 'FORBIDDEN' && tokenFromSession() !== null);
+    } else {
+      controls.showError(msg.message, msg.field);
+    }
     controls.show(stationParams);
   },
 });
+
+/**
+ * The now panel: the chord and section while playing; "Paused" (the last chord dimmed) once
+ * playback stops, since nothing is sounding then.
+ */
+function showNow(): void {
+  const on = player.isPlaying;
+  chord.dataset.paused = String(!on);
+  nowLabel.textContent = on ? 'Now sounding' : 'Not playing';
+  if (!nowInfo) {
+    chord.textContent = '—';
+    nowLine.textContent = on ? 'Waiting for the first chord…' : 'Press play to begin';
+    sectionNote.hidden = true;
+    return;
+  }
+  if (!on) {
+    chord.textContent = 'Paused';
+    nowLine.textContent = `Last heard: ${nowInfo.chord} · ${nowInfo.key} ${capitalize(nowInfo.mode)}`;
+    sectionNote.hidden = true;
+    return;
+  }
+  chord.textContent = nowInfo.chord;
+  nowLine.replaceChildren(`${nowInfo.key} ${capitalize(nowInfo.mode)} · section `);
+  const word = document.createElement('span');
+  word.className = 'section-word';
+  word.textContent = nowInfo.section;
+  nowLine.append(word);
+  sectionNote.textContent = explainSection(nowInfo.section);
+  sectionNote.hidden = false;
+}
 
 function capitalize(word: string): string {
   return word.charAt(0).toUpperCase() + word.slice(1);
@@ -158,45 +197,135 @@ const controls = new Controls(
 
 /** Sends a change over the socket when connected, else over HTTP (stations) or keeps it (personal). */
 async function applyPatch(patch: ParamsPatch): Promise<void> {
+  lastChange = patch;
   if (player.welcomeMessage && player.sendSet(patch)) return;
   const listening = player.currentListening;
   if (listening.kind === 'station') await patchStation(listening.station, patch);
+  // A personal session not playing: the change is kept for the next start and shown now.
+  else showParams({ ...patch, modified: undefined });
 }
 
 async function applyPreset(name: string): Promise<void> {
   const listening = player.currentListening;
+  lastChange = { preset: name } as ParamsPatch;
   if (player.welcomeMessage && player.sendPreset(name)) return;
   if (listening.kind === 'station') {
     await patchStation(listening.station, { preset: name } as ParamsPatch);
   } else {
     const preset = presets.find((p) => p.name === name);
-    const params = { ...(preset?.params ?? {}), preset: name };
+    const params = { ...(preset?.params ?? {}), preset: name, modified: false };
     rememberPersonal(params);
     showParams(params);
   }
 }
 
-async function patchStation(station: string, patch: ParamsPatch): Promise<void> {
+/** Sends a change over HTTP (with the control token if one was entered); true when applied. */
+async function patchStation(
+  station: string,
+  patch: ParamsPatch,
+  token = tokenFromSession(),
+): Promise<boolean> {
   try {
     const res = await fetch(`/api/stations/${encodeURIComponent(station)}`, {
       method: 'PATCH',
-      headers: { 'content-type': 'application/json' },
+      headers: {
+        'content-type': 'application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
       body: JSON.stringify(patch),
     });
     const body = (await res.json().catch(() => null)) as {
       params?: StationParams;
-      error?: { message: string; field?: string };
+      error?: { code?: string; message: string; field?: string };
     } | null;
     if (!res.ok) {
-      controls.showError(body?.error?.message ?? `The server answered ${res.status}`, body?.error?.field);
+      if (
+        isTokenRefusal(body?.error?.code ?? (res.status === 401 ? 'UNAUTHORIZED' : ''), body?.error?.field)
+      ) {
+        showTokenPrompt(token !== null);
+      } else {
+        controls.showError(body?.error?.message ?? `The server answered ${res.status}`, body?.error?.field);
+      }
       controls.show(stationParams);
-    } else if (body?.params) {
-      showParams(body.params);
+      return false;
     }
+    if (body?.params) showParams(body.params);
+    return true;
   } catch {
     controls.showError('The server cannot be reached; the change was not applied.');
+    return false;
   }
 }
+
+// ---- a station protected by a control token ----------------------------------------------------
+
+const tokenBox = byId<HTMLDivElement>('token-box');
+const tokenMessage = byId<HTMLParagraphElement>('token-message');
+const tokenForm = byId<HTMLFormElement>('token-form');
+const tokenInput = byId<HTMLInputElement>('token');
+const tokenError = byId<HTMLParagraphElement>('token-error');
+/** The last change sent: retried with the token once the listener enters it. */
+let lastChange: ParamsPatch | null = null;
+
+/** A change refused for want of the control token (not for another reason, such as the origin). */
+function isTokenRefusal(code: string, field?: string): boolean {
+  if (player.currentListening.kind !== 'station') return false;
+  return code === 'UNAUTHORIZED' || (code === 'FORBIDDEN' && field !== 'origin');
+}
+
+function tokenFromSession(): string | null {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+function showTokenPrompt(tokenWasWrong: boolean): void {
+  const listening = player.currentListening;
+  const name = listening.kind === 'station' ? listening.station : 'this station';
+  tokenMessage.textContent =
+    `Station “${name}” is protected: enter its control token to change the music, ` +
+    'or start your own personal session (no token needed).';
+  tokenError.textContent = tokenWasWrong ? 'That token was not accepted.' : '';
+  tokenError.hidden = !tokenWasWrong;
+  const wasHidden = tokenBox.hidden;
+  tokenBox.hidden = false;
+  // Bring it into view (a listener who scrolled down to the tempo), without moving the focus.
+  const calm = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+  if (wasHidden) tokenBox.scrollIntoView({ block: 'nearest', behavior: calm ? 'auto' : 'smooth' });
+}
+
+function hideTokenPrompt(): void {
+  tokenBox.hidden = true;
+  tokenError.hidden = true;
+  tokenInput.value = '';
+}
+
+tokenForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const token = tokenInput.value.trim();
+  const listening = player.currentListening;
+  if (!token || listening.kind !== 'station') return;
+  // Check the token by retrying the refused change with it; keep it only if it is accepted.
+  void patchStation(listening.station, lastChange ?? {}, token).then((ok) => {
+    if (!ok) {
+      tokenError.textContent = 'That token was not accepted.';
+      tokenError.hidden = false;
+      return;
+    }
+    sessionStorageSet(TOKEN_KEY, token);
+    player.setControlToken(token);
+    hideTokenPrompt();
+  });
+});
+
+byId<HTMLButtonElement>('go-personal').addEventListener('click', () => {
+  source.value = 'personal';
+  source.dispatchEvent(new Event('change'));
+  hideTokenPrompt();
+  playButton.focus();
+});
 
 // ---- source, volume, sleep --------------------------------------------------------------------
 
@@ -239,7 +368,8 @@ source.addEventListener('change', () => {
   save();
   showSourceNote();
   nowInfo = null;
-  chord.textContent = '—';
+  showNow();
+  hideTokenPrompt();
   stationParams = {};
   player.setListening(listeningFromSettings());
   void loadStationParams();
@@ -248,17 +378,33 @@ source.addEventListener('change', () => {
 
 // Playback engine: `?engine=stream` in the URL, else the remembered choice.
 const engine = byId<HTMLSelectElement>('engine');
+const engineNote = byId<HTMLParagraphElement>('engine-note');
+/** The hint under Playback describes the option chosen (see Player.setPath and setBackground). */
+function showEngineNote(): void {
+  if (!player.workletAvailable) {
+    engineNote.textContent = 'This browser (or an insecure http:// address) offers only the stream.';
+  } else if (engine.value === 'stream') {
+    engineNote.textContent =
+      'The browser’s audio player streams the station: it keeps playing with the screen off, ' +
+      'but runs a few seconds behind and cannot play a personal session.';
+  } else {
+    engineNote.textContent =
+      'Plays with the least delay, so changes are heard soonest. On a phone, a station hands ' +
+      'over to the stream while the screen is off.';
+  }
+}
 const engineFromUrl = new URLSearchParams(location.search).get('engine');
 if (engineFromUrl === 'stream' || engineFromUrl === 'auto') settings.engine = engineFromUrl;
 if (!player.workletAvailable) {
   engine.options[0].disabled = true;
-  byId('engine-note').textContent = 'This browser (or an insecure http:// address) offers only the stream.';
 }
 engine.value = player.workletAvailable ? settings.engine : 'stream';
+showEngineNote();
 void player.setPath(engine.value === 'stream' ? 'stream' : 'worklet');
 engine.addEventListener('change', () => {
   settings.engine = engine.value === 'stream' ? 'stream' : 'auto';
   save();
+  showEngineNote();
   void player.setPath(settings.engine === 'stream' ? 'stream' : 'worklet');
 });
 
@@ -283,10 +429,16 @@ function showTier(): void {
     t.kbps === null
       ? ''
       : `${t.kbps} kb/s · ${mode}${t.pendingKbps !== null && t.pendingKbps !== t.kbps ? ` → ${t.pendingKbps}` : ''}`;
+  // Before the first welcome nothing is known of the server's tiers: say so, rather than "one bitrate".
+  const streaming = player.playbackPath === 'stream';
   qualityNote.textContent =
-    t.tiers.length === 0
-      ? 'One bitrate on this path (the stream, or uncompressed audio).'
-      : 'Auto lowers the bitrate on a slow connection and raises it again.';
+    t.tiers.length > 0
+      ? 'Auto lowers the bitrate on a slow connection and raises it again.'
+      : streaming
+        ? 'One bitrate on this path (the stream).'
+        : player.welcomeMessage
+          ? 'One bitrate on this connection (uncompressed audio, or a server without tiers).'
+          : 'The bitrates on offer appear once playing; Auto lowers the bitrate on a slow connection.';
 }
 quality.addEventListener('change', () => {
   player.setTier(quality.value === 'auto' ? null : Number(quality.value));
@@ -467,6 +619,7 @@ async function loadLists(): Promise<void> {
   }
 }
 
+player.setControlToken(tokenFromSession());
 player.setListening(listeningFromSettings());
 source.value = settings.station === null ? 'personal' : `station:${settings.station}`;
 showSourceNote();

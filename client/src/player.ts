@@ -154,6 +154,7 @@ export class Player {
     underruns: 0,
   };
   private stateValue: PlayerState = 'stopped';
+  private controlToken: string | null = null;
   private detail = '';
   private timers: Array<ReturnType<typeof setInterval>> = [];
 
@@ -249,6 +250,16 @@ export class Player {
     this.connection.restart();
   }
 
+  /**
+   * The control token of a protected station (`token=` on the WebSocket URL): used from the next
+   * connection, and at once (a reconnect) while the socket is open.
+   */
+  setControlToken(token: string | null): void {
+    if (token === this.controlToken) return;
+    this.controlToken = token;
+    if (this.playing && this.path === 'worklet' && !this.handedOver) this.connection.restart();
+  }
+
   private socketUrl(): string {
     const listening: Listening =
       this.listening.kind === 'personal'
@@ -256,7 +267,7 @@ export class Player {
         : this.listening;
     // A new connection (a reconnect, a catch-up) keeps the tier this one had.
     const kbps = this.codec === 'opus' && this.attemptsWithoutWelcome < 2 ? this.abr.preferredKbps : null;
-    return webSocketUrl(this.pageUrl, listening, this.codec, undefined, kbps);
+    return webSocketUrl(this.pageUrl, listening, this.codec, this.controlToken ?? undefined, kbps);
   }
 
   // ---- play / pause -------------------------------------------------------------------------

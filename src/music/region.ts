@@ -8,7 +8,7 @@ export const REGION_MAX_SECONDS = 90;
 export const REGION_TARGET_MIN_SECONDS = 36;
 export const REGION_TARGET_MAX_SECONDS = 75;
 
-const REGION_NAMES = ['open', 'drift', 'glow', 'deep', 'still', 'bloom', 'haze', 'tide'] as const;
+export const REGION_NAMES = ['open', 'drift', 'glow', 'deep', 'still', 'bloom', 'haze', 'tide'] as const;
 
 /**
  * A harmonic region: a few chords that belong together, a register and a density.

@@ -8,6 +8,11 @@ export interface StationParams {
   bpm: number;
   intensity: number;
   preset?: string | null;
+  /**
+   * True when a preset is set but its mode, bpm or intensity was changed since (the key is free);
+   * absent from older servers.
+   */
+  modified?: boolean;
   seed?: number;
 }
 
@@ -42,7 +47,10 @@ export interface BitrateMessage {
 export interface ParamsMessage {
   type: 'params';
   params: StationParams;
+  /** The station position (frames) where the change is heard. */
   effectiveAt?: number;
+  /** The same instant as Unix ms (the chunk headers' clock). */
+  effectiveAtMs?: number;
   source?: string;
 }
 

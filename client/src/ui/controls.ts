@@ -1,16 +1,9 @@
 import { MODES, PITCH_CLASSES } from '../../../src/music/types.ts';
 import type { ParamsPatch, StationParams } from '../protocol/messages.ts';
 import { byId } from './dom.ts';
+import { describePreset, type PresetInfo } from './preset-text.ts';
 
-/**
- * The musical controls: key, mode, tempo, intensity and preset chips. Reports the user's
- * changes; follows the server's parameters (welcome/params) without fighting a control the
- * user is holding.
- */
-export interface PresetInfo {
-  name: string;
-  description: string;
-}
+export type { PresetInfo } from './preset-text.ts';
 
 export const ERROR_SHOW_MS = 8000;
 const FIELDS = ['key', 'mode', 'bpm', 'intensity', 'preset'] as const;
@@ -20,6 +13,11 @@ const keyLabel = (pc: string) =>
     ? `${pc[0]}♯ / ${String.fromCharCode(pc.charCodeAt(0) + 1 === 72 ? 65 : pc.charCodeAt(0) + 1)}♭`
     : pc;
 
+/**
+ * The musical controls: key, mode, tempo, intensity and preset chips. Reports the user's
+ * changes; follows the server's parameters (welcome/params) without fighting a control the
+ * user is holding.
+ */
 export class Controls {
   private readonly key = byId<HTMLSelectElement>('key');
   private readonly mode = byId<HTMLSelectElement>('mode');
@@ -32,7 +30,9 @@ export class Controls {
   private readonly errorTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private currentPreset: string | null = null;
   private readonly presetNote = byId<HTMLParagraphElement>('preset-note');
-  private readonly descriptions = new Map<string, string>();
+  private readonly presetOut = byId<HTMLOutputElement>('preset-out');
+  private readonly presetInfo = new Map<string, PresetInfo>();
+  private lastShown: Partial<StationParams> = {};
 
   constructor(
     private readonly onChange: (patch: ParamsPatch) => void,
@@ -56,7 +56,7 @@ export class Controls {
   }
 
   setPresets(presets: PresetInfo[]): void {
-    for (const p of presets) this.descriptions.set(p.name, p.description);
+    for (const p of presets) this.presetInfo.set(p.name, p);
     this.presets.replaceChildren(
       ...presets.map((p) => {
         const b = document.createElement('button');
@@ -66,11 +66,11 @@ export class Controls {
         b.title = p.description;
         b.dataset.preset = p.name;
         b.setAttribute('aria-pressed', String(p.name === this.currentPreset));
-        b.setAttribute('aria-description', p.description);
         b.addEventListener('click', () => this.onPreset(p.name));
         return b;
       }),
     );
+    this.showPreset();
   }
 
   /** Shows parameters that the server reports (or that were restored). */
@@ -85,13 +85,22 @@ export class Controls {
       this.intensity.value = String(params.intensity);
       this.showIntensity();
     }
-    if (params.preset !== undefined) {
-      this.currentPreset = params.preset ?? null;
-      const description = this.descriptions.get(this.currentPreset ?? '');
-      this.presetNote.textContent = description ?? 'A mood sets tempo, mode, density and sound together.';
-      for (const b of this.presets.querySelectorAll<HTMLButtonElement>('button[data-preset]')) {
-        b.setAttribute('aria-pressed', String(b.dataset.preset === this.currentPreset));
-      }
+    this.lastShown = { ...params };
+    if (params.preset !== undefined) this.currentPreset = params.preset ?? null;
+    this.showPreset();
+  }
+
+  /** The mood line, its note and the chips, from the parameters last shown. */
+  private showPreset(): void {
+    const shown = { ...this.lastShown, preset: this.currentPreset };
+    const d = describePreset(shown, this.presetInfo.get(this.currentPreset ?? ''));
+    this.presetOut.value = d.label;
+    this.presetNote.textContent = d.note;
+    for (const b of this.presets.querySelectorAll<HTMLButtonElement>('button[data-preset]')) {
+      const on = b.dataset.preset === this.currentPreset;
+      b.setAttribute('aria-pressed', String(on));
+      if (on && d.modified) b.dataset.modified = 'true';
+      else delete b.dataset.modified;
     }
   }
 
