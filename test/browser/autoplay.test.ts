@@ -35,8 +35,13 @@ describe('autoplay policy in Chromium', () => {
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(server.url);
-      await page.waitForFunction(`typeof window.auralisPlayer?.stats === 'function'`);
-      await page.waitForTimeout(2500);
+      // Nothing may touch the page while it decides (its check runs 1.5 s after start): every
+      // page.evaluate()/waitForFunction() of Playwright counts as a user gesture (CDP's
+      // userGesture), which would let the suspended AudioContext start and the "autoplay" play.
+      // A listener who does not touch the page gives it no gesture either. A timer on this side
+      // sends nothing to the page.
+      await page.waitForTimeout(4000);
+      assert.equal(await page.evaluate(`typeof window.auralisPlayer?.stats`), 'function');
       const s = await stats(page);
       assert.equal(s.state, 'stopped');
       assert.equal(s.rms, 0);
