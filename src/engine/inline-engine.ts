@@ -50,6 +50,8 @@ export class InlineEngine extends EventEmitter implements Engine {
           encodeMp3Seconds: [],
           mp3: false,
           opusTiers: 1,
+          live: true,
+          wakeSeconds: -1,
           bufferedMs: 0,
         });
       }
@@ -84,6 +86,7 @@ export class InlineEngine extends EventEmitter implements Engine {
       params: { ...params },
       workerIndex: 0,
       bufferedMs: 0,
+      live: true,
       wish: { mp3: false, tiers: 0 },
       mp3Encoding: false,
       opusTiersEncoding: 1,
@@ -102,6 +105,8 @@ export class InlineEngine extends EventEmitter implements Engine {
 
   /** The baseline profile encodes one Opus stream per listener, at the default bitrate only. */
   setOpusTiers(_id: string, _mask: number): void {}
+  /** Renders only the chunks it sends (on the main loop, when due): there is nothing to stop. */
+  setLive(_id: string, _live: boolean): void {}
 
   removeStation(id: string): void {
     this.stations.delete(id);
