@@ -31,7 +31,7 @@ export const TIER_WARMUP_CHUNKS = 2;
  * `WorkerStation.setWish`): the notes still sounding start in it, so their attacks, the reverb and
  * the delay have settled when the first chunk is heard (docs/ARCHITECTURE.md, "Lazy stations").
  */
-export const WAKE_WARMUP_MS = 1000;
+export const WAKE_WARMUP_MS = 2000;
 
 /** An Opus tier other than the default, encoded while someone listens to it. */
 interface ExtraTier {
@@ -202,16 +202,15 @@ export class WorkerStation {
   }
 
   /**
-   * Goes idle: no synthesis, no encoding, no encoder but the default tier's. The ring is emptied
-   * (nothing reads it: the pacer skips idle stations), so nothing rendered before the sleep is
-   * ever taken for a chunk after the wake. The clock and the score go on (`idleTick`).
+   * Goes idle: no synthesis, no encoding, no encoder but the default tier's. The chunks already
+   * rendered ahead stay in the ring: a wake-up before they are due sends them (the main thread
+   * empties the ring at a wake-up once they are past). The clock and the score go on (`idleTick`).
    */
   private sleep(): void {
     if (this.renderer.asleep) return;
     this.setMp3(false);
     this.setTiers(0);
     this.renderer.sleep();
-    this.ring.reset();
   }
 
   /**
@@ -243,7 +242,11 @@ export class WorkerStation {
    */
   private wake(nowMs: number, leadMs: number): void {
     const t0 = performance.now();
+    const from = this.nextSeq;
     this.moveToDue(nowMs, leadMs);
+    // Woken before the chunks rendered ahead were due: they are sent, and the Opus stream goes on
+    // from them, so the encoder keeps its state (a warm-up would put other audio into it).
+    const continues = this.nextSeq === from;
     const frames = this.chunkFrames;
     const warmupChunks = Math.ceil(WAKE_WARMUP_MS / this.chunkMs);
     const warmup = this.renderer.wake(this.nextSeq * frames - this.baseFrames, warmupChunks * frames);
@@ -252,7 +255,7 @@ export class WorkerStation {
     const maxPacket = this.ring.layout.tiers[this.defaultTier]!.maxPacketBytes;
     for (let i = 0; i < chunks; i++) {
       this.renderer.render(this.left, this.right, frames);
-      if (i < chunks - TIER_WARMUP_CHUNKS) continue;
+      if (continues || i < chunks - TIER_WARMUP_CHUNKS) continue;
       try {
         // Into the region of the chunk due now, which its own encoding overwrites next.
         this.opus.encode(this.left, this.right, frames, this.ring.bytes, at, maxPacket);

@@ -111,6 +111,7 @@ class Context implements ServerContext, PacerObserver {
     }
     this.registry = new StationRegistry(this.engine, this.pacer, config);
     this.registry.onCreated = (st) => this.oplog?.stationCreated(st);
+    this.registry.onNowChanged = (st) => this.now(st, nowMessage(st));
     this.registry.onRemoved = (st) => {
       this.oplog?.stationRemoved(st);
       this.lastSendMs.delete(st);

@@ -106,9 +106,15 @@ export class Station {
     return this.listeners.size + this.hlsLeases + (this.personal && this.ownerConnected ? 1 : 0);
   }
 
-  /** Gone idle: `now` events rendered but never published are dropped (the idle ones come next). */
-  wentIdle(): void {
-    this.pendingNow.length = 0;
+  /**
+   * Gone idle: nothing is published any more to announce the `now` events rendered ahead, so the
+   * newest is taken as sounding now (it does within the render-ahead); idle ones follow. True
+   * when that changed what sounds.
+   */
+  wentIdle(): boolean {
+    const last = this.pendingNow[this.pendingNow.length - 1];
+    if (last) this.idleNow(last);
+    return last !== undefined;
   }
 
   /** Idle: what sounds is announced at once (nothing is published to wait for). */

@@ -37,6 +37,8 @@ export class StationRegistry {
   private idleCheck: NodeJS.Timeout | null = null;
   onRemoved: (st: Station) => void = () => {};
   onCreated: (st: Station) => void = () => {};
+  /** What a station sounds changed outside the pacer (it went idle): peers and event streams are told. */
+  onNowChanged: (st: Station) => void = () => {};
 
   constructor(engine: Engine, pacer: Broadcaster, config: ServerConfig) {
     this.engine = engine;
@@ -164,12 +166,14 @@ export class StationRegistry {
     if (!st.live) {
       st.live = true;
       this.idleCount--;
-      // The pacer goes on at the chunk due now, the one the worker renders first.
+      // The pacer goes on at the chunk due now: the worker renders it first, or still holds it
+      // in the ring from before it went idle (woken within the render-ahead). Chunks older than
+      // it are never sent: once past, the ring is emptied (the worker, idle, writes nothing), so
+      // a burst or an HLS backfill never takes audio from before the sleep.
       const e = st.engine;
-      st.nextSeq = Math.max(
-        st.nextSeq,
-        Math.floor((monoNowMs() + this.config.leadMs - e.startMonoMs) / e.chunkMs),
-      );
+      const dueSeq = Math.floor((monoNowMs() + this.config.leadMs - e.startMonoMs) / e.chunkMs);
+      if (e.ring.published() <= dueSeq) e.ring.reset();
+      st.nextSeq = Math.max(st.nextSeq, dueSeq);
       this.engine.setLive(st.id, true);
       this.pacer.wake?.(st);
     }
@@ -210,7 +214,7 @@ export class StationRegistry {
         this.goingIdle.delete(st);
         st.live = false;
         this.idleCount++;
-        st.wentIdle();
+        if (st.wentIdle()) this.onNowChanged(st);
         this.engine.setLive(st.id, false);
       }
     }

@@ -68,7 +68,8 @@ function compare(opts: { sleepAt: number; wakeAt: number; changeAt: number; unti
 
 describe('lazy stations: the score after a sleep', () => {
   it('a station that slept and woke plays exactly the notes of one that never slept, parameter change included', () => {
-    const res = compare({ sleepAt: 10 * SR, wakeAt: 40 * SR, changeAt: 25 * SR, until: 55 * SR, warmup: SR });
+    const warmup = (WAKE_WARMUP_MS * SR) / 1000;
+    const res = compare({ sleepAt: 10 * SR, wakeAt: 40 * SR, changeAt: 25 * SR, until: 55 * SR, warmup });
     assert.ok(res.effA > 25 * SR, 'the change took effect after it was asked for');
     assert.equal(res.effB, res.effA, 'same effective position asleep and awake');
     assert.ok(res.evA.length > 50, `enough notes to compare (${res.evA.length})`);
@@ -77,7 +78,7 @@ describe('lazy stations: the score after a sleep', () => {
     // warm-up settled attacks and reverb); samples differ (a fresh synth), the score does not.
     const loud = (x: number[]) => x.slice(0, 10).reduce((s, v) => s + v, 0) / 10;
     assert.ok(loud(res.rmsB) > 0.005, `audible after the warm-up (rms ${loud(res.rmsB)})`);
-    assert.ok(loud(res.rmsB) > 0.5 * loud(res.rmsA), `rms ${loud(res.rmsB)} vs ${loud(res.rmsA)}`);
+    assert.ok(loud(res.rmsB) > 0.6 * loud(res.rmsA), `rms ${loud(res.rmsB)} vs ${loud(res.rmsA)}`);
   });
 
   it('render() refuses to run asleep and skipTo() refuses to run awake', () => {
@@ -136,11 +137,28 @@ describe('lazy stations: the engine worker side', () => {
     const stats = st.takeStats(now, LEAD_MS);
     assert.equal(stats.synthSeconds.length, 2);
     assert.ok(stats.wakeSeconds >= 0, 'the wake-up is timed');
-    // Idle again: the ring is emptied, nothing more is rendered.
+    // Idle again: nothing more is rendered (what was rendered stays for a quick wake-up).
     st.setWish({ mp3: false, tiers: 0, live: false }, now + 200, LEAD_MS);
     assert.equal(st.live, false);
-    assert.equal(ring.published(), 0);
-    assert.equal(ring.has(dueSeq), false);
+    for (let s = 1; s <= 5; s++) st.idleTick(now + 200 + s * 1000, LEAD_MS);
+    assert.equal(ring.published(), dueSeq + 2);
+    assert.equal(st.takeStats(now + 5200, LEAD_MS).synthSeconds.length, 0);
+  });
+
+  it('woken again before the chunks it rendered ahead are due, it goes on after them', () => {
+    const { st, ring } = workerStation(true);
+    const now = START_MONO_MS + 10_000;
+    st.skipLate(now, LEAD_MS, 0);
+    for (let i = 0; i < 4; i++) st.renderNext();
+    const next = st.nextSequence;
+    st.setWish({ mp3: false, tiers: 0, live: false }, now, LEAD_MS);
+    st.setWish({ mp3: false, tiers: 0, live: true }, now + 100, LEAD_MS);
+    assert.equal(st.nextSequence, next, 'the chunks in the ring are not rendered again');
+    st.renderNext();
+    assert.equal(ring.published(), next + 1);
+    const h = readFrameHeader(ring.bytes.subarray(ring.opusRegion(next) + WS_PREFIX_BYTES));
+    assert.equal(h.positionFrames, next * CHUNK);
+    assert.equal(h.flags & 1, 0, 'the Opus stream goes on: no discontinuity');
   });
 
   it('a change made while idle is answered at once and heard from its effective position on', () => {
