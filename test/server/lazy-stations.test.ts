@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import type { AuralisServer } from '../../src/server/server.ts';
 import { metricValue } from './bundle.ts';
 import { connect, json, pcmToFloat, sleep, withServer } from './helpers.ts';
+import { openSse } from './sse-client.ts';
 
 const IDLE_AFTER_MS = 1000;
 /** The documented bound for a listener's first audio (PROTOCOL.md), idle station or not. */
@@ -91,7 +92,17 @@ describe('lazy stations', () => {
   it('idle with no listener, woken by a WebSocket listener within the first-audio bound, idle again after the grace; changes while idle apply', async () => {
     await withServer({ idleAfterMs: IDLE_AFTER_MS }, async (server) => {
       await sleep(300);
-      await assertIdle(server);
+      // A now-playing event stream does not wake it; what sounds is known without synthesis.
+      const sse = await openSse(server, '/api/stations/default/now');
+      try {
+        const first = await sse.next((e) => e.event === 'now', 5000, 'the initial now event');
+        assert.ok(first.data.includes('"chord"'), first.data);
+        await assertIdle(server);
+        const now = (await json(server, 'GET', '/api/stations/default/now')).body!;
+        assert.equal(typeof now.chord, 'string', 'an idle station names the chord sounding on its clock');
+      } finally {
+        sse.destroy();
+      }
 
       const a = await listen(server);
       const before = await rendered(server);
