@@ -54,8 +54,6 @@ export interface EngineStation {
   workerIndex: number;
   /** Last bufferedMs the worker reported. */
   bufferedMs: number;
-  /** Whether the worker said, in its last stats report, that the station renders (false: idle). */
-  live: boolean;
   /** What the main thread wants the worker to encode besides the default tier (someone listens to it). */
   wish: EncodeWish;
   /** Whether the worker said, in its last stats report, that it encodes this station's MP3. */
@@ -361,7 +359,6 @@ export class EngineHost extends EventEmitter {
           const st = this.stations.get(s.id);
           if (!st) continue;
           st.bufferedMs = s.bufferedMs;
-          st.live = s.live;
           st.mp3Encoding = s.mp3;
           st.opusTiersEncoding = s.opusTiers;
         }
@@ -492,7 +489,6 @@ export class EngineHost extends EventEmitter {
       params: { ...params },
       workerIndex: index,
       bufferedMs: 0,
-      live: opts.live !== false,
       wish: { mp3: false, tiers: 0, live: opts.live !== false },
       mp3Encoding: false,
       opusTiersEncoding: 0,

@@ -86,7 +86,6 @@ export class InlineEngine extends EventEmitter implements Engine {
       params: { ...params },
       workerIndex: 0,
       bufferedMs: 0,
-      live: true,
       wish: { mp3: false, tiers: 0 },
       mp3Encoding: false,
       opusTiersEncoding: 1,
