@@ -460,7 +460,12 @@ export class EngineHost extends EventEmitter {
   }
 
   /** Starts rendering a station; resolves once its first chunks are being rendered. */
-  async addStation(id: string, seed: number, params: MusicParams): Promise<EngineStation> {
+  async addStation(
+    id: string,
+    seed: number,
+    params: MusicParams,
+    opts: { live?: boolean } = {},
+  ): Promise<EngineStation> {
     if (this.closed) throw new EngineError('closed', 'the engine is closed');
     const { chunkFrames } = this.options;
     const chunkMs = (chunkFrames * 1000) / SAMPLE_RATE;
@@ -484,7 +489,7 @@ export class EngineHost extends EventEmitter {
       params: { ...params },
       workerIndex: index,
       bufferedMs: 0,
-      wish: { mp3: false, tiers: 0 },
+      wish: { mp3: false, tiers: 0, live: opts.live !== false },
       mp3Encoding: false,
       opusTiersEncoding: 0,
     };
@@ -573,12 +578,25 @@ export class EngineHost extends EventEmitter {
     this.want(id, undefined, mask);
   }
 
+  /**
+   * Whether anyone listens to the station: false makes its worker stop synthesis and encoding
+   * (idle), true wakes it up at the chunk due then (docs/ARCHITECTURE.md, "Lazy stations"). A
+   * worker restarted meanwhile gets the current wish with the station. Idempotent.
+   */
+  setLive(id: string, live: boolean): void {
+    this.want(id, undefined, undefined, live);
+  }
+
   /** Records what the station's worker should encode and tells it when that changed. */
-  private want(id: string, mp3: boolean | undefined, tiers: number | undefined): void {
+  private want(id: string, mp3: boolean | undefined, tiers: number | undefined, live?: boolean): void {
     const st = this.stations.get(id);
     if (!st) return;
-    const wish: EncodeWish = { mp3: mp3 ?? st.wish.mp3, tiers: tiers ?? st.wish.tiers };
-    if (wish.mp3 === st.wish.mp3 && wish.tiers === st.wish.tiers) return;
+    const wish: EncodeWish = {
+      mp3: mp3 ?? st.wish.mp3,
+      tiers: tiers ?? st.wish.tiers,
+      live: live ?? st.wish.live,
+    };
+    if (wish.mp3 === st.wish.mp3 && wish.tiers === st.wish.tiers && wish.live === st.wish.live) return;
     st.wish = wish;
     const slot = this.slots[st.workerIndex]!;
     if (slot.alive) this.post(slot, { type: 'encode', id, wish: { ...wish } });

@@ -15,7 +15,13 @@ import type { EngineFault } from './messages.ts';
 export interface Engine extends EventEmitter {
   readonly restarts: number;
   start(): Promise<void>;
-  addStation(id: string, seed: number, params: MusicParams): Promise<EngineStation>;
+  /** `live: false`: the station starts idle (nobody listens yet; see setLive). */
+  addStation(
+    id: string,
+    seed: number,
+    params: MusicParams,
+    opts?: { live?: boolean },
+  ): Promise<EngineStation>;
   /** `inUse`: listeners may still hold views of the station's ring (their sockets are closing). */
   removeStation(id: string, opts?: { inUse?: boolean }): void;
   /**
@@ -34,6 +40,12 @@ export interface Engine extends EventEmitter {
    * the worker encodes exactly those (a tier's first listener joined / its last one left).
    */
   setOpusTiers(id: string, mask: number): void;
+  /**
+   * Whether anyone listens to the station: while false it does no synthesis and no encoding, true
+   * again wakes it at the chunk due then. The baseline profile renders only what it sends anyway:
+   * it ignores this.
+   */
+  setLive(id: string, live: boolean): void;
   /** Test hook (optimized profile): crash the worker that renders `id`. */
   crashWorker(id?: string): void;
   /**

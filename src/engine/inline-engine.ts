@@ -50,6 +50,8 @@ export class InlineEngine extends EventEmitter implements Engine {
           encodeMp3Seconds: [],
           mp3: false,
           opusTiers: 1,
+          live: true,
+          wakeSeconds: -1,
           bufferedMs: 0,
         });
       }
@@ -102,6 +104,8 @@ export class InlineEngine extends EventEmitter implements Engine {
 
   /** The baseline profile encodes one Opus stream per listener, at the default bitrate only. */
   setOpusTiers(_id: string, _mask: number): void {}
+  /** Renders only the chunks it sends (on the main loop, when due): there is nothing to stop. */
+  setLive(_id: string, _live: boolean): void {}
 
   removeStation(id: string): void {
     this.stations.delete(id);

@@ -45,6 +45,12 @@ export interface AddStationMessage {
 export interface EncodeWish {
   mp3: boolean;
   tiers: number;
+  /**
+   * Whether anyone listens (absent: true). False: the station is idle (docs/ARCHITECTURE.md,
+   * "Lazy stations"): no synthesis, no encoding, only its clock and its score go on; true again:
+   * it wakes up at the chunk due then.
+   */
+  live?: boolean;
 }
 
 export type ToWorker =
@@ -91,8 +97,12 @@ export interface StationStats {
   mp3: boolean;
   /** The Opus tiers the worker encodes now (a bit per tier index, the default tier's included). */
   opusTiers: number;
-  /** How far ahead of its due time the newest rendered chunk is, in ms. */
+  /** How far ahead of its due time the newest rendered chunk is, in ms (0 while idle). */
   bufferedMs: number;
+  /** False while the station is idle (renders nothing). */
+  live: boolean;
+  /** Wall seconds the last wake-up took (warm-up included) since the last report; -1 when none. */
+  wakeSeconds: number;
 }
 
 export type FromWorker =

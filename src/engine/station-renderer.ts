@@ -5,6 +5,13 @@ import { SAMPLE_RATE } from '../music/types.ts';
 import { Synth } from '../dsp/synth.ts';
 
 /**
+ * Notes remembered for a wake-up (see `wake`): the newest notes still sounding. A pad chord, the
+ * drone, a melody note and a texture band sound at once, well under this; when full, the note that
+ * ends first gives way.
+ */
+const SOUNDING_MAX = 128;
+
+/**
  * One station's audio: the composer's score played by the synth, chunk after chunk.
  * Pure and deterministic: the same seed, parameters and change positions give the same samples.
  * Used by the engine worker (real time), the offline renderer and the benchmarks.
@@ -13,8 +20,21 @@ export class StationRenderer {
   readonly seed: number;
   readonly sampleRate: number;
   private readonly composer: Composer;
-  private readonly synth: Synth;
+  /** Null while the station sleeps (see `sleep`): no synthesis, no voices, no reverb memory. */
+  private synth: Synth | null;
+  /** The parameters whose timbre and tempo the synth has (to build a fresh one at a wake-up). */
+  private synthParams: MusicParams;
   private positionFramesValue = 0;
+  /** Notes handed out lately that may still sound (ring of copies, no allocation per note). */
+  private readonly sounding: NoteEvent[] = [];
+  private readonly skipSink: (e: NoteEvent) => void;
+  private readonly scratch: NoteEvent = {
+    instrument: 'pad',
+    startFrame: 0,
+    durationFrames: 0,
+    midi: 0,
+    velocity: 0,
+  };
   private paramsValue: MusicParams;
   /** A parameter change waiting for its effective position (the composer already knows it). */
   private pendingTimbre: { atFrame: number; params: MusicParams } | null = null;
@@ -31,17 +51,112 @@ export class StationRenderer {
     this.sampleRate = opts.sampleRate ?? SAMPLE_RATE;
     this.paramsValue = { ...opts.params };
     this.composer = new Composer({ seed: this.seed, params: this.paramsValue, sampleRate: this.sampleRate });
-    this.synth = new Synth({
-      sampleRate: this.sampleRate,
-      seed: this.seed,
-      timbre: timbreFor(this.paramsValue.preset),
-      bpm: this.paramsValue.bpm,
-    });
+    this.synthParams = this.paramsValue;
+    this.synth = this.newSynth();
+    for (let i = 0; i < SOUNDING_MAX; i++)
+      this.sounding.push({ instrument: 'pad', startFrame: 0, durationFrames: -1, midi: 0, velocity: 0 });
     this.observer = opts.onEvent ?? null;
     this.sink = (e) => {
       this.observer?.(e);
-      this.synth.schedule(e);
+      this.remember(e);
+      this.synth?.schedule(e);
     };
+    this.skipSink = (e) => {
+      this.observer?.(e);
+      this.remember(e);
+    };
+  }
+
+  private newSynth(): Synth {
+    return new Synth({
+      sampleRate: this.sampleRate,
+      seed: this.seed,
+      timbre: timbreFor(this.synthParams.preset),
+      bpm: this.synthParams.bpm,
+    });
+  }
+
+  /** Copies a note into the sounding table, over one that has ended or else the one ending first. */
+  private remember(e: NoteEvent): void {
+    const t = this.sounding;
+    let slot = 0;
+    let slotEnd = Infinity;
+    for (let i = 0; i < t.length; i++) {
+      const n = t[i]!;
+      const end = n.durationFrames < 0 ? -Infinity : n.startFrame + n.durationFrames;
+      if (end < slotEnd) {
+        slot = i;
+        slotEnd = end;
+        if (end <= e.startFrame) break;
+      }
+    }
+    const n = t[slot]!;
+    n.instrument = e.instrument;
+    n.startFrame = e.startFrame;
+    n.durationFrames = e.durationFrames;
+    n.midi = e.midi;
+    n.velocity = e.velocity;
+  }
+
+  /** Whether the station is asleep (no synth: `sleep` was called, `wake` not yet). */
+  get asleep(): boolean {
+    return this.synth === null;
+  }
+
+  /**
+   * Stops synthesis: the synth (voices, reverb and delay memory) is dropped. The score goes on
+   * through `skipTo`, and `wake` builds a fresh synth.
+   */
+  sleep(): void {
+    this.synth = null;
+  }
+
+  /**
+   * Composes up to `frame` without synthesis (asleep only): the composer hands out exactly the
+   * notes it would have played, parameter changes take effect where they were due, and the notes
+   * that may still sound are remembered for `wake`. Cheap (a few µs per beat). Never goes back.
+   */
+  skipTo(frame: number): void {
+    if (this.synth !== null) throw new Error('skipTo() while rendering: call sleep() first');
+    if (frame <= this.positionFramesValue) return;
+    const pending = this.pendingTimbre;
+    if (pending !== null && pending.atFrame < frame) {
+      this.synthParams = pending.params;
+      this.pendingTimbre = null;
+    }
+    this.composer.generate(frame, this.skipSink);
+    this.positionFramesValue = frame;
+  }
+
+  /**
+   * Wakes a sleeping renderer so that `render` goes on at `frame` (at or after the composer's
+   * position): composes up to `frame − warmupFrames` without synthesis, builds a fresh synth with
+   * the notes still sounding there (their start clamped to it), and moves the position back to
+   * that point, so that the caller renders the warm-up (`warmupFrames`, whole chunks) before
+   * `frame`: attacks, reverb and delay are settled when `frame` is heard. Returns the frames to
+   * render before `frame` (less than asked only when the composer is already past the warm-up's
+   * start: never more notes than the score has).
+   */
+  wake(frame: number, warmupFrames: number): number {
+    if (this.synth !== null) return 0;
+    const warmStart = Math.max(0, frame - warmupFrames);
+    this.skipTo(warmStart);
+    const synth = this.newSynth();
+    this.synth = synth;
+    const s = this.scratch;
+    for (const n of this.sounding) {
+      if (n.durationFrames < 0) continue;
+      const end = n.startFrame + n.durationFrames;
+      if (end <= warmStart && n.startFrame < warmStart) continue;
+      s.instrument = n.instrument;
+      s.startFrame = Math.max(n.startFrame, warmStart);
+      s.durationFrames = end - s.startFrame;
+      s.midi = n.midi;
+      s.velocity = n.velocity;
+      synth.schedule(s);
+    }
+    this.positionFramesValue = warmStart;
+    return frame - warmStart;
   }
 
   get positionFrames(): number {
@@ -79,14 +194,17 @@ export class StationRenderer {
     const start = this.positionFramesValue;
     const end = start + count;
     const pending = this.pendingTimbre;
+    const synth = this.synth;
+    if (synth === null) throw new Error('render() while asleep: call wake() first');
     if (pending !== null && pending.atFrame < end) {
       // Timbre and delay time glide inside the synth from here on; the composer switches itself.
-      this.synth.setTimbre(timbreFor(pending.params.preset));
-      this.synth.setBpm(pending.params.bpm);
+      synth.setTimbre(timbreFor(pending.params.preset));
+      synth.setBpm(pending.params.bpm);
+      this.synthParams = pending.params;
       this.pendingTimbre = null;
     }
     this.composer.generate(end, this.sink);
-    this.synth.process(outL, outR, start, count);
+    synth.process(outL, outR, start, count);
     this.positionFramesValue = end;
   }
 }

@@ -26,6 +26,13 @@ const MAX_TIMING_SAMPLES = 256;
  */
 export const TIER_WARMUP_CHUNKS = 2;
 
+/**
+ * Audio rendered, not published, before the first chunk of a station that wakes up (see
+ * `WorkerStation.setWish`): the notes still sounding start in it, so their attacks, the reverb and
+ * the delay have settled when the first chunk is heard (docs/ARCHITECTURE.md, "Lazy stations").
+ */
+export const WAKE_WARMUP_MS = 2000;
+
 /** An Opus tier other than the default, encoded while someone listens to it. */
 interface ExtraTier {
   readonly index: number;
@@ -100,6 +107,12 @@ export class WorkerStation {
 
   /** Where the encoders of tiers switched off go, and where those of tiers switched on come from. */
   private readonly encoders: OpusEncoderPool | null;
+  /** The host's last wish (what to encode, and whether anyone listens at all). */
+  private wishValue: EncodeWish = { mp3: false, tiers: 0, live: true };
+  /** Monotonic ms of the last idle catch-up (`idleTick`). */
+  lastIdleTickMs = 0;
+  /** Wall seconds of the last wake-up (warm-up included), for the stats; -1 when none since the last report. */
+  private wakeSeconds = -1;
 
   /**
    * `opus`: an encoder to reuse (reset, with the message's bitrate and complexity), else a new one.
@@ -124,9 +137,12 @@ export class WorkerStation {
     this.ogg = this.muxer(msg.startSeq);
     this.extra = msg.layout.tiers.map(() => null);
     this.mp3Bitrate = msg.mp3Bitrate;
-    this.setWish(msg.wish);
     this.left = new Float32Array(msg.chunkFrames);
     this.right = new Float32Array(msg.chunkFrames);
+    // A station nobody listens to starts asleep; the worker wakes it on the chunk due then.
+    if (msg.wish.live === false) this.renderer.sleep();
+    this.wishValue = { ...msg.wish, live: msg.wish.live !== false };
+    if (this.wishValue.live) this.applyEncoders();
     this.header = {
       version: 1,
       codec: CODEC_OPUS,
@@ -158,10 +174,96 @@ export class WorkerStation {
     });
   }
 
-  /** Applies what the main thread wants encoded (MP3, other tiers). Idempotent. */
-  setWish(wish: EncodeWish): void {
-    this.setMp3(wish.mp3);
-    this.setTiers(wish.tiers);
+  /**
+   * Applies what the main thread wants: whether the station renders at all (`live`: someone
+   * listens) and what it encodes besides the default tier (MP3, other tiers). Idempotent. Going
+   * idle stops synthesis and frees every encoder but the default tier's; waking up renders from the
+   * chunk due at `nowMs` on, after a warm-up that is not published (WAKE_WARMUP_MS).
+   */
+  setWish(wish: EncodeWish, nowMs: number, leadMs: number): void {
+    const live = wish.live !== false;
+    this.wishValue = { mp3: wish.mp3, tiers: wish.tiers, live };
+    if (!live) {
+      this.sleep();
+      return;
+    }
+    if (this.renderer.asleep) this.wake(nowMs, leadMs);
+    this.applyEncoders();
+  }
+
+  private applyEncoders(): void {
+    this.setMp3(this.wishValue.mp3);
+    this.setTiers(this.wishValue.tiers);
+  }
+
+  /** Whether the station renders (someone listens); false while it is idle. */
+  get live(): boolean {
+    return !this.renderer.asleep;
+  }
+
+  /**
+   * Goes idle: no synthesis, no encoding, no encoder but the default tier's. The chunks already
+   * rendered ahead stay in the ring: a wake-up before they are due sends them (the main thread
+   * empties the ring at a wake-up once they are past). The clock and the score go on (`idleTick`).
+   */
+  private sleep(): void {
+    if (this.renderer.asleep) return;
+    this.setMp3(false);
+    this.setTiers(0);
+    this.renderer.sleep();
+  }
+
+  /**
+   * Idle: moves the station to the chunk due now (its Ogg page numbers too) and composes up to
+   * it without synthesis, so that the score stays where it would be had the station been heard
+   * all along. Returns the chord name when what sounds changed, else null. A few µs per second.
+   */
+  idleTick(nowMs: number, leadMs: number): string | null {
+    this.lastIdleTickMs = nowMs;
+    this.moveToDue(nowMs, leadMs);
+    this.renderer.skipTo(this.nextSeq * this.chunkFrames - this.baseFrames);
+    // Before the first chord (the station's first moment) there is nothing to announce.
+    return this.renderer.now().chord === '' ? null : this.soundingChanged();
+  }
+
+  /** Idle: the next chunk becomes the one due at `nowMs` (never goes back). */
+  private moveToDue(nowMs: number, leadMs: number): void {
+    const dueSeq = Math.floor((nowMs + leadMs - this.startMonoMs) / this.chunkMs);
+    if (dueSeq <= this.nextSeq) return;
+    this.ogg.skipPages(dueSeq - this.nextSeq);
+    this.nextSeq = dueSeq;
+  }
+
+  /**
+   * Wakes up at the chunk due now: the score is composed up to the warm-up's start, a fresh synth
+   * gets the notes still sounding there and renders the warm-up (not published; its last chunks
+   * go through the Opus encoder, so that its look-ahead holds this audio, not the audio from
+   * before the sleep). The first chunk rendered next is the one due now.
+   */
+  private wake(nowMs: number, leadMs: number): void {
+    const t0 = performance.now();
+    const from = this.nextSeq;
+    this.moveToDue(nowMs, leadMs);
+    // Woken before the chunks rendered ahead were due: they are sent, and the Opus stream goes on
+    // from them, so the encoder keeps its state (a warm-up would put other audio into it).
+    const continues = this.nextSeq === from;
+    const frames = this.chunkFrames;
+    const warmupChunks = Math.ceil(WAKE_WARMUP_MS / this.chunkMs);
+    const warmup = this.renderer.wake(this.nextSeq * frames - this.baseFrames, warmupChunks * frames);
+    const chunks = Math.round(warmup / frames);
+    const at = this.ring.opusRegion(this.nextSeq) + WS_PREFIX_BYTES + CHUNK_HEADER_BYTES;
+    const maxPacket = this.ring.layout.tiers[this.defaultTier]!.maxPacketBytes;
+    for (let i = 0; i < chunks; i++) {
+      this.renderer.render(this.left, this.right, frames);
+      if (continues || i < chunks - TIER_WARMUP_CHUNKS) continue;
+      try {
+        // Into the region of the chunk due now, which its own encoding overwrites next.
+        this.opus.encode(this.left, this.right, frames, this.ring.bytes, at, maxPacket);
+      } catch {
+        this.rebuildEncoder();
+      }
+    }
+    this.wakeSeconds = (performance.now() - t0) / 1000;
   }
 
   /**
@@ -220,7 +322,10 @@ export class WorkerStation {
   }
 
   /** Applies a patch to the parameters this station plays; returns them and where they are heard. */
-  change(patch: ParamsPatch): { effectiveAt: number; params: MusicParams } {
+  change(patch: ParamsPatch, nowMs: number, leadMs: number): { effectiveAt: number; params: MusicParams } {
+    // Idle: the score is first brought to the chunk due now, where a live station would be about
+    // to play, so the change lands where it would have had the station been heard.
+    if (this.renderer.asleep) this.idleTick(nowMs, leadMs);
     const params = applyPatch(this.renderer.params, patch);
     return { effectiveAt: this.renderer.change(params) + this.baseFrames, params };
   }
@@ -240,7 +345,8 @@ export class WorkerStation {
   }
 
   takeEncoder(): OpusChunkEncoder {
-    this.setWish({ mp3: false, tiers: 0 });
+    this.setMp3(false);
+    this.setTiers(0);
     return this.opus;
   }
 
@@ -382,6 +488,11 @@ export class WorkerStation {
     pushBounded(this.encodePcmSeconds, (t3 - t2) / 1000);
     if (mp3On) pushBounded(this.encodeMp3Seconds, (performance.now() - t4) / 1000);
 
+    return this.soundingChanged();
+  }
+
+  /** The chord name when the chord, key, mode or section sounding now changed since the last call. */
+  private soundingChanged(): string | null {
     // A new chord, or the same symbol in another key, mode or section: what is sounding changed.
     const now = this.renderer.now();
     const last = this.lastNow;
@@ -534,8 +645,11 @@ export class WorkerStation {
       encodeMp3Seconds: this.encodeMp3Seconds.splice(0),
       mp3: this.mp3 !== null,
       opusTiers: this.tiersEncoding,
-      bufferedMs: this.bufferedMs(nowMs, leadMs),
+      bufferedMs: this.live ? this.bufferedMs(nowMs, leadMs) : 0,
+      live: this.live,
+      wakeSeconds: this.wakeSeconds,
     };
+    this.wakeSeconds = -1;
     return s;
   }
 }

@@ -19,6 +19,8 @@ let renderAheadMs = 400;
 /** Longest pause between two render passes; chunks are at least 20 ms long. */
 const TICK_MS = 10;
 const STATS_INTERVAL_MS = 1000;
+/** How often an idle station's score is brought up to the chunk due now. */
+const IDLE_TICK_MS = 1000;
 /** Time allowed for a new station's first render pass before its first chunk is due. */
 const FIRST_CHUNK_MARGIN_MS = 20;
 /**
@@ -38,6 +40,13 @@ function send(msg: FromWorker): void {
 function renderPass(): void {
   const nowMs = monoNowMs();
   for (const st of stations.values()) {
+    if (!st.live) {
+      // Idle (nobody listens): no synthesis, no encoding; once a second the score is composed up
+      // to the chunk due now, so what sounds is known (the `now` event) and a wake-up starts there.
+      if (nowMs - st.lastIdleTickMs >= IDLE_TICK_MS && st.idleTick(nowMs, leadMs) !== null)
+        send({ type: 'now', id: st.id, ...st.nowInfo() });
+      continue;
+    }
     const fromSeq = st.nextSequence;
     const late = st.skipLate(nowMs, leadMs, MAX_LATE_CHUNKS * st.chunkMs);
     if (late > 0) {
@@ -147,14 +156,20 @@ port.on('message', (msg: ToWorker) => {
         });
         break;
       }
-      const { effectiveAt, params } = st.change(msg.patch);
+      const { effectiveAt, params } = st.change(msg.patch, monoNowMs(), leadMs);
       send({ type: 'changed', id: msg.id, requestId: msg.requestId, effectiveAt, params });
       break;
     }
     case 'encode': {
       // A station the worker does not have (removed meanwhile) needs nothing.
       try {
-        stations.get(msg.id)?.setWish(msg.wish);
+        const st = stations.get(msg.id);
+        if (st) {
+          const wasLive = st.live;
+          st.setWish(msg.wish, monoNowMs(), leadMs);
+          // Woken up: its first chunk is due now, so it is rendered at once, not at the next tick.
+          if (!wasLive && st.live) renderPass();
+        }
       } catch (err) {
         send({
           type: 'encoder-error',

@@ -96,6 +96,8 @@ export interface AuralisMetrics {
   readonly listenersDroppedTotal: Counter<'transport' | 'reason'>;
   readonly ringBufferedSeconds: Gauge<'station'>;
   readonly stations: Gauge;
+  /** Stations idle now: nobody listens, so they render and encode nothing (their clock goes on). */
+  readonly idleStations: Gauge;
   readonly controlChangesTotal: Counter<'source' | 'result'>;
   readonly controlLatencySeconds: Histogram;
   readonly clientUnderrunsTotal: Counter;
@@ -125,6 +127,8 @@ export interface AuralisMetrics {
   /** One chunk rendered: its wall render time and its audio length; updates the smoothed real-time factor. */
   recordSynthesis(stationId: string, renderSeconds: number, audioSeconds: number): void;
   recordRingBuffered(stationId: string, bufferedSeconds: number): void;
+  /** An idle station has no ring_buffered series (it renders nothing, and is not behind). */
+  clearRingBuffered(stationId: string): void;
   recordEncode(codec: Codec, seconds: number): void;
   /** One chunk written to one listener. Early sends (send before due) count as lateness 0. */
   recordChunkSent(transport: Transport, sendWallMs: number, dueWallMs: number): void;
@@ -277,6 +281,11 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   const stations = new Gauge({
     name: 'auralis_stations',
     help: 'Stations currently rendering (shared and personal).',
+    registers,
+  });
+  const idleStations = new Gauge({
+    name: 'auralis_idle_stations',
+    help: 'Stations idle now (no listener, no HLS lease, no personal owner): no synthesis, no encoding; included in auralis_stations.',
     registers,
   });
   const controlChangesTotal = new Counter({
@@ -442,6 +451,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     listenersDroppedTotal,
     ringBufferedSeconds,
     stations,
+    idleStations,
     controlChangesTotal,
     controlLatencySeconds,
     clientUnderrunsTotal,
@@ -491,6 +501,11 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     recordRingBuffered(stationId, bufferedSeconds) {
       if (!Number.isFinite(bufferedSeconds)) return;
       ringBufferedSeconds.set({ station: labels.label(stationId) }, Math.max(0, bufferedSeconds));
+    },
+
+    clearRingBuffered(stationId) {
+      const station = labels.label(stationId);
+      if (station !== OTHER_STATION_LABEL) ringBufferedSeconds.remove({ station });
     },
 
     recordEncode(codec, seconds) {

@@ -82,6 +82,11 @@ export interface ServerConfig {
   mp3Bitrate: number;
   /** A station's HLS segmenter (and its MP3 encoding) is released this long (ms) after its last HLS request. */
   hlsLeaseMs: number;
+  /**
+   * A station nobody listens to goes idle (no synthesis, no encoding) this long (ms) after its last
+   * consumer left; 0: never idle, every station renders all the time.
+   */
+  idleAfterMs: number;
   /** `optimized` (worker engine, encode once) or `baseline` (the naive profile, kept to measure against: docs/performance/). */
   profile: 'optimized' | 'baseline';
   /** RSS or heap growth above this (MB per hour, fitted over time) sets auralis_leak_suspected. */
@@ -167,6 +172,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   opusComplexity: 5,
   mp3Bitrate: DEFAULT_MP3_BITRATE,
   hlsLeaseMs: 10_000,
+  idleAfterMs: 5000,
   profile: 'optimized',
   leakThresholdMbPerHour: 20,
   faultInjection: 'off',
@@ -532,6 +538,16 @@ export const CONFIG_TABLE: readonly Setting[] = [
     min: 500,
     max: 600_000,
     doc: "keep a station's HLS segmenter and MP3 encoding this long after its last HLS request (at least 2 target durations)",
+  },
+  {
+    key: 'idleAfterMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_IDLE_AFTER_MS',
+    flag: '--idle-after-ms',
+    min: 0,
+    max: 3_600_000,
+    doc: 'a station with no listener goes idle (no synthesis, no encoding) this long after its last one left; 0: never idle',
   },
   {
     key: 'profile',

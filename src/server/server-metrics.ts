@@ -56,6 +56,7 @@ export class ServerMetrics {
       const now = monoNowMs();
       const stations = ctx.registry.all();
       this.m.stations.set(stations.length);
+      this.m.idleStations.set(ctx.registry.idleCount);
       let mp3 = 0;
       for (const st of stations) if (st.engine.mp3Encoding) mp3++;
       this.m.mp3EncodingStations.set(mp3);
@@ -68,6 +69,11 @@ export class ServerMetrics {
       // Personal sessions report the least-buffered of them (the one closest to a gap).
       let personalMs = Infinity;
       for (const st of stations) {
+        if (!st.live) {
+          // Idle: nothing rendered and nothing due, so not behind either.
+          if (!st.personal) this.m.clearRingBuffered(st.id);
+          continue;
+        }
         const ms = st.bufferedMs(now, this.config.leadMs);
         if (st.personal) personalMs = Math.min(personalMs, ms);
         else this.m.recordRingBuffered(st.id, ms / 1000);

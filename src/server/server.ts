@@ -15,6 +15,7 @@ import {
   type DroppedEvent,
   type EncoderErrorEvent,
   type EngineOptions,
+  type NowEvent,
 } from '../engine/engine-host.ts';
 import type { Engine } from '../engine/engine.ts';
 import { InlineEngine } from '../engine/inline-engine.ts';
@@ -33,6 +34,7 @@ import { proxyMatcher } from './trust-proxy.ts';
 import { StationStore } from './station-store.ts';
 import { OperatorLog } from './operator-log.ts';
 import { NowFeed } from './now-feed.ts';
+import { nowMessage } from './now-playing.ts';
 import { registerApiRoutes, registerHealthRoutes } from './routes/api.ts';
 import type { Station } from './station.ts';
 import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
@@ -109,6 +111,7 @@ class Context implements ServerContext, PacerObserver {
     }
     this.registry = new StationRegistry(this.engine, this.pacer, config);
     this.registry.onCreated = (st) => this.oplog?.stationCreated(st);
+    this.registry.onNowChanged = (st) => this.now(st, nowMessage(st));
     this.registry.onRemoved = (st) => {
       this.oplog?.stationRemoved(st);
       this.lastSendMs.delete(st);
@@ -122,7 +125,17 @@ class Context implements ServerContext, PacerObserver {
         if (!st.personal && st.id !== DEFAULT_STATION_ID) this.stationsChanged();
       },
     });
-    this.engine.on('now', (e) => this.registry.get(e.id)?.queueNow(e));
+    this.engine.on('now', (e: NowEvent) => {
+      const st = this.registry.get(e.id);
+      if (!st) return;
+      if (st.live) st.queueNow(e);
+      else {
+        // Idle: the worker composes without synthesis; what sounds changed now (nothing is
+        // published to wait for), so peers and event streams hear it at once.
+        st.idleNow(e);
+        this.now(st, nowMessage(st));
+      }
+    });
     this.engine.on('stats', (stats: StationStats[], worker: number, heapUsedBytes?: number) => {
       this.metrics.engineStats(stats, (id) => this.registry.get(id));
       // Engine workers report their isolate's heap; the inline (baseline) engine has no worker.

@@ -32,6 +32,16 @@ export class Station {
   graceTimer: NodeJS.Timeout | null = null;
   private readonly pendingNow: NowEvent[] = [];
   private lastNowValue: NowEvent | null = null;
+  /**
+   * Whether the engine renders this station. False: idle (no consumer for `idleAfterMs`): no
+   * synthesis, no encoding, the pacer skips it; the registry wakes it when a consumer arrives
+   * (docs/ARCHITECTURE.md, "Lazy stations").
+   */
+  live = true;
+  /** Monotonic ms at which its last consumer left while live (the registry's idle check); -1: none. */
+  idleSinceMs = -1;
+  /** HLS renditions whose segmenter is leased (each keeps the station live, see src/server/hls/). */
+  hlsLeases = 0;
   /** Listeners of the MP3 stream: the engine encodes MP3 for this station while it is above 0. */
   mp3Listeners = 0;
   /**
@@ -88,6 +98,32 @@ export class Station {
     return this.icy;
   }
 
+  /**
+   * What keeps the station live: its stream listeners (WebSocket, Ogg, WAV, MP3), its HLS leases and,
+   * for a personal session, its owner's connection. Now-playing event streams do not count.
+   */
+  get consumers(): number {
+    return this.listeners.size + this.hlsLeases + (this.personal && this.ownerConnected ? 1 : 0);
+  }
+
+  /**
+   * Gone idle: nothing is published any more to announce the `now` events rendered ahead, so the
+   * newest is taken as sounding now (it does within the render-ahead); idle ones follow. True
+   * when that changed what sounds.
+   */
+  wentIdle(): boolean {
+    const last = this.pendingNow[this.pendingNow.length - 1];
+    if (last) this.idleNow(last);
+    return last !== undefined;
+  }
+
+  /** Idle: what sounds is announced at once (nothing is published to wait for). */
+  idleNow(e: NowEvent): void {
+    this.pendingNow.length = 0;
+    this.lastNowValue = e;
+    this.icy = null;
+  }
+
   get chunkMs(): number {
     return this.engine.chunkMs;
   }
@@ -97,13 +133,19 @@ export class Station {
     return this.engine.startMonoMs + seq * this.engine.chunkMs - leadMs;
   }
 
-  /** Position (frames) of the next chunk to be published. */
+  /**
+   * Position (frames) of the next chunk to be published; while idle, of the chunk that would be
+   * playing now (the clock goes on).
+   */
   get positionFrames(): number {
-    return this.nextSeq * this.engine.chunkFrames;
+    const e = this.engine;
+    if (this.live) return this.nextSeq * e.chunkFrames;
+    return Math.max(0, Math.floor((monoNowMs() - e.startMonoMs) / e.chunkMs)) * e.chunkFrames;
   }
 
-  /** How far the rendered audio reaches past now, in ms (negative: the engine is behind). */
+  /** How far the rendered audio reaches past now, in ms (negative: the engine is behind); 0 while idle. */
   bufferedMs(nowMs: number, leadMs: number): number {
+    if (!this.live) return 0;
     return this.dueMs(this.engine.ring.published(), leadMs) - nowMs;
   }
 

@@ -7,9 +7,12 @@ import type { Broadcaster } from './broadcast/pacer.ts';
 import type { ServerConfig } from './config.ts';
 import { ApiError } from './errors.ts';
 import { Station } from './station.ts';
+import { monoNowMs } from '../engine/clock.ts';
 
 export const STATION_ID_PATTERN = /^[a-z0-9-]{1,32}$/;
 export const DEFAULT_STATION_ID = 'default';
+/** Longest period of the check that puts stations idle (shorter when idleAfterMs is). */
+const IDLE_CHECK_MS = 250;
 /** Random bytes in a personal session id (`p-` + 30 hex digits: 120 bits, within the 32-character id). */
 export const PERSONAL_ID_BYTES = 15;
 
@@ -25,13 +28,23 @@ export class StationRegistry {
   private closed = false;
   private creatingPersonal = 0;
   private personalCount = 0;
+  /** Stations without consumers go idle (idleAfterMs > 0, worker engine). */
+  private readonly lazy: boolean;
+  /** Stations idle now (the auralis_idle_stations gauge). */
+  idleCount = 0;
+  /** Live stations with no consumer, waiting idleAfterMs to go idle; checked by `idleCheck`. */
+  private readonly goingIdle = new Set<Station>();
+  private idleCheck: NodeJS.Timeout | null = null;
   onRemoved: (st: Station) => void = () => {};
   onCreated: (st: Station) => void = () => {};
+  /** What a station sounds changed outside the pacer (it went idle): peers and event streams are told. */
+  onNowChanged: (st: Station) => void = () => {};
 
   constructor(engine: Engine, pacer: Broadcaster, config: ServerConfig) {
     this.engine = engine;
     this.pacer = pacer;
     this.config = config;
+    this.lazy = config.idleAfterMs > 0 && config.profile !== 'baseline';
   }
 
   get(id: string): Station | undefined {
@@ -88,7 +101,9 @@ export class StationRegistry {
     try {
       let engineStation: EngineStation;
       try {
-        engineStation = await this.engine.addStation(id, seed, params);
+        // A shared station starts idle when stations may be (nobody listens yet); a personal
+        // session starts with its owner.
+        engineStation = await this.engine.addStation(id, seed, params, { live: !this.lazy || personal });
       } catch (err) {
         // A worker that could not build it ('failed') is a server fault: reported as INTERNAL.
         if (!(err instanceof EngineError) || err.code === 'failed') throw err;
@@ -105,6 +120,8 @@ export class StationRegistry {
         throw new ApiError('STATION_EXISTS', `station ${id} exists`, 'id');
       }
       const st = new Station({ id, personal, seed, params, engine: engineStation });
+      st.live = engineStation.wish.live !== false;
+      if (!st.live) this.idleCount++;
       if (personal) {
         st.resumeToken = randomBytes(18).toString('base64url');
         st.ownerConnected = true;
@@ -113,6 +130,7 @@ export class StationRegistry {
       this.stations.set(id, st);
       if (personal) this.personalCount++;
       this.pacer.add(st);
+      this.consumersChanged(st);
       this.onCreated(st);
       return st;
     } finally {
@@ -128,6 +146,9 @@ export class StationRegistry {
     if (st.personal) this.personalCount--;
     if (st.resumeToken) this.byResumeToken.delete(st.resumeToken);
     if (st.graceTimer) clearTimeout(st.graceTimer);
+    this.goingIdle.delete(st);
+    if (this.goingIdle.size === 0) this.stopIdleCheck();
+    if (!st.live) this.idleCount--;
     this.pacer.remove(st);
     // Listeners still attached may hold views of the ring's bytes until their sockets close.
     this.engine.removeStation(id, { inUse: st.listeners.size > 0 });
@@ -135,9 +156,80 @@ export class StationRegistry {
     this.onRemoved(st);
   }
 
+  /**
+   * A consumer is about to join (a listener, an HLS lease): an idle station wakes up now, so that
+   * the welcome's position and the burst see it live. Should the consumer never be counted, the
+   * station goes idle again after the grace.
+   */
+  wake(st: Station): void {
+    if (this.closed || this.stations.get(st.id) !== st) return;
+    if (!st.live) {
+      st.live = true;
+      this.idleCount--;
+      // The pacer goes on at the chunk due now: the worker renders it first, or still holds it
+      // in the ring from before it went idle (woken within the render-ahead). Chunks older than
+      // it are never sent: once past, the ring is emptied (the worker, idle, writes nothing), so
+      // a burst or an HLS backfill never takes audio from before the sleep.
+      const e = st.engine;
+      const dueSeq = Math.floor((monoNowMs() + this.config.leadMs - e.startMonoMs) / e.chunkMs);
+      if (e.ring.published() <= dueSeq) e.ring.reset();
+      st.nextSeq = Math.max(st.nextSeq, dueSeq);
+      this.engine.setLive(st.id, true);
+      this.pacer.wake?.(st);
+    }
+    this.consumersChanged(st);
+  }
+
+  /**
+   * A consumer joined or left: with none left, the station goes idle after idleAfterMs (a player
+   * that reconnects within it finds it live); with one, it is live and no longer waits to go idle.
+   */
+  consumersChanged(st: Station): void {
+    if (this.closed || this.stations.get(st.id) !== st) return;
+    if (st.consumers > 0) {
+      st.idleSinceMs = -1;
+      this.goingIdle.delete(st);
+      if (!st.live) this.wake(st);
+      return;
+    }
+    if (!this.lazy || !st.live || st.idleSinceMs >= 0) return;
+    st.idleSinceMs = monoNowMs();
+    this.goingIdle.add(st);
+    if (this.idleCheck === null) {
+      // One check for every station waiting to go idle, running only while one waits. (A timer per
+      // station would leave libuv's timer armed for up to idleAfterMs once cleared.)
+      this.idleCheck = setInterval(this.checkIdle, Math.min(IDLE_CHECK_MS, this.config.idleAfterMs));
+      this.idleCheck.unref();
+    }
+  }
+
+  private readonly checkIdle = (): void => {
+    const now = monoNowMs();
+    for (const st of this.goingIdle) {
+      if (st.consumers > 0 || !st.live || this.stations.get(st.id) !== st) {
+        st.idleSinceMs = -1;
+        this.goingIdle.delete(st);
+      } else if (now - st.idleSinceMs >= this.config.idleAfterMs) {
+        st.idleSinceMs = -1;
+        this.goingIdle.delete(st);
+        st.live = false;
+        this.idleCount++;
+        if (st.wentIdle()) this.onNowChanged(st);
+        this.engine.setLive(st.id, false);
+      }
+    }
+    if (this.goingIdle.size === 0) this.stopIdleCheck();
+  };
+
+  private stopIdleCheck(): void {
+    if (this.idleCheck) clearInterval(this.idleCheck);
+    this.idleCheck = null;
+  }
+
   /** The owner of a personal session left: keep it for the grace period, then remove it. */
   ownerLeft(st: Station): void {
     st.ownerConnected = false;
+    this.consumersChanged(st);
     // Owners' sockets close during shutdown too: no grace timer may start after close().
     if (this.closed) return;
     if (st.graceTimer) clearTimeout(st.graceTimer);
@@ -154,6 +246,7 @@ export class StationRegistry {
     if (st.graceTimer) clearTimeout(st.graceTimer);
     st.graceTimer = null;
     st.ownerConnected = true;
+    this.consumersChanged(st);
     return st;
   }
 
@@ -164,5 +257,7 @@ export class StationRegistry {
       if (st.graceTimer) clearTimeout(st.graceTimer);
       st.graceTimer = null;
     }
+    this.goingIdle.clear();
+    this.stopIdleCheck();
   }
 }

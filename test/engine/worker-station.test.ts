@@ -108,7 +108,7 @@ describe('engine worker station faults', () => {
       pageSeq: 2 + dueSeq,
     });
     // A change asked for now is heard at or after the audio already rendered, never in the past.
-    const { effectiveAt } = st.change({ bpm: 90 });
+    const { effectiveAt } = st.change({ bpm: 90 }, 0, 150);
     assert.ok(
       effectiveAt >= (dueSeq + 1) * CHUNK_FRAMES,
       `effective at ${effectiveAt}, already rendered up to ${(dueSeq + 1) * CHUNK_FRAMES}`,

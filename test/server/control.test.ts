@@ -214,7 +214,8 @@ describe('control', () => {
   });
 
   it('keeps personal sessions private: unguessable ids, never listed, counted only, no id in metrics', async () => {
-    await withServer({}, async (server) => {
+    // The shared station renders without a listener here (never idle), so it has metric series.
+    await withServer({ idleAfterMs: 0 }, async (server) => {
       const owner = await connect(server, 'personal=1&codec=pcm');
       const w = await owner.next('welcome');
       const id = w.station as string;

@@ -160,7 +160,8 @@ describe('GET /stream/<station>.mp3', () => {
   });
 
   it('encodes MP3 only while someone listens to it; HEAD answers the headers and starts nothing', async () => {
-    await withServer({}, async (server) => {
+    // The station renders Opus without any listener here (never idle), so MP3 alone goes on and off.
+    await withServer({ idleAfterMs: 0 }, async (server) => {
       // The workers' stats have arrived (Opus is encoded and reported) and show no MP3 encoding.
       await until('Opus encode timings', 10_000, async () =>
         metricValue(await metrics(server), 'auralis_encode_seconds_count{codec="opus"}') > 0 ? true : false,

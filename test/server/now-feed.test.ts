@@ -20,7 +20,7 @@ import { sleep } from './helpers.ts';
 const PARAMS: MusicParams = { key: 'A', mode: 'aeolian', bpm: 70, intensity: 0.5, preset: null };
 const CHUNK_FRAMES = 4800;
 
-/** A station as the main thread sees it; only the clock fields of its engine handle are read here. */
+/** A station as the main thread sees it; only the clock fields of its engine handle (and its tier count) are read here. */
 function station(params: MusicParams = PARAMS): Station {
   const engine = {
     id: 'test',
@@ -30,8 +30,8 @@ function station(params: MusicParams = PARAMS): Station {
     chunkFrames: CHUNK_FRAMES,
     chunkMs: 100,
     params,
-    // One Opus tier (the station sizes its per-tier bookkeeping from the ring's layout).
-    ring: { layout: { tiers: [{ kbps: 96 }] } },
+    // The Station sizes its per-tier views from the ring's layout (one tier here).
+    ring: { layout: { tiers: [{ kbps: 96 }], defaultTier: 0 } },
   } as unknown as EngineStation;
   return new Station({ id: 'test', personal: false, seed: 1, params, engine });
 }

@@ -13,6 +13,9 @@ import { openOgg, openWav, openWs, tcpMemBytes } from './raw-listeners.ts';
 
 /** A short ring and short timeouts so buffers fill and bounds trip within seconds. */
 const SMALL = {
+  // The station renders whoever listens (never idle): these tests pause, drop and pin listeners of
+  // a station that keeps publishing.
+  idleAfterMs: 0,
   ringSeconds: 2,
   stallTimeoutMs: 1500,
   // 2 s ring − 400 ms render-ahead − 150 ms lead − 500 ms guard = 950 ms of the slowest stream.

@@ -17,6 +17,8 @@ export interface Broadcaster {
   burst(station: Station, listener: Listener, count: number): void;
   /** A listener left (its socket closed): drop whatever the broadcaster keeps about it. */
   forget?(listener: Listener): void;
+  /** An idle station woke up (`station.live`, its `nextSeq` set to the chunk due now): pace it again. */
+  wake?(station: Station): void;
 }
 
 /** What the pacer reports (metrics); every method is called on the main thread, cheaply. */
@@ -142,6 +144,10 @@ export class Pacer {
     this.stations.delete(station);
   }
 
+  wake(station: Station): void {
+    if (this.stations.has(station)) this.schedule();
+  }
+
   start(): void {
     this.running = true;
     this.schedule();
@@ -161,8 +167,10 @@ export class Pacer {
     if (wait === undefined) {
       const now = monoNowMs();
       let next = Infinity;
-      for (const st of this.stations) next = Math.min(next, st.dueMs(st.nextSeq, this.leadMs));
-      wait = next === Infinity ? 50 : Math.max(0, Math.min(50, next - now));
+      for (const st of this.stations) if (st.live) next = Math.min(next, st.dueMs(st.nextSeq, this.leadMs));
+      // Every station idle: no timer at all until one wakes up (wake()).
+      if (next === Infinity) return;
+      wait = Math.max(0, Math.min(50, next - now));
     }
     this.timer = setTimeout(this.tick, wait);
   }
@@ -171,6 +179,7 @@ export class Pacer {
     this.timer = null;
     let retry = false;
     for (const st of this.stations) {
+      if (!st.live) continue; // idle: nothing rendered, nothing to send (docs/ARCHITECTURE.md)
       const ring = st.engine.ring;
       let now = monoNowMs();
       if (now - st.dueMs(st.nextSeq, this.leadMs) > MAX_CATCH_UP_CHUNKS * st.chunkMs) {

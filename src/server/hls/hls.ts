@@ -78,6 +78,8 @@ export class HlsService {
     }
     let seg = hub.by[codec];
     if (!seg) {
+      // A lease keeps the station live: an idle one wakes up before the segmenter starts.
+      this.ctx.registry.wake(st);
       seg = new HlsSegmenter({
         codec,
         engine: st.engine,
@@ -91,6 +93,8 @@ export class HlsService {
         onExpired: () => this.release(st, codec),
       });
       hub.by[codec] = seg;
+      st.hlsLeases++;
+      this.ctx.registry.consumersChanged(st);
       if (codec === 'mp3' && ++st.mp3Listeners === 1) this.ctx.engine.setMp3(st.id, true);
       backfill(st, seg);
     }
@@ -116,6 +120,8 @@ export class HlsService {
       this.nextMsn[codec].set(st, seg.nextMediaSequence);
       seg.close();
       if (codec === 'mp3' && --st.mp3Listeners === 0) this.ctx.engine.setMp3(st.id, false);
+      st.hlsLeases--;
+      this.ctx.registry.consumersChanged(st);
     }
     if (hub.by.mp3 === null && hub.by.opus === null) {
       this.stations.delete(st);

@@ -18,6 +18,8 @@ export function stationJson(ctx: ServerContext, st: Station): Record<string, unk
   return {
     id: st.id,
     personal: st.personal,
+    // `idle`: nobody listens, nothing is rendered; the clock and the score go on (PROTOCOL.md).
+    state: st.live ? 'live' : 'idle',
     listeners: st.listeners.size,
     params: publicParams(st.params),
     seed: st.seed,

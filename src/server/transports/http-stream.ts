@@ -108,6 +108,8 @@ export function handleStream(
     return;
   }
   if (kind !== 'mp3') socket.write(kind === 'ogg' ? st.engine.oggHeader : streamingWavHeader());
+  // An idle station wakes up before the burst (docs/ARCHITECTURE.md, "Lazy stations").
+  ctx.registry.wake(st);
   const listener = new HttpListener(kind, socket, icy ? new IcyCursor(st) : null);
   ctx.listenerJoined(kind);
   if (kind === 'mp3' && ++st.mp3Listeners === 1) ctx.engine.setMp3(st.id, true);
@@ -119,8 +121,10 @@ export function handleStream(
   }
   ctx.pacer.burst(st, listener, burstChunks);
   st.listeners.add(listener);
+  ctx.registry.consumersChanged(st);
   const done = (): void => {
     if (!st.listeners.delete(listener)) return;
+    ctx.registry.consumersChanged(st);
     listener.closed = true;
     ctx.listenerLeft(kind, listener);
     if (kind === 'mp3' && --st.mp3Listeners === 0) ctx.engine.setMp3(st.id, false);

@@ -457,6 +457,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
         leaveTier(ctx.engine, station, listener);
       station.peers.delete(listener);
       if (station.personal && listener.personalOwner) registry.ownerLeft(station);
+      else registry.consumersChanged(station);
     }
   });
   ws.on('error', () => {
@@ -516,6 +517,8 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       return;
     }
     const st = station;
+    // An idle station wakes up before the welcome (its position) and the burst.
+    registry.wake(st);
     if (listener.codec === 'opus') {
       joinTier(ctx.engine, st, listener, bitrate, Math.max(0, st.nextSeq - config.wsBurstChunks));
       listener.tierSwitched = (fromSeq, fromTier) => {
@@ -546,6 +549,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
     ctx.pacer.burst(st, listener, config.wsBurstChunks);
     st.listeners.add(listener);
     st.peers.add(listener);
+    registry.consumersChanged(st);
     ready = true;
     earlyBytes = 0;
     for (const text of early.splice(0)) onText(text);
