@@ -1,5 +1,5 @@
-// The CI variant of `npm run soak`: two minutes of the real built server with churning WebSocket,
-// Ogg and throttled listeners, control changes and personal sessions. Two minutes cannot measure a
+// The CI variant of `npm run soak`: 75 seconds of the real built server with churning WebSocket,
+// Ogg and throttled listeners, control changes and personal sessions. 75 seconds cannot measure a
 // growth slope (that is what the long runs are for); this checks what a correct server guarantees
 // whatever the machine's load: the run completed, every listener received valid audio, nobody was
 // lost except by churn or the throttling policy, and the idle server ends with the handles it
@@ -10,12 +10,12 @@ import { runSoak, type SoakResult } from '../../bench/soak.ts';
 import { HANDLE_SLACK } from '../../bench/lib/soak-analysis.ts';
 import { buildBundle } from '../server/bundle.ts';
 
-describe('soak (2-minute CI variant)', () => {
-  it('serves churning listeners, control changes and personal sessions for 2 minutes', async (t) => {
+describe('soak (75-second CI variant)', () => {
+  it('serves churning listeners, control changes and personal sessions for 75 seconds', async (t) => {
     buildBundle();
     const lines: string[] = [];
     const r: SoakResult = await runSoak({
-      minutes: 2,
+      minutes: 1.25,
       listeners: 8,
       churnSeconds: 10,
       sampleSeconds: 5,
@@ -38,17 +38,17 @@ describe('soak (2-minute CI variant)', () => {
 
     assert.equal(r.server.diedEarly, false, `the server died during the run: ${r.server.stderrTail}`);
     // It ran for the full time and was sampled throughout (precondition of everything below).
-    assert.ok(a.durationSeconds >= 115, `ran ${a.durationSeconds} s`);
-    assert.ok(a.samples >= 15, `${a.samples} samples`);
+    assert.ok(a.durationSeconds >= 72, `ran ${a.durationSeconds} s`);
+    assert.ok(a.samples >= 10, `${a.samples} samples`);
     // Churn happened: listeners were replaced, control changes and personal sessions were made.
-    assert.ok(c.replaced >= 5, `${c.replaced} listeners replaced`);
-    assert.ok(c.controlChanges >= 4, `${c.controlChanges} control changes`);
+    assert.ok(c.replaced >= 3, `${c.replaced} listeners replaced`);
+    assert.ok(c.controlChanges >= 3, `${c.controlChanges} control changes`);
     assert.equal(c.controlFailures, 0, 'every control change was accepted');
     assert.ok(c.personalCreated >= 2, `${c.personalCreated} personal sessions`);
     assert.equal(c.personalFailures, 0, 'every personal session worked');
     // Audio arrived, and every frame and page was valid.
-    assert.ok(c.wsChunks > 1000, `${c.wsChunks} WebSocket chunks`);
-    assert.ok(c.oggPages > 100, `${c.oggPages} Ogg pages`);
+    assert.ok(c.wsChunks > 600, `${c.wsChunks} WebSocket chunks`);
+    assert.ok(c.oggPages > 60, `${c.oggPages} Ogg pages`);
     assert.equal(c.badFrames, 0, 'no invalid WebSocket frame or Ogg page');
     // Nobody was lost except by churn or the throttling policy.
     assert.equal(c.lost, 0, `listeners lost: ${c.lostReasons.join('; ')}`);
