@@ -363,15 +363,7 @@ export async function startServer(
       // Through a trusted proxy: the forwarded client's open requests count, not the proxy's.
       const closer = req.headers.upgrade ? socket : reply.raw;
       if (ctx.limits.requestOpened(req.ip, closer)) return done();
-      void reply
-        .code(ERRORS.TOO_MANY_CONNECTIONS.status)
-        .header('retry-after', '1')
-        .send(
-          new ApiError(
-            'TOO_MANY_CONNECTIONS',
-            `more than ${ctx.limits.limit} open connections from your address; close some and retry`,
-          ).toJSON(),
-        );
+      refuseTooManyConnections(reply, ctx.limits.limit);
       return;
     }
     if (ctx.limits.isRefused(socket)) {
@@ -380,16 +372,7 @@ export async function startServer(
         socket.end();
         setTimeout(() => socket.destroy(), 1000).unref();
       });
-      void reply
-        .code(ERRORS.TOO_MANY_CONNECTIONS.status)
-        .header('connection', 'close')
-        .header('retry-after', '1')
-        .send(
-          new ApiError(
-            'TOO_MANY_CONNECTIONS',
-            `more than ${ctx.limits.limit} open connections from your address; close some and retry`,
-          ).toJSON(),
-        );
+      refuseTooManyConnections(reply.header('connection', 'close'), ctx.limits.limit);
       return;
     }
     done();
@@ -581,4 +564,17 @@ async function restoreStations(ctx: Context, store: StationStore, log: FastifyBa
   }
   if (restored > 0) log.info({ path: store.path, stations: restored }, `restored ${restored} station(s)`);
   ctx.store = store;
+}
+
+/** 429 TOO_MANY_CONNECTIONS: the client's address has `limit` connections (or proxied requests) open. */
+function refuseTooManyConnections(reply: FastifyReply, limit: number): void {
+  void reply
+    .code(ERRORS.TOO_MANY_CONNECTIONS.status)
+    .header('retry-after', '1')
+    .send(
+      new ApiError(
+        'TOO_MANY_CONNECTIONS',
+        `more than ${limit} open connections from your address; close some and retry`,
+      ).toJSON(),
+    );
 }
