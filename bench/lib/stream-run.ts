@@ -1,5 +1,5 @@
-// One streaming measurement: a server process (one profile, pinned to CPU 0) with the bench station
-// (A aeolian, 70 BPM, seed 12345), a load generator (pinned to CPU 1) listening to it, and samplers of
+// One streaming measurement: a server process (one profile, pinned to a CPU, 0 unless told) with the bench station
+// (A aeolian, 70 BPM, seed 12345), a load generator (pinned to the other CPU) listening to it, and samplers of
 // the server's CPU and memory from /proc, its /metrics and its --trace-gc output.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -32,6 +32,11 @@ export interface StreamRunOptions {
   /** V8 flags for the server process (before --import tsx). */
   nodeFlags?: string[];
   leadMs?: number;
+  /**
+   * The CPU the server is pinned to (default 0; the load generator takes the other of CPUs 0 and 1).
+   * Two runs at once, one per CPU, measure both profiles under the same conditions at the same time.
+   */
+  cpu?: number;
   /** Log progress lines to stderr. */
   log?: (msg: string) => void;
 }
@@ -134,7 +139,8 @@ export async function runStream(opts: StreamRunOptions): Promise<StreamRunResult
     '--max-connections-per-ip',
     String(listeners + 100),
   ];
-  const [cmd, args] = pinned(0, process.execPath, [
+  const serverCpu = opts.cpu ?? 0;
+  const [cmd, args] = pinned(serverCpu, process.execPath, [
     ...nodeFlags,
     '--trace-gc',
     '--import',
@@ -172,7 +178,7 @@ export async function runStream(opts: StreamRunOptions): Promise<StreamRunResult
     if (!created.ok)
       throw new Error(`creating the bench station: HTTP ${created.status} ${await created.text()}`);
 
-    const [gcmd, gargs] = pinned(1, process.execPath, [
+    const [gcmd, gargs] = pinned(serverCpu === 0 ? 1 : 0, process.execPath, [
       '--import',
       'tsx',
       'bench/load-generator.ts',

@@ -16,8 +16,11 @@ const port = parentPort;
 const stations = new Map<string, WorkerStation>();
 let leadMs = 150;
 let renderAheadMs = 400;
-/** Longest pause between two render passes; chunks are at least 20 ms long. */
-const TICK_MS = 10;
+/**
+ * Longest pause between two render passes. The loop sleeps until the next chunk falls inside the
+ * render-ahead window (about one wake per chunk), never longer than this.
+ */
+const MAX_PAUSE_MS = 50;
 const STATS_INTERVAL_MS = 1000;
 /** How often an idle station's score is brought up to the chunk due now. */
 const IDLE_TICK_MS = 1000;
@@ -99,9 +102,21 @@ function renderPass(): void {
   }
 }
 
+/**
+ * Milliseconds until the next render pass has work: a live station's next chunk entering the
+ * render-ahead window, an idle station's once-a-second score update, or the stats message. Waking
+ * only then (instead of polling) keeps an engine with one station at about 10 wakes a second.
+ */
+function pauseMs(nowMs: number): number {
+  let next = lastStatsMs + STATS_INTERVAL_MS;
+  for (const st of stations.values())
+    next = Math.min(next, st.live ? st.nextDueMs(leadMs) - renderAheadMs : st.lastIdleTickMs + IDLE_TICK_MS);
+  return Math.min(MAX_PAUSE_MS, Math.max(1, Math.ceil(next - nowMs)));
+}
+
 function loop(): void {
   renderPass();
-  setTimeout(loop, TICK_MS);
+  setTimeout(loop, pauseMs(monoNowMs()));
 }
 
 port.on('message', (msg: ToWorker) => {
