@@ -5,12 +5,16 @@
  * raw results as baseline-comparison.json beside it.
  *
  * Order: young-generation comparison (picks the optimized profile's V8 flags), the accelerated memory
- * soak (both profiles at once, one per CPU), listener scale, then the streaming runs (baseline, then
- * optimized), each with one listener on the bench station.
+ * soak (both profiles at once, one per CPU), listener scale, synthesis per preset, a whole-process
+ * render, the cost of idle stations, then the streaming runs, each with one listener on the bench
+ * station: both profiles at once, each server pinned to its own CPU (one after the other without
+ * taskset, or with --sequential).
  *
  * Options (each overrides the mode's preset): --quick, --out DIR, --stream-seconds S,
  * --warmup-seconds S, --soak-audio-seconds S, --listener-counts 1,100,… (or 'none'),
- * --listener-seconds S, --semi-sizes 0,16,32 (MB; 0 = V8 default), --semi-seconds S, --semi-listeners N.
+ * --listener-seconds S, --semi-sizes 0,16,32 (MB; 0 = V8 default), --semi-seconds S, --semi-listeners N,
+ * --synth-seconds S, --render-seconds S, --idle-seconds S, --idle-stations N (0 skips a stage),
+ * --sequential (the two streaming runs one after the other instead of at once, one per CPU).
  * `--render-only PATH.json [--load-log FILE] [--stage-log RUN.log]` rewrites the markdown beside a results file without
  * measuring (adding the machine's load average samples from FILE to the results when given).
  */
@@ -18,6 +22,7 @@ import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runIdleStage, runRenderStage, runSynthStage } from './lib/extra-stages.ts';
 import { runListenerBench, type ListenerBenchRow } from './listeners.ts';
 import { runMemorySoak } from './memory-soak.ts';
 import { machineInfo } from './lib/machine.ts';
@@ -39,6 +44,10 @@ const PRESETS: Record<'full' | 'quick', RunSettings> = {
     semiSeconds: 60,
     semiListeners: 1000,
     semiSizesMb: [0, 16, 32],
+    synthSeconds: 120,
+    renderSeconds: 600,
+    idleSeconds: 10,
+    idleStations: 16,
   },
   quick: {
     mode: 'quick',
@@ -50,6 +59,10 @@ const PRESETS: Record<'full' | 'quick', RunSettings> = {
     semiSeconds: 6,
     semiListeners: 200,
     semiSizesMb: [0, 16, 32],
+    synthSeconds: 10,
+    renderSeconds: 60,
+    idleSeconds: 2,
+    idleStations: 4,
   },
 };
 
@@ -90,6 +103,10 @@ export function parseSettings(argv: string[]): { settings: RunSettings; outDir: 
     semiSeconds: num('semi-seconds', base.semiSeconds),
     semiListeners: num('semi-listeners', base.semiListeners),
     semiSizesMb: list('semi-sizes', base.semiSizesMb),
+    synthSeconds: num('synth-seconds', base.synthSeconds ?? 0),
+    renderSeconds: num('render-seconds', base.renderSeconds ?? 0),
+    idleSeconds: num('idle-seconds', base.idleSeconds ?? 0),
+    idleStations: num('idle-stations', base.idleStations ?? 0),
   };
   if (!settings.semiSizesMb.includes(0)) settings.semiSizesMb.unshift(0);
   const outDir = resolve(ROOT, option(argv, 'out') ?? 'docs/performance');
@@ -216,29 +233,57 @@ export async function runReport(
     }
   }
 
-  log(`streaming, baseline: ${settings.warmupSeconds} s warm-up + ${settings.streamSeconds} s`);
-  const streamBaseline = await streamChecked(
-    { profile: 'baseline', seconds: settings.streamSeconds, warmupSeconds: settings.warmupSeconds, log },
-    log,
-  );
+  const synthesis =
+    (settings.synthSeconds ?? 0) > 0
+      ? (log(`synthesis per preset: ${settings.synthSeconds} s of audio each`),
+        await runSynthStage(settings.synthSeconds!))
+      : undefined;
+  const render =
+    (settings.renderSeconds ?? 0) > 0
+      ? (log(`whole-process render: ${settings.renderSeconds} s of audio`),
+        await runRenderStage(settings.renderSeconds!))
+      : undefined;
+  const idle =
+    (settings.idleSeconds ?? 0) > 0 && (settings.idleStations ?? 0) > 0
+      ? (log(`idle stations: ${settings.idleStations} stations, ${settings.idleSeconds} s per phase`),
+        await runIdleStage(settings.idleSeconds!, settings.idleStations!))
+      : undefined;
+  const stages = { synthesis, render, idle };
   checkpoint(outDir, {
     settings,
     semiSpace,
     soak: { baseline: soakBaseline, optimized: soakOptimized },
     listenerScale: { rows: listenerRows, errors: listenerErrors },
-    stream: { baseline: streamBaseline },
+    ...stages,
   });
-  log(`streaming, optimized: ${settings.warmupSeconds} s warm-up + ${settings.streamSeconds} s`);
-  const streamOptimized = await streamChecked(
-    {
-      profile: 'optimized',
-      seconds: settings.streamSeconds,
-      warmupSeconds: settings.warmupSeconds,
-      nodeFlags: semiSpace.chosenFlags,
-      log,
-    },
+
+  // Both profiles at once, each server on its own CPU (as the soak runs): the same machine state for
+  // both, and half the wall time. Without taskset they would share both CPUs, so they run in turn.
+  const concurrent = serverPinned() && !argv.includes('--sequential');
+  const streamOpts = (profile: 'baseline' | 'optimized', cpu: number) => ({
+    profile,
+    seconds: settings.streamSeconds,
+    warmupSeconds: settings.warmupSeconds,
+    nodeFlags: profile === 'optimized' ? semiSpace.chosenFlags : [],
+    cpu,
     log,
-  );
+  });
+  let streamBaseline;
+  let streamOptimized;
+  if (concurrent) {
+    log(
+      `streaming, baseline (CPU 0) and optimized (CPU 1) at once: ${settings.warmupSeconds} s warm-up + ${settings.streamSeconds} s`,
+    );
+    [streamBaseline, streamOptimized] = await Promise.all([
+      streamChecked(streamOpts('baseline', 0), log),
+      streamChecked(streamOpts('optimized', 1), log),
+    ]);
+  } else {
+    log(`streaming, baseline: ${settings.warmupSeconds} s warm-up + ${settings.streamSeconds} s`);
+    streamBaseline = await streamChecked(streamOpts('baseline', 0), log);
+    log(`streaming, optimized: ${settings.warmupSeconds} s warm-up + ${settings.streamSeconds} s`);
+    streamOptimized = await streamChecked(streamOpts('optimized', 0), log);
+  }
 
   const gitCommit = commitLabel();
   const partial = {
@@ -253,6 +298,8 @@ export async function runReport(
     semiSpace,
     soak: { baseline: soakBaseline, optimized: soakOptimized },
     stream: { baseline: streamBaseline, optimized: streamOptimized },
+    streamsConcurrent: concurrent,
+    ...stages,
     listenerScale: { rows: listenerRows, nodeOptions, errors: listenerErrors },
   };
   const results: BenchResults = { ...partial, derived: derive(partial) };

@@ -2,6 +2,7 @@
 import type { ListenerBenchRow } from '../listeners.ts';
 import type { SoakResult } from '../memory-soak.ts';
 import type { MachineInfo } from './machine.ts';
+import type { IdleStage, RenderStage, SynthStage } from './extra-stages.ts';
 import type { StreamRunResult } from './stream-run.ts';
 
 export interface RunSettings {
@@ -17,6 +18,13 @@ export interface RunSettings {
   semiSeconds: number;
   semiListeners: number;
   semiSizesMb: number[];
+  /** Seconds of audio per preset in the synthesis stage (0 skips it). */
+  synthSeconds?: number;
+  /** Seconds of audio in the whole-process render (0 skips it). */
+  renderSeconds?: number;
+  /** Seconds per phase of the idle-station stage, and its station count (0 skips it). */
+  idleSeconds?: number;
+  idleStations?: number;
 }
 
 export interface SemiSpaceRow {
@@ -37,6 +45,11 @@ export interface BenchResults {
   semiSpace: { rows: SemiSpaceRow[]; chosenMb: number; chosenFlags: string[]; rule: string };
   soak: { baseline: SoakResult; optimized: SoakResult };
   stream: { baseline: StreamRunResult; optimized: StreamRunResult };
+  /** True when the two streaming runs ran at the same time, each server pinned to its own CPU. */
+  streamsConcurrent?: boolean;
+  synthesis?: SynthStage;
+  render?: RenderStage;
+  idle?: IdleStage;
   listenerScale: { rows: ListenerBenchRow[]; nodeOptions: string; errors: string[] };
   /** The machine's 1-minute load average during the run, when an external monitor recorded it. */
   machineLoad?: {

@@ -27,6 +27,13 @@ const SHORT = [
   '3',
   '--semi-listeners',
   '20',
+  '--synth-seconds',
+  '10',
+  '--render-seconds',
+  '10',
+  // The idle-station stage has fixed settle times (about 25 s); the full report runs it.
+  '--idle-seconds',
+  '0',
 ];
 
 /** The rows of the markdown table that follows `heading` (cells trimmed, header and rule dropped). */
@@ -85,6 +92,8 @@ describe('npm run bench:quick (shortened)', { timeout: 240_000 }, () => {
       '## Optimization Techniques Applied',
       '## Running the Benchmarks',
       '## Listener scale (optimized profile)',
+      '## Synthesis speed per preset',
+      '## The reference prototype and Auralis',
     ]) {
       assert.ok(md.includes(`\n${h}\n`), `missing section ${h}`);
     }
@@ -149,13 +158,15 @@ describe('npm run bench:quick (shortened)', { timeout: 240_000 }, () => {
     const rows = tableAfter(md, '## Success Criteria Targets');
     assert.deepEqual(
       rows.map((r) => r[0]!.slice(0, 10)),
-      ['**SC-001**', '**SC-003**', '**SC-004**', '**SC-007**', '**SC-008**'],
+      ['**SC-001**', '**SC-003**', '**SC-004**', '**SC-007**', '**SC-008**', 'Synthesis '],
     );
+    const def = json.synthesis!.rows.find((x) => x.station === 'default')!;
+    assert.ok(rows[5]![4]!.startsWith(`${fmt(def.realTimeFactor, 0)}× (bench:synth)`), rows[5]![4]);
     const sc001 = rows[0]!;
     assert.ok(sc001[3]!.startsWith(`${fmt(json.stream.baseline.lateness.within50MsPercent, 2)}%`));
     assert.ok(sc001[4]!.startsWith(`${fmt(json.stream.optimized.lateness.within50MsPercent, 2)}%`));
     assert.match(rows[3]![5]!, /Not applicable/);
-    for (const r of rows) assert.match(r[5]!, /Met|Not met|Not applicable/);
+    for (const r of rows) assert.match(r[5]!, /Met|[Nn]ot met|Not applicable/);
   });
 
   it('keeps the raw results: both profiles, the soak, the young-generation runs and the listener scale', () => {
@@ -173,5 +184,18 @@ describe('npm run bench:quick (shortened)', { timeout: 240_000 }, () => {
       [1, 20],
     );
     assert.match(json.machine.node, /^v\d+/);
+    // Synthesis per preset and the whole-process render ran and were printed; the idle stage was off.
+    assert.ok(json.synthesis!.rows.length >= 5, 'default station and every preset');
+    for (const row of json.synthesis!.rows) assert.ok(row.realTimeFactor > 1, `${row.station}`);
+    const synthRows = tableAfter(md, '## Synthesis speed per preset');
+    assert.deepEqual(
+      synthRows.map((r) => [r[0], r[1]]),
+      json.synthesis!.rows.map((x) => [x.station, `${fmt(x.realTimeFactor, 0)}×`]),
+    );
+    assert.equal(json.render!.audioSeconds, 10);
+    assert.ok(json.render!.cpuSeconds > 0 && json.render!.cpuRealTimeFactor > 1);
+    assert.equal(json.idle, undefined);
+    assert.ok(!md.includes('## Idle stations'));
+    assert.equal(json.streamsConcurrent, json.stream.baseline.pinned);
   });
 });
