@@ -21,6 +21,8 @@ export interface IcecastOptions {
   port: number;
   /** Pull this mount of a master Icecast and serve it as `localMount`. */
   relayOf?: { port: number; mount: string; localMount: string };
+  /** Icecast's `<clients>` limit (listeners and sources together); default 50. */
+  clients?: number;
 }
 
 /**
@@ -47,7 +49,7 @@ export class IcecastServer {
       `<icecast>
   <location>test</location><admin>test@localhost</admin>
   <hostname>127.0.0.1</hostname>
-  <limits><clients>50</clients><sources>8</sources><queue-size>524288</queue-size>
+  <limits><clients>${opts.clients ?? 50}</clients><sources>8</sources><queue-size>524288</queue-size>
     <client-timeout>30</client-timeout><header-timeout>15</header-timeout><source-timeout>10</source-timeout>
     <burst-on-connect>1</burst-on-connect><burst-size>65535</burst-size></limits>
   <authentication>
@@ -74,6 +76,11 @@ export class IcecastServer {
 </icecast>
 `,
     );
+  }
+
+  /** The icecast2 process id while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   /** Starts icecast2 and waits until it answers on its port. */
