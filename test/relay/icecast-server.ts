@@ -89,6 +89,10 @@ export class IcecastServer {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.child = child;
+    // Should the test process exit without its `after` hooks, Icecast does not outlive it.
+    const orphan = (): void => void child.kill('SIGKILL');
+    process.once('exit', orphan);
+    child.once('exit', () => process.off('exit', orphan));
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => {
       if (stderr.length < 4096) stderr += d.toString();
@@ -116,7 +120,9 @@ export class IcecastServer {
 
   /** The sources on this server by mount (`/status-json.xsl`), with their fields. */
   async status(): Promise<Map<string, Record<string, unknown>>> {
-    const res = await fetch(`http://127.0.0.1:${this.port}/status-json.xsl`);
+    const res = await fetch(`http://127.0.0.1:${this.port}/status-json.xsl`, {
+      signal: AbortSignal.timeout(5000),
+    });
     // Icecast 2.4 writes `"title":` fields unescaped; its JSON is valid for our titles.
     const body = (await res.json()) as { icestats: { source?: unknown } };
     const src = body.icestats.source;

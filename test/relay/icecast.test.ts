@@ -81,7 +81,7 @@ async function until<T>(
 }
 
 async function metric(server: AuralisServer, name: string, labels: string): Promise<number | null> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const text = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
   for (const line of text.split('\n')) {
     if (line.startsWith(`${name}{`) && line.includes(labels))
       return Number(line.slice(line.lastIndexOf(' ') + 1));
@@ -96,11 +96,12 @@ async function stationState(server: AuralisServer): Promise<string> {
 
 describe(
   'Icecast source push (real icecast2)',
-  { skip: hasIcecast ? false : 'icecast2 not installed' },
+  { skip: hasIcecast ? false : 'icecast2 not installed', timeout: 120_000 },
   () => {
     let master: IcecastServer;
     let relay: IcecastServer | null = null;
     let server: AuralisServer | null = null;
+    let second: AuralisServer | null = null;
     let log: CapturedLog;
     const wrongPassword = `wrong-${randomBytes(6).toString('hex')}`;
 
@@ -140,7 +141,8 @@ describe(
       if (!requireTool(t, 'ffmpeg')) return;
       const sources = await until('both mounts on the master', 15_000, async () => {
         const s = await master.status();
-        return s.has('/auralis.ogg') && s.has('/auralis.mp3') ? s : null;
+        // Icecast lists a source before it has parsed its stream headers (no subtype yet).
+        return s.get('/auralis.ogg')?.subtype !== undefined && s.has('/auralis.mp3') ? s : null;
       });
       assert.equal(sources.get('/auralis.ogg')!.subtype, 'Opus', 'Icecast sees an Ogg/Opus stream');
       assert.equal(sources.has('/bad.ogg'), false, 'the wrong password is refused');
@@ -170,7 +172,8 @@ describe(
         return typeof s?.title === 'string' && s.title.startsWith('Auralis default: ') ? s.title : null;
       });
       assert.match(title, /^Auralis default: .+, [A-G]/);
-      assert.ok((await metric(server!, 'auralis_relay_metadata_updates_total', 'result="ok"'))! >= 1);
+      const updates = await metric(server!, 'auralis_relay_metadata_updates_total', 'result="ok"');
+      assert.ok(updates !== null && updates >= 1, `title updates: ${updates}`);
     });
 
     it('counts each push as a listener: the station stays live while pushed', async () => {
@@ -180,7 +183,8 @@ describe(
       assert.equal(await metric(server!, 'auralis_listeners', 'transport="mp3"'), 1);
       assert.equal(await metric(server!, 'auralis_relay_connected', 'mount="/auralis.ogg"'), 1);
       assert.equal(await metric(server!, 'auralis_relay_connected', 'mount="/bad.ogg"'), 0);
-      assert.ok((await metric(server!, 'auralis_relay_bytes_sent_total', 'mount="/auralis.ogg"'))! > 10_000);
+      const sent = await metric(server!, 'auralis_relay_bytes_sent_total', 'mount="/auralis.ogg"');
+      assert.ok(sent !== null && sent > 10_000, `bytes sent: ${sent}`);
     });
 
     it('a wrong password is logged once at warn, without the password, and retried', async () => {
@@ -188,7 +192,7 @@ describe(
         const n = await metric(server!, 'auralis_relay_reconnects_total', 'mount="/bad.ogg"');
         return n !== null && n >= 2 ? n : null;
       });
-      assert.ok(retries >= 2);
+      assert.ok(retries >= 2, `retries: ${retries}`);
       const bad = log.lines.filter((l) => String(l.msg).includes('/bad.ogg'));
       const warns = bad.filter((l) => l.level === 40);
       assert.equal(warns.length, 1, `one warn line for the refused mount: ${JSON.stringify(bad)}`);
@@ -221,16 +225,52 @@ describe(
       const d = await decodeRms(`http://127.0.0.1:${master.port}/auralis.ogg`, 2);
       assert.ok(d.seconds >= 1.9, `decoded ${d.seconds} s after the restart: ${d.stderr}`);
       assert.ok(d.rms > 0.003, `not silent after the restart (RMS ${d.rms})`);
-      assert.ok((await metric(server!, 'auralis_relay_reconnects_total', 'mount="/auralis.ogg"'))! >= 1);
+      const reconnects = await metric(server!, 'auralis_relay_reconnects_total', 'mount="/auralis.ogg"');
+      assert.ok(reconnects !== null && reconnects >= 1, `reconnects: ${reconnects}`);
       const lost = log.lines.filter(
         (l) => String(l.msg).includes('/auralis.ogg') && String(l.msg).includes('lost'),
       );
       assert.ok(lost.length >= 1 && lost.every((l) => l.level === 30), 'the loss is logged at info');
     });
 
-    it('close() ends the pushes: Icecast loses its sources, and no retry follows', async () => {
+    it('a second source for a mount in use is refused (403), retried, and takes over when the first stops', async () => {
+      const log2 = captureLog();
+      second = await startServer(
+        {
+          host: '127.0.0.1',
+          port: 0,
+          workers: 1,
+          logLevel: 'info',
+          icecast: [`default=http://source:${master.sourcePassword}@127.0.0.1:${master.port}/auralis.ogg`],
+        },
+        {},
+        { logStream: log2.stream },
+      );
+      const refused = await until('the second push is refused', 10_000, async () =>
+        log2.lines.find((l) => l.level === 40 && String(l.msg).includes('/auralis.ogg')),
+      );
+      assert.match(String(refused.msg), /403/);
+      assert.equal(await metric(second, 'auralis_relay_connected', 'mount="/auralis.ogg"'), 0);
+      // The first server stops: its pushes end, no retry; the second takes the mount.
       await server!.close();
       server = null;
+      await until('the second push takes the mount', 40_000, async () =>
+        (await metric(second!, 'auralis_relay_connected', 'mount="/auralis.ogg"')) === 1 ? true : null,
+      );
+      // Icecast lists the new source once its source thread has read the stream's first pages.
+      await until('the master lists the second push', 10_000, async () =>
+        (await master.status()).has('/auralis.ogg'),
+      );
+      assert.equal(
+        (await master.status()).has('/auralis.mp3'),
+        false,
+        'the first server pushes nothing after close()',
+      );
+    });
+
+    it('close() ends the pushes: Icecast loses its sources, and no retry follows', async () => {
+      await second!.close();
+      second = null;
       await until('the master has no source', 10_000, async () =>
         (await master.status()).size === 0 ? true : null,
       );
