@@ -10,7 +10,7 @@ import { runInNewContext } from 'node:vm';
 import { startServer, type AuralisServer } from '../../src/server/server.ts';
 import { connect, sleep } from './helpers.ts';
 import { openSse } from './sse-client.ts';
-import { freePort } from '../relay/icecast-server.ts';
+import { freePort } from './bundle.ts';
 
 /** A full GC of this thread, whether or not the test runs with --expose-gc. */
 function fullGc(): void {
