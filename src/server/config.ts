@@ -836,6 +836,12 @@ export function loadConfig(
   const targets = parseIcecastTargets(c.icecast);
   if (typeof targets === 'string')
     throw new ConfigError('icecast', `icecast (--icecast / AURALIS_ICECAST): ${targets}`);
+  if (c.icecast.length > 0 && c.profile === 'baseline') {
+    throw new ConfigError(
+      'icecast',
+      'icecast (--icecast / AURALIS_ICECAST) needs --profile optimized: the baseline profile serves WebSocket listeners only',
+    );
+  }
   checkQueueFitsRing(c);
   return c;
 }

@@ -74,6 +74,14 @@ describe('--icecast STATION=URL', () => {
     );
   });
 
+  it('is refused under the baseline profile (no HTTP stream listeners there)', () => {
+    assert.throws(
+      () => loadConfig({ profile: 'baseline', icecast: [`a=http://source:${PW}@h:8000/a.ogg`] }),
+      (e: unknown) =>
+        e instanceof ConfigError && e.setting === 'icecast' && /--profile optimized/.test(e.message),
+    );
+  });
+
   it('adds up repeated flags', () => {
     const c = loadConfig(
       parseFlags([
