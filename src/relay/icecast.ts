@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { monoNowMs } from '../engine/clock.ts';
 import type { AuralisMetrics } from '../metrics/metrics.ts';
 import type { Listener } from '../server/broadcast/listener.ts';
 import { defaultTierIndex } from '../server/broadcast/tiers.ts';
@@ -191,7 +192,7 @@ export class IcecastRelay {
       if (!this.closed) this.failed(`station ${this.target.station} does not exist (removed?)`);
       return;
     }
-    this.connectedAtMs = performance.now();
+    this.connectedAtMs = monoNowMs();
     this.lastReason = '';
     this.titleBlock = null;
     this.titleSentMs = -Infinity;
@@ -217,7 +218,7 @@ export class IcecastRelay {
     this.listener = null;
     this.metrics?.relayConnected.set(this.labels, 0);
     if (this.closed) return;
-    const lastedMs = performance.now() - this.connectedAtMs;
+    const lastedMs = monoNowMs() - this.connectedAtMs;
     if (lastedMs >= STABLE_MS) this.failures = 0;
     this.log.info(
       { station: this.target.station, mount: this.target.mount, lastedMs: Math.round(lastedMs) },
@@ -259,7 +260,7 @@ export class IcecastRelay {
     const st = this.ctx.registry.get(this.target.station);
     if (!st) return;
     const block = st.icyBlock();
-    const now = performance.now();
+    const now = monoNowMs();
     if (block === this.titleBlock || now - this.titleSentMs < METADATA_MIN_INTERVAL_MS) return;
     this.titleBlock = block;
     this.titleSentMs = now;
