@@ -39,6 +39,12 @@ const TOOLS = [
     find: () => onPath('nginx') ?? (executable('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined),
   },
   {
+    name: 'icecast2',
+    pkg: 'icecast2',
+    neededBy: 'the Icecast source push tests (a real Icecast 2.4 master and relay: test/relay)',
+    find: () => onPath('icecast2') ?? (executable('/usr/bin/icecast2') ? '/usr/bin/icecast2' : undefined),
+  },
+  {
     name: 'openssl',
     pkg: 'openssl',
     neededBy: 'the deployment tests (a self-signed certificate for nginx)',

@@ -113,6 +113,11 @@ export interface AuralisMetrics {
   readonly hlsSegmentsTotal: Counter;
   readonly hlsRequestsTotal: Counter<'kind'>;
   readonly hlsActiveStations: Gauge;
+  /** Icecast source pushes (src/relay/), by station and mount: 1 while Icecast accepts the stream. */
+  readonly relayConnected: Gauge<'station' | 'mount'>;
+  readonly relayReconnectsTotal: Counter<'station' | 'mount'>;
+  readonly relayBytesSentTotal: Counter<'station' | 'mount'>;
+  readonly relayMetadataUpdatesTotal: Counter<'result'>;
   readonly workerHeapUsedBytes: Gauge<'worker'>;
   readonly memoryGrowthBytesPerHour: Gauge<'kind'>;
   readonly leakSuspected: Gauge;
@@ -355,6 +360,30 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     labelNames: ['kind'] as const,
     registers,
   });
+  const relayConnected = new Gauge({
+    name: 'auralis_relay_connected',
+    help: 'Icecast source pushes (--icecast) by station and mount: 1 while Icecast accepts the stream, 0 while reconnecting.',
+    labelNames: ['station', 'mount'] as const,
+    registers,
+  });
+  const relayReconnectsTotal = new Counter({
+    name: 'auralis_relay_reconnects_total',
+    help: 'Icecast source connection attempts after the first (after a refusal, an error or a lost connection).',
+    labelNames: ['station', 'mount'] as const,
+    registers,
+  });
+  const relayBytesSentTotal = new Counter({
+    name: 'auralis_relay_bytes_sent_total',
+    help: 'Bytes of audio (and stream headers) written to Icecast source connections.',
+    labelNames: ['station', 'mount'] as const,
+    registers,
+  });
+  const relayMetadataUpdatesTotal = new Counter({
+    name: 'auralis_relay_metadata_updates_total',
+    help: 'Title updates sent to Icecast MP3 mounts (admin/metadata), by result (ok, failed).',
+    labelNames: ['result'] as const,
+    registers,
+  });
   const hlsActiveStations = new Gauge({
     name: 'auralis_hls_active_stations',
     help: 'Stations with an HLS segmenter (an HLS request came within the lease).',
@@ -430,6 +459,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   hlsSegmentsTotal.inc(0);
   for (const k of HLS_REQUEST_KINDS) hlsRequestsTotal.inc({ kind: k }, 0);
   hlsActiveStations.set(0);
+  relayMetadataUpdatesTotal.inc({ result: 'ok' }, 0);
+  relayMetadataUpdatesTotal.inc({ result: 'failed' }, 0);
 
   const labels = new StationLabels(maxStationLabels);
   // Smoothed render and audio seconds per station label, for the real-time factor. Keyed by label, so it is
@@ -465,6 +496,10 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     hlsSegmentsTotal,
     hlsRequestsTotal,
     hlsActiveStations,
+    relayConnected,
+    relayReconnectsTotal,
+    relayBytesSentTotal,
+    relayMetadataUpdatesTotal,
     workerHeapUsedBytes,
     memoryGrowthBytesPerHour,
     leakSuspected,

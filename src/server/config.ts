@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { MAX_TIERS } from '../codec/frame-header.ts';
 import { proxyEntryProblem } from './trust-proxy.ts';
 import { DEFAULT_MP3_BITRATE, MP3_BITRATES } from '../codec/mp3-encoder.ts';
+import { icecastTargetProblem, parseIcecastTargets } from '../relay/targets.ts';
 
 /**
  * The one table of configuration: every limit, length and default with its unit, its environment
@@ -96,6 +97,11 @@ export interface ServerConfig {
   /** The built web player. */
   staticDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  /**
+   * Icecast 2.4 mounts each station is pushed to as a source (`STATION=URL` items, the URL with the
+   * source credentials: src/relay/); a mount ending in `.mp3` gets MP3, any other Ogg/Opus.
+   */
+  icecast: string[];
   /** How the log is written: JSON lines, or one readable line per event ('auto': readable on a terminal). */
   logFormat: 'auto' | 'json' | 'pretty';
   /** Period of the listener summary line at info level (ms); 0: none. */
@@ -178,6 +184,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   faultInjection: 'off',
   staticDir: DEFAULT_STATIC_DIR,
   logLevel: 'info',
+  icecast: [],
   logFormat: 'auto',
   logSummaryMs: 60_000,
   logQueueBytes: 1024 * 1024,
@@ -595,6 +602,15 @@ export const CONFIG_TABLE: readonly Setting[] = [
     doc: 'log level (per-request lines are debug; stations, changes, worker restarts and a listener summary are info)',
   },
   {
+    key: 'icecast',
+    kind: 'list',
+    unit: 'STATION=URL',
+    env: 'AURALIS_ICECAST',
+    flag: '--icecast',
+    checkItem: icecastTargetProblem,
+    doc: 'push a station to an Icecast 2.4 mount as its source, e.g. default=http://source:PASSWORD@icecast:8000/auralis.ogg (a mount ending in .mp3 gets MP3, any other Ogg/Opus); repeat the flag or give a comma list; a station that does not exist is created at start-up (empty: none)',
+  },
+  {
     key: 'logFormat',
     kind: 'enum',
     unit: '',
@@ -817,6 +833,15 @@ export function loadConfig(
   if (c.httpBurstMs + c.renderAheadMs + c.leadMs >= c.ringSeconds * 1000) {
     throw new ConfigError('httpBurstMs', `httpBurstMs + renderAheadMs + leadMs must fit in ringSeconds`);
   }
+  const targets = parseIcecastTargets(c.icecast);
+  if (typeof targets === 'string')
+    throw new ConfigError('icecast', `icecast (--icecast / AURALIS_ICECAST): ${targets}`);
+  if (c.icecast.length > 0 && c.profile === 'baseline') {
+    throw new ConfigError(
+      'icecast',
+      'icecast (--icecast / AURALIS_ICECAST) needs --profile optimized: the baseline profile serves WebSocket listeners only',
+    );
+  }
   checkQueueFitsRing(c);
   return c;
 }
@@ -940,7 +965,9 @@ export function parseFlags(argv: readonly string[]): Partial<Record<keyof Server
     if (!s) throw new ConfigError(flag, `unknown option ${flag}; see --help`);
     const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined) throw new ConfigError(s.key, `${flag} needs a value (${s.unit || s.doc})`);
-    out[s.key] = value;
+    // A list flag may be repeated: its items add up (`--icecast a=… --icecast b=…`).
+    const before = out[s.key];
+    out[s.key] = s.kind === 'list' && typeof before === 'string' ? `${before},${value}` : value;
   }
   return out;
 }

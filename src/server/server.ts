@@ -24,7 +24,9 @@ import type { StationStats } from '../engine/messages.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
 import { Pacer, type Broadcaster, type PacerObserver } from './broadcast/pacer.ts';
-import { listenError, loadConfig, tierQueueBytes, type ServerConfig } from './config.ts';
+import { ConfigError, listenError, loadConfig, tierQueueBytes, type ServerConfig } from './config.ts';
+import { IcecastRelays } from '../relay/icecast.ts';
+import { icecastSecrets } from '../relay/targets.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
 import { ApiError, CLOSE, ERRORS, type ErrorCode } from './errors.ts';
@@ -333,7 +335,10 @@ export async function startServer(
     logger:
       config.logLevel === 'silent' || !logDestination
         ? false
-        : fastifyLoggerOptions(config.logLevel, logDestination, [config.controlToken]),
+        : fastifyLoggerOptions(config.logLevel, logDestination, [
+            config.controlToken,
+            ...icecastSecrets(config.icecast),
+          ]),
     frameworkErrors: (err, req, reply) => replyWithError(config, err, req, reply),
     bodyLimit: config.maxBodyBytes,
     forceCloseConnections: true,
@@ -485,9 +490,11 @@ export async function startServer(
   // timers, sockets, the HTTP server, the engine workers) and leaves no timer behind; a start that
   // fails half-way runs it too, so nothing outlives the rejected promise.
   let closing: Promise<void> | null = null;
+  let relays: IcecastRelays | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       ctx.closing = true;
+      relays?.close();
       ctx.pacer.stop();
       metrics.stop();
       for (const st of ctx.registry.all()) {
@@ -517,6 +524,11 @@ export async function startServer(
     ctx.pacer.start();
     metrics.start(ctx);
     await app.listen({ host: config.host, port: config.port });
+    if (config.icecast.length > 0) {
+      relays = new IcecastRelays(ctx, app.log, metrics.m);
+      await createPushedStations(ctx, relays.stations, app.log);
+      relays.start();
+    }
   } catch (err) {
     await close();
     throw listenError(err, config.host, config.port);
@@ -564,6 +576,31 @@ async function restoreStations(ctx: Context, store: StationStore, log: FastifyBa
   }
   if (restored > 0) log.info({ path: store.path, stations: restored }, `restored ${restored} station(s)`);
   ctx.store = store;
+}
+
+/**
+ * A station named by `--icecast` that neither exists by default nor was restored is created (as
+ * `POST /api/stations` with that id would, random seed) and kept in the state file, so the operator
+ * gets the push asked for; one that cannot be created (the station limit) is a ConfigError.
+ */
+async function createPushedStations(
+  ctx: Context,
+  ids: readonly string[],
+  log: FastifyBaseLogger,
+): Promise<void> {
+  for (const id of ids) {
+    if (ctx.registry.get(id)) continue;
+    try {
+      await ctx.registry.create({ id });
+    } catch (err) {
+      throw new ConfigError(
+        'icecast',
+        `icecast (--icecast / AURALIS_ICECAST): station ${id} could not be created: ${(err as Error).message}`,
+      );
+    }
+    log.info({ station: id }, `station ${id} created for its Icecast push`);
+    ctx.stationsChanged();
+  }
 }
 
 /** 429 TOO_MANY_CONNECTIONS: the client's address has `limit` connections (or proxied requests) open. */

@@ -299,6 +299,11 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
       return [`${String(d)}-x`, `${String(d)}-x`];
     case 'list':
       if (s.key === 'trustProxy') return ['10.0.0.1, fd00::/8', ['10.0.0.1', 'fd00::/8']];
+      if (s.key === 'icecast')
+        return [
+          'default=http://source:pw@127.0.0.1:8000/a.ogg, jazz=http://source:pw@127.0.0.1:8000/b.mp3',
+          ['default=http://source:pw@127.0.0.1:8000/a.ogg', 'jazz=http://source:pw@127.0.0.1:8000/b.mp3'],
+        ];
       return ['https://a.example, https://b.example', ['https://a.example', 'https://b.example']];
     case 'intList':
       return ['24, 96,256', [24, 96, 256]];

@@ -10,6 +10,7 @@ import { runInNewContext } from 'node:vm';
 import { startServer, type AuralisServer } from '../../src/server/server.ts';
 import { connect, sleep } from './helpers.ts';
 import { openSse } from './sse-client.ts';
+import { freePort } from './bundle.ts';
 
 /** A full GC of this thread, whether or not the test runs with --expose-gc. */
 function fullGc(): void {
@@ -134,6 +135,8 @@ describe('lifecycle contract', () => {
       // A cleared timer leaves the timer list's libuv handle armed until the time it was due: keep the
       // event stream's heartbeat within the wait below.
       sseHeartbeatMs: 500,
+      // An Icecast push to a port nobody listens on: refused, retried with back-off until close().
+      icecast: [`default=http://source:pw@127.0.0.1:${await freePort()}/lifecycle.ogg`],
     });
     let during: Snapshot;
     let liveTimersDuring: number;
@@ -168,7 +171,12 @@ describe('lifecycle contract', () => {
       await p2.closed;
       for (let i = 0; i < 100 && server.registry.get(w1.station as string); i++) await sleep(20);
       assert.equal(server.registry.get(w1.station as string), undefined, 'the first session ended');
-      assert.equal((await request(server, 'GET', '/metrics')).status, 200);
+      const metrics = await request(server, 'GET', '/metrics');
+      assert.equal(metrics.status, 200);
+      assert.match(
+        metrics.body,
+        /auralis_relay_reconnects_total\{station="default",mount="\/lifecycle.ogg"\} [1-9]/,
+      );
       assert.equal((await request(server, 'GET', '/api/status')).status, 200);
       // HLS: both renditions' segmenters (and their lease timers) still held at close().
       assert.equal((await request(server, 'GET', '/hls/default.m3u8')).status, 200);

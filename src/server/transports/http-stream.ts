@@ -10,6 +10,7 @@ import {
 } from '../broadcast/listener.ts';
 import { ICY_METAINT, IcyCursor } from '../broadcast/icy.ts';
 import type { ServerContext } from '../context.ts';
+import type { Station } from '../station.ts';
 import { ApiError } from '../errors.ts';
 import { joinTier, leaveTier, offeredTiers, parseBitrate, switchedTier } from '../broadcast/tiers.ts';
 
@@ -44,7 +45,7 @@ class HttpListener implements Listener {
   }
 }
 
-type StreamKind = 'ogg' | 'wav' | 'mp3';
+export type StreamKind = 'ogg' | 'wav' | 'mp3';
 
 const HEADERS: Record<StreamKind, string> = {
   ogg: 'audio/ogg',
@@ -107,6 +108,26 @@ export function handleStream(
     socket.end();
     return;
   }
+  attachStreamListener(ctx, st, kind, socket, { tier, icy });
+  // The stream never reads a body; anything the client sends is ignored.
+  socket.resume();
+}
+
+/**
+ * Makes `socket` (its HTTP head already written) a listener of `st`'s `kind` stream: the stream's
+ * headers (Ogg OpusHead/OpusTags pages, or the streaming WAV header), the burst, then the live
+ * chunks from the pacer, counted like every listener (it keeps the station live). The one path of
+ * HTTP stream listeners and of the Icecast source push (src/relay/), whose socket is the connection
+ * to Icecast. Returns the listener; it leaves the station when the socket closes.
+ */
+export function attachStreamListener(
+  ctx: ServerContext,
+  st: Station,
+  kind: StreamKind,
+  socket: Socket,
+  opts: { tier: number; icy: boolean },
+): Listener {
+  const { tier, icy } = opts;
   if (kind !== 'mp3') socket.write(kind === 'ogg' ? st.engine.oggHeader : streamingWavHeader());
   // An idle station wakes up before the burst (docs/ARCHITECTURE.md, "Lazy stations").
   ctx.registry.wake(st);
@@ -132,8 +153,7 @@ export function handleStream(
   };
   socket.on('close', done);
   socket.on('error', done);
-  // The stream never reads a body; anything the client sends is ignored.
-  socket.resume();
+  return listener;
 }
 
 /**
