@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setWallJumpMs } from '../../src/engine/clock.ts';
 import { EngineHost } from '../../src/engine/engine-host.ts';
 import { DEFAULT_PARAMS } from '../../src/music/params.ts';
 import { connect, json, sleep, withServer } from './helpers.ts';
@@ -129,6 +130,28 @@ describe('engine host', () => {
       assert.equal(host.ringPoolStats().retiring, 0, 'the worker confirmed the removal');
       const b = await server.registry.create({ id: 'b' });
       assert.notEqual(b.engine.ring.sab, ringA.sab, 'a ring listeners may still read is not rewritten');
+    });
+  });
+
+  it('a step of the wall clock does not free such a ring early (its hold is on the monotonic clock)', async () => {
+    await withServer({}, async (server) => {
+      const a = await server.registry.create({ id: 'a' });
+      const ringA = a.engine.ring;
+      const ca = await connect(server, 'station=a&codec=opus');
+      await ca.waitChunks(2);
+      server.registry.remove('a');
+      assert.equal((await ca.closed).code, 4404);
+      const host = server.engine as EngineHost;
+      for (let i = 0; i < 200 && host.ringPoolStats().retiring > 0; i++) await sleep(10);
+      assert.equal(host.ringPoolStats().retiring, 0, 'the worker confirmed the removal');
+      assert.equal(host.ringPoolStats().free, 1, 'the ring waits in the pool');
+      try {
+        setWallJumpMs(2 * 3600_000); // NTP step or `date -s`: two hours forward
+        const b = await server.registry.create({ id: 'b' });
+        assert.notEqual(b.engine.ring.sab, ringA.sab, 'a ring listeners may still read is not rewritten');
+      } finally {
+        setWallJumpMs(0);
+      }
     });
   });
 
