@@ -153,7 +153,7 @@ export function renderReport(r: BenchResults): string {
 
   p(
     '## Listener scale (optimized profile)',
-    `\`runListenerBench\` (bench/listeners.ts) for ${s.listenerCounts.join(', ')} WebSocket listeners on the default station, ${duration(s.listenerSeconds)} each after 3 s of warm-up, server pinned to CPU 0 and load generator to CPU 1; server flags \`--profile optimized --workers 1 --lead-ms 150\`, NODE_OPTIONS \`${r.listenerScale.nodeOptions || '(none)'}\`. Goal: p99 lateness ≤ 50 ms for 5,000 listeners on one core, no gaps for listeners that keep up.`,
+    `\`runListenerBench\` (bench/listeners.ts) for ${s.listenerCounts.join(', ')} WebSocket listeners on the default station, ${duration(s.listenerSeconds)} each after 3 s (plus 1 s per 500 listeners) of warm-up, server pinned to CPU 0 and the load generators (one process per other CPU, at most 4) to the other CPUs; server flags \`--profile optimized --workers 1 --lead-ms 150\`, NODE_OPTIONS \`${r.listenerScale.nodeOptions || '(none)'}\`. Goal: p99 lateness ≤ 50 ms and jitter p95 ≤ 10 ms for 5,000 listeners on one core, no gaps for listeners that keep up.`,
     formatListenerTable(r.listenerScale.rows),
   );
   for (const e of r.listenerScale.errors ?? []) p(`**Failed**: ${e}`);

@@ -204,6 +204,7 @@ export class Pacer {
   private readonly tick = (): void => {
     this.timer = null;
     let retry = false;
+    let published = false;
     for (const st of this.stations) {
       if (!st.live) continue; // idle: nothing rendered, nothing to send (docs/ARCHITECTURE.md)
       const ring = st.engine.ring;
@@ -227,10 +228,13 @@ export class Pacer {
           continue;
         }
         this.publish(st, seq, now);
+        published = true;
         st.nextSeq++;
         now = monoNowMs();
       }
     }
+    // Kernel queues are read right after a fan-out, in the gap before the next (queue-sampler.ts).
+    if (published) this.sampler?.afterFanout();
     this.schedule(retry ? NOT_RENDERED_RETRY_MS : undefined);
   };
 
