@@ -218,7 +218,7 @@ export class Pacer {
       while (st.dueMs(st.nextSeq, this.leadMs) - aheadMs <= now) {
         const seq = st.nextSeq;
         if (ring.published() <= seq) {
-          retry = true; // due but not rendered yet: the engine is behind
+          retry = true; // due (or about to be) but not rendered yet: the engine is behind
           break;
         }
         if (!ring.has(seq)) {
