@@ -186,6 +186,9 @@ export async function runListenerBench(
     const cpuStart = cpuSeconds(serverPid);
     const wallStart = performance.now();
     const results = await Promise.all(done);
+    for (const r of results)
+      if (r.firstProtocolError)
+        process.stderr.write(`bench:listeners: protocol error: ${String(r.firstProtocolError)}\n`);
     const serverCpuPercent =
       ((cpuSeconds(serverPid) - cpuStart) / ((performance.now() - wallStart) / 1000)) * 100;
     const late = readSamples(dir, n, 'lateness');
