@@ -1,14 +1,19 @@
 /**
- * `npm run bench:listeners -- --listeners 1,100,1000,5000 [--seconds 20] [--json]`
+ * `npm run bench:listeners -- --listeners 1,100,1000,5000 [--seconds 20] [--generators N] [--json]`
  *
- * Starts the server in its own process (pinned to CPU 0 when taskset exists) and a load generator in
- * another (pinned to CPU 1), then measures, for each listener count: lateness p50/p99 and jitter p95
- * at the listeners, gaps, and the server's CPU (user + system over wall, from /proc). Prints a table;
- * `--json` prints the raw results too.
+ * Starts the server in its own process (pinned to CPU 0 when taskset exists) and N load generator
+ * processes (`bench/load-generator.ts`, pinned to CPUs 1, 2, … in turn; default: one per CPU
+ * besides the server's, at most 4), the listeners split between them; all of them measure the same
+ * window. Then, for each listener count: lateness p50/p99/max and jitter p95 over every listener's
+ * chunks (the generators' samples merged), gaps, the server's CPU (user + system over wall, from
+ * /proc) and each generator's own CPU (% of its core; near 100 % means the generator, not the
+ * server, may be what is late). Prints a table; `--json` prints the raw results too.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { percentile } from '../src/metrics/percentile.ts';
 
 export interface ListenerBenchRow {
   listeners: number;
@@ -19,10 +24,17 @@ export interface ListenerBenchRow {
   jitterP95Ms: number;
   gaps: number;
   discontinuities: number;
+  /** Connections closed during the window, and those whose bytes broke the WebSocket framing. */
+  closedEarly?: number;
+  protocolErrors?: number;
   chunksMeasured: number;
   expectedChunks: number;
   serverCpuPercent: number;
+  /** The busiest generator's CPU (% of one core) over the window. */
   generatorCpuPercent: number;
+  /** Each generator's CPU (% of one core), and the CPU it was pinned to (-1: not pinned). */
+  generatorCpuPercents: number[];
+  generatorCpus: number[];
   connectSeconds: number;
 }
 
@@ -32,6 +44,12 @@ function flag(name: string, fallback: string): string {
 }
 
 const hasTaskset = spawnSync('taskset', ['-V']).status === 0 && cpus().length >= 2;
+/** Generators by default: one per CPU besides the server's, at most 4. */
+export const DEFAULT_GENERATORS = Math.max(1, Math.min(4, cpus().length - 1));
+/** Generator g runs on CPU 1 + g (wrapping past the last CPU, never on the server's CPU 0). */
+function generatorCpu(g: number): number {
+  return 1 + (g % Math.max(1, cpus().length - 1));
+}
 function pinned(cpu: number, cmd: string, args: string[]): [string, string[]] {
   return hasTaskset ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
 }
@@ -70,6 +88,7 @@ export async function runListenerBench(
   listeners: number,
   seconds: number,
   extraServerArgs: string[] = [],
+  generators = DEFAULT_GENERATORS,
 ): Promise<ListenerBenchRow> {
   const leadMs = 150;
   const [cmd, args] = pinned(0, process.execPath, [
@@ -109,88 +128,144 @@ export async function runListenerBench(
           .trim(),
       ) || server.pid!
     : server.pid!;
-  const [gcmd, gargs] = pinned(1, process.execPath, [
-    '--import',
-    'tsx',
-    'bench/load-generator.ts',
-    '--url',
-    `${url.replace('http', 'ws')}/ws`,
-    '--listeners',
-    String(listeners),
-    '--seconds',
-    String(seconds),
-    '--warmup-seconds',
-    // Connecting thousands of listeners (and their join bursts) leaves the generator behind for a
-    // while; measuring before it has caught up would report its backlog as server lateness.
-    String(warmupSeconds(listeners)),
-    '--lead-ms',
-    String(leadMs),
-  ]);
-  const gen = spawn(gcmd, gargs, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let cpuStart = 0;
-  let wallStart = 0;
-  let result: Record<string, unknown>;
-  let serverCpuPercent: number;
+  const dir = mkdtempSync(join(tmpdir(), 'auralis-listeners-'));
+  const n = Math.max(1, Math.min(generators, listeners));
+  const gens: ChildProcess[] = [];
+  const exits: Promise<unknown>[] = [];
+  let result: ListenerBenchRow;
   try {
-    result = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const connected: Promise<void>[] = [];
+    const done: Promise<Record<string, unknown>>[] = [];
+    for (let g = 0; g < n; g++) {
+      const share = Math.floor(listeners / n) + (g < listeners % n ? 1 : 0);
+      const [gcmd, gargs] = pinned(generatorCpu(g), process.execPath, [
+        '--import',
+        'tsx',
+        'bench/load-generator.ts',
+        '--url',
+        `${url.replace('http', 'ws')}/ws`,
+        '--listeners',
+        String(share),
+        '--seconds',
+        String(seconds),
+        '--control',
+        'stdin',
+        '--samples-dir',
+        dir,
+        '--id',
+        String(g),
+        '--lead-ms',
+        String(leadMs),
+      ]);
+      const gen = spawn(gcmd, gargs, { stdio: ['pipe', 'pipe', 'inherit'] });
+      gens.push(gen);
+      exits.push(new Promise((r) => gen.once('exit', r)));
+      const failed = new Promise<never>((_, reject) =>
+        gen.once('exit', (code) => {
+          if (code !== 0) reject(new Error(`load generator ${g} exited ${code}`));
+        }),
+      );
+      failed.catch(() => {});
+      let onConnected: () => void;
+      let onDone: (m: Record<string, unknown>) => void;
+      connected.push(Promise.race([new Promise<void>((r) => (onConnected = r)), failed]));
+      done.push(Promise.race([new Promise<Record<string, unknown>>((r) => (onDone = r)), failed]));
       lines(gen, (l) => {
         const msg = JSON.parse(l) as Record<string, unknown>;
-        if (msg.phase === 'measuring') {
-          cpuStart = cpuSeconds(serverPid);
-          wallStart = performance.now();
-        } else if (msg.phase === 'done') resolve(msg);
+        if (msg.phase === 'connected') onConnected();
+        else if (msg.phase === 'done') onDone(msg);
       });
-      gen.on('exit', (code) => (code === 0 ? undefined : reject(new Error(`load generator exited ${code}`))));
-    });
-    serverCpuPercent = ((cpuSeconds(serverPid) - cpuStart) / ((performance.now() - wallStart) / 1000)) * 100;
+    }
+    const t0 = performance.now();
+    await Promise.all(connected);
+    const connectSeconds = (performance.now() - t0) / 1000;
+    // Connecting thousands of listeners (and their join bursts) leaves the generators behind for a
+    // while; measuring before they have caught up would report their backlog as server lateness.
+    await new Promise((r) => setTimeout(r, warmupSeconds(listeners) * 1000));
+    for (const gen of gens) gen.stdin!.write('measure\n');
+    const cpuStart = cpuSeconds(serverPid);
+    const wallStart = performance.now();
+    const results = await Promise.all(done);
+    for (const r of results)
+      if (r.firstProtocolError)
+        process.stderr.write(`bench:listeners: protocol error: ${String(r.firstProtocolError)}\n`);
+    const serverCpuPercent =
+      ((cpuSeconds(serverPid) - cpuStart) / ((performance.now() - wallStart) / 1000)) * 100;
+    const late = readSamples(dir, n, 'lateness');
+    const jit = readSamples(dir, n, 'jitter');
+    const sum = (k: string): number => results.reduce((a, r) => a + (r[k] as number), 0);
+    const generatorCpuPercents = results.map((r) => r.generatorCpuPercent as number);
+    result = {
+      listeners,
+      seconds,
+      latenessP50Ms: percentile(late, 50),
+      latenessP99Ms: percentile(late, 99),
+      latenessMaxMs: percentile(late, 100),
+      jitterP95Ms: percentile(jit, 95),
+      gaps: sum('gaps'),
+      discontinuities: sum('discontinuities'),
+      closedEarly: sum('closedEarly'),
+      protocolErrors: sum('protocolErrors'),
+      chunksMeasured: sum('chunksMeasured'),
+      expectedChunks: sum('expectedChunks'),
+      serverCpuPercent,
+      generatorCpuPercent: Math.max(...generatorCpuPercents),
+      generatorCpuPercents,
+      generatorCpus: gens.map((_, g) => (hasTaskset ? generatorCpu(g) : -1)),
+      connectSeconds,
+    };
   } finally {
-    // Never leave the server behind, whatever happened to the generator.
+    // Never leave the server or a generator behind, whatever happened.
+    for (const gen of gens) if (gen.exitCode === null && gen.signalCode === null) gen.kill('SIGTERM');
+    await Promise.all(exits);
     if (server.exitCode === null && server.signalCode === null) {
       const exited = new Promise((r) => server.once('exit', r));
       server.kill('SIGTERM');
       await exited;
     }
+    rmSync(dir, { recursive: true, force: true });
   }
-  const l = result.latenessMs as Record<string, number>;
-  const j = result.jitterMs as Record<string, number>;
-  return {
-    listeners,
-    seconds,
-    latenessP50Ms: l.p50!,
-    latenessP99Ms: l.p99!,
-    latenessMaxMs: l.max!,
-    jitterP95Ms: j.p95!,
-    gaps: result.gaps as number,
-    discontinuities: result.discontinuities as number,
-    chunksMeasured: result.chunksMeasured as number,
-    expectedChunks: result.expectedChunks as number,
-    serverCpuPercent,
-    generatorCpuPercent: result.generatorCpuPercent as number,
-    connectSeconds: result.connectSeconds as number,
-  };
+  return result;
+}
+
+/** The samples the generators wrote (Float64 little-endian), all in one array. */
+function readSamples(dir: string, n: number, what: string): Float64Array {
+  const parts: Buffer[] = [];
+  for (let g = 0; g < n; g++) parts.push(readFileSync(join(dir, `gen-${g}.${what}.f64`)));
+  const all = Buffer.concat(parts);
+  const out = new Float64Array(all.length / 8);
+  new Uint8Array(out.buffer).set(all);
+  return out;
 }
 
 export function formatListenerTable(rows: ListenerBenchRow[]): string {
   const head =
-    '| listeners | lateness p50 (ms) | lateness p99 (ms) | jitter p95 (ms) | gaps | server CPU (% of a core) | chunks received / expected |';
-  const sep = '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
-  const body = rows.map(
-    (r) =>
-      `| ${r.listeners} | ${r.latenessP50Ms.toFixed(1)} | ${r.latenessP99Ms.toFixed(1)} | ${r.jitterP95Ms.toFixed(2)} | ${r.gaps} | ${r.serverCpuPercent.toFixed(1)} | ${r.chunksMeasured} / ${r.expectedChunks} |`,
-  );
+    '| listeners | lateness p50 (ms) | lateness p99 (ms) | lateness max (ms) | jitter p95 (ms) | gaps | server CPU (% of a core) | generator CPU (% of a core, per process) | chunks received / expected | connections lost (protocol errors) |';
+  const sep = '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
+  const body = rows.map((r) => {
+    const gen = (r.generatorCpuPercents ?? [r.generatorCpuPercent]).map((c) => c.toFixed(1)).join(' + ');
+    return `| ${r.listeners} | ${r.latenessP50Ms.toFixed(1)} | ${r.latenessP99Ms.toFixed(1)} | ${r.latenessMaxMs.toFixed(1)} | ${r.jitterP95Ms.toFixed(2)} | ${r.gaps} | ${r.serverCpuPercent.toFixed(1)} | ${gen} | ${r.chunksMeasured} / ${r.expectedChunks} | ${r.closedEarly ?? 0} (${r.protocolErrors ?? 0}) |`;
+  });
   return [head, sep, ...body].join('\n');
 }
 
 async function main(): Promise<void> {
   const counts = flag('listeners', '1,100,1000,5000').split(',').map(Number);
   const seconds = Number(flag('seconds', '20'));
+  const generators = Number(flag('generators', String(DEFAULT_GENERATORS)));
+  if (!Number.isInteger(generators) || generators < 1)
+    throw new Error('--generators must be a whole number ≥ 1');
   const rows: ListenerBenchRow[] = [];
   for (const n of counts) {
-    process.stderr.write(`bench:listeners: ${n} listener(s) for ${seconds} s…\n`);
-    rows.push(await runListenerBench(n, seconds));
+    process.stderr.write(`bench:listeners: ${n} listener(s) for ${seconds} s, ${generators} generator(s)…\n`);
+    rows.push(await runListenerBench(n, seconds, [], generators));
   }
   console.log(
-    `server pinned to CPU 0, load generator to CPU 1: ${hasTaskset ? 'yes' : 'no (taskset unavailable)'}`,
+    hasTaskset
+      ? `server pinned to CPU 0, load generators to CPU ${[...new Set(rows.flatMap((r) => r.generatorCpus))].join(', ')} (taskset); ${cpus().length} CPUs; load average ${loadavg()
+          .map((x) => x.toFixed(2))
+          .join(' ')} at the end`
+      : `not pinned (taskset unavailable); ${cpus().length} CPUs`,
   );
   console.log(formatListenerTable(rows));
   if (process.argv.includes('--json')) console.log(JSON.stringify(rows, null, 2));

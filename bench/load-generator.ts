@@ -1,35 +1,64 @@
 /**
- * Load generator for `npm run bench:listeners`: a separate process that opens N WebSocket listeners
- * to a station and measures, at each listener, every chunk's lateness (arrival minus due time:
- * the header's play time minus the server's lead), jitter (|inter-arrival − chunk length|), gaps
- * (sequence jumps) and discontinuity flags. Prints one JSON line with the results.
+ * Load generator for `npm run bench:listeners` (and the report's streaming runs): a separate process
+ * that opens N WebSocket listeners to a station and measures, at each listener, every chunk's
+ * lateness (arrival minus due time: the header's play time minus the server's lead), jitter
+ * (|inter-arrival − chunk length|), gaps (sequence jumps) and discontinuity flags. Prints one JSON
+ * line per phase.
  *
  * Usage: node --import tsx bench/load-generator.ts --url ws://127.0.0.1:PORT/ws --listeners N
- *        --seconds S --warmup-seconds W --lead-ms L [--codec opus|pcm] [--station ID]
- * The result also carries lateness p95 and the share of chunks no later than 50 ms
- * (`within50MsPercent`, the report's SC-001) and the largest jitter.
+ *        --seconds S --lead-ms L [--warmup-seconds W | --control stdin] [--codec opus|pcm]
+ *        [--station ID] [--samples-dir DIR --id K]
+ *
+ * It is built not to be the bottleneck: each listener is a plain TCP socket (`node:net`) that
+ * completes the WebSocket handshake itself; reads land in one shared buffer (`onread`, no allocation
+ * per read) and `WsChunkParser` reads the 32-byte chunk header of each frame without copying it.
+ * Arrival is the time of the socket read that completes the frame (one clock read per read).
+ *
+ * Clock basis: arrival is `performance.timeOrigin + performance.now()` (Unix ms at this process's
+ * start plus the monotonic time since), the header's play time is the server's monotonic play
+ * instant plus its wall-minus-monotonic offset taken when the station was created. Both read the
+ * same two system clocks on the same machine, so they differ only by how far the wall clock was
+ * slewed between those two moments (microseconds in a benchmark's minutes).
+ *
+ * Phases: `{"phase":"connected"}` once every listener has its welcome; `{"phase":"measuring"}` when
+ * the window starts, after `--warmup-seconds` or, with `--control stdin`, when a line `measure`
+ * arrives on stdin (so several generators measure the same window); `{"phase":"done", …}` with the
+ * results after `--seconds`. With `--samples-dir`, the window's lateness and jitter samples are also
+ * written there (`gen-K.lateness.f64`, `gen-K.jitter.f64`, Float64 little-endian) so the samples of
+ * several generators can be merged into exact percentiles. The result carries lateness p95, the share
+ * of chunks no later than 50 ms (`within50MsPercent`, the report's SC-001), the largest jitter, the
+ * connections closed during the window (`closedEarly`) and those whose bytes broke the WebSocket
+ * framing (`protocolErrors`, closed by the generator; `firstProtocolError` says how), and this
+ * process's CPU (user + system, % of one core) over the window.
  */
-import WebSocket from 'ws';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { WsChunkParser, WsParseError, type ChunkSink } from './lib/ws-chunk-parser.ts';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2)
   args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1]!);
-const url = args.get('url')!;
+const url = new URL(args.get('url')!);
 const listeners = Number(args.get('listeners') ?? 1);
 const seconds = Number(args.get('seconds') ?? 20);
 const warmupSeconds = Number(args.get('warmup-seconds') ?? 3);
+const controlled = args.get('control') === 'stdin';
 const leadMs = Number(args.get('lead-ms') ?? 150);
 const codec = args.get('codec') ?? 'opus';
 const station = args.get('station');
+const samplesDir = args.get('samples-dir');
+const id = args.get('id') ?? '0';
 /** Connections opened at once while ramping up (the accept backlog is finite). */
 const RAMP_BATCH = 250;
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
 
-// Preallocated sample stores: at most 10 chunks/s per listener over the measured window (+ margin).
-const capacity = Math.ceil(listeners * (seconds + 2) * (1000 / 20));
-const lateness = new Float64Array(Math.min(capacity, 20_000_000));
-const jitter = new Float64Array(lateness.length);
+// Preallocated sample stores: at most 50 chunks/s per listener over the measured window (+ margin).
+const capacity = Math.min(Math.ceil(listeners * (seconds + 2) * 50), 20_000_000);
+const lateness = new Float64Array(capacity);
+const jitter = new Float64Array(capacity);
 let nLate = 0;
 let nJitter = 0;
 let gaps = 0;
@@ -37,50 +66,122 @@ let flagged = 0;
 let chunksMeasured = 0;
 let measuring = false;
 let closedEarly = 0;
+/** Connections whose byte stream broke the WebSocket framing (closed at once), and the first reason. */
+let protocolErrors = 0;
+let firstProtocolError = '';
 
-interface State {
-  lastSeq: number;
-  lastArrival: number;
-  chunkMs: number;
-}
+/** Every read of every socket lands here and is parsed before the next read (no allocation). */
+const READ_BUFFER = Buffer.alloc(256 * 1024);
 
-function open(): Promise<void> {
-  return new Promise((resolve) => {
+class RawListener implements ChunkSink {
+  lastSeq = -1;
+  lastArrival = 0;
+  chunkMs = 100;
+  welcomed = false;
+  private upgraded = false;
+  private head = '';
+  private readonly parser = new WsChunkParser(this);
+  readonly socket: Socket;
+  private readonly onWelcome: () => void;
+
+  constructor(onWelcome: () => void) {
+    this.onWelcome = onWelcome;
     const query = `codec=${codec}${station ? `&station=${encodeURIComponent(station)}` : ''}`;
-    const ws = new WebSocket(`${url}?${query}`, { perMessageDeflate: false });
-    const st: State = { lastSeq: -1, lastArrival: 0, chunkMs: 100 };
-    let welcomed = false;
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      const t = nowMs();
-      if (!isBinary) {
-        if (!welcomed) {
-          welcomed = true;
-          st.chunkMs = (JSON.parse(data.toString()) as { chunkMs: number }).chunkMs;
-          resolve();
-        }
-        return;
-      }
-      const flags = data[3]!;
-      const seq = data.readUInt32LE(8);
-      const playTimeMs = data.readDoubleLE(24);
-      if (measuring) {
-        chunksMeasured++;
-        if (nLate < lateness.length) lateness[nLate++] = t - (playTimeMs - leadMs);
-        if (st.lastSeq >= 0) {
-          if (seq !== st.lastSeq + 1) gaps++;
-          else if (nJitter < jitter.length) jitter[nJitter++] = Math.abs(t - st.lastArrival - st.chunkMs);
-        }
-        if (flags & 1) flagged++;
-      }
-      st.lastSeq = seq;
-      st.lastArrival = t;
+    this.socket = connect({
+      host: url.hostname,
+      port: Number(url.port),
+      onread: { buffer: READ_BUFFER, callback: (n: number) => this.read(n) },
     });
-    ws.on('close', () => {
-      if (!welcomed) resolve();
+    this.socket.setNoDelay(true);
+    this.socket.write(
+      `GET ${url.pathname}?${query} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    this.socket.on('close', () => {
+      if (!this.welcomed) this.fail();
       if (measuring) closedEarly++;
     });
-    ws.on('error', () => {});
-  });
+    this.socket.on('error', () => {});
+  }
+
+  private fail(): void {
+    if (this.welcomed) return;
+    this.welcomed = true; // counts as done for the ramp; it never delivers a chunk
+    this.onWelcome();
+  }
+
+  private read(n: number): boolean {
+    const t = nowMs();
+    const buf = READ_BUFFER;
+    if (this.upgraded) return this.parse(buf, n, t);
+    // The handshake (once per connection): the response head, then perhaps the first frames.
+    this.head += buf.toString('latin1', 0, n);
+    const end = this.head.indexOf('\r\n\r\n');
+    if (end < 0) return true;
+    if (!this.head.startsWith('HTTP/1.1 101')) {
+      process.stderr.write(
+        `load-generator: upgrade refused: ${this.head.slice(0, this.head.indexOf('\r\n'))}\n`,
+      );
+      this.socket.destroy();
+      return false;
+    }
+    this.upgraded = true;
+    const rest = Buffer.from(this.head.slice(end + 4), 'latin1');
+    this.head = '';
+    return this.parse(rest, rest.length, t);
+  }
+
+  /** A stream this parser cannot read is counted and closed; the others go on. */
+  private parse(buf: Buffer, n: number, t: number): boolean {
+    try {
+      this.parser.push(buf, 0, n, t);
+      return true;
+    } catch (e) {
+      if (!(e instanceof WsParseError)) throw e;
+      protocolErrors++;
+      if (!firstProtocolError) firstProtocolError = `${e.message} (after ${this.parser.messages} chunks)`;
+      this.socket.destroy();
+      return false;
+    }
+  }
+
+  chunk(flags: number, seq: number, playTimeMs: number, t: number): void {
+    if (measuring) {
+      chunksMeasured++;
+      if (nLate < capacity) lateness[nLate++] = t - (playTimeMs - leadMs);
+      if (this.lastSeq >= 0) {
+        if (seq !== this.lastSeq + 1) gaps++;
+        else if (nJitter < capacity) jitter[nJitter++] = Math.abs(t - this.lastArrival - this.chunkMs);
+      }
+      if (flags & 1) flagged++;
+    }
+    this.lastSeq = seq;
+    this.lastArrival = t;
+  }
+
+  text(message: string): void {
+    if (this.welcomed) return;
+    const m = JSON.parse(message) as { type?: string; chunkMs?: number };
+    if (m.type !== 'welcome') return;
+    if (m.chunkMs) this.chunkMs = m.chunkMs;
+    this.welcomed = true;
+    this.onWelcome();
+  }
+
+  control(opcode: number, payload: Buffer): void {
+    if (opcode === 9)
+      this.socket.write(maskedFrame(0x8a, payload)); // ping: answer pong
+    else if (opcode === 8) this.socket.end(maskedFrame(0x88, payload.subarray(0, 2)));
+  }
+}
+
+/** A client frame (RFC 6455: masked) of at most 125 bytes; a zero mask keeps the payload as is. */
+function maskedFrame(b0: number, payload: Buffer): Buffer {
+  const f = Buffer.alloc(6 + payload.length);
+  f[0] = b0;
+  f[1] = 0x80 | payload.length;
+  payload.copy(f, 6);
+  return f;
 }
 
 function within(a: Float64Array, n: number, limit: number): number {
@@ -96,49 +197,75 @@ function pct(a: Float64Array, n: number, p: number): number {
   return s[Math.min(n - 1, Math.floor((p / 100) * n))]!;
 }
 
+function print(msg: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify(msg) + '\n');
+}
+
+function measureSignal(): Promise<void> {
+  if (!controlled) return new Promise((r) => setTimeout(r, warmupSeconds * 1000));
+  return new Promise((resolve) => {
+    let buf = '';
+    process.stdin.on('data', (d: Buffer) => {
+      buf += d.toString();
+      if (buf.includes('measure\n')) resolve();
+    });
+  });
+}
+
 async function main(): Promise<void> {
-  const t0 = Date.now();
+  const open: RawListener[] = [];
+  const t0 = performance.now();
   for (let i = 0; i < listeners; i += RAMP_BATCH) {
     const batch: Promise<void>[] = [];
-    for (let k = i; k < Math.min(listeners, i + RAMP_BATCH); k++) batch.push(open());
+    for (let k = i; k < Math.min(listeners, i + RAMP_BATCH); k++)
+      batch.push(new Promise<void>((resolve) => open.push(new RawListener(resolve))));
     await Promise.all(batch);
   }
-  const connectSeconds = (Date.now() - t0) / 1000;
-  await new Promise((r) => setTimeout(r, warmupSeconds * 1000));
-  process.stdout.write(JSON.stringify({ phase: 'measuring' }) + '\n');
+  const connectSeconds = (performance.now() - t0) / 1000;
+  print({ phase: 'connected', connectSeconds });
+  await measureSignal();
+  print({ phase: 'measuring' });
   measuring = true;
   const cpu0 = process.cpuUsage();
+  const w0 = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   measuring = false;
   const cpu = process.cpuUsage(cpu0);
-  const expected = listeners * ((seconds * 1000) / 100);
-  process.stdout.write(
-    JSON.stringify({
-      phase: 'done',
-      listeners,
-      seconds,
-      connectSeconds,
-      chunksMeasured,
-      expectedChunks: expected,
-      latenessMs: {
-        p50: pct(lateness, nLate, 50),
-        p95: pct(lateness, nLate, 95),
-        p99: pct(lateness, nLate, 99),
-        max: pct(lateness, nLate, 100),
-      },
-      within50MsPercent: within(lateness, nLate, 50),
-      jitterMs: {
-        p50: pct(jitter, nJitter, 50),
-        p95: pct(jitter, nJitter, 95),
-        p99: pct(jitter, nJitter, 99),
-        max: pct(jitter, nJitter, 100),
-      },
-      gaps,
-      discontinuities: flagged,
-      closedEarly,
-      generatorCpuPercent: ((cpu.user + cpu.system) / 1e6 / seconds) * 100,
-    }) + '\n',
-  );
+  const windowSeconds = (performance.now() - w0) / 1000;
+  if (samplesDir) {
+    const le = Buffer.from(lateness.buffer, 0, nLate * 8);
+    const ji = Buffer.from(jitter.buffer, 0, nJitter * 8);
+    writeFileSync(join(samplesDir, `gen-${id}.lateness.f64`), le);
+    writeFileSync(join(samplesDir, `gen-${id}.jitter.f64`), ji);
+  }
+  print({
+    phase: 'done',
+    listeners,
+    seconds,
+    connectSeconds,
+    chunksMeasured,
+    expectedChunks: listeners * ((seconds * 1000) / 100),
+    latenessMs: {
+      p50: pct(lateness, nLate, 50),
+      p95: pct(lateness, nLate, 95),
+      p99: pct(lateness, nLate, 99),
+      max: pct(lateness, nLate, 100),
+    },
+    within50MsPercent: within(lateness, nLate, 50),
+    jitterMs: {
+      p50: pct(jitter, nJitter, 50),
+      p95: pct(jitter, nJitter, 95),
+      p99: pct(jitter, nJitter, 99),
+      max: pct(jitter, nJitter, 100),
+    },
+    gaps,
+    discontinuities: flagged,
+    closedEarly,
+    protocolErrors,
+    firstProtocolError,
+    generatorCpuPercent: ((cpu.user + cpu.system) / 1e6 / windowSeconds) * 100,
+  });
+  for (const l of open) l.socket.destroy();
   process.exit(0);
 }
 

@@ -156,14 +156,14 @@ export function renderReport(r: BenchResults): string {
 
   p(
     '## Listener scale (optimized profile)',
-    `\`runListenerBench\` (bench/listeners.ts) for ${s.listenerCounts.join(', ')} WebSocket listeners on the default station, ${duration(s.listenerSeconds)} each after 3 s of warm-up, server pinned to CPU 0 and load generator to CPU 1; server flags \`--profile optimized --workers 1 --lead-ms 150\`, NODE_OPTIONS \`${r.listenerScale.nodeOptions || '(none)'}\`. Goal: p99 lateness ≤ 50 ms for 5,000 listeners on one core, no gaps for listeners that keep up.`,
+    `\`runListenerBench\` (bench/listeners.ts) for ${s.listenerCounts.join(', ')} WebSocket listeners on the default station, ${duration(s.listenerSeconds)} each after 3 s (plus 1 s per 500 listeners) of warm-up, server pinned to CPU 0 and the load generators (one process per other CPU, at most 4) to the other CPUs; server flags \`--profile optimized --workers 1 --lead-ms 150\`, NODE_OPTIONS \`${r.listenerScale.nodeOptions || '(none)'}\`. Goal: p99 lateness ≤ 50 ms and jitter p95 ≤ 10 ms for 5,000 listeners on one core, no gaps for listeners that keep up.`,
     formatListenerTable(r.listenerScale.rows),
   );
   for (const e of r.listenerScale.errors ?? []) p(`**Failed**: ${e}`);
   const big = r.listenerScale.rows[r.listenerScale.rows.length - 1];
   if (big) {
     p(
-      `**Analysis**: at ${big.listeners} listener${big.listeners === 1 ? '' : 's'} the server used ${fmt(big.serverCpuPercent, 1)}% of a core with lateness p99 ${fmt(big.latenessP99Ms, 1)} ms and ${big.gaps} gaps (${big.chunksMeasured} of ${big.expectedChunks} chunks received); ${big.latenessP99Ms <= 50 && big.gaps === 0 ? 'the goal is met' : 'the goal is not met at this size on this machine'}. The load generator (one process on the second core, which other work also used during this run) took ${fmt(big.generatorCpuPercent, 1)}% of its core at this size; when it cannot keep up, its own receive loop adds to the lateness it reports.`,
+      `**Analysis**: at ${big.listeners} listener${big.listeners === 1 ? '' : 's'} the server used ${fmt(big.serverCpuPercent, 1)}% of a core with lateness p99 ${fmt(big.latenessP99Ms, 1)} ms and ${big.gaps} gaps (${big.chunksMeasured} of ${big.expectedChunks} chunks received); ${big.latenessP99Ms <= 50 && big.gaps === 0 ? 'the goal is met' : 'the goal is not met at this size on this machine'}. The load generator (${(big.generatorCpuPercents ?? [big.generatorCpuPercent]).length} process${(big.generatorCpuPercents ?? []).length > 1 ? 'es' : ''} on the other core${(big.generatorCpuPercents ?? []).length > 1 ? 's' : ''}, which other work may also have used during this run) took ${(big.generatorCpuPercents ?? [big.generatorCpuPercent]).map((c) => `${fmt(c, 1)}%`).join(', ')} of its core at this size; when it cannot keep up, its own receive loop adds to the lateness it reports. Goal: lateness p99 ≤ 50 ms and jitter p95 ≤ 10 ms (here ${fmt(big.jitterP95Ms, 2)} ms).`,
     );
   }
 

@@ -430,7 +430,7 @@ export class EngineHost extends EventEmitter {
 
   /** A ring from the pool (emptied) when one is free, else a new one. */
   private takeRing(): ChunkRing {
-    const now = Date.now();
+    const now = monoNowMs();
     const i = this.freeRings.findIndex((r) => r.reusableAtMs <= now);
     if (i >= 0) {
       const [{ ring }] = this.freeRings.splice(i, 1) as [{ ring: ChunkRing; reusableAtMs: number }];
@@ -533,7 +533,8 @@ export class EngineHost extends EventEmitter {
         this.settle(key, new EngineError('unknown-station', `station ${id} was removed`), null);
     }
     const ringMs = this.options.ringSlots * st.chunkMs;
-    const reusableAtMs = opts.inUse === false ? 0 : Date.now() + ringMs;
+    // Monotonic: a step of the wall clock must not free a ring that listeners may still read.
+    const reusableAtMs = opts.inUse === false ? 0 : monoNowMs() + ringMs;
     if (slot.alive) {
       slot.removing.push({ id, ring: st.ring, reusableAtMs });
       this.post(slot, { type: 'remove', id });

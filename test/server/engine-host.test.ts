@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setWallJumpMs } from '../../src/engine/clock.ts';
 import { EngineHost } from '../../src/engine/engine-host.ts';
 import { DEFAULT_PARAMS } from '../../src/music/params.ts';
 import { connect, json, sleep, withServer } from './helpers.ts';
@@ -116,21 +117,31 @@ describe('engine host', () => {
     });
   });
 
-  it('does not reuse the ring of a station removed while listeners were attached (one ring length)', async () => {
-    await withServer({}, async (server) => {
-      const a = await server.registry.create({ id: 'a' });
-      const ringA = a.engine.ring;
-      const ca = await connect(server, 'station=a&codec=opus');
-      await ca.waitChunks(2);
-      server.registry.remove('a');
-      assert.equal((await ca.closed).code, 4404);
-      const host = server.engine as EngineHost;
-      for (let i = 0; i < 200 && host.ringPoolStats().retiring > 0; i++) await sleep(10);
-      assert.equal(host.ringPoolStats().retiring, 0, 'the worker confirmed the removal');
-      const b = await server.registry.create({ id: 'b' });
-      assert.notEqual(b.engine.ring.sab, ringA.sab, 'a ring listeners may still read is not rewritten');
+  // The second case: an NTP step or `date -s` two hours forward after the removal (the ring's hold
+  // is on the monotonic clock, so it does not end early).
+  for (const jumpMs of [0, 2 * 3600_000]) {
+    it(`does not reuse the ring of a station removed while listeners were attached (one ring length)${jumpMs ? ', even after a step of the wall clock' : ''}`, async () => {
+      await withServer({}, async (server) => {
+        const a = await server.registry.create({ id: 'a' });
+        const ringA = a.engine.ring;
+        const ca = await connect(server, 'station=a&codec=opus');
+        await ca.waitChunks(2);
+        server.registry.remove('a');
+        assert.equal((await ca.closed).code, 4404);
+        const host = server.engine as EngineHost;
+        for (let i = 0; i < 200 && host.ringPoolStats().retiring > 0; i++) await sleep(10);
+        assert.equal(host.ringPoolStats().retiring, 0, 'the worker confirmed the removal');
+        assert.equal(host.ringPoolStats().free, 1, 'the ring waits in the pool');
+        try {
+          setWallJumpMs(jumpMs);
+          const b = await server.registry.create({ id: 'b' });
+          assert.notEqual(b.engine.ring.sab, ringA.sab, 'a ring listeners may still read is not rewritten');
+        } finally {
+          setWallJumpMs(0);
+        }
+      });
     });
-  });
+  }
 
   it('a change a hung worker does not take within 5 s is refused (NOT_READY), never applied later', async () => {
     await withServer({}, async (server) => {

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ListenerFlow, type Listener } from '../../src/server/broadcast/listener.ts';
 import {
   parseProcNetTcp,
@@ -92,6 +93,41 @@ describe('/proc/net/tcp parsing', () => {
       assert.equal(b.flow.kernelQueued, 0, 'a socket that left the table holds nothing');
       sampler.close();
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('samples right after a fan-out when one is due, and on its own timer only when no fan-out comes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'auralis-tcp-'));
+    const sampler = new QueueSampler({ intervalMs: 200, paths: [join(dir, 'tcp')] });
+    try {
+      writeFileSync(join(dir, 'tcp'), HEADER + line(0, 5000, 31));
+      const a = fakeListener(31);
+      sampler.add(a);
+      const settled = async (): Promise<void> => {
+        for (let i = 0; i < 100 && a.flow.kernelQueued === 0; i++) await sleep(5);
+      };
+      sampler.afterFanout();
+      await settled();
+      assert.equal(sampler.samples, 1, 'the first fan-out starts a sample');
+      assert.equal(a.flow.kernelQueued, 5000);
+      a.flow.kernelQueued = 0;
+      sampler.afterFanout();
+      await sleep(50);
+      assert.equal(sampler.samples, 1, 'none again before the interval has passed');
+      assert.equal(a.flow.kernelQueued, 0);
+      await sleep(200);
+      sampler.afterFanout();
+      await settled();
+      assert.equal(sampler.samples, 2, 'the next fan-out after the interval starts the next');
+      // No fan-out any more: the timer samples, after two intervals (at least 400 ms).
+      const t0 = performance.now();
+      a.flow.kernelQueued = 0;
+      for (let i = 0; i < 400 && sampler.samples < 3; i++) await sleep(5);
+      assert.equal(sampler.samples, 3, 'the timer took over');
+      assert.ok(performance.now() - t0 >= 150, 'not before the fan-outs had stopped for a while');
+    } finally {
+      sampler.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

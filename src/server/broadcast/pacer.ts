@@ -65,6 +65,22 @@ const MAX_CATCH_UP_CHUNKS = 10;
 /** Re-check soon when a due chunk is not rendered yet. */
 const NOT_RENDERED_RETRY_MS = 2;
 /**
+ * Fan-out compensation. Writing one chunk to thousands of sockets takes tens of milliseconds (a
+ * `write` syscall each, about 10 µs on loopback), so the listener written last would get it that
+ * much after its due time while the first gets it on time. The pacer therefore starts each chunk's
+ * fan-out early by the station's measured fan-out time (a smoothed mean of its last publications,
+ * weight FANOUT_SMOOTHING per chunk), at most MAX_SEND_AHEAD_CHUNK_SHARE of a chunk: the writes then
+ * end near the due time instead of starting at it. Every listener keeps its place in the walk, so
+ * its own spacing (jitter) stays one chunk.
+ */
+const FANOUT_SMOOTHING = 1 / 8;
+export const MAX_SEND_AHEAD_CHUNK_SHARE = 0.5;
+
+/** What the pacer keeps per station: its fan-out time, to start that much early (ms). */
+interface Fanout {
+  aheadMs: number;
+}
+/**
  * A socket whose oldest queued ring view belongs to a slot the engine will rewrite within
  * RING_VIEW_GUARD_MS is destroyed. It covers the time between two checks (one chunk, plus any
  * event-loop delay); config.ts refuses a listenerQueueBytes that would not drain within the rest.
@@ -78,6 +94,7 @@ export { RING_VIEW_GUARD_MS };
  */
 export class Pacer {
   private readonly stations = new Set<Station>();
+  private readonly fanouts = new Map<Station, Fanout>();
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private readonly leadMs: number;
@@ -137,11 +154,19 @@ export class Pacer {
   add(station: Station): void {
     this.chunkSeconds = station.chunkMs / 1000;
     this.stations.add(station);
+    if (!this.fanouts.has(station)) this.fanouts.set(station, { aheadMs: 0 });
     this.schedule();
   }
 
   remove(station: Station): void {
     this.stations.delete(station);
+    this.fanouts.delete(station);
+  }
+
+  /** How early (ms) the station's next fan-out starts: its measured fan-out time, bounded. */
+  sendAheadMs(station: Station): number {
+    const f = this.fanouts.get(station);
+    return f ? Math.min(f.aheadMs, station.chunkMs * MAX_SEND_AHEAD_CHUNK_SHARE) : 0;
   }
 
   wake(station: Station): void {
@@ -167,7 +192,8 @@ export class Pacer {
     if (wait === undefined) {
       const now = monoNowMs();
       let next = Infinity;
-      for (const st of this.stations) if (st.live) next = Math.min(next, st.dueMs(st.nextSeq, this.leadMs));
+      for (const st of this.stations)
+        if (st.live) next = Math.min(next, st.dueMs(st.nextSeq, this.leadMs) - this.sendAheadMs(st));
       // Every station idle: no timer at all until one wakes up (wake()).
       if (next === Infinity) return;
       wait = Math.max(0, Math.min(50, next - now));
@@ -178,6 +204,7 @@ export class Pacer {
   private readonly tick = (): void => {
     this.timer = null;
     let retry = false;
+    let published = false;
     for (const st of this.stations) {
       if (!st.live) continue; // idle: nothing rendered, nothing to send (docs/ARCHITECTURE.md)
       const ring = st.engine.ring;
@@ -187,10 +214,11 @@ export class Pacer {
         st.nextSeq = jumpTo;
         for (const l of st.listeners) l.discontinuity = true;
       }
-      while (st.dueMs(st.nextSeq, this.leadMs) <= now) {
+      const aheadMs = this.sendAheadMs(st);
+      while (st.dueMs(st.nextSeq, this.leadMs) - aheadMs <= now) {
         const seq = st.nextSeq;
         if (ring.published() <= seq) {
-          retry = true; // due but not rendered yet: the engine is behind
+          retry = true; // due (or about to be) but not rendered yet: the engine is behind
           break;
         }
         if (!ring.has(seq)) {
@@ -200,10 +228,13 @@ export class Pacer {
           continue;
         }
         this.publish(st, seq, now);
+        published = true;
         st.nextSeq++;
         now = monoNowMs();
       }
     }
+    // Kernel queues are read right after a fan-out, in the gap before the next (queue-sampler.ts).
+    if (published) this.sampler?.afterFanout();
     this.schedule(retry ? NOT_RENDERED_RETRY_MS : undefined);
   };
 
@@ -227,6 +258,7 @@ export class Pacer {
     const mp3 = Buffer.from(sab, ring.mp3Region(seq), ring.mp3Length(seq));
     const sends = this.sends;
     sends.fill(0);
+    const fanoutStart = monoNowMs();
     for (const l of st.listeners) {
       if (l.nextSeq > seq) continue;
       const t = l.transport;
@@ -238,8 +270,12 @@ export class Pacer {
       } else bytes = t === 'ws' ? pcm : t === 'wav' ? wav : mp3;
       if (this.write(l, ring, seq, bytes, dueCheckMs, tier)) sends[TRANSPORT_INDEX[l.transport]]!++;
     }
+    const fanoutEnd = monoNowMs();
+    const fanout = this.fanouts.get(st);
+    if (fanout) fanout.aheadMs += (fanoutEnd - fanoutStart - fanout.aheadMs) * FANOUT_SMOOTHING;
     st.hls?.chunk(seq); // the HLS segmenter copies the chunk's MP3 frames (src/server/hls/)
-    const latenessSeconds = (monoNowMs() - st.dueMs(seq, this.leadMs)) / 1000;
+    // The last listener's write was queued at fanoutEnd: the station's worst lateness for this chunk.
+    const latenessSeconds = (fanoutEnd - st.dueMs(seq, this.leadMs)) / 1000;
     this.observer.chunkPublished(st, seq, latenessSeconds, sends);
     const position = (seq + 1) * st.engine.chunkFrames;
     announceDueNow(st, position, this.observer);
