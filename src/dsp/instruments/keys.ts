@@ -1,5 +1,6 @@
 import { DSP_DEFAULTS } from '../config.ts';
 import { Envelope } from '../envelope.ts';
+import { panLeft, panRight } from '../pan.ts';
 import { midiToHz, SINE_TABLE, SINE_TABLE_SIZE } from '../tables.ts';
 import type { TimbreGlide } from '../timbre-glide.ts';
 import { allocateVoice } from '../voice-pool.ts';
@@ -96,10 +97,9 @@ export class KeysInstrument {
     v.startFrame = startFrame;
     v.releaseAtFrame = startFrame + Math.max(0, durationFrames);
     const pan = Math.max(-0.5, Math.min(0.5, (midi - 66) / 30)) * 0.7;
-    const angle = ((pan + 1) * Math.PI) / 4;
     const level = VOICE_GAIN * (0.2 + 0.8 * velocity * velocity);
-    v.gainL = Math.cos(angle) * level;
-    v.gainR = Math.sin(angle) * level;
+    v.gainL = panLeft(pan, level);
+    v.gainR = panRight(pan, level);
     // Higher notes ring shorter, as real bars and tines do.
     const decay = DECAY_T60_SECONDS * Math.min(1.5, Math.max(0.4, Math.pow(261.6 / hz, 0.5)));
     v.env.start(1, ATTACK_SECONDS, decay, 0, RELEASE_T60_SECONDS, sr);

@@ -1,7 +1,9 @@
 import { DSP_DEFAULTS } from '../config.ts';
 import { Envelope } from '../envelope.ts';
 import type { Rng } from '../../music/rng.ts';
-import { midiToHz, svfG } from '../tables.ts';
+import { panLeft, panRight } from '../pan.ts';
+import { setSvf } from '../svf.ts';
+import { midiToHz } from '../tables.ts';
 import type { TimbreGlide } from '../timbre-glide.ts';
 import { allocateVoice } from '../voice-pool.ts';
 
@@ -144,10 +146,9 @@ export class PadInstrument {
     v.startFrame = startFrame;
     v.releaseAtFrame = startFrame + Math.max(0, durationFrames);
     const pan = rng.range(-PAN_SPREAD, PAN_SPREAD);
-    const angle = ((pan + 1) * Math.PI) / 4;
     const level = VOICE_GAIN * (0.45 + 0.55 * velocity);
-    v.gainL = Math.cos(angle) * level;
-    v.gainR = Math.sin(angle) * level;
+    v.gainL = panLeft(pan, level);
+    v.gainR = panRight(pan, level);
     v.lfoPhase = rng.next();
     v.lfoIncPerTick = (rng.range(LFO_MIN_HZ, LFO_MAX_HZ) * this.controlFrames) / this.sampleRate;
     // Higher and louder notes open the filter a little, as a player's touch would.
@@ -194,10 +195,7 @@ export class PadInstrument {
       Math.pow(CUTOFF_RATIO, timbre.brightness) *
       v.cutoffScale *
       Math.pow(2, LFO_DEPTH_OCTAVES * Math.sin(2 * Math.PI * v.lfoPhase));
-    const g = svfG(cutoff, this.halfRate);
-    v.a1 = 1 / (1 + g * (g + FILTER_K));
-    v.a2 = g * v.a1;
-    v.a3 = g * v.a2;
+    setSvf(v, cutoff, FILTER_K, this.halfRate);
     v.lpCoef =
       1 - Math.exp((-2 * Math.PI * Math.min(cutoff * LP_RATIO, 0.4 * this.halfRate)) / this.halfRate);
   }

@@ -2,7 +2,9 @@ import { DSP_DEFAULTS } from '../config.ts';
 import { Envelope } from '../envelope.ts';
 import type { Rng } from '../../music/rng.ts';
 import { PERC_BRUSH, PERC_CLICK, PERC_KICK, PERC_SHAKER } from '../../music/types.ts';
-import { INT32_TO_UNIT, SINE_TABLE, SINE_TABLE_SIZE, svfG } from '../tables.ts';
+import { panLeft, panRight } from '../pan.ts';
+import { setSvf } from '../svf.ts';
+import { INT32_TO_UNIT, SINE_TABLE, SINE_TABLE_SIZE } from '../tables.ts';
 import { allocateVoice } from '../voice-pool.ts';
 
 /** One percussion sound: a pitched sine part (with a falling pitch) and a band-passed noise part. */
@@ -142,10 +144,7 @@ export class PercInstrument {
     v.noise = this.rng.nextU32() | 1 | 0;
     v.ic1 = 0;
     v.ic2 = 0;
-    const g = svfG(s.bandHz, sr);
-    v.a1 = 1 / (1 + g * (g + s.bandK));
-    v.a2 = g * v.a1;
-    v.a3 = g * v.a2;
+    setSvf(v, s.bandHz, s.bandK, sr);
     v.phase = 0;
     v.hz = s.sineStartHz;
     v.inc = v.hz / sr;
@@ -153,9 +152,8 @@ export class PercInstrument {
     const level = VOICE_GAIN * (0.25 + 0.75 * velocity);
     v.sineGain = s.sineLevel;
     v.noiseGain = s.noiseLevel * s.bandK;
-    const angle = ((s.pan + 1) * Math.PI) / 4;
-    v.gainL = Math.cos(angle) * level;
-    v.gainR = Math.sin(angle) * level;
+    v.gainL = panLeft(s.pan, level);
+    v.gainR = panRight(s.pan, level);
     v.startFrame = startFrame;
     // One-shot: the sound decays by itself; the note's duration does not matter.
     v.env.start(1, s.attackSeconds, s.decaySeconds, 0, s.decaySeconds, sr);

@@ -1,7 +1,9 @@
 import { DSP_DEFAULTS } from '../config.ts';
 import { Envelope } from '../envelope.ts';
 import type { Rng } from '../../music/rng.ts';
-import { INT32_TO_UNIT, midiToHz, svfG } from '../tables.ts';
+import { panLeft, panRight } from '../pan.ts';
+import { setSvf } from '../svf.ts';
+import { INT32_TO_UNIT, midiToHz } from '../tables.ts';
 import { allocateVoice } from '../voice-pool.ts';
 
 const ATTACK_SECONDS = 2.5;
@@ -99,9 +101,8 @@ export class TextureInstrument {
 
   private setPan(v: TextureVoice): void {
     const pan = PAN_WIDTH * Math.sin(2 * Math.PI * v.panPhase);
-    const angle = ((pan + 1) * Math.PI) / 4;
-    v.targetL = Math.cos(angle) * v.level;
-    v.targetR = Math.sin(angle) * v.level;
+    v.targetL = panLeft(pan, v.level);
+    v.targetR = panRight(pan, v.level);
   }
 
   control(positionFrames: number, n: number): void {
@@ -119,10 +120,7 @@ export class TextureInstrument {
 
   private plan(v: TextureVoice, n: number): void {
     const hz = v.centreHz * Math.pow(2, SWEEP_OCTAVES * Math.sin(2 * Math.PI * v.sweepPhase));
-    const g = svfG(hz, this.sampleRate);
-    v.a1 = 1 / (1 + g * (g + FILTER_K));
-    v.a2 = g * v.a1;
-    v.a3 = g * v.a2;
+    setSvf(v, hz, FILTER_K, this.sampleRate);
     this.setPan(v);
     v.gainLInc = (v.targetL - v.gainL) / n;
     v.gainRInc = (v.targetR - v.gainR) / n;
