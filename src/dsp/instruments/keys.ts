@@ -1,4 +1,5 @@
 import { DSP_DEFAULTS } from '../config.ts';
+import type { Instrument } from '../instrument.ts';
 import { Envelope } from '../envelope.ts';
 import { panLeft, panRight } from '../pan.ts';
 import { midiToHz, SINE_TABLE, SINE_TABLE_SIZE } from '../tables.ts';
@@ -52,7 +53,8 @@ class KeysVoice {
  * brightness scales the index, bellness the ratio. The index decays faster than the amplitude,
  * as in a struck bell or an electric piano's tine.
  */
-export class KeysInstrument {
+export class KeysInstrument implements Instrument {
+  readonly stereo = true;
   droppedNotes = 0;
   /** Voices faded out early to make room for a new note. */
   voiceSteals = 0;
@@ -126,6 +128,7 @@ export class KeysInstrument {
     v.env.tick(n);
   }
 
+  /** Adds n frames of every sounding voice into busL/busR[0, n); false when silent. */
   render(busL: Float64Array, busR: Float64Array, n: number): boolean {
     let any = false;
     const table = SINE_TABLE;

@@ -1,4 +1,5 @@
 import { DSP_DEFAULTS } from '../config.ts';
+import type { Instrument } from '../instrument.ts';
 import { Envelope } from '../envelope.ts';
 import type { Rng } from '../../music/rng.ts';
 import { panLeft, panRight } from '../pan.ts';
@@ -79,7 +80,8 @@ class PadVoice {
  * computed on alternate frames (`odd`, aligned to absolute positions), so chunking does not
  * change the output; note starts are accurate to two frames (42 µs), under a 1–3 s attack.
  */
-export class PadInstrument {
+export class PadInstrument implements Instrument {
+  readonly stereo = true;
   droppedNotes = 0;
   /** Voices faded out early to make room for a new note. */
   voiceSteals = 0;

@@ -1,4 +1,5 @@
 import { DSP_DEFAULTS } from '../config.ts';
+import type { Instrument } from '../instrument.ts';
 import { Envelope } from '../envelope.ts';
 import type { Rng } from '../../music/rng.ts';
 import { PERC_BRUSH, PERC_CLICK, PERC_KICK, PERC_SHAKER } from '../../music/types.ts';
@@ -107,7 +108,8 @@ class PercVoice {
   }
 }
 
-export class PercInstrument {
+export class PercInstrument implements Instrument {
+  readonly stereo = true;
   droppedNotes = 0;
   /** Voices faded out early to make room for a new note. */
   voiceSteals = 0;
@@ -122,8 +124,17 @@ export class PercInstrument {
       this.voices.push(new PercVoice(sampleRate, DSP_DEFAULTS.controlFrames));
   }
 
-  /** `midi` picks the sound (PERC_* in types.ts); unknown numbers play the shaker. */
-  noteOn(midi: number, velocity: number, startFrame: number, framesToTick: number): void {
+  /**
+   * `midi` picks the sound (PERC_* in types.ts); unknown numbers play the shaker. One-shot: the
+   * duration does not matter.
+   */
+  noteOn(
+    midi: number,
+    velocity: number,
+    startFrame: number,
+    _durationFrames: number,
+    framesToTick: number,
+  ): void {
     const v = allocateVoice(this.voices, this.maxSounding, this);
     if (v === null) {
       this.droppedNotes++;
@@ -160,7 +171,7 @@ export class PercInstrument {
     v.env.tick(framesToTick);
   }
 
-  control(n: number): void {
+  control(_positionFrames: number, n: number): void {
     const sr = this.sampleRate;
     for (let i = 0; i < this.voices.length; i++) {
       const v = this.voices[i]!;
@@ -172,6 +183,7 @@ export class PercInstrument {
     }
   }
 
+  /** Adds n frames of every sounding voice into busL/busR[0, n); false when silent. */
   render(busL: Float64Array, busR: Float64Array, n: number): boolean {
     let any = false;
     const table = SINE_TABLE;

@@ -1,4 +1,5 @@
 import { DSP_DEFAULTS } from '../config.ts';
+import type { Instrument } from '../instrument.ts';
 import { Envelope } from '../envelope.ts';
 import type { Rng } from '../../music/rng.ts';
 import { panLeft, panRight } from '../pan.ts';
@@ -48,7 +49,8 @@ class TextureVoice {
 }
 
 /** Texture ("air"): white noise through a slowly sweeping band-pass, drifting across the stereo field. */
-export class TextureInstrument {
+export class TextureInstrument implements Instrument {
+  readonly stereo = true;
   droppedNotes = 0;
   /** Voices faded out early to make room for a new note. */
   voiceSteals = 0;
@@ -127,6 +129,7 @@ export class TextureInstrument {
     v.env.tick(n);
   }
 
+  /** Adds n frames of every sounding voice into busL/busR[0, n); false when silent. */
   render(busL: Float64Array, busR: Float64Array, n: number): boolean {
     let any = false;
     for (let k = 0; k < this.voices.length; k++) {
