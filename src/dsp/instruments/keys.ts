@@ -40,6 +40,8 @@ class KeysVoice {
   idxPeak = 0;
   idxFloor = 0;
   idxCoefPerFrame = 1;
+  /** idxCoefPerFrame raised to the control period (a full period needs no Math.pow). */
+  idxCoefPerPeriod = 1;
   gainL = 0;
   gainR = 0;
 
@@ -60,6 +62,7 @@ export class KeysInstrument implements Instrument {
   voiceSteals = 0;
   private readonly voices: KeysVoice[] = [];
   private readonly maxSounding = DSP_DEFAULTS.maxVoices.keys;
+  private readonly controlFrames = DSP_DEFAULTS.controlFrames;
 
   constructor(private readonly sampleRate: number) {
     for (let i = 0; i < this.maxSounding + DSP_DEFAULTS.spareVoices; i++)
@@ -96,6 +99,7 @@ export class KeysInstrument implements Instrument {
     v.idxFloor = v.idxPeak * INDEX_FLOOR;
     v.idx = v.idxPeak;
     v.idxCoefPerFrame = Math.exp(-1 / (INDEX_DECAY_SECONDS * sr));
+    v.idxCoefPerPeriod = Math.pow(v.idxCoefPerFrame, this.controlFrames);
     v.startFrame = startFrame;
     v.releaseAtFrame = startFrame + Math.max(0, durationFrames);
     const pan = Math.max(-0.5, Math.min(0.5, (midi - 66) / 30)) * 0.7;
@@ -123,7 +127,8 @@ export class KeysInstrument implements Instrument {
     const fix = 1.5 - 0.5 * (v.mCos * v.mCos + v.mSin * v.mSin);
     v.mCos *= fix;
     v.mSin *= fix;
-    const next = v.idxFloor + (v.idx - v.idxFloor) * Math.pow(v.idxCoefPerFrame, n);
+    const decay = n === this.controlFrames ? v.idxCoefPerPeriod : Math.pow(v.idxCoefPerFrame, n);
+    const next = v.idxFloor + (v.idx - v.idxFloor) * decay;
     v.idxInc = (next - v.idx) / n;
     v.env.tick(n);
   }
