@@ -245,15 +245,16 @@ export class PadInstrument implements Instrument {
     let h2R = this.h2R;
     let h3R = this.h3R;
     // Frames come in pairs (odd: a new half-rate sample, even: a midpoint), so after at most
-    // one even frame to align, the loop takes two frames at a time with no branch.
+    // one even frame to align, each pass takes two frames with no alternating branch.
     let j = 0;
     let i = 0;
     if (!odd && n > 0) {
       busL[0] += 0.5625 * (h1L + h2L) - 0.0625 * (h0L + h3L);
       busR[0] += 0.5625 * (h1R + h2R) - 0.0625 * (h0R + h3R);
+      odd = true;
       i = 1;
     }
-    for (; i + 1 < n; i += 2) {
+    for (; i < n; i += 2) {
       h0L = h1L;
       h1L = h2L;
       h2L = h3L;
@@ -267,26 +268,12 @@ export class PadInstrument implements Instrument {
       j++;
       busL[i] += h1L;
       busR[i] += h1R;
+      if (i + 1 === n) {
+        odd = false;
+        break;
+      }
       busL[i + 1] += 0.5625 * (h1L + h2L) - 0.0625 * (h0L + h3L);
       busR[i + 1] += 0.5625 * (h1R + h2R) - 0.0625 * (h0R + h3R);
-    }
-    if (i < n) {
-      // One odd frame left: the next frame is even.
-      h0L = h1L;
-      h1L = h2L;
-      h2L = h3L;
-      h3L = hL[j]!;
-      h0R = h1R;
-      h1R = h2R;
-      h2R = h3R;
-      h3R = hR[j]!;
-      hL[j] = 0;
-      hR[j] = 0;
-      busL[i] += h1L;
-      busR[i] += h1R;
-      odd = false;
-    } else if (n > 0) {
-      odd = true;
     }
     this.odd = odd;
     this.h0L = h0L;
