@@ -6,6 +6,7 @@ import { StereoHighPass } from './effects/high-pass.ts';
 import { MasterBus } from './effects/master-bus.ts';
 import { TempoDelay } from './effects/tempo-delay.ts';
 import { EventQueue } from './event-queue.ts';
+import { instrumentIndex, type Instrument } from './instrument.ts';
 import { DroneInstrument } from './instruments/drone.ts';
 import { KeysInstrument } from './instruments/keys.ts';
 import { PadInstrument } from './instruments/pad.ts';
@@ -24,6 +25,7 @@ export interface SynthOptions {
   pendingEventCapacity?: number;
 }
 
+// Indices of the instruments (the order of INSTRUMENTS in src/music/types.ts) and of the mix gains.
 const PAD = 0;
 const KEYS = 1;
 const DRONE = 2;
@@ -65,6 +67,8 @@ export class Synth {
   private readonly drone: DroneInstrument;
   private readonly texture: TextureInstrument;
   private readonly perc: PercInstrument;
+  /** The five, indexed PAD … PERC, for what is the same for all (notes, control ticks, counters). */
+  private readonly instruments: readonly Instrument[];
   private readonly reverb: FdnReverb;
   private readonly delay: TempoDelay;
   private readonly highPass: StereoHighPass;
@@ -111,6 +115,7 @@ export class Synth {
     this.drone = new DroneInstrument(sr, c, rng.fork(3));
     this.texture = new TextureInstrument(sr, c, rng.fork(4));
     this.perc = new PercInstrument(sr, rng.fork(5));
+    this.instruments = [this.pad, this.keys, this.drone, this.texture, this.perc];
     this.reverb = new FdnReverb(sr, opts.timbre.reverbDecaySeconds, DSP_DEFAULTS.reverbPreDelaySeconds);
     this.delay = new TempoDelay(
       sr,
@@ -145,24 +150,16 @@ export class Synth {
 
   /** Notes dropped because every voice slot of their instrument was busy fading. */
   get droppedNotes(): number {
-    return (
-      this.pad.droppedNotes +
-      this.keys.droppedNotes +
-      this.drone.droppedNotes +
-      this.texture.droppedNotes +
-      this.perc.droppedNotes
-    );
+    let sum = 0;
+    for (const inst of this.instruments) sum += inst.droppedNotes;
+    return sum;
   }
 
   /** Voices faded out early (~8 ms) to make room for new notes, all instruments. */
   get voiceSteals(): number {
-    return (
-      this.pad.voiceSteals +
-      this.keys.voiceSteals +
-      this.drone.voiceSteals +
-      this.texture.voiceSteals +
-      this.perc.voiceSteals
-    );
+    let sum = 0;
+    for (const inst of this.instruments) sum += inst.voiceSteals;
+    return sum;
   }
 
   /** Notes waiting to start. */
@@ -177,26 +174,10 @@ export class Synth {
 
   /** Queues a note (its fields are copied; the caller may reuse the object). */
   schedule(e: NoteEvent): void {
-    let inst: number;
-    switch (e.instrument) {
-      case 'pad':
-        inst = PAD;
-        break;
-      case 'keys':
-        inst = KEYS;
-        break;
-      case 'drone':
-        inst = DRONE;
-        break;
-      case 'texture':
-        inst = TEXTURE;
-        break;
-      case 'perc':
-        inst = PERC;
-        break;
-      default:
-        this.droppedEvents++;
-        return;
+    const inst = instrumentIndex(e.instrument);
+    if (inst < 0) {
+      this.droppedEvents++;
+      return;
     }
     const start = e.startFrame;
     const midi = e.midi;
@@ -250,7 +231,14 @@ export class Synth {
       // expected an integer and deoptimizes.
       const toTick = (this.nextTickFrame - pos) | 0;
       while (q.size > 0 && q.nextStart() <= pos) {
-        this.startNote(q.headInstrument(), q.headMidi(), q.headVelocity(), pos, q.headDuration(), toTick);
+        this.instruments[q.headInstrument()]!.noteOn(
+          q.headMidi(),
+          q.headVelocity(),
+          pos,
+          q.headDuration(),
+          toTick,
+          this.timbre,
+        );
         q.pop();
       }
       let n = (count - off) | 0;
@@ -261,33 +249,6 @@ export class Synth {
       this.renderSegment(outL, outR, off, n, c - toTick);
       pos += n;
       off += n;
-    }
-  }
-
-  private startNote(
-    inst: number,
-    midi: number,
-    velocity: number,
-    pos: number,
-    duration: number,
-    toTick: number,
-  ): void {
-    const t = this.timbre;
-    switch (inst) {
-      case PAD:
-        this.pad.noteOn(midi, velocity, pos, duration, toTick, t);
-        break;
-      case KEYS:
-        this.keys.noteOn(midi, velocity, pos, duration, toTick, t);
-        break;
-      case DRONE:
-        this.drone.noteOn(midi, velocity, pos, duration, toTick);
-        break;
-      case TEXTURE:
-        this.texture.noteOn(midi, velocity, pos, duration, toTick);
-        break;
-      default:
-        this.perc.noteOn(midi, velocity, pos, toTick);
     }
   }
 
@@ -309,11 +270,12 @@ export class Synth {
     const c = this.controlFrames;
     const t = this.timbre;
     t.tick();
+    // Called one by one (not through this.instruments): each call site stays monomorphic.
     this.pad.control(pos, c, t);
     this.keys.control(pos, c);
     this.drone.control(pos, c);
     this.texture.control(pos, c);
-    this.perc.control(c);
+    this.perc.control(pos, c);
     this.reverb.setDecaySeconds(t.reverbDecaySeconds);
     this.delay.control(c);
     this.highPass.flushDenormals();
@@ -339,7 +301,7 @@ export class Synth {
     // The buses are zero here: the mixers clear every sample they read.
     const padOn = this.pad.render(this.padL, this.padR, n);
     const keysOn = this.keys.render(this.keysL, this.keysR, n);
-    const droneOn = this.drone.render(this.droneBus, n);
+    const droneOn = this.drone.render(this.droneBus, this.droneBus, n);
     const texOn = this.texture.render(this.texL, this.texR, n);
     const percOn = this.perc.render(this.percL, this.percR, n);
     const gi = this.gainInc;

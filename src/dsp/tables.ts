@@ -22,15 +22,6 @@ export function midiToHz(midi: number): number {
   return 440 * Math.pow(2, (midi - 69) / 12);
 }
 
-/**
- * The `g` coefficient of a topology-preserving-transform state-variable filter (Zavalishin),
- * with the cutoff kept below 0.45·sampleRate where the bilinear warp explodes.
- */
-export function svfG(cutoffHz: number, sampleRate: number): number {
-  const fc = Math.min(Math.max(cutoffHz, 5), 0.45 * sampleRate);
-  return Math.tan((Math.PI * fc) / sampleRate);
-}
-
 /** Coefficient of a one-pole smoother that moves 1 − 1/e of the way in `seconds`. */
 export function onePoleCoef(seconds: number, rate: number): number {
   return 1 - Math.exp(-1 / Math.max(1e-9, seconds * rate));

@@ -150,16 +150,17 @@ export class FdnReverb {
     let h1R = this.h1R;
     let h2R = this.h2R;
     let h3R = this.h3R;
-    for (let i = 0; i < n; i++) {
-      if (!odd) {
-        pending = input[i]!;
-        // Between two reverb samples: the 4-point half-band midpoint (as in the pad).
-        outL[i] = 0.5625 * (h1L + h2L) - 0.0625 * (h0L + h3L);
-        outR[i] = 0.5625 * (h1R + h2R) - 0.0625 * (h0R + h3R);
-        odd = true;
-        continue;
-      }
-      odd = false;
+    let i = 0;
+    if (!odd && n > 0) {
+      pending = input[0]!;
+      // Between two reverb samples: the 4-point half-band midpoint (as in the pad).
+      outL[0] = 0.5625 * (h1L + h2L) - 0.0625 * (h0L + h3L);
+      outR[0] = 0.5625 * (h1R + h2R) - 0.0625 * (h0R + h3R);
+      odd = true;
+      i = 1;
+    }
+    // From here frames come in pairs: odd (a new reverb sample), then even (a midpoint).
+    for (; i < n; i += 2) {
       const x = 0.5 * (pending + input[i]!) + ANTI_DENORMAL_DC;
       // Pre-delay.
       pre[pw] = x;
@@ -242,6 +243,13 @@ export class FdnReverb {
       h3R = WIDTH_MAIN * yr + WIDTH_CROSS * yl;
       outL[i] = h1L;
       outR[i] = h1R;
+      if (i + 1 === n) {
+        odd = false;
+        break;
+      }
+      pending = input[i + 1]!;
+      outL[i + 1] = 0.5625 * (h1L + h2L) - 0.0625 * (h0L + h3L);
+      outR[i + 1] = 0.5625 * (h1R + h2R) - 0.0625 * (h0R + h3R);
     }
     damp[0] = d0;
     damp[1] = d1;

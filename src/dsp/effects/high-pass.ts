@@ -1,13 +1,11 @@
-import { svfG } from '../tables.ts';
+import { setSvf, type SvfCoefficients } from '../svf.ts';
 
 /**
  * Stereo 12 dB/oct high-pass (TPT state-variable filter, Q 0.707): removes sub-bass rumble and
  * DC from everything but the drone, which is the only part meant to live down there.
  */
 export class StereoHighPass {
-  private readonly a1: number;
-  private readonly a2: number;
-  private readonly a3: number;
+  private readonly coef: SvfCoefficients = { a1: 0, a2: 0, a3: 0 };
   private readonly k = Math.SQRT2;
   private l1 = 0;
   private l2 = 0;
@@ -15,17 +13,14 @@ export class StereoHighPass {
   private r2 = 0;
 
   constructor(cutoffHz: number, sampleRate: number) {
-    const g = svfG(cutoffHz, sampleRate);
-    this.a1 = 1 / (1 + g * (g + this.k));
-    this.a2 = g * this.a1;
-    this.a3 = g * this.a2;
+    setSvf(this.coef, cutoffHz, this.k, sampleRate);
   }
 
   /** Filters bufL/bufR[0, n) in place. */
   process(bufL: Float64Array, bufR: Float64Array, n: number): void {
-    const a1 = this.a1;
-    const a2 = this.a2;
-    const a3 = this.a3;
+    const a1 = this.coef.a1;
+    const a2 = this.coef.a2;
+    const a3 = this.coef.a3;
     const k = this.k;
     let l1 = this.l1;
     let l2 = this.l2;
@@ -74,9 +69,9 @@ export class StereoHighPass {
     phase: number,
     n: number,
   ): void {
-    const a1 = this.a1;
-    const a2 = this.a2;
-    const a3 = this.a3;
+    const a1 = this.coef.a1;
+    const a2 = this.coef.a2;
+    const a3 = this.coef.a3;
     const k = this.k;
     let l1 = this.l1;
     let l2 = this.l2;

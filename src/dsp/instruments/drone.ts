@@ -1,4 +1,5 @@
 import { DSP_DEFAULTS } from '../config.ts';
+import type { Instrument } from '../instrument.ts';
 import { Envelope } from '../envelope.ts';
 import type { Rng } from '../../music/rng.ts';
 import { midiToHz } from '../tables.ts';
@@ -36,7 +37,9 @@ class DroneVoice {
 }
 
 /** Drone: a sine sub (plus a soft second harmonic) with very slow amplitude drift, centred. */
-export class DroneInstrument {
+export class DroneInstrument implements Instrument {
+  /** Centred: one mono bus. */
+  readonly stereo = false;
   droppedNotes = 0;
   /** Voices faded out early to make room for a new note. */
   voiceSteals = 0;
@@ -103,8 +106,8 @@ export class DroneInstrument {
     v.env.tick(n);
   }
 
-  /** Adds n frames into the mono bus[0, n) (the drone sits in the centre). */
-  render(bus: Float64Array, n: number): boolean {
+  /** Adds n frames into the mono bus[0, n) (the drone sits in the centre); `_busR` is not used. */
+  render(bus: Float64Array, _busR: Float64Array, n: number): boolean {
     let any = false;
     for (let k = 0; k < this.voices.length; k++) {
       const v = this.voices[k]!;

@@ -1,5 +1,7 @@
 import { DSP_DEFAULTS } from '../config.ts';
+import type { Instrument } from '../instrument.ts';
 import { Envelope } from '../envelope.ts';
+import { panLeft, panRight } from '../pan.ts';
 import { midiToHz, SINE_TABLE, SINE_TABLE_SIZE } from '../tables.ts';
 import type { TimbreGlide } from '../timbre-glide.ts';
 import { allocateVoice } from '../voice-pool.ts';
@@ -38,6 +40,8 @@ class KeysVoice {
   idxPeak = 0;
   idxFloor = 0;
   idxCoefPerFrame = 1;
+  /** idxCoefPerFrame raised to the control period (a full period needs no Math.pow). */
+  idxCoefPerPeriod = 1;
   gainL = 0;
   gainR = 0;
 
@@ -51,12 +55,14 @@ class KeysVoice {
  * brightness scales the index, bellness the ratio. The index decays faster than the amplitude,
  * as in a struck bell or an electric piano's tine.
  */
-export class KeysInstrument {
+export class KeysInstrument implements Instrument {
+  readonly stereo = true;
   droppedNotes = 0;
   /** Voices faded out early to make room for a new note. */
   voiceSteals = 0;
   private readonly voices: KeysVoice[] = [];
   private readonly maxSounding = DSP_DEFAULTS.maxVoices.keys;
+  private readonly controlFrames = DSP_DEFAULTS.controlFrames;
 
   constructor(private readonly sampleRate: number) {
     for (let i = 0; i < this.maxSounding + DSP_DEFAULTS.spareVoices; i++)
@@ -93,13 +99,13 @@ export class KeysInstrument {
     v.idxFloor = v.idxPeak * INDEX_FLOOR;
     v.idx = v.idxPeak;
     v.idxCoefPerFrame = Math.exp(-1 / (INDEX_DECAY_SECONDS * sr));
+    v.idxCoefPerPeriod = Math.pow(v.idxCoefPerFrame, this.controlFrames);
     v.startFrame = startFrame;
     v.releaseAtFrame = startFrame + Math.max(0, durationFrames);
     const pan = Math.max(-0.5, Math.min(0.5, (midi - 66) / 30)) * 0.7;
-    const angle = ((pan + 1) * Math.PI) / 4;
     const level = VOICE_GAIN * (0.2 + 0.8 * velocity * velocity);
-    v.gainL = Math.cos(angle) * level;
-    v.gainR = Math.sin(angle) * level;
+    v.gainL = panLeft(pan, level);
+    v.gainR = panRight(pan, level);
     // Higher notes ring shorter, as real bars and tines do.
     const decay = DECAY_T60_SECONDS * Math.min(1.5, Math.max(0.4, Math.pow(261.6 / hz, 0.5)));
     v.env.start(1, ATTACK_SECONDS, decay, 0, RELEASE_T60_SECONDS, sr);
@@ -121,11 +127,13 @@ export class KeysInstrument {
     const fix = 1.5 - 0.5 * (v.mCos * v.mCos + v.mSin * v.mSin);
     v.mCos *= fix;
     v.mSin *= fix;
-    const next = v.idxFloor + (v.idx - v.idxFloor) * Math.pow(v.idxCoefPerFrame, n);
+    const decay = n === this.controlFrames ? v.idxCoefPerPeriod : Math.pow(v.idxCoefPerFrame, n);
+    const next = v.idxFloor + (v.idx - v.idxFloor) * decay;
     v.idxInc = (next - v.idx) / n;
     v.env.tick(n);
   }
 
+  /** Adds n frames of every sounding voice into busL/busR[0, n); false when silent. */
   render(busL: Float64Array, busR: Float64Array, n: number): boolean {
     let any = false;
     const table = SINE_TABLE;

@@ -1,7 +1,10 @@
 import { DSP_DEFAULTS } from '../config.ts';
+import type { Instrument } from '../instrument.ts';
 import { Envelope } from '../envelope.ts';
 import type { Rng } from '../../music/rng.ts';
-import { midiToHz, svfG } from '../tables.ts';
+import { panLeft, panRight } from '../pan.ts';
+import { setSvf } from '../svf.ts';
+import { midiToHz } from '../tables.ts';
 import type { TimbreGlide } from '../timbre-glide.ts';
 import { allocateVoice } from '../voice-pool.ts';
 
@@ -77,7 +80,8 @@ class PadVoice {
  * computed on alternate frames (`odd`, aligned to absolute positions), so chunking does not
  * change the output; note starts are accurate to two frames (42 µs), under a 1–3 s attack.
  */
-export class PadInstrument {
+export class PadInstrument implements Instrument {
+  readonly stereo = true;
   droppedNotes = 0;
   /** Voices faded out early to make room for a new note. */
   voiceSteals = 0;
@@ -144,10 +148,9 @@ export class PadInstrument {
     v.startFrame = startFrame;
     v.releaseAtFrame = startFrame + Math.max(0, durationFrames);
     const pan = rng.range(-PAN_SPREAD, PAN_SPREAD);
-    const angle = ((pan + 1) * Math.PI) / 4;
     const level = VOICE_GAIN * (0.45 + 0.55 * velocity);
-    v.gainL = Math.cos(angle) * level;
-    v.gainR = Math.sin(angle) * level;
+    v.gainL = panLeft(pan, level);
+    v.gainR = panRight(pan, level);
     v.lfoPhase = rng.next();
     v.lfoIncPerTick = (rng.range(LFO_MIN_HZ, LFO_MAX_HZ) * this.controlFrames) / this.sampleRate;
     // Higher and louder notes open the filter a little, as a player's touch would.
@@ -194,10 +197,7 @@ export class PadInstrument {
       Math.pow(CUTOFF_RATIO, timbre.brightness) *
       v.cutoffScale *
       Math.pow(2, LFO_DEPTH_OCTAVES * Math.sin(2 * Math.PI * v.lfoPhase));
-    const g = svfG(cutoff, this.halfRate);
-    v.a1 = 1 / (1 + g * (g + FILTER_K));
-    v.a2 = g * v.a1;
-    v.a3 = g * v.a2;
+    setSvf(v, cutoff, FILTER_K, this.halfRate);
     v.lpCoef =
       1 - Math.exp((-2 * Math.PI * Math.min(cutoff * LP_RATIO, 0.4 * this.halfRate)) / this.halfRate);
   }
@@ -244,27 +244,36 @@ export class PadInstrument {
     let h1R = this.h1R;
     let h2R = this.h2R;
     let h3R = this.h3R;
+    // Frames come in pairs (odd: a new half-rate sample, even: a midpoint), so after at most
+    // one even frame to align, each pass takes two frames with no alternating branch.
     let j = 0;
-    for (let i = 0; i < n; i++) {
-      if (odd) {
-        h0L = h1L;
-        h1L = h2L;
-        h2L = h3L;
-        h3L = hL[j]!;
-        h0R = h1R;
-        h1R = h2R;
-        h2R = h3R;
-        h3R = hR[j]!;
-        hL[j] = 0;
-        hR[j] = 0;
-        j++;
-        busL[i] += h1L;
-        busR[i] += h1R;
-      } else {
-        busL[i] += 0.5625 * (h1L + h2L) - 0.0625 * (h0L + h3L);
-        busR[i] += 0.5625 * (h1R + h2R) - 0.0625 * (h0R + h3R);
+    let i = 0;
+    if (!odd && n > 0) {
+      busL[0] += 0.5625 * (h1L + h2L) - 0.0625 * (h0L + h3L);
+      busR[0] += 0.5625 * (h1R + h2R) - 0.0625 * (h0R + h3R);
+      odd = true;
+      i = 1;
+    }
+    for (; i < n; i += 2) {
+      h0L = h1L;
+      h1L = h2L;
+      h2L = h3L;
+      h3L = hL[j]!;
+      h0R = h1R;
+      h1R = h2R;
+      h2R = h3R;
+      h3R = hR[j]!;
+      hL[j] = 0;
+      hR[j] = 0;
+      j++;
+      busL[i] += h1L;
+      busR[i] += h1R;
+      if (i + 1 === n) {
+        odd = false;
+        break;
       }
-      odd = !odd;
+      busL[i + 1] += 0.5625 * (h1L + h2L) - 0.0625 * (h0L + h3L);
+      busR[i + 1] += 0.5625 * (h1R + h2R) - 0.0625 * (h0R + h3R);
     }
     this.odd = odd;
     this.h0L = h0L;

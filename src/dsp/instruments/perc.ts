@@ -1,8 +1,11 @@
 import { DSP_DEFAULTS } from '../config.ts';
+import type { Instrument } from '../instrument.ts';
 import { Envelope } from '../envelope.ts';
 import type { Rng } from '../../music/rng.ts';
 import { PERC_BRUSH, PERC_CLICK, PERC_KICK, PERC_SHAKER } from '../../music/types.ts';
-import { INT32_TO_UNIT, SINE_TABLE, SINE_TABLE_SIZE, svfG } from '../tables.ts';
+import { panLeft, panRight } from '../pan.ts';
+import { setSvf } from '../svf.ts';
+import { INT32_TO_UNIT, SINE_TABLE, SINE_TABLE_SIZE } from '../tables.ts';
 import { allocateVoice } from '../voice-pool.ts';
 
 /** One percussion sound: a pitched sine part (with a falling pitch) and a band-passed noise part. */
@@ -105,7 +108,8 @@ class PercVoice {
   }
 }
 
-export class PercInstrument {
+export class PercInstrument implements Instrument {
+  readonly stereo = true;
   droppedNotes = 0;
   /** Voices faded out early to make room for a new note. */
   voiceSteals = 0;
@@ -120,8 +124,17 @@ export class PercInstrument {
       this.voices.push(new PercVoice(sampleRate, DSP_DEFAULTS.controlFrames));
   }
 
-  /** `midi` picks the sound (PERC_* in types.ts); unknown numbers play the shaker. */
-  noteOn(midi: number, velocity: number, startFrame: number, framesToTick: number): void {
+  /**
+   * `midi` picks the sound (PERC_* in types.ts); unknown numbers play the shaker. One-shot: the
+   * duration does not matter.
+   */
+  noteOn(
+    midi: number,
+    velocity: number,
+    startFrame: number,
+    _durationFrames: number,
+    framesToTick: number,
+  ): void {
     const v = allocateVoice(this.voices, this.maxSounding, this);
     if (v === null) {
       this.droppedNotes++;
@@ -142,10 +155,7 @@ export class PercInstrument {
     v.noise = this.rng.nextU32() | 1 | 0;
     v.ic1 = 0;
     v.ic2 = 0;
-    const g = svfG(s.bandHz, sr);
-    v.a1 = 1 / (1 + g * (g + s.bandK));
-    v.a2 = g * v.a1;
-    v.a3 = g * v.a2;
+    setSvf(v, s.bandHz, s.bandK, sr);
     v.phase = 0;
     v.hz = s.sineStartHz;
     v.inc = v.hz / sr;
@@ -153,16 +163,15 @@ export class PercInstrument {
     const level = VOICE_GAIN * (0.25 + 0.75 * velocity);
     v.sineGain = s.sineLevel;
     v.noiseGain = s.noiseLevel * s.bandK;
-    const angle = ((s.pan + 1) * Math.PI) / 4;
-    v.gainL = Math.cos(angle) * level;
-    v.gainR = Math.sin(angle) * level;
+    v.gainL = panLeft(s.pan, level);
+    v.gainR = panRight(s.pan, level);
     v.startFrame = startFrame;
     // One-shot: the sound decays by itself; the note's duration does not matter.
     v.env.start(1, s.attackSeconds, s.decaySeconds, 0, s.decaySeconds, sr);
     v.env.tick(framesToTick);
   }
 
-  control(n: number): void {
+  control(_positionFrames: number, n: number): void {
     const sr = this.sampleRate;
     for (let i = 0; i < this.voices.length; i++) {
       const v = this.voices[i]!;
@@ -174,6 +183,7 @@ export class PercInstrument {
     }
   }
 
+  /** Adds n frames of every sounding voice into busL/busR[0, n); false when silent. */
   render(busL: Float64Array, busR: Float64Array, n: number): boolean {
     let any = false;
     const table = SINE_TABLE;

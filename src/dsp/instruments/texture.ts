@@ -1,7 +1,10 @@
 import { DSP_DEFAULTS } from '../config.ts';
+import type { Instrument } from '../instrument.ts';
 import { Envelope } from '../envelope.ts';
 import type { Rng } from '../../music/rng.ts';
-import { INT32_TO_UNIT, midiToHz, svfG } from '../tables.ts';
+import { panLeft, panRight } from '../pan.ts';
+import { setSvf } from '../svf.ts';
+import { INT32_TO_UNIT, midiToHz } from '../tables.ts';
 import { allocateVoice } from '../voice-pool.ts';
 
 const ATTACK_SECONDS = 2.5;
@@ -46,7 +49,8 @@ class TextureVoice {
 }
 
 /** Texture ("air"): white noise through a slowly sweeping band-pass, drifting across the stereo field. */
-export class TextureInstrument {
+export class TextureInstrument implements Instrument {
+  readonly stereo = true;
   droppedNotes = 0;
   /** Voices faded out early to make room for a new note. */
   voiceSteals = 0;
@@ -99,9 +103,8 @@ export class TextureInstrument {
 
   private setPan(v: TextureVoice): void {
     const pan = PAN_WIDTH * Math.sin(2 * Math.PI * v.panPhase);
-    const angle = ((pan + 1) * Math.PI) / 4;
-    v.targetL = Math.cos(angle) * v.level;
-    v.targetR = Math.sin(angle) * v.level;
+    v.targetL = panLeft(pan, v.level);
+    v.targetR = panRight(pan, v.level);
   }
 
   control(positionFrames: number, n: number): void {
@@ -119,16 +122,14 @@ export class TextureInstrument {
 
   private plan(v: TextureVoice, n: number): void {
     const hz = v.centreHz * Math.pow(2, SWEEP_OCTAVES * Math.sin(2 * Math.PI * v.sweepPhase));
-    const g = svfG(hz, this.sampleRate);
-    v.a1 = 1 / (1 + g * (g + FILTER_K));
-    v.a2 = g * v.a1;
-    v.a3 = g * v.a2;
+    setSvf(v, hz, FILTER_K, this.sampleRate);
     this.setPan(v);
     v.gainLInc = (v.targetL - v.gainL) / n;
     v.gainRInc = (v.targetR - v.gainR) / n;
     v.env.tick(n);
   }
 
+  /** Adds n frames of every sounding voice into busL/busR[0, n); false when silent. */
   render(busL: Float64Array, busR: Float64Array, n: number): boolean {
     let any = false;
     for (let k = 0; k < this.voices.length; k++) {
