@@ -7,6 +7,8 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ListenerFlow, type Listener } from '../../src/server/broadcast/listener.ts';
 import {
+  CALM_CHUNKS,
+  CALM_FACTOR,
   parseProcNetTcp,
   parseProcNetTcpSlice,
   QueueSampler,
@@ -126,6 +128,55 @@ describe('/proc/net/tcp parsing', () => {
       for (let i = 0; i < 400 && sampler.samples < 3; i++) await sleep(5);
       assert.equal(sampler.samples, 3, 'the timer took over');
       assert.ok(performance.now() - t0 >= 150, 'not before the fan-outs had stopped for a while');
+    } finally {
+      sampler.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads only the files that list its listeners, and samples less often while every queue is calm', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'auralis-tcp-'));
+    const v4 = join(dir, 'tcp');
+    const v6 = join(dir, 'tcp6');
+    const sampler = new QueueSampler({ intervalMs: 500, paths: [v4, v6] });
+    try {
+      writeFileSync(v4, HEADER + line(0, 100, 41));
+      writeFileSync(v6, HEADER + line(0, 0, 99));
+      const a = fakeListener(41);
+      a.flow.chunkBytes = 1200;
+      sampler.add(a);
+      await sampler.sample();
+      assert.equal(sampler.lastFilesRead, 2, 'a new listener: every file is read');
+      assert.equal(a.flow.kernelQueued, 100);
+      assert.equal(sampler.currentIntervalMs, 500 * CALM_FACTOR, 'a queue of 100 bytes is calm');
+      // The listener lives in the first file: the second is not read again…
+      writeFileSync(v4, HEADER + line(0, 200, 41));
+      await sampler.sample();
+      assert.equal(sampler.lastFilesRead, 1);
+      assert.equal(a.flow.kernelQueued, 200);
+      // …until a new listener comes (found in the second file).
+      const b = fakeListener(99);
+      sampler.add(b);
+      assert.equal(sampler.currentIntervalMs, 500, 'a new listener ends the calm');
+      await sampler.sample();
+      assert.equal(sampler.lastFilesRead, 2);
+      await sampler.sample();
+      assert.equal(sampler.lastFilesRead, 2, 'both files list a listener now');
+      sampler.remove(b);
+      await sampler.sample();
+      await sampler.sample();
+      assert.equal(sampler.lastFilesRead, 1);
+      // A reader that stops: its kernel queue grows past CALM_CHUNKS chunks, sampling speeds up.
+      writeFileSync(v4, HEADER + line(0, (CALM_CHUNKS + 1) * 1200, 41));
+      await sampler.sample();
+      assert.equal(sampler.currentIntervalMs, 500);
+      // Every FULL_READ_EVERY-th sample reads every file whatever the last ones found.
+      let full = 0;
+      for (let i = 0; i < 16; i++) {
+        await sampler.sample();
+        if (sampler.lastFilesRead === 2) full++;
+      }
+      assert.equal(full, 2);
     } finally {
       sampler.close();
       rmSync(dir, { recursive: true, force: true });

@@ -36,6 +36,8 @@ export class ListenerFlow {
   overQueued = 0;
   /** The queue sampler's generation that last listed this socket. */
   sampleGen = 0;
+  /** Which of the sampler's files listed this socket last (-1: not yet known; -2: none did). */
+  procFile = -1;
 
   /** Called by Node when a ring write has been handed to the kernel (one function per listener). */
   readonly onWritten = (): void => {
