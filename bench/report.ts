@@ -13,7 +13,8 @@
  * Options (each overrides the mode's preset): --quick, --out DIR, --stream-seconds S,
  * --warmup-seconds S, --soak-audio-seconds S, --listener-counts 1,100,… (or 'none'),
  * --listener-seconds S, --semi-sizes 0,16,32 (MB; 0 = V8 default), --semi-seconds S, --semi-listeners N,
- * --synth-seconds S, --render-seconds S, --idle-seconds S, --idle-stations N (0 skips a stage),
+ * --synth-seconds S, --render-seconds S, --idle-seconds S, --idle-stations N,
+ * --ten-listener-seconds S (0 skips a stage),
  * --sequential (the two streaming runs one after the other instead of at once, one per CPU).
  * `--render-only PATH.json [--load-log FILE] [--stage-log RUN.log]` rewrites the markdown beside a results file without
  * measuring (adding the machine's load average samples from FILE to the results when given).
@@ -48,6 +49,7 @@ const PRESETS: Record<'full' | 'quick', RunSettings> = {
     renderSeconds: 600,
     idleSeconds: 10,
     idleStations: 16,
+    tenListenerSeconds: 300,
   },
   quick: {
     mode: 'quick',
@@ -63,6 +65,7 @@ const PRESETS: Record<'full' | 'quick', RunSettings> = {
     renderSeconds: 60,
     idleSeconds: 2,
     idleStations: 4,
+    tenListenerSeconds: 10,
   },
 };
 
@@ -107,6 +110,7 @@ export function parseSettings(argv: string[]): { settings: RunSettings; outDir: 
     renderSeconds: num('render-seconds', base.renderSeconds ?? 0),
     idleSeconds: num('idle-seconds', base.idleSeconds ?? 0),
     idleStations: num('idle-stations', base.idleStations ?? 0),
+    tenListenerSeconds: num('ten-listener-seconds', base.tenListenerSeconds ?? 0),
   };
   if (!settings.semiSizesMb.includes(0)) settings.semiSizesMb.unshift(0);
   const outDir = resolve(ROOT, option(argv, 'out') ?? 'docs/performance');
@@ -248,7 +252,32 @@ export async function runReport(
       ? (log(`idle stations: ${settings.idleStations} stations, ${settings.idleSeconds} s per phase`),
         await runIdleStage(settings.idleSeconds!, settings.idleStations!))
       : undefined;
-  const stages = { synthesis, render, idle };
+  // The seed's own listener target (10): where the baseline's encoding per listener shows.
+  const concurrent = serverPinned() && !argv.includes('--sequential');
+  let tenListeners: BenchResults['tenListeners'];
+  if ((settings.tenListenerSeconds ?? 0) > 0) {
+    log(`ten listeners, both profiles${concurrent ? ' at once' : ''}: ${settings.tenListenerSeconds} s`);
+    const ten = (profile: 'baseline' | 'optimized', cpu: number) =>
+      streamChecked(
+        {
+          profile,
+          seconds: settings.tenListenerSeconds!,
+          warmupSeconds: Math.min(10, settings.warmupSeconds),
+          listeners: 10,
+          nodeFlags: profile === 'optimized' ? semiSpace.chosenFlags : [],
+          cpu,
+        },
+        log,
+      );
+    if (concurrent) {
+      const [baseline, optimized] = await Promise.all([ten('baseline', 0), ten('optimized', 1)]);
+      tenListeners = { baseline, optimized };
+    } else {
+      const baseline = await ten('baseline', 0);
+      tenListeners = { baseline, optimized: await ten('optimized', 0) };
+    }
+  }
+  const stages = { synthesis, render, idle, tenListeners };
   checkpoint(outDir, {
     settings,
     semiSpace,
@@ -259,7 +288,6 @@ export async function runReport(
 
   // Both profiles at once, each server on its own CPU (as the soak runs): the same machine state for
   // both, and half the wall time. Without taskset they would share both CPUs, so they run in turn.
-  const concurrent = serverPinned() && !argv.includes('--sequential');
   const streamOpts = (profile: 'baseline' | 'optimized', cpu: number) => ({
     profile,
     seconds: settings.streamSeconds,

@@ -25,6 +25,8 @@ export interface RunSettings {
   /** Seconds per phase of the idle-station stage, and its station count (0 skips it). */
   idleSeconds?: number;
   idleStations?: number;
+  /** Seconds of the ten-listener CPU comparison (both profiles; 0 skips it). */
+  tenListenerSeconds?: number;
 }
 
 export interface SemiSpaceRow {
@@ -50,6 +52,8 @@ export interface BenchResults {
   synthesis?: SynthStage;
   render?: RenderStage;
   idle?: IdleStage;
+  /** Both profiles with ten listeners (the seed's listener target) on the bench station. */
+  tenListeners?: { baseline: StreamRunResult; optimized: StreamRunResult };
   listenerScale: { rows: ListenerBenchRow[]; nodeOptions: string; errors: string[] };
   /** The machine's 1-minute load average during the run, when an external monitor recorded it. */
   machineLoad?: {

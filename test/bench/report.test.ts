@@ -34,6 +34,8 @@ const SHORT = [
   // The idle-station stage has fixed settle times (about 25 s); the full report runs it.
   '--idle-seconds',
   '0',
+  '--ten-listener-seconds',
+  '4',
 ];
 
 /** The rows of the markdown table that follows `heading` (cells trimmed, header and rule dropped). */
@@ -195,6 +197,9 @@ describe('npm run bench:quick (shortened)', { timeout: 240_000 }, () => {
     assert.equal(json.render!.audioSeconds, 10);
     assert.ok(json.render!.cpuSeconds > 0 && json.render!.cpuRealTimeFactor > 1);
     assert.equal(json.idle, undefined);
+    assert.equal(json.tenListeners!.baseline.listeners, 10);
+    assert.ok(json.tenListeners!.optimized.chunksMeasured > 0, 'ten listeners received audio');
+    assert.match(md, /With ten listeners on the same station .*optimized ÷ baseline = \d/);
     assert.ok(!md.includes('## Idle stations'));
     assert.equal(json.streamsConcurrent, json.stream.baseline.pinned);
   });
