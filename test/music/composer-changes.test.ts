@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Composer, type ChordChange } from '../../src/music/composer.ts';
-import type { MusicParams, NoteEvent } from '../../src/music/types.ts';
+import { isRelease, type MusicParams, type NoteEvent } from '../../src/music/types.ts';
 import { chordAt, fraction, framesPerBeat, params, SAMPLE_RATE, scalePcs } from './score.ts';
 
 const CHUNK = 4800;
@@ -31,11 +31,11 @@ class Session {
   }
 
   after(frame: number, instrument: NoteEvent['instrument']): NoteEvent[] {
-    return this.events.filter((e) => e.instrument === instrument && e.startFrame >= frame);
+    return this.events.filter((e) => e.instrument === instrument && e.startFrame >= frame && !isRelease(e));
   }
 
   before(frame: number, instrument: NoteEvent['instrument']): NoteEvent[] {
-    return this.events.filter((e) => e.instrument === instrument && e.startFrame < frame);
+    return this.events.filter((e) => e.instrument === instrument && e.startFrame < frame && !isRelease(e));
   }
 }
 
