@@ -94,6 +94,11 @@ describe('Composer event stream', () => {
     assert.equal(serialize(run(11, 240, () => 480, changes).events), reference);
     assert.equal(serialize(run(11, 240, () => 48_000 * 30, changes).events), reference);
     assert.ok(reference.split('\n').length > 300, `${reference.split('\n').length} events`);
+    assert.equal(
+      reference.split('\n').filter((l) => l.startsWith('release ')).length,
+      3,
+      'the key change released',
+    );
   });
 
   it('holds per-frame chunking (generate called for every 7 frames) to the same stream', () => {
