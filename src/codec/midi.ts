@@ -1,4 +1,4 @@
-import { INSTRUMENTS, type Instrument, type NoteEvent } from '../music/types.ts';
+import { INSTRUMENTS, keepsPitch, type Instrument, type NoteEvent } from '../music/types.ts';
 import { CodecError } from './codec-error.ts';
 
 /**
@@ -25,6 +25,12 @@ const TRACK_NAMES: Record<Instrument, string> = {
   texture: 'Texture',
   perc: 'Percussion',
 };
+/**
+ * A release event (a key change) shortens the notes it ends among this many latest ones of the
+ * log: the longest notes (pad and drone, ≤ 2 bars and 2 beats) started at most ~15 s earlier,
+ * and the densest station hands out under 12 notes a beat.
+ */
+const RELEASE_LOOKBACK_NOTES = 512;
 /** Notes the log keeps at most: about 24 h of the densest station, ~100 MB of columns. */
 export const MIDI_MAX_NOTES = 4_000_000;
 
@@ -49,8 +55,23 @@ export class NoteLog {
     return this.countValue;
   }
 
-  /** Records a copy of `e`. Returns false (and records nothing) once maxNotes is reached. */
+  /**
+   * Records a copy of `e`. Returns false (and records nothing) once maxNotes is reached. A
+   * release event is not recorded: it ends the notes it releases (the score's order: notes
+   * arrive in start order, so those it releases are among the latest).
+   */
   add(e: NoteEvent): boolean {
+    if (e.kind === 'release') {
+      const inst = INSTRUMENTS.indexOf(e.instrument);
+      const at = e.startFrame;
+      const keep = e.keepPitchClasses ?? 0;
+      for (let j = this.countValue - 1; j >= Math.max(0, this.countValue - RELEASE_LOOKBACK_NOTES); j--) {
+        const start = this.start[j]!;
+        if (this.instrument[j] !== inst || start >= at) continue;
+        if (start + this.duration[j]! > at && !keepsPitch(keep, this.midi[j]!)) this.duration[j] = at - start;
+      }
+      return true;
+    }
     const i = this.countValue;
     if (i >= this.maxNotes) return false;
     if (i === this.start.length) this.grow();
@@ -105,8 +126,16 @@ interface TimedEvent {
   velocity: number;
 }
 
-/** Builds the file. `notes` may be a NoteLog or an array of NoteEvents, in any order. */
+/**
+ * Builds the file. `notes` may be a NoteLog or an array of NoteEvents, in any order; a release
+ * event in an array ends the notes before it that it releases, as in the synth.
+ */
 export function writeMidiFile(notes: NoteLog | readonly NoteEvent[], opts: MidiFileOptions): Uint8Array {
+  if (Array.isArray(notes)) {
+    const log = new NoteLog(notes.length + 1);
+    for (const n of notes as readonly NoteEvent[]) log.add(n);
+    notes = log;
+  }
   if (!(opts.bpm > 0) || !(opts.sampleRate > 0)) {
     throw new CodecError(
       'BAD_ARGUMENT',

@@ -10,6 +10,8 @@ export class EventQueue {
   private readonly duration: Float64Array;
   private readonly midi: Float64Array;
   private readonly velocity: Float64Array;
+  /** −1 for a note; for a release event, its keepPitchClasses mask (0…4095). */
+  private readonly keep: Int16Array;
   private head = 0;
   private tail = 0;
 
@@ -20,19 +22,24 @@ export class EventQueue {
     this.duration = new Float64Array(capacity);
     this.midi = new Float64Array(capacity);
     this.velocity = new Float64Array(capacity);
+    this.keep = new Int16Array(capacity);
   }
 
   get size(): number {
     return this.tail - this.head;
   }
 
-  /** Inserts in start order; false (nothing stored) when the queue is full. */
+  /**
+   * Inserts in start order; false (nothing stored) when the queue is full. `keep` is −1 for a
+   * note, or a release event's keepPitchClasses mask (then duration, midi and velocity are 0).
+   */
   push(
     instrument: number,
     startFrame: number,
     durationFrames: number,
     midi: number,
     velocity: number,
+    keep = -1,
   ): boolean {
     if (this.tail === this.capacity) {
       if (this.head === 0) return false;
@@ -46,6 +53,7 @@ export class EventQueue {
       this.duration[i] = this.duration[i - 1]!;
       this.midi[i] = this.midi[i - 1]!;
       this.velocity[i] = this.velocity[i - 1]!;
+      this.keep[i] = this.keep[i - 1]!;
       i--;
     }
     this.instrument[i] = instrument;
@@ -53,6 +61,7 @@ export class EventQueue {
     this.duration[i] = durationFrames;
     this.midi[i] = midi;
     this.velocity[i] = velocity;
+    this.keep[i] = keep;
     this.tail++;
     return true;
   }
@@ -64,6 +73,7 @@ export class EventQueue {
     this.duration.copyWithin(0, this.head, this.tail);
     this.midi.copyWithin(0, this.head, this.tail);
     this.velocity.copyWithin(0, this.head, this.tail);
+    this.keep.copyWithin(0, this.head, this.tail);
     this.head = 0;
     this.tail = n;
   }
@@ -88,6 +98,10 @@ export class EventQueue {
   }
   headVelocity(): number {
     return this.velocity[this.head]!;
+  }
+  /** −1 for a note, else the release event's keepPitchClasses mask. */
+  headKeep(): number {
+    return this.keep[this.head]!;
   }
 
   /** Removes the earliest event. */

@@ -28,6 +28,17 @@ export interface Instrument {
     framesToTick: number,
     timbre: TimbreGlide,
   ): void;
+  /**
+   * A release event (NoteEvent `kind: 'release'`): held notes that started before `atFrame`, of
+   * a pitch class not in `keepPitchClasses` (bit p for pitch class p; 0 = all), start their
+   * normal release at `atFrame` (at the control tick that reaches it). One-shot instruments ignore it.
+   */
+  release(keepPitchClasses: number, atFrame: number): void;
+  /**
+   * Pitch classes (bit p for pitch class p) of the voices whose note started before
+   * `startedBefore`: held ones when `heldOnly`, else all still sounding (0 for unpitched instruments).
+   */
+  pitchClasses(startedBefore: number, heldOnly: boolean): number;
   /** Control tick at absolute frame `positionFrames`: releases, envelopes, LFOs, filter coefficients for the next n frames. */
   control(positionFrames: number, n: number, timbre: TimbreGlide): void;
   /**

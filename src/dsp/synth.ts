@@ -172,7 +172,7 @@ export class Synth {
     return this.master.minLimiterGain;
   }
 
-  /** Queues a note (its fields are copied; the caller may reuse the object). */
+  /** Queues a note or a release event (its fields are copied; the caller may reuse the object). */
   schedule(e: NoteEvent): void {
     const inst = instrumentIndex(e.instrument);
     if (inst < 0) {
@@ -180,6 +180,15 @@ export class Synth {
       return;
     }
     const start = e.startFrame;
+    if (e.kind === 'release') {
+      const keep = e.keepPitchClasses ?? 0;
+      if (!Number.isFinite(start) || !Number.isInteger(keep) || keep < 0 || keep > 0xfff) {
+        this.droppedEvents++;
+        return;
+      }
+      if (!this.queue.push(inst, Math.ceil(start), 0, 0, 0, keep)) this.droppedEvents++;
+      return;
+    }
     const midi = e.midi;
     const velocity = e.velocity;
     if (!Number.isFinite(start) || !Number.isFinite(midi) || !Number.isFinite(velocity)) {
@@ -195,6 +204,16 @@ export class Synth {
       Math.min(1, Math.max(0, velocity)),
     );
     if (!ok) this.droppedEvents++;
+  }
+
+  /**
+   * Pitch classes (bit p for pitch class p) that an instrument's voices started before
+   * `startedBefore` hold (`heldOnly`) or still sound (held, releasing or fading): what a key
+   * change leaves sounding. 0 for an unknown instrument.
+   */
+  pitchClasses(instrument: NoteEvent['instrument'], startedBefore: number, heldOnly: boolean): number {
+    const i = instrumentIndex(instrument);
+    return i < 0 ? 0 : this.instruments[i]!.pitchClasses(startedBefore, heldOnly);
   }
 
   /** Glides to a new sound character over ~2 s. */
@@ -231,14 +250,17 @@ export class Synth {
       // expected an integer and deoptimizes.
       const toTick = (this.nextTickFrame - pos) | 0;
       while (q.size > 0 && q.nextStart() <= pos) {
-        this.instruments[q.headInstrument()]!.noteOn(
-          q.headMidi(),
-          q.headVelocity(),
-          pos,
-          q.headDuration(),
-          toTick,
-          this.timbre,
-        );
+        const keep = q.headKeep();
+        if (keep >= 0) this.instruments[q.headInstrument()]!.release(keep, pos);
+        else
+          this.instruments[q.headInstrument()]!.noteOn(
+            q.headMidi(),
+            q.headVelocity(),
+            pos,
+            q.headDuration(),
+            toTick,
+            this.timbre,
+          );
         q.pop();
       }
       let n = (count - off) | 0;

@@ -1,7 +1,7 @@
 import { Composer } from '../music/composer.ts';
 import { timbreFor } from '../music/presets.ts';
 import type { MusicParams, NoteEvent, NowInfo } from '../music/types.ts';
-import { SAMPLE_RATE } from '../music/types.ts';
+import { keepsPitch, SAMPLE_RATE } from '../music/types.ts';
 import { Synth } from '../dsp/synth.ts';
 
 /**
@@ -76,9 +76,23 @@ export class StationRenderer {
     });
   }
 
-  /** Copies a note into the sounding table, over one that has ended or else the one ending first. */
+  /**
+   * Copies a note into the sounding table, over one that has ended or else the one ending first.
+   * A release event ends the notes it releases there instead (so `wake` schedules them as heard).
+   */
   private remember(e: NoteEvent): void {
     const t = this.sounding;
+    if (e.kind === 'release') {
+      const at = e.startFrame;
+      const keep = e.keepPitchClasses ?? 0;
+      for (let i = 0; i < t.length; i++) {
+        const n = t[i]!;
+        if (n.durationFrames < 0 || n.instrument !== e.instrument || n.startFrame >= at) continue;
+        if (n.startFrame + n.durationFrames > at && !keepsPitch(keep, n.midi))
+          n.durationFrames = at - n.startFrame;
+      }
+      return;
+    }
     let slot = 0;
     let slotEnd = Infinity;
     for (let i = 0; i < t.length; i++) {
@@ -177,6 +191,14 @@ export class StationRenderer {
     this.paramsValue = { ...next };
     this.pendingTimbre = { atFrame: effectiveAt, params: this.paramsValue };
     return effectiveAt;
+  }
+
+  /**
+   * Pitch classes (bit p for pitch class p) the synth's voices of `instrument` whose notes started
+   * before `startedBefore` hold (`heldOnly`) or still sound; 0 while asleep (see Synth.pitchClasses).
+   */
+  pitchClasses(instrument: NoteEvent['instrument'], startedBefore: number, heldOnly: boolean): number {
+    return this.synth === null ? 0 : this.synth.pitchClasses(instrument, startedBefore, heldOnly);
   }
 
   /** What is sounding at the current position. */

@@ -21,12 +21,14 @@ const PAD_OVERLAP_MIN_BEATS = 1;
 const PAD_OVERLAP_MAX_BEATS = 2;
 /**
  * Pad and drone notes are held for about this long at most: a longer chord is re-struck with one
- * voice moved (motion inside long, sparse chords), and a key change asked for after the notes were
- * handed out (a NoteEvent has no note-off) overlaps the new key for at most the rest of a segment:
- * over 200 random changes at 70 BPM, median 6 beats, at most 10 (17 with whole-chord notes).
+ * voice moved (motion inside long, sparse chords). A key or mode change asked for after the notes
+ * were handed out releases those not in the new scale at the change (`releaseOutOfScale`).
  * A remainder shorter than this joins the last segment.
  */
 const PAD_SEGMENT_BARS = 2;
+
+/** The instruments whose notes a key or mode change releases (texture and percussion are unpitched or short). */
+const RELEASED_AT_KEY_CHANGE: readonly Instrument[] = ['pad', 'drone', 'keys'];
 
 /** Sub-stream labels for Rng.fork: each layer draws from its own stream. */
 const STREAM_HARMONY = 1;
@@ -116,7 +118,15 @@ export class Composer {
     this.percussion = new PercussionWriter(root.fork(STREAM_PERC));
     this.padRng = root.fork(STREAM_PAD);
     for (let i = 0; i < EVENTS_PER_BEAT_MAX; i++) {
-      this.events.push({ instrument: 'pad', startFrame: 0, durationFrames: 0, midi: 0, velocity: 0 });
+      this.events.push({
+        instrument: 'pad',
+        startFrame: 0,
+        durationFrames: 0,
+        midi: 0,
+        velocity: 0,
+        kind: 'note',
+        keepPitchClasses: 0,
+      });
     }
     for (let i = 0; i < MAX_PENDING_CHANGES; i++) this.pendingParams.push({ ...this.params });
     this.layerSink = (instrument, positionBeats, durationBeats, midi, velocity) =>
@@ -239,6 +249,7 @@ export class Composer {
     this.eventCursor = 0;
     this.composingBeat = beat;
     const keyChanged = this.applyPending(beat);
+    if (keyChanged) this.releaseOutOfScale(beat);
     const intensity = this.params.intensity;
     if (beat % BEATS_PER_BAR === 0) {
       if (this.chord === null || beat >= this.chordEndBeat || keyChanged) this.startChord(beat, keyChanged);
@@ -301,8 +312,8 @@ export class Composer {
 
   /**
    * Pad and drone notes from a bar line for one segment of the chord, plus the crossfade into what follows.
-   * Notes already handed out cannot be shortened, so a key change asked for later lets the
-   * current segment ring out over the pivot chord, which is chosen to share the most tones with it.
+   * A key change asked for later releases the segment's notes that leave the scale at the change
+   * (`releaseOutOfScale`); the others ring on into the pivot chord, chosen to share the most tones with it.
    */
   private padSegment(beat: number, revoice: boolean): void {
     const segment = PAD_SEGMENT_BARS * BEATS_PER_BAR;
@@ -325,6 +336,23 @@ export class Composer {
     const bass = v[0]!;
     const droneMidi = this.region!.pedal ? bass - 3 - mod(bass - 3 - this.scale.tonicPc, 12) : bass - 12;
     this.push('drone', beat, length + PAD_OVERLAP_MAX_BEATS, droneMidi, 0.5 + rng.range(-0.05, 0.05));
+  }
+
+  /**
+   * At a key or mode change (a bar line): release events, first among the beat's events, so that
+   * the sustained notes handed out before (pad, drone, and melody notes, which can be long) whose
+   * pitch class is not in the new scale start their release right at the change instead of
+   * ringing on over the new key. Notes that fit the new scale ring on; the new chord starts at
+   * the same frame, voiced in the new scale.
+   */
+  private releaseOutOfScale(beat: number): void {
+    for (let i = 0; i < RELEASED_AT_KEY_CHANGE.length; i++) {
+      this.push(RELEASED_AT_KEY_CHANGE[i]!, beat, 0, 0, 0);
+      const e = this.events[this.eventCount - 1]!;
+      e.kind = 'release';
+      e.durationFrames = 0;
+      e.keepPitchClasses = this.scale.pitchClassMask;
+    }
   }
 
   /** `beats`, or fewer where a key or mode change already waiting cuts in. */
@@ -355,6 +383,8 @@ export class Composer {
     );
     e.midi = Math.min(127, Math.max(0, Math.round(midi)));
     e.velocity = Math.min(1, Math.max(0, velocity));
+    e.kind = 'note';
+    e.keepPitchClasses = 0;
   }
 
   /** Stable insertion sort by start frame (a beat holds a handful of events). */

@@ -43,6 +43,8 @@ export class Scale {
   readonly intervals: readonly number[];
   /** The tonic's reference note for step 0: between F#3 and F4, so melodies centre around C5. */
   readonly tonicMidi: number;
+  /** The scale's pitch classes as a bit mask: bit p (`1 << p`) for pitch class p (a release's `keepPitchClasses`). */
+  readonly pitchClassMask: number;
   private readonly member: Uint8Array = new Uint8Array(12);
 
   constructor(tonicPc: number, mode: Mode) {
@@ -50,7 +52,12 @@ export class Scale {
     this.mode = mode;
     this.intervals = MODE_INTERVALS[mode];
     this.tonicMidi = 60 + this.tonicPc - (this.tonicPc > 5 ? 12 : 0);
-    for (const i of this.intervals) this.member[(this.tonicPc + i) % 12] = 1;
+    let mask = 0;
+    for (const i of this.intervals) {
+      this.member[(this.tonicPc + i) % 12] = 1;
+      mask |= 1 << ((this.tonicPc + i) % 12);
+    }
+    this.pitchClassMask = mask;
   }
 
   contains(midiOrPc: number): boolean {

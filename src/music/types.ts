@@ -68,6 +68,33 @@ export interface NoteEvent {
   midi: number;
   /** 0…1. Maps to level and brightness. */
   velocity: number;
+  /**
+   * What the event does: absent or `'note'` starts a note; `'release'` ends notes early (a key or
+   * mode change): at `startFrame`, every held note of `instrument` that started before it and
+   * whose pitch class is not in `keepPitchClasses` enters its release (the instrument's own
+   * release envelope). A release has no pitch of its own: `durationFrames`, `midi` and
+   * `velocity` are 0.
+   */
+  kind?: NoteEventKind;
+  /** For a release: the pitch classes that ring on, bit p (`1 << p`, C = 0) for pitch class p; 0 releases all. */
+  keepPitchClasses?: number;
+}
+
+export type NoteEventKind = 'note' | 'release';
+
+/** Whether an event is a release rather than a note (see `NoteEvent.kind`). */
+export function isRelease(e: NoteEvent): boolean {
+  return e.kind === 'release';
+}
+
+/** Pitch class (0–11, C = 0) of a MIDI note. */
+export function pitchClassOf(midi: number): number {
+  return ((Math.round(midi) % 12) + 12) % 12;
+}
+
+/** Whether a release event's `keepPitchClasses` lets notes of this MIDI note's pitch class ring on. */
+export function keepsPitch(keepPitchClasses: number, midi: number): boolean {
+  return ((keepPitchClasses >> pitchClassOf(midi)) & 1) === 1;
 }
 
 /** What is sounding at a position, for display (`now` messages). */

@@ -138,3 +138,50 @@ test('NoteLog copies reused event objects and converts to the same file as the a
   assert.equal(small.add(score[2]!), false);
   assert.equal(small.count, 2);
 });
+
+test('a release event ends the notes it releases (in an array and in a NoteLog) and writes no note of its own', () => {
+  const release = (instrument: NoteEvent['instrument'], beat: number, keep: number): NoteEvent => ({
+    instrument,
+    startFrame: beat * SR,
+    durationFrames: 0,
+    midi: 0,
+    velocity: 0,
+    kind: 'release',
+    keepPitchClasses: keep,
+  });
+  const notes: NoteEvent[] = [
+    note('pad', 0, 4, 57), // A: kept
+    note('pad', 0, 4, 60), // C: released at beat 2
+    note('keys', 1, 0.5, 69), // released at 1.25 (keep none)
+    release('keys', 1.25, 0),
+    release('pad', 2, 1 << 9),
+    note('pad', 2, 2, 61), // starts on the release's frame, after it: untouched
+    note('keys', 3, 0.5, 72),
+  ];
+  const log = new NoteLog();
+  const reused: NoteEvent = { instrument: 'pad', startFrame: 0, durationFrames: 0, midi: 0, velocity: 0 };
+  for (const n of notes) assert.ok(log.add(Object.assign(reused, { kind: 'note', keepPitchClasses: 0 }, n)));
+  assert.equal(log.count, 5, 'releases are not recorded as notes');
+  const opts = { bpm: BPM, sampleRate: SR, endFrame: 8 * SR };
+  const bytes = writeMidiFile(notes, opts);
+  assert.ok(Buffer.from(writeMidiFile(log, opts)).equals(Buffer.from(bytes)));
+  const file = parseMidiFile(bytes);
+  const spans = (t: MidiTrack) => {
+    const ons = noteOns(t);
+    const offs = noteOffs(t);
+    return ons.map((on) => [
+      on.data1,
+      on.tick,
+      offs.find((o) => o.data1 === on.data1 && o.tick > on.tick)!.tick,
+    ]);
+  };
+  assert.deepEqual(spans(file.tracks[1]!), [
+    [57, 0, 1920],
+    [60, 0, 960],
+    [61, 960, 1920],
+  ]);
+  assert.deepEqual(spans(file.tracks[2]!), [
+    [69, 480, 600],
+    [72, 1440, 1680],
+  ]);
+});

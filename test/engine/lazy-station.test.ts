@@ -5,16 +5,25 @@ import { ChunkRing, WS_PREFIX_BYTES } from '../../src/engine/ring.ts';
 import { StationRenderer } from '../../src/engine/station-renderer.ts';
 import { WAKE_WARMUP_MS, WorkerStation } from '../../src/engine/worker-station.ts';
 import { applyPatch, DEFAULT_PARAMS } from '../../src/music/params.ts';
-import type { NoteEvent } from '../../src/music/types.ts';
+import { pitchClassIndex, Scale } from '../../src/music/theory.ts';
+import { pitchClassOf, type NoteEvent } from '../../src/music/types.ts';
 
 const SR = 48_000;
 const CHUNK = 4800;
 const LEAD_MS = 150;
 const START_MONO_MS = 1_000_000;
 
-type Ev = [string, number, number, number, number];
+type Ev = [string, string, number, number, number, number, number];
 const copy = (out: Ev[]) => (e: NoteEvent) =>
-  out.push([e.instrument, e.startFrame, e.durationFrames, e.midi, e.velocity]);
+  out.push([
+    e.kind ?? 'note',
+    e.instrument,
+    e.startFrame,
+    e.durationFrames,
+    e.midi,
+    e.velocity,
+    e.keepPitchClasses ?? 0,
+  ]);
 
 function rms(l: Float32Array, r: Float32Array): number {
   let s = 0;
@@ -73,12 +82,69 @@ describe('lazy stations: the score after a sleep', () => {
     assert.ok(res.effA > 25 * SR, 'the change took effect after it was asked for');
     assert.equal(res.effB, res.effA, 'same effective position asleep and awake');
     assert.ok(res.evA.length > 50, `enough notes to compare (${res.evA.length})`);
+    // The mode change releases the pad, drone and keys notes that leave the scale: events too.
+    const releases = res.evA.filter((e) => e[0] === 'release');
+    assert.deepEqual(
+      releases.map((e) => [e[1], e[2]]),
+      ['pad', 'drone', 'keys'].map((i) => [i, res.effA]),
+    );
     assert.deepEqual(res.evB, res.evA);
     // Audio from the wake position on: not silent, and as loud as the continuous station's (the
     // warm-up settled attacks and reverb); samples differ (a fresh synth), the score does not.
     const loud = (x: number[]) => x.slice(0, 10).reduce((s, v) => s + v, 0) / 10;
     assert.ok(loud(res.rmsB) > 0.005, `audible after the warm-up (rms ${loud(res.rmsB)})`);
     assert.ok(loud(res.rmsB) > 0.6 * loud(res.rmsA), `rms ${loud(res.rmsB)} vs ${loud(res.rmsA)}`);
+  });
+
+  it('a station woken just after a key change it slept through holds the notes of one that never slept', () => {
+    const seed = 11;
+    const params = { ...DEFAULT_PARAMS };
+    const change = applyPatch(params, { key: 'F#', mode: 'phrygian' });
+    const mask = new Scale(pitchClassIndex('F#'), 'phrygian').pitchClassMask;
+    const changeAt = 20 * SR;
+    const warmup = (WAKE_WARMUP_MS * SR) / 1000;
+    const notes: NoteEvent[] = [];
+    const a = new StationRenderer({ seed, params });
+    const b = new StationRenderer({ seed, params, onEvent: (e) => notes.push({ ...e }) });
+    const l = new Float32Array(CHUNK);
+    const r = new Float32Array(CHUNK);
+    let effA = -1;
+    for (let pos = 0; pos < changeAt; pos += CHUNK) b.render(l, r, CHUNK);
+    b.sleep();
+    const effB = b.change(change);
+    // Wake so that the warm-up starts half a second after the change: within the released notes' release.
+    const wakeAt = Math.ceil((effB + SR / 2 + warmup) / CHUNK) * CHUNK;
+    b.skipTo(wakeAt - warmup - CHUNK);
+    assert.equal(b.wake(wakeAt, warmup), warmup);
+    b.render(l, r, CHUNK);
+    for (let pos = 0; pos < b.positionFrames; pos += CHUNK) {
+      if (pos === changeAt) effA = a.change(change);
+      a.render(l, r, CHUNK);
+    }
+    assert.equal(effA, effB);
+    assert.equal(a.positionFrames, b.positionFrames);
+    const warmStart = wakeAt - warmup;
+    // The precondition: pad or drone notes from before the change, outside the new scale, were
+    // meant to be held past the warm-up's start.
+    const outside = notes.filter(
+      (n) =>
+        (n.instrument === 'pad' || n.instrument === 'drone') &&
+        n.kind !== 'release' &&
+        n.startFrame < effB &&
+        n.startFrame + n.durationFrames > warmStart + CHUNK &&
+        ((mask >> pitchClassOf(n.midi)) & 1) === 0,
+    );
+    assert.ok(outside.length >= 1, 'out-of-scale notes were meant to ring past the warm-up start');
+    for (const inst of ['pad', 'drone'] as const) {
+      const held = b.pitchClasses(inst, Infinity, true);
+      assert.ok(held !== 0, `${inst} holds notes after the wake-up`);
+      assert.equal(held & ~mask, 0, `${inst} holds pitch classes outside the new scale`);
+      assert.equal(
+        held,
+        a.pitchClasses(inst, Infinity, true),
+        `${inst}: the same pitch classes as the station that never slept`,
+      );
+    }
   });
 
   it('render() refuses to run asleep and skipTo() refuses to run awake', () => {

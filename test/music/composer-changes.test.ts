@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Composer, type ChordChange } from '../../src/music/composer.ts';
-import type { MusicParams, NoteEvent } from '../../src/music/types.ts';
+import { isRelease, type MusicParams, type NoteEvent } from '../../src/music/types.ts';
 import { chordAt, fraction, framesPerBeat, params, SAMPLE_RATE, scalePcs } from './score.ts';
 
 const CHUNK = 4800;
@@ -31,11 +31,11 @@ class Session {
   }
 
   after(frame: number, instrument: NoteEvent['instrument']): NoteEvent[] {
-    return this.events.filter((e) => e.instrument === instrument && e.startFrame >= frame);
+    return this.events.filter((e) => e.instrument === instrument && e.startFrame >= frame && !isRelease(e));
   }
 
   before(frame: number, instrument: NoteEvent['instrument']): NoteEvent[] {
-    return this.events.filter((e) => e.instrument === instrument && e.startFrame < frame);
+    return this.events.filter((e) => e.instrument === instrument && e.startFrame < frame && !isRelease(e));
   }
 }
 
@@ -81,6 +81,45 @@ describe('Composer parameter changes', () => {
         );
       }
     }
+  });
+
+  it('releases at a key or mode change the pad, drone and keys notes outside the new scale, and at nothing else', () => {
+    const s = new Session(params({ key: 'A', mode: 'aeolian', bpm: 70 }));
+    s.advance(60);
+    // A tempo and intensity change: no release.
+    s.composer.schedule(params({ key: 'A', mode: 'aeolian', bpm: 80, intensity: 0.7 }), s.position);
+    s.advance(30);
+    assert.equal(s.events.filter(isRelease).length, 0, 'no release without a key or mode change');
+    const at = s.composer.schedule(
+      params({ key: 'C#', mode: 'phrygian', bpm: 80, intensity: 0.7 }),
+      s.position,
+    );
+    s.advance(30);
+    const releases = s.events.filter(isRelease);
+    const newPcs = scalePcs('C#', 'phrygian');
+    let keep = 0;
+    for (const pc of newPcs) keep |= 1 << pc;
+    assert.deepEqual(
+      releases.map((e) => [e.instrument, e.startFrame, e.keepPitchClasses]),
+      ['pad', 'drone', 'keys'].map((i) => [i, at, keep]),
+    );
+    // First among the events at the change, so the new chord's notes on that frame are not released.
+    const first = s.events.findIndex((e) => e.startFrame >= at);
+    assert.deepEqual(
+      s.events.slice(first, first + 3).map((e) => e.kind),
+      ['release', 'release', 'release'],
+    );
+    // The precondition: notes given out before the change, outside the new scale, held past it.
+    const held = s.events.filter(
+      (e) =>
+        !isRelease(e) &&
+        e.instrument !== 'perc' &&
+        e.instrument !== 'texture' &&
+        e.startFrame < at &&
+        e.startFrame + e.durationFrames > at &&
+        !newPcs.has(e.midi % 12),
+    );
+    assert.ok(held.length >= 1, 'out-of-scale notes were held over the change');
   });
 
   it('changes tempo at the next beat, and later beats and notes follow the new tempo', () => {

@@ -9,7 +9,10 @@ import { beatPosition, compose, params, SAMPLE_RATE } from './score.ts';
 
 function serialize(events: NoteEvent[]): string {
   return events
-    .map((e) => `${e.instrument}@${e.startFrame}+${e.durationFrames}:${e.midi}:${e.velocity}`)
+    .map(
+      (e) =>
+        `${e.kind ?? 'note'} ${e.instrument}@${e.startFrame}+${e.durationFrames}:${e.midi}:${e.velocity}:${e.keepPitchClasses ?? 0}`,
+    )
     .join('\n');
 }
 
@@ -43,10 +46,20 @@ function run(
       assert.ok(e.startFrame < next, `event at ${e.startFrame} not before untilFrame ${next}`);
       assert.ok(e.startFrame >= last, 'events out of order');
       assert.ok(Number.isInteger(e.midi) && e.midi >= 0 && e.midi <= 127, `midi ${e.midi}`);
-      assert.ok(
-        e.velocity >= 0 && e.velocity <= 1 && e.durationFrames >= 1,
-        `velocity ${e.velocity} duration ${e.durationFrames}`,
-      );
+      if (e.kind === 'release') {
+        // A release (at a key or mode change) keeps the new scale's seven pitch classes.
+        const keep = e.keepPitchClasses ?? 0;
+        assert.equal(e.durationFrames, 0);
+        assert.ok(Number.isInteger(keep) && keep > 0 && keep <= 0xfff, `keep ${keep}`);
+        let bits = 0;
+        for (let pc = 0; pc < 12; pc++) bits += (keep >> pc) & 1;
+        assert.equal(bits, 7, 'a seven-note scale');
+      } else {
+        assert.ok(
+          e.velocity >= 0 && e.velocity <= 1 && e.durationFrames >= 1,
+          `velocity ${e.velocity} duration ${e.durationFrames}`,
+        );
+      }
       last = e.startFrame;
       events.push({ ...e });
     });
@@ -81,6 +94,11 @@ describe('Composer event stream', () => {
     assert.equal(serialize(run(11, 240, () => 480, changes).events), reference);
     assert.equal(serialize(run(11, 240, () => 48_000 * 30, changes).events), reference);
     assert.ok(reference.split('\n').length > 300, `${reference.split('\n').length} events`);
+    assert.equal(
+      reference.split('\n').filter((l) => l.startsWith('release ')).length,
+      3,
+      'the key change released',
+    );
   });
 
   it('holds per-frame chunking (generate called for every 7 frames) to the same stream', () => {

@@ -35,7 +35,7 @@ export function compose(seed: number, p: MusicParams, seconds: number, chunkFram
 }
 
 export function only(events: NoteEvent[], instrument: Instrument): NoteEvent[] {
-  return events.filter((e) => e.instrument === instrument);
+  return events.filter((e) => e.instrument === instrument && e.kind !== 'release');
 }
 
 export function scalePcs(key: PitchClass, mode: Mode): Set<number> {

@@ -3,7 +3,8 @@ import type { Instrument } from '../instrument.ts';
 import { Envelope } from '../envelope.ts';
 import type { Rng } from '../../music/rng.ts';
 import { midiToHz } from '../tables.ts';
-import { allocateVoice } from '../voice-pool.ts';
+import { pitchClassOf } from '../../music/types.ts';
+import { allocateVoice, releaseVoices, voicePitchClasses } from '../voice-pool.ts';
 
 const ATTACK_SECONDS = 4;
 const RELEASE_T60_SECONDS = 5;
@@ -19,6 +20,8 @@ class DroneVoice {
   readonly env: Envelope;
   startFrame = 0;
   releaseAtFrame = 0;
+  /** Pitch class of the note (0–11), for releases at a key change. */
+  pitchClass = 0;
   /** The oscillator is a rotating phasor (cos, sin): four multiplies a sample, no table reads. */
   cos = 1;
   sin = 0;
@@ -80,8 +83,18 @@ export class DroneInstrument implements Instrument {
     v.drift = 1 + DRIFT_DEPTH * Math.sin(2 * Math.PI * v.driftPhase);
     v.startFrame = startFrame;
     v.releaseAtFrame = startFrame + Math.max(0, durationFrames);
+    v.pitchClass = pitchClassOf(midi);
     v.env.start(1, ATTACK_SECONDS, 1, 1, RELEASE_T60_SECONDS, sr);
     this.plan(v, framesToTick);
+  }
+
+  /** A release event: held notes not in `keepPitchClasses` release at `atFrame` (voice-pool.ts). */
+  release(keepPitchClasses: number, atFrame: number): void {
+    releaseVoices(this.voices, keepPitchClasses, atFrame);
+  }
+
+  pitchClasses(startedBefore: number, heldOnly: boolean): number {
+    return voicePitchClasses(this.voices, startedBefore, heldOnly);
   }
 
   control(positionFrames: number, n: number): void {

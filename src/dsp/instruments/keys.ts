@@ -4,7 +4,8 @@ import { Envelope } from '../envelope.ts';
 import { panLeft, panRight } from '../pan.ts';
 import { midiToHz, SINE_TABLE, SINE_TABLE_SIZE } from '../tables.ts';
 import type { TimbreGlide } from '../timbre-glide.ts';
-import { allocateVoice } from '../voice-pool.ts';
+import { pitchClassOf } from '../../music/types.ts';
+import { allocateVoice, releaseVoices, voicePitchClasses } from '../voice-pool.ts';
 
 /** Modulator:carrier ratio from bellness: 1:1 (electric piano) … 1:3.5 (bell). */
 const RATIO_MIN = 1;
@@ -26,6 +27,8 @@ class KeysVoice {
   readonly env: Envelope;
   startFrame = 0;
   releaseAtFrame = 0;
+  /** Pitch class of the note (0–11), for releases at a key change. */
+  pitchClass = 0;
   /** Carrier phase (cycles) and increment: read from the sine table, phase-modulated. */
   pc = 0;
   ic = 0;
@@ -102,6 +105,7 @@ export class KeysInstrument implements Instrument {
     v.idxCoefPerPeriod = Math.pow(v.idxCoefPerFrame, this.controlFrames);
     v.startFrame = startFrame;
     v.releaseAtFrame = startFrame + Math.max(0, durationFrames);
+    v.pitchClass = pitchClassOf(midi);
     const pan = Math.max(-0.5, Math.min(0.5, (midi - 66) / 30)) * 0.7;
     const level = VOICE_GAIN * (0.2 + 0.8 * velocity * velocity);
     v.gainL = panLeft(pan, level);
@@ -110,6 +114,15 @@ export class KeysInstrument implements Instrument {
     const decay = DECAY_T60_SECONDS * Math.min(1.5, Math.max(0.4, Math.pow(261.6 / hz, 0.5)));
     v.env.start(1, ATTACK_SECONDS, decay, 0, RELEASE_T60_SECONDS, sr);
     this.plan(v, framesToTick);
+  }
+
+  /** A release event: held notes not in `keepPitchClasses` release at `atFrame` (voice-pool.ts). */
+  release(keepPitchClasses: number, atFrame: number): void {
+    releaseVoices(this.voices, keepPitchClasses, atFrame);
+  }
+
+  pitchClasses(startedBefore: number, heldOnly: boolean): number {
+    return voicePitchClasses(this.voices, startedBefore, heldOnly);
   }
 
   control(positionFrames: number, n: number): void {

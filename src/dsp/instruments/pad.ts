@@ -6,7 +6,8 @@ import { panLeft, panRight } from '../pan.ts';
 import { setSvf } from '../svf.ts';
 import { midiToHz } from '../tables.ts';
 import type { TimbreGlide } from '../timbre-glide.ts';
-import { allocateVoice } from '../voice-pool.ts';
+import { pitchClassOf } from '../../music/types.ts';
+import { allocateVoice, releaseVoices, voicePitchClasses } from '../voice-pool.ts';
 
 /** Detune of the outer saws, drawn per note (cents). */
 const DETUNE_MIN_CENTS = 5;
@@ -43,6 +44,8 @@ class PadVoice {
   readonly env: Envelope;
   startFrame = 0;
   releaseAtFrame = 0;
+  /** Pitch class of the note (0–11), for releases at a key change. */
+  pitchClass = 0;
   // Saw phases (cycles) and increments (cycles per half-rate sample).
   p1 = 0;
   p2 = 0;
@@ -147,6 +150,7 @@ export class PadInstrument implements Instrument {
     v.lp = 0;
     v.startFrame = startFrame;
     v.releaseAtFrame = startFrame + Math.max(0, durationFrames);
+    v.pitchClass = pitchClassOf(midi);
     const pan = rng.range(-PAN_SPREAD, PAN_SPREAD);
     const level = VOICE_GAIN * (0.45 + 0.55 * velocity);
     v.gainL = panLeft(pan, level);
@@ -173,6 +177,15 @@ export class PadInstrument implements Instrument {
   }
 
   /** Control tick at absolute frame `positionFrames`, planning the next n frames. */
+  /** A release event: held notes not in `keepPitchClasses` release at `atFrame` (voice-pool.ts). */
+  release(keepPitchClasses: number, atFrame: number): void {
+    releaseVoices(this.voices, keepPitchClasses, atFrame);
+  }
+
+  pitchClasses(startedBefore: number, heldOnly: boolean): number {
+    return voicePitchClasses(this.voices, startedBefore, heldOnly);
+  }
+
   control(positionFrames: number, n: number, timbre: TimbreGlide): void {
     const voices = this.voices;
     const half = this.halfSamplesIn(n);

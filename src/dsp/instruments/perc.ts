@@ -171,6 +171,14 @@ export class PercInstrument implements Instrument {
     v.env.tick(framesToTick);
   }
 
+  /** One-shot sounds decay by themselves: a release event changes nothing. */
+  release(_keepPitchClasses: number, _atFrame: number): void {}
+
+  /** Unpitched: no pitch classes. */
+  pitchClasses(_startedBefore: number, _heldOnly: boolean): number {
+    return 0;
+  }
+
   control(_positionFrames: number, n: number): void {
     const sr = this.sampleRate;
     for (let i = 0; i < this.voices.length; i++) {

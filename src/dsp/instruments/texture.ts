@@ -5,7 +5,8 @@ import type { Rng } from '../../music/rng.ts';
 import { panLeft, panRight } from '../pan.ts';
 import { setSvf } from '../svf.ts';
 import { INT32_TO_UNIT, midiToHz } from '../tables.ts';
-import { allocateVoice } from '../voice-pool.ts';
+import { pitchClassOf } from '../../music/types.ts';
+import { allocateVoice, releaseVoices, voicePitchClasses } from '../voice-pool.ts';
 
 const ATTACK_SECONDS = 2.5;
 const RELEASE_T60_SECONDS = 5;
@@ -24,6 +25,8 @@ class TextureVoice {
   readonly env: Envelope;
   startFrame = 0;
   releaseAtFrame = 0;
+  /** Pitch class of the note (0–11), for releases at a key change. */
+  pitchClass = 0;
   noise = 1;
   ic1 = 0;
   ic2 = 0;
@@ -93,6 +96,7 @@ export class TextureInstrument implements Instrument {
     v.level = VOICE_GAIN * (0.4 + 0.6 * velocity);
     v.startFrame = startFrame;
     v.releaseAtFrame = startFrame + Math.max(0, durationFrames);
+    v.pitchClass = pitchClassOf(midi);
     v.env.start(1, ATTACK_SECONDS, 1, 1, RELEASE_T60_SECONDS, this.sampleRate);
     // The gains start at their target: nothing to glide from, the envelope starts at zero anyway.
     this.setPan(v);
@@ -105,6 +109,15 @@ export class TextureInstrument implements Instrument {
     const pan = PAN_WIDTH * Math.sin(2 * Math.PI * v.panPhase);
     v.targetL = panLeft(pan, v.level);
     v.targetR = panRight(pan, v.level);
+  }
+
+  /** A release event: held notes not in `keepPitchClasses` release at `atFrame` (voice-pool.ts). */
+  release(keepPitchClasses: number, atFrame: number): void {
+    releaseVoices(this.voices, keepPitchClasses, atFrame);
+  }
+
+  pitchClasses(startedBefore: number, heldOnly: boolean): number {
+    return voicePitchClasses(this.voices, startedBefore, heldOnly);
   }
 
   control(positionFrames: number, n: number): void {
