@@ -62,6 +62,13 @@ const TOOLS = [
         : onPath('promtool'),
     hint: 'or set PROMTOOL to a promtool binary',
   },
+  {
+    name: 'redis-server',
+    pkg: 'redis-server',
+    neededBy: 'the cluster tests (origin and edge roles over a real Redis)',
+    find: () =>
+      onPath('redis-server') ?? (executable('/usr/bin/redis-server') ? '/usr/bin/redis-server' : undefined),
+  },
 ];
 
 function executable(p) {

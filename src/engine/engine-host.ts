@@ -62,6 +62,16 @@ export interface EngineStation {
   opusTiersEncoding: number;
 }
 
+/**
+ * The clock of a station another process started (a standby origin taking it over, src/cluster/):
+ * it is rendered from the chunk due now at the same position of the same score, and that first
+ * chunk carries the discontinuity flag.
+ */
+export interface ResumeClock {
+  startMonoMs: number;
+  wallOffsetMs: number;
+}
+
 /** A station's `now` report from its worker (`next` is a forecast, or null). */
 export interface NowEvent extends NowReport {
   id: string;
@@ -464,7 +474,7 @@ export class EngineHost extends EventEmitter {
     id: string,
     seed: number,
     params: MusicParams,
-    opts: { live?: boolean } = {},
+    opts: { live?: boolean; resume?: ResumeClock } = {},
   ): Promise<EngineStation> {
     if (this.closed) throw new EngineError('closed', 'the engine is closed');
     const { chunkFrames } = this.options;
@@ -479,8 +489,8 @@ export class EngineHost extends EventEmitter {
       seed,
       ring: this.takeRing(),
       // Set by the worker once the station is built (see AddStationMessage.startMonoMs).
-      startMonoMs: 0,
-      wallOffsetMs: wallOffsetMs(),
+      startMonoMs: opts.resume?.startMonoMs ?? 0,
+      wallOffsetMs: opts.resume?.wallOffsetMs ?? wallOffsetMs(),
       chunkFrames,
       chunkMs,
       oggHeader: new Uint8Array(0),
@@ -489,7 +499,8 @@ export class EngineHost extends EventEmitter {
       params: { ...params },
       workerIndex: index,
       bufferedMs: 0,
-      wish: { mp3: false, tiers: 0, live: opts.live !== false },
+      // A resumed station starts asleep: waking it composes the score up to the chunk due now.
+      wish: { mp3: false, tiers: 0, live: opts.resume ? false : opts.live !== false },
       mp3Encoding: false,
       opusTiersEncoding: 0,
     };
@@ -502,7 +513,7 @@ export class EngineHost extends EventEmitter {
       oggHeader: Uint8Array;
       startMonoMs: number;
     }>(`add:${id}`);
-    this.post(slot, this.addMessage(st, 0, false));
+    this.post(slot, this.addMessage(st, 0, opts.resume !== undefined));
     try {
       const r = await reply;
       st.oggHeader = r.oggHeader;
@@ -514,6 +525,7 @@ export class EngineHost extends EventEmitter {
       if (this.stations.get(id) === st) this.removeStation(id, { inUse: false });
       throw err;
     }
+    if (opts.resume && opts.live !== false) this.setLive(id, true);
     return st;
   }
 
