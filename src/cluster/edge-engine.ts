@@ -22,6 +22,7 @@ import {
   CONTROL_CHANNEL,
   CONTROL_TIMEOUT_MS,
   STATIONS_KEY,
+  STATION_CHANNEL,
   STATION_START_TIMEOUT_MS,
   WISH_CHANNEL,
   WISH_REFRESH_MS,
@@ -31,7 +32,9 @@ import {
   type ControlRequest,
   type EdgeWish,
   type ParamsEvent,
+  type StationEvent,
   type StationMeta,
+  isPersonalId,
 } from './keys.ts';
 import { connectRedis, whenReady, type ClusterLog } from './redis.ts';
 
@@ -75,7 +78,8 @@ export interface EdgeEngineOptions extends EngineOptions {
  * read it as they read an engine worker's ring. Changes go to the owning origin through Redis;
  * wishes (MP3, tiers, live) are published for the origins to encode.
  *
- * Events: 'now' (NowEvent), 'params' (ParamsChangeEvent), 'stats' (none are emitted: nothing is
+ * Events: 'now' (NowEvent), 'params' (ParamsChangeEvent), 'station-added' (id: a shared station
+ * another node defined), 'station-removed' (id: removed by another node); no 'stats' (nothing is
  * rendered here).
  *
  * Lifecycle: owns three Redis connections (commands, blocking stream reads, pub/sub replies), its
@@ -119,8 +123,11 @@ export class EdgeEngine extends EventEmitter implements Engine {
     await Promise.all(
       [this.redis, this.reader, this.sub].map((c) => whenReady(c, STATION_START_TIMEOUT_MS, this.shown)),
     );
-    this.sub.on('message', (_channel: string, message: string) => this.onReply(message));
-    await this.sub.subscribe(keys.reply(this.node));
+    this.sub.on('message', (channel: string, message: string) => {
+      if (channel === STATION_CHANNEL) this.onStationEvent(message);
+      else this.onReply(message);
+    });
+    await this.sub.subscribe(keys.reply(this.node), STATION_CHANNEL);
     this.refreshTimer = setInterval(() => void this.refresh(), WISH_REFRESH_MS);
     this.refreshTimer.unref();
     this.readLoop = this.read();
@@ -136,8 +143,12 @@ export class EdgeEngine extends EventEmitter implements Engine {
     let meta: StationMeta | null = null;
     try {
       // The first node to define a station fixes its seed and parameters for the whole cluster.
-      await this.redis.set(keys.def(id), JSON.stringify({ seed, params }), 'NX');
+      const defined = await this.redis.set(keys.def(id), JSON.stringify({ seed, params }), 'NX');
       await this.redis.sadd(STATIONS_KEY, id);
+      if (defined === 'OK' && !isPersonalId(id)) {
+        const event: StationEvent = { op: 'added', id, node: this.node };
+        await this.redis.publish(STATION_CHANNEL, JSON.stringify(event));
+      }
       await this.writeWish(id, { mp3: false, tiers: 0, live: opts.live !== false });
       const deadline = Date.now() + STATION_START_TIMEOUT_MS;
       while (!this.closed && Date.now() < deadline) {
@@ -195,10 +206,37 @@ export class EdgeEngine extends EventEmitter implements Engine {
     return st;
   }
 
-  /** Stops reading the station here (the cluster goes on running it for other edges). */
+  /**
+   * Removes the station from the whole cluster (an API delete, a personal session that ended): its
+   * keys go, the owning origin stops it, and every edge removes it from its registry.
+   */
   removeStation(id: string): void {
     if (!this.stations.delete(id)) return;
-    void this.redis.hdel(keys.wish(id), this.node).catch(() => 0);
+    const event: StationEvent = { op: 'removed', id, node: this.node };
+    void this.redis
+      .multi()
+      .srem(STATIONS_KEY, id)
+      .del(keys.def(id), keys.meta(id), keys.wish(id), keys.chunks(id))
+      .publish(STATION_CHANNEL, JSON.stringify(event))
+      .exec()
+      .catch(() => 0);
+  }
+
+  /** The ids of the shared stations the cluster runs (an edge starting mirrors them). */
+  async sharedStationIds(): Promise<string[]> {
+    return (await this.redis.smembers(STATIONS_KEY)).filter((id) => !isPersonalId(id)).sort();
+  }
+
+  private onStationEvent(message: string): void {
+    let e: StationEvent;
+    try {
+      e = JSON.parse(message) as StationEvent;
+    } catch {
+      return;
+    }
+    if (e.node === this.node) return;
+    if (e.op === 'added' && !this.stations.has(e.id) && !isPersonalId(e.id)) this.emit('station-added', e.id);
+    else if (e.op === 'removed' && this.stations.delete(e.id)) this.emit('station-removed', e.id);
   }
 
   station(id: string): EngineStation | undefined {

@@ -12,6 +12,8 @@ const PREFIX = 'auralis:';
 export const STATIONS_KEY = `${PREFIX}stations`;
 /** Pub/sub: control requests from any node to the owning origin (ControlRequest JSON). */
 export const CONTROL_CHANNEL = `${PREFIX}control`;
+/** Pub/sub: a station was defined or removed by a node (StationEvent JSON). */
+export const STATION_CHANNEL = `${PREFIX}station`;
 /** Pub/sub: a station id whose wishes changed (an origin re-reads them at once). */
 export const WISH_CHANNEL = `${PREFIX}wish`;
 
@@ -92,4 +94,16 @@ export interface ParamsEvent {
   source: string;
   /** The node whose request it answered (it announces it itself). */
   node: string;
+}
+
+/** A station defined (`added`) or removed cluster-wide (`removed`) by node `node`. */
+export interface StationEvent {
+  op: 'added' | 'removed';
+  id: string;
+  node: string;
+}
+
+/** Personal sessions (`p-…`, src/server/stations.ts) live on their owner's edge only: never mirrored. */
+export function isPersonalId(id: string): boolean {
+  return id.startsWith('p-');
 }

@@ -12,6 +12,7 @@ import {
   LEASE_RENEW_MS,
   LEASE_TTL_MS,
   STATIONS_KEY,
+  STATION_CHANNEL,
   WISH_CHANNEL,
   WISH_TTL_MS,
   keys,
@@ -19,6 +20,7 @@ import {
   type ControlRequest,
   type EdgeWish,
   type ParamsEvent,
+  type StationEvent,
   type StationMeta,
 } from './keys.ts';
 import { connectRedis, whenReady, type ClusterLog } from './redis.ts';
@@ -105,8 +107,9 @@ export class ClusterOrigin {
     this.sub.on('message', (channel: string, message: string) => {
       if (channel === CONTROL_CHANNEL) void this.onControl(message);
       else if (channel === WISH_CHANNEL) void this.applyWish(message);
+      else if (channel === STATION_CHANNEL) void this.onStationEvent(message);
     });
-    await this.sub.subscribe(CONTROL_CHANNEL, WISH_CHANNEL);
+    await this.sub.subscribe(CONTROL_CHANNEL, WISH_CHANNEL, STATION_CHANNEL);
     this.every(CLAIM_INTERVAL_MS, () => this.claim());
     this.every(LEASE_RENEW_MS, () => this.renew());
     this.every(PUBLISH_INTERVAL_MS, () => this.publish());
@@ -308,6 +311,31 @@ export class ClusterOrigin {
     engine.setLive(id, w.live);
   }
 
+  /** A station removed cluster-wide: its owner stops rendering it and gives its lease back. */
+  private async onStationEvent(message: string): Promise<void> {
+    let e: StationEvent;
+    try {
+      e = JSON.parse(message) as StationEvent;
+    } catch {
+      return;
+    }
+    if (e.op !== 'removed' || !this.owned.delete(e.id)) return;
+    this.opts.engine.removeStation(e.id, { inUse: false });
+    await this.release(e.id);
+    this.opts.log.info({ station: e.id, node: this.node }, `origin stopped station ${e.id}: removed`);
+  }
+
+  private async release(id: string): Promise<void> {
+    await this.redis
+      .eval(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        1,
+        keys.lease(id),
+        this.node,
+      )
+      .catch(() => 0);
+  }
+
   private async onControl(message: string): Promise<void> {
     let req: ControlRequest;
     try {
@@ -350,18 +378,7 @@ export class ClusterOrigin {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     this.opts.engine.off('now', this.onNow);
-    if (this.up) {
-      for (const id of this.owned.keys()) {
-        await this.redis
-          .eval(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-            1,
-            keys.lease(id),
-            this.node,
-          )
-          .catch(() => 0);
-      }
-    }
+    if (this.up) for (const id of this.owned.keys()) await this.release(id);
     for (const id of this.owned.keys()) this.opts.engine.removeStation(id, { inUse: false });
     this.owned.clear();
     this.redis.disconnect();

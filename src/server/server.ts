@@ -149,6 +149,9 @@ class Context implements ServerContext, PacerObserver {
       const st = this.registry.get(e.id);
       if (st) this.controller.announce(st, e, e.source as ControlSource);
     });
+    // Shared stations defined or removed through another edge (src/cluster/edge-engine.ts).
+    this.engine.on('station-added', (id: string) => void this.mirror(id));
+    this.engine.on('station-removed', (id: string) => this.registry.remove(id));
     this.engine.on('restart', () => this.metrics.workerRestarted());
     this.engine.on('dropped', (e: DroppedEvent) => this.metrics.engineDropped(e.reason, e.count));
     this.engine.on('encoder-error', () => this.metrics.encoderError());
@@ -174,6 +177,20 @@ class Context implements ServerContext, PacerObserver {
     info: (obj, msg) => this.log?.info(obj, msg),
     warn: (obj, msg) => this.log?.warn(obj, msg),
   };
+
+  /** An edge takes a shared station of the cluster into its registry (any edge serves any station). */
+  async mirror(id: string): Promise<void> {
+    if (this.closing || this.registry.get(id)) return;
+    try {
+      await this.registry.create({ id });
+    } catch (err) {
+      if (!this.registry.get(id))
+        this.log?.warn(
+          { station: id, err: (err as Error).message },
+          `station ${id} of the cluster not served here`,
+        );
+    }
+  }
 
   /** Why the node cannot serve now because of Redis (origin and edge roles), or null. */
   redisProblem(): string | null {
@@ -559,6 +576,8 @@ export async function startServer(
       });
       await ctx.origin.start();
     } else await ctx.registry.create({ id: DEFAULT_STATION_ID });
+    if (ctx.engine instanceof EdgeEngine)
+      for (const id of await ctx.engine.sharedStationIds()) await ctx.mirror(id);
     if (config.stateFile !== '' && config.role !== 'origin')
       await restoreStations(ctx, new StationStore(config.stateFile, app.log), app.log);
     ctx.pacer.start();

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FLAG_DISCONTINUITY } from '../../src/codec/frame-header.ts';
 import type { AuralisServer } from '../../src/server/server.ts';
-import { connect, type Chunk, type Client } from '../server/helpers.ts';
+import { connect, json, type Chunk, type Client } from '../server/helpers.ts';
 import { freePort, startNode, startRedis, type Proc } from './processes.ts';
 
 let redisPort = 0;
@@ -120,6 +120,53 @@ test('a change made on one edge is applied by the origin and announced on both e
   assert.equal(st.params.intensity, 0.3);
 });
 
+test('a station created on one edge is served by the other; MP3 through an edge; removed everywhere', async () => {
+  const created = await fetch(`${edge1.url}/api/stations`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ id: 'study', preset: 'focus', seed: 42 }),
+  });
+  assert.equal(created.status, 201, await created.clone().text());
+  await waitFor(
+    'edge 2 has it',
+    async () => (await fetch(`${edge2.url}/api/stations/study`)).status === 200,
+    10_000,
+  );
+  const onEdge2 = (await (await fetch(`${edge2.url}/api/stations/study`)).json()) as { seed: number };
+  assert.equal(onEdge2.seed, 42, 'the same station, not a new one');
+  const study = await connect(asServer(edge2), 'station=study');
+  clients.push(study);
+  await study.waitChunks(5, 10_000);
+  // MP3: the edge's listener makes the origin encode it (the edge's wish), and the edge serves it.
+  const ac = new AbortController();
+  const res = await fetch(`${edge2.url}/stream/study.mp3`, { signal: ac.signal });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  let mp3 = Buffer.alloc(0);
+  while (mp3.length < 8000) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    mp3 = Buffer.concat([mp3, Buffer.from(value)]);
+  }
+  ac.abort();
+  assert.ok(mp3.length >= 8000, `${mp3.length} MP3 bytes`);
+  assert.equal(mp3[0], 0xff, 'the stream starts at an MP3 frame header');
+  assert.equal(mp3[1]! & 0xe0, 0xe0);
+  // Removed on edge 2: gone from edge 1 too, and its origin stops it.
+  assert.equal((await json(asServer(edge2), 'DELETE', '/api/stations/study')).status, 204);
+  await waitFor(
+    'edge 1 removed it',
+    async () => (await fetch(`${edge1.url}/api/stations/study`)).status === 404,
+    5000,
+  );
+  await waitFor(
+    'the origin stopped it',
+    () => (originA.out() + originB.out()).includes('origin stopped station study: removed'),
+    5000,
+  );
+  await study.closed;
+});
+
 test('kill -9 of the owning origin: the standby takes the station over on the same clock', async () => {
   const a = clients[0]!;
   await a.waitChunks(a.chunks.length + 5, 5000);
@@ -189,4 +236,12 @@ test('Redis restarted: edges report not ready, reconnect, and their listeners pl
   assert.match(edge1.out(), /"redis":"redis:\/\/\[redacted\]@127\.0\.0\.1:\d+"/);
   for (const p of nodes)
     assert.ok(!p.out().includes(PASSWORD.slice(3, 15)), 'a node logged the Redis password');
+});
+
+test('SIGTERM: an edge and an origin close their Redis connections and exit cleanly', async () => {
+  for (const p of [edge2, originB]) {
+    p.child.kill('SIGTERM');
+    await p.exited;
+    assert.equal(p.child.exitCode, 0, p.out().slice(-2000));
+  }
 });
