@@ -66,8 +66,7 @@ const TOOLS = [
     name: 'redis-server',
     pkg: 'redis-server',
     neededBy: 'the cluster tests (origin and edge roles over a real Redis)',
-    find: () =>
-      onPath('redis-server') ?? (executable('/usr/bin/redis-server') ? '/usr/bin/redis-server' : undefined),
+    find: () => onPath('redis-server'),
   },
 ];
 
