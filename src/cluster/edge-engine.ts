@@ -405,10 +405,11 @@ export class EdgeEngine extends EventEmitter implements Engine {
           );
         }
       } else if (name === 'n') {
-        const report = JSON.parse(value.toString()) as NowReport;
-        this.emit('now', { ...report, id });
+        const report = parseJson<NowReport>(value);
+        if (report) this.emit('now', { ...report, id });
       } else if (name === 'p') {
-        const p = JSON.parse(value.toString()) as ParamsEvent;
+        const p = parseJson<ParamsEvent>(value);
+        if (!p) continue;
         e.st.params = p.params;
         e.meta.params = p.params;
         // The node that asked answers its own listeners; the others hear it here.
@@ -447,5 +448,14 @@ export class EdgeEngine extends EventEmitter implements Engine {
     await this.readLoop;
     this.redis.disconnect();
     this.sub.disconnect();
+  }
+}
+
+/** A stream entry's JSON, or null (logged by nobody: only a foreign writer could put it there). */
+function parseJson<T>(value: Buffer): T | null {
+  try {
+    return JSON.parse(value.toString()) as T;
+  } catch {
+    return null;
   }
 }

@@ -277,18 +277,24 @@ export class ClusterOrigin {
     const all = await this.redis.hgetall(keys.wish(id));
     const now = wallNowMs();
     const out = { mp3: false, tiers: 0, live: false, entries: Object.keys(all).length };
-    for (const text of Object.values(all)) {
+    const stale: string[] = [];
+    for (const [node, text] of Object.entries(all)) {
       let w: EdgeWish;
       try {
         w = JSON.parse(text) as EdgeWish;
       } catch {
+        stale.push(node);
         continue;
       }
+      // An edge that died without deleting its entry: dropped once well past its expiry, so the
+      // hash holds the live edges only.
+      if (w.expiresAtMs < now - WISH_TTL_MS) stale.push(node);
       if (w.expiresAtMs < now) continue;
       out.mp3 ||= w.mp3;
       out.tiers |= w.tiers;
       out.live ||= w.live;
     }
+    if (stale.length > 0) await this.redis.hdel(keys.wish(id), ...stale);
     return out;
   }
 
