@@ -1,22 +1,9 @@
 // Real processes for the cluster tests: a redis-server and `auralis serve` nodes, on 127.0.0.1 and
 // free ports, each stopped by its PID.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { ROOT, freePort } from '../server/bundle.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface Proc {
   child: ChildProcess;
