@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { wallNowMs, wallOffsetMs } from '../engine/clock.ts';
+import { monoNowMs, wallNowMs, wallOffsetMs } from '../engine/clock.ts';
 import {
   EngineError,
   type ChangeResult,
@@ -40,6 +40,8 @@ import { connectRedis, whenReady, type ClusterLog } from './redis.ts';
 
 /** How long one blocking read of the streams waits (ms): new stations join the read after at most this. */
 const READ_BLOCK_MS = 250;
+/** How long a removed station is not mirrored back (ms): its removal reaches Redis within it. */
+const TOMBSTONE_MS = 10_000;
 /** Entries read at a time. */
 const READ_COUNT = 200;
 
@@ -94,6 +96,11 @@ export class EdgeEngine extends EventEmitter implements Engine {
   private readonly sub: Redis;
   private readonly stations = new Map<string, EdgeStation>();
   private readonly pending = new Map<number, PendingChange>();
+  /** Stations whose addStation() waits for an origin. */
+  private readonly adding = new Set<string>();
+  private refreshes = 0;
+  /** Stations removed in the last TOMBSTONE_MS (id → monotonic ms): never mirrored back meanwhile. */
+  private readonly removed = new Map<string, number>();
   private nextRequestId = 1;
   private refreshTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -140,6 +147,20 @@ export class EdgeEngine extends EventEmitter implements Engine {
     opts: { live?: boolean } = {},
   ): Promise<EngineStation> {
     if (this.closed) throw new EngineError('closed', 'the engine is closed');
+    this.adding.add(id);
+    try {
+      return await this.add(id, seed, params, opts);
+    } finally {
+      this.adding.delete(id);
+    }
+  }
+
+  private async add(
+    id: string,
+    seed: number,
+    params: MusicParams,
+    opts: { live?: boolean },
+  ): Promise<EngineStation> {
     let meta: StationMeta | null = null;
     try {
       // The first node to define a station fixes its seed and parameters for the whole cluster.
@@ -212,6 +233,7 @@ export class EdgeEngine extends EventEmitter implements Engine {
    */
   removeStation(id: string): void {
     if (!this.stations.delete(id)) return;
+    this.removed.set(id, monoNowMs());
     const event: StationEvent = { op: 'removed', id, node: this.node };
     void this.redis
       .multi()
@@ -236,7 +258,10 @@ export class EdgeEngine extends EventEmitter implements Engine {
     }
     if (e.node === this.node) return;
     if (e.op === 'added' && !this.stations.has(e.id) && !isPersonalId(e.id)) this.emit('station-added', e.id);
-    else if (e.op === 'removed' && this.stations.delete(e.id)) this.emit('station-removed', e.id);
+    else if (e.op === 'removed') {
+      this.removed.set(e.id, monoNowMs());
+      if (this.stations.delete(e.id)) this.emit('station-removed', e.id);
+    }
   }
 
   station(id: string): EngineStation | undefined {
@@ -325,6 +350,18 @@ export class EdgeEngine extends EventEmitter implements Engine {
    */
   private async refresh(): Promise<void> {
     if (!this.up) return;
+    // Every 5 s: shared stations this edge missed (defined while its pub/sub link was down).
+    if (this.refreshes++ % 5 === 0) {
+      const now = monoNowMs();
+      for (const [id, at] of this.removed) if (now - at > TOMBSTONE_MS) this.removed.delete(id);
+      try {
+        for (const id of await this.sharedStationIds())
+          if (!this.stations.has(id) && !this.adding.has(id) && !this.removed.has(id))
+            this.emit('station-added', id);
+      } catch {
+        return;
+      }
+    }
     for (const [id, e] of this.stations) {
       try {
         await this.redis
