@@ -1,4 +1,5 @@
-import type { ChunkRing } from '../engine/ring.ts';
+import { setDiscontinuityFlag } from '../codec/frame-header.ts';
+import { WS_PREFIX_BYTES, type ChunkRing } from '../engine/ring.ts';
 
 /**
  * One published ring slot as the bytes an origin sends through Redis, and back into an edge's own
@@ -21,8 +22,12 @@ export class ChunkWireError extends Error {
   }
 }
 
-/** The slot of `seq` (published, still in the ring) as one Buffer. */
-export function encodeChunk(ring: ChunkRing, seq: number): Buffer {
+/**
+ * The slot of `seq` (published, still in the ring) as one Buffer. `discontinuity`: the copy's
+ * chunk headers (every tier's and the PCM frame's) carry the discontinuity flag; the ring is not
+ * touched.
+ */
+export function encodeChunk(ring: ChunkRing, seq: number, discontinuity = false): Buffer {
   const tiers = ring.layout.tiers.length;
   let total = FIXED_BYTES + tiers * TIER_BYTES;
   for (let t = 0; t < tiers; t++) total += ring.opusFrameLength(seq, t) + ring.oggPageLength(seq, t);
@@ -45,6 +50,8 @@ export function encodeChunk(ring: ChunkRing, seq: number): Buffer {
     if (len === 0) continue;
     const start = ring.opusFrameStart(seq, t);
     out.set(b.subarray(start, start + len), at);
+    if (discontinuity)
+      setDiscontinuityFlag(out, at + ring.opusRegion(seq, t) + WS_PREFIX_BYTES - start, true);
     at += len;
     const page = ring.oggPageStart(seq, t);
     const pageLen = ring.oggPageLength(seq, t);
@@ -54,6 +61,8 @@ export function encodeChunk(ring: ChunkRing, seq: number): Buffer {
   const pcm = ring.pcmFrameStart(seq);
   const pcmLen = ring.pcmFrameLength(seq);
   out.set(b.subarray(pcm, pcm + pcmLen), at);
+  if (discontinuity && pcmLen > 0)
+    setDiscontinuityFlag(out, at + ring.pcmRegion(seq) + WS_PREFIX_BYTES - pcm, true);
   at += pcmLen;
   const mp3 = ring.mp3Region(seq);
   out.set(b.subarray(mp3, mp3 + ring.mp3Length(seq)), at);

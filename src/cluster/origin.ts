@@ -5,7 +5,7 @@ import { EngineError, type EngineHost, type EngineStation, type NowEvent } from 
 import type { MusicParams } from '../music/types.ts';
 import type { AuralisMetrics } from '../metrics/metrics.ts';
 import { redactRedisUrl } from '../server/config.ts';
-import { encodeChunk } from './chunk-wire.ts';
+import { chunkSeq, encodeChunk } from './chunk-wire.ts';
 import {
   CLAIM_INTERVAL_MS,
   CONTROL_CHANNEL,
@@ -44,6 +44,11 @@ interface Owned {
   /** Next sequence number to copy to Redis. */
   nextSeq: number;
   meta: StationMeta;
+  /**
+   * Taken over from another origin: the chunks up to the last one it published are skipped (the
+   * edges have them), and the first one published is flagged as a discontinuity.
+   */
+  resumeAfterSeq: number;
   /** Monotonic ms since which no edge has any wish entry for it (-1: some have). */
   noWishSinceMs: number;
 }
@@ -198,11 +203,26 @@ export class ClusterOrigin {
       params: st.params,
     };
     await this.redis.set(keys.meta(id), JSON.stringify(meta));
-    this.owned.set(id, { id, st, nextSeq: st.ring.published(), meta, noWishSinceMs: -1 });
+    const resumeAfterSeq = prev ? await this.lastPublishedSeq(id) : -1;
+    this.owned.set(id, { id, st, nextSeq: st.ring.published(), meta, noWishSinceMs: -1, resumeAfterSeq });
     this.opts.log.info(
       { station: id, node: this.node, resumed: prev !== null },
       prev ? `origin took station ${id} over from ${prev.node}` : `origin started station ${id}`,
     );
+  }
+
+  /** The sequence number of the newest chunk in the station's stream, or -1. */
+  private async lastPublishedSeq(id: string): Promise<number> {
+    const entries = (await this.redis.xrevrangeBuffer(keys.chunks(id), '+', '-', 'COUNT', 16)) as [
+      Buffer,
+      Buffer[],
+    ][];
+    for (const [, fields] of entries) {
+      for (let f = 0; f + 1 < fields.length; f += 2) {
+        if (fields[f]!.toString() === 'c') return chunkSeq(fields[f + 1]!);
+      }
+    }
+    return -1;
   }
 
   /** Renews the leases; a station whose lease another origin holds now is stopped here. */
@@ -244,13 +264,15 @@ export class ClusterOrigin {
       const published = ring.published();
       if (o.nextSeq < published - ring.layout.slots) o.nextSeq = published - ring.layout.slots;
       for (; o.nextSeq < published; o.nextSeq++) {
-        if (!ring.has(o.nextSeq)) continue;
+        if (!ring.has(o.nextSeq) || o.nextSeq <= o.resumeAfterSeq) continue;
         if (!this.up) {
           metrics.inc({ direction: 'dropped' });
           continue;
         }
         pipe ??= this.redis.pipeline();
-        pipe.xadd(keys.chunks(o.id), 'MAXLEN', '~', maxLen, '*', 'c', encodeChunk(ring, o.nextSeq));
+        const flag = o.resumeAfterSeq >= 0;
+        o.resumeAfterSeq = -1;
+        pipe.xadd(keys.chunks(o.id), 'MAXLEN', '~', maxLen, '*', 'c', encodeChunk(ring, o.nextSeq, flag));
         count++;
       }
     }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { FLAG_DISCONTINUITY, HEADER_OFFSET, setDiscontinuityFlag } from '../../src/codec/frame-header.ts';
 import { ChunkWireError, decodeChunkInto, encodeChunk } from '../../src/cluster/chunk-wire.ts';
 import {
   CHUNK_HEADER_BYTES,
@@ -81,4 +82,24 @@ test('a chunk that does not fit the ring is refused and nothing is published', (
   assert.throws(() => decodeChunkInto(smallMp3, wire), /does not fit/);
   assert.equal(same.published(), 0);
   assert.equal(smallMp3.published(), 0);
+});
+
+test('a chunk can be sent flagged as a discontinuity without touching the ring', () => {
+  const origin = ChunkRing.create(16, 4800, 128_000, TIERS);
+  const edge = ChunkRing.create(16, 4800, 128_000, TIERS);
+  writeChunk(origin, 5, 0);
+  // The header's flags byte (the writer's header bytes here are random: only the flag bit counts).
+  const flagsAt = (ring: ChunkRing, region: number): number =>
+    ring.bytes[region + WS_PREFIX_BYTES + HEADER_OFFSET.flags]!;
+  // The writer's random header bytes: clear the flag in the ring first.
+  for (const t of [1, 2])
+    setDiscontinuityFlag(origin.bytes, origin.opusRegion(5, t) + WS_PREFIX_BYTES, false);
+  setDiscontinuityFlag(origin.bytes, origin.pcmRegion(5) + WS_PREFIX_BYTES, false);
+  decodeChunkInto(edge, encodeChunk(origin, 5, true));
+  for (const t of [1, 2]) {
+    assert.equal(flagsAt(edge, edge.opusRegion(5, t)) & FLAG_DISCONTINUITY, 1, `tier ${t}`);
+    assert.equal(flagsAt(origin, origin.opusRegion(5, t)) & FLAG_DISCONTINUITY, 0);
+  }
+  assert.equal(flagsAt(edge, edge.pcmRegion(5)) & FLAG_DISCONTINUITY, 1);
+  assert.equal(flagsAt(origin, origin.pcmRegion(5)) & FLAG_DISCONTINUITY, 0);
 });
