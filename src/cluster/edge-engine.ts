@@ -91,9 +91,11 @@ export class EdgeEngine extends EventEmitter implements Engine {
   readonly restarts = 0;
   readonly node = `edge-${randomBytes(6).toString('hex')}`;
   private readonly options: EdgeEngineOptions;
-  private readonly redis: Redis;
-  private readonly reader: Redis;
-  private readonly sub: Redis;
+  // Connected by start(): three connections (commands, blocking stream reads, pub/sub).
+  private redis!: Redis;
+  private reader!: Redis;
+  private sub!: Redis;
+  private started = false;
   private readonly stations = new Map<string, EdgeStation>();
   private readonly pending = new Map<number, PendingChange>();
   /** Stations whose addStation() waits for an origin. */
@@ -112,13 +114,6 @@ export class EdgeEngine extends EventEmitter implements Engine {
     super();
     this.options = options;
     this.shown = redactRedisUrl(options.redisUrl);
-    const state = (up: boolean): void => {
-      this.upCount += up ? 1 : -1;
-      options.metrics.redisUp.set(this.upCount === 3 ? 1 : 0);
-    };
-    this.redis = connectRedis(options.redisUrl, 'edge', options.log, state);
-    this.reader = connectRedis(options.redisUrl, 'edge-reader', options.log, state);
-    this.sub = connectRedis(options.redisUrl, 'edge-sub', options.log, state);
   }
 
   /** Whether every Redis connection is up (the edge is ready only then). */
@@ -127,6 +122,15 @@ export class EdgeEngine extends EventEmitter implements Engine {
   }
 
   async start(): Promise<void> {
+    const o = this.options;
+    const state = (up: boolean): void => {
+      this.upCount += up ? 1 : -1;
+      o.metrics.redisUp.set(this.upCount === 3 ? 1 : 0);
+    };
+    [this.redis, this.reader, this.sub] = await Promise.all(
+      ['edge', 'edge-reader', 'edge-sub'].map((name) => connectRedis(o.redisUrl, name, o.log, state)),
+    );
+    this.started = true;
     await Promise.all(
       [this.redis, this.reader, this.sub].map((c) => whenReady(c, STATION_START_TIMEOUT_MS, this.shown)),
     );
@@ -471,6 +475,7 @@ export class EdgeEngine extends EventEmitter implements Engine {
     if (this.closed) return;
     this.closed = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
+    if (!this.started) return;
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
       p.reject(new EngineError('closed', 'the engine was closed'));

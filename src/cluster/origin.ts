@@ -75,8 +75,10 @@ export interface ClusterOriginOptions {
 export class ClusterOrigin {
   readonly node = `origin-${randomBytes(6).toString('hex')}`;
   private readonly opts: ClusterOriginOptions;
-  private readonly redis: Redis;
-  private readonly sub: Redis;
+  // Connected by start().
+  private redis!: Redis;
+  private sub!: Redis;
+  private started = false;
   private readonly owned = new Map<string, Owned>();
   /** Stations being started (a claim in flight). */
   private readonly starting = new Set<string>();
@@ -86,13 +88,6 @@ export class ClusterOrigin {
 
   constructor(opts: ClusterOriginOptions) {
     this.opts = opts;
-    const state = (up: boolean): void => {
-      this.upCount += up ? 1 : -1;
-      opts.metrics.redisUp.set(this.upCount === 2 ? 1 : 0);
-    };
-    this.redis = connectRedis(opts.redisUrl, 'origin', opts.log, state);
-    this.sub = connectRedis(opts.redisUrl, 'origin-sub', opts.log, state);
-    this.redis.defineCommand('auralisRenew', { numberOfKeys: 1, lua: RENEW_SCRIPT });
     opts.engine.on('now', this.onNow);
   }
 
@@ -107,6 +102,16 @@ export class ClusterOrigin {
   }
 
   async start(): Promise<void> {
+    const opts = this.opts;
+    const state = (up: boolean): void => {
+      this.upCount += up ? 1 : -1;
+      opts.metrics.redisUp.set(this.upCount === 2 ? 1 : 0);
+    };
+    [this.redis, this.sub] = await Promise.all(
+      ['origin', 'origin-sub'].map((name) => connectRedis(opts.redisUrl, name, opts.log, state)),
+    );
+    this.started = true;
+    this.redis.defineCommand('auralisRenew', { numberOfKeys: 1, lua: RENEW_SCRIPT });
     const shown = redactRedisUrl(this.opts.redisUrl);
     await Promise.all([whenReady(this.redis, 10_000, shown), whenReady(this.sub, 10_000, shown)]);
     this.sub.on('message', (channel: string, message: string) => {
@@ -406,6 +411,7 @@ export class ClusterOrigin {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     this.opts.engine.off('now', this.onNow);
+    if (!this.started) return;
     if (this.up) for (const id of this.owned.keys()) await this.release(id);
     for (const id of this.owned.keys()) this.opts.engine.removeStation(id, { inUse: false });
     this.owned.clear();

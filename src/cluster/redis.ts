@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { redactRedisUrl } from '../server/config.ts';
 
 /** The log lines the cluster writes (the server's pino logger fits). */
@@ -12,17 +12,22 @@ export function reconnectDelayMs(attempt: number): number {
   return Math.min(2000, 100 * 2 ** Math.min(attempt - 1, 5));
 }
 
+let ioredis: Promise<typeof Redis> | null = null;
+
 /**
- * One Redis connection of an origin or edge. Commands fail at once while it is down (no offline
+ * One Redis connection of an origin or edge (ioredis is loaded with the first: a single process,
+ * `--role all`, never loads it). Commands fail at once while it is down (no offline
  * queue: nothing piles up in memory); ioredis reconnects with reconnectDelayMs. `onState` hears
  * each change of up/down; the log says it once per change, with the URL's credentials redacted.
  */
-export function connectRedis(
+export async function connectRedis(
   url: string,
   name: string,
   log: ClusterLog,
   onState: (up: boolean) => void,
-): Redis {
+): Promise<Redis> {
+  ioredis ??= import('ioredis').then((m) => m.Redis);
+  const Redis = await ioredis;
   const shown = redactRedisUrl(url);
   const client = new Redis(url, {
     protocol: 2,
