@@ -169,6 +169,30 @@ test('a station created on one edge is served by the other; MP3 through an edge;
   await study.closed;
 });
 
+test('WAV and personal sessions work through an edge', async () => {
+  // WAV needs PCM: every chunk carries it through Redis.
+  const ac = new AbortController();
+  const res = await fetch(`${edge1.url}/stream/default.wav`, { signal: ac.signal });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  let wav = Buffer.alloc(0);
+  while (wav.length < 48_000 * 4) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    wav = Buffer.concat([wav, Buffer.from(value)]);
+  }
+  ac.abort();
+  assert.equal(wav.subarray(0, 4).toString(), 'RIFF');
+  assert.ok(wav.length >= 48_000 * 4, `${wav.length} WAV bytes`);
+  // A personal session: rendered by an origin, served by its owner's edge only.
+  const p = await connect(asServer(edge1), 'personal=1');
+  clients.push(p);
+  const welcome = await p.next('welcome', 15_000);
+  await p.waitChunks(5, 15_000);
+  assert.equal((await fetch(`${edge2.url}/api/stations/${String(welcome.station)}`)).status, 404);
+  p.ws.terminate();
+});
+
 test('kill -9 of the owning origin: the standby takes the station over on the same clock', async () => {
   const a = clients[0]!;
   await a.waitChunks(a.chunks.length + 5, 5000);
