@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { redactRedisUrl } from '../server/config.ts';
+import { ConfigError, redactRedisUrl } from '../server/config.ts';
 
 /** The log lines the cluster writes (the server's pino logger fits). */
 export interface ClusterLog {
@@ -74,7 +74,8 @@ export async function whenReady(client: Redis, timeoutMs: number, shown: string)
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => {
       client.off('ready', ok);
-      reject(new Error(`redis ${shown} not reachable within ${timeoutMs} ms`));
+      // Like a busy port: the setting names what to fix, and the CLI exits with code 2.
+      reject(new ConfigError('redisUrl', `redisUrl: redis ${shown} not reachable within ${timeoutMs} ms`));
     }, timeoutMs);
     const ok = (): void => {
       clearTimeout(t);
