@@ -28,6 +28,7 @@ import {
   WISH_REFRESH_MS,
   WISH_TTL_MS,
   keys,
+  recordChange,
   type ControlReply,
   type ControlRequest,
   type EdgeWish,
@@ -287,7 +288,6 @@ export class EdgeEngine extends EventEmitter implements Engine {
       this.pending.set(requestId, {
         resolve: (r) => {
           e.st.params = r.params;
-          e.meta.params = r.params;
           resolve(r);
         },
         reject,
@@ -452,7 +452,7 @@ export class EdgeEngine extends EventEmitter implements Engine {
         const p = parseJson<ParamsEvent>(value);
         if (!p) continue;
         e.st.params = p.params;
-        e.meta.params = p.params;
+        recordChange(e.meta, { effectiveAt: p.effectiveAt, params: p.params });
         // The node that asked answers its own listeners; the others hear it here.
         if (p.node !== this.node)
           this.emit('params', {

@@ -1,5 +1,6 @@
 import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
+import type { ParamsChange } from '../engine/messages.ts';
 
 /**
  * The one vocabulary of the Redis keys and channels that origins and edges share (src/cluster/,
@@ -62,8 +63,21 @@ export interface StationMeta {
   preSkipFrames: number;
   opusBackend: string;
   seed: number;
-  /** The parameters it plays now (a standby origin resumes with them). */
+  /** The parameters it plays now. */
   params: MusicParams;
+  /** The parameters it started with, and the changes since (the last MAX_HISTORY): a standby replays them. */
+  initialParams: MusicParams;
+  history: ParamsChange[];
+}
+
+/** Changes kept in a station's meta for a standby to replay (older ones are dropped: see ARCHITECTURE.md). */
+export const MAX_HISTORY = 256;
+
+/** Appends a change to a meta's history, keeping the last MAX_HISTORY. */
+export function recordChange(meta: StationMeta, change: ParamsChange): void {
+  meta.params = change.params;
+  meta.history.push(change);
+  if (meta.history.length > MAX_HISTORY) meta.history.splice(0, meta.history.length - MAX_HISTORY);
 }
 
 /** One edge's wish for one station (keys.wish); `expiresAtMs`: Unix ms after which it is ignored. */

@@ -16,6 +16,7 @@ import {
   WISH_CHANNEL,
   WISH_TTL_MS,
   keys,
+  recordChange,
   type ControlReply,
   type ControlRequest,
   type EdgeWish,
@@ -182,9 +183,10 @@ export class ClusterOrigin {
     if (prev) {
       // Another origin ran it: the same clock, the same score, from the chunk due now.
       const offset = wallOffsetMs();
-      st = await engine.addStation(id, prev.seed, prev.params, {
+      // The parameters it started with, then its changes where they took effect: the same score.
+      st = await engine.addStation(id, prev.seed, prev.initialParams ?? prev.params, {
         live: wish.live,
-        resume: { startMonoMs: prev.startWallMs - offset, wallOffsetMs: offset },
+        resume: { startMonoMs: prev.startWallMs - offset, wallOffsetMs: offset, history: prev.history ?? [] },
       });
     } else st = await engine.addStation(id, def.seed, def.params, { live: wish.live });
     if (this.closed) {
@@ -206,6 +208,8 @@ export class ClusterOrigin {
       opusBackend: st.opusBackend,
       seed: st.seed,
       params: st.params,
+      initialParams: prev?.initialParams ?? prev?.params ?? def.params,
+      history: prev?.history ?? [],
     };
     await this.redis.set(keys.meta(id), JSON.stringify(meta));
     const resumeAfterSeq = prev ? await this.lastPublishedSeq(id) : -1;
@@ -382,7 +386,7 @@ export class ClusterOrigin {
     try {
       const r = await this.opts.engine.change(req.id, req.patch);
       reply = { requestId: req.requestId, ok: true, effectiveAt: r.effectiveAt, params: r.params };
-      o.meta.params = r.params;
+      recordChange(o.meta, { effectiveAt: r.effectiveAt, params: r.params });
       const event: ParamsEvent = {
         effectiveAt: r.effectiveAt,
         params: r.params,

@@ -11,6 +11,7 @@ import type {
   EngineFault,
   FromWorker,
   NowReport,
+  ParamsChange,
   StationStats,
   ToWorker,
 } from './messages.ts';
@@ -70,6 +71,8 @@ export interface EngineStation {
 export interface ResumeClock {
   startMonoMs: number;
   wallOffsetMs: number;
+  /** The changes the other process had applied (the station is added with the parameters it started with). */
+  history?: ParamsChange[];
 }
 
 /** A station's `now` report from its worker (`next` is a forecast, or null). */
@@ -513,7 +516,12 @@ export class EngineHost extends EventEmitter {
       oggHeader: Uint8Array;
       startMonoMs: number;
     }>(`add:${id}`);
-    this.post(slot, this.addMessage(st, 0, opts.resume !== undefined));
+    const add = this.addMessage(st, 0, opts.resume !== undefined);
+    if (opts.resume?.history?.length) {
+      add.history = opts.resume.history;
+      st.params = { ...opts.resume.history[opts.resume.history.length - 1]!.params };
+    }
+    this.post(slot, add);
     try {
       const r = await reply;
       st.oggHeader = r.oggHeader;
