@@ -169,7 +169,7 @@ test('a station created on one edge is served by the other; MP3 through an edge;
   await study.closed;
 });
 
-test('WAV and personal sessions work through an edge', async () => {
+test('WAV, HLS and personal sessions work through an edge', async () => {
   // WAV needs PCM: every chunk carries it through Redis.
   const ac = new AbortController();
   const res = await fetch(`${edge1.url}/stream/default.wav`, { signal: ac.signal });
@@ -184,6 +184,16 @@ test('WAV and personal sessions work through an edge', async () => {
   ac.abort();
   assert.equal(wav.subarray(0, 4).toString(), 'RIFF');
   assert.ok(wav.length >= 48_000 * 4, `${wav.length} WAV bytes`);
+  // HLS (the Opus rendition): segments built on the edge from the chunks of its ring.
+  const playlist = await fetch(`${edge1.url}/hls/default/opus.m3u8`);
+  assert.equal(playlist.status, 200);
+  const text = await playlist.text();
+  assert.match(text, /^#EXTM3U/);
+  const segment = /^(\S+\.m4s)$/m.exec(text);
+  assert.ok(segment, text);
+  const seg = await fetch(new URL(segment[1]!, `${edge1.url}/hls/default/opus.m3u8`));
+  assert.equal(seg.status, 200);
+  assert.ok((await seg.arrayBuffer()).byteLength > 1000);
   // A personal session: rendered by an origin, served by its owner's edge only.
   const p = await connect(asServer(edge1), 'personal=1');
   clients.push(p);
