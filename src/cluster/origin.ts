@@ -81,8 +81,10 @@ export class ClusterOrigin {
   private sub!: Redis;
   private started = false;
   private readonly owned = new Map<string, Owned>();
-  /** Stations being started (a claim in flight). */
+  /** Stations being started (a claim in flight): their leases are renewed too. */
   private readonly starting = new Set<string>();
+  /** Stations being started whose lease another origin took meanwhile. */
+  private readonly lost = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
   private upCount = 0;
@@ -165,6 +167,7 @@ export class ClusterOrigin {
         await this.redis.del(keys.lease(id)).catch(() => 0);
       } finally {
         this.starting.delete(id);
+        this.lost.delete(id);
       }
     }
   }
@@ -174,7 +177,11 @@ export class ClusterOrigin {
       this.redis.get(keys.def(id)),
       this.redis.get(keys.meta(id)),
     ]);
-    if (defText === null) throw new Error(`station ${id} has no definition in Redis`);
+    if (defText === null) {
+      // Left over from a removal: not a station any more (no retry, no log line every round).
+      await this.redis.multi().srem(STATIONS_KEY, id).del(keys.lease(id)).exec();
+      return;
+    }
     const def = JSON.parse(defText) as { seed: number; params: MusicParams };
     const prev = metaText === null ? null : (JSON.parse(metaText) as StationMeta);
     const engine = this.opts.engine;
@@ -189,7 +196,8 @@ export class ClusterOrigin {
         resume: { startMonoMs: prev.startWallMs - offset, wallOffsetMs: offset, history: prev.history ?? [] },
       });
     } else st = await engine.addStation(id, def.seed, def.params, { live: wish.live });
-    if (this.closed) {
+    if (this.closed || this.lost.delete(id)) {
+      // Closed meanwhile, or the start took longer than the lease and another origin has it now.
       engine.removeStation(id, { inUse: false });
       return;
     }
@@ -234,13 +242,22 @@ export class ClusterOrigin {
     return -1;
   }
 
+  /** RENEW_SCRIPT on one lease: 1 renewed, 2 taken again (Redis had lost it), 0 another origin's. */
+  private async renewLease(id: string): Promise<number> {
+    const redis = this.redis as unknown as {
+      auralisRenew(key: string, node: string, ttlMs: number): Promise<number>;
+    };
+    return redis.auralisRenew(keys.lease(id), this.node, LEASE_TTL_MS);
+  }
+
   /** Renews the leases; a station whose lease another origin holds now is stopped here. */
   private async renew(): Promise<void> {
     if (!this.up) return;
+    for (const id of [...this.starting]) {
+      if ((await this.renewLease(id)) === 0) this.lost.add(id);
+    }
     for (const o of [...this.owned.values()]) {
-      const r = (await (
-        this.redis as unknown as { auralisRenew(k: string, v: string, ms: number): Promise<number> }
-      ).auralisRenew(keys.lease(o.id), this.node, LEASE_TTL_MS)) as number;
+      const r = await this.renewLease(o.id);
       if (r === 2) {
         // Redis lost everything (restarted without persistence): write what edges and standbys need.
         o.meta.params = o.st.params;
