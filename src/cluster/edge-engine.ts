@@ -293,11 +293,16 @@ export class EdgeEngine extends EventEmitter implements Engine {
         reject,
         timer,
       });
-      this.redis.publish(CONTROL_CHANNEL, JSON.stringify(req)).catch((err: Error) => {
+      const fail = (message: string): void => {
         clearTimeout(timer);
         this.pending.delete(requestId);
-        reject(new EngineError('restarting', `redis: ${err.message}`));
-      });
+        reject(new EngineError('restarting', message));
+      };
+      this.redis.publish(CONTROL_CHANNEL, JSON.stringify(req)).then(
+        // No origin subscribed at all: nobody will answer.
+        (receivers) => receivers === 0 && fail('no origin is running'),
+        (err: Error) => fail(`redis: ${err.message}`),
+      );
     });
   }
 
