@@ -68,6 +68,12 @@ const TOOLS = [
         : onPath('promtool'),
     hint: 'or set PROMTOOL to a promtool binary',
   },
+  {
+    name: 'redis-server',
+    pkg: 'redis-server',
+    neededBy: 'the cluster tests (origin and edge roles over a real Redis)',
+    find: () => onPath('redis-server'),
+  },
 ];
 
 function executable(p) {

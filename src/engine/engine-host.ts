@@ -11,6 +11,7 @@ import type {
   EngineFault,
   FromWorker,
   NowReport,
+  ParamsChange,
   StationStats,
   ToWorker,
 } from './messages.ts';
@@ -60,6 +61,18 @@ export interface EngineStation {
   mp3Encoding: boolean;
   /** The Opus tiers the worker said, in its last stats report, that it encodes (a bit per index). */
   opusTiersEncoding: number;
+}
+
+/**
+ * The clock of a station another process started (a standby origin taking it over, src/cluster/):
+ * it is rendered from the chunk due now at the same position of the same score, and that first
+ * chunk carries the discontinuity flag.
+ */
+export interface ResumeClock {
+  startMonoMs: number;
+  wallOffsetMs: number;
+  /** The changes the other process had applied (the station is added with the parameters it started with). */
+  history?: ParamsChange[];
 }
 
 /** A station's `now` report from its worker (`next` is a forecast, or null). */
@@ -464,7 +477,7 @@ export class EngineHost extends EventEmitter {
     id: string,
     seed: number,
     params: MusicParams,
-    opts: { live?: boolean } = {},
+    opts: { live?: boolean; resume?: ResumeClock } = {},
   ): Promise<EngineStation> {
     if (this.closed) throw new EngineError('closed', 'the engine is closed');
     const { chunkFrames } = this.options;
@@ -479,8 +492,8 @@ export class EngineHost extends EventEmitter {
       seed,
       ring: this.takeRing(),
       // Set by the worker once the station is built (see AddStationMessage.startMonoMs).
-      startMonoMs: 0,
-      wallOffsetMs: wallOffsetMs(),
+      startMonoMs: opts.resume?.startMonoMs ?? 0,
+      wallOffsetMs: opts.resume?.wallOffsetMs ?? wallOffsetMs(),
       chunkFrames,
       chunkMs,
       oggHeader: new Uint8Array(0),
@@ -489,7 +502,8 @@ export class EngineHost extends EventEmitter {
       params: { ...params },
       workerIndex: index,
       bufferedMs: 0,
-      wish: { mp3: false, tiers: 0, live: opts.live !== false },
+      // A resumed station starts asleep: waking it composes the score up to the chunk due now.
+      wish: { mp3: false, tiers: 0, live: opts.resume ? false : opts.live !== false },
       mp3Encoding: false,
       opusTiersEncoding: 0,
     };
@@ -502,7 +516,12 @@ export class EngineHost extends EventEmitter {
       oggHeader: Uint8Array;
       startMonoMs: number;
     }>(`add:${id}`);
-    this.post(slot, this.addMessage(st, 0, false));
+    const add = this.addMessage(st, 0, opts.resume !== undefined);
+    if (opts.resume?.history?.length) {
+      add.history = opts.resume.history;
+      st.params = { ...opts.resume.history[opts.resume.history.length - 1]!.params };
+    }
+    this.post(slot, add);
     try {
       const r = await reply;
       st.oggHeader = r.oggHeader;
@@ -514,6 +533,7 @@ export class EngineHost extends EventEmitter {
       if (this.stations.get(id) === st) this.removeStation(id, { inUse: false });
       throw err;
     }
+    if (opts.resume && opts.live !== false) this.setLive(id, true);
     return st;
   }
 

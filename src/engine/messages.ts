@@ -29,6 +29,12 @@ export interface AddStationMessage {
   layout: RingLayout;
   /** Set the discontinuity flag on the first chunk (after a worker restart). */
   discontinuity: boolean;
+  /**
+   * A station another process ran (src/cluster/): the parameter changes it had applied, in order,
+   * each with the position where it took effect; replayed into the score (asleep, from position 0)
+   * so that the score is the one that process played. Absent: none.
+   */
+  history?: ParamsChange[];
   opusBitrate: number;
   opusComplexity: number;
   /** MP3 bitrate (bit/s) of the station's MP3 frames; the ring's MP3 region is sized for it. */
@@ -51,6 +57,12 @@ export interface EncodeWish {
    * it wakes up at the chunk due then.
    */
   live?: boolean;
+}
+
+/** A parameter change as it took effect: from `effectiveAt` (frames) on, `params`. */
+export interface ParamsChange {
+  effectiveAt: number;
+  params: MusicParams;
 }
 
 export type ToWorker =

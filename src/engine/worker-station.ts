@@ -141,6 +141,14 @@ export class WorkerStation {
     this.right = new Float32Array(msg.chunkFrames);
     // A station nobody listens to starts asleep; the worker wakes it on the chunk due then.
     if (msg.wish.live === false) this.renderer.sleep();
+    // Taken over from another process: its changes go into the score where they took effect (each
+    // asked for just before its position, so the composer puts it on that same beat or bar).
+    if (msg.history && this.renderer.asleep) {
+      for (const h of msg.history) {
+        this.renderer.skipTo(Math.max(0, h.effectiveAt - 1));
+        this.renderer.change(h.params);
+      }
+    }
     this.wishValue = { ...msg.wish, live: msg.wish.live !== false };
     if (this.wishValue.live) this.applyEncoders();
     this.header = {

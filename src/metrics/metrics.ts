@@ -98,6 +98,10 @@ export interface AuralisMetrics {
   readonly stations: Gauge;
   /** Stations idle now: nobody listens, so they render and encode nothing (their clock goes on). */
   readonly idleStations: Gauge;
+  /** Origin and edge roles (src/cluster/): 1 while the Redis connection is up, 0 while it is not (always 0 for role `all`). */
+  readonly redisUp: Gauge;
+  /** Chunks an origin published to Redis (`published`), an edge received (`received`) or an origin could not publish (`dropped`). */
+  readonly redisChunksTotal: Counter<'direction'>;
   readonly controlChangesTotal: Counter<'source' | 'result'>;
   readonly controlLatencySeconds: Histogram;
   readonly clientUnderrunsTotal: Counter;
@@ -293,6 +297,17 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     help: 'Stations idle now (no listener, no HLS lease, no personal owner): no synthesis, no encoding; included in auralis_stations.',
     registers,
   });
+  const redisUp = new Gauge({
+    name: 'auralis_redis_up',
+    help: 'Origin and edge roles: 1 while the connection to Redis is up, 0 while it is down (reconnecting with back-off); always 0 with role all (no Redis).',
+    registers,
+  });
+  const redisChunksTotal = new Counter({
+    name: 'auralis_redis_chunks_total',
+    help: 'Origin and edge roles: chunks published to Redis (published), received from it (received), or not published because Redis was down (dropped).',
+    labelNames: ['direction'] as const,
+    registers,
+  });
   const controlChangesTotal = new Counter({
     name: 'auralis_control_changes_total',
     help: 'Parameter change requests, by source (api, listener, preset) and result.',
@@ -483,6 +498,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     ringBufferedSeconds,
     stations,
     idleStations,
+    redisUp,
+    redisChunksTotal,
     controlChangesTotal,
     controlLatencySeconds,
     clientUnderrunsTotal,

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { MAX_TIERS } from '../codec/frame-header.ts';
 import { proxyEntryProblem } from './trust-proxy.ts';
 import { DEFAULT_MP3_BITRATE, MP3_BITRATES } from '../codec/mp3-encoder.ts';
-import { icecastTargetProblem, parseIcecastTargets } from '../relay/targets.ts';
+import { icecastSecrets, icecastTargetProblem, parseIcecastTargets } from '../relay/targets.ts';
 
 /**
  * The one table of configuration: every limit, length and default with its unit, its environment
@@ -92,6 +92,13 @@ export interface ServerConfig {
   profile: 'optimized' | 'baseline';
   /** RSS or heap growth above this (MB per hour, fitted over time) sets auralis_leak_suspected. */
   leakThresholdMbPerHour: number;
+  /**
+   * `all`: one process composes, renders and serves (no Redis). `origin`: renders the stations it
+   * holds the Redis lease of and publishes their chunks; `edge`: serves listeners from Redis.
+   */
+  role: 'all' | 'origin' | 'edge';
+  /** Redis URL (`redis://[:password@]host:port[/db]`) for the origin and edge roles; '' for `all`. */
+  redisUrl: string;
   /** Test switch: `on` adds POST /debug/fault (src/server/faults.ts). Refused under NODE_ENV=production. */
   faultInjection: 'off' | 'on';
   /** The built web player. */
@@ -181,6 +188,8 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   idleAfterMs: 5000,
   profile: 'optimized',
   leakThresholdMbPerHour: 20,
+  role: 'all',
+  redisUrl: '',
   faultInjection: 'off',
   staticDir: DEFAULT_STATIC_DIR,
   logLevel: 'info',
@@ -576,6 +585,23 @@ export const CONFIG_TABLE: readonly Setting[] = [
     doc: 'memory growth that sets auralis_leak_suspected',
   },
   {
+    key: 'role',
+    kind: 'enum',
+    unit: '',
+    env: 'AURALIS_ROLE',
+    flag: '--role',
+    values: ['all', 'origin', 'edge'],
+    doc: 'all: one process does everything; origin: renders stations and publishes them to Redis; edge: serves listeners from Redis (origin and edge need --redis)',
+  },
+  {
+    key: 'redisUrl',
+    kind: 'string',
+    unit: 'URL',
+    env: 'AURALIS_REDIS_URL',
+    flag: '--redis',
+    doc: 'Redis for the origin and edge roles, redis://[:password@]host:port[/db] (the password never reaches a log); empty: none',
+  },
+  {
     key: 'faultInjection',
     kind: 'enum',
     unit: '',
@@ -830,6 +856,13 @@ export function loadConfig(
       'faultInjection (AURALIS_FAULT_INJECTION) cannot be on with NODE_ENV=production: it is a test switch',
     );
   }
+  if (c.role !== 'all' && c.redisUrl === '') {
+    throw new ConfigError('redisUrl', `role ${c.role} needs redisUrl (--redis, AURALIS_REDIS_URL)`);
+  }
+  if (c.redisUrl !== '') {
+    const problem = redisUrlProblem(c.redisUrl);
+    if (problem) throw new ConfigError('redisUrl', `redisUrl (${redactRedisUrl(c.redisUrl)}) ${problem}`);
+  }
   if (c.httpBurstMs + c.renderAheadMs + c.leadMs >= c.ringSeconds * 1000) {
     throw new ConfigError('httpBurstMs', `httpBurstMs + renderAheadMs + leadMs must fit in ringSeconds`);
   }
@@ -844,6 +877,51 @@ export function loadConfig(
   }
   checkQueueFitsRing(c);
   return c;
+}
+
+/**
+ * The settings no log line may show: the control token and the Redis URL's password (as written
+ * and decoded). (The cluster logs the URL through redactRedisUrl, without its credentials.)
+ */
+export function configSecrets(c: ServerConfig): string[] {
+  const out = [c.controlToken, ...icecastSecrets(c.icecast)];
+  if (c.redisUrl !== '') {
+    try {
+      const u = new URL(c.redisUrl);
+      if (u.password !== '') out.push(u.password, decodeURIComponent(u.password));
+    } catch {
+      // Refused by loadConfig: never reaches a running server.
+    }
+  }
+  return out.filter((x) => x !== '');
+}
+
+/** Why a Redis URL is not usable, or null. */
+function redisUrlProblem(url: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'must be a URL like redis://host:6379';
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') return 'must start with redis:// or rediss://';
+  if (u.hostname === '') return 'must name a host';
+  return null;
+}
+
+/**
+ * A Redis URL fit for a log or an error message: its user name and password (if any) replaced by
+ * `[redacted]`. Something that does not parse as a URL is shown as `[redacted]` whole.
+ */
+export function redactRedisUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return '[redacted]';
+  }
+  const auth = u.username !== '' || u.password !== '' ? '[redacted]@' : '';
+  return `${u.protocol}//${auth}${u.host}${u.pathname === '/' ? '' : u.pathname}`;
 }
 
 /** The settings object of a JSON config file; a ConfigError naming the file for anything else. */

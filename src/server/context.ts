@@ -21,6 +21,8 @@ export interface ServerContext {
   /** The now-playing event streams (SSE). */
   readonly nowFeed: NowFeed;
   readonly closing: boolean;
+  /** Why the node cannot serve now because of Redis (origin and edge roles), or null. */
+  redisProblem(): string | null;
   listenerCount(): number;
   listenerJoined(transport: Transport): void;
   listenerLeft(transport: Transport, listener: Listener): void;

@@ -24,9 +24,8 @@ import type { StationStats } from '../engine/messages.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
 import { Pacer, type Broadcaster, type PacerObserver } from './broadcast/pacer.ts';
-import { ConfigError, listenError, loadConfig, tierQueueBytes, type ServerConfig } from './config.ts';
+import { ConfigError, configSecrets, listenError, loadConfig, tierQueueBytes, type ServerConfig } from './config.ts';
 import { IcecastRelays } from '../relay/icecast.ts';
-import { icecastSecrets } from '../relay/targets.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
 import { ApiError, CLOSE, ERRORS, type ErrorCode } from './errors.ts';
@@ -46,6 +45,9 @@ import { HlsService, registerHlsRoutes } from './hls/hls.ts';
 import { ServerMetrics } from './server-metrics.ts';
 import { LogSink, RequestLinesAtDebug, fastifyLoggerOptions, guardStdio, wantsPretty } from './log.ts';
 import { registerFaultRoutes } from './faults.ts';
+import { EdgeEngine, type ParamsChangeEvent } from '../cluster/edge-engine.ts';
+import { ClusterOrigin } from '../cluster/origin.ts';
+import type { ClusterLog } from '../cluster/redis.ts';
 
 export interface AuralisServer {
   /** `http://host:port` */
@@ -95,21 +97,21 @@ class Context implements ServerContext, PacerObserver {
       mp3Bitrate: config.mp3Bitrate,
       ringPoolSize: config.maxStations,
     };
-    if (config.profile === 'baseline') {
+    if (config.role === 'edge') {
+      this.engine = new EdgeEngine({
+        ...engineOptions,
+        redisUrl: config.redisUrl,
+        log: this.clusterLog,
+        metrics: metrics.m,
+      });
+      this.pacer = this.newPacer(config);
+    } else if (config.profile === 'baseline') {
       const inline = new InlineEngine(engineOptions);
       this.engine = inline;
       this.pacer = new BaselinePacer({ engine: inline, leadMs: config.leadMs, observer: this });
     } else {
       this.engine = new EngineHost(engineOptions);
-      this.pacer = new Pacer({
-        leadMs: config.leadMs,
-        listenerQueueBytes: config.listenerQueueBytes,
-        tierQueueBytes: tierQueueBytes(config),
-        stallTimeoutMs: config.stallTimeoutMs,
-        maxListenerLagMs: config.maxListenerLagMs,
-        queueSampleMs: config.queueSampleMs,
-        observer: this,
-      });
+      this.pacer = this.newPacer(config);
     }
     this.registry = new StationRegistry(this.engine, this.pacer, config);
     this.registry.onCreated = (st) => this.oplog?.stationCreated(st);
@@ -143,9 +145,58 @@ class Context implements ServerContext, PacerObserver {
       // Engine workers report their isolate's heap; the inline (baseline) engine has no worker.
       if (heapUsedBytes !== undefined) this.metrics.workerHeap(worker, heapUsedBytes);
     });
+    // A change made through another node of the cluster (src/cluster/edge-engine.ts).
+    this.engine.on('params', (e: ParamsChangeEvent) => {
+      const st = this.registry.get(e.id);
+      if (st) this.controller.announce(st, e, e.source as ControlSource);
+    });
+    // Shared stations defined or removed through another edge (src/cluster/edge-engine.ts).
+    this.engine.on('station-added', (id: string) => void this.mirror(id));
+    this.engine.on('station-removed', (id: string) => this.registry.remove(id));
     this.engine.on('restart', () => this.metrics.workerRestarted());
     this.engine.on('dropped', (e: DroppedEvent) => this.metrics.engineDropped(e.reason, e.count));
     this.engine.on('encoder-error', () => this.metrics.encoderError());
+  }
+
+  private newPacer(config: ServerConfig): Pacer {
+    return new Pacer({
+      leadMs: config.leadMs,
+      listenerQueueBytes: config.listenerQueueBytes,
+      tierQueueBytes: tierQueueBytes(config),
+      stallTimeoutMs: config.stallTimeoutMs,
+      maxListenerLagMs: config.maxListenerLagMs,
+      queueSampleMs: config.queueSampleMs,
+      observer: this,
+    });
+  }
+
+  /** The server's logger once it exists (cluster lines before it are not written). */
+  log: FastifyBaseLogger | null = null;
+  /** The origin role's link to Redis (null for the other roles). */
+  origin: ClusterOrigin | null = null;
+  readonly clusterLog: ClusterLog = {
+    info: (obj, msg) => this.log?.info(obj, msg),
+    warn: (obj, msg) => this.log?.warn(obj, msg),
+  };
+
+  /** An edge takes a shared station of the cluster into its registry (any edge serves any station). */
+  async mirror(id: string): Promise<void> {
+    if (this.closing || this.registry.get(id)) return;
+    try {
+      await this.registry.create({ id });
+    } catch (err) {
+      if (!this.registry.get(id))
+        this.log?.warn(
+          { station: id, err: (err as Error).message },
+          `station ${id} of the cluster not served here`,
+        );
+    }
+  }
+
+  /** Why the node cannot serve now because of Redis (origin and edge roles), or null. */
+  redisProblem(): string | null {
+    const up = this.engine instanceof EdgeEngine ? this.engine.up : this.origin ? this.origin.up : true;
+    return up ? null : 'redis is unreachable (reconnecting)';
   }
 
   /** The info-level event lines (set once the logger exists; null without one). */
@@ -335,10 +386,7 @@ export async function startServer(
     logger:
       config.logLevel === 'silent' || !logDestination
         ? false
-        : fastifyLoggerOptions(config.logLevel, logDestination, [
-            config.controlToken,
-            ...icecastSecrets(config.icecast),
-          ]),
+        : fastifyLoggerOptions(config.logLevel, logDestination, configSecrets(config)),
     frameworkErrors: (err, req, reply) => replyWithError(config, err, req, reply),
     bodyLimit: config.maxBodyBytes,
     forceCloseConnections: true,
@@ -456,6 +504,7 @@ export async function startServer(
   }
 
   ctx.info = (message) => app.log.info(message);
+  ctx.log = app.log;
   if (config.logLevel !== 'silent') ctx.oplog = new OperatorLog(app.log, config.logSummaryMs);
   ctx.nowFeed.onDropped = (st, reason) =>
     app.log.info(
@@ -510,6 +559,7 @@ export async function startServer(
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([app.close(), new Promise((r) => (timer = setTimeout(r, 1500)))]);
       clearTimeout(timer);
+      await ctx.origin?.close();
       await ctx.engine.close();
       if (ownSink) logSink?.close();
     })();
@@ -518,8 +568,20 @@ export async function startServer(
 
   try {
     await ctx.engine.start();
-    await ctx.registry.create({ id: DEFAULT_STATION_ID });
-    if (config.stateFile !== '')
+    if (config.role === 'origin' && ctx.engine instanceof EngineHost) {
+      // An origin serves no listeners of its own: it renders the stations whose lease it holds.
+      ctx.origin = new ClusterOrigin({
+        redisUrl: config.redisUrl,
+        ringSlots: Math.ceil((config.ringSeconds * 1000) / config.chunkMs),
+        engine: ctx.engine,
+        log: ctx.clusterLog,
+        metrics: metrics.m,
+      });
+      await ctx.origin.start();
+    } else await ctx.registry.create({ id: DEFAULT_STATION_ID });
+    if (ctx.engine instanceof EdgeEngine)
+      for (const id of await ctx.engine.sharedStationIds()) await ctx.mirror(id);
+    if (config.stateFile !== '' && config.role !== 'origin')
       await restoreStations(ctx, new StationStore(config.stateFile, app.log), app.log);
     ctx.pacer.start();
     metrics.start(ctx);

@@ -119,7 +119,14 @@ export class StationRegistry {
         this.engine.removeStation(id, { inUse: false });
         throw new ApiError('STATION_EXISTS', `station ${id} exists`, 'id');
       }
-      const st = new Station({ id, personal, seed, params, engine: engineStation });
+      // The engine's seed and parameters: in a cluster, those the station was first defined with.
+      const st = new Station({
+        id,
+        personal,
+        seed: engineStation.seed,
+        params: engineStation.params,
+        engine: engineStation,
+      });
       st.live = engineStation.wish.live !== false;
       if (!st.live) this.idleCount++;
       if (personal) {

@@ -10,6 +10,8 @@ import {
   CONFIG_TABLE,
   configHelp,
   ConfigError,
+  configSecrets,
+  redactRedisUrl,
   loadConfig,
   parseFlags,
   ringDrainBudgetMs,
@@ -54,15 +56,21 @@ describe('configuration', () => {
     for (const s of CONFIG_TABLE) {
       const [raw, expected] = sampleValue(s);
       assert.notDeepEqual(expected, CONFIG_DEFAULTS[s.key], `${s.key}: the sample differs from the default`);
-      const fromFlag = loadConfig(parseFlags([s.flag, raw]))[s.key];
-      const fromFlagEq = loadConfig(parseFlags([`${s.flag}=${raw}`]))[s.key];
-      const fromEnv = loadConfig({}, { [s.env]: raw })[s.key];
+      // A role other than `all` needs a Redis URL.
+      const needs = s.key === 'role' ? ['--redis', 'redis://127.0.0.1:6380'] : [];
+      const fromFlag = loadConfig(parseFlags([s.flag, raw, ...needs]))[s.key];
+      const fromFlagEq = loadConfig(parseFlags([`${s.flag}=${raw}`, ...needs]))[s.key];
+      const fromEnv = loadConfig(parseFlags(needs), { [s.env]: raw })[s.key];
       assert.deepEqual(fromFlag, expected, `${s.flag} ${raw}`);
       assert.deepEqual(fromFlagEq, expected, `${s.flag}=${raw}`);
       assert.deepEqual(fromEnv, expected, `${s.env}=${raw}`);
       // Round trip: the parsed value, written back as text, parses to itself.
       const back = Array.isArray(expected) ? expected.join(',') : String(expected);
-      assert.deepEqual(loadConfig(parseFlags([s.flag, back]))[s.key], expected, `${s.key} round trip`);
+      assert.deepEqual(
+        loadConfig(parseFlags([s.flag, back, ...needs]))[s.key],
+        expected,
+        `${s.key} round trip`,
+      );
       // --help documents the flag and the variable on one line.
       assert.ok(
         help.split('\n').some((line) => line.includes(s.flag) && line.includes(s.env)),
@@ -82,6 +90,44 @@ describe('configuration', () => {
         );
       }
     }
+  });
+
+  it('refuses --role origin|edge without --redis, and a bad Redis URL without showing its password', () => {
+    for (const role of ['origin', 'edge']) {
+      assert.throws(
+        () => loadConfig(parseFlags(['--role', role])),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.setting === 'redisUrl' &&
+          /role .* needs redisUrl \(--redis/.test(e.message),
+      );
+    }
+    assert.equal(loadConfig(parseFlags(['--role', 'edge', '--redis', 'redis://h:6379'])).role, 'edge');
+    assert.equal(loadConfig().role, 'all', "the default is today's single process");
+    for (const bad of [
+      'http://:hunter2secret@h:6379',
+      'redis://:hunter2secret@',
+      'not a url hunter2secret',
+    ]) {
+      assert.throws(
+        () => loadConfig({}, { AURALIS_REDIS_URL: bad }),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.setting === 'redisUrl' &&
+          e.message.includes('redisUrl') &&
+          !e.message.includes('hunter2'),
+        bad,
+      );
+    }
+    assert.equal(
+      redactRedisUrl('redis://user:p%40ss@cache.example:6380/2'),
+      'redis://[redacted]@cache.example:6380/2',
+    );
+    assert.equal(redactRedisUrl('redis://cache.example:6380'), 'redis://cache.example:6380');
+    const c = loadConfig(
+      parseFlags(['--role', 'edge', '--redis', 'redis://:p%40ss@h:6379', '--control-token', 'tok']),
+    );
+    assert.deepEqual(configSecrets(c).sort(), ['p%40ss', 'p@ss', 'tok'].sort());
   });
 
   it('takes environment variables and flags, flags last', () => {
@@ -296,6 +342,7 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
   switch (s.kind) {
     case 'string':
       if (s.key === 'configFile') return [SAMPLE_CONFIG_FILE, SAMPLE_CONFIG_FILE];
+      if (s.key === 'redisUrl') return ['redis://127.0.0.1:6380', 'redis://127.0.0.1:6380'];
       return [`${String(d)}-x`, `${String(d)}-x`];
     case 'list':
       if (s.key === 'trustProxy') return ['10.0.0.1, fd00::/8', ['10.0.0.1', 'fd00::/8']];

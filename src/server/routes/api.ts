@@ -71,6 +71,8 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ServerContext): 
       }
     }
     if (ctx.closing) return reply.code(503).send({ status: 'degraded', reason: 'shutting down' });
+    const redis = ctx.redisProblem();
+    if (redis !== null) return reply.code(503).send({ status: 'degraded', reason: redis });
     return { status: 'ready' };
   });
 }
