@@ -316,10 +316,18 @@ export class ChunkRing {
    */
   pin(seq: number): boolean {
     const w = this.words;
-    if (Atomics.load(w, G_HOLD) > seq) Atomics.store(w, G_HOLD, seq);
+    const slots = this.layout.slots;
+    // A chunk already gone (or not there yet) is refused without touching HOLD.
+    const before = Atomics.load(w, G_PUBLISHED);
+    if (seq < 0 || seq >= before || seq <= before - slots) return false;
+    const prev = Atomics.load(w, G_HOLD);
+    if (prev > seq) Atomics.store(w, G_HOLD, seq);
     const published = Atomics.load(w, G_PUBLISHED);
-    if (seq < 0 || seq >= published || seq <= published - this.layout.slots) return false;
-    return Atomics.load(w, G_WORDS + (seq % this.layout.slots) * this.slotWords + S_SEQ) === seq;
+    if (seq > published - slots && Atomics.load(w, G_WORDS + (seq % slots) * this.slotWords + S_SEQ) === seq)
+      return true;
+    // Lost the race with the writer: no view of seq is handed out, so the hold goes back.
+    if (prev > seq) Atomics.store(w, G_HOLD, prev);
+    return false;
   }
 
   /**
