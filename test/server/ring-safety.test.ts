@@ -239,6 +239,12 @@ describe('a queued ring view survives a main thread blocked for longer than the 
             `chunk ${queuedSeq}, queued in user space during the stall, arrived intact (received ${seqs.join(' ')})`,
           );
           assert.ok(checked > 10, `${checked} chunks were checked against their reference`);
+          // The engine went on once the pacer ran again (it released the hold): chunks from after
+          // the wait arrived, intact too.
+          assert.ok(
+            lastSeq > queuedSeq + ring.layout.slots,
+            `the stream went on after the stall (last chunk ${lastSeq}, queued ${queuedSeq})`,
+          );
           // The precondition: the worker did reach the slot still queued, and waited instead of rewriting it.
           assert.ok(waits >= 1, `the engine waited for the queued slot (${waits} waits)`);
         } finally {
