@@ -53,6 +53,8 @@ export class InlineEngine extends EventEmitter implements Engine {
           live: true,
           wakeSeconds: -1,
           bufferedMs: 0,
+          ringWaits: 0,
+          ringWaitSeconds: 0,
         });
       }
       this.emit('stats', stats, 0);

@@ -115,6 +115,12 @@ export interface StationStats {
   live: boolean;
   /** Wall seconds the last wake-up took (warm-up included) since the last report; -1 when none. */
   wakeSeconds: number;
+  /**
+   * Since the last report: times rendering stopped because the next chunk's slot was still held by
+   * the main thread (a socket may still send its old bytes: ring.ts, HOLD), and seconds it waited.
+   */
+  ringWaits: number;
+  ringWaitSeconds: number;
 }
 
 export type FromWorker =

@@ -113,6 +113,11 @@ export class WorkerStation {
   lastIdleTickMs = 0;
   /** Wall seconds of the last wake-up (warm-up included), for the stats; -1 when none since the last report. */
   private wakeSeconds = -1;
+  /** Monotonic ms since when the next chunk's slot is held by the main thread (-1: not waiting). */
+  private waitingSinceMs = -1;
+  /** Waits begun, and ms waited, since the last stats report. */
+  private ringWaits = 0;
+  private ringWaitMs = 0;
 
   /**
    * `opus`: an encoder to reuse (reset, with the message's bitrate and complexity), else a new one.
@@ -263,7 +268,8 @@ export class WorkerStation {
     const maxPacket = this.ring.layout.tiers[this.defaultTier]!.maxPacketBytes;
     for (let i = 0; i < chunks; i++) {
       this.renderer.render(this.left, this.right, frames);
-      if (continues || i < chunks - TIER_WARMUP_CHUNKS) continue;
+      // (Its slot is free: a station goes idle only once nobody listens, so no socket holds it.)
+      if (continues || i < chunks - TIER_WARMUP_CHUNKS || !this.ring.mayWrite(this.nextSeq)) continue;
       try {
         // Into the region of the chunk due now, which its own encoding overwrites next.
         this.opus.encode(this.left, this.right, frames, this.ring.bytes, at, maxPacket);
@@ -391,6 +397,31 @@ export class WorkerStation {
     this.baseFrames += skipped * this.chunkFrames;
     this.discontinuity = true;
     return skipped;
+  }
+
+  /**
+   * Whether the next chunk may be written into the ring now (its slot's previous chunk is no longer
+   * held by the main thread: ring.ts, HOLD). While it may not, the station waits: nothing is
+   * rendered, and the wait is counted for the stats. One atomic load, no allocation.
+   */
+  canWriteNext(nowMs: number): boolean {
+    if (this.ring.mayWrite(this.nextSeq)) {
+      if (this.waitingSinceMs >= 0) {
+        this.ringWaitMs += nowMs - this.waitingSinceMs;
+        this.waitingSinceMs = -1;
+      }
+      return true;
+    }
+    if (this.waitingSinceMs < 0) {
+      this.waitingSinceMs = nowMs;
+      this.ringWaits++;
+    }
+    return false;
+  }
+
+  /** Whether the station waits for the main thread to release the next chunk's slot. */
+  get waitingForRing(): boolean {
+    return this.waitingSinceMs >= 0;
   }
 
   /** Sequence number of the next chunk to render. */
@@ -656,7 +687,16 @@ export class WorkerStation {
       bufferedMs: this.live ? this.bufferedMs(nowMs, leadMs) : 0,
       live: this.live,
       wakeSeconds: this.wakeSeconds,
+      ringWaits: this.ringWaits,
+      ringWaitSeconds: 0,
     };
+    if (this.waitingSinceMs >= 0) {
+      this.ringWaitMs += nowMs - this.waitingSinceMs;
+      this.waitingSinceMs = nowMs;
+    }
+    s.ringWaitSeconds = this.ringWaitMs / 1000;
+    this.ringWaits = 0;
+    this.ringWaitMs = 0;
     this.wakeSeconds = -1;
     return s;
   }

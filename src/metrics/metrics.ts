@@ -109,6 +109,9 @@ export interface AuralisMetrics {
   readonly workerRestartsTotal: Counter;
   readonly engineChunksDroppedTotal: Counter<'reason'>;
   readonly encoderErrorsTotal: Counter;
+  /** Times an engine worker stopped rendering a station because a ring slot was still held (ring.ts, HOLD). */
+  readonly ringOverwriteWaitsTotal: Counter;
+  readonly ringOverwriteWaitSecondsTotal: Counter;
   readonly mp3EncodingStations: Gauge;
   /** Stations encoding each Opus tier now, by `kbps` (the default tier: every station). */
   readonly opusTierStations: Gauge<'kbps'>;
@@ -154,6 +157,8 @@ export interface AuralisMetrics {
   recordWorkerRestart(): void;
   recordEngineChunksDropped(reason: ChunkDropReason, count: number): void;
   recordEncoderError(): void;
+  /** An engine worker's stats: `waits` new waits for a held ring slot, `seconds` spent waiting. */
+  recordRingWaits(waits: number, seconds: number): void;
   /** Engine worker `worker` (its index, 0 … workers − 1) reported its isolate's heap in use; bad input is dropped. */
   recordWorkerHeap(worker: number, heapUsedBytes: number): void;
   recordGcPause(kind: GcKind, pauseSeconds: number): void;
@@ -347,6 +352,16 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     help: 'Chunks whose Opus encoding (the encoder is rebuilt and the chunk encoded again) or MP3 encoding (the MP3 encoder is rebuilt, the chunk has no MP3 bytes) threw.',
     registers,
   });
+  const ringOverwriteWaitsTotal = new Counter({
+    name: 'auralis_ring_overwrite_waits_total',
+    help: "Times an engine worker stopped rendering a station because the next chunk's ring slot still held bytes a socket may send (the main thread had not released it: its event loop was blocked or a socket's queue was that old).",
+    registers,
+  });
+  const ringOverwriteWaitSecondsTotal = new Counter({
+    name: 'auralis_ring_overwrite_wait_seconds_total',
+    help: 'Seconds engine workers spent waiting for the main thread to release a ring slot (see auralis_ring_overwrite_waits_total).',
+    registers,
+  });
   const mp3EncodingStations = new Gauge({
     name: 'auralis_mp3_encoding_stations',
     help: "Stations whose engine worker encodes their MP3 stream now (someone listens to it), as of the workers' last stats (once a second).",
@@ -468,6 +483,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   logLinesDroppedTotal.inc(0);
   for (const r of CHUNK_DROP_REASONS) engineChunksDroppedTotal.inc({ reason: r }, 0);
   encoderErrorsTotal.inc(0);
+  ringOverwriteWaitsTotal.inc(0);
+  ringOverwriteWaitSecondsTotal.inc(0);
   mp3EncodingStations.set(0);
   tierSwitchesTotal.inc({ direction: 'up' }, 0);
   tierSwitchesTotal.inc({ direction: 'down' }, 0);
@@ -507,6 +524,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     workerRestartsTotal,
     engineChunksDroppedTotal,
     encoderErrorsTotal,
+    ringOverwriteWaitsTotal,
+    ringOverwriteWaitSecondsTotal,
     mp3EncodingStations,
     opusTierStations,
     tierSwitchesTotal,
@@ -614,6 +633,11 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
 
     recordEncoderError() {
       encoderErrorsTotal.inc();
+    },
+
+    recordRingWaits(waits, seconds) {
+      if (Number.isFinite(waits) && waits > 0) ringOverwriteWaitsTotal.inc(waits);
+      if (Number.isFinite(seconds) && seconds > 0) ringOverwriteWaitSecondsTotal.inc(seconds);
     },
 
     recordEngineChunksDropped(reason, count) {

@@ -129,6 +129,7 @@ export class ServerMetrics {
       for (const t of s.encodeOpusSeconds) this.m.recordEncode('opus', t);
       for (const t of s.encodePcmSeconds) this.m.recordEncode('pcm', t);
       for (const t of s.encodeMp3Seconds) this.m.recordEncode('mp3', t);
+      this.m.recordRingWaits(s.ringWaits, s.ringWaitSeconds);
     }
   }
 

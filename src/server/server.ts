@@ -528,6 +528,16 @@ export async function startServer(
       e.dropped ? `chunk dropped: ${e.message}` : e.message,
     );
   });
+  ctx.engine.on('stats', (stats: StationStats[]) => {
+    for (const s of stats) {
+      if (s.ringWaits <= 0) continue;
+      // (A personal session's id is scrubbed by the log layer, src/server/log.ts.)
+      app.log.warn(
+        { station: s.id, waits: s.ringWaits, waitedSeconds: Math.round(s.ringWaitSeconds * 1000) / 1000 },
+        'engine waited for ring slots a socket could still send (the event loop was blocked for about a ring length); nothing was overwritten',
+      );
+    }
+  });
   ctx.engine.on('dropped', (e: DroppedEvent) => {
     if (e.reason === 'encode') return; // logged as an encoder error
     app.log.warn(

@@ -1,5 +1,5 @@
 import { monoNowMs } from '../../engine/clock.ts';
-import { CHUNK_HEADER_BYTES, WS_PREFIX_BYTES, type ChunkRing } from '../../engine/ring.ts';
+import { CHUNK_HEADER_BYTES, HOLD_NONE, WS_PREFIX_BYTES, type ChunkRing } from '../../engine/ring.ts';
 import { SAMPLE_RATE } from '../../music/types.ts';
 import { RING_VIEW_GUARD_MS } from '../config.ts';
 import { nowMessage } from '../now-playing.ts';
@@ -19,6 +19,8 @@ export interface Broadcaster {
   forget?(listener: Listener): void;
   /** An idle station woke up (`station.live`, its `nextSeq` set to the chunk due now): pace it again. */
   wake?(station: Station): void;
+  /** Fault injection (`stall-loop` at `fan-out`): block the main thread `ms` right after the next fan-out. */
+  stallAfterFanout?(ms: number): void;
 }
 
 /** What the pacer reports (metrics); every method is called on the main thread, cheaply. */
@@ -147,6 +149,13 @@ export class Pacer {
   /** Chunk length (s); set from the stations (every station uses the configured chunkMs). */
   private chunkSeconds = 0.1;
 
+  /** Pending `stall-loop` fault (ms), 0 when none. */
+  private stallMs = 0;
+
+  stallAfterFanout(ms: number): void {
+    this.stallMs = ms;
+  }
+
   forget(listener: Listener): void {
     this.sampler?.remove(listener);
   }
@@ -219,9 +228,12 @@ export class Pacer {
         const seq = st.nextSeq;
         if (ring.published() <= seq) {
           retry = true; // due (or about to be) but not rendered yet: the engine is behind
+          // It may be waiting for a slot our sockets still hold (after a blocked event loop):
+          // expire or release what is old, so that it can go on.
+          if (!ring.mayWrite(ring.published())) this.releaseHold(st);
           break;
         }
-        if (!ring.has(seq)) {
+        if (!ring.pin(seq)) {
           // Skipped by a restarted worker (or overwritten): everyone gets a discontinuity.
           st.nextSeq++;
           for (const l of st.listeners) l.discontinuity = true;
@@ -232,6 +244,13 @@ export class Pacer {
         st.nextSeq++;
         now = monoNowMs();
       }
+    }
+    if (published && this.stallMs > 0) {
+      // Fault injection: the thread stops here, after the writes and before the event loop could
+      // flush any socket, as when a fan-out overruns on a starved core.
+      const ms = this.stallMs;
+      this.stallMs = 0;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
     }
     // Kernel queues are read right after a fan-out, in the gap before the next (queue-sampler.ts).
     if (published) this.sampler?.afterFanout();
@@ -259,8 +278,13 @@ export class Pacer {
     const sends = this.sends;
     sends.fill(0);
     const fanoutStart = monoNowMs();
+    // The oldest chunk a socket may still queue a view of, for the ring's hold (seq is pinned).
+    let oldest = HOLD_NONE;
     for (const l of st.listeners) {
-      if (l.nextSeq > seq) continue;
+      if (l.nextSeq > seq) {
+        if (l.flow.lowSeq >= 0 && l.flow.lowSeq < oldest && !l.socket.destroyed) oldest = l.flow.lowSeq;
+        continue;
+      }
       const t = l.transport;
       let tier = def;
       let bytes: Buffer;
@@ -269,7 +293,9 @@ export class Pacer {
         bytes = (t === 'ws' ? frames[tier] : pages[tier]) ?? this.bytesFor(l, ring, seq, tier);
       } else bytes = t === 'ws' ? pcm : t === 'wav' ? wav : mp3;
       if (this.write(l, ring, seq, bytes, dueCheckMs, tier)) sends[TRANSPORT_INDEX[l.transport]]!++;
+      if (l.flow.lowSeq >= 0 && l.flow.lowSeq < oldest && !l.socket.destroyed) oldest = l.flow.lowSeq;
     }
+    ring.release(oldest);
     const fanoutEnd = monoNowMs();
     const fanout = this.fanouts.get(st);
     if (fanout) fanout.aheadMs += (fanoutEnd - fanoutStart - fanout.aheadMs) * FANOUT_SMOOTHING;
@@ -279,6 +305,42 @@ export class Pacer {
     this.observer.chunkPublished(st, seq, latenessSeconds, sends);
     const position = (seq + 1) * st.engine.chunkFrames;
     announceDueNow(st, position, this.observer);
+  }
+
+  /**
+   * Recomputes the ring's hold of a station whose engine waits for it (no chunk to publish): a
+   * socket that has sent everything no longer holds anything; one whose oldest queued view belongs
+   * to a slot the engine rewrites within RING_VIEW_GUARD_MS is reset (`expired`), as in write().
+   * Only while the engine waits (after the event loop was blocked), so not per chunk.
+   */
+  private releaseHold(st: Station): void {
+    const ring = st.engine.ring;
+    let oldest = HOLD_NONE;
+    for (const l of st.listeners) {
+      const f = l.flow;
+      if (l.socket.destroyed) continue;
+      if (l.socket.writableLength === 0) f.drained();
+      if (f.lowSeq < 0 || this.expireIfOld(l, ring)) continue;
+      if (f.lowSeq < oldest) oldest = f.lowSeq;
+    }
+    ring.release(oldest);
+  }
+
+  /**
+   * Resets a socket whose oldest queued ring view (`flow.lowSeq`) belongs to a slot the engine
+   * rewrites within RING_VIEW_GUARD_MS (`expired`); closing listeners too (a WebSocket close frame
+   * may wait behind ring views). Returns true when it did.
+   */
+  private expireIfOld(l: Listener, ring: ChunkRing): boolean {
+    const f = l.flow;
+    if (f.lowSeq < 0) return false;
+    const layout = ring.layout;
+    const guardSlots = Math.ceil((RING_VIEW_GUARD_MS * SAMPLE_RATE) / 1000 / layout.chunkFrames);
+    if (ring.published() + guardSlots < f.lowSeq + layout.slots) return false;
+    this.observer.listenerDropped(l.transport, 'expired');
+    if (l.closed) l.socket.resetAndDestroy();
+    else l.kick('expired');
+    return true;
   }
 
   /**
@@ -305,17 +367,7 @@ export class Pacer {
     const f = l.flow;
     const userQueued = socket.writableLength;
     if (userQueued === 0) f.drained();
-    else if (f.lowSeq >= 0) {
-      // Checked for closing listeners too (a WebSocket close frame may wait behind ring views).
-      const layout = ring.layout;
-      const guardSlots = Math.ceil((RING_VIEW_GUARD_MS * SAMPLE_RATE) / 1000 / layout.chunkFrames);
-      if (ring.published() + guardSlots >= f.lowSeq + layout.slots) {
-        this.observer.listenerDropped(l.transport, 'expired');
-        if (l.closed) socket.resetAndDestroy();
-        else l.kick('expired');
-        return false;
-      }
-    }
+    else if (this.expireIfOld(l, ring)) return false;
     if (l.closed || !socket.writable) return false;
     const queued = f.kernelQueued + userQueued;
     const lagMs = f.chunkBytes > 0 ? (queued / f.chunkBytes) * this.chunkSeconds * 1000 : 0;
@@ -405,7 +457,7 @@ export class Pacer {
     let sent = 0;
     const opus = l.transport === 'ogg' || (l.transport === 'ws' && l.codec === 'opus');
     for (let seq = first; seq < st.nextSeq; seq++) {
-      if (!ring.has(seq)) continue;
+      if (!ring.pin(seq)) continue;
       const tier = opus ? tierToSend(l, ring, seq) : ring.layout.defaultTier;
       if (this.write(l, ring, seq, this.bytesFor(l, ring, seq, tier), monoNowMs(), tier)) sent++;
     }
