@@ -13,6 +13,8 @@
  * limiter never clips a waveform.
  */
 
+import { pcm16Word } from '../../codec/pcm16.ts';
+
 const COMP_THRESHOLD_DB = -24;
 const COMP_RATIO = 2;
 const COMP_KNEE_DB = 10;
@@ -150,6 +152,53 @@ export class MasterBus {
       // margin to full scale. (The limiter test checks the output never exceeds the ceiling.)
       outL[offset + i] = dl[j]! * lg;
       outR[offset + i] = dr[j]! * lg;
+      lg += lInc;
+      pos = (pos + 1) & mask;
+    }
+    this.delayPos = pos;
+    this.sumSq = sumSq;
+    this.peakNow = peak;
+    this.compGain = cg;
+    this.limGain = lg;
+  }
+
+  /**
+   * As `process`, but the output goes straight to 16-bit PCM: one 32-bit word per frame (see
+   * `pcm16Word`; native byte order, s16le on the little-endian platforms this is used on) into
+   * words[wordOffset, wordOffset + n). Each sample is rounded to float32 first, so the words are
+   * exactly what `process` followed by `encodePcm16` gives, without the float buffers between.
+   */
+  processPcm16(
+    inL: Float64Array,
+    inR: Float64Array,
+    words: Uint32Array,
+    wordOffset: number,
+    n: number,
+  ): void {
+    const dl = this.delayL;
+    const dr = this.delayR;
+    const mask = this.delayMask;
+    const lag = this.delayFrames;
+    let pos = this.delayPos;
+    let sumSq = this.sumSq;
+    let peak = this.peakNow;
+    let cg = this.compGain;
+    const cInc = this.compInc;
+    let lg = this.limGain;
+    const lInc = this.limInc;
+    for (let i = 0; i < n; i++) {
+      // The same steps as process(), in the same order (same samples).
+      const il = inL[i]!;
+      const ir = inR[i]!;
+      sumSq += 0.5 * (il * il + ir * ir);
+      const l = il * cg;
+      const r = ir * cg;
+      cg += cInc;
+      peak = Math.max(peak, Math.abs(l), Math.abs(r));
+      dl[pos] = l;
+      dr[pos] = r;
+      const j = (pos - lag) & mask;
+      words[wordOffset + i] = pcm16Word(Math.fround(dl[j]! * lg), Math.fround(dr[j]! * lg));
       lg += lInc;
       pos = (pos + 1) & mask;
     }
