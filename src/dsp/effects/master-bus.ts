@@ -15,6 +15,8 @@
 
 import { pcm16Word } from '../../codec/pcm16.ts';
 
+/** The float outputs processPcm16 passes to the shared loop (it writes words instead). */
+const NO_FLOATS = new Float32Array(0);
 const COMP_THRESHOLD_DB = -24;
 const COMP_RATIO = 2;
 const COMP_KNEE_DB = 10;
@@ -124,6 +126,35 @@ export class MasterBus {
     offset: number,
     n: number,
   ): void {
+    this.run(inL, inR, outL, outR, offset, null, n);
+  }
+
+  /**
+   * As `process`, but the output goes straight to 16-bit PCM: one 32-bit word per frame (see
+   * `pcm16Word`; native byte order, s16le on the little-endian platforms this is used on) into
+   * words[wordOffset, wordOffset + n). Each sample is rounded to float32 first, so the words are
+   * exactly what `process` followed by `encodePcm16` gives, without the float buffers between.
+   */
+  processPcm16(
+    inL: Float64Array,
+    inR: Float64Array,
+    words: Uint32Array,
+    wordOffset: number,
+    n: number,
+  ): void {
+    this.run(inL, inR, NO_FLOATS, NO_FLOATS, wordOffset, words, n);
+  }
+
+  /** The bus itself: into outL/outR at `offset`, or into `words` at `offset` when given. */
+  private run(
+    inL: Float64Array,
+    inR: Float64Array,
+    outL: Float32Array,
+    outR: Float32Array,
+    offset: number,
+    words: Uint32Array | null,
+    n: number,
+  ): void {
     const dl = this.delayL;
     const dr = this.delayR;
     const mask = this.delayMask;
@@ -150,55 +181,13 @@ export class MasterBus {
       // No clamp needed: both ends of the gain ramp keep this period's peak at or under the
       // ceiling (see the class comment); rounding adds ~1e-16 relative, far below the 1.6 dB
       // margin to full scale. (The limiter test checks the output never exceeds the ceiling.)
-      outL[offset + i] = dl[j]! * lg;
-      outR[offset + i] = dr[j]! * lg;
-      lg += lInc;
-      pos = (pos + 1) & mask;
-    }
-    this.delayPos = pos;
-    this.sumSq = sumSq;
-    this.peakNow = peak;
-    this.compGain = cg;
-    this.limGain = lg;
-  }
-
-  /**
-   * As `process`, but the output goes straight to 16-bit PCM: one 32-bit word per frame (see
-   * `pcm16Word`; native byte order, s16le on the little-endian platforms this is used on) into
-   * words[wordOffset, wordOffset + n). Each sample is rounded to float32 first, so the words are
-   * exactly what `process` followed by `encodePcm16` gives, without the float buffers between.
-   */
-  processPcm16(
-    inL: Float64Array,
-    inR: Float64Array,
-    words: Uint32Array,
-    wordOffset: number,
-    n: number,
-  ): void {
-    const dl = this.delayL;
-    const dr = this.delayR;
-    const mask = this.delayMask;
-    const lag = this.delayFrames;
-    let pos = this.delayPos;
-    let sumSq = this.sumSq;
-    let peak = this.peakNow;
-    let cg = this.compGain;
-    const cInc = this.compInc;
-    let lg = this.limGain;
-    const lInc = this.limInc;
-    for (let i = 0; i < n; i++) {
-      // The same steps as process(), in the same order (same samples).
-      const il = inL[i]!;
-      const ir = inR[i]!;
-      sumSq += 0.5 * (il * il + ir * ir);
-      const l = il * cg;
-      const r = ir * cg;
-      cg += cInc;
-      peak = Math.max(peak, Math.abs(l), Math.abs(r));
-      dl[pos] = l;
-      dr[pos] = r;
-      const j = (pos - lag) & mask;
-      words[wordOffset + i] = pcm16Word(Math.fround(dl[j]! * lg), Math.fround(dr[j]! * lg));
+      // The branch goes the same way for a whole call: predicted, about a cycle a frame.
+      if (words === null) {
+        outL[offset + i] = dl[j]! * lg;
+        outR[offset + i] = dr[j]! * lg;
+      } else {
+        words[offset + i] = pcm16Word(Math.fround(dl[j]! * lg), Math.fround(dr[j]! * lg));
+      }
       lg += lInc;
       pos = (pos + 1) & mask;
     }
