@@ -3,7 +3,7 @@ import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { NoteLog, writeMidiFile } from '../codec/midi.ts';
 import { DEFAULT_MP3_BITRATE, Mp3ChunkEncoder, maxMp3BytesForFrames } from '../codec/mp3-encoder.ts';
-import { encodePcm16, PCM16_BYTES_PER_FRAME_STEREO } from '../codec/pcm16.ts';
+import { encodePcm16, PCM16_BYTES_PER_FRAME_STEREO, PLATFORM_LITTLE_ENDIAN } from '../codec/pcm16.ts';
 import { wavFileHeader } from '../codec/wav.ts';
 import { applyPatch, DEFAULT_PARAMS, PARAM_RANGES, validatePatch } from '../music/params.ts';
 import { PRESETS } from '../music/presets.ts';
@@ -58,6 +58,11 @@ export interface RenderOptions {
 /** What renders the audio: the StationRenderer in production, a synthetic source in tests. */
 export interface AudioSource {
   render(outL: Float32Array, outR: Float32Array, count: number): void;
+  /**
+   * Optional: the same frames as 16-bit PCM words (see `StationRenderer.renderPcm16`), used for
+   * WAV output on little-endian platforms: one pass less than `render` and `encodePcm16`.
+   */
+  renderPcm16?(words: Uint32Array, wordOffset: number, count: number): void;
 }
 export type SourceFactory = (o: {
   seed: number;
@@ -204,6 +209,11 @@ export async function renderToFiles(
       ? mp3BlockBytes * (BLOCKS_PER_WRITE + 1)
       : RENDER_BLOCK_FRAMES * BLOCKS_PER_WRITE * PCM16_BYTES_PER_FRAME_STEREO;
     const buffers = [new Uint8Array(writeBytes), new Uint8Array(writeBytes)];
+    // WAV frames straight from the source as 32-bit words where it can (s16le on little-endian).
+    const wordViews =
+      !mp3 && PLATFORM_LITTLE_ENDIAN && source.renderPcm16 !== undefined
+        ? buffers.map((b) => new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2))
+        : null;
     let pendingWrite: Promise<unknown> = Promise.resolve();
     let which = 0;
     let rendered = 0;
@@ -212,10 +222,15 @@ export async function renderToFiles(
       let fill = 0;
       for (let b = 0; b < BLOCKS_PER_WRITE && rendered < totalFrames; b++) {
         const frames = Math.min(RENDER_BLOCK_FRAMES, totalFrames - rendered);
-        source.render(left, right, frames);
-        fill += mp3
-          ? mp3.encode(left, right, frames, buf, fill, mp3BlockBytes)
-          : encodePcm16(left, right, frames, buf, fill);
+        if (wordViews !== null) {
+          source.renderPcm16!(wordViews[which]!, fill >>> 2, frames);
+          fill += frames * PCM16_BYTES_PER_FRAME_STEREO;
+        } else {
+          source.render(left, right, frames);
+          fill += mp3
+            ? mp3.encode(left, right, frames, buf, fill, mp3BlockBytes)
+            : encodePcm16(left, right, frames, buf, fill);
+        }
         rendered += frames;
       }
       // The last block: LAME's buffered samples and the unfinished frame.

@@ -41,6 +41,8 @@ const DELAY_SEND = { pad: 0.04, keys: 0.45, perc: 0.2 };
 /** Return gains that turn timbre.reverbMix / delayMix (0…1) into levels. */
 const REVERB_RETURN = 1.6;
 const DELAY_RETURN = 1.2;
+/** The float outputs processPcm16 passes along (renderSegment writes PCM words instead). */
+const NO_FLOATS = new Float32Array(0);
 /** Gain into the master bus: sets the station's loudness (−20…−18 LUFS measured over the presets). */
 const MASTER_GAIN = 0.6;
 
@@ -98,6 +100,9 @@ export class Synth {
   private readonly gainStart = new Float64Array(GAINS);
   private readonly gainInc = new Float64Array(GAINS);
   private readonly gainTarget = new Float64Array(GAINS);
+  /** Where renderSegment puts its output while processPcm16 runs (null: the float buffers). */
+  private pcmWords: Uint32Array | null = null;
+  private pcmWordOffset = 0;
   private nextTickFrame = 0;
   private started = false;
   private lastNonFinite = 0;
@@ -274,6 +279,21 @@ export class Synth {
     }
   }
 
+  /**
+   * As `process`, but into 16-bit PCM: frame i goes to words[wordOffset + i] as one 32-bit word
+   * (`pcm16Word`), exactly the bytes `process` followed by `encodePcm16` gives on a little-endian
+   * platform, without the float buffers and their pass. For the offline render.
+   */
+  processPcm16(words: Uint32Array, wordOffset: number, startFrame: number, count: number): void {
+    this.pcmWords = words;
+    this.pcmWordOffset = wordOffset;
+    try {
+      this.process(NO_FLOATS, NO_FLOATS, startFrame, count);
+    } finally {
+      this.pcmWords = null;
+    }
+  }
+
   private targetGains(): void {
     const t = this.timbre;
     const g = this.gainTarget;
@@ -356,7 +376,9 @@ export class Synth {
       phase,
       n,
     );
-    this.master.process(this.musicL, this.musicR, outL, outR, off, n);
+    const words = this.pcmWords;
+    if (words === null) this.master.process(this.musicL, this.musicR, outL, outR, off, n);
+    else this.master.processPcm16(this.musicL, this.musicR, words, this.pcmWordOffset + off, n);
   }
 
   /**

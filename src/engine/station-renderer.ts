@@ -214,7 +214,23 @@ export class StationRenderer {
   /** Renders the next `count` frames into outL/outR from index 0 (OVERWRITE). */
   render(outL: Float32Array, outR: Float32Array, count: number): void {
     const start = this.positionFramesValue;
-    const end = start + count;
+    this.prepare(start + count).process(outL, outR, start, count);
+    this.positionFramesValue = start + count;
+  }
+
+  /**
+   * Renders the next `count` frames as 16-bit PCM, one 32-bit word per frame into
+   * words[wordOffset, wordOffset + count): on a little-endian platform the bytes of
+   * `render` followed by `encodePcm16`, with one pass less (see `Synth.processPcm16`).
+   */
+  renderPcm16(words: Uint32Array, wordOffset: number, count: number): void {
+    const start = this.positionFramesValue;
+    this.prepare(start + count).processPcm16(words, wordOffset, start, count);
+    this.positionFramesValue = start + count;
+  }
+
+  /** Applies a due parameter change and composes up to `end`; returns the synth to render with. */
+  private prepare(end: number): Synth {
     const pending = this.pendingTimbre;
     const synth = this.synth;
     if (synth === null) throw new Error('render() while asleep: call wake() first');
@@ -226,7 +242,6 @@ export class StationRenderer {
       this.pendingTimbre = null;
     }
     this.composer.generate(end, this.sink);
-    synth.process(outL, outR, start, count);
-    this.positionFramesValue = end;
+    return synth;
   }
 }
