@@ -440,7 +440,15 @@ export class EdgeEngine extends EventEmitter implements Engine {
       const value = fields[f + 1]!;
       if (name === 'c') {
         try {
-          if (chunkSeq(value) < e.st.ring.published()) continue; // already here (or older)
+          const seq = chunkSeq(value);
+          if (seq < e.st.ring.published()) continue; // already here (or older)
+          // Its slot still holds bytes a socket may send (this thread was blocked about a ring
+          // length): the chunk is dropped, never written over them (ARCHITECTURE.md, "Ring safety");
+          // the pacer releases or resets those sockets on its next pass.
+          if (!e.st.ring.mayWrite(seq)) {
+            this.options.metrics.ringOverwriteWaitsTotal.inc();
+            continue;
+          }
           decodeChunkInto(e.st.ring, value);
           this.options.metrics.redisChunksTotal.inc({ direction: 'received' });
         } catch (err) {

@@ -354,7 +354,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   });
   const ringOverwriteWaitsTotal = new Counter({
     name: 'auralis_ring_overwrite_waits_total',
-    help: "Times an engine worker stopped rendering a station because the next chunk's ring slot still held bytes a socket may send (the main thread had not released it: its event loop was blocked or a socket's queue was that old).",
+    help: "Times an engine worker stopped rendering a station (or an edge dropped a chunk from Redis) because the next chunk's ring slot still held bytes a socket may send (the main thread had not released it: its event loop was blocked or a socket's queue was that old).",
     registers,
   });
   const ringOverwriteWaitSecondsTotal = new Counter({
