@@ -199,6 +199,9 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   logQueueBytes: 1024 * 1024,
 };
 
+/** renderAheadMs for `--role origin` and `--role edge` unless set: failover with no gap (measured). */
+export const CLUSTER_RENDER_AHEAD_MS = 1500;
+
 export const CONFIG_TABLE: readonly Setting[] = [
   {
     key: 'configFile',
@@ -258,7 +261,7 @@ export const CONFIG_TABLE: readonly Setting[] = [
     flag: '--render-ahead-ms',
     min: 50,
     max: 5000,
-    doc: 'render ahead of due time',
+    doc: `render ahead of due time (${CLUSTER_RENDER_AHEAD_MS} ms by default with --role origin or edge)`,
   },
   {
     key: 'wsBurstChunks',
@@ -801,6 +804,8 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = {},
 ): ServerConfig {
   const cfg: Record<string, unknown> = { ...CONFIG_DEFAULTS };
+  /** Settings given by the file, the environment or the caller (not defaults). */
+  const explicit = new Set<string>();
   const fileRow = CONFIG_TABLE.find((s) => s.key === 'configFile')!;
   const filePath =
     overrides.configFile !== undefined
@@ -818,10 +823,13 @@ export function loadConfig(
         );
       }
       cfg[key] = coerce(s, value, filePath);
+      explicit.add(key);
     }
   }
   for (const s of CONFIG_TABLE) {
     if (s.key === 'configFile') continue;
+    if ((env[s.env] !== undefined && env[s.env] !== '') || overrides[s.key] !== undefined)
+      explicit.add(s.key);
     const fromEnv = env[s.env];
     if (fromEnv !== undefined && fromEnv !== '') cfg[s.key] = coerce(s, fromEnv, `env ${s.env}`);
     const o = overrides[s.key];
@@ -856,6 +864,9 @@ export function loadConfig(
       'faultInjection (AURALIS_FAULT_INJECTION) cannot be on with NODE_ENV=production: it is a test switch',
     );
   }
+  // Origins and edges render (and receive) further ahead unless told otherwise: a standby origin
+  // taking over a station then starts before the edges' rings run dry (docs/deploy.md).
+  if (c.role !== 'all' && !explicit.has('renderAheadMs')) c.renderAheadMs = CLUSTER_RENDER_AHEAD_MS;
   if (c.role !== 'all' && c.redisUrl === '') {
     throw new ConfigError('redisUrl', `role ${c.role} needs redisUrl (--redis, AURALIS_REDIS_URL)`);
   }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import {
+  CLUSTER_RENDER_AHEAD_MS,
   CONFIG_DEFAULTS,
   CONFIG_TABLE,
   configHelp,
@@ -89,6 +90,26 @@ describe('configuration', () => {
           (e: unknown) => e instanceof ConfigError && e.setting === s.key,
         );
       }
+    }
+  });
+
+  it('renders 1.5 s ahead for --role origin|edge unless renderAheadMs is given (flag, env or file)', () => {
+    const redis = ['--redis', 'redis://127.0.0.1:6380'];
+    assert.equal(loadConfig().renderAheadMs, 400, 'the single process keeps its default');
+    for (const role of ['origin', 'edge']) {
+      assert.equal(loadConfig(parseFlags(['--role', role, ...redis])).renderAheadMs, CLUSTER_RENDER_AHEAD_MS);
+      assert.equal(
+        loadConfig(parseFlags(['--role', role, ...redis, '--render-ahead-ms', '400'])).renderAheadMs,
+        400,
+      );
+      assert.equal(
+        loadConfig(parseFlags(['--role', role, ...redis]), { AURALIS_RENDER_AHEAD_MS: '600' }).renderAheadMs,
+        600,
+      );
+      const dir = mkdtempSync(join(tmpdir(), 'auralis-cfg-'));
+      const file = join(dir, 'auralis.json');
+      writeFileSync(file, JSON.stringify({ renderAheadMs: 400 }));
+      assert.equal(loadConfig(parseFlags(['--config', file, '--role', role, ...redis])).renderAheadMs, 400);
     }
   });
 
