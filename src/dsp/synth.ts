@@ -1,5 +1,5 @@
 import { Rng } from '../music/rng.ts';
-import type { NoteEvent, Timbre } from '../music/types.ts';
+import { INSTRUMENTS, type NoteEvent, type SampledVoicing, type Timbre } from '../music/types.ts';
 import { DSP_DEFAULTS } from './config.ts';
 import { FdnReverb } from './effects/fdn-reverb.ts';
 import { StereoHighPass } from './effects/high-pass.ts';
@@ -12,6 +12,7 @@ import { KeysInstrument } from './instruments/keys.ts';
 import { PadInstrument } from './instruments/pad.ts';
 import { PercInstrument } from './instruments/perc.ts';
 import { TextureInstrument } from './instruments/texture.ts';
+import { SampledLayer, type SoundFontBank } from './soundfont.ts';
 import { TimbreGlide } from './timbre-glide.ts';
 
 export interface SynthOptions {
@@ -23,6 +24,10 @@ export interface SynthOptions {
   maxBlockFrames?: number;
   /** Pending-queue capacity; default DSP_DEFAULTS.pendingEventCapacity. */
   pendingEventCapacity?: number;
+  /** A parsed SoundFont: enables the sampled layer (presets with a `sampled` voicing use it). */
+  soundfont?: SoundFontBank | null;
+  /** The sampled voicing to start with (ignored without a SoundFont). */
+  sampled?: SampledVoicing | null;
 }
 
 // Indices of the instruments (the order of INSTRUMENTS in src/music/types.ts) and of the mix gains.
@@ -91,6 +96,10 @@ export class Synth {
   private readonly wetR: Float64Array;
   private readonly echoL: Float64Array;
   private readonly echoR: Float64Array;
+  /** The optional SoundFont layer (null without a SoundFont) and its bus. */
+  private readonly sampled: SampledLayer | null;
+  private readonly sampledL: Float64Array;
+  private readonly sampledR: Float64Array;
   /**
    * Mix gains (pad, keys, drone, texture, perc, reverb return, delay return, master gain folded
    * in): the value at the last tick, the per-sample increment to the next, and the next target.
@@ -144,8 +153,20 @@ export class Synth {
     this.wetR = bus();
     this.echoL = bus();
     this.echoR = bus();
+    this.sampled = opts.soundfont ? new SampledLayer(opts.soundfont, sr, c) : null;
+    this.sampled?.setVoicing(opts.sampled ?? null);
+    this.sampledL = bus();
+    this.sampledR = bus();
     this.targetGains();
     this.gainStart.set(this.gainTarget);
+  }
+
+  /**
+   * Hands pad and keys notes to the sampled layer (`v`) or back to the built-in instruments
+   * (null). Without a SoundFont nothing changes. Notes already sounding end as they would.
+   */
+  setSampled(v: SampledVoicing | null): void {
+    this.sampled?.setVoicing(v);
   }
 
   /** Notes dropped because every voice slot of their instrument was busy fading. */
@@ -213,7 +234,9 @@ export class Synth {
    */
   pitchClasses(instrument: NoteEvent['instrument'], startedBefore: number, heldOnly: boolean): number {
     const i = instrumentIndex(instrument);
-    return i < 0 ? 0 : this.instruments[i]!.pitchClasses(startedBefore, heldOnly);
+    if (i < 0) return 0;
+    const own = this.instruments[i]!.pitchClasses(startedBefore, heldOnly);
+    return this.sampled === null ? own : own | this.sampled.pitchClasses(instrument, startedBefore);
   }
 
   /** Glides to a new sound character over ~2 s. */
@@ -251,9 +274,15 @@ export class Synth {
       const toTick = (this.nextTickFrame - pos) | 0;
       while (q.size > 0 && q.nextStart() <= pos) {
         const keep = q.headKeep();
-        if (keep >= 0) this.instruments[q.headInstrument()]!.release(keep, pos);
+        const inst = q.headInstrument();
+        const sampled = this.sampled;
+        if (keep >= 0) {
+          this.instruments[inst]!.release(keep, pos);
+          sampled?.release(INSTRUMENTS[inst]!, keep, pos);
+        } else if (sampled !== null && sampled.takes(INSTRUMENTS[inst]!))
+          sampled.noteOn(INSTRUMENTS[inst]!, q.headMidi(), q.headVelocity(), pos, q.headDuration());
         else
-          this.instruments[q.headInstrument()]!.noteOn(
+          this.instruments[inst]!.noteOn(
             q.headMidi(),
             q.headVelocity(),
             pos,
@@ -298,6 +327,7 @@ export class Synth {
     this.drone.control(pos, c);
     this.texture.control(pos, c);
     this.perc.control(pos, c);
+    this.sampled?.control(pos);
     this.reverb.setDecaySeconds(t.reverbDecaySeconds);
     this.delay.control(c);
     this.highPass.flushDenormals();
@@ -336,6 +366,7 @@ export class Synth {
     } else {
       this.mixGliding(n, phase, padOn, keysOn, droneOn, texOn, percOn);
     }
+    if (this.sampled !== null) this.mixSampled(this.sampled, n);
     this.reverb.process(this.reverbIn, this.wetL, this.wetR, n);
     this.delay.process(this.delayIn, this.echoL, this.echoR, n);
     // Returns added, everything but the drone high-passed (sub-bass rumble), the drone added.
@@ -522,6 +553,34 @@ export class Synth {
         revIn[i] += (l + r) * reverbSend;
         dlyIn[i] += (l + r) * delaySend;
       }
+    }
+  }
+
+  /**
+   * Adds the sampled layer's period into the music bus and the sends (the same reverb, delay,
+   * high-pass and master bus as the built-in instruments), at the voicing's level.
+   */
+  private mixSampled(layer: SampledLayer, n: number): void {
+    const l = this.sampledL;
+    const r = this.sampledR;
+    if (!layer.render(l, r, n)) return;
+    const v = layer.active;
+    const g = (v?.level ?? 1) * MASTER_GAIN;
+    const rs = g * (v?.reverbSend ?? REVERB_SEND.keys);
+    const ds = g * (v?.delaySend ?? 0);
+    const musicL = this.musicL;
+    const musicR = this.musicR;
+    const revIn = this.reverbIn;
+    const dlyIn = this.delayIn;
+    for (let i = 0; i < n; i++) {
+      const a = l[i]!;
+      const b = r[i]!;
+      l[i] = 0;
+      r[i] = 0;
+      musicL[i] += a * g;
+      musicR[i] += b * g;
+      revIn[i] += (a + b) * rs;
+      dlyIn[i] += (a + b) * ds;
     }
   }
 
