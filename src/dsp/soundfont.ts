@@ -42,6 +42,31 @@ export function loadSoundFont(path: string): SoundFontBank {
   return entry;
 }
 
+/**
+ * What a station gives its synth for a SoundFont path: a loader that parses the file the first
+ * time a sampled preset plays in this thread (then shares it), or null for no path. A file that
+ * cannot be parsed there (the server only checked its header) leaves the built-in instruments
+ * playing; the reason is kept in `soundFontFailure`.
+ */
+export function soundFontLoader(path: string | null | undefined): (() => SoundFontBank | null) | null {
+  if (!path) return null;
+  return () => {
+    if (failed.has(path)) return null;
+    try {
+      return loadSoundFont(path);
+    } catch (err) {
+      failed.set(path, (err as Error).message);
+      return null;
+    }
+  };
+}
+const failed = new Map<string, string>();
+
+/** Why the SoundFont at `path` could not be parsed in this thread, or null. */
+export function soundFontFailure(path: string): string | null {
+  return failed.get(path) ?? null;
+}
+
 /** Notes the layer tracks at once (held or waiting for their note-off); beyond it the oldest is ended. */
 const MAX_NOTES = 64;
 /** The synth's instruments that the layer can take over, each on its own MIDI channel. */

@@ -24,8 +24,11 @@ export interface SynthOptions {
   maxBlockFrames?: number;
   /** Pending-queue capacity; default DSP_DEFAULTS.pendingEventCapacity. */
   pendingEventCapacity?: number;
-  /** A parsed SoundFont: enables the sampled layer (presets with a `sampled` voicing use it). */
-  soundfont?: SoundFontBank | null;
+  /**
+   * A parsed SoundFont, or what gives one when first needed (parsed once per thread): enables the
+   * sampled layer, built when a `sampled` voicing is first set.
+   */
+  soundfont?: SoundFontBank | (() => SoundFontBank | null) | null;
   /** The sampled voicing to start with (ignored without a SoundFont). */
   sampled?: SampledVoicing | null;
 }
@@ -97,7 +100,8 @@ export class Synth {
   private readonly echoL: Float64Array;
   private readonly echoR: Float64Array;
   /** The optional SoundFont layer (null without a SoundFont) and its bus. */
-  private readonly sampled: SampledLayer | null;
+  private sampled: SampledLayer | null = null;
+  private readonly soundfont: SoundFontBank | (() => SoundFontBank | null) | null;
   private readonly sampledL: Float64Array;
   private readonly sampledR: Float64Array;
   /**
@@ -153,8 +157,8 @@ export class Synth {
     this.wetR = bus();
     this.echoL = bus();
     this.echoR = bus();
-    this.sampled = opts.soundfont ? new SampledLayer(opts.soundfont, sr, c) : null;
-    this.sampled?.setVoicing(opts.sampled ?? null);
+    this.soundfont = opts.soundfont ?? null;
+    this.setSampled(opts.sampled ?? null);
     this.sampledL = bus();
     this.sampledR = bus();
     this.targetGains();
@@ -163,10 +167,20 @@ export class Synth {
 
   /**
    * Hands pad and keys notes to the sampled layer (`v`) or back to the built-in instruments
-   * (null). Without a SoundFont nothing changes. Notes already sounding end as they would.
+   * (null). Without a SoundFont nothing changes. Notes already sounding end as they would. The
+   * layer (a SpessaSynthProcessor) is built at the first voicing, not before.
    */
   setSampled(v: SampledVoicing | null): void {
+    if (this.sampled === null && v !== null && this.soundfont !== null) {
+      const bank = typeof this.soundfont === 'function' ? this.soundfont() : this.soundfont;
+      if (bank !== null) this.sampled = new SampledLayer(bank, this.sampleRate, this.controlFrames);
+    }
     this.sampled?.setVoicing(v);
+  }
+
+  /** Whether the sampled layer plays (a SoundFont is loaded and the voicing is sampled). */
+  get sampledActive(): boolean {
+    return this.sampled?.active != null;
   }
 
   /** Notes dropped because every voice slot of their instrument was busy fading. */

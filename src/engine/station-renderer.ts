@@ -42,15 +42,15 @@ export class StationRenderer {
   private readonly sink: (e: NoteEvent) => void;
   private readonly observer: ((e: NoteEvent) => void) | null;
   /** The SoundFont of the sampled layer (parsed once per thread), or null: built-in synth only. */
-  private readonly soundfont: SoundFontBank | null;
+  private readonly soundfont: SoundFontBank | (() => SoundFontBank | null) | null;
 
   constructor(opts: {
     seed: number;
     params: MusicParams;
     sampleRate?: number;
     onEvent?: (e: NoteEvent) => void;
-    /** Enables the sampled layer for presets that have a sampled voicing. */
-    soundfont?: SoundFontBank | null;
+    /** Enables the sampled layer for presets that have a sampled voicing (a function: parsed when first needed). */
+    soundfont?: SoundFontBank | (() => SoundFontBank | null) | null;
   }) {
     this.soundfont = opts.soundfont ?? null;
     this.seed = opts.seed >>> 0;

@@ -127,8 +127,8 @@ export const PRESETS: readonly Preset[] = [
     },
     sampled: {
       // GM 46 orchestral harp for the phrases, GM 49 slow string ensemble for the chords.
-      keys: { program: 46, velocity: [36, 84], volume: 0.9, pan: 0.2, attack: 80, release: 76 },
-      pad: { program: 49, velocity: [34, 60], volume: 0.6, pan: -0.15 },
+      keys: { program: 46, velocity: [30, 66], volume: 0.7, pan: 0.2, attack: 80, release: 76 },
+      pad: { program: 49, velocity: [34, 60], volume: 0.7, pan: -0.15 },
       level: 5.5,
       reverbSend: 0.6,
       delaySend: 0.15,

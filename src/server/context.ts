@@ -21,6 +21,8 @@ export interface ServerContext {
   /** The now-playing event streams (SSE). */
   readonly nowFeed: NowFeed;
   readonly closing: boolean;
+  /** The SoundFont of the sampled layer (presets that need one are refused without it), or null. */
+  readonly soundfont: string | null;
   listenerCount(): number;
   listenerJoined(transport: Transport): void;
   listenerLeft(transport: Transport, listener: Listener): void;
