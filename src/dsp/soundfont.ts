@@ -133,6 +133,11 @@ export class SampledLayer {
     return this.voicing;
   }
 
+  /** Voices the processor is playing (a note may use several: stereo samples, layers). */
+  get voiceCount(): number {
+    return this.proc.voiceCount;
+  }
+
   /** Whether `instrument`'s notes go to this layer under the current voicing. */
   takes(instrument: string): boolean {
     const v = this.voicing;
