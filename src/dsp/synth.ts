@@ -41,7 +41,9 @@ const TEXTURE = 3;
 const PERC = 4;
 const REVERB = 5;
 const DELAY = 6;
-const GAINS = 7;
+/** The sampled layer's level (the last sampled voicing's, kept while its notes ring out). */
+const SAMPLED = 7;
+const GAINS = 8;
 
 /** Reverb and delay sends per instrument (before the timbre's wet levels). */
 const REVERB_SEND = { pad: 0.55, keys: 0.75, drone: 0.12, texture: 0.8, perc: 0.45 };
@@ -104,8 +106,9 @@ export class Synth {
   private readonly soundfont: SoundFontBank | (() => SoundFontBank | null) | null;
   private readonly sampledL: Float64Array;
   private readonly sampledR: Float64Array;
+  private sampledLevel = 0;
   /**
-   * Mix gains (pad, keys, drone, texture, perc, reverb return, delay return, master gain folded
+   * Mix gains (pad, keys, drone, texture, perc, reverb return, delay return, sampled layer; master gain folded
    * in): the value at the last tick, the per-sample increment to the next, and the next target.
    */
   private readonly gainStart = new Float64Array(GAINS);
@@ -176,6 +179,7 @@ export class Synth {
       if (bank !== null) this.sampled = new SampledLayer(bank, this.sampleRate, this.controlFrames);
     }
     this.sampled?.setVoicing(v);
+    if (v !== null) this.sampledLevel = v.level;
   }
 
   /** Whether the sampled layer plays (a SoundFont is loaded and the voicing is sampled). */
@@ -328,6 +332,7 @@ export class Synth {
     g[PERC] = t.percLevel * MASTER_GAIN;
     g[REVERB] = t.reverbMix * REVERB_RETURN;
     g[DELAY] = t.delayMix * DELAY_RETURN;
+    g[SAMPLED] = this.sampledLevel * MASTER_GAIN;
   }
 
   /** Control tick at absolute frame pos: glides, envelopes, LFOs, dynamics for the next period. */
@@ -380,7 +385,7 @@ export class Synth {
     } else {
       this.mixGliding(n, phase, padOn, keysOn, droneOn, texOn, percOn);
     }
-    if (this.sampled !== null) this.mixSampled(this.sampled, n);
+    if (this.sampled !== null) this.mixSampled(this.sampled, n, phase);
     this.reverb.process(this.reverbIn, this.wetL, this.wetR, n);
     this.delay.process(this.delayIn, this.echoL, this.echoR, n);
     // Returns added, everything but the drone high-passed (sub-bass rumble), the drone added.
@@ -574,28 +579,19 @@ export class Synth {
    * Adds the sampled layer's period into the music bus and the sends (the same reverb, delay,
    * high-pass and master bus as the built-in instruments), at the voicing's level.
    */
-  private mixSampled(layer: SampledLayer, n: number): void {
-    const l = this.sampledL;
-    const r = this.sampledR;
-    if (!layer.render(l, r, n)) return;
+  private mixSampled(layer: SampledLayer, n: number, phase: number): void {
+    if (!layer.render(this.sampledL, this.sampledR, n)) return;
     const v = layer.active;
-    const g = (v?.level ?? 1) * MASTER_GAIN;
-    const rs = g * (v?.reverbSend ?? REVERB_SEND.keys);
-    const ds = g * (v?.delaySend ?? 0);
-    const musicL = this.musicL;
-    const musicR = this.musicR;
-    const revIn = this.reverbIn;
-    const dlyIn = this.delayIn;
-    for (let i = 0; i < n; i++) {
-      const a = l[i]!;
-      const b = r[i]!;
-      l[i] = 0;
-      r[i] = 0;
-      musicL[i] += a * g;
-      musicR[i] += b * g;
-      revIn[i] += (a + b) * rs;
-      dlyIn[i] += (a + b) * ds;
-    }
+    this.mixStereo(
+      this.sampledL,
+      this.sampledR,
+      SAMPLED,
+      v?.reverbSend ?? 0,
+      v?.delaySend ?? 0,
+      n,
+      phase,
+      false,
+    );
   }
 
   /** Scales the drone bus by its level in place and sends it to the reverb. */
