@@ -209,6 +209,11 @@ export class StationRenderer {
     return this.synth === null ? 0 : this.synth.pitchClasses(instrument, startedBefore, heldOnly);
   }
 
+  /** Whether the synth's sampled layer plays (a SoundFont and a sampled preset; false while asleep). */
+  get sampledActive(): boolean {
+    return this.synth?.sampledActive ?? false;
+  }
+
   /** What is sounding at the current position. */
   now(): NowInfo {
     return this.composer.nowAt(this.positionFramesValue);

@@ -3,12 +3,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rms } from '../../src/dsp/analysis/index.ts';
+import { ClickDetector, rms } from '../../src/dsp/analysis/index.ts';
+import { StationRenderer } from '../../src/engine/station-renderer.ts';
+import { applyPatch } from '../../src/music/params.ts';
 import { findDefaultSoundFont, loadSoundFont, soundFontProblem } from '../../src/dsp/soundfont.ts';
 import { Synth } from '../../src/dsp/synth.ts';
 import { PRESETS, presetRequires, sampledFor, timbreFor } from '../../src/music/presets.ts';
 import type { NoteEvent } from '../../src/music/types.ts';
-import { NO_SOUNDFONT, renderScore, renderStation, SR, testSoundFont } from './render.ts';
+import { NO_SOUNDFONT, presetParams, renderScore, renderStation, SR, testSoundFont } from './render.ts';
 
 /**
  * The sampled layer (SoundFont 2 through spessasynth_core): deterministic and independent of how
@@ -153,5 +155,40 @@ test(
     const peak = Math.sqrt(energy(harp, 0.5, 1));
     assert.ok(peak > 1e-3, `harp note silent: ${peak}`);
     assert.ok(Math.sqrt(energy(harp, 9, 10)) < peak * 1e-3, 'the harp note did not end');
+  },
+);
+
+test(
+  'switching into and out of a sampled preset is click-free, and the layer takes the notes only while chosen',
+  { skip },
+  () => {
+    const seconds = 60;
+    const params = presetParams('focus');
+    const r = new StationRenderer({ seed: 3, params, soundfont });
+    const clicksL = new ClickDetector({ sampleRate: SR });
+    const clicksR = new ClickDetector({ sampleRate: SR });
+    const chunk = 4800;
+    const L = new Float32Array(chunk);
+    const R = new Float32Array(chunk);
+    const active: boolean[] = [];
+    for (let pos = 0; pos < seconds * SR; pos += chunk) {
+      if (pos === 15 * SR) r.change(applyPatch(r.params, { preset: 'piano' }));
+      if (pos === 35 * SR) r.change(applyPatch(r.params, { preset: 'focus' }));
+      if (pos === 45 * SR) r.change(applyPatch(r.params, { preset: 'strings' }));
+      r.render(L, R, chunk);
+      clicksL.push(L);
+      clicksR.push(R);
+      if (pos % SR === 0) active.push(r.sampledActive);
+    }
+    clicksL.finish();
+    clicksR.finish();
+    const at = (c: { frame: number }): string => `${(c.frame / SR).toFixed(3)} s`;
+    assert.equal(clicksL.totalClicks, 0, `clicks (left) at ${clicksL.clicks.map(at).join(', ')}`);
+    assert.equal(clicksR.totalClicks, 0, `clicks (right) at ${clicksR.clicks.map(at).join(', ')}`);
+    // Changes are heard at the next bar: sampled from within a few seconds of each, not before.
+    assert.deepEqual(
+      [5, 14, 25, 34, 42, 55].map((s) => active[s]),
+      [false, false, true, true, false, true],
+    );
   },
 );
