@@ -57,6 +57,14 @@ const TOOLS = [
     find: () => onPath('systemd-analyze'),
   },
   {
+    name: 'TimGM6mb.sf2',
+    pkg: 'timgm6mb-soundfont',
+    neededBy:
+      'the sampled-layer tests (the piano and strings presets played from a SoundFont: test/dsp/soundfont.test.ts)',
+    find: () =>
+      existsSync('/usr/share/sounds/sf2/TimGM6mb.sf2') ? '/usr/share/sounds/sf2/TimGM6mb.sf2' : undefined,
+  },
+  {
     name: 'promtool',
     pkg: 'prometheus',
     neededBy: 'the metrics tests (PromQL and alert rules checked by Prometheus)',

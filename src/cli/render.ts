@@ -6,7 +6,13 @@ import { DEFAULT_MP3_BITRATE, Mp3ChunkEncoder, maxMp3BytesForFrames } from '../c
 import { encodePcm16, PCM16_BYTES_PER_FRAME_STEREO, PLATFORM_LITTLE_ENDIAN } from '../codec/pcm16.ts';
 import { wavFileHeader } from '../codec/wav.ts';
 import { applyPatch, DEFAULT_PARAMS, PARAM_RANGES, validatePatch } from '../music/params.ts';
-import { PRESETS } from '../music/presets.ts';
+import {
+  findDefaultSoundFont,
+  SOUNDFONT_CANDIDATES,
+  SOUNDFONT_DIR,
+  soundFontProblem,
+} from '../dsp/soundfont-file.ts';
+import { PRESETS, sampledFor } from '../music/presets.ts';
 import { MODES, SAMPLE_RATE, type MusicParams, type NoteEvent } from '../music/types.ts';
 import { ArgError, EXIT_USAGE, parseArgs } from './args.ts';
 
@@ -35,7 +41,12 @@ export const RENDER_USAGE = `Usage: auralis render --seconds N --out FILE.wav|FI
                    RF64 above 4 GiB) or .mp3 (48 kHz, stereo, ${RENDER_MP3_BITRATE / 1000} kb/s CBR, LAME)
   --midi FILE      also write the score as a Standard MIDI File
   --seed S         integer 0 … 4294967295 (default ${DEFAULT_RENDER_SEED}); same arguments, same bytes
-  --preset P       ${PRESETS.map((p) => p.name).join(', ')} (explicit parameters override it)
+  --preset P       ${PRESETS.map((p) => p.name).join(', ')} (explicit parameters override it;
+                   ${PRESETS.filter((p) => p.sampled)
+                     .map((p) => p.name)
+                     .join(' and ')} need a SoundFont)
+  --soundfont PATH a SoundFont 2 file for the sampled presets (default: the first of
+                   ${SOUNDFONT_CANDIDATES.join(', ')} in ${SOUNDFONT_DIR})
   --key K          C, C#/Db … B (default ${DEFAULT_PARAMS.key})
   --mode M         ${MODES.join(', ')} (default ${DEFAULT_PARAMS.mode})
   --bpm B          ${PARAM_RANGES.bpm.min}–${PARAM_RANGES.bpm.max} (default ${DEFAULT_PARAMS.bpm})
@@ -53,6 +64,8 @@ export interface RenderOptions {
   /** From the extension of `--out`; absent means WAV. */
   format?: RenderFormat;
   midiPath: string | null;
+  /** The SoundFont of the sampled layer (a sampled preset needs one), or null. */
+  soundfontPath?: string | null;
 }
 
 /** What renders the audio: the StationRenderer in production, a synthetic source in tests. */
@@ -68,6 +81,7 @@ export type SourceFactory = (o: {
   seed: number;
   params: MusicParams;
   onEvent: ((e: NoteEvent) => void) | undefined;
+  soundfontPath?: string | null;
 }) => AudioSource | Promise<AudioSource>;
 
 export interface RenderResult {
@@ -82,7 +96,7 @@ export interface RenderResult {
 /** Parses and validates `render` arguments. Throws ArgError naming the argument. */
 export function parseRenderArgs(argv: readonly string[]): RenderOptions | 'help' {
   const { values, flags } = parseArgs(argv, {
-    values: ['seconds', 'seed', 'preset', 'key', 'mode', 'bpm', 'intensity', 'out', 'midi'],
+    values: ['seconds', 'seed', 'preset', 'key', 'mode', 'bpm', 'intensity', 'out', 'midi', 'soundfont'],
     flags: ['help'],
   });
   if (flags.has('help')) return 'help';
@@ -129,13 +143,43 @@ export function parseRenderArgs(argv: readonly string[]): RenderOptions | 'help'
   if (midiPath !== null && midiPath === outPath) {
     throw new ArgError('--midi', '--midi must name a different file from --out');
   }
-  return { seconds, seed, params, outPath, format, midiPath };
+  const soundfontPath = soundfontFor(values.get('soundfont'), params.preset);
+  return { seconds, seed, params, outPath, format, midiPath, soundfontPath };
+}
+
+/**
+ * The SoundFont a render uses: the one named (it must be a SoundFont 2 file), else for a sampled
+ * preset the first installed one; none for the other presets (they never sound sampled).
+ */
+function soundfontFor(named: string | undefined, preset: string | null): string | null {
+  if (named !== undefined) {
+    const problem = soundFontProblem(named);
+    if (problem !== null) throw new ArgError('--soundfont', `--soundfont: ${problem}`);
+    return resolve(named);
+  }
+  if (sampledFor(preset) === null) return null;
+  const found = findDefaultSoundFont();
+  if (found === null)
+    throw new ArgError(
+      '--preset',
+      `--preset ${preset} needs a SoundFont: pass --soundfont PATH (none found in ${SOUNDFONT_DIR}; Debian: apt-get install timgm6mb-soundfont)`,
+    );
+  return found;
 }
 
 async function stationSource(o: Parameters<SourceFactory>[0]): Promise<AudioSource> {
   // Loaded here so that argument errors are reported even before the engine modules load.
   const { StationRenderer } = await import('../engine/station-renderer.ts');
-  return new StationRenderer({ seed: o.seed, params: o.params, onEvent: o.onEvent });
+  let soundfont = null;
+  if (o.soundfontPath) {
+    const { loadSoundFont } = await import('../dsp/soundfont.ts');
+    try {
+      soundfont = loadSoundFont(o.soundfontPath);
+    } catch (err) {
+      throw new ArgError('--soundfont', `--soundfont: ${(err as Error).message}`);
+    }
+  }
+  return new StationRenderer({ seed: o.seed, params: o.params, onEvent: o.onEvent, soundfont });
 }
 
 /** A temporary file beside `target` (same filesystem, so the final rename is atomic). */
@@ -190,6 +234,7 @@ export async function renderToFiles(
       seed: opts.seed,
       params: opts.params,
       onEvent,
+      soundfontPath: opts.soundfontPath ?? null,
     });
 
     const t0 = performance.now();

@@ -34,6 +34,8 @@ export interface EngineOptions {
   opusTiers?: readonly number[];
   /** Rings of removed stations kept for reuse (default 64; the server passes its station limit). */
   ringPoolSize?: number;
+  /** The SoundFont of the sampled layer (each worker parses it once, when a sampled preset first plays), or none. */
+  soundfont?: string | null;
 }
 
 /** What the main thread knows of a station the engine renders. */
@@ -438,6 +440,7 @@ export class EngineHost extends EventEmitter {
       opusComplexity: this.options.opusComplexity,
       mp3Bitrate: this.options.mp3Bitrate ?? DEFAULT_MP3_BITRATE,
       wish: { ...st.wish },
+      soundfont: this.options.soundfont ?? null,
     };
   }
 

@@ -41,6 +41,8 @@ export interface AddStationMessage {
   mp3Bitrate: number;
   /** What to encode besides the default tier from the first chunk (the wish the host holds: after a worker restart). */
   wish: EncodeWish;
+  /** The SoundFont of the sampled layer (parsed once per worker, when a sampled preset first plays), or null. */
+  soundfont?: string | null;
 }
 
 /**

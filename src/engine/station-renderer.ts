@@ -1,7 +1,8 @@
 import { Composer } from '../music/composer.ts';
-import { timbreFor } from '../music/presets.ts';
+import { sampledFor, timbreFor } from '../music/presets.ts';
 import type { MusicParams, NoteEvent, NowInfo } from '../music/types.ts';
 import { keepsPitch, SAMPLE_RATE } from '../music/types.ts';
+import type { SoundFontBank } from '../dsp/soundfont.ts';
 import { Synth } from '../dsp/synth.ts';
 
 /**
@@ -40,13 +41,18 @@ export class StationRenderer {
   private pendingTimbre: { atFrame: number; params: MusicParams } | null = null;
   private readonly sink: (e: NoteEvent) => void;
   private readonly observer: ((e: NoteEvent) => void) | null;
+  /** The SoundFont of the sampled layer (parsed once per thread), or null: built-in synth only. */
+  private readonly soundfont: SoundFontBank | (() => SoundFontBank | null) | null;
 
   constructor(opts: {
     seed: number;
     params: MusicParams;
     sampleRate?: number;
     onEvent?: (e: NoteEvent) => void;
+    /** Enables the sampled layer for presets that have a sampled voicing (a function: parsed when first needed). */
+    soundfont?: SoundFontBank | (() => SoundFontBank | null) | null;
   }) {
+    this.soundfont = opts.soundfont ?? null;
     this.seed = opts.seed >>> 0;
     this.sampleRate = opts.sampleRate ?? SAMPLE_RATE;
     this.paramsValue = { ...opts.params };
@@ -73,6 +79,8 @@ export class StationRenderer {
       seed: this.seed,
       timbre: timbreFor(this.synthParams.preset),
       bpm: this.synthParams.bpm,
+      soundfont: this.soundfont,
+      sampled: sampledFor(this.synthParams.preset),
     });
   }
 
@@ -201,6 +209,11 @@ export class StationRenderer {
     return this.synth === null ? 0 : this.synth.pitchClasses(instrument, startedBefore, heldOnly);
   }
 
+  /** Whether the synth's sampled layer plays (a SoundFont and a sampled preset; false while asleep). */
+  get sampledActive(): boolean {
+    return this.synth?.sampledActive ?? false;
+  }
+
   /** What is sounding at the current position. */
   now(): NowInfo {
     return this.composer.nowAt(this.positionFramesValue);
@@ -238,6 +251,7 @@ export class StationRenderer {
       // Timbre and delay time glide inside the synth from here on; the composer switches itself.
       synth.setTimbre(timbreFor(pending.params.preset));
       synth.setBpm(pending.params.bpm);
+      synth.setSampled(sampledFor(pending.params.preset));
       this.synthParams = pending.params;
       this.pendingTimbre = null;
     }

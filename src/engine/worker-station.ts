@@ -16,6 +16,7 @@ import { CHANNELS, SAMPLE_RATE, type MusicParams, type NowInfo } from '../music/
 import type { AddStationMessage, EncodeWish, NowReport, StationStats } from './messages.ts';
 import { CHUNK_HEADER_BYTES, ChunkRing, WS_PREFIX_BYTES, writeWsBinaryHeader } from './ring.ts';
 import { StationRenderer } from './station-renderer.ts';
+import { soundFontLoader } from '../dsp/soundfont.ts';
 
 /** Bounded number of timing samples kept between two stats reports (one report a second). */
 const MAX_TIMING_SAMPLES = 256;
@@ -134,7 +135,11 @@ export class WorkerStation {
     this.nextSeq = msg.startSeq;
     this.baseFrames = msg.startSeq * msg.chunkFrames;
     this.discontinuity = msg.discontinuity;
-    this.renderer = new StationRenderer({ seed: msg.seed, params: msg.params });
+    this.renderer = new StationRenderer({
+      seed: msg.seed,
+      params: msg.params,
+      soundfont: soundFontLoader(msg.soundfont),
+    });
     this.opusOptions = { bitrate: msg.opusBitrate, complexity: msg.opusComplexity };
     this.opus = opus ?? new OpusChunkEncoder(this.opusOptions);
     this.defaultTier = msg.layout.defaultTier;

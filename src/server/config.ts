@@ -5,6 +5,12 @@ import { MAX_TIERS } from '../codec/frame-header.ts';
 import { proxyEntryProblem } from './trust-proxy.ts';
 import { DEFAULT_MP3_BITRATE, MP3_BITRATES } from '../codec/mp3-encoder.ts';
 import { icecastSecrets, icecastTargetProblem, parseIcecastTargets } from '../relay/targets.ts';
+import {
+  findDefaultSoundFont,
+  SOUNDFONT_CANDIDATES,
+  SOUNDFONT_DIR,
+  soundFontProblem,
+} from '../dsp/soundfont-file.ts';
 
 /**
  * The one table of configuration: every limit, length and default with its unit, its environment
@@ -50,6 +56,8 @@ export interface ServerConfig {
   allowedOrigins: string[];
   /** JSON file keeping the stations created through the API across restarts ('' = not kept). */
   stateFile: string;
+  /** SoundFont 2 file of the sampled presets ('' = the first found in /usr/share/sounds/sf2, 'off' = none). */
+  soundfont: string;
   /** Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client. */
   trustProxy: string[];
   /** How long (ms) a personal session outlives its owner's disconnect. */
@@ -169,6 +177,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   allowedOrigins: [],
   trustProxy: [],
   stateFile: 'data/stations.json',
+  soundfont: '',
   gracePeriodMs: 30_000,
   maxBodyBytes: 16 * 1024,
   maxHeaderBytes: 16 * 1024,
@@ -387,6 +396,14 @@ export const CONFIG_TABLE: readonly Setting[] = [
     env: 'AURALIS_STATE_FILE',
     flag: '--state-file',
     doc: 'JSON file where stations created through the API (id, seed, parameters) are kept across restarts, relative to the working directory (empty: not kept)',
+  },
+  {
+    key: 'soundfont',
+    kind: 'string',
+    unit: 'path',
+    env: 'AURALIS_SOUNDFONT',
+    flag: '--soundfont',
+    doc: `SoundFont 2 file played by the sampled presets (piano, strings); empty: the first of ${SOUNDFONT_CANDIDATES.join(', ')} in ${SOUNDFONT_DIR} (none found: those presets are refused); off: none`,
   },
   {
     key: 'trustProxy',
@@ -852,6 +869,11 @@ export function loadConfig(
       `opusTiers (${c.opusTiers.join(',')} kb/s) must include the default tier opusBitrate (${c.opusBitrate} bit/s = ${c.opusBitrate / 1000} kb/s)`,
     );
   }
+  if (c.soundfont !== '' && c.soundfont !== 'off') {
+    const problem = soundFontProblem(c.soundfont);
+    if (problem !== null)
+      throw new ConfigError('soundfont', `soundfont (--soundfont / AURALIS_SOUNDFONT): ${problem}`);
+  }
   if (c.headersTimeoutMs > c.requestTimeoutMs) {
     throw new ConfigError(
       'headersTimeoutMs',
@@ -1067,4 +1089,11 @@ export function configHelp(): string {
     const shown = Array.isArray(d) ? d.join(',') : String(d);
     return `  ${s.flag.padEnd(24)} ${s.env.padEnd(30)} ${s.doc}${s.unit ? ` (${s.unit})` : ''}; default ${shown || '(none)'}`;
   }).join('\n');
+}
+
+/** The SoundFont a server uses: the one named, else the first installed one ('' setting), or null ('off', none found). */
+export function resolveSoundFont(c: Pick<ServerConfig, 'soundfont'>): string | null {
+  if (c.soundfont === 'off') return null;
+  if (c.soundfont !== '') return c.soundfont;
+  return findDefaultSoundFont();
 }

@@ -24,7 +24,17 @@ import type { StationStats } from '../engine/messages.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
 import { Pacer, type Broadcaster, type PacerObserver } from './broadcast/pacer.ts';
-import { ConfigError, configSecrets, listenError, loadConfig, tierQueueBytes, type ServerConfig } from './config.ts';
+import {
+  ConfigError,
+  configSecrets,
+  listenError,
+  loadConfig,
+  resolveSoundFont,
+  tierQueueBytes,
+  type ServerConfig,
+} from './config.ts';
+import { PRESETS } from '../music/presets.ts';
+import { SOUNDFONT_DIR } from '../dsp/soundfont-file.ts';
 import { IcecastRelays } from '../relay/icecast.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
@@ -77,6 +87,7 @@ class Context implements ServerContext, PacerObserver {
   readonly limits: ClientLimits;
   readonly nowFeed: NowFeed;
   closing = false;
+  readonly soundfont: string | null;
   private listeners = 0;
   private readonly lastSendMs = new Map<Station, number>();
 
@@ -96,7 +107,10 @@ class Context implements ServerContext, PacerObserver {
       opusComplexity: config.opusComplexity,
       mp3Bitrate: config.mp3Bitrate,
       ringPoolSize: config.maxStations,
+      soundfont: null,
     };
+    this.soundfont = resolveSoundFont(config);
+    engineOptions.soundfont = this.soundfont;
     if (config.role === 'edge') {
       this.engine = new EdgeEngine({
         ...engineOptions,
@@ -505,6 +519,18 @@ export async function startServer(
 
   ctx.info = (message) => app.log.info(message);
   ctx.log = app.log;
+  const sampled = PRESETS.filter((p) => p.sampled).map((p) => p.name);
+  if (ctx.soundfont !== null)
+    app.log.info(
+      { soundfont: ctx.soundfont },
+      `sampled presets (${sampled.join(', ')}) play the SoundFont ${ctx.soundfont}`,
+    );
+  else
+    app.log.info(
+      config.soundfont === 'off'
+        ? `no SoundFont (soundfont off): the sampled presets (${sampled.join(', ')}) are refused`
+        : `no SoundFont found in ${SOUNDFONT_DIR}: the sampled presets (${sampled.join(', ')}) are refused (start with --soundfont PATH)`,
+    );
   if (config.logLevel !== 'silent') ctx.oplog = new OperatorLog(app.log, config.logSummaryMs);
   ctx.nowFeed.onDropped = (st, reason) =>
     app.log.info(

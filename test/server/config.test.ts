@@ -357,6 +357,9 @@ describe('configuration', () => {
 /** An empty settings file for the row of `--config` itself. */
 const SAMPLE_CONFIG_FILE = join(mkdtempSync(join(tmpdir(), 'auralis-config-')), 'empty.json');
 writeFileSync(SAMPLE_CONFIG_FILE, '{}');
+/** A file with a SoundFont 2 header for the row of `--soundfont` (checked at start-up, parsed by the engine). */
+const SAMPLE_SOUNDFONT = join(mkdtempSync(join(tmpdir(), 'auralis-config-')), 'tiny.sf2');
+writeFileSync(SAMPLE_SOUNDFONT, Buffer.concat([Buffer.from('RIFF'), Buffer.alloc(4), Buffer.from('sfbk')]));
 
 function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
   const d = CONFIG_DEFAULTS[s.key];
@@ -364,6 +367,8 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
     case 'string':
       if (s.key === 'configFile') return [SAMPLE_CONFIG_FILE, SAMPLE_CONFIG_FILE];
       if (s.key === 'redisUrl') return ['redis://127.0.0.1:6380', 'redis://127.0.0.1:6380'];
+      // Must name a SoundFont 2 file: the smallest valid header is enough for the setting.
+      if (s.key === 'soundfont') return [SAMPLE_SOUNDFONT, SAMPLE_SOUNDFONT];
       return [`${String(d)}-x`, `${String(d)}-x`];
     case 'list':
       if (s.key === 'trustProxy') return ['10.0.0.1, fd00::/8', ['10.0.0.1', 'fd00::/8']];
