@@ -75,7 +75,7 @@ function slowListener(writeMs: number, starts: number[]): Listener {
 async function run(
   n: number,
   writeMs: number,
-): Promise<{ first: number[]; last: number[]; aheadMs: number }> {
+): Promise<{ first: number[]; last: number[]; aheadMs: number; fanoutMs: number[] }> {
   const ring = publishedRing();
   // Chunk 0 is due 100 ms from now.
   const st = station(ring, monoNowMs() + LEAD_MS + 100);
@@ -86,10 +86,12 @@ async function run(
     st.listeners.add(slowListener(writeMs, starts));
   }
   let published = 0;
+  const fanoutMs: number[] = [];
   let done: () => void;
   const finished = new Promise<void>((r) => (done = r));
   const observer = {
-    chunkPublished: () => {
+    chunkPublished: (_st: Station, _seq: number, _late: number, _sends: Int32Array, fanoutS?: number) => {
+      fanoutMs.push(fanoutS! * 1000);
       if (++published === CHUNKS) done();
     },
     now: () => {},
@@ -114,7 +116,7 @@ async function run(
   }
   // Every listener got every chunk, in the same place of the walk.
   for (const starts of perListener) assert.equal(starts.length, CHUNKS);
-  return { first, last, aheadMs };
+  return { first, last, aheadMs, fanoutMs };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -122,8 +124,11 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 describe('pacer fan-out compensation', { timeout: 60_000 }, () => {
   it('starts a slow fan-out early by its measured length, so the last listener is not that late', async () => {
     // 40 listeners × 0.75 ms: a 30 ms fan-out, as 5,000 loopback sockets take.
-    const { first, last, aheadMs } = await run(40, 0.75);
+    const { first, last, aheadMs, fanoutMs: reported } = await run(40, 0.75);
     const fanoutMs = 40 * 0.75;
+    // Each fan-out's own length reaches the observer (auralis_fanout_seconds): at least the writes' sum.
+    assert.equal(reported.length, CHUNKS);
+    for (const f of reported) assert.ok(f >= fanoutMs && f < 10_000, `fan-out reported as ${f} ms`);
     // The head start converged to the fan-out time (at least; a loaded machine only lengthens it).
     assert.ok(aheadMs >= fanoutMs * 0.8, `head start ${aheadMs.toFixed(1)} ms for a ${fanoutMs} ms fan-out`);
     assert.ok(aheadMs <= CHUNK_MS * MAX_SEND_AHEAD_CHUNK_SHARE);

@@ -23,8 +23,17 @@ export interface Broadcaster {
 
 /** What the pacer reports (metrics); every method is called on the main thread, cheaply. */
 export interface PacerObserver {
-  /** `sends` counts the listeners reached per transport, indexed by TRANSPORT_INDEX. */
-  chunkPublished(station: Station, seq: number, latenessSeconds: number, sends: Int32Array): void;
+  /**
+   * `sends` counts the listeners reached per transport, indexed by TRANSPORT_INDEX; `fanoutSeconds`
+   * is the time from the first listener write to the last (absent where not measured: baseline).
+   */
+  chunkPublished(
+    station: Station,
+    seq: number,
+    latenessSeconds: number,
+    sends: Int32Array,
+    fanoutSeconds?: number,
+  ): void;
   listenerSkipped(transport: Transport): void;
   listenerSent(transport: Transport, count: number): void;
   /** A listener was disconnected: `stalled` (drained nothing while over its bound) or `expired`. */
@@ -276,7 +285,7 @@ export class Pacer {
     st.hls?.chunk(seq); // the HLS segmenter copies the chunk's MP3 frames (src/server/hls/)
     // The last listener's write was queued at fanoutEnd: the station's worst lateness for this chunk.
     const latenessSeconds = (fanoutEnd - st.dueMs(seq, this.leadMs)) / 1000;
-    this.observer.chunkPublished(st, seq, latenessSeconds, sends);
+    this.observer.chunkPublished(st, seq, latenessSeconds, sends, (fanoutEnd - fanoutStart) / 1000);
     const position = (seq + 1) * st.engine.chunkFrames;
     announceDueNow(st, position, this.observer);
   }
