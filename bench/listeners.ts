@@ -21,6 +21,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { percentile } from '../src/metrics/percentile.ts';
+import { histogramBound, histogramDelta, parseProm, type Scrape } from './lib/prom.ts';
 
 export interface ListenerBenchRow {
   listeners: number;
@@ -274,61 +275,23 @@ export interface ServerView {
   gcMsPerSecond: number;
 }
 
-/** The server's /metrics as a map from `name{labels}` to value. */
-async function scrape(base: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const sp = line.lastIndexOf(' ');
-    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
-  }
-  return out;
+async function scrape(base: string): Promise<Scrape> {
+  return parseProm(await (await fetch(`${base}/metrics`)).text());
 }
 
-/** A histogram's change between two scrapes, summed over the series whose labels include `match`. */
-export function histogramDelta(
-  before: Map<string, number>,
-  after: Map<string, number>,
-  name: string,
-  match = '',
-): { buckets: [number, number][]; count: number; sum: number } {
-  const byLe = new Map<number, number>();
-  let count = 0;
-  let sum = 0;
-  for (const [key, v] of after) {
-    if (!key.startsWith(name + '_') || !key.includes(match)) continue;
-    const d = v - (before.get(key) ?? 0);
-    if (key.startsWith(name + '_bucket{')) {
-      const le = /le="([^"]+)"/.exec(key)![1]!;
-      const bound = le === '+Inf' ? Infinity : Number(le);
-      byLe.set(bound, (byLe.get(bound) ?? 0) + d);
-    } else if (key.startsWith(name + '_count')) count += d;
-    else if (key.startsWith(name + '_sum')) sum += d;
-  }
-  const buckets = [...byLe].sort((a, b) => a[0] - b[0]);
-  return { buckets, count, sum };
-}
-
-/** The smallest bucket bound (in ms) with at least p % of the observations at or below it. */
-export function bucketQuantileMs(h: { buckets: [number, number][]; count: number }, p: number): number {
-  if (h.count === 0) return NaN;
-  for (const [le, cum] of h.buckets) if (cum >= (p / 100) * h.count) return le * 1000;
-  return Infinity;
-}
-
-function serverView(before: Map<string, number>, after: Map<string, number>, seconds: number): ServerView {
-  const late = histogramDelta(before, after, 'auralis_chunk_lateness_seconds', 'transport="ws"');
+/** The server's view of a window from two scrapes of its /metrics. */
+export function serverView(before: Scrape, after: Scrape, seconds: number): ServerView {
+  const late = histogramDelta(before, after, 'auralis_chunk_lateness_seconds', { transport: 'ws' });
   const fan = histogramDelta(before, after, 'auralis_fanout_seconds');
   const gc = histogramDelta(before, after, 'auralis_gc_pause_seconds');
-  const within = late.buckets.find(([le]) => le === 0.05)?.[1] ?? NaN;
+  const within = late.buckets.find((b) => b.le === 0.05)?.count ?? NaN;
   return {
-    latenessP50LeMs: bucketQuantileMs(late, 50),
-    latenessP99LeMs: bucketQuantileMs(late, 99),
+    latenessP50LeMs: histogramBound(late, 0.5) * 1000,
+    latenessP99LeMs: histogramBound(late, 0.99) * 1000,
     latenessWithin50MsPercent: late.count > 0 ? (within / late.count) * 100 : NaN,
     fanouts: fan.count,
     fanoutMeanMs: fan.count > 0 ? (fan.sum / fan.count) * 1000 : NaN,
-    fanoutP99LeMs: bucketQuantileMs(fan, 99),
+    fanoutP99LeMs: histogramBound(fan, 0.99) * 1000,
     gcPauses: gc.count,
     gcMsPerSecond: (gc.sum * 1000) / seconds,
   };
