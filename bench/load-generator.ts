@@ -18,8 +18,8 @@
  * process's own walk over the sockets that became readable together (thousands of reads, one after
  * the other, on one core); `batchLatenessMs`/`batchJitterMs` use the batch clock
  * (`lib/batch-clock.ts`): every read of one event-loop turn gets the time of the turn's first read,
- * when the generator learned of the batch. Their difference is the generator's walk, not the
- * server's (`walkMs`: per turn, last read minus first read). See docs/ARCHITECTURE.md, "Fan-out".
+ * when the generator learned of the batch. Their difference, chunk by chunk, is the generator's own walk
+ * before that read, not the server's. See docs/ARCHITECTURE.md, "Fan-out".
  *
  * Clock basis: arrival is `performance.timeOrigin + performance.now()` (Unix ms at this process's
  * start plus the monotonic time since), the header's play time is the server's monotonic play
@@ -72,10 +72,6 @@ const batchJitter = new Float64Array(capacity);
 let nLate = 0;
 let nJitter = 0;
 let nBatchJitter = 0;
-/** Per loop turn that read something: last read minus first (ms), while measuring (at most 1,000/s). */
-const walkCapacity = Math.ceil((seconds + 2) * 1000);
-const walks = new Float64Array(walkCapacity);
-let nWalks = 0;
 let gaps = 0;
 let flagged = 0;
 let chunksMeasured = 0;
@@ -88,9 +84,7 @@ let firstProtocolError = '';
 /** Every read of every socket lands here and is parsed before the next read (no allocation). */
 const READ_BUFFER = Buffer.alloc(256 * 1024);
 /** The batch clock, and the batch stamp of the read being parsed (set before every parse). */
-const batchClock = new BatchClock(undefined, (walkMs) => {
-  if (measuring && nWalks < walkCapacity) walks[nWalks++] = walkMs;
-});
+const batchClock = new BatchClock();
 let readBatchMs = 0;
 
 class RawListener implements ChunkSink {
@@ -269,7 +263,6 @@ async function main(): Promise<void> {
     write('jitter', jitter, nJitter);
     write('batch-lateness', batchLateness, nLate);
     write('batch-jitter', batchJitter, nBatchJitter);
-    write('walk', walks, nWalks);
   }
   print({
     phase: 'done',
@@ -303,8 +296,7 @@ async function main(): Promise<void> {
       p99: pct(batchJitter, nBatchJitter, 99),
       max: pct(batchJitter, nBatchJitter, 100),
     },
-    walkMs: { p50: pct(walks, nWalks, 50), p99: pct(walks, nWalks, 99), max: pct(walks, nWalks, 100) },
-    batches: nWalks,
+    batches: batchClock.batches,
     gaps,
     discontinuities: flagged,
     closedEarly,

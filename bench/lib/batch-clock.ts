@@ -16,28 +16,20 @@
  */
 export class BatchClock {
   private batchMs = 0;
-  private lastReadMs = 0;
   private open = false;
   private readonly atTurnEnd: (close: () => void) => void;
-  private readonly onBatch: ((walkMs: number) => void) | undefined;
   private readonly close = (): void => {
     this.open = false;
-    this.onBatch?.(this.lastReadMs - this.batchMs);
   };
   /** Batches opened (loop turns that read something). */
   batches = 0;
 
   /**
    * `atTurnEnd` schedules its argument to run once the loop's current turn has run its poll
-   * callbacks (`setImmediate` in the generator; a fake in tests). `onBatch` is told, as each batch
-   * closes, how long the walk took: its last read's stamp minus its first's (ms).
+   * callbacks (`setImmediate` in the generator; a fake in tests).
    */
-  constructor(
-    atTurnEnd: (close: () => void) => void = (c) => setImmediate(c),
-    onBatch?: (walkMs: number) => void,
-  ) {
+  constructor(atTurnEnd: (close: () => void) => void = (c) => setImmediate(c)) {
     this.atTurnEnd = atTurnEnd;
-    this.onBatch = onBatch;
   }
 
   /**
@@ -51,7 +43,6 @@ export class BatchClock {
       this.batches++;
       this.atTurnEnd(this.close);
     }
-    this.lastReadMs = readMs;
     return this.batchMs;
   }
 }
