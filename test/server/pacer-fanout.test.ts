@@ -38,16 +38,20 @@ function station(ring: ChunkRing, startMonoMs: number): Station {
   return new Station({ id: 'x', personal: false, seed: 1, params: { ...DEFAULT_PARAMS }, engine });
 }
 
-/** A listener whose every write busy-waits `writeMs` (a slow send syscall) and records when it began. */
-function slowListener(writeMs: number, starts: number[]): Listener {
+/**
+ * A listener whose k-th write (chunk k) busy-waits `writeMs(k)` (a slow send syscall) and records
+ * when it began.
+ */
+function slowListener(writeMs: (chunk: number) => number, starts: number[]): Listener {
   const socket = {
     destroyed: false,
     writable: true,
     writableLength: 0,
     write(_b: Buffer, cb?: () => void) {
       const t = monoNowMs();
+      const ms = writeMs(starts.length);
       starts.push(t);
-      while (monoNowMs() - t < writeMs);
+      while (monoNowMs() - t < ms);
       cb?.();
       return true;
     },
@@ -74,7 +78,7 @@ function slowListener(writeMs: number, starts: number[]): Listener {
  */
 async function run(
   n: number,
-  writeMs: number,
+  writeMs: number | ((chunk: number) => number),
 ): Promise<{ first: number[]; last: number[]; aheadMs: number; fanoutMs: number[] }> {
   const ring = publishedRing();
   // Chunk 0 is due 100 ms from now.
@@ -83,7 +87,7 @@ async function run(
   for (let i = 0; i < n; i++) {
     const starts: number[] = [];
     perListener.push(starts);
-    st.listeners.add(slowListener(writeMs, starts));
+    st.listeners.add(slowListener(typeof writeMs === 'number' ? () => writeMs : writeMs, starts));
   }
   let published = 0;
   const fanoutMs: number[] = [];
@@ -144,6 +148,27 @@ describe('pacer fan-out compensation', { timeout: 60_000 }, () => {
       `first writes ${steady(first).map((x) => x.toFixed(1))}`,
     );
     assert.ok(median(steady(last)) < fanoutMs * 0.9, `last writes ${steady(last).map((x) => x.toFixed(1))}`);
+  });
+
+  it('starts early enough for the longer fan-outs too, not only the mean one', async () => {
+    // Fan-outs of 16 and 32 ms in turn (40 listeners × 0.4 or 0.8 ms): a head start of the mean
+    // (24 ms) would end every long one about 8 ms late; mean + 2 deviations covers it.
+    const long = (chunk: number): boolean => chunk % 2 === 1;
+    const { last, aheadMs } = await run(40, (chunk) => (long(chunk) ? 0.8 : 0.4));
+    assert.ok(aheadMs >= 32 * 0.9, `head start ${aheadMs.toFixed(1)} ms`);
+    // The precondition: the fan-outs did differ (the long ones' last write starts later).
+    const steady = last.map((x, seq) => ({ x, seq })).slice(12);
+    const lastOf = (wantLong: boolean): number[] =>
+      steady.filter((c) => long(c.seq) === wantLong).map((c) => c.x);
+    assert.ok(
+      median(lastOf(true)) > median(lastOf(false)) + 8,
+      `last writes ${last.map((x) => x.toFixed(1))}`,
+    );
+    // The long fan-outs' last write begins before the chunk is due (it takes 0.8 ms itself).
+    assert.ok(
+      median(lastOf(true)) < 0,
+      `long fan-outs' last writes ${lastOf(true).map((x) => x.toFixed(1))}`,
+    );
   });
 
   it('never starts more than half a chunk early, whatever the fan-out takes', async () => {
