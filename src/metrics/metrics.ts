@@ -48,6 +48,11 @@ export const ENCODE_BUCKETS_SECONDS = [
 export const LATENESS_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5,
 ];
+// One chunk's writes to all of a station's listeners: ~10 µs each, so 5,000 take ~45 ms; fine steps
+// there, where the pacer's send-ahead (at most half a chunk) runs out.
+export const FANOUT_BUCKETS_SECONDS = [
+  0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.2,
+];
 // Goal: p95 jitter ≤ 2 ms for one listener; the seed's limit is 20 ms.
 export const JITTER_BUCKETS_SECONDS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5];
 // A change is audible at the next bar line: at 40 bpm in 4/4 a bar lasts 6 s.
@@ -89,6 +94,7 @@ export interface AuralisMetrics {
   /** Per-listener hot path: a fixed-label histogram (see fixed-label-metrics.ts), labelled by transport. */
   readonly chunkLatenessSeconds: FixedLabelHistogram<Transport>;
   readonly chunkJitterSeconds: FixedLabelHistogram<Transport>;
+  readonly fanoutSeconds: Histogram;
   readonly listeners: Gauge<'transport'>;
   readonly chunksSentTotal: FixedLabelCounter<Transport>;
   readonly chunksSkippedTotal: FixedLabelCounter<Transport>;
@@ -148,6 +154,8 @@ export interface AuralisMetrics {
   recordChunksSent(transport: Transport, count: number, sendWallMs: number, dueWallMs: number): void;
   recordChunksSkipped(transport: Transport, count?: number): void;
   recordJitter(transport: Transport, jitterSeconds: number): void;
+  /** One chunk's fan-out: the time from a station's first listener write to its last. */
+  recordFanout(seconds: number): void;
   /** One listener's lag behind live, from a queue sample (kernel + user-space queued bytes). */
   recordListenerLag(transport: Transport, lagSeconds: number): void;
   recordListenerDropped(transport: Transport, reason: ListenerDropReason): void;
@@ -243,6 +251,12 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     labelValues: TRANSPORTS,
     buckets: LATENESS_BUCKETS_SECONDS,
     registry,
+  });
+  const fanoutSeconds = new Histogram({
+    name: 'auralis_fanout_seconds',
+    help: "Wall time of one chunk's fan-out: from the first to the last write to a station's listeners.",
+    buckets: FANOUT_BUCKETS_SECONDS,
+    registers,
   });
   const chunkJitterSeconds = new FixedLabelHistogram<Transport>({
     name: 'auralis_chunk_jitter_seconds',
@@ -507,6 +521,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     encodeSeconds,
     chunkLatenessSeconds,
     chunkJitterSeconds,
+    fanoutSeconds,
     listeners,
     chunksSentTotal,
     chunksSkippedTotal,
@@ -608,6 +623,10 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
 
     recordJitter(transport, jitterSeconds) {
       if (isFiniteNonNegative(jitterSeconds)) chunkJitterSeconds.observeAt(slotOf[transport], jitterSeconds);
+    },
+
+    recordFanout(seconds) {
+      if (isFiniteNonNegative(seconds)) fanoutSeconds.observe(seconds);
     },
 
     recordListenerLag(transport, lagSeconds) {

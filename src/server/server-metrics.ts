@@ -168,9 +168,16 @@ export class ServerMetrics {
 
   /**
    * One chunk went out to a station's listeners. Lateness is measured when the last listener's
-   * write was queued (the worst of the station), jitter between successive publications.
+   * write was queued (the worst of the station), jitter between successive publications, and the
+   * fan-out's own length when the pacer measured it.
    */
-  chunkPublished(latenessSeconds: number, jitterSeconds: number | null, sends: Int32Array): void {
+  chunkPublished(
+    latenessSeconds: number,
+    jitterSeconds: number | null,
+    sends: Int32Array,
+    fanoutSeconds?: number,
+  ): void {
+    if (fanoutSeconds !== undefined) this.m.recordFanout(fanoutSeconds);
     const nowMs = Date.now();
     for (let i = 0; i < TRANSPORT_NAMES.length; i++) {
       const n = sends[i]!;

@@ -259,12 +259,18 @@ class Context implements ServerContext, PacerObserver {
   }
 
   // PacerObserver
-  chunkPublished(st: Station, _seq: number, latenessSeconds: number, sends: Int32Array): void {
+  chunkPublished(
+    st: Station,
+    _seq: number,
+    latenessSeconds: number,
+    sends: Int32Array,
+    fanoutSeconds?: number,
+  ): void {
     const now = monoNowMs();
     const last = this.lastSendMs.get(st);
     this.lastSendMs.set(st, now);
     const jitterSeconds = last === undefined ? null : Math.abs(now - last - st.chunkMs) / 1000;
-    this.metrics.chunkPublished(latenessSeconds, jitterSeconds, sends);
+    this.metrics.chunkPublished(latenessSeconds, jitterSeconds, sends, fanoutSeconds);
   }
   listenerSkipped(transport: Transport): void {
     this.metrics.skipped(transport);

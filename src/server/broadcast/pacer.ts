@@ -25,8 +25,17 @@ export interface Broadcaster {
 
 /** What the pacer reports (metrics); every method is called on the main thread, cheaply. */
 export interface PacerObserver {
-  /** `sends` counts the listeners reached per transport, indexed by TRANSPORT_INDEX. */
-  chunkPublished(station: Station, seq: number, latenessSeconds: number, sends: Int32Array): void;
+  /**
+   * `sends` counts the listeners reached per transport, indexed by TRANSPORT_INDEX; `fanoutSeconds`
+   * is the time from the first listener write to the last (absent where not measured: baseline).
+   */
+  chunkPublished(
+    station: Station,
+    seq: number,
+    latenessSeconds: number,
+    sends: Int32Array,
+    fanoutSeconds?: number,
+  ): void;
   listenerSkipped(transport: Transport): void;
   listenerSent(transport: Transport, count: number): void;
   /** A listener was disconnected: `stalled` (drained nothing while over its bound) or `expired`. */
@@ -70,17 +79,24 @@ const NOT_RENDERED_RETRY_MS = 2;
  * Fan-out compensation. Writing one chunk to thousands of sockets takes tens of milliseconds (a
  * `write` syscall each, about 10 µs on loopback), so the listener written last would get it that
  * much after its due time while the first gets it on time. The pacer therefore starts each chunk's
- * fan-out early by the station's measured fan-out time (a smoothed mean of its last publications,
- * weight FANOUT_SMOOTHING per chunk), at most MAX_SEND_AHEAD_CHUNK_SHARE of a chunk: the writes then
- * end near the due time instead of starting at it. Every listener keeps its place in the walk, so
- * its own spacing (jitter) stays one chunk.
+ * fan-out early, at most MAX_SEND_AHEAD_CHUNK_SHARE of a chunk, so that the writes end by the due
+ * time instead of starting at it. What it measures is the time from the moment a fan-out should
+ * have started to its last write: the writes themselves plus the timer's own lateness. The head
+ * start is a high estimate of it, as TCP estimates a retransmission timeout: a smoothed mean (weight
+ * FANOUT_SMOOTHING per chunk) plus FANOUT_DEVIATIONS smoothed mean deviations (weight
+ * FANOUT_DEVIATION_SMOOTHING), so that a fan-out a little longer than the mean (a GC pause, a busy
+ * core) still ends on time; with the mean alone, half of them ended late. Every listener keeps its
+ * place in the walk, so its own spacing (jitter) stays one chunk.
  */
 const FANOUT_SMOOTHING = 1 / 8;
+const FANOUT_DEVIATION_SMOOTHING = 1 / 4;
+const FANOUT_DEVIATIONS = 2;
 export const MAX_SEND_AHEAD_CHUNK_SHARE = 0.5;
 
-/** What the pacer keeps per station: its fan-out time, to start that much early (ms). */
+/** What the pacer keeps per station: how long its fan-outs take, mean and mean deviation (ms). */
 interface Fanout {
-  aheadMs: number;
+  meanMs: number;
+  devMs: number;
 }
 /**
  * A socket whose oldest queued ring view belongs to a slot the engine will rewrite within
@@ -163,7 +179,7 @@ export class Pacer {
   add(station: Station): void {
     this.chunkSeconds = station.chunkMs / 1000;
     this.stations.add(station);
-    if (!this.fanouts.has(station)) this.fanouts.set(station, { aheadMs: 0 });
+    if (!this.fanouts.has(station)) this.fanouts.set(station, { meanMs: 0, devMs: 0 });
     this.schedule();
   }
 
@@ -172,10 +188,11 @@ export class Pacer {
     this.fanouts.delete(station);
   }
 
-  /** How early (ms) the station's next fan-out starts: its measured fan-out time, bounded. */
+  /** How early (ms) the station's next fan-out starts: a high estimate of its length, bounded. */
   sendAheadMs(station: Station): number {
     const f = this.fanouts.get(station);
-    return f ? Math.min(f.aheadMs, station.chunkMs * MAX_SEND_AHEAD_CHUNK_SHARE) : 0;
+    if (!f) return 0;
+    return Math.min(f.meanMs + FANOUT_DEVIATIONS * f.devMs, station.chunkMs * MAX_SEND_AHEAD_CHUNK_SHARE);
   }
 
   wake(station: Station): void {
@@ -239,7 +256,7 @@ export class Pacer {
           for (const l of st.listeners) l.discontinuity = true;
           continue;
         }
-        this.publish(st, seq, now);
+        this.publish(st, seq, now, aheadMs);
         published = true;
         st.nextSeq++;
         now = monoNowMs();
@@ -257,7 +274,7 @@ export class Pacer {
     this.schedule(retry ? NOT_RENDERED_RETRY_MS : undefined);
   };
 
-  private publish(st: Station, seq: number, dueCheckMs: number): void {
+  private publish(st: Station, seq: number, dueCheckMs: number, aheadMs: number): void {
     const ring = st.engine.ring;
     const sab = ring.sab;
     const def = ring.layout.defaultTier;
@@ -298,11 +315,19 @@ export class Pacer {
     ring.release(oldest);
     const fanoutEnd = monoNowMs();
     const fanout = this.fanouts.get(st);
-    if (fanout) fanout.aheadMs += (fanoutEnd - fanoutStart - fanout.aheadMs) * FANOUT_SMOOTHING;
+    if (fanout) {
+      // From the planned start (due minus the head start used) to the last write, timer lateness
+      // included; at most one chunk, so a stall the pacer catches up on does not dominate the mean.
+      const planned = st.dueMs(seq, this.leadMs) - aheadMs;
+      const took = Math.min(st.chunkMs, Math.max(fanoutEnd - fanoutStart, fanoutEnd - planned));
+      const err = took - fanout.meanMs;
+      fanout.meanMs += err * FANOUT_SMOOTHING;
+      fanout.devMs += (Math.abs(err) - fanout.devMs) * FANOUT_DEVIATION_SMOOTHING;
+    }
     st.hls?.chunk(seq); // the HLS segmenter copies the chunk's MP3 frames (src/server/hls/)
     // The last listener's write was queued at fanoutEnd: the station's worst lateness for this chunk.
     const latenessSeconds = (fanoutEnd - st.dueMs(seq, this.leadMs)) / 1000;
-    this.observer.chunkPublished(st, seq, latenessSeconds, sends);
+    this.observer.chunkPublished(st, seq, latenessSeconds, sends, (fanoutEnd - fanoutStart) / 1000);
     const position = (seq + 1) * st.engine.chunkFrames;
     announceDueNow(st, position, this.observer);
   }
