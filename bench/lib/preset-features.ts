@@ -13,15 +13,9 @@ import {
 } from '../../src/dsp/analysis/index.ts';
 import type { SoundFontBank } from '../../src/dsp/soundfont.ts';
 import { StationRenderer } from '../../src/engine/station-renderer.ts';
-import { DEFAULT_PARAMS } from '../../src/music/params.ts';
+import { applyPatch, DEFAULT_PARAMS } from '../../src/music/params.ts';
 import { PRESETS } from '../../src/music/presets.ts';
-import {
-  INSTRUMENTS,
-  SAMPLE_RATE,
-  type Instrument,
-  type Mode,
-  type MusicParams,
-} from '../../src/music/types.ts';
+import { INSTRUMENTS, SAMPLE_RATE, type Instrument, type Mode } from '../../src/music/types.ts';
 
 export interface PresetFeatures {
   preset: string;
@@ -48,13 +42,6 @@ export interface PresetFeatures {
   meanMidi: number;
 }
 
-/** Parameters of a preset as a listener choosing it gets them. */
-export function presetParams(preset: string): MusicParams {
-  const p = PRESETS.find((x) => x.name === preset);
-  if (!p) throw new Error(`no preset ${preset}`);
-  return { ...DEFAULT_PARAMS, ...p.params, preset: p.name };
-}
-
 /**
  * Measures one preset over `seconds` of audio after `skipSeconds` (the fade-in and the first
  * phrase, which every preset shares). Memory: one mono Float32Array of the measured span.
@@ -66,7 +53,8 @@ export function measurePreset(opts: {
   skipSeconds?: number;
   soundfont?: SoundFontBank | null;
 }): PresetFeatures {
-  const params = presetParams(opts.preset);
+  // As a listener choosing it gets them: the defaults, then the preset's values.
+  const params = applyPatch(DEFAULT_PARAMS, { preset: opts.preset });
   const sampled = PRESETS.find((p) => p.name === opts.preset)!.sampled;
   const programs = [sampled?.keys?.program, sampled?.pad?.program].filter((x) => x !== undefined);
   const voices = sampled && opts.soundfont ? `GM ${programs.join('+')}` : 'synth';
