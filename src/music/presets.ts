@@ -141,9 +141,9 @@ export const PRESETS: readonly Preset[] = [
   },
   {
     name: 'pulse',
-    character: 'Moving and rhythmic: the fastest, percussion-led, with a tempo-synced echo.',
+    character: 'Moving and rhythmic: the fastest and busiest, steady percussion, a tempo-synced echo.',
     description:
-      'Moving and rhythmic: mixolydian, 96 BPM, dense, percussion-led with a tempo-synced echo, electric-piano keys, a short bright room.',
+      'Moving and rhythmic: mixolydian, 96 BPM, dense, steady percussion forward, a tempo-synced echo, electric-piano keys, a short bright room.',
     params: { mode: 'mixolydian', bpm: 96, intensity: 0.85 },
     timbre: {
       ...DEFAULT_TIMBRE,
