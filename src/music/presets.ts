@@ -18,6 +18,7 @@ export const DEFAULT_TIMBRE: Timbre = {
 export const PRESETS: readonly Preset[] = [
   {
     name: 'focus',
+    character: 'Steady and unobtrusive: a mid-tempo pad and soft keys, a few quiet taps — music to work to.',
     description:
       'Steady, neutral and unobtrusive: dorian, 66 BPM, mid density (a phrase every few bars, a chord every ~3 bars), a few soft percussion hits.',
     params: { mode: 'dorian', bpm: 66, intensity: 0.5 },
@@ -25,6 +26,7 @@ export const PRESETS: readonly Preset[] = [
   },
   {
     name: 'meditation',
+    character: 'Open and spacious: slow chords over a forward drone, long reverb, no percussion.',
     description:
       'Open, slow and spacious: aeolian, 50 BPM, sparse melody, chords of 3–4 bars, no percussion, long reverb, drone forward.',
     params: { mode: 'aeolian', bpm: 50, intensity: 0.3 },
@@ -42,6 +44,7 @@ export const PRESETS: readonly Preset[] = [
   },
   {
     name: 'sleep',
+    character: 'The slowest and softest: a few low notes a minute over a drone, nothing sudden.',
     description:
       'Dark, very slow, no surprises: phrygian, 40 BPM, lowest density (a few notes a minute, chords of ~4 bars), no percussion, darker filter.',
     params: { mode: 'phrygian', bpm: 40, intensity: 0.12 },
@@ -60,6 +63,7 @@ export const PRESETS: readonly Preset[] = [
   },
   {
     name: 'bright',
+    character: 'Warm and luminous: bells in front, a lydian glow, light percussion, more movement.',
     description:
       'Warm and luminous: lydian, 72 BPM, bells forward, more movement (longer phrases, chords every 2–4 bars, light percussion).',
     params: { mode: 'lydian', bpm: 72, intensity: 0.65 },
@@ -76,7 +80,88 @@ export const PRESETS: readonly Preset[] = [
     },
   },
   {
+    name: 'night',
+    character: 'Dark and sparse: low drones, a muffled pad, rare bell-like notes.',
+    description:
+      'Dark and still: mixolydian, 46 BPM, sparse, the drone and a muffled pad in front, rare bell-like notes, no percussion, a long dark reverb.',
+    params: { mode: 'mixolydian', bpm: 46, intensity: 0.16 },
+    timbre: {
+      ...DEFAULT_TIMBRE,
+      brightness: 0,
+      reverbMix: 0.48,
+      reverbDecaySeconds: 11,
+      delayMix: 0.05,
+      padLevel: 0.7,
+      droneLevel: 0.95,
+      keysLevel: 0.3,
+      textureLevel: 0.06,
+      percLevel: 0,
+      bellness: 1,
+    },
+  },
+  {
+    name: 'dawn',
+    character: 'Slow and luminous: sparse bells over a light pad, a wide, airy echo.',
+    description:
+      'Slow and luminous: lydian, 42 BPM, sparse, bell-like keys over a light open pad, a wide delay and a long reverb, no percussion.',
+    params: { mode: 'lydian', bpm: 42, intensity: 0.25 },
+    timbre: {
+      ...DEFAULT_TIMBRE,
+      brightness: 0.75,
+      reverbMix: 0.45,
+      reverbDecaySeconds: 8,
+      delayMix: 0.22,
+      padLevel: 0.7,
+      keysLevel: 0.65,
+      droneLevel: 0.3,
+      textureLevel: 0.2,
+      percLevel: 0,
+      bellness: 0.9,
+    },
+  },
+  {
+    name: 'rain',
+    character: 'A soft steady patter: busy percussion and airy noise bands over a quiet pad.',
+    description:
+      'A soft steady patter: ionian, 52 BPM, the noise-band texture and brushed percussion forward and dense, quiet keys, a short room.',
+    params: { mode: 'ionian', bpm: 52, intensity: 0.8 },
+    timbre: {
+      ...DEFAULT_TIMBRE,
+      brightness: 0.4,
+      reverbMix: 0.26,
+      reverbDecaySeconds: 4,
+      delayMix: 0.08,
+      padLevel: 0.6,
+      keysLevel: 0.35,
+      droneLevel: 0.35,
+      textureLevel: 0.7,
+      percLevel: 0.45,
+      bellness: 0.25,
+    },
+  },
+  {
+    name: 'pulse',
+    character: 'Moving and rhythmic: the fastest and busiest, steady percussion, a tempo-synced echo.',
+    description:
+      'Moving and rhythmic: mixolydian, 96 BPM, dense, steady percussion forward, a tempo-synced echo, electric-piano keys, a short bright room.',
+    params: { mode: 'mixolydian', bpm: 96, intensity: 0.85 },
+    timbre: {
+      ...DEFAULT_TIMBRE,
+      brightness: 0.6,
+      reverbMix: 0.22,
+      reverbDecaySeconds: 3.5,
+      delayMix: 0.24,
+      padLevel: 0.65,
+      keysLevel: 0.7,
+      droneLevel: 0.35,
+      textureLevel: 0.2,
+      percLevel: 0.7,
+      bellness: 0.15,
+    },
+  },
+  {
     name: 'piano',
+    character: 'A felt piano in a large room, soft and sparse (needs a SoundFont).',
     description:
       'A felt piano in a large room (needs a SoundFont): ionian, 56 BPM, sparse and soft, damped notes over a quiet warm pad, long reverb.',
     params: { mode: 'ionian', bpm: 56, intensity: 0.28 },
@@ -111,6 +196,7 @@ export const PRESETS: readonly Preset[] = [
   },
   {
     name: 'strings',
+    character: 'Slow strings and a harp in a deep hall (needs a SoundFont).',
     description:
       'Slow strings and a harp (needs a SoundFont): dorian, 60 BPM, long string chords, plucked phrases, deep reverb.',
     params: { mode: 'dorian', bpm: 60, intensity: 0.4 },

@@ -109,6 +109,8 @@ export interface NowInfo {
 
 export interface Preset {
   name: string;
+  /** One line a listener reads to choose (GET /api/presets, the page's chips): what it sounds like. */
+  character: string;
   description: string;
   /** Parameters the preset sets (key is usually left as it is). */
   params: Partial<Omit<MusicParams, 'preset'>>;

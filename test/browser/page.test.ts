@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { PRESETS } from '../../src/music/presets.ts';
 import { startServer } from '../../src/server/server.ts';
 import { getJson, launchBrowser, openPlayer, screenshot, stats, waitFor } from './browser-helpers.ts';
 
@@ -70,6 +71,13 @@ describe('the player page tells the truth and asks for a token in Chromium', () 
         await patch({ preset: 'sleep' });
         await until(page, `document.getElementById('preset-out').textContent === 'Sleep'`, 10_000);
         assert.equal(await page.getAttribute('button.chip[data-preset="sleep"]', 'aria-pressed'), 'true');
+        // The chosen preset's one-line character, visible; every chip's tooltip starts with its own.
+        const sleepPreset = PRESETS.find((p) => p.name === 'sleep')!;
+        assert.equal(await text(page, '#preset-note'), sleepPreset.character);
+        for (const p of PRESETS) {
+          const title = await page.getAttribute(`button.chip[data-preset="${p.name}"]`, 'title');
+          assert.ok(title?.startsWith(p.character), `${p.name}: ${title}`);
+        }
 
         // Someone changes the tempo: the preset is no longer what it claims.
         const changed = await patch({ bpm: 52 });

@@ -2,17 +2,33 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { REGION_NAMES } from '../../src/music/region.ts';
 import { PRESETS } from '../../src/music/presets.ts';
-import { describePreset } from '../../client/src/ui/preset-text.ts';
+import { describePreset, presetTooltip } from '../../client/src/ui/preset-text.ts';
 import { explainSection } from '../../client/src/ui/sections.ts';
 import { parseServerMessage } from '../../client/src/protocol/messages.ts';
 
 const sleep = PRESETS.find((p) => p.name === 'sleep')!;
-const info = { name: sleep.name, description: sleep.description, params: sleep.params };
+const info = {
+  name: sleep.name,
+  character: sleep.character,
+  description: sleep.description,
+  params: sleep.params,
+};
 
 describe('the mood line (describePreset)', () => {
-  it('names the preset and gives its description while its values play', () => {
+  it('names the preset and gives its one-line character while its values play', () => {
     const d = describePreset({ key: 'D', ...sleep.params, preset: 'sleep', modified: false }, info);
-    assert.deepEqual(d, { label: 'Sleep', note: sleep.description, modified: false });
+    assert.deepEqual(d, { label: 'Sleep', note: sleep.character, modified: false });
+    // An older server without `character`: the description.
+    const old = describePreset(
+      { key: 'D', ...sleep.params, preset: 'sleep', modified: false },
+      { ...info, character: undefined },
+    );
+    assert.equal(old.note, sleep.description);
+  });
+
+  it("a chip's tooltip gives the character line, then the details", () => {
+    assert.equal(presetTooltip(info), `${sleep.character}\n${sleep.description}`);
+    assert.equal(presetTooltip({ ...info, character: undefined }), sleep.description);
   });
 
   it('says "Sleep, modified" with the values playing once the server says so', () => {

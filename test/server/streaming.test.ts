@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CODEC_OPUS, CODEC_PCM_S16LE } from '../../src/codec/frame-header.ts';
+import { PRESETS } from '../../src/music/presets.ts';
 import { connect, pcmToFloat, percentile, sleep, withServer } from './helpers.ts';
 
 describe('WebSocket streaming', () => {
@@ -154,11 +155,15 @@ describe('WebSocket streaming', () => {
       assert.equal(stations[0]!.state, 'idle');
       assert.equal(stations[0]!.bufferedMs, 0);
       assert.ok((stations[0]!.position as number) > 0);
-      const presets = (await (await fetch(`${server.url}/api/presets`)).json()) as { name: string }[];
+      const presets = (await (await fetch(`${server.url}/api/presets`)).json()) as {
+        name: string;
+        character: string;
+      }[];
       assert.deepEqual(
-        presets.map((p) => p.name),
-        ['focus', 'meditation', 'sleep', 'bright', 'piano', 'strings'],
+        presets.map((p) => [p.name, p.character]),
+        PRESETS.map((p) => [p.name, p.character]),
       );
+      assert.ok(presets.length >= 8 && presets.every((p) => p.character.length > 0));
     });
   });
 });

@@ -1,7 +1,7 @@
 import { MODES, PITCH_CLASSES } from '../../../src/music/types.ts';
 import type { ParamsPatch, StationParams } from '../protocol/messages.ts';
 import { byId } from './dom.ts';
-import { describePreset, type PresetInfo } from './preset-text.ts';
+import { describePreset, presetTooltip, type PresetInfo } from './preset-text.ts';
 
 export type { PresetInfo } from './preset-text.ts';
 
@@ -63,11 +63,11 @@ export class Controls {
         b.type = 'button';
         b.className = 'chip';
         b.textContent = p.name;
-        b.title = p.description;
+        b.title = presetTooltip(p);
         if (p.available === false) {
           // Offered by name, but this server lacks what it needs (a SoundFont): shown, not choosable.
           b.disabled = true;
-          b.title = `${p.description} (not available on this server: it needs ${(p.requires ?? []).join(', ')})`;
+          b.title = `${presetTooltip(p)} (not available on this server: it needs ${(p.requires ?? []).join(', ')})`;
         }
         b.dataset.preset = p.name;
         b.setAttribute('aria-pressed', String(p.name === this.currentPreset));

@@ -3,6 +3,8 @@ import type { StationParams } from '../protocol/messages.ts';
 /** The mood line's words (no DOM here, so that they can be tested in Node). */
 export interface PresetInfo {
   name: string;
+  /** One line of what it sounds like (GET /api/presets; absent from an older server). */
+  character?: string;
   description: string;
   /** The preset's own values (GET /api/presets), to tell "modified" where the server did not. */
   params?: Partial<StationParams>;
@@ -12,6 +14,11 @@ export interface PresetInfo {
 }
 
 const capitalize = (word: string) => word.charAt(0).toUpperCase() + word.slice(1);
+
+/** A chip's tooltip: the character line, then the details (mode, tempo, density, sound). */
+export function presetTooltip(p: PresetInfo): string {
+  return p.character ? `${p.character}\n${p.description}` : p.description;
+}
 
 /**
  * What the mood line says: the preset's name, "Sleep, modified" once its mode, tempo or intensity
@@ -51,7 +58,10 @@ export function describePreset(
   }
   return {
     label: capitalize(name),
-    note: preset?.description ?? (values ? `${capitalize(name)}: ${values}.` : capitalize(name)),
+    note:
+      preset?.character ??
+      preset?.description ??
+      (values ? `${capitalize(name)}: ${values}.` : capitalize(name)),
     modified: false,
   };
 }

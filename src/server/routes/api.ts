@@ -103,6 +103,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
       const requires = presetRequires(p);
       return {
         name: p.name,
+        character: p.character,
         description: p.description,
         params: p.params,
         requires,
