@@ -343,6 +343,7 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
     case 'string':
       if (s.key === 'configFile') return [SAMPLE_CONFIG_FILE, SAMPLE_CONFIG_FILE];
       if (s.key === 'redisUrl') return ['redis://127.0.0.1:6380', 'redis://127.0.0.1:6380'];
+      if (s.key === 'sessionSecret') return ['a-session-secret-0123', 'a-session-secret-0123'];
       return [`${String(d)}-x`, `${String(d)}-x`];
     case 'list':
       if (s.key === 'trustProxy') return ['10.0.0.1, fd00::/8', ['10.0.0.1', 'fd00::/8']];
