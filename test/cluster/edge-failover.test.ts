@@ -14,7 +14,8 @@ import type { AuralisServer } from '../../src/server/server.ts';
 import { DEFAULT_PARAMS } from '../../src/music/params.ts';
 import { SessionTokens } from '../../src/server/session-token.ts';
 import { connect, type Client } from '../server/helpers.ts';
-import { freePort, startNode, startRedis, type Proc } from './processes.ts';
+import { nginxMainConf } from '../deploy/nginx-conf.ts';
+import { freePort, startNode, startRedis, waitFor, type Proc } from './processes.ts';
 
 const ROOT = new URL('../../', import.meta.url);
 const CONF = readFileSync(new URL('docs/deploy/nginx-edges.conf', ROOT), 'utf8');
@@ -35,23 +36,7 @@ function renderConf(dir: string, edgePorts: number[], port: number): string {
   site = site.replace('server 127.0.0.1:8002 ', `server 127.0.0.1:${edgePorts[1]} `);
   for (const p of [...edgePorts, port])
     assert.ok(site.includes(`127.0.0.1:${p}`), 'the documented nginx-edges.conf changed shape');
-  return `
-daemon off;
-worker_processes 1;
-pid ${join(dir, 'nginx.pid')};
-error_log stderr error;
-${process.getuid?.() === 0 ? 'user root;' : ''}
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${join(dir, 'body')};
-  proxy_temp_path ${join(dir, 'proxy')};
-  fastcgi_temp_path ${join(dir, 'fastcgi')};
-  uwsgi_temp_path ${join(dir, 'uwsgi')};
-  scgi_temp_path ${join(dir, 'scgi')};
-  ${site}
-}
-`;
+  return nginxMainConf(dir, site, 'error');
 }
 
 let dir = '';
@@ -71,18 +56,6 @@ after(async () => {
   await redis?.kill();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-): Promise<void> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 let front: AuralisServer;
 let edges: (Proc & { url: string; port: number })[] = [];
