@@ -85,8 +85,9 @@ before(async () => {
   };
   const [, e1, e2] = await Promise.all([
     start('origin', ['--render-ahead-ms', '1500']),
-    start('edge'),
-    start('edge'),
+    // A short grace period: the ownership test waits for it to pass.
+    start('edge', ['--grace-period-ms', '1000']),
+    start('edge', ['--grace-period-ms', '1000']),
   ]);
   edges = [e1, e2];
   dir = mkdtempSync(join(tmpdir(), 'auralis-nginx-edges-'));
@@ -123,6 +124,41 @@ async function ownersOn(e: { url: string }): Promise<number> {
   const r = await fetch(`${e.url}/api/status`);
   return ((await r.json()) as { personal: { listeners: number } }).personal.listeners;
 }
+
+test(
+  'an edge the owner left never ends the session another edge took back (its grace period passes)',
+  { skip: !haveNginx && 'nginx not installed', timeout: 40_000 },
+  async () => {
+    const [a, b] = edges as [(typeof edges)[0], (typeof edges)[0]];
+    const owner = await connect({ url: a.url } as AuralisServer, 'personal=1&codec=opus');
+    clients.push(owner);
+    const w = await owner.next('welcome', 15_000);
+    const id = w.station as string;
+    await owner.waitChunks(3, 15_000);
+    owner.close();
+    await owner.closed;
+    const back = await connect(
+      { url: b.url } as AuralisServer,
+      `personal=1&resume=${encodeURIComponent(w.resumeToken as string)}&codec=opus`,
+    );
+    clients.push(back);
+    assert.equal((await back.next('welcome', 15_000)).station, id, 'taken back on the other edge');
+    // Edge a's grace period (1 s) passes: it forgets the session, and only that.
+    await waitFor(
+      'edge a ended its side of the session',
+      async () => (await fetch(`${a.url}/api/stations/${id}`)).status === 404,
+      10_000,
+    );
+    const had = back.chunks.length;
+    await back.waitChunks(had + 20, 10_000);
+    assert.equal((await fetch(`${b.url}/api/stations/${id}`)).status, 200, 'the session goes on on edge b');
+    const seqs = back.chunks.slice(had).map((c) => c.header.sequence);
+    for (let i = 1; i < seqs.length; i++)
+      assert.equal(seqs[i], seqs[i - 1]! + 1, `chunk after ${seqs[i - 1]}`);
+    back.close();
+    await back.closed;
+  },
+);
 
 test(
   'kill -9 of the edge a personal session is on: the owner resumes it through nginx on the other edge',
