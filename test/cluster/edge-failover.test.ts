@@ -44,6 +44,8 @@ let redis: Proc | null = null;
 let nginx: ChildProcess | null = null;
 const nodes: Proc[] = [];
 const clients: Client[] = [];
+/** Every resume token the tests saw: none may reach a node's log. */
+const tokensSeen: string[] = [];
 
 after(async () => {
   for (const c of clients) c.ws.terminate();
@@ -173,6 +175,7 @@ test(
     owner.send({ type: 'set', params: { bpm: 72 } });
     const changed = await owner.next('params', 10_000);
     token = changed.resumeToken as string;
+    tokensSeen.push(w.resumeToken as string, token);
 
     const counts = await Promise.all(edges.map(ownersOn));
     const victim = counts.findIndex((n) => n === 1);
@@ -263,5 +266,17 @@ test(
       );
     }
     assert.ok(chunks[0]!.header.positionFrames >= 48_000 * 59, 'it starts at the chunk due now, not at 0');
+  },
+);
+
+test(
+  'neither the session secret nor a resume token reaches a log',
+  { skip: !haveNginx && 'nginx not installed' },
+  () => {
+    assert.ok(tokensSeen.length >= 2, 'tokens were handed out');
+    const logs = nodes.map((p) => p.out()).join('\n');
+    assert.match(logs, /origin started station/, 'the nodes logged');
+    assert.ok(!logs.includes(SESSION_SECRET), 'the secret is not logged');
+    for (const t of tokensSeen) assert.ok(!logs.includes(t.split('.')[1]!), 'a token is not logged');
   },
 );
