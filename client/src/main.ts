@@ -96,6 +96,8 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
   },
   onParams(msg) {
     showParams(msg.params);
+    if (msg.resumeToken)
+      sessionStorageSet(RESUME_KEY, JSON.stringify({ token: msg.resumeToken, at: Date.now() }));
     if (player.currentListening.kind === 'personal') rememberPersonal(msg.params);
   },
   onNow(msg) {

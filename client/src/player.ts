@@ -180,6 +180,8 @@ export class Player {
             case 'welcome':
               return this.onWelcome(msg);
             case 'params':
+              // A personal session's owner gets a token that carries the change: resume with it.
+              if (msg.resumeToken) this.resumeToken = msg.resumeToken;
               return this.events.onParams(msg);
             case 'now':
               return this.events.onNow(msg);

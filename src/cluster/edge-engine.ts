@@ -7,6 +7,7 @@ import {
   type ChangeResult,
   type EngineOptions,
   type EngineStation,
+  type ResumeClock,
 } from '../engine/engine-host.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { EncodeWish, EngineFault, NowReport } from '../engine/messages.ts';
@@ -21,6 +22,7 @@ import { ChunkWireError, chunkSeq, decodeChunkInto } from './chunk-wire.ts';
 import {
   CONTROL_CHANNEL,
   CONTROL_TIMEOUT_MS,
+  RESUME_TTL_MS,
   STATIONS_KEY,
   STATION_CHANNEL,
   STATION_START_TIMEOUT_MS,
@@ -35,9 +37,23 @@ import {
   type ParamsEvent,
   type StationEvent,
   type StationMeta,
+  type ResumeStub,
   isPersonalId,
 } from './keys.ts';
 import { connectRedis, whenReady, type ClusterLog } from './redis.ts';
+
+/**
+ * Removes a station cluster-wide unless another edge owns it (a personal session taken back
+ * there): KEYS owner, stations; ARGV node, id, channel, event, then the station's keys.
+ */
+const REMOVE_SCRIPT = `
+local owner = redis.call('GET', KEYS[1])
+if owner and owner ~= ARGV[1] then return 0 end
+redis.call('SREM', KEYS[2], ARGV[2])
+for i = 5, #ARGV do redis.call('DEL', ARGV[i]) end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1`;
 
 /** How long one blocking read of the streams waits (ms): new stations join the read after at most this. */
 const READ_BLOCK_MS = 250;
@@ -149,7 +165,7 @@ export class EdgeEngine extends EventEmitter implements Engine {
     id: string,
     seed: number,
     params: MusicParams,
-    opts: { live?: boolean } = {},
+    opts: { live?: boolean; resume?: ResumeClock } = {},
   ): Promise<EngineStation> {
     if (this.closed) throw new EngineError('closed', 'the engine is closed');
     this.adding.add(id);
@@ -164,10 +180,25 @@ export class EdgeEngine extends EventEmitter implements Engine {
     id: string,
     seed: number,
     params: MusicParams,
-    opts: { live?: boolean },
+    opts: { live?: boolean; resume?: ResumeClock },
   ): Promise<EngineStation> {
     let meta: StationMeta | null = null;
     try {
+      if (opts.resume && isPersonalId(id)) {
+        // A personal session from its resume token: whichever origin claims it (if none runs it
+        // now) starts it on the token's clock with its score; the edge that takes it owns it.
+        const stub: ResumeStub = {
+          startWallMs: opts.resume.startMonoMs + opts.resume.wallOffsetMs,
+          seed,
+          initialParams: params,
+          history: opts.resume.history ?? [],
+        };
+        await this.redis
+          .multi()
+          .set(keys.resume(id), JSON.stringify(stub), 'PX', RESUME_TTL_MS, 'NX')
+          .set(keys.owner(id), this.node)
+          .exec();
+      } else if (isPersonalId(id)) await this.redis.set(keys.owner(id), this.node);
       // The first node to define a station fixes its seed and parameters for the whole cluster.
       const defined = await this.redis.set(keys.def(id), JSON.stringify({ seed, params }), 'NX');
       await this.redis.sadd(STATIONS_KEY, id);
@@ -240,12 +271,24 @@ export class EdgeEngine extends EventEmitter implements Engine {
     if (!this.stations.delete(id)) return;
     this.removed.set(id, monoNowMs());
     const event: StationEvent = { op: 'removed', id, node: this.node };
+    // A personal session taken back through another edge (its resume token) is that edge's now:
+    // this one only forgets it (its wish entry expires).
     void this.redis
-      .multi()
-      .srem(STATIONS_KEY, id)
-      .del(keys.def(id), keys.meta(id), keys.wish(id), keys.chunks(id))
-      .publish(STATION_CHANNEL, JSON.stringify(event))
-      .exec()
+      .eval(
+        REMOVE_SCRIPT,
+        2,
+        keys.owner(id),
+        STATIONS_KEY,
+        this.node,
+        id,
+        STATION_CHANNEL,
+        JSON.stringify(event),
+        keys.def(id),
+        keys.meta(id),
+        keys.wish(id),
+        keys.chunks(id),
+        keys.resume(id),
+      )
       .catch(() => 0);
   }
 

@@ -29,6 +29,13 @@ export const keys = {
   chunks: (id: string): string => `${PREFIX}st:${id}:chunks`,
   /** HASH node id → EdgeWish JSON (each entry carries its own expiry). */
   wish: (id: string): string => `${PREFIX}st:${id}:wish`,
+  /**
+   * A personal session recreated from its resume token before any origin ran it: `{startWallMs,
+   * seed, initialParams, history}` (SET NX PX), which the origin that claims it starts it from.
+   */
+  resume: (id: string): string => `${PREFIX}st:${id}:resume`,
+  /** A personal session's edge (its owner's connection): only that edge ends it cluster-wide. */
+  owner: (id: string): string => `${PREFIX}st:${id}:owner`,
   /** Pub/sub: answers to one node's control requests. */
   reply: (node: string): string => `${PREFIX}reply:${node}`,
 };
@@ -66,6 +73,17 @@ export interface StationMeta {
   /** The parameters it plays now. */
   params: MusicParams;
   /** The parameters it started with, and the changes since (the last MAX_HISTORY): a standby replays them. */
+  initialParams: MusicParams;
+  history: ParamsChange[];
+}
+
+/** How long a resume key waits for an origin to claim its station (ms). */
+export const RESUME_TTL_MS = 60_000;
+
+/** What an edge writes at keys.resume: a personal session's clock and score from its token. */
+export interface ResumeStub {
+  startWallMs: number;
+  seed: number;
   initialParams: MusicParams;
   history: ParamsChange[];
 }

@@ -22,9 +22,25 @@ import {
   type EdgeWish,
   type ParamsEvent,
   type StationEvent,
+  type ResumeStub,
   type StationMeta,
 } from './keys.ts';
 import { connectRedis, whenReady, type ClusterLog } from './redis.ts';
+
+/** A resume key (keys.resume) as the part of a meta the start of a station reads, or null. */
+function resumed(text: string | null): StationMeta | null {
+  if (text === null) return null;
+  const r = JSON.parse(text) as ResumeStub;
+  const params = r.history.length > 0 ? r.history[r.history.length - 1]!.params : r.initialParams;
+  return {
+    node: 'a resume token',
+    startWallMs: r.startWallMs,
+    seed: r.seed,
+    params,
+    initialParams: r.initialParams,
+    history: r.history,
+  } as StationMeta;
+}
 
 /** How often an origin copies newly rendered chunks from its rings to Redis (ms). */
 const PUBLISH_INTERVAL_MS = 10;
@@ -173,9 +189,10 @@ export class ClusterOrigin {
   }
 
   private async startStation(id: string): Promise<void> {
-    const [defText, metaText] = await Promise.all([
+    const [defText, metaText, resumeText] = await Promise.all([
       this.redis.get(keys.def(id)),
       this.redis.get(keys.meta(id)),
+      this.redis.get(keys.resume(id)),
     ]);
     if (defText === null) {
       // Left over from a removal: not a station any more (no retry, no log line every round).
@@ -183,7 +200,8 @@ export class ClusterOrigin {
       return;
     }
     const def = JSON.parse(defText) as { seed: number; params: MusicParams };
-    const prev = metaText === null ? null : (JSON.parse(metaText) as StationMeta);
+    // Run before (another origin's :meta), or a personal session recreated from its resume token.
+    const prev = metaText !== null ? (JSON.parse(metaText) as StationMeta) : resumed(resumeText);
     const engine = this.opts.engine;
     const wish = await this.readWish(id);
     let st: EngineStation;

@@ -52,6 +52,13 @@ export interface ServerConfig {
   sseHeartbeatMs: number;
   /** When not empty, required (Bearer or `token=`) to change stations. */
   controlToken: string;
+  /**
+   * HMAC secret of personal sessions' resume tokens, the same on every node of a cluster; empty: a
+   * random one per start (tokens then resume on this process only, until it stops).
+   */
+  sessionSecret: string;
+  /** How long a resume token stays valid after it was issued (ms). */
+  sessionTokenTtlMs: number;
   /** Allowed WebSocket Origins (comma-separated in env/flags); empty allows any. */
   allowedOrigins: string[];
   /** JSON file keeping the stations created through the API across restarts ('' = not kept). */
@@ -174,6 +181,8 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   queueSampleMs: 500,
   sseHeartbeatMs: 15_000,
   controlToken: '',
+  sessionSecret: '',
+  sessionTokenTtlMs: 86_400_000,
   allowedOrigins: [],
   trustProxy: [],
   stateFile: 'data/stations.json',
@@ -380,6 +389,24 @@ export const CONFIG_TABLE: readonly Setting[] = [
     env: 'AURALIS_CONTROL_TOKEN',
     flag: '--control-token',
     doc: 'token required to change stations (empty: none)',
+  },
+  {
+    key: 'sessionSecret',
+    kind: 'string',
+    unit: 'secret',
+    env: 'AURALIS_SESSION_SECRET',
+    flag: '--session-secret',
+    doc: "HMAC secret signing personal sessions' resume tokens, at least 16 characters, the same on every edge and origin (empty: a random one per start; tokens then resume on this process only)",
+  },
+  {
+    key: 'sessionTokenTtlMs',
+    kind: 'int',
+    unit: 'ms',
+    env: 'AURALIS_SESSION_TOKEN_TTL_MS',
+    flag: '--session-token-ttl-ms',
+    min: 1000,
+    max: 30 * 86_400_000,
+    doc: "how long a personal session's resume token stays valid after it was issued (a new one comes with each welcome and parameter change)",
   },
   {
     key: 'allowedOrigins',
@@ -889,6 +916,12 @@ export function loadConfig(
   // Origins and edges render (and receive) further ahead unless told otherwise: a standby origin
   // taking over a station then starts before the edges' rings run dry (docs/deploy.md).
   if (c.role !== 'all' && !explicit.has('renderAheadMs')) c.renderAheadMs = CLUSTER_RENDER_AHEAD_MS;
+  if (c.sessionSecret !== '' && c.sessionSecret.length < 16) {
+    throw new ConfigError(
+      'sessionSecret',
+      `sessionSecret (AURALIS_SESSION_SECRET) must be at least 16 characters, got ${c.sessionSecret.length}`,
+    );
+  }
   if (c.role !== 'all' && c.redisUrl === '') {
     throw new ConfigError('redisUrl', `role ${c.role} needs redisUrl (--redis, AURALIS_REDIS_URL)`);
   }
@@ -913,11 +946,11 @@ export function loadConfig(
 }
 
 /**
- * The settings no log line may show: the control token and the Redis URL's password (as written
+ * The settings no log line may show: the control token, the session secret and the Redis URL's password (as written
  * and decoded). (The cluster logs the URL through redactRedisUrl, without its credentials.)
  */
 export function configSecrets(c: ServerConfig): string[] {
-  const out = [c.controlToken, ...icecastSecrets(c.icecast)];
+  const out = [c.controlToken, c.sessionSecret, ...icecastSecrets(c.icecast)];
   if (c.redisUrl !== '') {
     try {
       const u = new URL(c.redisUrl);

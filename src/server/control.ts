@@ -5,6 +5,7 @@ import type { MusicParams } from '../music/types.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import { ApiError } from './errors.ts';
 import { effectivePreset } from './now-playing.ts';
+import { MAX_TOKEN_HISTORY } from './session-token.ts';
 import type { Station } from './station.ts';
 import { monoNowMs } from '../engine/clock.ts';
 
@@ -73,9 +74,33 @@ export class Controller {
     const params = publicParams(next);
     const effectiveAtMs = Math.round(audibleMs + st.engine.wallOffsetMs);
     const text = JSON.stringify({ type: 'params', params, effectiveAt, effectiveAtMs, source });
-    for (const peer of st.peers) peer.send(text);
+    if (st.personal && st.issueResumeToken) {
+      // The score now depends on this change: the owner gets a token that carries it.
+      recordSessionChange(st.history, { effectiveAt, params: next });
+      let owned: string | null = null;
+      for (const peer of st.peers) {
+        if (!peer.personalOwner) peer.send(text);
+        else {
+          owned ??= JSON.stringify({
+            type: 'params',
+            params,
+            effectiveAt,
+            effectiveAtMs,
+            source,
+            resumeToken: st.issueResumeToken(),
+          });
+          peer.send(owned);
+        }
+      }
+    } else for (const peer of st.peers) peer.send(text);
     return { params, effectiveAt, effectiveAtMs };
   }
+}
+
+/** Appends a personal session's change, keeping the last MAX_TOKEN_HISTORY (what its token carries). */
+function recordSessionChange(history: ChangeResult[], change: ChangeResult): void {
+  history.push({ effectiveAt: change.effectiveAt, params: change.params });
+  if (history.length > MAX_TOKEN_HISTORY) history.splice(0, history.length - MAX_TOKEN_HISTORY);
 }
 
 /** The parameters as the protocol shows them. */

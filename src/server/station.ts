@@ -1,5 +1,6 @@
 import { monoNowMs } from '../engine/clock.ts';
 import type { EngineStation, NowEvent } from '../engine/engine-host.ts';
+import type { ParamsChange } from '../engine/messages.ts';
 import type { MusicParams } from '../music/types.ts';
 import { icyMetadataBlock } from './broadcast/icy.ts';
 import type { Listener } from './broadcast/listener.ts';
@@ -26,8 +27,14 @@ export class Station {
   /** WebSocket peers (for JSON messages: params, now). */
   readonly peers = new Set<WsPeer>();
   readonly createdAtMs = monoNowMs();
-  /** Personal sessions: the token that lets the owner take the session back, and its expiry timer. */
-  resumeToken: string | null = null;
+  /**
+   * Personal sessions: what their resume token carries besides the clock (the parameters they
+   * started with and their changes since: session-token.ts), a fresh token on demand (set by the
+   * registry), and their grace timer.
+   */
+  initialParams: MusicParams | null = null;
+  history: ParamsChange[] = [];
+  issueResumeToken: (() => string) | null = null;
   ownerConnected = false;
   graceTimer: NodeJS.Timeout | null = null;
   private readonly pendingNow: NowEvent[] = [];

@@ -1,4 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
+import { wallOffsetMs } from '../engine/clock.ts';
 import type { Engine } from '../engine/engine.ts';
 import { EngineError, type EngineStation } from '../engine/engine-host.ts';
 import { applyPatch, DEFAULT_PARAMS, type ParamsPatch } from '../music/params.ts';
@@ -6,6 +7,7 @@ import type { MusicParams } from '../music/types.ts';
 import type { Broadcaster } from './broadcast/pacer.ts';
 import type { ServerConfig } from './config.ts';
 import { ApiError } from './errors.ts';
+import { SessionTokens, tokenProblemMessage, type SessionState } from './session-token.ts';
 import { Station } from './station.ts';
 import { monoNowMs } from '../engine/clock.ts';
 
@@ -19,7 +21,8 @@ export const PERSONAL_ID_BYTES = 15;
 /** Creates, finds and removes stations; personal sessions and their grace period live here. */
 export class StationRegistry {
   private readonly stations = new Map<string, Station>();
-  private readonly byResumeToken = new Map<string, Station>();
+  /** Signs and verifies personal sessions' resume tokens (the session secret). */
+  readonly tokens: SessionTokens;
   private readonly engine: Engine;
   private readonly pacer: Broadcaster;
   private readonly config: ServerConfig;
@@ -45,6 +48,7 @@ export class StationRegistry {
     this.pacer = pacer;
     this.config = config;
     this.lazy = config.idleAfterMs > 0 && config.profile !== 'baseline';
+    this.tokens = new SessionTokens(config.sessionSecret, config.sessionTokenTtlMs);
   }
 
   get(id: string): Station | undefined {
@@ -70,6 +74,8 @@ export class StationRegistry {
     patch?: ParamsPatch;
     seed?: number;
     personal?: boolean;
+    /** A personal session recreated from its resume token: the same id, piece and clock. */
+    resume?: SessionState;
   }): Promise<Station> {
     if (this.stations.size + this.creating >= this.config.maxStations) {
       throw new ApiError('SERVER_FULL', `the server runs its maximum of ${this.config.maxStations} stations`);
@@ -103,7 +109,17 @@ export class StationRegistry {
       try {
         // A shared station starts idle when stations may be (nobody listens yet); a personal
         // session starts with its owner.
-        engineStation = await this.engine.addStation(id, seed, params, { live: !this.lazy || personal });
+        const r = opts.resume;
+        if (r) {
+          const offset = wallOffsetMs();
+          // Added asleep; the owner's connection wakes it through the lazy stations' path (wake()),
+          // which composes its score up to the chunk due now on its clock.
+          engineStation = await this.engine.addStation(id, r.seed, r.params, {
+            live: false,
+            resume: { startMonoMs: r.startWallMs - offset, wallOffsetMs: offset, history: r.history },
+          });
+        } else
+          engineStation = await this.engine.addStation(id, seed, params, { live: !this.lazy || personal });
       } catch (err) {
         // A worker that could not build it ('failed') is a server fault: reported as INTERNAL.
         if (!(err instanceof EngineError) || err.code === 'failed') throw err;
@@ -130,9 +146,10 @@ export class StationRegistry {
       st.live = engineStation.wish.live !== false;
       if (!st.live) this.idleCount++;
       if (personal) {
-        st.resumeToken = randomBytes(18).toString('base64url');
+        st.initialParams = opts.resume?.params ?? engineStation.params;
+        st.history = opts.resume ? [...opts.resume.history] : [];
+        st.issueResumeToken = () => this.resumeToken(st);
         st.ownerConnected = true;
-        this.byResumeToken.set(st.resumeToken, st);
       }
       this.stations.set(id, st);
       if (personal) this.personalCount++;
@@ -151,7 +168,6 @@ export class StationRegistry {
     if (!st) return;
     this.stations.delete(id);
     if (st.personal) this.personalCount--;
-    if (st.resumeToken) this.byResumeToken.delete(st.resumeToken);
     if (st.graceTimer) clearTimeout(st.graceTimer);
     this.goingIdle.delete(st);
     if (this.goingIdle.size === 0) this.stopIdleCheck();
@@ -246,15 +262,38 @@ export class StationRegistry {
     st.graceTimer.unref();
   }
 
-  /** Takes back a personal session by its resume token (once its previous owner is gone). */
-  resume(token: string): Station | undefined {
-    const st = this.byResumeToken.get(token);
-    if (!st || st.ownerConnected) return undefined;
-    if (st.graceTimer) clearTimeout(st.graceTimer);
-    st.graceTimer = null;
-    st.ownerConnected = true;
-    this.consumersChanged(st);
-    return st;
+  /** A fresh resume token for a personal session: its piece and its clock, signed (session-token.ts). */
+  resumeToken(st: Station): string {
+    const e = st.engine;
+    return this.tokens.issue({
+      id: st.id,
+      seed: st.seed,
+      params: st.initialParams ?? st.params,
+      history: st.history,
+      startWallMs: e.startMonoMs + e.wallOffsetMs,
+      position: st.positionFrames,
+    });
+  }
+
+  /**
+   * Takes back a personal session by its resume token: the one running here once its previous
+   * owner is gone, else (another process ran it, or it ended) the same session recreated from the
+   * token, on its clock. A token that does not verify is refused with INVALID_PARAM (`resume`).
+   */
+  async resume(token: string): Promise<Station> {
+    const v = this.tokens.verify(token);
+    if (!v.ok) throw new ApiError('INVALID_PARAM', tokenProblemMessage(v.problem), 'resume');
+    const running = this.stations.get(v.state.id);
+    if (running) {
+      if (!running.personal || running.ownerConnected)
+        throw new ApiError('UNKNOWN_STATION', 'no personal session waits for this resume token', 'resume');
+      if (running.graceTimer) clearTimeout(running.graceTimer);
+      running.graceTimer = null;
+      running.ownerConnected = true;
+      this.consumersChanged(running);
+      return running;
+    }
+    return this.create({ id: v.state.id, personal: true, resume: v.state });
   }
 
   /** Stops every station's timers and refuses new ones (the engine owns the rest). Idempotent. */

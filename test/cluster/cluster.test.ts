@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { FLAG_DISCONTINUITY } from '../../src/codec/frame-header.ts';
 import type { AuralisServer } from '../../src/server/server.ts';
 import { connect, json, type Chunk, type Client } from '../server/helpers.ts';
-import { freePort, startNode, startRedis, type Proc } from './processes.ts';
+import { freePort, startNode, startRedis, waitFor, type Proc } from './processes.ts';
 
 let redisPort = 0;
 /** The URL carries it: no node may ever log it. */
@@ -45,18 +45,6 @@ async function listen(p: { url: string }): Promise<Client> {
   const c = await connect(asServer(p), 'codec=opus');
   clients.push(c);
   return c;
-}
-
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-): Promise<void> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const maxSeq = (c: Client): number => c.chunks.reduce((m, ch) => Math.max(m, ch.header.sequence), -1);

@@ -84,3 +84,16 @@ export async function startNode(args: string[]): Promise<Proc & { url: string }>
   const url = /serving on (http:\/\/\S+)/.exec(p.out())![1]!;
   return Object.assign(p, { url });
 }
+
+/** Polls `check` every 50 ms until it holds; throws after `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
+  const t0 = Date.now();
+  while (!(await check())) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

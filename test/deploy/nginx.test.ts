@@ -19,6 +19,7 @@ import { startServer, type AuralisServer } from '../../src/server/server.ts';
 import { probeAudio } from '../codec/mp3-tools.ts';
 import { requireTool } from '../codec/tools.ts';
 import { freePort } from '../server/bundle.ts';
+import { nginxMainConf } from './nginx-conf.ts';
 
 const ROOT = new URL('../../', import.meta.url);
 const NGINX_CONF = readFileSync(new URL('docs/deploy/nginx.conf', ROOT), 'utf8');
@@ -39,23 +40,7 @@ function renderConf(dir: string, upstreamPort: number, httpPort: number, httpsPo
   ] as const) {
     assert.ok(ok, `the documented nginx.conf changed shape: ${what} not substituted`);
   }
-  return `
-daemon off;
-worker_processes 1;
-pid ${join(dir, 'nginx.pid')};
-error_log stderr warn;
-${process.getuid?.() === 0 ? 'user root;' : ''}
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${join(dir, 'body')};
-  proxy_temp_path ${join(dir, 'proxy')};
-  fastcgi_temp_path ${join(dir, 'fastcgi')};
-  uwsgi_temp_path ${join(dir, 'uwsgi')};
-  scgi_temp_path ${join(dir, 'scgi')};
-  ${site}
-}
-`;
+  return nginxMainConf(dir, site);
 }
 
 function waitForPort(port: number, timeoutMs: number): Promise<void> {

@@ -369,6 +369,7 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
       if (s.key === 'redisUrl') return ['redis://127.0.0.1:6380', 'redis://127.0.0.1:6380'];
       // Must name a SoundFont 2 file: the smallest valid header is enough for the setting.
       if (s.key === 'soundfont') return [SAMPLE_SOUNDFONT, SAMPLE_SOUNDFONT];
+      if (s.key === 'sessionSecret') return ['a-session-secret-0123', 'a-session-secret-0123'];
       return [`${String(d)}-x`, `${String(d)}-x`];
     case 'list':
       if (s.key === 'trustProxy') return ['10.0.0.1, fd00::/8', ['10.0.0.1', 'fd00::/8']];

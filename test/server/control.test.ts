@@ -168,7 +168,7 @@ describe('control', () => {
     });
   });
 
-  it('gives a personal session to its owner only, resumable within the grace period', async () => {
+  it('gives a personal session to its owner only, resumable within the grace period and recreated after it', async () => {
     await withServer({ gracePeriodMs: 800 }, async (server) => {
       const owner = await connect(server, 'personal=1&preset=bright&bpm=80&codec=pcm');
       const w = await owner.next('welcome');
@@ -185,7 +185,9 @@ describe('control', () => {
       assert.equal((await stranger.next('error')).code, 'FORBIDDEN');
       assert.equal((await json(server, 'PATCH', `/api/stations/${id}`, { bpm: 41 })).status, 403);
       owner.send({ type: 'set', params: { bpm: 100 } });
-      assert.equal(((await owner.next('params')).params as Record<string, unknown>).bpm, 100);
+      const changed = await owner.next('params');
+      assert.equal((changed.params as Record<string, unknown>).bpm, 100);
+      assert.equal(typeof changed.resumeToken, 'string', 'a token that carries the change');
       const listed = await json(server, 'GET', '/api/stations');
       assert.ok(
         !(listed.body as unknown as { id: string }[]).some((s) => s.id === id),
@@ -207,8 +209,16 @@ describe('control', () => {
         404,
         'gone after the grace period',
       );
-      const late = await connect(server, `personal=1&resume=${w.resumeToken as string}`);
-      assert.equal((await late.closed).code, 4404);
+      // The token is self-contained: after the grace period it recreates the session (its id, its
+      // parameters, its clock).
+      const late = await connect(server, `personal=1&resume=${changed.resumeToken as string}`);
+      const w3 = await late.next('welcome');
+      assert.equal(w3.station, id, 'the same session recreated');
+      assert.equal((w3.params as Record<string, unknown>).bpm, 100);
+      // While its owner is connected, nobody else takes it back.
+      const thief = await connect(server, `personal=1&resume=${changed.resumeToken as string}`);
+      assert.equal((await thief.closed).code, 4404);
+      late.close();
       stranger.close();
     });
   });

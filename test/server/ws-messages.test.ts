@@ -168,7 +168,7 @@ describe('close reasons and refusals', () => {
           [`personal=1&preset=${long('夜')}`, ok, 1008, 'INVALID_PARAM', 'preset'],
           [`codec=${long('ö')}`, ok, 1008, 'INVALID_PARAM', 'codec'],
           [`codec=${long('😀')}`, ok, 1008, 'INVALID_PARAM', 'codec'],
-          [`personal=1&resume=${long('é')}`, ok, 4404, 'UNKNOWN_STATION', 'resume'],
+          [`personal=1&resume=${long('é')}`, ok, 1008, 'INVALID_PARAM', 'resume'],
           ['codec=pcm&codec=opus', ok, 1008, 'BAD_REQUEST', 'codec'],
           ['', { origin: `https://caf\xe9.example/${'\xe9'.repeat(100)}` }, 1008, 'FORBIDDEN', 'origin'],
         ];

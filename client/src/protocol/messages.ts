@@ -52,6 +52,8 @@ export interface ParamsMessage {
   /** The same instant as Unix ms (the chunk headers' clock). */
   effectiveAtMs?: number;
   source?: string;
+  /** To a personal session's owner: a fresh resume token that carries this change. */
+  resumeToken?: string;
 }
 
 export interface NowMessage {

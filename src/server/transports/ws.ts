@@ -468,18 +468,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
     try {
       if (query.personal === '1' || query.personal === 'true') {
         if (query.resume) {
-          station = registry.resume(query.resume) ?? null;
-          if (!station) {
-            refuse(
-              ws,
-              log,
-              CLOSE.UNKNOWN_STATION,
-              'UNKNOWN_STATION',
-              'no personal session waits for this resume token',
-              'resume',
-            );
-            return;
-          }
+          station = await registry.resume(query.resume);
         } else {
           const input: Record<string, string> = {};
           for (const f of QUERY_PARAM_FIELDS) if (query[f] !== undefined) input[f] = query[f]!;
@@ -505,7 +494,13 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       refuse(
         ws,
         log,
-        e.code === 'SERVER_FULL' ? CLOSE.TRY_AGAIN_LATER : CLOSE.INTERNAL,
+        e.code === 'SERVER_FULL'
+          ? CLOSE.TRY_AGAIN_LATER
+          : e.code === 'UNKNOWN_STATION'
+            ? CLOSE.UNKNOWN_STATION
+            : e.code === 'INVALID_PARAM'
+              ? CLOSE.POLICY
+              : CLOSE.INTERNAL,
         e.code,
         e.message,
         e.field,
@@ -542,7 +537,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
         bitrate: listener.codec === 'opus' ? tiers[listener.tier] : null,
         chunkMs: st.chunkMs,
         position: st.positionFrames,
-        ...(st.personal && listener.personalOwner ? { resumeToken: st.resumeToken } : {}),
+        ...(st.personal && listener.personalOwner ? { resumeToken: registry.resumeToken(st) } : {}),
       }),
     );
     if (st.lastNow) ws.send(nowMessage(st));
