@@ -9,6 +9,7 @@ import { applyPatch, DEFAULT_PARAMS, PARAM_RANGES, validatePatch } from '../musi
 import { PRESETS } from '../music/presets.ts';
 import { MODES, SAMPLE_RATE, type MusicParams, type NoteEvent } from '../music/types.ts';
 import { ArgError, EXIT_USAGE, parseArgs } from './args.ts';
+import { decodeMoment, MomentTokenError, type Moment } from '../engine/moment.ts';
 
 /**
  * `auralis render`: a station rendered offline to a 48 kHz stereo 16-bit WAV or an MP3 (and
@@ -34,6 +35,12 @@ export const RENDER_USAGE = `Usage: auralis render --seconds N --out FILE.wav|FI
   --out FILE       the file to write, its format by its extension: .wav (48 kHz, stereo, 16-bit;
                    RF64 above 4 GiB) or .mp3 (48 kHz, stereo, ${RENDER_MP3_BITRATE / 1000} kb/s CBR, LAME)
   --midi FILE      also write the score as a Standard MIDI File
+  --moment TOKEN   reproduce a station from a moment (GET /api/stations/:id/moment): the same
+                   samples its listeners heard from that position on (the parameters as they were
+                   then; later changes are not in the token). The signature is verified with
+                   AURALIS_MOMENT_SECRET when it is set (the server's --moment-secret), else only
+                   the token's format and values. Excludes --seed, --preset, --key, --mode, --bpm,
+                   --intensity
   --seed S         integer 0 … 4294967295 (default ${DEFAULT_RENDER_SEED}); same arguments, same bytes
   --preset P       ${PRESETS.map((p) => p.name).join(', ')} (explicit parameters override it)
   --key K          C, C#/Db … B (default ${DEFAULT_PARAMS.key})
@@ -53,6 +60,10 @@ export interface RenderOptions {
   /** From the extension of `--out`; absent means WAV. */
   format?: RenderFormat;
   midiPath: string | null;
+  /** `--moment`: the decoded moment to reproduce (its seed and parameters win), or null. */
+  moment?: Moment | null;
+  /** Whether the moment's signature was verified (AURALIS_MOMENT_SECRET was set). */
+  momentVerified?: boolean;
 }
 
 /** What renders the audio: the StationRenderer in production, a synthetic source in tests. */
@@ -63,6 +74,7 @@ export type SourceFactory = (o: {
   seed: number;
   params: MusicParams;
   onEvent: ((e: NoteEvent) => void) | undefined;
+  moment?: Moment | null;
 }) => AudioSource | Promise<AudioSource>;
 
 export interface RenderResult {
@@ -75,9 +87,12 @@ export interface RenderResult {
 }
 
 /** Parses and validates `render` arguments. Throws ArgError naming the argument. */
-export function parseRenderArgs(argv: readonly string[]): RenderOptions | 'help' {
+export function parseRenderArgs(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): RenderOptions | 'help' {
   const { values, flags } = parseArgs(argv, {
-    values: ['seconds', 'seed', 'preset', 'key', 'mode', 'bpm', 'intensity', 'out', 'midi'],
+    values: ['seconds', 'seed', 'preset', 'key', 'mode', 'bpm', 'intensity', 'out', 'midi', 'moment'],
     flags: ['help'],
   });
   if (flags.has('help')) return 'help';
@@ -105,8 +120,28 @@ export function parseRenderArgs(argv: readonly string[]): RenderOptions | 'help'
   }
   const checked = validatePatch(patchInput, { allowSeed: true });
   if (!checked.ok) throw new ArgError(`--${checked.field}`, `--${checked.field}: ${checked.message}`);
-  const params = applyPatch(DEFAULT_PARAMS, checked.patch);
-  const seed = checked.patch.seed ?? DEFAULT_RENDER_SEED;
+  let params = applyPatch(DEFAULT_PARAMS, checked.patch);
+  let seed = checked.patch.seed ?? DEFAULT_RENDER_SEED;
+  const momentText = values.get('moment');
+  let moment: Moment | null = null;
+  const secret = env.AURALIS_MOMENT_SECRET ?? '';
+  if (momentText !== undefined) {
+    const given = Object.keys(patchInput);
+    if (given.length > 0)
+      throw new ArgError(
+        '--moment',
+        `--moment carries the seed and parameters: leave out --${given.join(', --')}`,
+      );
+    try {
+      moment = decodeMoment(momentText.trim(), secret === '' ? null : secret);
+    } catch (e) {
+      if (!(e instanceof MomentTokenError)) throw e;
+      throw new ArgError('--moment', `--moment: ${e.message}`);
+    }
+    seed = moment.history.seed;
+    const last = moment.history.changes[moment.history.changes.length - 1];
+    params = last ? last.params : moment.history.params;
+  }
 
   const out = values.get('out');
   if (out === undefined) throw new ArgError('--out', '--out is required: the .wav or .mp3 file to write');
@@ -124,11 +159,24 @@ export function parseRenderArgs(argv: readonly string[]): RenderOptions | 'help'
   if (midiPath !== null && midiPath === outPath) {
     throw new ArgError('--midi', '--midi must name a different file from --out');
   }
-  return { seconds, seed, params, outPath, format, midiPath };
+  return {
+    seconds,
+    seed,
+    params,
+    outPath,
+    format,
+    midiPath,
+    moment,
+    momentVerified: moment !== null && secret !== '',
+  };
 }
 
 async function stationSource(o: Parameters<SourceFactory>[0]): Promise<AudioSource> {
   // Loaded here so that argument errors are reported even before the engine modules load.
+  if (o.moment) {
+    const { MomentSource } = await import('../engine/moment-source.ts');
+    return new MomentSource(o.moment, o.onEvent);
+  }
   const { StationRenderer } = await import('../engine/station-renderer.ts');
   return new StationRenderer({ seed: o.seed, params: o.params, onEvent: o.onEvent });
 }
@@ -185,6 +233,7 @@ export async function renderToFiles(
       seed: opts.seed,
       params: opts.params,
       onEvent,
+      moment: opts.moment ?? null,
     });
 
     const t0 = performance.now();
@@ -284,6 +333,10 @@ export async function runRender(argv: readonly string[]): Promise<number> {
     process.stdout.write(RENDER_USAGE);
     return 0;
   }
+  if (opts.moment && !opts.momentVerified)
+    process.stderr.write(
+      "auralis render: the moment's signature was not verified (AURALIS_MOMENT_SECRET is not set); its format is valid\n",
+    );
 
   let interrupted = false;
   const stop = (): void => {

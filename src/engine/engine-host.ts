@@ -10,6 +10,7 @@ import type {
   EncodeWish,
   EngineFault,
   FromWorker,
+  HistoryReply,
   NowReport,
   StationStats,
   ToWorker,
@@ -323,6 +324,15 @@ export class EngineHost extends EventEmitter {
         } satisfies ChangeResult);
         break;
       }
+      case 'history':
+        if (msg.reply) this.settle(`history:${msg.requestId}`, null, msg.reply);
+        else
+          this.settle(
+            `history:${msg.requestId}`,
+            new EngineError('unknown-station', `no station ${msg.id}`),
+            null,
+          );
+        break;
       case 'change-failed':
         this.settle(`change:${msg.requestId}`, new EngineError('unknown-station', msg.message), null);
         break;
@@ -399,7 +409,9 @@ export class EngineHost extends EventEmitter {
         'restarting',
         p.change
           ? `the engine worker did not take the change within ${WORKER_REPLY_TIMEOUT_MS} ms (restarting)`
-          : `the engine worker did not start the station within ${WORKER_REPLY_TIMEOUT_MS} ms`,
+          : key.startsWith('history:')
+            ? `the engine worker did not answer within ${WORKER_REPLY_TIMEOUT_MS} ms`
+            : `the engine worker did not start the station within ${WORKER_REPLY_TIMEOUT_MS} ms`,
       ),
     );
   }
@@ -559,6 +571,22 @@ export class EngineHost extends EventEmitter {
       change.sentTo = slot;
       this.post(slot, message);
     }
+    return reply;
+  }
+
+  /**
+   * The render history that reproduces the station's audio at station position `position` (a
+   * moment, src/engine/moment.ts), from its worker. Rejects (EngineError) when the worker is not
+   * ready (restarting) or does not answer in time.
+   */
+  async history(id: string, position: number): Promise<HistoryReply> {
+    const st = this.stations.get(id);
+    if (!st) throw new EngineError('unknown-station', `unknown station ${id}`);
+    const slot = this.slots[st.workerIndex]!;
+    if (!slot.alive || !slot.isReady) throw new EngineError('restarting', 'the engine worker is restarting');
+    const requestId = this.nextRequestId++;
+    const reply = this.request<HistoryReply>(`history:${requestId}`);
+    this.post(slot, { type: 'history', id, requestId, position });
     return reply;
   }
 

@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import type { ChangeResult, EngineStation } from './engine-host.ts';
-import type { EngineFault } from './messages.ts';
+import type { EngineFault, HistoryReply } from './messages.ts';
 
 /**
  * What the server needs of an engine. Two implementations: EngineHost (worker threads rendering
@@ -46,6 +46,11 @@ export interface Engine extends EventEmitter {
    * it ignores this.
    */
   setLive(id: string, live: boolean): void;
+  /**
+   * The render history that reproduces the station's audio at station position `position` (a
+   * moment, src/engine/moment.ts). Absent under the baseline profile (no moments there).
+   */
+  history?(id: string, position: number): Promise<HistoryReply>;
   /** Test hook (optimized profile): crash the worker that renders `id`. */
   crashWorker(id?: string): void;
   /**

@@ -1,6 +1,7 @@
 import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import type { RingLayout } from './ring.ts';
+import type { RenderHistory } from './station-renderer.ts';
 
 /** Messages between the main thread (EngineHost) and an engine worker. Structured-clone plain data. */
 
@@ -61,6 +62,11 @@ export type ToWorker =
   | { type: 'change'; id: string; requestId: number; patch: ParamsPatch }
   | { type: 'timing'; leadMs: number; renderAheadMs: number }
   /**
+   * The station's render history (a moment, src/engine/moment.ts) for station position
+   * `position`; answered with `history` (`history` null: no such station).
+   */
+  | { type: 'history'; id: string; requestId: number; position: number }
+  /**
    * What to encode from now on (the whole wish, so it is idempotent): the main thread sends it when
    * a station's first listener of MP3 or of an Opus tier joins and when its last one leaves. While
    * off, no encoder exists for it and the chunks carry no bytes of it (length 0); a tier switched on
@@ -117,6 +123,7 @@ export type FromWorker =
     }
   | { type: 'changed'; id: string; requestId: number; effectiveAt: number; params: MusicParams }
   | { type: 'change-failed'; id: string; requestId: number; message: string }
+  | { type: 'history'; id: string; requestId: number; reply: HistoryReply | null }
   /** The station is gone from the worker: it no longer writes into its ring. */
   | { type: 'removed'; id: string }
   /** What sounds from `position` on (see NowReport). */
@@ -147,4 +154,11 @@ export interface NowReport {
   mode: string;
   section: string;
   next: number | null;
+}
+
+/** What reproduces a station's audio (src/engine/moment.ts): its renderer's history and clock offset. */
+export interface HistoryReply {
+  history: RenderHistory;
+  /** Station position minus renderer position. */
+  baseFrames: number;
 }

@@ -13,7 +13,7 @@ import type { OpusEncoderPool } from './encoder-pool.ts';
 import { FIRST_AUDIO_PAGE_SEQUENCE, OggOpusMuxer } from '../codec/ogg.ts';
 import { applyPatch, type ParamsPatch } from '../music/params.ts';
 import { CHANNELS, SAMPLE_RATE, type MusicParams, type NowInfo } from '../music/types.ts';
-import type { AddStationMessage, EncodeWish, NowReport, StationStats } from './messages.ts';
+import type { AddStationMessage, EncodeWish, HistoryReply, NowReport, StationStats } from './messages.ts';
 import { CHUNK_HEADER_BYTES, ChunkRing, WS_PREFIX_BYTES, writeWsBinaryHeader } from './ring.ts';
 import { StationRenderer } from './station-renderer.ts';
 
@@ -622,6 +622,18 @@ export class WorkerStation {
     }
     const maxPacket = this.ring.layout.tiers[this.defaultTier]!.maxPacketBytes;
     return this.opus.encode(this.left, this.right, this.chunkFrames, this.ring.bytes, offset, maxPacket);
+  }
+
+  /**
+   * What reproduces this station's audio at station position `position` (a moment): the
+   * renderer's history; asleep, the wake-up a listener arriving then would cause.
+   */
+  history(position: number): HistoryReply {
+    const warmup = Math.ceil(WAKE_WARMUP_MS / this.chunkMs) * this.chunkFrames;
+    return {
+      history: this.renderer.history(position - this.baseFrames, warmup),
+      baseFrames: this.baseFrames,
+    };
   }
 
   nowInfo(): NowReport {

@@ -175,6 +175,16 @@ port.on('message', (msg: ToWorker) => {
       send({ type: 'changed', id: msg.id, requestId: msg.requestId, effectiveAt, params });
       break;
     }
+    case 'history': {
+      const st = stations.get(msg.id);
+      send({
+        type: 'history',
+        id: msg.id,
+        requestId: msg.requestId,
+        reply: st ? st.history(msg.position) : null,
+      });
+      break;
+    }
     case 'encode': {
       // A station the worker does not have (removed meanwhile) needs nothing.
       try {

@@ -46,6 +46,8 @@ export interface ServerConfig {
   sseHeartbeatMs: number;
   /** When not empty, required (Bearer or `token=`) to change stations. */
   controlToken: string;
+  /** Key that signs moment tokens (HMAC-SHA256); empty: a random key per start (tokens end with the process). */
+  momentSecret: string;
   /** Allowed WebSocket Origins (comma-separated in env/flags); empty allows any. */
   allowedOrigins: string[];
   /** JSON file keeping the stations created through the API across restarts ('' = not kept). */
@@ -159,6 +161,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   queueSampleMs: 500,
   sseHeartbeatMs: 15_000,
   controlToken: '',
+  momentSecret: '',
   allowedOrigins: [],
   trustProxy: [],
   stateFile: 'data/stations.json',
@@ -359,6 +362,14 @@ export const CONFIG_TABLE: readonly Setting[] = [
     env: 'AURALIS_CONTROL_TOKEN',
     flag: '--control-token',
     doc: 'token required to change stations (empty: none)',
+  },
+  {
+    key: 'momentSecret',
+    kind: 'string',
+    unit: 'secret',
+    env: 'AURALIS_MOMENT_SECRET',
+    flag: '--moment-secret',
+    doc: 'key (at least 16 characters) that signs moment tokens; `auralis render --moment` verifies with the same AURALIS_MOMENT_SECRET (empty: a random key per start, so tokens do not outlive the process)',
   },
   {
     key: 'allowedOrigins',
@@ -766,6 +777,9 @@ function coerce(s: Setting, raw: unknown, source: string): unknown {
   }
 }
 
+/** Shortest moment secret accepted (an HMAC key guessed from a short word would forge tokens). */
+export const MIN_MOMENT_SECRET_CHARS = 16;
+
 /**
  * Builds the configuration: defaults, then environment variables, then `overrides` (flags or a
  * test's object). Every value is validated; cross-field rules are checked last.
@@ -840,6 +854,13 @@ export function loadConfig(
     throw new ConfigError(
       'icecast',
       'icecast (--icecast / AURALIS_ICECAST) needs --profile optimized: the baseline profile serves WebSocket listeners only',
+    );
+  }
+  if (c.momentSecret !== '' && c.momentSecret.length < MIN_MOMENT_SECRET_CHARS) {
+    // Never echo a secret: only its length.
+    throw new ConfigError(
+      'momentSecret',
+      `momentSecret (--moment-secret / AURALIS_MOMENT_SECRET) must be empty or at least ${MIN_MOMENT_SECRET_CHARS} characters, got ${c.momentSecret.length}`,
     );
   }
   checkQueueFitsRing(c);

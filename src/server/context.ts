@@ -20,6 +20,8 @@ export interface ServerContext {
   readonly limits: ClientLimits;
   /** The now-playing event streams (SSE). */
   readonly nowFeed: NowFeed;
+  /** The key that signs moment tokens (`momentSecret`, or random bytes per start). */
+  readonly momentKey: Buffer;
   readonly closing: boolean;
   listenerCount(): number;
   listenerJoined(transport: Transport): void;

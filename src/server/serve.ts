@@ -52,7 +52,7 @@ export async function runServe(argv: string[]): Promise<void> {
     maxBytes: config.logQueueBytes,
     pretty: wantsPretty(config.logFormat, process.stdout),
   });
-  const secrets = [config.controlToken, ...icecastSecrets(config.icecast)];
+  const secrets = [config.controlToken, config.momentSecret, ...icecastSecrets(config.icecast)];
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer(flags, process.env, { logSink: sink });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import Fastify, {
@@ -74,6 +75,7 @@ class Context implements ServerContext, PacerObserver {
   readonly metrics: ServerMetrics;
   readonly limits: ClientLimits;
   readonly nowFeed: NowFeed;
+  readonly momentKey: Buffer;
   closing = false;
   private listeners = 0;
   private readonly lastSendMs = new Map<Station, number>();
@@ -83,6 +85,7 @@ class Context implements ServerContext, PacerObserver {
     this.metrics = metrics;
     this.limits = new ClientLimits({ ...config, trusted: proxyMatcher(config.trustProxy) });
     this.nowFeed = new NowFeed({ heartbeatMs: config.sseHeartbeatMs, maxClients: config.maxListeners });
+    this.momentKey = config.momentSecret !== '' ? Buffer.from(config.momentSecret) : randomBytes(32);
     const engineOptions: EngineOptions = {
       workers: config.workers,
       chunkFrames: (config.chunkMs * SAMPLE_RATE) / 1000,
@@ -337,6 +340,7 @@ export async function startServer(
         ? false
         : fastifyLoggerOptions(config.logLevel, logDestination, [
             config.controlToken,
+            config.momentSecret,
             ...icecastSecrets(config.icecast),
           ]),
     frameworkErrors: (err, req, reply) => replyWithError(config, err, req, reply),

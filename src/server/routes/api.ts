@@ -10,6 +10,9 @@ import { nowPlaying } from '../now-playing.ts';
 import { wantsEventStream, writeEventStreamHead } from '../now-feed.ts';
 import { tokenMatches } from '../transports/ws.ts';
 import { monoNowMs } from '../../engine/clock.ts';
+import { EngineError } from '../../engine/engine-host.ts';
+import { encodeMoment } from '../../engine/moment.ts';
+import { MAX_HISTORY_CHANGES } from '../../engine/station-renderer.ts';
 
 const VERSION = '0.1.0';
 
@@ -131,6 +134,43 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
     req.raw.socket.setNoDelay(true);
     writeEventStreamHead(reply.raw, reply.getHeaders());
     ctx.nowFeed.add(st, reply.raw);
+  });
+
+  // A moment: a signed, self-contained token of where the station is now and how to rebuild its
+  // audio (docs/ARCHITECTURE.md, "Moments"); `url` opens the page there.
+  app.get<{ Params: { id: string } }>('/api/stations/:id/moment', async (req) => {
+    const st = getStation(ctx, req.params.id);
+    if (!ctx.engine.history)
+      throw new ApiError('NOT_READY', 'moments need the optimized profile (--profile optimized)');
+    const e = st.engine;
+    // At or just after the newest chunk sent (live), or the chunk playing now (idle).
+    const position = st.positionFrames;
+    let reply;
+    try {
+      reply = await ctx.engine.history(st.id, position);
+    } catch (err) {
+      if (err instanceof EngineError) throw new ApiError('NOT_READY', `no moment now: ${err.message}`);
+      throw err;
+    }
+    if (!reply.history.complete)
+      throw new ApiError(
+        'NOT_READY',
+        `this station has had more than ${MAX_HISTORY_CHANGES} parameter changes since it started: its moments cannot be reproduced`,
+      );
+    const token = encodeMoment(
+      {
+        // A personal session's id is a capability: never put into a shareable token.
+        station: st.personal ? null : st.id,
+        position,
+        chunkFrames: e.chunkFrames,
+        baseFrames: reply.baseFrames,
+        at: Math.round(e.startMonoMs + e.wallOffsetMs + (position / e.chunkFrames) * e.chunkMs),
+        history: reply.history,
+      },
+      ctx.momentKey,
+    );
+    const host = req.headers.host ?? `${ctx.config.host}:${ctx.config.port}`;
+    return { token, url: `${req.protocol}://${host}/?moment=${token}`, position };
   });
 
   app.post('/api/stations', async (req, reply) => {
