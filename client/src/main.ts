@@ -29,6 +29,12 @@ const storage = (() => {
   }
 })();
 const settings: Settings = loadSettings(storage);
+/**
+ * `?moment=<token>` (a shared moment's `url`): the page plays a personal session that continues
+ * that moment (PROTOCOL.md, "Moments"); cleared once the session exists or another source is chosen.
+ */
+let momentToken: string | null = new URLSearchParams(location.search).get('moment');
+if (momentToken) settings.station = null;
 const save = () => saveSettings(storage, settings);
 
 const playButton = byId<HTMLButtonElement>('play');
@@ -80,6 +86,16 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
     if (msg.personal) {
       if (msg.resumeToken)
         sessionStorageSet(RESUME_KEY, JSON.stringify({ token: msg.resumeToken, at: Date.now() }));
+      if (momentToken) {
+        // The moment's parameters are the session's: keep them, and a reload resumes the session.
+        momentToken = null;
+        const page = new URL(location.href);
+        page.searchParams.delete('moment');
+        history.replaceState(null, '', page);
+        rememberPersonal(msg.params);
+        showParams(msg.params);
+        return;
+      }
       // Re-apply what this listener chose (a resumed or fresh session may differ).
       const wanted = settings.personal;
       const diff: ParamsPatch = {};
@@ -332,11 +348,13 @@ byId<HTMLButtonElement>('go-personal').addEventListener('click', () => {
 function listeningFromSettings(): Listening {
   if (settings.station !== null) return { kind: 'station', station: settings.station };
   const { key, mode, bpm, intensity, preset } = settings.personal;
-  const resume = readResume();
+  // A moment starts a new session: an earlier one of this tab is not resumed instead.
+  const resume = momentToken ? null : readResume();
   return {
     kind: 'personal',
     initial: { ...(preset ? { preset } : {}), key, mode, bpm, intensity },
     resumeToken: resume ?? undefined,
+    ...(momentToken ? { moment: momentToken } : {}),
   };
 }
 
@@ -364,6 +382,7 @@ async function loadStationParams(): Promise<void> {
 }
 
 source.addEventListener('change', () => {
+  momentToken = null;
   settings.station = source.value === 'personal' ? null : source.value.replace(/^station:/, '');
   save();
   showSourceNote();

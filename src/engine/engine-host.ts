@@ -110,6 +110,14 @@ export class EngineError extends Error {
   }
 }
 
+/**
+ * Where a personal session started at a moment begins (src/engine/moment.ts): the station's
+ * history, its position offset, and the position (frames, on the chunk grid) of its first chunk.
+ */
+export interface StartMoment extends HistoryReply {
+  position: number;
+}
+
 export interface ChangeResult {
   /** Station position (frames) at which the change is heard. */
   effectiveAt: number;
@@ -178,6 +186,8 @@ export class EngineHost extends EventEmitter {
   private readonly slots: WorkerSlot[] = [];
   private readonly stations = new Map<string, EngineStation>();
   private readonly pending = new Map<string, PendingRequest>();
+  /** Sessions started at a moment, until their worker answered the first `add`. */
+  private readonly startMoments = new Map<string, StartMoment>();
   /** Rings no writer or reader uses, each usable from `reusableAtMs` on. */
   private readonly freeRings: { ring: ChunkRing; reusableAtMs: number }[] = [];
   private readonly ringPoolSize: number;
@@ -286,7 +296,7 @@ export class EngineHost extends EventEmitter {
       if (!st) continue;
       if (st.startMonoMs === 0) {
         // Its first start was never answered: start it afresh (that answer settles the request).
-        this.post(slot, this.addMessage(st, 0, false));
+        this.post(slot, this.firstAddMessage(st));
         continue;
       }
       // Chunks that fell due while the worker was down are skipped (the pacer jumps over them and
@@ -420,6 +430,14 @@ export class EngineHost extends EventEmitter {
     slot.worker.postMessage(msg);
   }
 
+  /** A new station's first `add` (a session at a moment starts on the moment's chunk). */
+  private firstAddMessage(st: EngineStation): AddStationMessage {
+    const m = this.startMoments.get(st.id);
+    const msg = this.addMessage(st, m ? m.position / st.chunkFrames : 0, false);
+    if (m) msg.moment = { history: m.history, baseFrames: m.baseFrames };
+    return msg;
+  }
+
   private addMessage(st: EngineStation, startSeq: number, discontinuity: boolean): AddStationMessage {
     return {
       type: 'add',
@@ -476,7 +494,7 @@ export class EngineHost extends EventEmitter {
     id: string,
     seed: number,
     params: MusicParams,
-    opts: { live?: boolean } = {},
+    opts: { live?: boolean; moment?: StartMoment } = {},
   ): Promise<EngineStation> {
     if (this.closed) throw new EngineError('closed', 'the engine is closed');
     const { chunkFrames } = this.options;
@@ -514,14 +532,17 @@ export class EngineHost extends EventEmitter {
       oggHeader: Uint8Array;
       startMonoMs: number;
     }>(`add:${id}`);
-    this.post(slot, this.addMessage(st, 0, false));
+    if (opts.moment) this.startMoments.set(id, opts.moment);
+    this.post(slot, this.firstAddMessage(st));
     try {
       const r = await reply;
       st.oggHeader = r.oggHeader;
       st.startMonoMs = r.startMonoMs;
       st.preSkipFrames = r.preSkipFrames;
       st.opusBackend = r.opusBackend;
+      this.startMoments.delete(id);
     } catch (err) {
+      this.startMoments.delete(id);
       // The worker may still build it later: remove it there too, so that nothing renders for it.
       if (this.stations.get(id) === st) this.removeStation(id, { inUse: false });
       throw err;
@@ -537,6 +558,7 @@ export class EngineHost extends EventEmitter {
     const st = this.stations.get(id);
     if (!st) return;
     this.stations.delete(id);
+    this.startMoments.delete(id);
     const slot = this.slots[st.workerIndex]!;
     slot.stations.delete(id);
     // Changes still waiting for this station will not be answered by anyone.

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
-import type { ChangeResult, EngineStation } from './engine-host.ts';
+import type { ChangeResult, EngineStation, StartMoment } from './engine-host.ts';
 import type { EngineFault, HistoryReply } from './messages.ts';
 
 /**
@@ -15,12 +15,16 @@ import type { EngineFault, HistoryReply } from './messages.ts';
 export interface Engine extends EventEmitter {
   readonly restarts: number;
   start(): Promise<void>;
-  /** `live: false`: the station starts idle (nobody listens yet; see setLive). */
+  /**
+   * `live: false`: the station starts idle (nobody listens yet; see setLive). `moment`: a personal
+   * session that continues a moment's score from its position (not under the baseline profile,
+   * which has no `history`).
+   */
   addStation(
     id: string,
     seed: number,
     params: MusicParams,
-    opts?: { live?: boolean },
+    opts?: { live?: boolean; moment?: StartMoment },
   ): Promise<EngineStation>;
   /** `inUse`: listeners may still hold views of the station's ring (their sockets are closing). */
   removeStation(id: string, opts?: { inUse?: boolean }): void;

@@ -36,6 +36,13 @@ export interface AddStationMessage {
   mp3Bitrate: number;
   /** What to encode besides the default tier from the first chunk (the wish the host holds: after a worker restart). */
   wish: EncodeWish;
+  /**
+   * A personal session started at a moment (src/engine/moment.ts): the renderer replays this
+   * history's score up to station position `startSeq × chunkFrames` and wakes there (warm-up as
+   * for a lazy station). Only on the first add: a restarted worker starts the score again from
+   * the seed, as for every station.
+   */
+  moment?: HistoryReply;
 }
 
 /**

@@ -146,6 +146,27 @@ export class StationRenderer {
     n.velocity = e.velocity;
   }
 
+  /**
+   * A renderer that continues a history's score at `frame` (its own positions): composes it without
+   * synthesis, asking for each change where it was asked for, then wakes at `frame` with
+   * `warmupFrames` of warm-up, which the caller renders (in its chunks) before `frame`. The same
+   * score as the history's renderer from `frame` on; the samples differ (a fresh synth, as a lazy
+   * station's wake-up). Returns the renderer and the warm-up frames to render.
+   */
+  static resume(
+    h: RenderHistory,
+    frame: number,
+    warmupFrames: number,
+  ): { renderer: StationRenderer; warmupFrames: number } {
+    const r = new StationRenderer({ seed: h.seed, params: h.params });
+    r.sleep();
+    for (const c of h.changes) {
+      r.skipTo(c.at);
+      r.change(c.params);
+    }
+    return { renderer: r, warmupFrames: r.wake(frame, warmupFrames) };
+  }
+
   /** Whether the station is asleep (no synth: `sleep` was called, `wake` not yet). */
   get asleep(): boolean {
     return this.synth === null;

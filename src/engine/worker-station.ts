@@ -70,7 +70,7 @@ export class WorkerStation {
   /** Wall minus monotonic ms, fixed at the station's creation: for the header's Unix play time. */
   private readonly wallOffsetMs: number;
   readonly chunkMs: number;
-  private readonly renderer: StationRenderer;
+  private renderer: StationRenderer;
   private opus: OpusChunkEncoder;
   private readonly opusOptions: { bitrate: number; complexity: number };
   private readonly ogg: OggOpusMuxer;
@@ -127,7 +127,7 @@ export class WorkerStation {
     this.startMonoMs = msg.startMonoMs;
     this.wallOffsetMs = msg.wallOffsetMs;
     this.nextSeq = msg.startSeq;
-    this.baseFrames = msg.startSeq * msg.chunkFrames;
+    this.baseFrames = msg.moment ? msg.moment.baseFrames : msg.startSeq * msg.chunkFrames;
     this.discontinuity = msg.discontinuity;
     this.renderer = new StationRenderer({ seed: msg.seed, params: msg.params });
     this.opusOptions = { bitrate: msg.opusBitrate, complexity: msg.opusComplexity };
@@ -141,6 +141,7 @@ export class WorkerStation {
     this.right = new Float32Array(msg.chunkFrames);
     // A station nobody listens to starts asleep; the worker wakes it on the chunk due then.
     if (msg.wish.live === false) this.renderer.sleep();
+    if (msg.moment) this.startAtMoment(msg.moment, msg.startSeq);
     this.wishValue = { ...msg.wish, live: msg.wish.live !== false };
     if (this.wishValue.live) this.applyEncoders();
     this.header = {
@@ -154,6 +155,19 @@ export class WorkerStation {
       positionFrames: 0,
       playTimeMs: 0,
     };
+  }
+
+  /**
+   * A personal session started at a moment: the moment's score up to chunk `seq`, then a wake-up
+   * there with the lazy stations' warm-up (rendered now, not published).
+   */
+  private startAtMoment(moment: HistoryReply, seq: number): void {
+    const frames = this.chunkFrames;
+    const warmup = Math.ceil(WAKE_WARMUP_MS / this.chunkMs) * frames;
+    const r = StationRenderer.resume(moment.history, seq * frames - this.baseFrames, warmup);
+    this.renderer = r.renderer;
+    for (let i = 0; i < Math.round(r.warmupFrames / frames); i++)
+      this.renderer.render(this.left, this.right, frames);
   }
 
   /**

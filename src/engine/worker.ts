@@ -133,7 +133,9 @@ port.on('message', (msg: ToWorker) => {
         }
         // A new station's clock starts now that it is built: its first chunk is due just after
         // this render pass, never before it could have been rendered.
-        if (st.startMonoMs === 0) st.startMonoMs = monoNowMs() + leadMs + FIRST_CHUNK_MARGIN_MS;
+        // (A session started at a moment begins at chunk startSeq: its clock is set back that far.)
+        if (st.startMonoMs === 0)
+          st.startMonoMs = monoNowMs() + leadMs + FIRST_CHUNK_MARGIN_MS - msg.startSeq * st.chunkMs;
         const replaced = stations.get(msg.id);
         if (replaced) encoders.give(replaced.takeEncoder());
         stations.set(msg.id, st);

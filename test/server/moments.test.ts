@@ -110,4 +110,71 @@ describe('moments', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('a personal session at a moment continues its score from its position', async () => {
+    await withServer({ momentSecret: SECRET }, async (server) => {
+      const ws = await connect(server, 'codec=pcm');
+      await ws.waitChunks(5);
+      const ch = await json(server, 'PATCH', '/api/stations/default', { preset: 'bright', key: 'D' });
+      assert.equal(ch.status, 200, JSON.stringify(ch.body));
+      await sleep(2500);
+      const m = await json(server, 'GET', '/api/stations/default/moment');
+      assert.equal(m.status, 200, JSON.stringify(m.body));
+      const { token, position } = m.body as { token: string; position: number };
+
+      const session = await connect(server, `personal=1&codec=pcm&moment=${token}`);
+      const welcome = await session.next('welcome');
+      assert.equal(welcome.personal, true);
+      assert.equal((welcome.params as Record<string, unknown>).preset, 'bright');
+      assert.equal((welcome.params as Record<string, unknown>).key, 'D');
+      await session.waitChunks(10);
+      assert.equal(session.chunks[0]!.header.positionFrames, position, 'the session starts on the moment');
+      const sessionNow = await session.next('now');
+      // The same score: what the station sounded at that position is what the session sounds.
+      const at = sessionNow.position as number;
+      for (let i = 0; i < 100; i++) {
+        const last = ws.chunks[ws.chunks.length - 1]!.header;
+        if (last.positionFrames > at + 48_000) break;
+        await sleep(100);
+      }
+      let live: Record<string, unknown> | undefined;
+      for (const t of ws.texts) if (t.type === 'now' && (t.position as number) <= at) live = t;
+      assert.ok(live, 'the station announced what sounded there');
+      for (const f of ['chord', 'key', 'mode', 'section'])
+        assert.equal(sessionNow[f], live[f], `${f} at position ${at}`);
+      // Warmed up: the first second is not a cold start (pads attack over seconds).
+      const rms = (chunks: typeof ws.chunks): number => {
+        let sum = 0;
+        let n = 0;
+        for (const c of chunks)
+          for (let i = 0; i < c.payload.length; i += 2) {
+            const v = c.payload.readInt16LE(i) / 32768;
+            sum += v * v;
+            n++;
+          }
+        return Math.sqrt(sum / n);
+      };
+      const first = session.chunks.slice(0, 10);
+      const same = first.map((c) =>
+        ws.chunks.find((x) => x.header.positionFrames === c.header.positionFrames)!,
+      );
+      assert.ok(same.every(Boolean), 'the station was captured over the same positions');
+      const ratio = rms(first) / rms(same);
+      assert.ok(
+        ratio > 0.3 && ratio < 3,
+        `loudness of the session's first second against the station's: ${ratio}`,
+      );
+      session.close();
+      ws.close();
+
+      // A token signed by another server is refused, naming the field; nothing is created.
+      const [payload] = token.split('.');
+      const forged = `${payload}.${'A'.repeat(43)}`;
+      const bad = await connect(server, `personal=1&moment=${forged}`);
+      const err = await bad.next('error');
+      assert.equal(err.code, 'INVALID_PARAM');
+      assert.equal(err.field, 'moment');
+      assert.equal((await bad.closed).code, 1008);
+    });
+  });
 });

@@ -27,6 +27,7 @@ import {
   switchedTier,
 } from '../broadcast/tiers.ts';
 import { monoNowMs, wallNowMs } from '../../engine/clock.ts';
+import { decodeMoment, MomentTokenError, type Moment } from '../../engine/moment.ts';
 
 /**
  * Messages that arrive before the welcome (while a personal session is being created) wait here,
@@ -136,6 +137,26 @@ function refuse(
 }
 
 const QUERY_PARAM_FIELDS = ['key', 'mode', 'bpm', 'intensity', 'seed', 'preset'] as const;
+
+/**
+ * The moment of `?moment=` (with `personal=1`), verified with the server's key; or why not, as a
+ * message naming the field.
+ */
+function momentFromQuery(ctx: ServerContext, query: Record<string, string | undefined>): Moment | string {
+  if (!ctx.engine.history) return 'moment needs the optimized profile (--profile optimized)';
+  const given = QUERY_PARAM_FIELDS.filter((f) => query[f] !== undefined);
+  if (given.length > 0) return `moment carries the seed and parameters: leave out ${given.join(', ')}`;
+  let m: Moment;
+  try {
+    m = decodeMoment(query.moment!, ctx.momentKey);
+  } catch (e) {
+    if (!(e instanceof MomentTokenError)) throw e;
+    return `moment: ${e.message}`;
+  }
+  if (m.chunkFrames !== (ctx.config.chunkMs * SAMPLE_RATE) / 1000)
+    return `moment: made with ${m.chunkFrames}-frame chunks, this server uses ${ctx.config.chunkMs} ms`;
+  return m;
+}
 
 /** The `/ws` handler: one listener and control peer per connection. */
 export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): void {
@@ -480,6 +501,14 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
             );
             return;
           }
+        } else if (query.moment !== undefined) {
+          // A session that continues a moment: the token must be this server's (its signature).
+          const moment = momentFromQuery(ctx, query);
+          if (typeof moment === 'string') {
+            refuse(ws, log, CLOSE.POLICY, 'INVALID_PARAM', moment, 'moment');
+            return;
+          }
+          station = await registry.create({ personal: true, moment });
         } else {
           const input: Record<string, string> = {};
           for (const f of QUERY_PARAM_FIELDS) if (query[f] !== undefined) input[f] = query[f]!;
