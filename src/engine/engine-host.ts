@@ -334,6 +334,18 @@ export class EngineHost extends EventEmitter {
         } satisfies ChangeResult);
         break;
       }
+      case 'notes':
+        this.emit('notes', msg.id, msg.seq, msg.frame);
+        break;
+      case 'score':
+        if (msg.midi) this.settle(`history:${msg.requestId}`, null, msg.midi);
+        else
+          this.settle(
+            `history:${msg.requestId}`,
+            new EngineError('unknown-station', `no station ${msg.id}`),
+            null,
+          );
+        break;
       case 'history':
         if (msg.reply) this.settle(`history:${msg.requestId}`, null, msg.reply);
         else
@@ -638,16 +650,52 @@ export class EngineHost extends EventEmitter {
     this.want(id, undefined, undefined, live);
   }
 
+  /**
+   * Whether a WebSocket listener subscribed to the station's score (`?events=1`): its worker then
+   * sends each chunk's notes as a ready text frame (the 'notes' event). Idempotent.
+   */
+  setEvents(id: string, on: boolean): void {
+    this.want(id, undefined, undefined, undefined, on);
+  }
+
+  /**
+   * The notes sounding in station positions [from, to) as a Standard MIDI File, built by the
+   * station's worker from the notes it handed out lately.
+   */
+  async scoreMidi(id: string, from: number, to: number, title: string): Promise<Uint8Array> {
+    const st = this.stations.get(id);
+    if (!st) throw new EngineError('unknown-station', `unknown station ${id}`);
+    const slot = this.slots[st.workerIndex]!;
+    if (!slot.alive || !slot.isReady) throw new EngineError('restarting', 'the engine worker is restarting');
+    const requestId = this.nextRequestId++;
+    const reply = this.request<Uint8Array>(`history:${requestId}`);
+    this.post(slot, { type: 'score', id, requestId, from, to, title });
+    return reply;
+  }
+
   /** Records what the station's worker should encode and tells it when that changed. */
-  private want(id: string, mp3: boolean | undefined, tiers: number | undefined, live?: boolean): void {
+  private want(
+    id: string,
+    mp3: boolean | undefined,
+    tiers: number | undefined,
+    live?: boolean,
+    events?: boolean,
+  ): void {
     const st = this.stations.get(id);
     if (!st) return;
     const wish: EncodeWish = {
       mp3: mp3 ?? st.wish.mp3,
       tiers: tiers ?? st.wish.tiers,
       live: live ?? st.wish.live,
+      events: events ?? st.wish.events === true,
     };
-    if (wish.mp3 === st.wish.mp3 && wish.tiers === st.wish.tiers && wish.live === st.wish.live) return;
+    if (
+      wish.mp3 === st.wish.mp3 &&
+      wish.tiers === st.wish.tiers &&
+      wish.live === st.wish.live &&
+      wish.events === (st.wish.events === true)
+    )
+      return;
     st.wish = wish;
     const slot = this.slots[st.workerIndex]!;
     if (slot.alive) this.post(slot, { type: 'encode', id, wish: { ...wish } });

@@ -55,6 +55,13 @@ export interface Engine extends EventEmitter {
    * moment, src/engine/moment.ts). Absent under the baseline profile (no moments there).
    */
   history?(id: string, position: number): Promise<HistoryReply>;
+  /**
+   * Whether the station's score goes out as `notes` frames (event 'notes': id, seq, frame); the
+   * baseline profile has none.
+   */
+  setEvents?(id: string, on: boolean): void;
+  /** The notes sounding in station positions [from, to) as a Standard MIDI File (not under the baseline profile). */
+  scoreMidi?(id: string, from: number, to: number, title: string): Promise<Uint8Array>;
   /** Test hook (optimized profile): crash the worker that renders `id`. */
   crashWorker(id?: string): void;
   /**

@@ -59,6 +59,11 @@ export interface EncodeWish {
    * it wakes up at the chunk due then.
    */
   live?: boolean;
+  /**
+   * Whether a WebSocket listener subscribed to the score (`?events=1`, absent: false): the worker
+   * then sends each chunk's notes as one ready WebSocket text frame (`notes` below).
+   */
+  events?: boolean;
 }
 
 export type ToWorker =
@@ -73,6 +78,11 @@ export type ToWorker =
    * `position`; answered with `history` (`history` null: no such station).
    */
   | { type: 'history'; id: string; requestId: number; position: number }
+  /**
+   * The notes sounding in station positions [from, to) as a Standard MIDI File; answered with
+   * `score` (`midi` null: no such station).
+   */
+  | { type: 'score'; id: string; requestId: number; from: number; to: number; title: string }
   /**
    * What to encode from now on (the whole wish, so it is idempotent): the main thread sends it when
    * a station's first listener of MP3 or of an Opus tier joins and when its last one leaves. While
@@ -131,6 +141,12 @@ export type FromWorker =
   | { type: 'changed'; id: string; requestId: number; effectiveAt: number; params: MusicParams }
   | { type: 'change-failed'; id: string; requestId: number; message: string }
   | { type: 'history'; id: string; requestId: number; reply: HistoryReply | null }
+  | { type: 'score'; id: string; requestId: number; midi: Uint8Array | null }
+  /**
+   * The notes and releases handed out while chunk `seq` was rendered, as one WebSocket text frame
+   * (`{"type":"notes",…}`, PROTOCOL.md), sent only while the wish has `events`.
+   */
+  | { type: 'notes'; id: string; seq: number; frame: Uint8Array }
   /** The station is gone from the worker: it no longer writes into its ring. */
   | { type: 'removed'; id: string }
   /** What sounds from `position` on (see NowReport). */

@@ -157,8 +157,9 @@ export class StationRenderer {
     h: RenderHistory,
     frame: number,
     warmupFrames: number,
+    onEvent?: (e: NoteEvent) => void,
   ): { renderer: StationRenderer; warmupFrames: number } {
-    const r = new StationRenderer({ seed: h.seed, params: h.params });
+    const r = new StationRenderer({ seed: h.seed, params: h.params, onEvent });
     r.sleep();
     for (const c of h.changes) {
       r.skipTo(c.at);

@@ -78,6 +78,11 @@ function renderPass(): void {
           st.recoveredError = null;
         }
         if (chord !== null) send({ type: 'now', id: st.id, ...st.nowInfo() });
+        const notes = st.takeNotes();
+        if (notes !== null)
+          port.postMessage({ type: 'notes', id: st.id, seq: st.nextSequence - 1, frame: notes }, [
+            notes.buffer as ArrayBuffer,
+          ]);
       } catch (err) {
         if (!(err instanceof ChunkEncodeError)) throw err;
         send({ type: 'encoder-error', id: st.id, seq: err.seq, dropped: true, message: err.message });
@@ -175,6 +180,15 @@ port.on('message', (msg: ToWorker) => {
       }
       const { effectiveAt, params } = st.change(msg.patch, monoNowMs(), leadMs);
       send({ type: 'changed', id: msg.id, requestId: msg.requestId, effectiveAt, params });
+      break;
+    }
+    case 'score': {
+      const st = stations.get(msg.id);
+      const midi = st ? st.scoreMidi(msg.from, msg.to, msg.title) : null;
+      port.postMessage(
+        { type: 'score', id: msg.id, requestId: msg.requestId, midi },
+        midi ? [midi.buffer as ArrayBuffer] : [],
+      );
       break;
     }
     case 'history': {

@@ -36,6 +36,7 @@ import { ClientLimits } from './limits.ts';
 import { proxyMatcher } from './trust-proxy.ts';
 import { StationStore } from './station-store.ts';
 import { OperatorLog } from './operator-log.ts';
+import { NotesFeed } from './notes-feed.ts';
 import { NowFeed } from './now-feed.ts';
 import { nowMessage } from './now-playing.ts';
 import { registerApiRoutes, registerHealthRoutes } from './routes/api.ts';
@@ -76,6 +77,7 @@ class Context implements ServerContext, PacerObserver {
   readonly limits: ClientLimits;
   readonly nowFeed: NowFeed;
   readonly momentKey: Buffer;
+  readonly notesFeed: NotesFeed;
   closing = false;
   private listeners = 0;
   private readonly lastSendMs = new Map<Station, number>();
@@ -114,6 +116,7 @@ class Context implements ServerContext, PacerObserver {
         observer: this,
       });
     }
+    this.notesFeed = new NotesFeed(this.engine);
     this.registry = new StationRegistry(this.engine, this.pacer, config);
     this.registry.onCreated = (st) => this.oplog?.stationCreated(st);
     this.registry.onNowChanged = (st) => this.now(st, nowMessage(st));
@@ -506,6 +509,7 @@ export async function startServer(
       }
       for (const ws of app.websocketServer.clients) ws.close(CLOSE.GOING_AWAY, 'server shutting down');
       ctx.nowFeed.close();
+      ctx.notesFeed.close();
       hls.close();
       ctx.registry.close();
       ctx.limits.close();

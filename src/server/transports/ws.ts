@@ -225,6 +225,23 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
     );
     return;
   }
+  // `events=1`: the station's notes as `notes` messages (PROTOCOL.md, "The live score").
+  const events = query.events;
+  if (events !== undefined && events !== '0' && events !== '1') {
+    refuse(ws, log, CLOSE.POLICY, 'INVALID_PARAM', `events must be 0 or 1, got ${quote(events)}`, 'events');
+    return;
+  }
+  if (events === '1' && !ctx.notesFeed.available) {
+    refuse(
+      ws,
+      log,
+      CLOSE.POLICY,
+      'INVALID_PARAM',
+      'events needs the optimized profile (--profile optimized)',
+      'events',
+    );
+    return;
+  }
   // The starting Opus tier (kb/s): one of the tiers, or auto (= absent: the default tier).
   const tiers = offeredTiers(config);
   const bitrate = parseBitrate(query.bitrate, config);
@@ -477,6 +494,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       if (station.listeners.delete(listener) && listener.codec === 'opus')
         leaveTier(ctx.engine, station, listener);
       station.peers.delete(listener);
+      ctx.notesFeed.unsubscribe(station.id, listener.socket);
       if (station.personal && listener.personalOwner) registry.ownerLeft(station);
       else registry.consumersChanged(station);
     }
@@ -575,6 +593,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       }),
     );
     if (st.lastNow) ws.send(nowMessage(st));
+    if (events === '1') ctx.notesFeed.subscribe(st.id, listener.socket);
     ctx.pacer.burst(st, listener, config.wsBurstChunks);
     st.listeners.add(listener);
     st.peers.add(listener);
