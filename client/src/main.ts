@@ -10,6 +10,8 @@ import { Controls, type PresetInfo } from './ui/controls.ts';
 import { byId } from './ui/dom.ts';
 import { explainSection } from './ui/sections.ts';
 import { Visualizer } from './ui/visualizer.ts';
+import { MidiOut } from './score/midi-out.ts';
+import { playheadFrames } from './score/notes.ts';
 
 /** The page: wires the player to the controls, the figures and the browser's media keys. */
 const RESUME_KEY = 'auralis.resume';
@@ -29,6 +31,11 @@ const storage = (() => {
   }
 })();
 const settings: Settings = loadSettings(storage);
+const midiOut = new MidiOut(
+  byId<HTMLInputElement>('midi-out'),
+  byId<HTMLSelectElement>('midi-port'),
+  byId<HTMLElement>('midi-note'),
+);
 /**
  * `?moment=<token>` (a shared moment's `url`): the page plays a personal session that continues
  * that moment (PROTOCOL.md, "Moments"); cleared once the session exists or another source is chosen.
@@ -81,6 +88,9 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
   },
   onTier() {
     showTier();
+  },
+  onNotes(msg) {
+    midiOut.play(msg, player.scoreClock);
   },
   onWelcome(msg) {
     if (msg.personal) {
@@ -543,10 +553,20 @@ setInterval(() => {
   sleepOut.value = left === null ? '' : `${Math.ceil(left / 60_000)} min left`;
 }, FIGURES_MS);
 
-new Visualizer(
+const visualizer = new Visualizer(
   byId<HTMLCanvasElement>('viz'),
   () => player.analyser,
   () => player.isPlaying,
+  () => {
+    const clock = player.scoreClock;
+    return clock
+      ? {
+          notes: player.score.notes,
+          playhead: playheadFrames(clock, Date.now()),
+          sampleRate: clock.sampleRate,
+        }
+      : null;
+  },
 );
 
 // ---- the public hook for tests and curious listeners -------------------------------------------
@@ -565,6 +585,8 @@ declare global {
       } & Record<string, unknown>;
       /** What the server last said about this connection: station id, personal, parameters. */
       session(): { station: string; personal: boolean; params: Partial<StationParams> } | null;
+      /** The live score: notes received (`events=1`) and notes the visualizer drew in its last frame. */
+      score(): { received: number; drawn: number };
       play(): Promise<void>;
       pause(): Promise<void>;
     };
@@ -576,6 +598,7 @@ window.auralisPlayer = {
     const w = player.welcomeMessage;
     return w ? { station: w.station, personal: w.personal, params: { ...stationParams } } : null;
   },
+  score: () => ({ received: player.score.received, drawn: visualizer.notesDrawn }),
   play: start,
   pause: stop,
 };

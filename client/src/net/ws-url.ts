@@ -19,6 +19,8 @@ export function webSocketUrl(
   token?: string,
   /** The bitrate tier to start with (kb/s, one of the welcome's `tiers`); absent: the default. */
   bitrateKbps?: number | null,
+  /** Ask for the station's notes (`events=1`, PROTOCOL.md "The live score"). */
+  events?: boolean,
 ): string {
   const url = new URL('/ws', pageUrl);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -39,5 +41,6 @@ export function webSocketUrl(
   url.searchParams.set('codec', codec);
   if (token) url.searchParams.set('token', token);
   if (typeof bitrateKbps === 'number') url.searchParams.set('bitrate', String(bitrateKbps));
+  if (events) url.searchParams.set('events', '1');
   return url.toString();
 }
