@@ -338,22 +338,10 @@ export class EngineHost extends EventEmitter {
         this.emit('notes', msg.id, msg.seq, msg.frame);
         break;
       case 'score':
-        if (msg.midi) this.settle(`history:${msg.requestId}`, null, msg.midi);
-        else
-          this.settle(
-            `history:${msg.requestId}`,
-            new EngineError('unknown-station', `no station ${msg.id}`),
-            null,
-          );
+        this.answered(msg.id, msg.requestId, msg.midi);
         break;
       case 'history':
-        if (msg.reply) this.settle(`history:${msg.requestId}`, null, msg.reply);
-        else
-          this.settle(
-            `history:${msg.requestId}`,
-            new EngineError('unknown-station', `no station ${msg.id}`),
-            null,
-          );
+        this.answered(msg.id, msg.requestId, msg.reply);
         break;
       case 'change-failed':
         this.settle(`change:${msg.requestId}`, new EngineError('unknown-station', msg.message), null);
@@ -431,7 +419,7 @@ export class EngineHost extends EventEmitter {
         'restarting',
         p.change
           ? `the engine worker did not take the change within ${WORKER_REPLY_TIMEOUT_MS} ms (restarting)`
-          : key.startsWith('history:')
+          : key.startsWith('ask:')
             ? `the engine worker did not answer within ${WORKER_REPLY_TIMEOUT_MS} ms`
             : `the engine worker did not start the station within ${WORKER_REPLY_TIMEOUT_MS} ms`,
       ),
@@ -614,14 +602,7 @@ export class EngineHost extends EventEmitter {
    * ready (restarting) or does not answer in time.
    */
   async history(id: string, position: number): Promise<HistoryReply> {
-    const st = this.stations.get(id);
-    if (!st) throw new EngineError('unknown-station', `unknown station ${id}`);
-    const slot = this.slots[st.workerIndex]!;
-    if (!slot.alive || !slot.isReady) throw new EngineError('restarting', 'the engine worker is restarting');
-    const requestId = this.nextRequestId++;
-    const reply = this.request<HistoryReply>(`history:${requestId}`);
-    this.post(slot, { type: 'history', id, requestId, position });
-    return reply;
+    return this.ask<HistoryReply>(id, (requestId) => ({ type: 'history', id, requestId, position }));
   }
 
   /**
@@ -663,14 +644,29 @@ export class EngineHost extends EventEmitter {
    * station's worker from the notes it handed out lately.
    */
   async scoreMidi(id: string, from: number, to: number, title: string): Promise<Uint8Array> {
+    return this.ask<Uint8Array>(id, (requestId) => ({ type: 'score', id, requestId, from, to, title }));
+  }
+
+  /**
+   * A question to the station's worker (`history`, `score`), answered from its message handler;
+   * rejects when the worker is not ready (restarting) or does not answer in time.
+   */
+  private ask<T>(id: string, message: (requestId: number) => ToWorker): Promise<T> {
     const st = this.stations.get(id);
-    if (!st) throw new EngineError('unknown-station', `unknown station ${id}`);
+    if (!st) return Promise.reject(new EngineError('unknown-station', `unknown station ${id}`));
     const slot = this.slots[st.workerIndex]!;
-    if (!slot.alive || !slot.isReady) throw new EngineError('restarting', 'the engine worker is restarting');
+    if (!slot.alive || !slot.isReady)
+      return Promise.reject(new EngineError('restarting', 'the engine worker is restarting'));
     const requestId = this.nextRequestId++;
-    const reply = this.request<Uint8Array>(`history:${requestId}`);
-    this.post(slot, { type: 'score', id, requestId, from, to, title });
+    const reply = this.request<T>(`ask:${requestId}`);
+    this.post(slot, message(requestId));
     return reply;
+  }
+
+  /** The answer to `ask` (null: the worker has no such station). */
+  private answered(id: string, requestId: number, value: unknown): void {
+    if (value !== null) this.settle(`ask:${requestId}`, null, value);
+    else this.settle(`ask:${requestId}`, new EngineError('unknown-station', `no station ${id}`), null);
   }
 
   /** Records what the station's worker should encode and tells it when that changed. */
