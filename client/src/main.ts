@@ -89,8 +89,8 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
   onTier() {
     showTier();
   },
-  onNotes(msg) {
-    midiOut.play(msg, player.scoreClock);
+  onNotes(msg, ended) {
+    midiOut.play(msg, ended, player.scoreClock);
   },
   onWelcome(msg) {
     if (msg.personal) {
@@ -345,6 +345,33 @@ tokenForm.addEventListener('submit', (e) => {
     hideTokenPrompt();
   });
 });
+
+// ---- share a moment (PROTOCOL.md, "Moments") ---------------------------------------------------
+
+const momentUrl = byId<HTMLInputElement>('moment-url');
+const momentNote = byId<HTMLElement>('moment-note');
+byId<HTMLButtonElement>('share-moment').addEventListener('click', () => void shareMoment());
+
+async function shareMoment(): Promise<void> {
+  const id = player.welcomeMessage?.station ?? settings.station ?? 'default';
+  try {
+    const res = await fetch(`/api/stations/${encodeURIComponent(id)}/moment`);
+    const body = (await res.json()) as { url?: string; error?: { message?: string } };
+    if (!res.ok || typeof body.url !== 'string') {
+      momentNote.textContent = body.error?.message ?? 'No moment can be shared now.';
+      return;
+    }
+    momentUrl.value = body.url;
+    momentUrl.hidden = false;
+    momentUrl.select();
+    momentNote.textContent = 'Copied: whoever opens it hears this moment and what follows.';
+    await navigator.clipboard?.writeText(body.url).catch(() => {
+      momentNote.textContent = 'Copy the link above: whoever opens it hears this moment and what follows.';
+    });
+  } catch {
+    momentNote.textContent = 'The server could not be reached.';
+  }
+}
 
 byId<HTMLButtonElement>('go-personal').addEventListener('click', () => {
   source.value = 'personal';

@@ -1,4 +1,4 @@
-import { NoteTimeline, type NotesMessage, type ScoreClock } from './score/notes.ts';
+import { NoteTimeline, type NotesMessage, type ScoreClock, type ScoreNote } from './score/notes.ts';
 import { ArrivalStats } from './audio/arrival-stats.ts';
 import { AudioOutput, STREAM_SAMPLE_RATE, workletPlaybackAvailable } from './audio/audio-output.ts';
 import { ChunkDecoder, type PositionedFrames } from './audio/chunk-decoder.ts';
@@ -83,8 +83,8 @@ export interface PlayerEvents {
   onServerError(msg: ErrorMessage): void;
   /** The bitrate tier changed (asked for, confirmed, or the tiers offered): render tierInfo(). */
   onTier?(): void;
-  /** A `notes` message arrived (already in `player.score`). */
-  onNotes?(msg: NotesMessage): void;
+  /** A `notes` message arrived (already in `player.score`); `ended`: the notes its releases cut short. */
+  onNotes?(msg: NotesMessage, ended: ScoreNote[]): void;
 }
 
 /** The adaptive bitrate's state, for the page (PROTOCOL.md "Bitrate tiers"). */
@@ -192,8 +192,7 @@ export class Player {
               this.onPong(msg.t, msg.serverTime);
               return;
             case 'notes':
-              this.score.add(msg);
-              this.events.onNotes?.(msg);
+              this.events.onNotes?.(msg, this.score.add(msg));
               return;
             case 'bitrate':
               this.abr.onSwitched(msg.kbps, performance.now());

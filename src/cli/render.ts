@@ -82,6 +82,8 @@ export interface RenderResult {
   /** Bytes of the audio file written (WAV or MP3). */
   outBytes: number;
   midiNotes: number | null;
+  /** `--moment`: frames synthesized before the moment's first frame (the replay), else 0. */
+  preRollFrames: number;
   wallSeconds: number;
   realTimeFactor: number;
 }
@@ -229,6 +231,8 @@ export async function renderToFiles(
           if (!notes.add(e)) notesOverflow = true;
         }
       : undefined;
+    // From before the source: a moment's replay up to its position is part of the time taken.
+    const t0 = performance.now();
     const source = await (deps.createSource ?? stationSource)({
       seed: opts.seed,
       params: opts.params,
@@ -236,7 +240,7 @@ export async function renderToFiles(
       moment: opts.moment ?? null,
     });
 
-    const t0 = performance.now();
+    const preRoll = (source as { synthFrames?: number }).synthFrames ?? 0;
     const mp3 = opts.format === 'mp3' ? new Mp3ChunkEncoder({ bitrate: RENDER_MP3_BITRATE }) : null;
     encoders.push(mp3);
     let filePos = 0;
@@ -301,8 +305,10 @@ export async function renderToFiles(
       frames: totalFrames,
       outBytes: filePos,
       midiNotes: notes ? notes.count : null,
+      preRollFrames: preRoll,
       wallSeconds,
-      realTimeFactor: totalFrames / SAMPLE_RATE / Math.max(wallSeconds, 1e-9),
+      // Everything synthesized, a moment's replay included.
+      realTimeFactor: (totalFrames + preRoll) / SAMPLE_RATE / Math.max(wallSeconds, 1e-9),
     };
   } finally {
     for (const e of encoders) e?.close();
@@ -356,8 +362,11 @@ export async function runRender(argv: readonly string[]): Promise<number> {
     const r = await renderToFiles(opts, { shouldStop: () => interrupted, onProgress: progress });
     if (progress) process.stderr.write('\r');
     const files = opts.midiPath ? `${opts.outPath} + ${opts.midiPath} (${r.midiNotes} notes)` : opts.outPath;
+    const from = opts.moment
+      ? ` from the moment at position ${opts.moment.position} (${opts.moment.station ?? 'a personal session'}; ${(r.preRollFrames / SAMPLE_RATE).toFixed(1)} s synthesized first to reach it)`
+      : '';
     process.stdout.write(
-      `rendered ${(r.frames / SAMPLE_RATE).toFixed(3)} s (${r.frames} frames) seed=${opts.seed} ${describe(opts.params)} → ${files} in ${r.wallSeconds.toFixed(2)} s (${r.realTimeFactor.toFixed(1)}× real time)\n`,
+      `rendered ${(r.frames / SAMPLE_RATE).toFixed(3)} s (${r.frames} frames)${from} seed=${opts.seed} ${describe(opts.params)} → ${files} in ${r.wallSeconds.toFixed(2)} s (${r.realTimeFactor.toFixed(1)}× real time)\n`,
     );
     return 0;
   } catch (e) {

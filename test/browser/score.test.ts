@@ -33,10 +33,15 @@ describe('the live score in Chromium', () => {
   });
 
   it("opens a moment's url as a personal session at that moment", { timeout: 40_000 }, async () => {
-    const m = (await (await fetch(`${server.url}/api/stations/default/moment`)).json()) as {
-      url: string;
-      position: number;
-    };
+    // The page's own button gives the link.
+    const sharer = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const first = await sharer.newPage();
+    await first.goto(server.url);
+    await first.waitForFunction(`typeof window.auralisPlayer?.score === 'function'`);
+    await first.click('#share-moment');
+    await first.waitForFunction(`document.getElementById('moment-url').value.includes('?moment=')`);
+    const m = { url: await first.inputValue('#moment-url') };
+    await sharer.close();
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     await page.goto(m.url);

@@ -4,6 +4,7 @@ import {
   heardAtMs,
   MAX_KEPT_NOTES,
   midiMessagesFor,
+  midiReleaseFor,
   NoteTimeline,
   playheadFrames,
   type NotesMessage,
@@ -53,7 +54,17 @@ describe('the live score on the page', () => {
         { instrument: 'pad', pitch: 62, velocity: 0.4, start: 0, frames: 480_000 },
       ]),
     );
-    tl.add(msg([], [{ instrument: 'pad', start: 96_000, keepPitchClasses: 1 << 2 }]));
+    const ended = tl.add(msg([], [{ instrument: 'pad', start: 96_000, keepPitchClasses: 1 << 2 }]));
+    assert.deepEqual(
+      ended.map((n) => n.pitch),
+      [60],
+      'C ended by the release, D kept',
+    );
+    // Its note-off goes out when the release is heard, on the pad's channel.
+    assert.deepEqual(midiReleaseFor(ended[0]!, clock, heardAtMs(clock, 0), 100), {
+      data: [0x80, 60, 0],
+      at: 2100,
+    });
     assert.deepEqual(
       tl.notes.map((n) => [n.pitch, n.end]),
       [

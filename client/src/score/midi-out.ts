@@ -1,4 +1,10 @@
-import { midiMessagesFor, type NotesMessage, type ScoreClock } from './notes.ts';
+import {
+  midiMessagesFor,
+  midiReleaseFor,
+  type NotesMessage,
+  type ScoreClock,
+  type ScoreNote,
+} from './notes.ts';
 
 /** The parts of Web MIDI used here (lib.dom's types vary between TypeScript versions). */
 interface MidiPort {
@@ -57,8 +63,11 @@ export class MidiOut {
     this.note.textContent = outputs.length === 0 ? 'No MIDI output found.' : '';
   }
 
-  /** Sends a `notes` message's notes, timed with the audio (nothing while off). */
-  play(msg: NotesMessage, clock: ScoreClock | null): void {
+  /**
+   * Sends a `notes` message's notes, and a note-off at the release for each note a release cut
+   * short (`ended`), timed with the audio (nothing while off).
+   */
+  play(msg: NotesMessage, ended: readonly ScoreNote[], clock: ScoreClock | null): void {
     const out = this.output;
     if (!out || !clock) return;
     const now = Date.now();
@@ -67,6 +76,11 @@ export class MidiOut {
       if (e.instrument === 'texture') continue;
       for (const m of midiMessagesFor({ ...e, end: e.start + e.frames }, clock, now, perf))
         out.send(m.data, m.at);
+    }
+    for (const n of ended) {
+      if (n.instrument === 'texture') continue;
+      const m = midiReleaseFor(n, clock, now, perf);
+      out.send(m.data, m.at);
     }
   }
 

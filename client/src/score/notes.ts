@@ -38,19 +38,26 @@ export class NoteTimeline {
   readonly notes: ScoreNote[] = [];
   received = 0;
 
-  /** Adds a message's notes and applies its releases (to the notes already kept). */
-  add(msg: NotesMessage): void {
+  /**
+   * Adds a message's notes and applies its releases (to the notes already kept); returns the
+   * notes a release ended early (their `end` is the release's position now).
+   */
+  add(msg: NotesMessage): ScoreNote[] {
     for (const e of msg.events) {
       this.notes.push({ ...e, end: e.start + e.frames });
       this.received++;
     }
+    const ended: ScoreNote[] = [];
     for (const r of msg.releases) {
       for (const n of this.notes) {
-        if (n.instrument === r.instrument && n.start < r.start && n.end > r.start && !keeps(r, n.pitch))
+        if (n.instrument === r.instrument && n.start < r.start && n.end > r.start && !keeps(r, n.pitch)) {
           n.end = r.start;
+          ended.push(n);
+        }
       }
     }
     if (this.notes.length > MAX_KEPT_NOTES) this.notes.splice(0, this.notes.length - MAX_KEPT_NOTES);
+    return ended;
   }
 
   /** Notes sounding at some point of [from, to) (station positions). */
@@ -92,6 +99,18 @@ export function playheadFrames(c: ScoreClock, nowMs: number): number {
 
 /** MIDI channel per instrument (General MIDI: percussion on channel 10, index 9). */
 export const MIDI_CHANNELS: Record<string, number> = { pad: 0, keys: 1, drone: 2, texture: 3, perc: 9 };
+
+/** The note-off (a `performance.now()` timestamp) that ends a note a release cut short, on time. */
+export function midiReleaseFor(
+  note: ScoreNote,
+  c: ScoreClock,
+  nowMs: number,
+  perfNowMs: number,
+): { data: [number, number, number]; at: number } {
+  const channel = MIDI_CHANNELS[note.instrument] ?? 0;
+  const at = Math.max(perfNowMs, heardAtMs(c, note.end) - nowMs + perfNowMs);
+  return { data: [0x80 | channel, Math.max(0, Math.min(127, Math.round(note.pitch))), 0], at };
+}
 
 /**
  * The MIDI messages (with `performance.now()` timestamps, as `MIDIOutput.send` takes them) that
