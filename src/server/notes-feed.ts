@@ -19,15 +19,16 @@ export const NOTES_QUEUE_BYTES = 32 * 1024;
  */
 export class NotesFeed {
   private readonly engine: Engine;
-  private readonly subscribers = new Map<string, Set<Socket>>();
+  /** Per station: each subscriber's socket and whether its WebSocket is still open (no frame after a close frame). */
+  private readonly subscribers = new Map<string, Map<Socket, () => boolean>>();
   /** Frames skipped for subscribers whose socket was backed up. */
   skipped = 0;
   private readonly onNotes = (id: string, _seq: number, frame: Uint8Array): void => {
     const subs = this.subscribers.get(id);
     if (!subs) return;
     const bytes = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
-    for (const socket of subs) {
-      if (socket.destroyed || !socket.writable) continue;
+    for (const [socket, open] of subs) {
+      if (socket.destroyed || !socket.writable || !open()) continue;
       if (socket.writableLength > NOTES_QUEUE_BYTES) {
         this.skipped++;
         continue;
@@ -46,14 +47,15 @@ export class NotesFeed {
     return this.engine.setEvents !== undefined;
   }
 
-  subscribe(stationId: string, socket: Socket): void {
+  /** `open`: false once the WebSocket is closing (its close frame may be written already). */
+  subscribe(stationId: string, socket: Socket, open: () => boolean): void {
     let subs = this.subscribers.get(stationId);
     if (!subs) {
-      subs = new Set();
+      subs = new Map();
       this.subscribers.set(stationId, subs);
       this.engine.setEvents?.(stationId, true);
     }
-    subs.add(socket);
+    subs.set(socket, open);
   }
 
   unsubscribe(stationId: string, socket: Socket): void {

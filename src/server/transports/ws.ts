@@ -593,7 +593,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       }),
     );
     if (st.lastNow) ws.send(nowMessage(st));
-    if (events === '1') ctx.notesFeed.subscribe(st.id, listener.socket);
+    if (events === '1') ctx.notesFeed.subscribe(st.id, listener.socket, () => ws.readyState === 1);
     ctx.pacer.burst(st, listener, config.wsBurstChunks);
     st.listeners.add(listener);
     st.peers.add(listener);
