@@ -125,7 +125,7 @@ describe('moments', () => {
     }
   });
 
-  it('a personal session at a moment continues its score from its position', async () => {
+  it('a personal session at a moment continues its score from its position', async (t) => {
     await withServer({ momentSecret: SECRET }, async (server) => {
       const ws = await connect(server, 'codec=pcm');
       await ws.waitChunks(5);
@@ -174,6 +174,9 @@ describe('moments', () => {
       );
       assert.ok(same.every(Boolean), 'the station was captured over the same positions');
       const ratio = rms(first) / rms(same);
+      t.diagnostic(
+        `loudness of the session's first second / the station's over the same positions: ${ratio.toFixed(3)}`,
+      );
       assert.ok(
         ratio > 0.3 && ratio < 3,
         `loudness of the session's first second against the station's: ${ratio}`,
