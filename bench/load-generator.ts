@@ -14,6 +14,13 @@
  * per read) and `WsChunkParser` reads the 32-byte chunk header of each frame without copying it.
  * Arrival is the time of the socket read that completes the frame (one clock read per read).
  *
+ * Two clocks, both reported: `latenessMs`/`jitterMs` use that per-read stamp, which includes this
+ * process's own walk over the sockets that became readable together (thousands of reads, one after
+ * the other, on one core); `batchLatenessMs`/`batchJitterMs` use the batch clock
+ * (`lib/batch-clock.ts`): every read of one event-loop turn gets the time of the turn's first read,
+ * when the generator learned of the batch. Their difference, chunk by chunk, is the generator's own walk
+ * before that read, not the server's. See docs/ARCHITECTURE.md, "Fan-out".
+ *
  * Clock basis: arrival is `performance.timeOrigin + performance.now()` (Unix ms at this process's
  * start plus the monotonic time since), the header's play time is the server's monotonic play
  * instant plus its wall-minus-monotonic offset taken when the station was created. Both read the
@@ -35,6 +42,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { BatchClock } from './lib/batch-clock.ts';
 import { WsChunkParser, WsParseError, type ChunkSink } from './lib/ws-chunk-parser.ts';
 
 const args = new Map<string, string>();
@@ -59,8 +67,11 @@ const nowMs = (): number => performance.timeOrigin + performance.now();
 const capacity = Math.min(Math.ceil(listeners * (seconds + 2) * 50), 20_000_000);
 const lateness = new Float64Array(capacity);
 const jitter = new Float64Array(capacity);
+const batchLateness = new Float64Array(capacity);
+const batchJitter = new Float64Array(capacity);
 let nLate = 0;
 let nJitter = 0;
+let nBatchJitter = 0;
 let gaps = 0;
 let flagged = 0;
 let chunksMeasured = 0;
@@ -72,10 +83,14 @@ let firstProtocolError = '';
 
 /** Every read of every socket lands here and is parsed before the next read (no allocation). */
 const READ_BUFFER = Buffer.alloc(256 * 1024);
+/** The batch clock, and the batch stamp of the read being parsed (set before every parse). */
+const batchClock = new BatchClock();
+let readBatchMs = 0;
 
 class RawListener implements ChunkSink {
   lastSeq = -1;
   lastArrival = 0;
+  lastBatchArrival = 0;
   chunkMs = 100;
   welcomed = false;
   private upgraded = false;
@@ -112,6 +127,7 @@ class RawListener implements ChunkSink {
 
   private read(n: number): boolean {
     const t = nowMs();
+    readBatchMs = batchClock.stamp(t);
     const buf = READ_BUFFER;
     if (this.upgraded) return this.parse(buf, n, t);
     // The handshake (once per connection): the response head, then perhaps the first frames.
@@ -148,15 +164,23 @@ class RawListener implements ChunkSink {
   chunk(flags: number, seq: number, playTimeMs: number, t: number): void {
     if (measuring) {
       chunksMeasured++;
-      if (nLate < capacity) lateness[nLate++] = t - (playTimeMs - leadMs);
+      const tb = readBatchMs;
+      if (nLate < capacity) {
+        lateness[nLate] = t - (playTimeMs - leadMs);
+        batchLateness[nLate++] = tb - (playTimeMs - leadMs);
+      }
       if (this.lastSeq >= 0) {
         if (seq !== this.lastSeq + 1) gaps++;
-        else if (nJitter < capacity) jitter[nJitter++] = Math.abs(t - this.lastArrival - this.chunkMs);
+        else if (nJitter < capacity) {
+          jitter[nJitter++] = Math.abs(t - this.lastArrival - this.chunkMs);
+          batchJitter[nBatchJitter++] = Math.abs(tb - this.lastBatchArrival - this.chunkMs);
+        }
       }
       if (flags & 1) flagged++;
     }
     this.lastSeq = seq;
     this.lastArrival = t;
+    this.lastBatchArrival = readBatchMs;
   }
 
   text(message: string): void {
@@ -233,10 +257,12 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   const windowSeconds = (performance.now() - w0) / 1000;
   if (samplesDir) {
-    const le = Buffer.from(lateness.buffer, 0, nLate * 8);
-    const ji = Buffer.from(jitter.buffer, 0, nJitter * 8);
-    writeFileSync(join(samplesDir, `gen-${id}.lateness.f64`), le);
-    writeFileSync(join(samplesDir, `gen-${id}.jitter.f64`), ji);
+    const write = (what: string, a: Float64Array, n: number): void =>
+      writeFileSync(join(samplesDir, `gen-${id}.${what}.f64`), Buffer.from(a.buffer, 0, n * 8));
+    write('lateness', lateness, nLate);
+    write('jitter', jitter, nJitter);
+    write('batch-lateness', batchLateness, nLate);
+    write('batch-jitter', batchJitter, nBatchJitter);
   }
   print({
     phase: 'done',
@@ -258,6 +284,19 @@ async function main(): Promise<void> {
       p99: pct(jitter, nJitter, 99),
       max: pct(jitter, nJitter, 100),
     },
+    batchLatenessMs: {
+      p50: pct(batchLateness, nLate, 50),
+      p95: pct(batchLateness, nLate, 95),
+      p99: pct(batchLateness, nLate, 99),
+      max: pct(batchLateness, nLate, 100),
+    },
+    batchJitterMs: {
+      p50: pct(batchJitter, nBatchJitter, 50),
+      p95: pct(batchJitter, nBatchJitter, 95),
+      p99: pct(batchJitter, nBatchJitter, 99),
+      max: pct(batchJitter, nBatchJitter, 100),
+    },
+    batches: batchClock.batches,
     gaps,
     discontinuities: flagged,
     closedEarly,

@@ -36,9 +36,23 @@ if (files.length === 0) {
   console.error('no test files found under', explicit ? roots.join(', ') : 'test');
   process.exit(1);
 }
-const res = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', ...passThrough, ...files],
-  { stdio: 'inherit' },
-);
-process.exit(res.status ?? 1);
+// Folders whose tests measure no time (deterministic rendering, parsing, pure logic) run two files
+// at a time; everything else (servers, browsers, benchmarks, timing bounds) one file at a time, so
+// that no test's timing shares the machine with another test.
+const CONCURRENT = ['client', 'codec', 'dsp', 'music', 'cli'].map((d) => join('test', d) + '/');
+const concurrent = files.filter((f) => CONCURRENT.some((d) => f.startsWith(d)));
+const serial = files.filter((f) => !concurrent.includes(f));
+let status = 0;
+for (const [group, n] of [
+  [concurrent, 2],
+  [serial, 1],
+]) {
+  if (group.length === 0) continue;
+  const res = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', `--test-concurrency=${n}`, ...passThrough, ...group],
+    { stdio: 'inherit' },
+  );
+  if (res.status !== 0) status = res.status ?? 1;
+}
+process.exit(status);

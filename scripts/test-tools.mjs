@@ -57,6 +57,14 @@ const TOOLS = [
     find: () => onPath('systemd-analyze'),
   },
   {
+    name: 'TimGM6mb.sf2',
+    pkg: 'timgm6mb-soundfont',
+    neededBy:
+      'the sampled-layer tests (the piano and strings presets played from a SoundFont: test/dsp/soundfont.test.ts)',
+    find: () =>
+      existsSync('/usr/share/sounds/sf2/TimGM6mb.sf2') ? '/usr/share/sounds/sf2/TimGM6mb.sf2' : undefined,
+  },
+  {
     name: 'promtool',
     pkg: 'prometheus',
     neededBy: 'the metrics tests (PromQL and alert rules checked by Prometheus)',
@@ -67,6 +75,12 @@ const TOOLS = [
           : undefined
         : onPath('promtool'),
     hint: 'or set PROMTOOL to a promtool binary',
+  },
+  {
+    name: 'redis-server',
+    pkg: 'redis-server',
+    neededBy: 'the cluster tests (origin and edge roles over a real Redis)',
+    find: () => onPath('redis-server'),
   },
 ];
 

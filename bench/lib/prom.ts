@@ -100,6 +100,16 @@ export function histogramQuantile(h: Histogram, q: number): number {
   return prevLe;
 }
 
+/**
+ * The smallest bucket bound with at least q (0…1) of the observations at or below it: what the
+ * histogram can say of the quantile without interpolating (the quantile is at most this bound).
+ */
+export function histogramBound(h: Histogram, q: number): number {
+  if (!(h.count > 0)) return Number.NaN;
+  for (const b of h.buckets) if (b.count >= q * h.count) return b.le;
+  return Infinity;
+}
+
 /** Upper bound of the highest non-empty bucket (the histogram's bound on the maximum). */
 export function histogramMaxBound(h: Histogram): number {
   let prev = 0;

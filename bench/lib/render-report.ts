@@ -1,5 +1,5 @@
 // Writes docs/performance/baseline-comparison.md from the results, in the seed report's structure.
-import { formatListenerTable } from '../listeners.ts';
+import { formatClockTable, formatListenerTable } from '../listeners.ts';
 import type { BenchResults } from './results.ts';
 import { fmt } from './stats.ts';
 import {
@@ -158,6 +158,10 @@ export function renderReport(r: BenchResults): string {
     '## Listener scale (optimized profile)',
     `\`runListenerBench\` (bench/listeners.ts) for ${s.listenerCounts.join(', ')} WebSocket listeners on the default station, ${duration(s.listenerSeconds)} each after 3 s (plus 1 s per 500 listeners) of warm-up, server pinned to CPU 0 and the load generators (one process per other CPU, at most 4) to the other CPUs; server flags \`--profile optimized --workers 1 --lead-ms 150\`, NODE_OPTIONS \`${r.listenerScale.nodeOptions || '(none)'}\`. Goal: p99 lateness ≤ 50 ms and jitter p95 ≤ 10 ms for 5,000 listeners on one core, no gaps for listeners that keep up.`,
     formatListenerTable(r.listenerScale.rows),
+    '',
+    "The same windows by each clock (docs/ARCHITECTURE.md, \"Measuring the fan-out\"): *per-read* stamps each socket when the load generator reads it, so it includes the generator's own walk over thousands of readable sockets on its core; *batch* stamps every read of one event-loop turn with the turn's first read (when the data was known to have arrived); the server's own histograms give the time from due to the last write of each fan-out.",
+    '',
+    formatClockTable(r.listenerScale.rows),
   );
   for (const e of r.listenerScale.errors ?? []) p(`**Failed**: ${e}`);
   const big = r.listenerScale.rows[r.listenerScale.rows.length - 1];
@@ -307,9 +311,22 @@ function goalRows(r: BenchResults): string[] {
   }
   const big = listenerRow(r, 5000);
   if (big) {
-    const met = big.latenessP99Ms <= 50 && big.jitterP95Ms <= 10 && big.gaps === 0;
+    // Judged on the per-read clock (the stricter one); the batch clock is shown beside it.
+    const ok = (p99: number | undefined, j: number | undefined): boolean =>
+      p99 !== undefined &&
+      j !== undefined &&
+      p99 <= 50 &&
+      j <= 10 &&
+      big.gaps === 0 &&
+      (big.protocolErrors ?? 0) === 0;
+    const met = ok(big.latenessP99Ms, big.jitterP95Ms);
+    const batchMet = ok(big.batchLatenessP99Ms, big.batchJitterP95Ms);
+    const batch =
+      big.batchLatenessP99Ms === undefined
+        ? ''
+        : `; batch clock p99 ${fmt(big.batchLatenessP99Ms, 1)} ms, jitter p95 ${fmt(big.batchJitterP95Ms ?? NaN, 1)} ms`;
     rows.push(
-      `| 5,000 listeners on one core (goal) | — | p99 lateness ≤ 50 ms, jitter p95 ≤ 10 ms, no gaps | — | p99 ${fmt(big.latenessP99Ms, 1)} ms, jitter p95 ${fmt(big.jitterP95Ms, 1)} ms, ${big.gaps} gaps, ${fmt(big.serverCpuPercent, 0)}% of a core | ${met ? '✅ Goal met' : '❌ Goal not met'} |`,
+      `| 5,000 listeners on one core (goal) | — | p99 lateness ≤ 50 ms, jitter p95 ≤ 10 ms, no gaps | — | per-read clock p99 ${fmt(big.latenessP99Ms, 1)} ms, jitter p95 ${fmt(big.jitterP95Ms, 1)} ms${batch}; ${big.gaps} gaps, ${fmt(big.serverCpuPercent, 0)}% of a core | ${met ? '✅ Goal met' : batchMet ? '❌ Goal not met on the per-read clock (met on the batch clock)' : '❌ Goal not met'} |`,
     );
   }
   if (r.idle) {

@@ -3,10 +3,16 @@ import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { NoteLog, writeMidiFile } from '../codec/midi.ts';
 import { DEFAULT_MP3_BITRATE, Mp3ChunkEncoder, maxMp3BytesForFrames } from '../codec/mp3-encoder.ts';
-import { encodePcm16, PCM16_BYTES_PER_FRAME_STEREO } from '../codec/pcm16.ts';
+import { encodePcm16, PCM16_BYTES_PER_FRAME_STEREO, PLATFORM_LITTLE_ENDIAN } from '../codec/pcm16.ts';
 import { wavFileHeader } from '../codec/wav.ts';
 import { applyPatch, DEFAULT_PARAMS, PARAM_RANGES, validatePatch } from '../music/params.ts';
-import { PRESETS } from '../music/presets.ts';
+import {
+  findDefaultSoundFont,
+  SOUNDFONT_CANDIDATES,
+  SOUNDFONT_DIR,
+  soundFontProblem,
+} from '../dsp/soundfont-file.ts';
+import { PRESETS, sampledFor } from '../music/presets.ts';
 import { MODES, SAMPLE_RATE, type MusicParams, type NoteEvent } from '../music/types.ts';
 import { ArgError, EXIT_USAGE, parseArgs } from './args.ts';
 import { decodeMoment, MomentTokenError, type Moment } from '../engine/moment.ts';
@@ -42,7 +48,12 @@ export const RENDER_USAGE = `Usage: auralis render --seconds N --out FILE.wav|FI
                    the token's format and values. Excludes --seed, --preset, --key, --mode, --bpm,
                    --intensity
   --seed S         integer 0 … 4294967295 (default ${DEFAULT_RENDER_SEED}); same arguments, same bytes
-  --preset P       ${PRESETS.map((p) => p.name).join(', ')} (explicit parameters override it)
+  --preset P       ${PRESETS.map((p) => p.name).join(', ')} (explicit parameters override it;
+                   ${PRESETS.filter((p) => p.sampled)
+                     .map((p) => p.name)
+                     .join(' and ')} need a SoundFont)
+  --soundfont PATH a SoundFont 2 file for the sampled presets (default: the first of
+                   ${SOUNDFONT_CANDIDATES.join(', ')} in ${SOUNDFONT_DIR})
   --key K          C, C#/Db … B (default ${DEFAULT_PARAMS.key})
   --mode M         ${MODES.join(', ')} (default ${DEFAULT_PARAMS.mode})
   --bpm B          ${PARAM_RANGES.bpm.min}–${PARAM_RANGES.bpm.max} (default ${DEFAULT_PARAMS.bpm})
@@ -64,17 +75,25 @@ export interface RenderOptions {
   moment?: Moment | null;
   /** Whether the moment's signature was verified (AURALIS_MOMENT_SECRET was set). */
   momentVerified?: boolean;
+  /** The SoundFont of the sampled layer (a sampled preset needs one), or null. */
+  soundfontPath?: string | null;
 }
 
 /** What renders the audio: the StationRenderer in production, a synthetic source in tests. */
 export interface AudioSource {
   render(outL: Float32Array, outR: Float32Array, count: number): void;
+  /**
+   * Optional: the same frames as 16-bit PCM words (see `StationRenderer.renderPcm16`), used for
+   * WAV output on little-endian platforms: one pass less than `render` and `encodePcm16`.
+   */
+  renderPcm16?(words: Uint32Array, wordOffset: number, count: number): void;
 }
 export type SourceFactory = (o: {
   seed: number;
   params: MusicParams;
   onEvent: ((e: NoteEvent) => void) | undefined;
   moment?: Moment | null;
+  soundfontPath?: string | null;
 }) => AudioSource | Promise<AudioSource>;
 
 export interface RenderResult {
@@ -94,7 +113,19 @@ export function parseRenderArgs(
   env: NodeJS.ProcessEnv = process.env,
 ): RenderOptions | 'help' {
   const { values, flags } = parseArgs(argv, {
-    values: ['seconds', 'seed', 'preset', 'key', 'mode', 'bpm', 'intensity', 'out', 'midi', 'moment'],
+    values: [
+      'seconds',
+      'seed',
+      'preset',
+      'key',
+      'mode',
+      'bpm',
+      'intensity',
+      'out',
+      'midi',
+      'moment',
+      'soundfont',
+    ],
     flags: ['help'],
   });
   if (flags.has('help')) return 'help';
@@ -161,6 +192,13 @@ export function parseRenderArgs(
   if (midiPath !== null && midiPath === outPath) {
     throw new ArgError('--midi', '--midi must name a different file from --out');
   }
+  // A moment may have played a sampled preset before its last change: the first one it names.
+  const sampledPreset = moment
+    ? ([moment.history.params, ...moment.history.changes.map((c) => c.params)].find(
+        (p) => sampledFor(p.preset) !== null,
+      )?.preset ?? null)
+    : params.preset;
+  const soundfontPath = soundfontFor(values.get('soundfont'), sampledPreset);
   return {
     seconds,
     seed,
@@ -168,19 +206,49 @@ export function parseRenderArgs(
     outPath,
     format,
     midiPath,
+    soundfontPath,
     moment,
     momentVerified: moment !== null && secret !== '',
   };
 }
 
+/**
+ * The SoundFont a render uses: the one named (it must be a SoundFont 2 file), else for a sampled
+ * preset the first installed one; none for the other presets (they never sound sampled).
+ */
+function soundfontFor(named: string | undefined, preset: string | null): string | null {
+  if (named !== undefined) {
+    const problem = soundFontProblem(named);
+    if (problem !== null) throw new ArgError('--soundfont', `--soundfont: ${problem}`);
+    return resolve(named);
+  }
+  if (sampledFor(preset) === null) return null;
+  const found = findDefaultSoundFont();
+  if (found === null)
+    throw new ArgError(
+      '--preset',
+      `--preset ${preset} needs a SoundFont: pass --soundfont PATH (none found in ${SOUNDFONT_DIR}; Debian: apt-get install timgm6mb-soundfont)`,
+    );
+  return found;
+}
+
 async function stationSource(o: Parameters<SourceFactory>[0]): Promise<AudioSource> {
   // Loaded here so that argument errors are reported even before the engine modules load.
+  let soundfont = null;
+  if (o.soundfontPath) {
+    const { loadSoundFont } = await import('../dsp/soundfont.ts');
+    try {
+      soundfont = loadSoundFont(o.soundfontPath);
+    } catch (err) {
+      throw new ArgError('--soundfont', `--soundfont: ${(err as Error).message}`);
+    }
+  }
   if (o.moment) {
     const { MomentSource } = await import('../engine/moment-source.ts');
-    return new MomentSource(o.moment, o.onEvent);
+    return new MomentSource(o.moment, o.onEvent, soundfont);
   }
   const { StationRenderer } = await import('../engine/station-renderer.ts');
-  return new StationRenderer({ seed: o.seed, params: o.params, onEvent: o.onEvent });
+  return new StationRenderer({ seed: o.seed, params: o.params, onEvent: o.onEvent, soundfont });
 }
 
 /** A temporary file beside `target` (same filesystem, so the final rename is atomic). */
@@ -238,6 +306,7 @@ export async function renderToFiles(
       params: opts.params,
       onEvent,
       moment: opts.moment ?? null,
+      soundfontPath: opts.soundfontPath ?? null,
     });
 
     const preRoll = (source as { synthFrames?: number }).synthFrames ?? 0;
@@ -257,6 +326,11 @@ export async function renderToFiles(
       ? mp3BlockBytes * (BLOCKS_PER_WRITE + 1)
       : RENDER_BLOCK_FRAMES * BLOCKS_PER_WRITE * PCM16_BYTES_PER_FRAME_STEREO;
     const buffers = [new Uint8Array(writeBytes), new Uint8Array(writeBytes)];
+    // WAV frames straight from the source as 32-bit words where it can (s16le on little-endian).
+    const wordViews =
+      !mp3 && PLATFORM_LITTLE_ENDIAN && source.renderPcm16 !== undefined
+        ? buffers.map((b) => new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2))
+        : null;
     let pendingWrite: Promise<unknown> = Promise.resolve();
     let which = 0;
     let rendered = 0;
@@ -265,10 +339,15 @@ export async function renderToFiles(
       let fill = 0;
       for (let b = 0; b < BLOCKS_PER_WRITE && rendered < totalFrames; b++) {
         const frames = Math.min(RENDER_BLOCK_FRAMES, totalFrames - rendered);
-        source.render(left, right, frames);
-        fill += mp3
-          ? mp3.encode(left, right, frames, buf, fill, mp3BlockBytes)
-          : encodePcm16(left, right, frames, buf, fill);
+        if (wordViews !== null) {
+          source.renderPcm16!(wordViews[which]!, fill >>> 2, frames);
+          fill += frames * PCM16_BYTES_PER_FRAME_STEREO;
+        } else {
+          source.render(left, right, frames);
+          fill += mp3
+            ? mp3.encode(left, right, frames, buf, fill, mp3BlockBytes)
+            : encodePcm16(left, right, frames, buf, fill);
+        }
         rendered += frames;
       }
       // The last block: LAME's buffered samples and the unfinished frame.

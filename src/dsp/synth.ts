@@ -1,5 +1,5 @@
 import { Rng } from '../music/rng.ts';
-import type { NoteEvent, Timbre } from '../music/types.ts';
+import { INSTRUMENTS, type NoteEvent, type SampledVoicing, type Timbre } from '../music/types.ts';
 import { DSP_DEFAULTS } from './config.ts';
 import { FdnReverb } from './effects/fdn-reverb.ts';
 import { StereoHighPass } from './effects/high-pass.ts';
@@ -12,6 +12,7 @@ import { KeysInstrument } from './instruments/keys.ts';
 import { PadInstrument } from './instruments/pad.ts';
 import { PercInstrument } from './instruments/perc.ts';
 import { TextureInstrument } from './instruments/texture.ts';
+import { SampledLayer, type SoundFontBank } from './soundfont.ts';
 import { TimbreGlide } from './timbre-glide.ts';
 
 export interface SynthOptions {
@@ -23,6 +24,13 @@ export interface SynthOptions {
   maxBlockFrames?: number;
   /** Pending-queue capacity; default DSP_DEFAULTS.pendingEventCapacity. */
   pendingEventCapacity?: number;
+  /**
+   * A parsed SoundFont, or what gives one when first needed (parsed once per thread): enables the
+   * sampled layer, built when a `sampled` voicing is first set.
+   */
+  soundfont?: SoundFontBank | (() => SoundFontBank | null) | null;
+  /** The sampled voicing to start with (ignored without a SoundFont). */
+  sampled?: SampledVoicing | null;
 }
 
 // Indices of the instruments (the order of INSTRUMENTS in src/music/types.ts) and of the mix gains.
@@ -33,7 +41,9 @@ const TEXTURE = 3;
 const PERC = 4;
 const REVERB = 5;
 const DELAY = 6;
-const GAINS = 7;
+/** The sampled layer's level (the last sampled voicing's, kept while its notes ring out). */
+const SAMPLED = 7;
+const GAINS = 8;
 
 /** Reverb and delay sends per instrument (before the timbre's wet levels). */
 const REVERB_SEND = { pad: 0.55, keys: 0.75, drone: 0.12, texture: 0.8, perc: 0.45 };
@@ -41,6 +51,8 @@ const DELAY_SEND = { pad: 0.04, keys: 0.45, perc: 0.2 };
 /** Return gains that turn timbre.reverbMix / delayMix (0…1) into levels. */
 const REVERB_RETURN = 1.6;
 const DELAY_RETURN = 1.2;
+/** The float outputs processPcm16 passes along (renderSegment writes PCM words instead). */
+const NO_FLOATS = new Float32Array(0);
 /** Gain into the master bus: sets the station's loudness (−20…−18 LUFS measured over the presets). */
 const MASTER_GAIN = 0.6;
 
@@ -91,13 +103,22 @@ export class Synth {
   private readonly wetR: Float64Array;
   private readonly echoL: Float64Array;
   private readonly echoR: Float64Array;
+  /** The optional SoundFont layer (null without a SoundFont) and its bus. */
+  private sampled: SampledLayer | null = null;
+  private readonly soundfont: SoundFontBank | (() => SoundFontBank | null) | null;
+  private readonly sampledL: Float64Array;
+  private readonly sampledR: Float64Array;
+  private sampledLevel = 0;
   /**
-   * Mix gains (pad, keys, drone, texture, perc, reverb return, delay return, master gain folded
+   * Mix gains (pad, keys, drone, texture, perc, reverb return, delay return, sampled layer; master gain folded
    * in): the value at the last tick, the per-sample increment to the next, and the next target.
    */
   private readonly gainStart = new Float64Array(GAINS);
   private readonly gainInc = new Float64Array(GAINS);
   private readonly gainTarget = new Float64Array(GAINS);
+  /** Where renderSegment puts its output while processPcm16 runs (null: the float buffers). */
+  private pcmWords: Uint32Array | null = null;
+  private pcmWordOffset = 0;
   private nextTickFrame = 0;
   private started = false;
   private lastNonFinite = 0;
@@ -144,8 +165,31 @@ export class Synth {
     this.wetR = bus();
     this.echoL = bus();
     this.echoR = bus();
+    this.soundfont = opts.soundfont ?? null;
+    this.setSampled(opts.sampled ?? null);
+    this.sampledL = bus();
+    this.sampledR = bus();
     this.targetGains();
     this.gainStart.set(this.gainTarget);
+  }
+
+  /**
+   * Hands pad and keys notes to the sampled layer (`v`) or back to the built-in instruments
+   * (null). Without a SoundFont nothing changes. Notes already sounding end as they would. The
+   * layer (a SpessaSynthProcessor) is built at the first voicing, not before.
+   */
+  setSampled(v: SampledVoicing | null): void {
+    if (this.sampled === null && v !== null && this.soundfont !== null) {
+      const bank = typeof this.soundfont === 'function' ? this.soundfont() : this.soundfont;
+      if (bank !== null) this.sampled = new SampledLayer(bank, this.sampleRate, this.controlFrames);
+    }
+    this.sampled?.setVoicing(v);
+    if (v !== null) this.sampledLevel = v.level;
+  }
+
+  /** Whether the sampled layer plays (a SoundFont is loaded and the voicing is sampled). */
+  get sampledActive(): boolean {
+    return this.sampled?.active != null;
   }
 
   /** Notes dropped because every voice slot of their instrument was busy fading. */
@@ -213,7 +257,9 @@ export class Synth {
    */
   pitchClasses(instrument: NoteEvent['instrument'], startedBefore: number, heldOnly: boolean): number {
     const i = instrumentIndex(instrument);
-    return i < 0 ? 0 : this.instruments[i]!.pitchClasses(startedBefore, heldOnly);
+    if (i < 0) return 0;
+    const own = this.instruments[i]!.pitchClasses(startedBefore, heldOnly);
+    return this.sampled === null ? own : own | this.sampled.pitchClasses(instrument, startedBefore);
   }
 
   /** Glides to a new sound character over ~2 s. */
@@ -251,9 +297,15 @@ export class Synth {
       const toTick = (this.nextTickFrame - pos) | 0;
       while (q.size > 0 && q.nextStart() <= pos) {
         const keep = q.headKeep();
-        if (keep >= 0) this.instruments[q.headInstrument()]!.release(keep, pos);
+        const inst = q.headInstrument();
+        const sampled = this.sampled;
+        if (keep >= 0) {
+          this.instruments[inst]!.release(keep, pos);
+          sampled?.release(INSTRUMENTS[inst]!, keep, pos);
+        } else if (sampled !== null && sampled.takes(INSTRUMENTS[inst]!))
+          sampled.noteOn(INSTRUMENTS[inst]!, q.headMidi(), q.headVelocity(), pos, q.headDuration());
         else
-          this.instruments[q.headInstrument()]!.noteOn(
+          this.instruments[inst]!.noteOn(
             q.headMidi(),
             q.headVelocity(),
             pos,
@@ -274,6 +326,21 @@ export class Synth {
     }
   }
 
+  /**
+   * As `process`, but into 16-bit PCM: frame i goes to words[wordOffset + i] as one 32-bit word
+   * (`pcm16Word`), exactly the bytes `process` followed by `encodePcm16` gives on a little-endian
+   * platform, without the float buffers and their pass. For the offline render.
+   */
+  processPcm16(words: Uint32Array, wordOffset: number, startFrame: number, count: number): void {
+    this.pcmWords = words;
+    this.pcmWordOffset = wordOffset;
+    try {
+      this.process(NO_FLOATS, NO_FLOATS, startFrame, count);
+    } finally {
+      this.pcmWords = null;
+    }
+  }
+
   private targetGains(): void {
     const t = this.timbre;
     const g = this.gainTarget;
@@ -285,6 +352,7 @@ export class Synth {
     g[PERC] = t.percLevel * MASTER_GAIN;
     g[REVERB] = t.reverbMix * REVERB_RETURN;
     g[DELAY] = t.delayMix * DELAY_RETURN;
+    g[SAMPLED] = this.sampledLevel * MASTER_GAIN;
   }
 
   /** Control tick at absolute frame pos: glides, envelopes, LFOs, dynamics for the next period. */
@@ -298,6 +366,7 @@ export class Synth {
     this.drone.control(pos, c);
     this.texture.control(pos, c);
     this.perc.control(pos, c);
+    this.sampled?.control(pos);
     this.reverb.setDecaySeconds(t.reverbDecaySeconds);
     this.delay.control(c);
     this.highPass.flushDenormals();
@@ -336,6 +405,7 @@ export class Synth {
     } else {
       this.mixGliding(n, phase, padOn, keysOn, droneOn, texOn, percOn);
     }
+    if (this.sampled !== null) this.mixSampled(this.sampled, n, phase);
     this.reverb.process(this.reverbIn, this.wetL, this.wetR, n);
     this.delay.process(this.delayIn, this.echoL, this.echoR, n);
     // Returns added, everything but the drone high-passed (sub-bass rumble), the drone added.
@@ -356,7 +426,9 @@ export class Synth {
       phase,
       n,
     );
-    this.master.process(this.musicL, this.musicR, outL, outR, off, n);
+    const words = this.pcmWords;
+    if (words === null) this.master.process(this.musicL, this.musicR, outL, outR, off, n);
+    else this.master.processPcm16(this.musicL, this.musicR, words, this.pcmWordOffset + off, n);
   }
 
   /**
@@ -523,6 +595,25 @@ export class Synth {
         dlyIn[i] += (l + r) * delaySend;
       }
     }
+  }
+
+  /**
+   * Adds the sampled layer's period into the music bus and the sends (the same reverb, delay,
+   * high-pass and master bus as the built-in instruments), at the voicing's level.
+   */
+  private mixSampled(layer: SampledLayer, n: number, phase: number): void {
+    if (!layer.render(this.sampledL, this.sampledR, n)) return;
+    const v = layer.active;
+    this.mixStereo(
+      this.sampledL,
+      this.sampledR,
+      SAMPLED,
+      v?.reverbSend ?? 0,
+      v?.delaySend ?? 0,
+      n,
+      phase,
+      false,
+    );
   }
 
   /** Scales the drone bus by its level in place and sends it to the reverb. */

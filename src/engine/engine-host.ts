@@ -12,6 +12,7 @@ import type {
   FromWorker,
   HistoryReply,
   NowReport,
+  ParamsChange,
   StationStats,
   ToWorker,
 } from './messages.ts';
@@ -34,6 +35,8 @@ export interface EngineOptions {
   opusTiers?: readonly number[];
   /** Rings of removed stations kept for reuse (default 64; the server passes its station limit). */
   ringPoolSize?: number;
+  /** The SoundFont of the sampled layer (each worker parses it once, when a sampled preset first plays), or none. */
+  soundfont?: string | null;
 }
 
 /** What the main thread knows of a station the engine renders. */
@@ -61,6 +64,18 @@ export interface EngineStation {
   mp3Encoding: boolean;
   /** The Opus tiers the worker said, in its last stats report, that it encodes (a bit per index). */
   opusTiersEncoding: number;
+}
+
+/**
+ * The clock of a station another process started (a standby origin taking it over, src/cluster/):
+ * it is rendered from the chunk due now at the same position of the same score, and that first
+ * chunk carries the discontinuity flag.
+ */
+export interface ResumeClock {
+  startMonoMs: number;
+  wallOffsetMs: number;
+  /** The changes the other process had applied (the station is added with the parameters it started with). */
+  history?: ParamsChange[];
 }
 
 /** A station's `now` report from its worker (`next` is a forecast, or null). */
@@ -431,9 +446,9 @@ export class EngineHost extends EventEmitter {
   }
 
   /** A new station's first `add` (a session at a moment starts on the moment's chunk). */
-  private firstAddMessage(st: EngineStation): AddStationMessage {
+  private firstAddMessage(st: EngineStation, discontinuity = false): AddStationMessage {
     const m = this.startMoments.get(st.id);
-    const msg = this.addMessage(st, m ? m.position / st.chunkFrames : 0, false);
+    const msg = this.addMessage(st, m ? m.position / st.chunkFrames : 0, discontinuity);
     if (m) msg.moment = { history: m.history, baseFrames: m.baseFrames };
     return msg;
   }
@@ -455,6 +470,7 @@ export class EngineHost extends EventEmitter {
       opusComplexity: this.options.opusComplexity,
       mp3Bitrate: this.options.mp3Bitrate ?? DEFAULT_MP3_BITRATE,
       wish: { ...st.wish },
+      soundfont: this.options.soundfont ?? null,
     };
   }
 
@@ -494,7 +510,7 @@ export class EngineHost extends EventEmitter {
     id: string,
     seed: number,
     params: MusicParams,
-    opts: { live?: boolean; moment?: StartMoment } = {},
+    opts: { live?: boolean; resume?: ResumeClock; moment?: StartMoment } = {},
   ): Promise<EngineStation> {
     if (this.closed) throw new EngineError('closed', 'the engine is closed');
     const { chunkFrames } = this.options;
@@ -509,8 +525,8 @@ export class EngineHost extends EventEmitter {
       seed,
       ring: this.takeRing(),
       // Set by the worker once the station is built (see AddStationMessage.startMonoMs).
-      startMonoMs: 0,
-      wallOffsetMs: wallOffsetMs(),
+      startMonoMs: opts.resume?.startMonoMs ?? 0,
+      wallOffsetMs: opts.resume?.wallOffsetMs ?? wallOffsetMs(),
       chunkFrames,
       chunkMs,
       oggHeader: new Uint8Array(0),
@@ -519,7 +535,8 @@ export class EngineHost extends EventEmitter {
       params: { ...params },
       workerIndex: index,
       bufferedMs: 0,
-      wish: { mp3: false, tiers: 0, live: opts.live !== false },
+      // A resumed station starts asleep: waking it composes the score up to the chunk due now.
+      wish: { mp3: false, tiers: 0, live: opts.resume ? false : opts.live !== false },
       mp3Encoding: false,
       opusTiersEncoding: 0,
     };
@@ -533,7 +550,12 @@ export class EngineHost extends EventEmitter {
       startMonoMs: number;
     }>(`add:${id}`);
     if (opts.moment) this.startMoments.set(id, opts.moment);
-    this.post(slot, this.firstAddMessage(st));
+    const add = this.firstAddMessage(st, opts.resume !== undefined);
+    if (opts.resume?.history?.length) {
+      add.history = opts.resume.history;
+      st.params = { ...opts.resume.history[opts.resume.history.length - 1]!.params };
+    }
+    this.post(slot, add);
     try {
       const r = await reply;
       st.oggHeader = r.oggHeader;
@@ -547,6 +569,7 @@ export class EngineHost extends EventEmitter {
       if (this.stations.get(id) === st) this.removeStation(id, { inUse: false });
       throw err;
     }
+    if (opts.resume && opts.live !== false) this.setLive(id, true);
     return st;
   }
 

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
-import type { ChangeResult, EngineStation, StartMoment } from './engine-host.ts';
+import type { ChangeResult, EngineStation, ResumeClock, StartMoment } from './engine-host.ts';
 import type { EngineFault, HistoryReply } from './messages.ts';
 
 /**
@@ -24,7 +24,7 @@ export interface Engine extends EventEmitter {
     id: string,
     seed: number,
     params: MusicParams,
-    opts?: { live?: boolean; moment?: StartMoment },
+    opts?: { live?: boolean; resume?: ResumeClock; moment?: StartMoment },
   ): Promise<EngineStation>;
   /** `inUse`: listeners may still hold views of the station's ring (their sockets are closing). */
   removeStation(id: string, opts?: { inUse?: boolean }): void;
@@ -32,7 +32,7 @@ export interface Engine extends EventEmitter {
    * Applies a validated patch; resolves with the parameters now playing and the position at which
    * the change is heard. Rejects with an EngineError (nothing applied) when it cannot be.
    */
-  change(id: string, patch: ParamsPatch): Promise<ChangeResult>;
+  change(id: string, patch: ParamsPatch, source?: string): Promise<ChangeResult>;
   station(id: string): EngineStation | undefined;
   /**
    * Starts or stops encoding the station's MP3 stream (first MP3 listener joined / last one left).

@@ -8,6 +8,7 @@ import { EngineError, type ChangeResult, type EngineOptions, type EngineStation 
 import type { StationStats } from './messages.ts';
 import { ChunkRing } from './ring.ts';
 import { StationRenderer } from './station-renderer.ts';
+import { soundFontLoader } from '../dsp/soundfont.ts';
 import { monoNowMs, wallOffsetMs } from './clock.ts';
 
 /** The Opus encoder's lookahead at 48 kHz (pre-skip): the same value the worker reports. */
@@ -53,6 +54,8 @@ export class InlineEngine extends EventEmitter implements Engine {
           live: true,
           wakeSeconds: -1,
           bufferedMs: 0,
+          ringWaits: 0,
+          ringWaitSeconds: 0,
         });
       }
       this.emit('stats', stats, 0);
@@ -92,7 +95,7 @@ export class InlineEngine extends EventEmitter implements Engine {
     };
     this.stations.set(id, {
       engine,
-      renderer: new StationRenderer({ seed, params }),
+      renderer: new StationRenderer({ seed, params, soundfont: soundFontLoader(this.options.soundfont) }),
       synthSeconds: [],
       lastChord: '',
     });

@@ -30,6 +30,12 @@ export interface AddStationMessage {
   layout: RingLayout;
   /** Set the discontinuity flag on the first chunk (after a worker restart). */
   discontinuity: boolean;
+  /**
+   * A station another process ran (src/cluster/): the parameter changes it had applied, in order,
+   * each with the position where it took effect; replayed into the score (asleep, from position 0)
+   * so that the score is the one that process played. Absent: none.
+   */
+  history?: ParamsChange[];
   opusBitrate: number;
   opusComplexity: number;
   /** MP3 bitrate (bit/s) of the station's MP3 frames; the ring's MP3 region is sized for it. */
@@ -43,6 +49,8 @@ export interface AddStationMessage {
    * the seed, as for every station.
    */
   moment?: HistoryReply;
+  /** The SoundFont of the sampled layer (parsed once per worker, when a sampled preset first plays), or null. */
+  soundfont?: string | null;
 }
 
 /**
@@ -64,6 +72,12 @@ export interface EncodeWish {
    * then sends each chunk's notes as one ready WebSocket text frame (`notes` below).
    */
   events?: boolean;
+}
+
+/** A parameter change as it took effect: from `effectiveAt` (frames) on, `params`. */
+export interface ParamsChange {
+  effectiveAt: number;
+  params: MusicParams;
 }
 
 export type ToWorker =
@@ -126,6 +140,12 @@ export interface StationStats {
   live: boolean;
   /** Wall seconds the last wake-up took (warm-up included) since the last report; -1 when none. */
   wakeSeconds: number;
+  /**
+   * Since the last report: times rendering stopped because the next chunk's slot was still held by
+   * the main thread (a socket may still send its old bytes: ring.ts, HOLD), and seconds it waited.
+   */
+  ringWaits: number;
+  ringWaitSeconds: number;
 }
 
 export type FromWorker =

@@ -1,4 +1,5 @@
 import type { NoteEvent } from '../music/types.ts';
+import type { SoundFontBank } from '../dsp/soundfont.ts';
 import { MomentTokenError, type Moment } from './moment.ts';
 import { StationRenderer, type RenderHistory } from './station-renderer.ts';
 
@@ -21,7 +22,12 @@ export class MomentSource {
   private nextChange: number;
   private readonly changes: RenderHistory['changes'];
 
-  constructor(moment: Moment, onEvent?: (e: NoteEvent) => void) {
+  /** `soundfont`: the sampled layer's SoundFont, the server's (a moment of a sampled preset needs it). */
+  constructor(
+    moment: Moment,
+    onEvent?: (e: NoteEvent) => void,
+    soundfont?: SoundFontBank | (() => SoundFontBank | null) | null,
+  ) {
     this.moment = moment;
     const h = moment.history;
     const cf = moment.chunkFrames;
@@ -35,6 +41,7 @@ export class MomentSource {
     const r = new StationRenderer({
       seed: h.seed,
       params: h.params,
+      soundfont,
       onEvent: (e) => {
         const to = this.observer;
         if (to === null) return;

@@ -17,6 +17,16 @@
  *
  * Publication: the writer fills a slot, stores the slot's sequence number, then increments PUBLISHED
  * with Atomics (release); readers load PUBLISHED (acquire) and check the slot's sequence number.
+ *
+ * Holding slots: the main thread hands sockets *views* of the ring, and Node may keep a view in a
+ * socket's user-space write queue for a while (until the kernel takes the bytes), even while the
+ * main thread is blocked. HOLD is the oldest chunk whose bytes the main thread may still reference
+ * (HOLD_NONE: none). The writer renders chunk `seq` into the slot of `seq − slots` only when that
+ * chunk is older than HOLD (`mayWrite`); otherwise it waits, whatever the main thread is doing. The
+ * reader lowers HOLD to a chunk *before* it hands out a view of it (`pin`), and raises it again
+ * once it knows what its sockets still queue (`release`). Both sides use sequentially consistent
+ * Atomics, and `pin` accepts only chunks at least one slot away from the writer's next write, so
+ * a chunk the writer may be overwriting right now is never pinned.
  */
 
 import { DEFAULT_MP3_BITRATE, maxMp3BytesForFrames } from '../codec/mp3-encoder.ts';
@@ -29,7 +39,10 @@ export const CHUNK_HEADER_BYTES = 32;
 
 /** Global words at the start of the buffer. */
 const G_PUBLISHED = 0; // number of chunks published = next sequence number to be written
+const G_HOLD = 1; // oldest chunk the main thread may still reference (HOLD_NONE: none)
 const G_WORDS = 4;
+/** HOLD when no ring byte is referenced: every slot may be rewritten. */
+export const HOLD_NONE = 0x7fffffff;
 /** Per-slot words: these, then TIER_WORDS per tier. */
 const S_SEQ = 0;
 const S_PCM_START = 1;
@@ -213,6 +226,7 @@ export class ChunkRing {
     for (let i = 0; i < this.layout.slots; i++)
       Atomics.store(this.words, G_WORDS + i * this.slotWords + S_SEQ, -1);
     Atomics.store(this.words, G_PUBLISHED, 0);
+    Atomics.store(this.words, G_HOLD, HOLD_NONE);
   }
 
   /** The number of chunks published so far (= the next sequence number). */
@@ -225,6 +239,15 @@ export class ChunkRing {
   }
 
   // ---- writer side (engine worker) ----
+
+  /**
+   * Whether chunk `seq` may be written now: the chunk its slot held before (`seq − slots`) is no
+   * longer referenced by the main thread. One atomic load; the writer checks it before it writes
+   * any byte of the slot and waits (renders nothing) while it is false.
+   */
+  mayWrite(seq: number): boolean {
+    return seq - this.layout.slots < Atomics.load(this.words, G_HOLD);
+  }
 
   /** Byte offset of the Opus region of tier `tier` (default: the default tier) in the slot of `seq`. */
   opusRegion(seq: number, tier = this.defaultTier): number {
@@ -283,6 +306,43 @@ export class ChunkRing {
   }
 
   // ---- reader side (main thread) ----
+
+  /**
+   * Before a view of `seq` is handed to a socket: lowers HOLD to `seq` (if it is above) so that the
+   * writer leaves the slot alone, then returns whether `seq` is there and safe to reference. False
+   * for a chunk not published, already overwritten, or in the slot the writer may be filling now
+   * (`seq` ≤ published − slots): the atomic store of HOLD comes before the load of PUBLISHED, and
+   * the writer loads HOLD after it stored PUBLISHED for the chunk before, so it sees the hold.
+   */
+  pin(seq: number): boolean {
+    const w = this.words;
+    const slots = this.layout.slots;
+    // A chunk already gone (or not there yet) is refused without touching HOLD.
+    const before = Atomics.load(w, G_PUBLISHED);
+    if (seq < 0 || seq >= before || seq <= before - slots) return false;
+    const prev = Atomics.load(w, G_HOLD);
+    if (prev > seq) Atomics.store(w, G_HOLD, seq);
+    const published = Atomics.load(w, G_PUBLISHED);
+    if (seq > published - slots && Atomics.load(w, G_WORDS + (seq % slots) * this.slotWords + S_SEQ) === seq)
+      return true;
+    // Lost the race with the writer: no view of seq is handed out, so the hold goes back.
+    if (prev > seq) Atomics.store(w, G_HOLD, prev);
+    return false;
+  }
+
+  /**
+   * Sets HOLD to `oldest`, the oldest chunk any socket may still queue a view of (HOLD_NONE: none).
+   * Only the main thread calls it, with a value that covers every view it handed out and that is
+   * still queued; every later view is pinned first.
+   */
+  release(oldest: number): void {
+    Atomics.store(this.words, G_HOLD, oldest);
+  }
+
+  /** The oldest chunk the main thread may still reference (HOLD_NONE: none). */
+  held(): number {
+    return Atomics.load(this.words, G_HOLD);
+  }
 
   /** True when `seq` is in the ring and not yet overwritten. */
   has(seq: number): boolean {

@@ -1,7 +1,8 @@
 import { Composer } from '../music/composer.ts';
-import { timbreFor } from '../music/presets.ts';
+import { sampledFor, timbreFor } from '../music/presets.ts';
 import type { MusicParams, NoteEvent, NowInfo } from '../music/types.ts';
 import { keepsPitch, SAMPLE_RATE } from '../music/types.ts';
+import type { SoundFontBank } from '../dsp/soundfont.ts';
 import { Synth } from '../dsp/synth.ts';
 
 /**
@@ -73,13 +74,18 @@ export class StationRenderer {
   private readonly changeLog: { at: number; params: MusicParams }[] = [];
   private historyComplete = true;
   private lastWake: RenderHistory['wake'] = null;
+  /** The SoundFont of the sampled layer (parsed once per thread), or null: built-in synth only. */
+  private readonly soundfont: SoundFontBank | (() => SoundFontBank | null) | null;
 
   constructor(opts: {
     seed: number;
     params: MusicParams;
     sampleRate?: number;
     onEvent?: (e: NoteEvent) => void;
+    /** Enables the sampled layer for presets that have a sampled voicing (a function: parsed when first needed). */
+    soundfont?: SoundFontBank | (() => SoundFontBank | null) | null;
   }) {
+    this.soundfont = opts.soundfont ?? null;
     this.seed = opts.seed >>> 0;
     this.sampleRate = opts.sampleRate ?? SAMPLE_RATE;
     this.paramsValue = { ...opts.params };
@@ -107,6 +113,8 @@ export class StationRenderer {
       seed: this.seed,
       timbre: timbreFor(this.synthParams.preset),
       bpm: this.synthParams.bpm,
+      soundfont: this.soundfont,
+      sampled: sampledFor(this.synthParams.preset),
     });
   }
 
@@ -158,8 +166,9 @@ export class StationRenderer {
     frame: number,
     warmupFrames: number,
     onEvent?: (e: NoteEvent) => void,
+    soundfont?: SoundFontBank | (() => SoundFontBank | null) | null,
   ): { renderer: StationRenderer; warmupFrames: number } {
-    const r = new StationRenderer({ seed: h.seed, params: h.params, onEvent });
+    const r = new StationRenderer({ seed: h.seed, params: h.params, onEvent, soundfont });
     r.sleep();
     for (const c of h.changes) {
       r.skipTo(c.at);
@@ -290,6 +299,11 @@ export class StationRenderer {
     return this.synth === null ? 0 : this.synth.pitchClasses(instrument, startedBefore, heldOnly);
   }
 
+  /** Whether the synth's sampled layer plays (a SoundFont and a sampled preset; false while asleep). */
+  get sampledActive(): boolean {
+    return this.synth?.sampledActive ?? false;
+  }
+
   /** What is sounding at the current position. */
   now(): NowInfo {
     return this.composer.nowAt(this.positionFramesValue);
@@ -303,7 +317,23 @@ export class StationRenderer {
   /** Renders the next `count` frames into outL/outR from index 0 (OVERWRITE). */
   render(outL: Float32Array, outR: Float32Array, count: number): void {
     const start = this.positionFramesValue;
-    const end = start + count;
+    this.prepare(start + count).process(outL, outR, start, count);
+    this.positionFramesValue = start + count;
+  }
+
+  /**
+   * Renders the next `count` frames as 16-bit PCM, one 32-bit word per frame into
+   * words[wordOffset, wordOffset + count): on a little-endian platform the bytes of
+   * `render` followed by `encodePcm16`, with one pass less (see `Synth.processPcm16`).
+   */
+  renderPcm16(words: Uint32Array, wordOffset: number, count: number): void {
+    const start = this.positionFramesValue;
+    this.prepare(start + count).processPcm16(words, wordOffset, start, count);
+    this.positionFramesValue = start + count;
+  }
+
+  /** Applies a due parameter change and composes up to `end`; returns the synth to render with. */
+  private prepare(end: number): Synth {
     const pending = this.pendingTimbre;
     const synth = this.synth;
     if (synth === null) throw new Error('render() while asleep: call wake() first');
@@ -311,11 +341,11 @@ export class StationRenderer {
       // Timbre and delay time glide inside the synth from here on; the composer switches itself.
       synth.setTimbre(timbreFor(pending.params.preset));
       synth.setBpm(pending.params.bpm);
+      synth.setSampled(sampledFor(pending.params.preset));
       this.synthParams = pending.params;
       this.pendingTimbre = null;
     }
     this.composer.generate(end, this.sink);
-    synth.process(outL, outR, start, count);
-    this.positionFramesValue = end;
+    return synth;
   }
 }

@@ -18,6 +18,7 @@ import { CHUNK_HEADER_BYTES, ChunkRing, WS_PREFIX_BYTES, writeWsBinaryHeader } f
 import { StationRenderer } from './station-renderer.ts';
 import { NotesBatch, ScoreLog } from './score-log.ts';
 import { writeMidiFile } from '../codec/midi.ts';
+import { soundFontLoader } from '../dsp/soundfont.ts';
 
 /** Bounded number of timing samples kept between two stats reports (one report a second). */
 const MAX_TIMING_SAMPLES = 256;
@@ -73,6 +74,8 @@ export class WorkerStation {
   private readonly wallOffsetMs: number;
   readonly chunkMs: number;
   private renderer: StationRenderer;
+  /** The sampled layer's SoundFont (loaded on first use), for a renderer built again (a moment). */
+  private soundfont: ReturnType<typeof soundFontLoader> = null;
   private opus: OpusChunkEncoder;
   private readonly opusOptions: { bitrate: number; complexity: number };
   private readonly ogg: OggOpusMuxer;
@@ -124,6 +127,11 @@ export class WorkerStation {
   lastIdleTickMs = 0;
   /** Wall seconds of the last wake-up (warm-up included), for the stats; -1 when none since the last report. */
   private wakeSeconds = -1;
+  /** Monotonic ms since when the next chunk's slot is held by the main thread (-1: not waiting). */
+  private waitingSinceMs = -1;
+  /** Waits begun, and ms waited, since the last stats report. */
+  private ringWaits = 0;
+  private ringWaitMs = 0;
 
   /**
    * `opus`: an encoder to reuse (reset, with the message's bitrate and complexity), else a new one.
@@ -140,7 +148,12 @@ export class WorkerStation {
     this.nextSeq = msg.startSeq;
     this.baseFrames = msg.moment ? msg.moment.baseFrames : msg.startSeq * msg.chunkFrames;
     this.discontinuity = msg.discontinuity;
-    this.renderer = new StationRenderer({ seed: msg.seed, params: msg.params, onEvent: this.observe });
+    this.renderer = new StationRenderer({
+      seed: msg.seed,
+      params: msg.params,
+      soundfont: (this.soundfont = soundFontLoader(msg.soundfont)),
+      onEvent: this.observe,
+    });
     this.opusOptions = { bitrate: msg.opusBitrate, complexity: msg.opusComplexity };
     this.opus = opus ?? new OpusChunkEncoder(this.opusOptions);
     this.defaultTier = msg.layout.defaultTier;
@@ -152,6 +165,14 @@ export class WorkerStation {
     this.right = new Float32Array(msg.chunkFrames);
     // A station nobody listens to starts asleep; the worker wakes it on the chunk due then.
     if (msg.wish.live === false) this.renderer.sleep();
+    // Taken over from another process: its changes go into the score where they took effect (each
+    // asked for just before its position, so the composer puts it on that same beat or bar).
+    if (msg.history && this.renderer.asleep) {
+      for (const h of msg.history) {
+        this.renderer.skipTo(Math.max(0, h.effectiveAt - 1));
+        this.renderer.change(h.params);
+      }
+    }
     if (msg.moment) this.startAtMoment(msg.moment, msg.startSeq);
     this.wishValue = { ...msg.wish, live: msg.wish.live !== false };
     if (this.wishValue.live) this.applyEncoders();
@@ -175,7 +196,13 @@ export class WorkerStation {
   private startAtMoment(moment: HistoryReply, seq: number): void {
     const frames = this.chunkFrames;
     const warmup = Math.ceil(WAKE_WARMUP_MS / this.chunkMs) * frames;
-    const r = StationRenderer.resume(moment.history, seq * frames - this.baseFrames, warmup, this.observe);
+    const r = StationRenderer.resume(
+      moment.history,
+      seq * frames - this.baseFrames,
+      warmup,
+      this.observe,
+      this.soundfont,
+    );
     this.renderer = r.renderer;
     for (let i = 0; i < Math.round(r.warmupFrames / frames); i++)
       this.renderer.render(this.left, this.right, frames);
@@ -281,7 +308,8 @@ export class WorkerStation {
     const maxPacket = this.ring.layout.tiers[this.defaultTier]!.maxPacketBytes;
     for (let i = 0; i < chunks; i++) {
       this.renderer.render(this.left, this.right, frames);
-      if (continues || i < chunks - TIER_WARMUP_CHUNKS) continue;
+      // (Its slot is free: a station goes idle only once nobody listens, so no socket holds it.)
+      if (continues || i < chunks - TIER_WARMUP_CHUNKS || !this.ring.mayWrite(this.nextSeq)) continue;
       try {
         // Into the region of the chunk due now, which its own encoding overwrites next.
         this.opus.encode(this.left, this.right, frames, this.ring.bytes, at, maxPacket);
@@ -409,6 +437,31 @@ export class WorkerStation {
     this.baseFrames += skipped * this.chunkFrames;
     this.discontinuity = true;
     return skipped;
+  }
+
+  /**
+   * Whether the next chunk may be written into the ring now (its slot's previous chunk is no longer
+   * held by the main thread: ring.ts, HOLD). While it may not, the station waits: nothing is
+   * rendered, and the wait is counted for the stats. One atomic load, no allocation.
+   */
+  canWriteNext(nowMs: number): boolean {
+    if (this.ring.mayWrite(this.nextSeq)) {
+      if (this.waitingSinceMs >= 0) {
+        this.ringWaitMs += nowMs - this.waitingSinceMs;
+        this.waitingSinceMs = -1;
+      }
+      return true;
+    }
+    if (this.waitingSinceMs < 0) {
+      this.waitingSinceMs = nowMs;
+      this.ringWaits++;
+    }
+    return false;
+  }
+
+  /** Whether the station waits for the main thread to release the next chunk's slot. */
+  get waitingForRing(): boolean {
+    return this.waitingSinceMs >= 0;
   }
 
   /** Sequence number of the next chunk to render. */
@@ -710,7 +763,16 @@ export class WorkerStation {
       bufferedMs: this.live ? this.bufferedMs(nowMs, leadMs) : 0,
       live: this.live,
       wakeSeconds: this.wakeSeconds,
+      ringWaits: this.ringWaits,
+      ringWaitSeconds: 0,
     };
+    if (this.waitingSinceMs >= 0) {
+      this.ringWaitMs += nowMs - this.waitingSinceMs;
+      this.waitingSinceMs = nowMs;
+    }
+    s.ringWaitSeconds = this.ringWaitMs / 1000;
+    this.ringWaits = 0;
+    this.ringWaitMs = 0;
     this.wakeSeconds = -1;
     return s;
   }

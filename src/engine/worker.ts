@@ -32,6 +32,8 @@ const FIRST_CHUNK_MARGIN_MS = 20;
  * jumps to the chunk due now. Happens only after this thread or the process was stopped.
  */
 const MAX_LATE_CHUNKS = 10;
+/** How often a station waiting for the main thread to release a ring slot looks again (ms). */
+const RING_WAIT_RETRY_MS = 10;
 let lastStatsMs = monoNowMs();
 /** Encoders of removed stations and of tiers switched off, for reuse (see OpusEncoderPool). */
 const encoders = new OpusEncoderPool(8);
@@ -50,6 +52,9 @@ function renderPass(): void {
         send({ type: 'now', id: st.id, ...st.nowInfo() });
       continue;
     }
+    // The next chunk's slot still held by the main thread (a socket may still send its bytes,
+    // typically after the main thread was blocked): wait, render nothing (ring.ts, HOLD).
+    if (!st.canWriteNext(nowMs)) continue;
     const fromSeq = st.nextSequence;
     const late = st.skipLate(nowMs, leadMs, MAX_LATE_CHUNKS * st.chunkMs);
     if (late > 0) {
@@ -65,6 +70,7 @@ function renderPass(): void {
     // Render until the newest chunk is due renderAheadMs from now; bounded so one pass cannot spin.
     let guard = 64;
     while (guard-- > 0 && st.nextDueMs(leadMs) < nowMs + renderAheadMs) {
+      if (!st.canWriteNext(nowMs)) break;
       try {
         const chord = st.renderNext();
         if (st.recoveredError !== null) {
@@ -114,8 +120,14 @@ function renderPass(): void {
  */
 function pauseMs(nowMs: number): number {
   let next = lastStatsMs + STATS_INTERVAL_MS;
-  for (const st of stations.values())
-    next = Math.min(next, st.live ? st.nextDueMs(leadMs) - renderAheadMs : st.lastIdleTickMs + IDLE_TICK_MS);
+  for (const st of stations.values()) {
+    if (st.live && st.waitingForRing) next = Math.min(next, nowMs + RING_WAIT_RETRY_MS);
+    else
+      next = Math.min(
+        next,
+        st.live ? st.nextDueMs(leadMs) - renderAheadMs : st.lastIdleTickMs + IDLE_TICK_MS,
+      );
+  }
   return Math.min(MAX_PAUSE_MS, Math.max(1, Math.ceil(next - nowMs)));
 }
 

@@ -48,6 +48,11 @@ export const ENCODE_BUCKETS_SECONDS = [
 export const LATENESS_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5,
 ];
+// One chunk's writes to all of a station's listeners: ~10 µs each, so 5,000 take ~45 ms; fine steps
+// there, where the pacer's send-ahead (at most half a chunk) runs out.
+export const FANOUT_BUCKETS_SECONDS = [
+  0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.2,
+];
 // Goal: p95 jitter ≤ 2 ms for one listener; the seed's limit is 20 ms.
 export const JITTER_BUCKETS_SECONDS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5];
 // A change is audible at the next bar line: at 40 bpm in 4/4 a bar lasts 6 s.
@@ -89,6 +94,7 @@ export interface AuralisMetrics {
   /** Per-listener hot path: a fixed-label histogram (see fixed-label-metrics.ts), labelled by transport. */
   readonly chunkLatenessSeconds: FixedLabelHistogram<Transport>;
   readonly chunkJitterSeconds: FixedLabelHistogram<Transport>;
+  readonly fanoutSeconds: Histogram;
   readonly listeners: Gauge<'transport'>;
   readonly chunksSentTotal: FixedLabelCounter<Transport>;
   readonly chunksSkippedTotal: FixedLabelCounter<Transport>;
@@ -98,6 +104,10 @@ export interface AuralisMetrics {
   readonly stations: Gauge;
   /** Stations idle now: nobody listens, so they render and encode nothing (their clock goes on). */
   readonly idleStations: Gauge;
+  /** Origin and edge roles (src/cluster/): 1 while the Redis connection is up, 0 while it is not (always 0 for role `all`). */
+  readonly redisUp: Gauge;
+  /** Chunks an origin published to Redis (`published`), an edge received (`received`) or an origin could not publish (`dropped`). */
+  readonly redisChunksTotal: Counter<'direction'>;
   readonly controlChangesTotal: Counter<'source' | 'result'>;
   readonly controlLatencySeconds: Histogram;
   readonly clientUnderrunsTotal: Counter;
@@ -105,6 +115,9 @@ export interface AuralisMetrics {
   readonly workerRestartsTotal: Counter;
   readonly engineChunksDroppedTotal: Counter<'reason'>;
   readonly encoderErrorsTotal: Counter;
+  /** Times an engine worker stopped rendering a station because a ring slot was still held (ring.ts, HOLD). */
+  readonly ringOverwriteWaitsTotal: Counter;
+  readonly ringOverwriteWaitSecondsTotal: Counter;
   readonly mp3EncodingStations: Gauge;
   /** Stations encoding each Opus tier now, by `kbps` (the default tier: every station). */
   readonly opusTierStations: Gauge<'kbps'>;
@@ -141,6 +154,8 @@ export interface AuralisMetrics {
   recordChunksSent(transport: Transport, count: number, sendWallMs: number, dueWallMs: number): void;
   recordChunksSkipped(transport: Transport, count?: number): void;
   recordJitter(transport: Transport, jitterSeconds: number): void;
+  /** One chunk's fan-out: the time from a station's first listener write to its last. */
+  recordFanout(seconds: number): void;
   /** One listener's lag behind live, from a queue sample (kernel + user-space queued bytes). */
   recordListenerLag(transport: Transport, lagSeconds: number): void;
   recordListenerDropped(transport: Transport, reason: ListenerDropReason): void;
@@ -150,6 +165,8 @@ export interface AuralisMetrics {
   recordWorkerRestart(): void;
   recordEngineChunksDropped(reason: ChunkDropReason, count: number): void;
   recordEncoderError(): void;
+  /** An engine worker's stats: `waits` new waits for a held ring slot, `seconds` spent waiting. */
+  recordRingWaits(waits: number, seconds: number): void;
   /** Engine worker `worker` (its index, 0 … workers − 1) reported its isolate's heap in use; bad input is dropped. */
   recordWorkerHeap(worker: number, heapUsedBytes: number): void;
   recordGcPause(kind: GcKind, pauseSeconds: number): void;
@@ -235,6 +252,12 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     buckets: LATENESS_BUCKETS_SECONDS,
     registry,
   });
+  const fanoutSeconds = new Histogram({
+    name: 'auralis_fanout_seconds',
+    help: "Wall time of one chunk's fan-out: from the first to the last write to a station's listeners.",
+    buckets: FANOUT_BUCKETS_SECONDS,
+    registers,
+  });
   const chunkJitterSeconds = new FixedLabelHistogram<Transport>({
     name: 'auralis_chunk_jitter_seconds',
     help: 'Absolute difference between the interval between consecutive sends and the chunk duration, by transport.',
@@ -293,6 +316,17 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     help: 'Stations idle now (no listener, no HLS lease, no personal owner): no synthesis, no encoding; included in auralis_stations.',
     registers,
   });
+  const redisUp = new Gauge({
+    name: 'auralis_redis_up',
+    help: 'Origin and edge roles: 1 while the connection to Redis is up, 0 while it is down (reconnecting with back-off); always 0 with role all (no Redis).',
+    registers,
+  });
+  const redisChunksTotal = new Counter({
+    name: 'auralis_redis_chunks_total',
+    help: 'Origin and edge roles: chunks published to Redis (published), received from it (received), or not published because Redis was down (dropped).',
+    labelNames: ['direction'] as const,
+    registers,
+  });
   const controlChangesTotal = new Counter({
     name: 'auralis_control_changes_total',
     help: 'Parameter change requests, by source (api, listener, preset) and result.',
@@ -330,6 +364,16 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   const encoderErrorsTotal = new Counter({
     name: 'auralis_encoder_errors_total',
     help: 'Chunks whose Opus encoding (the encoder is rebuilt and the chunk encoded again) or MP3 encoding (the MP3 encoder is rebuilt, the chunk has no MP3 bytes) threw.',
+    registers,
+  });
+  const ringOverwriteWaitsTotal = new Counter({
+    name: 'auralis_ring_overwrite_waits_total',
+    help: "Times an engine worker stopped rendering a station (or an edge dropped a chunk from Redis) because the next chunk's ring slot still held bytes a socket may send (the main thread had not released it: its event loop was blocked or a socket's queue was that old).",
+    registers,
+  });
+  const ringOverwriteWaitSecondsTotal = new Counter({
+    name: 'auralis_ring_overwrite_wait_seconds_total',
+    help: 'Seconds engine workers spent waiting for the main thread to release a ring slot (see auralis_ring_overwrite_waits_total).',
     registers,
   });
   const mp3EncodingStations = new Gauge({
@@ -453,6 +497,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
   logLinesDroppedTotal.inc(0);
   for (const r of CHUNK_DROP_REASONS) engineChunksDroppedTotal.inc({ reason: r }, 0);
   encoderErrorsTotal.inc(0);
+  ringOverwriteWaitsTotal.inc(0);
+  ringOverwriteWaitSecondsTotal.inc(0);
   mp3EncodingStations.set(0);
   tierSwitchesTotal.inc({ direction: 'up' }, 0);
   tierSwitchesTotal.inc({ direction: 'down' }, 0);
@@ -475,6 +521,7 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     encodeSeconds,
     chunkLatenessSeconds,
     chunkJitterSeconds,
+    fanoutSeconds,
     listeners,
     chunksSentTotal,
     chunksSkippedTotal,
@@ -483,6 +530,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     ringBufferedSeconds,
     stations,
     idleStations,
+    redisUp,
+    redisChunksTotal,
     controlChangesTotal,
     controlLatencySeconds,
     clientUnderrunsTotal,
@@ -490,6 +539,8 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
     workerRestartsTotal,
     engineChunksDroppedTotal,
     encoderErrorsTotal,
+    ringOverwriteWaitsTotal,
+    ringOverwriteWaitSecondsTotal,
     mp3EncodingStations,
     opusTierStations,
     tierSwitchesTotal,
@@ -574,6 +625,10 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
       if (isFiniteNonNegative(jitterSeconds)) chunkJitterSeconds.observeAt(slotOf[transport], jitterSeconds);
     },
 
+    recordFanout(seconds) {
+      if (isFiniteNonNegative(seconds)) fanoutSeconds.observe(seconds);
+    },
+
     recordListenerLag(transport, lagSeconds) {
       if (isFiniteNonNegative(lagSeconds)) listenerLagSeconds.observeAt(slotOf[transport], lagSeconds);
     },
@@ -597,6 +652,11 @@ export function createMetrics(opts: MetricsOptions = {}): AuralisMetrics {
 
     recordEncoderError() {
       encoderErrorsTotal.inc();
+    },
+
+    recordRingWaits(waits, seconds) {
+      if (Number.isFinite(waits) && waits > 0) ringOverwriteWaitsTotal.inc(waits);
+      if (Number.isFinite(seconds) && seconds > 0) ringOverwriteWaitSecondsTotal.inc(seconds);
     },
 
     recordEngineChunksDropped(reason, count) {

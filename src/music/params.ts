@@ -71,7 +71,14 @@ function numberField(
  * nothing is applied unless everything is valid. Strings are accepted for numbers so that
  * query strings (`?bpm=60`) validate through the same code.
  */
-export function validatePatch(input: unknown, opts: { allowSeed?: boolean } = {}): PatchResult {
+export function validatePatch(
+  input: unknown,
+  opts: {
+    allowSeed?: boolean;
+    /** False on a server without a SoundFont: presets that need one are refused (undefined: not checked). */
+    soundfont?: boolean;
+  } = {},
+): PatchResult {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return { ok: false, field: 'params', message: 'params must be an object' };
   }
@@ -122,6 +129,13 @@ export function validatePatch(input: unknown, opts: { allowSeed?: boolean } = {}
             ok: false,
             field,
             message: `preset must be one of ${names}, got ${JSON.stringify(value)}`,
+          };
+        }
+        if (opts.soundfont === false && preset.sampled) {
+          return {
+            ok: false,
+            field,
+            message: `preset ${preset.name} needs a SoundFont and this server has none: start it with --soundfont PATH (or install timgm6mb-soundfont)`,
           };
         }
         patch.preset = preset.name;

@@ -1,4 +1,4 @@
-import type { Preset, Timbre } from './types.ts';
+import type { Preset, SampledVoicing, Timbre } from './types.ts';
 
 /** The sound character used when no preset has been applied: neutral, like `focus`. */
 export const DEFAULT_TIMBRE: Timbre = {
@@ -75,12 +75,81 @@ export const PRESETS: readonly Preset[] = [
       bellness: 0.85,
     },
   },
+  {
+    name: 'piano',
+    description:
+      'A felt piano in a large room (needs a SoundFont): ionian, 56 BPM, sparse and soft, damped notes over a quiet warm pad, long reverb.',
+    params: { mode: 'ionian', bpm: 56, intensity: 0.28 },
+    timbre: {
+      ...DEFAULT_TIMBRE,
+      brightness: 0.3,
+      reverbMix: 0.5,
+      reverbDecaySeconds: 9,
+      delayMix: 0.06,
+      droneLevel: 0.32,
+      textureLevel: 0.1,
+      percLevel: 0,
+      bellness: 0.2,
+    },
+    sampled: {
+      // GM 0 acoustic grand, played softly (felt) and shorter than written (damped).
+      keys: {
+        program: 0,
+        velocity: [24, 60],
+        volume: 0.95,
+        pan: 0.1,
+        hold: 0.7,
+        brightness: 54,
+        release: 72,
+      },
+      // GM 89 warm pad, low and quiet under the piano.
+      pad: { program: 89, velocity: [28, 48], volume: 0.5, pan: -0.1, brightness: 56 },
+      level: 12,
+      reverbSend: 0.7,
+      delaySend: 0.12,
+    },
+  },
+  {
+    name: 'strings',
+    description:
+      'Slow strings and a harp (needs a SoundFont): dorian, 60 BPM, long string chords, plucked phrases, deep reverb.',
+    params: { mode: 'dorian', bpm: 60, intensity: 0.4 },
+    timbre: {
+      ...DEFAULT_TIMBRE,
+      brightness: 0.35,
+      reverbMix: 0.45,
+      reverbDecaySeconds: 8,
+      delayMix: 0.1,
+      droneLevel: 0.35,
+      textureLevel: 0.12,
+      percLevel: 0,
+      bellness: 0.3,
+    },
+    sampled: {
+      // GM 46 orchestral harp for the phrases, GM 49 slow string ensemble for the chords.
+      keys: { program: 46, velocity: [30, 66], volume: 0.7, pan: 0.2, attack: 80, release: 76 },
+      pad: { program: 49, velocity: [34, 60], volume: 0.7, pan: -0.15 },
+      level: 5.5,
+      reverbSend: 0.6,
+      delaySend: 0.15,
+    },
+  },
 ];
 
 const BY_NAME = new Map(PRESETS.map((p) => [p.name, p]));
 
 export function findPreset(name: string): Preset | undefined {
   return BY_NAME.get(name);
+}
+
+/** What a preset needs beyond the built-in synth: `soundfont` for a sampled voicing. */
+export function presetRequires(p: Preset): string[] {
+  return p.sampled ? ['soundfont'] : [];
+}
+
+/** The sampled voicing of a preset (null: none, or no preset). */
+export function sampledFor(preset: string | null): SampledVoicing | null {
+  return (preset !== null && BY_NAME.get(preset)?.sampled) || null;
 }
 
 export function timbreFor(preset: string | null): Timbre {

@@ -113,4 +113,42 @@ export interface Preset {
   /** Parameters the preset sets (key is usually left as it is). */
   params: Partial<Omit<MusicParams, 'preset'>>;
   timbre: Timbre;
+  /**
+   * Instruments played by the sampled layer (a SoundFont, `src/dsp/soundfont.ts`) instead of the
+   * built-in synth. A preset with it `requires` a SoundFont (see `/api/presets`).
+   */
+  sampled?: SampledVoicing;
+}
+
+/** One part of the sampled layer: a General MIDI program and how the score's notes map onto it. */
+export interface SampledPart {
+  /** GM program number, 0–127 (bank 0). */
+  program: number;
+  /** MIDI velocity range the score's velocity 0…1 maps onto (soft felt piano: low numbers). */
+  velocity: readonly [number, number];
+  /** Channel volume (CC7) 0…1: the balance between the parts. */
+  volume: number;
+  /** Stereo position −1 (left) … 1 (right); default 0. */
+  pan?: number;
+  /** Semitones added to every note (register); default 0. */
+  transpose?: number;
+  /** The score's durations × this (below 1: damped, shorter than written); default 1. */
+  hold?: number;
+  /**
+   * Sound controllers 0–127 (64 = the SoundFont's own): `brightness` (CC74, filter cutoff: low is
+   * felt-dark), `attack` (CC73, higher is softer) and `release` (CC72, higher rings longer).
+   */
+  brightness?: number;
+  attack?: number;
+  release?: number;
+}
+
+/** Which instruments the sampled layer plays (the others stay on the built-in synth). */
+export interface SampledVoicing {
+  pad?: SampledPart;
+  keys?: SampledPart;
+  /** Level of the layer into the mix (× the synth's master gain), and its effect sends. */
+  level: number;
+  reverbSend: number;
+  delaySend: number;
 }

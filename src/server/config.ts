@@ -4,7 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { MAX_TIERS } from '../codec/frame-header.ts';
 import { proxyEntryProblem } from './trust-proxy.ts';
 import { DEFAULT_MP3_BITRATE, MP3_BITRATES } from '../codec/mp3-encoder.ts';
-import { icecastTargetProblem, parseIcecastTargets } from '../relay/targets.ts';
+import { icecastSecrets, icecastTargetProblem, parseIcecastTargets } from '../relay/targets.ts';
+import {
+  findDefaultSoundFont,
+  SOUNDFONT_CANDIDATES,
+  SOUNDFONT_DIR,
+  soundFontProblem,
+} from '../dsp/soundfont-file.ts';
 
 /**
  * The one table of configuration: every limit, length and default with its unit, its environment
@@ -52,6 +58,8 @@ export interface ServerConfig {
   allowedOrigins: string[];
   /** JSON file keeping the stations created through the API across restarts ('' = not kept). */
   stateFile: string;
+  /** SoundFont 2 file of the sampled presets ('' = the first found in /usr/share/sounds/sf2, 'off' = none). */
+  soundfont: string;
   /** Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client. */
   trustProxy: string[];
   /** How long (ms) a personal session outlives its owner's disconnect. */
@@ -94,6 +102,13 @@ export interface ServerConfig {
   profile: 'optimized' | 'baseline';
   /** RSS or heap growth above this (MB per hour, fitted over time) sets auralis_leak_suspected. */
   leakThresholdMbPerHour: number;
+  /**
+   * `all`: one process composes, renders and serves (no Redis). `origin`: renders the stations it
+   * holds the Redis lease of and publishes their chunks; `edge`: serves listeners from Redis.
+   */
+  role: 'all' | 'origin' | 'edge';
+  /** Redis URL (`redis://[:password@]host:port[/db]`) for the origin and edge roles; '' for `all`. */
+  redisUrl: string;
   /** Test switch: `on` adds POST /debug/fault (src/server/faults.ts). Refused under NODE_ENV=production. */
   faultInjection: 'off' | 'on';
   /** The built web player. */
@@ -165,6 +180,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   allowedOrigins: [],
   trustProxy: [],
   stateFile: 'data/stations.json',
+  soundfont: '',
   gracePeriodMs: 30_000,
   maxBodyBytes: 16 * 1024,
   maxHeaderBytes: 16 * 1024,
@@ -184,6 +200,8 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   idleAfterMs: 5000,
   profile: 'optimized',
   leakThresholdMbPerHour: 20,
+  role: 'all',
+  redisUrl: '',
   faultInjection: 'off',
   staticDir: DEFAULT_STATIC_DIR,
   logLevel: 'info',
@@ -192,6 +210,9 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   logSummaryMs: 60_000,
   logQueueBytes: 1024 * 1024,
 };
+
+/** renderAheadMs for `--role origin` and `--role edge` unless set: failover with no gap (measured). */
+export const CLUSTER_RENDER_AHEAD_MS = 1500;
 
 export const CONFIG_TABLE: readonly Setting[] = [
   {
@@ -252,7 +273,7 @@ export const CONFIG_TABLE: readonly Setting[] = [
     flag: '--render-ahead-ms',
     min: 50,
     max: 5000,
-    doc: 'render ahead of due time',
+    doc: `render ahead of due time (${CLUSTER_RENDER_AHEAD_MS} ms by default with --role origin or edge)`,
   },
   {
     key: 'wsBurstChunks',
@@ -386,6 +407,14 @@ export const CONFIG_TABLE: readonly Setting[] = [
     env: 'AURALIS_STATE_FILE',
     flag: '--state-file',
     doc: 'JSON file where stations created through the API (id, seed, parameters) are kept across restarts, relative to the working directory (empty: not kept)',
+  },
+  {
+    key: 'soundfont',
+    kind: 'string',
+    unit: 'path',
+    env: 'AURALIS_SOUNDFONT',
+    flag: '--soundfont',
+    doc: `SoundFont 2 file played by the sampled presets (piano, strings); empty: the first of ${SOUNDFONT_CANDIDATES.join(', ')} in ${SOUNDFONT_DIR} (none found: those presets are refused); off: none`,
   },
   {
     key: 'trustProxy',
@@ -585,6 +614,23 @@ export const CONFIG_TABLE: readonly Setting[] = [
     min: 1,
     max: 100_000,
     doc: 'memory growth that sets auralis_leak_suspected',
+  },
+  {
+    key: 'role',
+    kind: 'enum',
+    unit: '',
+    env: 'AURALIS_ROLE',
+    flag: '--role',
+    values: ['all', 'origin', 'edge'],
+    doc: 'all: one process does everything; origin: renders stations and publishes them to Redis; edge: serves listeners from Redis (origin and edge need --redis)',
+  },
+  {
+    key: 'redisUrl',
+    kind: 'string',
+    unit: 'URL',
+    env: 'AURALIS_REDIS_URL',
+    flag: '--redis',
+    doc: 'Redis for the origin and edge roles, redis://[:password@]host:port[/db] (the password never reaches a log); empty: none',
   },
   {
     key: 'faultInjection',
@@ -789,6 +835,8 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = {},
 ): ServerConfig {
   const cfg: Record<string, unknown> = { ...CONFIG_DEFAULTS };
+  /** Settings given by the file, the environment or the caller (not defaults). */
+  const explicit = new Set<string>();
   const fileRow = CONFIG_TABLE.find((s) => s.key === 'configFile')!;
   const filePath =
     overrides.configFile !== undefined
@@ -806,10 +854,13 @@ export function loadConfig(
         );
       }
       cfg[key] = coerce(s, value, filePath);
+      explicit.add(key);
     }
   }
   for (const s of CONFIG_TABLE) {
     if (s.key === 'configFile') continue;
+    if ((env[s.env] !== undefined && env[s.env] !== '') || overrides[s.key] !== undefined)
+      explicit.add(s.key);
     const fromEnv = env[s.env];
     if (fromEnv !== undefined && fromEnv !== '') cfg[s.key] = coerce(s, fromEnv, `env ${s.env}`);
     const o = overrides[s.key];
@@ -832,6 +883,11 @@ export function loadConfig(
       `opusTiers (${c.opusTiers.join(',')} kb/s) must include the default tier opusBitrate (${c.opusBitrate} bit/s = ${c.opusBitrate / 1000} kb/s)`,
     );
   }
+  if (c.soundfont !== '' && c.soundfont !== 'off') {
+    const problem = soundFontProblem(c.soundfont);
+    if (problem !== null)
+      throw new ConfigError('soundfont', `soundfont (--soundfont / AURALIS_SOUNDFONT): ${problem}`);
+  }
   if (c.headersTimeoutMs > c.requestTimeoutMs) {
     throw new ConfigError(
       'headersTimeoutMs',
@@ -843,6 +899,16 @@ export function loadConfig(
       'faultInjection',
       'faultInjection (AURALIS_FAULT_INJECTION) cannot be on with NODE_ENV=production: it is a test switch',
     );
+  }
+  // Origins and edges render (and receive) further ahead unless told otherwise: a standby origin
+  // taking over a station then starts before the edges' rings run dry (docs/deploy.md).
+  if (c.role !== 'all' && !explicit.has('renderAheadMs')) c.renderAheadMs = CLUSTER_RENDER_AHEAD_MS;
+  if (c.role !== 'all' && c.redisUrl === '') {
+    throw new ConfigError('redisUrl', `role ${c.role} needs redisUrl (--redis, AURALIS_REDIS_URL)`);
+  }
+  if (c.redisUrl !== '') {
+    const problem = redisUrlProblem(c.redisUrl);
+    if (problem) throw new ConfigError('redisUrl', `redisUrl (${redactRedisUrl(c.redisUrl)}) ${problem}`);
   }
   if (c.httpBurstMs + c.renderAheadMs + c.leadMs >= c.ringSeconds * 1000) {
     throw new ConfigError('httpBurstMs', `httpBurstMs + renderAheadMs + leadMs must fit in ringSeconds`);
@@ -865,6 +931,51 @@ export function loadConfig(
   }
   checkQueueFitsRing(c);
   return c;
+}
+
+/**
+ * The settings no log line may show: the control token and the Redis URL's password (as written
+ * and decoded). (The cluster logs the URL through redactRedisUrl, without its credentials.)
+ */
+export function configSecrets(c: ServerConfig): string[] {
+  const out = [c.controlToken, c.momentSecret, ...icecastSecrets(c.icecast)];
+  if (c.redisUrl !== '') {
+    try {
+      const u = new URL(c.redisUrl);
+      if (u.password !== '') out.push(u.password, decodeURIComponent(u.password));
+    } catch {
+      // Refused by loadConfig: never reaches a running server.
+    }
+  }
+  return out.filter((x) => x !== '');
+}
+
+/** Why a Redis URL is not usable, or null. */
+function redisUrlProblem(url: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'must be a URL like redis://host:6379';
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') return 'must start with redis:// or rediss://';
+  if (u.hostname === '') return 'must name a host';
+  return null;
+}
+
+/**
+ * A Redis URL fit for a log or an error message: its user name and password (if any) replaced by
+ * `[redacted]`. Something that does not parse as a URL is shown as `[redacted]` whole.
+ */
+export function redactRedisUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return '[redacted]';
+  }
+  const auth = u.username !== '' || u.password !== '' ? '[redacted]@' : '';
+  return `${u.protocol}//${auth}${u.host}${u.pathname === '/' ? '' : u.pathname}`;
 }
 
 /** The settings object of a JSON config file; a ConfigError naming the file for anything else. */
@@ -999,4 +1110,11 @@ export function configHelp(): string {
     const shown = Array.isArray(d) ? d.join(',') : String(d);
     return `  ${s.flag.padEnd(24)} ${s.env.padEnd(30)} ${s.doc}${s.unit ? ` (${s.unit})` : ''}; default ${shown || '(none)'}`;
   }).join('\n');
+}
+
+/** The SoundFont a server uses: the one named, else the first installed one ('' setting), or null ('off', none found). */
+export function resolveSoundFont(c: Pick<ServerConfig, 'soundfont'>): string | null {
+  if (c.soundfont === 'off') return null;
+  if (c.soundfont !== '') return c.soundfont;
+  return findDefaultSoundFont();
 }

@@ -26,6 +26,10 @@ export interface ServerContext {
   /** The key that signs moment tokens (`momentSecret`, or random bytes per start). */
   readonly momentKey: Buffer;
   readonly closing: boolean;
+  /** Why the node cannot serve now because of Redis (origin and edge roles), or null. */
+  redisProblem(): string | null;
+  /** The SoundFont of the sampled layer (presets that need one are refused without it), or null. */
+  readonly soundfont: string | null;
   listenerCount(): number;
   listenerJoined(transport: Transport): void;
   listenerLeft(transport: Transport, listener: Listener): void;

@@ -51,15 +51,25 @@ export class Controller {
     try {
       // The engine applies the patch to what the station plays (changes in flight stack in order)
       // and answers with the result; only then is it stored, so the two never differ.
-      applied = await this.engine.change(st.id, patch);
+      applied = await this.engine.change(st.id, patch, source);
     } catch (err) {
       throw toApiError(err, st.id);
     }
+    const audibleMs = st.engine.startMonoMs + (applied.effectiveAt * 1000) / SAMPLE_RATE;
+    this.observer.changed(source, Math.max(0, (audibleMs - requestedMs) / 1000));
+    return this.announce(st, applied, source);
+  }
+
+  /**
+   * Stores the parameters a station plays from `effectiveAt` on and announces them to its
+   * WebSocket peers as a `params` message: after a change made here, or one made through another
+   * process of a cluster (src/cluster/: the engine's 'params' event).
+   */
+  announce(st: Station, applied: ChangeResult, source: ControlSource): ControlResult {
     const { effectiveAt, params: next } = applied;
     st.params = next;
-    const audibleMs = st.engine.startMonoMs + (effectiveAt * 1000) / SAMPLE_RATE;
-    this.observer.changed(source, Math.max(0, (audibleMs - requestedMs) / 1000));
     this.observer.applied?.(st, source, effectiveAt);
+    const audibleMs = st.engine.startMonoMs + (effectiveAt * 1000) / SAMPLE_RATE;
     const params = publicParams(next);
     const effectiveAtMs = Math.round(audibleMs + st.engine.wallOffsetMs);
     const text = JSON.stringify({ type: 'params', params, effectiveAt, effectiveAtMs, source });

@@ -14,7 +14,7 @@ import { requireControl } from './routes/api.ts';
  * | --- | --- | --- |
  * | `kill-worker` | `station` | the engine worker rendering the station exits half-way through writing its next chunk |
  * | `encoder-throw` | `station`, `chunks` (1–1000, default 1), `persistent` (default false) | the station's Opus encoder throws on that many chunks: once each (the retry with a rebuilt encoder works), or also on the retry (`persistent`: the chunks are dropped) |
- * | `stall-loop` | `ms` (1–10000, default 500) | the main thread blocks that long; the answer comes after it |
+ * | `stall-loop` | `ms` (1–10000, default 500), `at` (`now`, default, or `fan-out`) | the main thread blocks that long: at once (the answer comes after it), or right after the pacer's next fan-out, before Node can flush a socket (what an overloaded fan-out does; the answer comes at once) |
  * | `clock-jump` | `ms` (±1 day) | the main thread's wall clock (`Date.now`) is set that far from the real one (0 undoes it) |
  *
  * Stopping the whole process (SIGSTOP/SIGCONT) and running out of file descriptors need no hook:
@@ -94,6 +94,22 @@ export function registerFaultRoutes(app: FastifyInstance, ctx: ServerContext): v
       }
       case 'stall-loop': {
         const ms = intField(b, 'ms', 1, 10_000, 500);
+        const at = b.at ?? 'now';
+        if (at !== 'now' && at !== 'fan-out') {
+          throw new ApiError(
+            'INVALID_PARAM',
+            `at must be "now" or "fan-out", got ${JSON.stringify(at)}`,
+            'at',
+          );
+        }
+        if (at === 'fan-out') {
+          if (!ctx.pacer.stallAfterFanout) {
+            throw new ApiError('NOT_READY', 'this profile has no ring fan-out to stall after', 'at');
+          }
+          ctx.pacer.stallAfterFanout(ms);
+          req.log.warn({ fault, ms, at }, 'fault injected: the main thread blocks after the next fan-out');
+          return { fault, ms, at, injectedAtMs };
+        }
         req.log.warn({ fault, ms }, 'fault injected: blocking the main thread');
         const t0 = monoNowMs();
         // Blocks the thread like a long synchronous computation, without burning a core.

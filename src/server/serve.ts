@@ -1,8 +1,14 @@
 import { constants } from 'node:os';
-import { ConfigError, configHelp, loadConfig, parseFlags, type ServerConfig } from './config.ts';
+import {
+  ConfigError,
+  configHelp,
+  configSecrets,
+  loadConfig,
+  parseFlags,
+  type ServerConfig,
+} from './config.ts';
 import { LogSink, wantsPretty, announce, guardStdio } from './log.ts';
 import { startServer, type AuralisServer } from './server.ts';
-import { icecastSecrets } from '../relay/targets.ts';
 
 /** Exit codes of `auralis serve` (docs/ARCHITECTURE.md, "Logs and shutdown"). */
 export const EXIT_CLEAN = 0;
@@ -52,7 +58,7 @@ export async function runServe(argv: string[]): Promise<void> {
     maxBytes: config.logQueueBytes,
     pretty: wantsPretty(config.logFormat, process.stdout),
   });
-  const secrets = [config.controlToken, config.momentSecret, ...icecastSecrets(config.icecast)];
+  const secrets = configSecrets(config);
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer(flags, process.env, { logSink: sink });

@@ -129,6 +129,7 @@ export class ServerMetrics {
       for (const t of s.encodeOpusSeconds) this.m.recordEncode('opus', t);
       for (const t of s.encodePcmSeconds) this.m.recordEncode('pcm', t);
       for (const t of s.encodeMp3Seconds) this.m.recordEncode('mp3', t);
+      this.m.recordRingWaits(s.ringWaits, s.ringWaitSeconds);
     }
   }
 
@@ -167,9 +168,16 @@ export class ServerMetrics {
 
   /**
    * One chunk went out to a station's listeners. Lateness is measured when the last listener's
-   * write was queued (the worst of the station), jitter between successive publications.
+   * write was queued (the worst of the station), jitter between successive publications, and the
+   * fan-out's own length when the pacer measured it.
    */
-  chunkPublished(latenessSeconds: number, jitterSeconds: number | null, sends: Int32Array): void {
+  chunkPublished(
+    latenessSeconds: number,
+    jitterSeconds: number | null,
+    sends: Int32Array,
+    fanoutSeconds?: number,
+  ): void {
+    if (fanoutSeconds !== undefined) this.m.recordFanout(fanoutSeconds);
     const nowMs = Date.now();
     for (let i = 0; i < TRANSPORT_NAMES.length; i++) {
       const n = sends[i]!;

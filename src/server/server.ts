@@ -25,9 +25,18 @@ import type { StationStats } from '../engine/messages.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
 import { Pacer, type Broadcaster, type PacerObserver } from './broadcast/pacer.ts';
-import { ConfigError, listenError, loadConfig, tierQueueBytes, type ServerConfig } from './config.ts';
+import {
+  ConfigError,
+  configSecrets,
+  listenError,
+  loadConfig,
+  resolveSoundFont,
+  tierQueueBytes,
+  type ServerConfig,
+} from './config.ts';
+import { PRESETS } from '../music/presets.ts';
+import { SOUNDFONT_DIR } from '../dsp/soundfont-file.ts';
 import { IcecastRelays } from '../relay/icecast.ts';
-import { icecastSecrets } from '../relay/targets.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
 import { ApiError, CLOSE, ERRORS, type ErrorCode } from './errors.ts';
@@ -48,6 +57,9 @@ import { HlsService, registerHlsRoutes } from './hls/hls.ts';
 import { ServerMetrics } from './server-metrics.ts';
 import { LogSink, RequestLinesAtDebug, fastifyLoggerOptions, guardStdio, wantsPretty } from './log.ts';
 import { registerFaultRoutes } from './faults.ts';
+import { EdgeEngine, type ParamsChangeEvent } from '../cluster/edge-engine.ts';
+import { ClusterOrigin } from '../cluster/origin.ts';
+import type { ClusterLog } from '../cluster/redis.ts';
 
 export interface AuralisServer {
   /** `http://host:port` */
@@ -79,6 +91,7 @@ class Context implements ServerContext, PacerObserver {
   readonly momentKey: Buffer;
   readonly notesFeed: NotesFeed;
   closing = false;
+  readonly soundfont: string | null;
   private listeners = 0;
   private readonly lastSendMs = new Map<Station, number>();
 
@@ -99,22 +112,25 @@ class Context implements ServerContext, PacerObserver {
       opusComplexity: config.opusComplexity,
       mp3Bitrate: config.mp3Bitrate,
       ringPoolSize: config.maxStations,
+      soundfont: null,
     };
-    if (config.profile === 'baseline') {
+    this.soundfont = resolveSoundFont(config);
+    engineOptions.soundfont = this.soundfont;
+    if (config.role === 'edge') {
+      this.engine = new EdgeEngine({
+        ...engineOptions,
+        redisUrl: config.redisUrl,
+        log: this.clusterLog,
+        metrics: metrics.m,
+      });
+      this.pacer = this.newPacer(config);
+    } else if (config.profile === 'baseline') {
       const inline = new InlineEngine(engineOptions);
       this.engine = inline;
       this.pacer = new BaselinePacer({ engine: inline, leadMs: config.leadMs, observer: this });
     } else {
       this.engine = new EngineHost(engineOptions);
-      this.pacer = new Pacer({
-        leadMs: config.leadMs,
-        listenerQueueBytes: config.listenerQueueBytes,
-        tierQueueBytes: tierQueueBytes(config),
-        stallTimeoutMs: config.stallTimeoutMs,
-        maxListenerLagMs: config.maxListenerLagMs,
-        queueSampleMs: config.queueSampleMs,
-        observer: this,
-      });
+      this.pacer = this.newPacer(config);
     }
     this.notesFeed = new NotesFeed(this.engine);
     this.registry = new StationRegistry(this.engine, this.pacer, config);
@@ -149,9 +165,58 @@ class Context implements ServerContext, PacerObserver {
       // Engine workers report their isolate's heap; the inline (baseline) engine has no worker.
       if (heapUsedBytes !== undefined) this.metrics.workerHeap(worker, heapUsedBytes);
     });
+    // A change made through another node of the cluster (src/cluster/edge-engine.ts).
+    this.engine.on('params', (e: ParamsChangeEvent) => {
+      const st = this.registry.get(e.id);
+      if (st) this.controller.announce(st, e, e.source as ControlSource);
+    });
+    // Shared stations defined or removed through another edge (src/cluster/edge-engine.ts).
+    this.engine.on('station-added', (id: string) => void this.mirror(id));
+    this.engine.on('station-removed', (id: string) => this.registry.remove(id));
     this.engine.on('restart', () => this.metrics.workerRestarted());
     this.engine.on('dropped', (e: DroppedEvent) => this.metrics.engineDropped(e.reason, e.count));
     this.engine.on('encoder-error', () => this.metrics.encoderError());
+  }
+
+  private newPacer(config: ServerConfig): Pacer {
+    return new Pacer({
+      leadMs: config.leadMs,
+      listenerQueueBytes: config.listenerQueueBytes,
+      tierQueueBytes: tierQueueBytes(config),
+      stallTimeoutMs: config.stallTimeoutMs,
+      maxListenerLagMs: config.maxListenerLagMs,
+      queueSampleMs: config.queueSampleMs,
+      observer: this,
+    });
+  }
+
+  /** The server's logger once it exists (cluster lines before it are not written). */
+  log: FastifyBaseLogger | null = null;
+  /** The origin role's link to Redis (null for the other roles). */
+  origin: ClusterOrigin | null = null;
+  readonly clusterLog: ClusterLog = {
+    info: (obj, msg) => this.log?.info(obj, msg),
+    warn: (obj, msg) => this.log?.warn(obj, msg),
+  };
+
+  /** An edge takes a shared station of the cluster into its registry (any edge serves any station). */
+  async mirror(id: string): Promise<void> {
+    if (this.closing || this.registry.get(id)) return;
+    try {
+      await this.registry.create({ id });
+    } catch (err) {
+      if (!this.registry.get(id))
+        this.log?.warn(
+          { station: id, err: (err as Error).message },
+          `station ${id} of the cluster not served here`,
+        );
+    }
+  }
+
+  /** Why the node cannot serve now because of Redis (origin and edge roles), or null. */
+  redisProblem(): string | null {
+    const up = this.engine instanceof EdgeEngine ? this.engine.up : this.origin ? this.origin.up : true;
+    return up ? null : 'redis is unreachable (reconnecting)';
   }
 
   /** The info-level event lines (set once the logger exists; null without one). */
@@ -200,12 +265,18 @@ class Context implements ServerContext, PacerObserver {
   }
 
   // PacerObserver
-  chunkPublished(st: Station, _seq: number, latenessSeconds: number, sends: Int32Array): void {
+  chunkPublished(
+    st: Station,
+    _seq: number,
+    latenessSeconds: number,
+    sends: Int32Array,
+    fanoutSeconds?: number,
+  ): void {
     const now = monoNowMs();
     const last = this.lastSendMs.get(st);
     this.lastSendMs.set(st, now);
     const jitterSeconds = last === undefined ? null : Math.abs(now - last - st.chunkMs) / 1000;
-    this.metrics.chunkPublished(latenessSeconds, jitterSeconds, sends);
+    this.metrics.chunkPublished(latenessSeconds, jitterSeconds, sends, fanoutSeconds);
   }
   listenerSkipped(transport: Transport): void {
     this.metrics.skipped(transport);
@@ -341,11 +412,7 @@ export async function startServer(
     logger:
       config.logLevel === 'silent' || !logDestination
         ? false
-        : fastifyLoggerOptions(config.logLevel, logDestination, [
-            config.controlToken,
-            config.momentSecret,
-            ...icecastSecrets(config.icecast),
-          ]),
+        : fastifyLoggerOptions(config.logLevel, logDestination, configSecrets(config)),
     frameworkErrors: (err, req, reply) => replyWithError(config, err, req, reply),
     bodyLimit: config.maxBodyBytes,
     forceCloseConnections: true,
@@ -463,6 +530,19 @@ export async function startServer(
   }
 
   ctx.info = (message) => app.log.info(message);
+  ctx.log = app.log;
+  const sampled = PRESETS.filter((p) => p.sampled).map((p) => p.name);
+  if (ctx.soundfont !== null)
+    app.log.info(
+      { soundfont: ctx.soundfont },
+      `sampled presets (${sampled.join(', ')}) play the SoundFont ${ctx.soundfont}`,
+    );
+  else
+    app.log.info(
+      config.soundfont === 'off'
+        ? `no SoundFont (soundfont off): the sampled presets (${sampled.join(', ')}) are refused`
+        : `no SoundFont found in ${SOUNDFONT_DIR}: the sampled presets (${sampled.join(', ')}) are refused (start with --soundfont PATH)`,
+    );
   if (config.logLevel !== 'silent') ctx.oplog = new OperatorLog(app.log, config.logSummaryMs);
   ctx.nowFeed.onDropped = (st, reason) =>
     app.log.info(
@@ -485,6 +565,16 @@ export async function startServer(
       { station: e.id, seq: e.seq, dropped: e.dropped },
       e.dropped ? `chunk dropped: ${e.message}` : e.message,
     );
+  });
+  ctx.engine.on('stats', (stats: StationStats[]) => {
+    for (const s of stats) {
+      if (s.ringWaits <= 0) continue;
+      // (A personal session's id is scrubbed by the log layer, src/server/log.ts.)
+      app.log.warn(
+        { station: s.id, waits: s.ringWaits, waitedSeconds: Math.round(s.ringWaitSeconds * 1000) / 1000 },
+        'engine waited for ring slots a socket could still send (the event loop was blocked for about a ring length); nothing was overwritten',
+      );
+    }
   });
   ctx.engine.on('dropped', (e: DroppedEvent) => {
     if (e.reason === 'encode') return; // logged as an encoder error
@@ -518,6 +608,7 @@ export async function startServer(
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([app.close(), new Promise((r) => (timer = setTimeout(r, 1500)))]);
       clearTimeout(timer);
+      await ctx.origin?.close();
       await ctx.engine.close();
       if (ownSink) logSink?.close();
     })();
@@ -526,8 +617,20 @@ export async function startServer(
 
   try {
     await ctx.engine.start();
-    await ctx.registry.create({ id: DEFAULT_STATION_ID });
-    if (config.stateFile !== '')
+    if (config.role === 'origin' && ctx.engine instanceof EngineHost) {
+      // An origin serves no listeners of its own: it renders the stations whose lease it holds.
+      ctx.origin = new ClusterOrigin({
+        redisUrl: config.redisUrl,
+        ringSlots: Math.ceil((config.ringSeconds * 1000) / config.chunkMs),
+        engine: ctx.engine,
+        log: ctx.clusterLog,
+        metrics: metrics.m,
+      });
+      await ctx.origin.start();
+    } else await ctx.registry.create({ id: DEFAULT_STATION_ID });
+    if (ctx.engine instanceof EdgeEngine)
+      for (const id of await ctx.engine.sharedStationIds()) await ctx.mirror(id);
+    if (config.stateFile !== '' && config.role !== 'origin')
       await restoreStations(ctx, new StationStore(config.stateFile, app.log), app.log);
     ctx.pacer.start();
     metrics.start(ctx);

@@ -129,7 +129,14 @@ export class StationRegistry {
         this.engine.removeStation(id, { inUse: false });
         throw new ApiError('STATION_EXISTS', `station ${id} exists`, 'id');
       }
-      const st = new Station({ id, personal, seed, params, engine: engineStation });
+      // The engine's seed and parameters: in a cluster, those the station was first defined with.
+      const st = new Station({
+        id,
+        personal,
+        seed: engineStation.seed,
+        params: engineStation.params,
+        engine: engineStation,
+      });
       // A session at a moment starts on the moment's chunk (its clock was set back that far).
       if (m) st.nextSeq = m.position / engineStation.chunkFrames;
       st.live = engineStation.wish.live !== false;

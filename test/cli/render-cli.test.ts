@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -129,6 +138,11 @@ test('bad arguments exit with code 2, name the argument and its range, and leave
       [['--seconds', '1', '--out', out, '--seed', '1.5'], /--seed.*integer/],
       [['--seconds', '1', '--out', out, '--preset', 'disco'], /--preset.*focus, meditation, sleep, bright/],
       [['--seconds', '1', '--out', out, '--key', 'H'], /--key.*C, C#\/Db … B/],
+      [
+        ['--seconds', '1', '--out', out, '--preset', 'piano', '--soundfont', join(bad, 'none.sf2')],
+        /--soundfont: .*none\.sf2 cannot be read \(ENOENT\)/,
+      ],
+      [['--seconds', '1', '--out', out, '--soundfont', aDir], /--soundfont: .* is not a file/],
       [['--seconds', '1', '--out', out, '--mode', 'locrian'], /--mode.*ionian, dorian/],
       [['--seconds', '1'], /--out is required/],
       [['--out', out], /--seconds is required/],
@@ -245,3 +259,25 @@ test('--out x.mp3 writes MP3 (48 kHz stereo, the asked length, audible), the sam
   const kbps = (bytes.length * 8) / dec.seconds / 1000;
   assert.ok(kbps > 120 && kbps < 136, `${kbps.toFixed(1)} kb/s`);
 });
+
+test(
+  'render --preset piano plays the SoundFont: same arguments, same bytes; the piano sounds',
+  {
+    skip: existsSync('/usr/share/sounds/sf2/TimGM6mb.sf2')
+      ? false
+      : 'no SoundFont (apt-get install timgm6mb-soundfont)',
+  },
+  async () => {
+    const sf = ['--preset', 'piano', '--soundfont', '/usr/share/sounds/sf2/TimGM6mb.sf2'];
+    const [a, b] = await inBatches([() => render('pa', sf), () => render('pb', sf)], 2);
+    assert.equal(a!.code, 0, a!.stderr);
+    assert.equal(b!.code, 0, b!.stderr);
+    assert.match(a!.stdout, /preset=piano/);
+    const wa = readFileSync(join(dir, 'pa.wav'));
+    assert.ok(wa.equals(readFileSync(join(dir, 'pb.wav'))), 'two renders differ');
+    const { l } = decodePcm16(parseWav(wa).data);
+    let energy = 0;
+    for (const x of l) energy += x * x;
+    assert.ok(energy > 1e-3, `silent piano: ${energy}`);
+  },
+);

@@ -52,6 +52,43 @@ test('decodes back within half a step, and interleaveInt16 agrees with the byte 
   assert.deepEqual(ints, le); // this machine is little-endian, as every supported platform
 });
 
+test('the aligned 32-bit path and the byte path give floatToInt16 for every sample', () => {
+  // Edge values (clamps, NaN, ±0, exact halves on both sides) and a sweep across the range.
+  const edges = [0, -0, 1, -1, 1.5, -1.5, Infinity, -Infinity, NaN, 0.5 / 32767, -0.5 / 32767, 2.5 / 32767];
+  const frames = edges.length + 4000;
+  const l = new Float32Array(frames);
+  const r = new Float32Array(frames);
+  l.set(edges);
+  r.set(edges.map((x) => -x));
+  for (let i = edges.length; i < frames; i++) {
+    l[i] = ((i - 2000) / 2000) * 1.1;
+    r[i] = (i % 97) / 32767 / 2 - 0.0007;
+  }
+  const want = new Int16Array(frames * 2);
+  for (let i = 0; i < frames; i++) {
+    want[2 * i] = floatToInt16(l[i]!);
+    want[2 * i + 1] = floatToInt16(r[i]!);
+  }
+  for (const offset of [0, 4, 1, 2]) {
+    // Also a view that starts inside its buffer: alignment is that of the absolute address.
+    const backing = new Uint8Array(8 + frames * 4 + 8);
+    const out = backing.subarray(4);
+    assert.equal(encodePcm16(l, r, frames, out, offset), frames * 4);
+    const v = new DataView(out.buffer, out.byteOffset + offset);
+    const got = new Int16Array(frames * 2);
+    for (let i = 0; i < frames * 2; i++) got[i] = v.getInt16(2 * i, true);
+    assert.deepEqual(got, want, `offset ${offset}`);
+    assert.ok(
+      backing.subarray(0, 4 + offset).every((b) => b === 0),
+      'nothing written before',
+    );
+    assert.ok(
+      backing.subarray(4 + offset + frames * 4).every((b) => b === 0),
+      'nothing written after',
+    );
+  }
+});
+
 test('refuses a frame count that does not fit the output', () => {
   const l = new Float32Array(10);
   assert.throws(() => encodePcm16(l, l, 10, new Uint8Array(39), 0), RangeError);

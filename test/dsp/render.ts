@@ -1,3 +1,4 @@
+import { findDefaultSoundFont, loadSoundFont, type SoundFontBank } from '../../src/dsp/soundfont.ts';
 import { Synth } from '../../src/dsp/synth.ts';
 import { StationRenderer } from '../../src/engine/station-renderer.ts';
 import { DEFAULT_PARAMS } from '../../src/music/params.ts';
@@ -19,9 +20,15 @@ export function renderStation(opts: {
   seed?: number;
   chunkFrames?: number;
   visit: (left: Float32Array, right: Float32Array, startFrame: number) => void;
+  /** The sampled layer's SoundFont (presets with a sampled voicing need one to sound as meant). */
+  soundfont?: SoundFontBank | null;
 }): StationRenderer {
   const chunk = opts.chunkFrames ?? 4800;
-  const r = new StationRenderer({ seed: opts.seed ?? 11, params: presetParams(opts.preset) });
+  const r = new StationRenderer({
+    seed: opts.seed ?? 11,
+    params: presetParams(opts.preset),
+    soundfont: opts.soundfont ?? null,
+  });
   const L = new Float32Array(chunk);
   const R = new Float32Array(chunk);
   const total = Math.round(opts.seconds * SR);
@@ -74,3 +81,13 @@ export function renderScore(opts: {
 
 /** A timbre with the effects off, so a click in a voice has nothing to hide behind. */
 export const DRY_TIMBRE: Timbre = { ...DEFAULT_TIMBRE, reverbMix: 0, delayMix: 0 };
+
+/**
+ * The installed SoundFont (Debian's timgm6mb-soundfont, which CI installs: scripts/test-tools.mjs),
+ * parsed once, or null when none is installed (the sampled tests then skip, saying why).
+ */
+export function testSoundFont(): SoundFontBank | null {
+  const path = findDefaultSoundFont();
+  return path === null ? null : loadSoundFont(path);
+}
+export const NO_SOUNDFONT = 'no SoundFont in /usr/share/sounds/sf2 (apt-get install timgm6mb-soundfont)';

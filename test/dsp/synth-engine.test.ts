@@ -6,6 +6,9 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { countSubnormal, detectClicks, peakAbs, rms } from '../../src/dsp/analysis/index.ts';
 import { DSP_DEFAULTS } from '../../src/dsp/config.ts';
 import { Synth } from '../../src/dsp/synth.ts';
+import { decodePcm16, encodePcm16 } from '../../src/codec/pcm16.ts';
+import { StationRenderer } from '../../src/engine/station-renderer.ts';
+import { applyPatch, DEFAULT_PARAMS } from '../../src/music/params.ts';
 import { DEFAULT_TIMBRE } from '../../src/music/presets.ts';
 import type { NoteEvent } from '../../src/music/types.ts';
 import { DRY_TIMBRE, renderScore, renderStation, SR } from './render.ts';
@@ -70,6 +73,36 @@ test('a station rendered through StationRenderer is deterministic and chunk-size
   assert.ok(rms(a) > 1e-3);
   assert.equal(equalSamples(a, collect(4800)), -1);
   assert.equal(equalSamples(a, collect(128)), -1);
+});
+
+test('renderPcm16 gives the bytes of render followed by encodePcm16, in any chunking', () => {
+  // A preset change mid-way (timbre and tempo glides) and odd chunk sizes, down to one frame.
+  const seconds = 12;
+  const params = applyPatch(DEFAULT_PARAMS, { preset: 'bright' });
+  const next = applyPatch(DEFAULT_PARAMS, { preset: 'sleep' });
+  const viaFloats = new Uint8Array(seconds * SR * 4);
+  const viaWords = new Uint32Array(seconds * SR);
+  const a = new StationRenderer({ seed: 9, params });
+  const b = new StationRenderer({ seed: 9, params });
+  const L = new Float32Array(4800);
+  const R = new Float32Array(4800);
+  const sizes = [4800, 997, 128, 1, 3001];
+  for (let pos = 0, k = 0; pos < seconds * SR; k++) {
+    const n = Math.min(sizes[k % sizes.length]!, seconds * SR - pos);
+    if (pos >= 5 * SR && pos - n < 5 * SR) {
+      a.change(next);
+      b.change(next);
+    }
+    a.render(L, R, n);
+    encodePcm16(L, R, n, viaFloats, pos * 4);
+    b.renderPcm16(viaWords, pos, n);
+    pos += n;
+  }
+  const words = new Uint8Array(viaWords.buffer);
+  assert.ok(rms(decodePcm16(viaFloats).l) > 1e-3, 'silent render: nothing compared');
+  let firstDiff = -1;
+  for (let i = 0; i < words.length && firstDiff < 0; i++) if (words[i] !== viaFloats[i]) firstDiff = i;
+  assert.equal(firstDiff, -1, `first different byte at ${firstDiff}`);
 });
 
 test('note starts are sample-accurate: moving a note by k frames moves its onset by k frames', () => {

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OpusChunkEncoder } from '../../src/codec/opus-encoder.ts';
-import { ChunkRing, maxOpusPacketBytesFor, ringLayout, SINGLE_TIER } from '../../src/engine/ring.ts';
+import {
+  ChunkRing,
+  HOLD_NONE,
+  maxOpusPacketBytesFor,
+  ringLayout,
+  SINGLE_TIER,
+} from '../../src/engine/ring.ts';
 
 const TIERS = { kbps: [24, 48, 96, 160], defaultKbps: 96 };
 
@@ -72,5 +78,60 @@ describe('chunk ring layout with Opus tiers', () => {
     );
     assert.ok(tiers.totalBytes > single.totalBytes);
     assert.ok(tiers.totalBytes < 2 * single.totalBytes, 'four tiers cost less than twice one');
+  });
+});
+
+describe('ring slots held by the main thread (HOLD)', () => {
+  /** Publishes `seq` with the lengths of an empty chunk (the bytes do not matter here). */
+  function publish(ring: ChunkRing, seq: number): void {
+    ring.publish(seq, ring.opusRegion(seq), 0, ring.pcmRegion(seq), 0, 0);
+  }
+
+  it('a fresh or reset ring holds nothing: every chunk may be written', () => {
+    const ring = ChunkRing.create(4, 4800);
+    assert.equal(ring.held(), HOLD_NONE);
+    for (let seq = 0; seq < 12; seq++) {
+      assert.ok(ring.mayWrite(seq), `chunk ${seq}`);
+      publish(ring, seq);
+    }
+    ring.pin(10);
+    ring.reset();
+    assert.equal(ring.held(), HOLD_NONE);
+  });
+
+  it('a pinned chunk keeps its slot until released; the writer stops one ring later', () => {
+    const ring = ChunkRing.create(4, 4800);
+    for (let seq = 0; seq < 3; seq++) publish(ring, seq);
+    assert.ok(ring.pin(1));
+    assert.equal(ring.held(), 1);
+    // Chunks 3 and 4 go into the slots of chunks −1 and 0; chunk 5 would overwrite chunk 1.
+    assert.ok(ring.mayWrite(3));
+    publish(ring, 3);
+    assert.ok(ring.mayWrite(4));
+    publish(ring, 4);
+    assert.equal(ring.mayWrite(5), false);
+    assert.ok(ring.has(1), 'the held chunk is still there');
+    // A later pin never raises the hold; releasing does.
+    assert.ok(ring.pin(3));
+    assert.equal(ring.held(), 1);
+    ring.release(3);
+    assert.ok(ring.mayWrite(5) && ring.mayWrite(6) && !ring.mayWrite(7));
+    ring.release(HOLD_NONE);
+    assert.ok(ring.mayWrite(7) && ring.mayWrite(1000));
+  });
+
+  it('pin refuses a chunk not published, overwritten, or in the slot the writer may be filling', () => {
+    const ring = ChunkRing.create(4, 4800);
+    assert.equal(ring.pin(0), false, 'not published');
+    for (let seq = 0; seq < 6; seq++) publish(ring, seq);
+    ring.release(HOLD_NONE);
+    // Published 0…5: slots hold 2…5. The writer's next chunk, 6, goes into chunk 2's slot.
+    assert.equal(ring.pin(1), false, 'overwritten');
+    assert.equal(ring.pin(2), false, 'the writer may be rewriting it now');
+    assert.equal(ring.held(), HOLD_NONE, 'a refused chunk is not held');
+    assert.equal(ring.pin(3), true);
+    assert.equal(ring.mayWrite(6), true, "chunk 2's slot is free");
+    assert.equal(ring.mayWrite(7), false, "chunk 3's slot is held");
+    assert.equal(ring.pin(6), false, 'not published yet');
   });
 });

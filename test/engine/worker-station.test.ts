@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readFrameHeader, tierOfFlags } from '../../src/codec/frame-header.ts';
 import { splitOpusPackets } from '../../src/codec/opus-wire.ts';
-import { ChunkRing, WS_PREFIX_BYTES, type RingTierOptions } from '../../src/engine/ring.ts';
+import { ChunkRing, HOLD_NONE, WS_PREFIX_BYTES, type RingTierOptions } from '../../src/engine/ring.ts';
 import { OpusEncoderPool } from '../../src/engine/encoder-pool.ts';
 import { ChunkEncodeError, TIER_WARMUP_CHUNKS, WorkerStation } from '../../src/engine/worker-station.ts';
 import { DEFAULT_PARAMS } from '../../src/music/params.ts';
@@ -299,5 +299,35 @@ describe('engine worker station tier encoders', () => {
       pool.give(st.takeEncoder());
       assert.equal(pool.size, 2, 'removing the station gives back every encoder');
     }
+  });
+});
+
+describe('a station whose next slot is held by the main thread', () => {
+  it('renders nothing into it, counts one wait and its length, and goes on once released', () => {
+    const { st, ring } = station();
+    for (let i = 0; i < 5; i++) st.renderNext();
+    assert.ok(ring.pin(2));
+    // 40 slots: chunks 5…41 go into free slots; chunk 42 would overwrite the held chunk 2.
+    let rendered = 0;
+    while (st.canWriteNext(1_000_000)) {
+      st.renderNext();
+      rendered++;
+      assert.ok(rendered < 100, 'the writer never stopped');
+    }
+    assert.equal(st.nextSequence, 42);
+    assert.equal(ring.published(), 42);
+    assert.ok(ring.has(2), 'the held chunk is intact');
+    assert.equal(st.waitingForRing, true);
+    // Looking again while still held is the same wait, not a new one.
+    assert.equal(st.canWriteNext(1_000_100), false);
+    ring.release(HOLD_NONE);
+    assert.equal(st.canWriteNext(1_000_250), true);
+    assert.equal(st.waitingForRing, false);
+    const stats = st.takeStats(1_000_300, LEAD_MS);
+    assert.equal(stats.ringWaits, 1);
+    assert.equal(stats.ringWaitSeconds, 0.25);
+    const again = st.takeStats(1_001_300, LEAD_MS);
+    assert.equal(again.ringWaits, 0, 'counted once');
+    assert.equal(again.ringWaitSeconds, 0);
   });
 });

@@ -23,6 +23,7 @@ test('test-tools names every missing program, what needs it and how to get it, a
       ['ffmpeg', 'ffmpeg'],
       ['ffprobe', 'ffmpeg'],
       ['promtool', 'prometheus'],
+      ['redis-server', 'redis-server'],
     ]) {
       assert.match(r.stderr, new RegExp(`- ${tool}: for .*Install: apt-get install ${pkg}`), tool);
     }

@@ -6,10 +6,13 @@ import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import {
+  CLUSTER_RENDER_AHEAD_MS,
   CONFIG_DEFAULTS,
   CONFIG_TABLE,
   configHelp,
   ConfigError,
+  configSecrets,
+  redactRedisUrl,
   loadConfig,
   parseFlags,
   ringDrainBudgetMs,
@@ -54,15 +57,21 @@ describe('configuration', () => {
     for (const s of CONFIG_TABLE) {
       const [raw, expected] = sampleValue(s);
       assert.notDeepEqual(expected, CONFIG_DEFAULTS[s.key], `${s.key}: the sample differs from the default`);
-      const fromFlag = loadConfig(parseFlags([s.flag, raw]))[s.key];
-      const fromFlagEq = loadConfig(parseFlags([`${s.flag}=${raw}`]))[s.key];
-      const fromEnv = loadConfig({}, { [s.env]: raw })[s.key];
+      // A role other than `all` needs a Redis URL.
+      const needs = s.key === 'role' ? ['--redis', 'redis://127.0.0.1:6380'] : [];
+      const fromFlag = loadConfig(parseFlags([s.flag, raw, ...needs]))[s.key];
+      const fromFlagEq = loadConfig(parseFlags([`${s.flag}=${raw}`, ...needs]))[s.key];
+      const fromEnv = loadConfig(parseFlags(needs), { [s.env]: raw })[s.key];
       assert.deepEqual(fromFlag, expected, `${s.flag} ${raw}`);
       assert.deepEqual(fromFlagEq, expected, `${s.flag}=${raw}`);
       assert.deepEqual(fromEnv, expected, `${s.env}=${raw}`);
       // Round trip: the parsed value, written back as text, parses to itself.
       const back = Array.isArray(expected) ? expected.join(',') : String(expected);
-      assert.deepEqual(loadConfig(parseFlags([s.flag, back]))[s.key], expected, `${s.key} round trip`);
+      assert.deepEqual(
+        loadConfig(parseFlags([s.flag, back, ...needs]))[s.key],
+        expected,
+        `${s.key} round trip`,
+      );
       // --help documents the flag and the variable on one line.
       assert.ok(
         help.split('\n').some((line) => line.includes(s.flag) && line.includes(s.env)),
@@ -82,6 +91,64 @@ describe('configuration', () => {
         );
       }
     }
+  });
+
+  it('renders 1.5 s ahead for --role origin|edge unless renderAheadMs is given (flag, env or file)', () => {
+    const redis = ['--redis', 'redis://127.0.0.1:6380'];
+    assert.equal(loadConfig().renderAheadMs, 400, 'the single process keeps its default');
+    for (const role of ['origin', 'edge']) {
+      assert.equal(loadConfig(parseFlags(['--role', role, ...redis])).renderAheadMs, CLUSTER_RENDER_AHEAD_MS);
+      assert.equal(
+        loadConfig(parseFlags(['--role', role, ...redis, '--render-ahead-ms', '400'])).renderAheadMs,
+        400,
+      );
+      assert.equal(
+        loadConfig(parseFlags(['--role', role, ...redis]), { AURALIS_RENDER_AHEAD_MS: '600' }).renderAheadMs,
+        600,
+      );
+      const dir = mkdtempSync(join(tmpdir(), 'auralis-cfg-'));
+      const file = join(dir, 'auralis.json');
+      writeFileSync(file, JSON.stringify({ renderAheadMs: 400 }));
+      assert.equal(loadConfig(parseFlags(['--config', file, '--role', role, ...redis])).renderAheadMs, 400);
+    }
+  });
+
+  it('refuses --role origin|edge without --redis, and a bad Redis URL without showing its password', () => {
+    for (const role of ['origin', 'edge']) {
+      assert.throws(
+        () => loadConfig(parseFlags(['--role', role])),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.setting === 'redisUrl' &&
+          /role .* needs redisUrl \(--redis/.test(e.message),
+      );
+    }
+    assert.equal(loadConfig(parseFlags(['--role', 'edge', '--redis', 'redis://h:6379'])).role, 'edge');
+    assert.equal(loadConfig().role, 'all', "the default is today's single process");
+    for (const bad of [
+      'http://:hunter2secret@h:6379',
+      'redis://:hunter2secret@',
+      'not a url hunter2secret',
+    ]) {
+      assert.throws(
+        () => loadConfig({}, { AURALIS_REDIS_URL: bad }),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.setting === 'redisUrl' &&
+          e.message.includes('redisUrl') &&
+          !e.message.includes('hunter2'),
+        bad,
+      );
+    }
+    assert.equal(
+      redactRedisUrl('redis://user:p%40ss@cache.example:6380/2'),
+      'redis://[redacted]@cache.example:6380/2',
+    );
+    assert.equal(redactRedisUrl('redis://cache.example:6380'), 'redis://cache.example:6380');
+    const c = loadConfig(
+      parseFlags(['--role', 'edge', '--redis', 'redis://:p%40ss@h:6379', '--control-token', 'tok']),
+    );
+    assert.deepEqual(configSecrets(c).sort(), ['p%40ss', 'p@ss', 'tok'].sort());
   });
 
   it('takes environment variables and flags, flags last', () => {
@@ -296,6 +363,9 @@ describe('configuration', () => {
 /** An empty settings file for the row of `--config` itself. */
 const SAMPLE_CONFIG_FILE = join(mkdtempSync(join(tmpdir(), 'auralis-config-')), 'empty.json');
 writeFileSync(SAMPLE_CONFIG_FILE, '{}');
+/** A file with a SoundFont 2 header for the row of `--soundfont` (checked at start-up, parsed by the engine). */
+const SAMPLE_SOUNDFONT = join(mkdtempSync(join(tmpdir(), 'auralis-config-')), 'tiny.sf2');
+writeFileSync(SAMPLE_SOUNDFONT, Buffer.concat([Buffer.from('RIFF'), Buffer.alloc(4), Buffer.from('sfbk')]));
 
 function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
   const d = CONFIG_DEFAULTS[s.key];
@@ -303,6 +373,9 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
     case 'string':
       if (s.key === 'configFile') return [SAMPLE_CONFIG_FILE, SAMPLE_CONFIG_FILE];
       if (s.key === 'momentSecret') return ['a-moment-secret-of-16+', 'a-moment-secret-of-16+'];
+      if (s.key === 'redisUrl') return ['redis://127.0.0.1:6380', 'redis://127.0.0.1:6380'];
+      // Must name a SoundFont 2 file: the smallest valid header is enough for the setting.
+      if (s.key === 'soundfont') return [SAMPLE_SOUNDFONT, SAMPLE_SOUNDFONT];
       return [`${String(d)}-x`, `${String(d)}-x`];
     case 'list':
       if (s.key === 'trustProxy') return ['10.0.0.1, fd00::/8', ['10.0.0.1', 'fd00::/8']];

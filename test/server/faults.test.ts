@@ -140,6 +140,7 @@ describe('the fault injection switch', () => {
         [{ fault: 'encoder-throw', chunks: 0 }, 400, 'INVALID_PARAM', 'chunks'],
         [{ fault: 'encoder-throw', persistent: 'yes' }, 400, 'INVALID_PARAM', 'persistent'],
         [{ fault: 'stall-loop', ms: 60_000 }, 400, 'INVALID_PARAM', 'ms'],
+        [{ fault: 'stall-loop', at: 'later' }, 400, 'INVALID_PARAM', 'at'],
         [{ fault: 'clock-jump' }, 400, 'INVALID_PARAM', 'ms'],
         [{ fault: 'kill-worker', station: 'nope' }, 404, 'UNKNOWN_STATION', 'station'],
         [[1, 2], 400, 'BAD_REQUEST', 'body'],

@@ -11,52 +11,12 @@ import { startServer, type AuralisServer } from '../../src/server/server.ts';
 import { connect, sleep } from './helpers.ts';
 import { openSse } from './sse-client.ts';
 import { freePort } from './bundle.ts';
+import { extra, settle, snapshot, type Snapshot } from './resources.ts';
 
 /** A full GC of this thread, whether or not the test runs with --expose-gc. */
 function fullGc(): void {
   setFlagsFromString('--expose-gc');
   (runInNewContext('gc') as () => void)();
-}
-
-function counts(items: string[]): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const i of items) m.set(i, (m.get(i) ?? 0) + 1);
-  return m;
-}
-
-/** What `after` holds beyond `before` (type → extra count). */
-function extra(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, n] of after) if (n > (before.get(k) ?? 0)) out[k] = n - (before.get(k) ?? 0);
-  return out;
-}
-
-interface Snapshot {
-  /** process.getActiveResourcesInfo(): referenced handles and requests. */
-  resources: Map<string, number>;
-  /** Active libuv handles of any kind, referenced or not (unref-ed timers included). */
-  uvHandles: Map<string, number>;
-  /** Worker threads of this process. */
-  workers: number;
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 3; i++) {
-    await sleep(50);
-    await new Promise((r) => setImmediate(r));
-  }
-}
-
-function snapshot(): Snapshot {
-  const report = process.report.getReport() as unknown as {
-    libuv: { type: string; is_active: boolean }[];
-    workers: unknown[];
-  };
-  return {
-    resources: counts(process.getActiveResourcesInfo()),
-    uvHandles: counts(report.libuv.filter((h) => h.is_active).map((h) => h.type)),
-    workers: report.workers.length,
-  };
 }
 
 /** Timers (setTimeout/setInterval, ref-ed or not) created while tracking and not yet fired or cleared. */

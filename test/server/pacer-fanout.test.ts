@@ -38,16 +38,20 @@ function station(ring: ChunkRing, startMonoMs: number): Station {
   return new Station({ id: 'x', personal: false, seed: 1, params: { ...DEFAULT_PARAMS }, engine });
 }
 
-/** A listener whose every write busy-waits `writeMs` (a slow send syscall) and records when it began. */
-function slowListener(writeMs: number, starts: number[]): Listener {
+/**
+ * A listener whose k-th write (chunk k) busy-waits `writeMs(k)` (a slow send syscall) and records
+ * when it began.
+ */
+function slowListener(writeMs: (chunk: number) => number, starts: number[]): Listener {
   const socket = {
     destroyed: false,
     writable: true,
     writableLength: 0,
     write(_b: Buffer, cb?: () => void) {
       const t = monoNowMs();
+      const ms = writeMs(starts.length);
       starts.push(t);
-      while (monoNowMs() - t < writeMs);
+      while (monoNowMs() - t < ms);
       cb?.();
       return true;
     },
@@ -74,8 +78,8 @@ function slowListener(writeMs: number, starts: number[]): Listener {
  */
 async function run(
   n: number,
-  writeMs: number,
-): Promise<{ first: number[]; last: number[]; aheadMs: number }> {
+  writeMs: number | ((chunk: number) => number),
+): Promise<{ first: number[]; last: number[]; aheadMs: number; fanoutMs: number[] }> {
   const ring = publishedRing();
   // Chunk 0 is due 100 ms from now.
   const st = station(ring, monoNowMs() + LEAD_MS + 100);
@@ -83,13 +87,15 @@ async function run(
   for (let i = 0; i < n; i++) {
     const starts: number[] = [];
     perListener.push(starts);
-    st.listeners.add(slowListener(writeMs, starts));
+    st.listeners.add(slowListener(typeof writeMs === 'number' ? () => writeMs : writeMs, starts));
   }
   let published = 0;
+  const fanoutMs: number[] = [];
   let done: () => void;
   const finished = new Promise<void>((r) => (done = r));
   const observer = {
-    chunkPublished: () => {
+    chunkPublished: (_st: Station, _seq: number, _late: number, _sends: Int32Array, fanoutS?: number) => {
+      fanoutMs.push(fanoutS! * 1000);
       if (++published === CHUNKS) done();
     },
     now: () => {},
@@ -114,7 +120,7 @@ async function run(
   }
   // Every listener got every chunk, in the same place of the walk.
   for (const starts of perListener) assert.equal(starts.length, CHUNKS);
-  return { first, last, aheadMs };
+  return { first, last, aheadMs, fanoutMs };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -122,8 +128,11 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 describe('pacer fan-out compensation', { timeout: 60_000 }, () => {
   it('starts a slow fan-out early by its measured length, so the last listener is not that late', async () => {
     // 40 listeners × 0.75 ms: a 30 ms fan-out, as 5,000 loopback sockets take.
-    const { first, last, aheadMs } = await run(40, 0.75);
+    const { first, last, aheadMs, fanoutMs: reported } = await run(40, 0.75);
     const fanoutMs = 40 * 0.75;
+    // Each fan-out's own length reaches the observer (auralis_fanout_seconds): at least the writes' sum.
+    assert.equal(reported.length, CHUNKS);
+    for (const f of reported) assert.ok(f >= fanoutMs && f < 10_000, `fan-out reported as ${f} ms`);
     // The head start converged to the fan-out time (at least; a loaded machine only lengthens it).
     assert.ok(aheadMs >= fanoutMs * 0.8, `head start ${aheadMs.toFixed(1)} ms for a ${fanoutMs} ms fan-out`);
     assert.ok(aheadMs <= CHUNK_MS * MAX_SEND_AHEAD_CHUNK_SHARE);
@@ -139,6 +148,27 @@ describe('pacer fan-out compensation', { timeout: 60_000 }, () => {
       `first writes ${steady(first).map((x) => x.toFixed(1))}`,
     );
     assert.ok(median(steady(last)) < fanoutMs * 0.9, `last writes ${steady(last).map((x) => x.toFixed(1))}`);
+  });
+
+  it('starts early enough for the longer fan-outs too, not only the mean one', async () => {
+    // Fan-outs of 16 and 32 ms in turn (40 listeners × 0.4 or 0.8 ms): a head start of the mean
+    // (24 ms) would end every long one about 8 ms late; mean + 2 deviations covers it.
+    const long = (chunk: number): boolean => chunk % 2 === 1;
+    const { last, aheadMs } = await run(40, (chunk) => (long(chunk) ? 0.8 : 0.4));
+    assert.ok(aheadMs >= 32 * 0.9, `head start ${aheadMs.toFixed(1)} ms`);
+    // The precondition: the fan-outs did differ (the long ones' last write starts later).
+    const steady = last.map((x, seq) => ({ x, seq })).slice(12);
+    const lastOf = (wantLong: boolean): number[] =>
+      steady.filter((c) => long(c.seq) === wantLong).map((c) => c.x);
+    assert.ok(
+      median(lastOf(true)) > median(lastOf(false)) + 8,
+      `last writes ${last.map((x) => x.toFixed(1))}`,
+    );
+    // The long fan-outs' last write begins before the chunk is due (it takes 0.8 ms itself).
+    assert.ok(
+      median(lastOf(true)) < 0,
+      `long fan-outs' last writes ${lastOf(true).map((x) => x.toFixed(1))}`,
+    );
   });
 
   it('never starts more than half a chunk early, whatever the fan-out takes', async () => {

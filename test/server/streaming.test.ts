@@ -157,7 +157,7 @@ describe('WebSocket streaming', () => {
       const presets = (await (await fetch(`${server.url}/api/presets`)).json()) as { name: string }[];
       assert.deepEqual(
         presets.map((p) => p.name),
-        ['focus', 'meditation', 'sleep', 'bright'],
+        ['focus', 'meditation', 'sleep', 'bright', 'piano', 'strings'],
       );
     });
   });

@@ -64,6 +64,11 @@ export class Controls {
         b.className = 'chip';
         b.textContent = p.name;
         b.title = p.description;
+        if (p.available === false) {
+          // Offered by name, but this server lacks what it needs (a SoundFont): shown, not choosable.
+          b.disabled = true;
+          b.title = `${p.description} (not available on this server: it needs ${(p.requires ?? []).join(', ')})`;
+        }
         b.dataset.preset = p.name;
         b.setAttribute('aria-pressed', String(p.name === this.currentPreset));
         b.addEventListener('click', () => this.onPreset(p.name));

@@ -6,6 +6,9 @@ export interface PresetInfo {
   description: string;
   /** The preset's own values (GET /api/presets), to tell "modified" where the server did not. */
   params?: Partial<StationParams>;
+  /** False where the server lacks what the preset needs (`requires`, e.g. a SoundFont). */
+  available?: boolean;
+  requires?: string[];
 }
 
 const capitalize = (word: string) => word.charAt(0).toUpperCase() + word.slice(1);

@@ -13,6 +13,10 @@
  * limiter never clips a waveform.
  */
 
+import { pcm16Word } from '../../codec/pcm16.ts';
+
+/** The float outputs processPcm16 passes to the shared loop (it writes words instead). */
+const NO_FLOATS = new Float32Array(0);
 const COMP_THRESHOLD_DB = -24;
 const COMP_RATIO = 2;
 const COMP_KNEE_DB = 10;
@@ -122,6 +126,35 @@ export class MasterBus {
     offset: number,
     n: number,
   ): void {
+    this.run(inL, inR, outL, outR, offset, null, n);
+  }
+
+  /**
+   * As `process`, but the output goes straight to 16-bit PCM: one 32-bit word per frame (see
+   * `pcm16Word`; native byte order, s16le on the little-endian platforms this is used on) into
+   * words[wordOffset, wordOffset + n). Each sample is rounded to float32 first, so the words are
+   * exactly what `process` followed by `encodePcm16` gives, without the float buffers between.
+   */
+  processPcm16(
+    inL: Float64Array,
+    inR: Float64Array,
+    words: Uint32Array,
+    wordOffset: number,
+    n: number,
+  ): void {
+    this.run(inL, inR, NO_FLOATS, NO_FLOATS, wordOffset, words, n);
+  }
+
+  /** The bus itself: into outL/outR at `offset`, or into `words` at `offset` when given. */
+  private run(
+    inL: Float64Array,
+    inR: Float64Array,
+    outL: Float32Array,
+    outR: Float32Array,
+    offset: number,
+    words: Uint32Array | null,
+    n: number,
+  ): void {
     const dl = this.delayL;
     const dr = this.delayR;
     const mask = this.delayMask;
@@ -148,8 +181,13 @@ export class MasterBus {
       // No clamp needed: both ends of the gain ramp keep this period's peak at or under the
       // ceiling (see the class comment); rounding adds ~1e-16 relative, far below the 1.6 dB
       // margin to full scale. (The limiter test checks the output never exceeds the ceiling.)
-      outL[offset + i] = dl[j]! * lg;
-      outR[offset + i] = dr[j]! * lg;
+      // The branch goes the same way for a whole call: predicted, about a cycle a frame.
+      if (words === null) {
+        outL[offset + i] = dl[j]! * lg;
+        outR[offset + i] = dr[j]! * lg;
+      } else {
+        words[offset + i] = pcm16Word(Math.fround(dl[j]! * lg), Math.fround(dr[j]! * lg));
+      }
       lg += lInc;
       pos = (pos + 1) & mask;
     }

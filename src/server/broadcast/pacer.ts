@@ -1,5 +1,5 @@
 import { monoNowMs } from '../../engine/clock.ts';
-import { CHUNK_HEADER_BYTES, WS_PREFIX_BYTES, type ChunkRing } from '../../engine/ring.ts';
+import { CHUNK_HEADER_BYTES, HOLD_NONE, WS_PREFIX_BYTES, type ChunkRing } from '../../engine/ring.ts';
 import { SAMPLE_RATE } from '../../music/types.ts';
 import { RING_VIEW_GUARD_MS } from '../config.ts';
 import { nowMessage } from '../now-playing.ts';
@@ -19,12 +19,23 @@ export interface Broadcaster {
   forget?(listener: Listener): void;
   /** An idle station woke up (`station.live`, its `nextSeq` set to the chunk due now): pace it again. */
   wake?(station: Station): void;
+  /** Fault injection (`stall-loop` at `fan-out`): block the main thread `ms` right after the next fan-out. */
+  stallAfterFanout?(ms: number): void;
 }
 
 /** What the pacer reports (metrics); every method is called on the main thread, cheaply. */
 export interface PacerObserver {
-  /** `sends` counts the listeners reached per transport, indexed by TRANSPORT_INDEX. */
-  chunkPublished(station: Station, seq: number, latenessSeconds: number, sends: Int32Array): void;
+  /**
+   * `sends` counts the listeners reached per transport, indexed by TRANSPORT_INDEX; `fanoutSeconds`
+   * is the time from the first listener write to the last (absent where not measured: baseline).
+   */
+  chunkPublished(
+    station: Station,
+    seq: number,
+    latenessSeconds: number,
+    sends: Int32Array,
+    fanoutSeconds?: number,
+  ): void;
   listenerSkipped(transport: Transport): void;
   listenerSent(transport: Transport, count: number): void;
   /** A listener was disconnected: `stalled` (drained nothing while over its bound) or `expired`. */
@@ -68,17 +79,24 @@ const NOT_RENDERED_RETRY_MS = 2;
  * Fan-out compensation. Writing one chunk to thousands of sockets takes tens of milliseconds (a
  * `write` syscall each, about 10 µs on loopback), so the listener written last would get it that
  * much after its due time while the first gets it on time. The pacer therefore starts each chunk's
- * fan-out early by the station's measured fan-out time (a smoothed mean of its last publications,
- * weight FANOUT_SMOOTHING per chunk), at most MAX_SEND_AHEAD_CHUNK_SHARE of a chunk: the writes then
- * end near the due time instead of starting at it. Every listener keeps its place in the walk, so
- * its own spacing (jitter) stays one chunk.
+ * fan-out early, at most MAX_SEND_AHEAD_CHUNK_SHARE of a chunk, so that the writes end by the due
+ * time instead of starting at it. What it measures is the time from the moment a fan-out should
+ * have started to its last write: the writes themselves plus the timer's own lateness. The head
+ * start is a high estimate of it, as TCP estimates a retransmission timeout: a smoothed mean (weight
+ * FANOUT_SMOOTHING per chunk) plus FANOUT_DEVIATIONS smoothed mean deviations (weight
+ * FANOUT_DEVIATION_SMOOTHING), so that a fan-out a little longer than the mean (a GC pause, a busy
+ * core) still ends on time; with the mean alone, half of them ended late. Every listener keeps its
+ * place in the walk, so its own spacing (jitter) stays one chunk.
  */
 const FANOUT_SMOOTHING = 1 / 8;
+const FANOUT_DEVIATION_SMOOTHING = 1 / 4;
+const FANOUT_DEVIATIONS = 2;
 export const MAX_SEND_AHEAD_CHUNK_SHARE = 0.5;
 
-/** What the pacer keeps per station: its fan-out time, to start that much early (ms). */
+/** What the pacer keeps per station: how long its fan-outs take, mean and mean deviation (ms). */
 interface Fanout {
-  aheadMs: number;
+  meanMs: number;
+  devMs: number;
 }
 /**
  * A socket whose oldest queued ring view belongs to a slot the engine will rewrite within
@@ -147,6 +165,13 @@ export class Pacer {
   /** Chunk length (s); set from the stations (every station uses the configured chunkMs). */
   private chunkSeconds = 0.1;
 
+  /** Pending `stall-loop` fault (ms), 0 when none. */
+  private stallMs = 0;
+
+  stallAfterFanout(ms: number): void {
+    this.stallMs = ms;
+  }
+
   forget(listener: Listener): void {
     this.sampler?.remove(listener);
   }
@@ -154,7 +179,7 @@ export class Pacer {
   add(station: Station): void {
     this.chunkSeconds = station.chunkMs / 1000;
     this.stations.add(station);
-    if (!this.fanouts.has(station)) this.fanouts.set(station, { aheadMs: 0 });
+    if (!this.fanouts.has(station)) this.fanouts.set(station, { meanMs: 0, devMs: 0 });
     this.schedule();
   }
 
@@ -163,10 +188,11 @@ export class Pacer {
     this.fanouts.delete(station);
   }
 
-  /** How early (ms) the station's next fan-out starts: its measured fan-out time, bounded. */
+  /** How early (ms) the station's next fan-out starts: a high estimate of its length, bounded. */
   sendAheadMs(station: Station): number {
     const f = this.fanouts.get(station);
-    return f ? Math.min(f.aheadMs, station.chunkMs * MAX_SEND_AHEAD_CHUNK_SHARE) : 0;
+    if (!f) return 0;
+    return Math.min(f.meanMs + FANOUT_DEVIATIONS * f.devMs, station.chunkMs * MAX_SEND_AHEAD_CHUNK_SHARE);
   }
 
   wake(station: Station): void {
@@ -219,26 +245,36 @@ export class Pacer {
         const seq = st.nextSeq;
         if (ring.published() <= seq) {
           retry = true; // due (or about to be) but not rendered yet: the engine is behind
+          // It may be waiting for a slot our sockets still hold (after a blocked event loop):
+          // expire or release what is old, so that it can go on.
+          if (!ring.mayWrite(ring.published())) this.releaseHold(st);
           break;
         }
-        if (!ring.has(seq)) {
+        if (!ring.pin(seq)) {
           // Skipped by a restarted worker (or overwritten): everyone gets a discontinuity.
           st.nextSeq++;
           for (const l of st.listeners) l.discontinuity = true;
           continue;
         }
-        this.publish(st, seq, now);
+        this.publish(st, seq, now, aheadMs);
         published = true;
         st.nextSeq++;
         now = monoNowMs();
       }
+    }
+    if (published && this.stallMs > 0) {
+      // Fault injection: the thread stops here, after the writes and before the event loop could
+      // flush any socket, as when a fan-out overruns on a starved core.
+      const ms = this.stallMs;
+      this.stallMs = 0;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
     }
     // Kernel queues are read right after a fan-out, in the gap before the next (queue-sampler.ts).
     if (published) this.sampler?.afterFanout();
     this.schedule(retry ? NOT_RENDERED_RETRY_MS : undefined);
   };
 
-  private publish(st: Station, seq: number, dueCheckMs: number): void {
+  private publish(st: Station, seq: number, dueCheckMs: number, aheadMs: number): void {
     const ring = st.engine.ring;
     const sab = ring.sab;
     const def = ring.layout.defaultTier;
@@ -259,8 +295,13 @@ export class Pacer {
     const sends = this.sends;
     sends.fill(0);
     const fanoutStart = monoNowMs();
+    // The oldest chunk a socket may still queue a view of, for the ring's hold (seq is pinned).
+    let oldest = HOLD_NONE;
     for (const l of st.listeners) {
-      if (l.nextSeq > seq) continue;
+      if (l.nextSeq > seq) {
+        if (l.flow.lowSeq >= 0 && l.flow.lowSeq < oldest && !l.socket.destroyed) oldest = l.flow.lowSeq;
+        continue;
+      }
       const t = l.transport;
       let tier = def;
       let bytes: Buffer;
@@ -269,16 +310,62 @@ export class Pacer {
         bytes = (t === 'ws' ? frames[tier] : pages[tier]) ?? this.bytesFor(l, ring, seq, tier);
       } else bytes = t === 'ws' ? pcm : t === 'wav' ? wav : mp3;
       if (this.write(l, ring, seq, bytes, dueCheckMs, tier)) sends[TRANSPORT_INDEX[l.transport]]!++;
+      if (l.flow.lowSeq >= 0 && l.flow.lowSeq < oldest && !l.socket.destroyed) oldest = l.flow.lowSeq;
     }
+    ring.release(oldest);
     const fanoutEnd = monoNowMs();
     const fanout = this.fanouts.get(st);
-    if (fanout) fanout.aheadMs += (fanoutEnd - fanoutStart - fanout.aheadMs) * FANOUT_SMOOTHING;
+    if (fanout) {
+      // From the planned start (due minus the head start used) to the last write, timer lateness
+      // included; at most one chunk, so a stall the pacer catches up on does not dominate the mean.
+      const planned = st.dueMs(seq, this.leadMs) - aheadMs;
+      const took = Math.min(st.chunkMs, Math.max(fanoutEnd - fanoutStart, fanoutEnd - planned));
+      const err = took - fanout.meanMs;
+      fanout.meanMs += err * FANOUT_SMOOTHING;
+      fanout.devMs += (Math.abs(err) - fanout.devMs) * FANOUT_DEVIATION_SMOOTHING;
+    }
     st.hls?.chunk(seq); // the HLS segmenter copies the chunk's MP3 frames (src/server/hls/)
     // The last listener's write was queued at fanoutEnd: the station's worst lateness for this chunk.
     const latenessSeconds = (fanoutEnd - st.dueMs(seq, this.leadMs)) / 1000;
-    this.observer.chunkPublished(st, seq, latenessSeconds, sends);
+    this.observer.chunkPublished(st, seq, latenessSeconds, sends, (fanoutEnd - fanoutStart) / 1000);
     const position = (seq + 1) * st.engine.chunkFrames;
     announceDueNow(st, position, this.observer);
+  }
+
+  /**
+   * Recomputes the ring's hold of a station whose engine waits for it (no chunk to publish): a
+   * socket that has sent everything no longer holds anything; one whose oldest queued view belongs
+   * to a slot the engine rewrites within RING_VIEW_GUARD_MS is reset (`expired`), as in write().
+   * Only while the engine waits (after the event loop was blocked), so not per chunk.
+   */
+  private releaseHold(st: Station): void {
+    const ring = st.engine.ring;
+    let oldest = HOLD_NONE;
+    for (const l of st.listeners) {
+      const f = l.flow;
+      if (l.socket.destroyed) continue;
+      if (l.socket.writableLength === 0) f.drained();
+      if (f.lowSeq < 0 || this.expireIfOld(l, ring)) continue;
+      if (f.lowSeq < oldest) oldest = f.lowSeq;
+    }
+    ring.release(oldest);
+  }
+
+  /**
+   * Resets a socket whose oldest queued ring view (`flow.lowSeq`) belongs to a slot the engine
+   * rewrites within RING_VIEW_GUARD_MS (`expired`); closing listeners too (a WebSocket close frame
+   * may wait behind ring views). Returns true when it did.
+   */
+  private expireIfOld(l: Listener, ring: ChunkRing): boolean {
+    const f = l.flow;
+    if (f.lowSeq < 0) return false;
+    const layout = ring.layout;
+    const guardSlots = Math.ceil((RING_VIEW_GUARD_MS * SAMPLE_RATE) / 1000 / layout.chunkFrames);
+    if (ring.published() + guardSlots < f.lowSeq + layout.slots) return false;
+    this.observer.listenerDropped(l.transport, 'expired');
+    if (l.closed) l.socket.resetAndDestroy();
+    else l.kick('expired');
+    return true;
   }
 
   /**
@@ -305,17 +392,7 @@ export class Pacer {
     const f = l.flow;
     const userQueued = socket.writableLength;
     if (userQueued === 0) f.drained();
-    else if (f.lowSeq >= 0) {
-      // Checked for closing listeners too (a WebSocket close frame may wait behind ring views).
-      const layout = ring.layout;
-      const guardSlots = Math.ceil((RING_VIEW_GUARD_MS * SAMPLE_RATE) / 1000 / layout.chunkFrames);
-      if (ring.published() + guardSlots >= f.lowSeq + layout.slots) {
-        this.observer.listenerDropped(l.transport, 'expired');
-        if (l.closed) socket.resetAndDestroy();
-        else l.kick('expired');
-        return false;
-      }
-    }
+    else if (this.expireIfOld(l, ring)) return false;
     if (l.closed || !socket.writable) return false;
     const queued = f.kernelQueued + userQueued;
     const lagMs = f.chunkBytes > 0 ? (queued / f.chunkBytes) * this.chunkSeconds * 1000 : 0;
@@ -405,7 +482,7 @@ export class Pacer {
     let sent = 0;
     const opus = l.transport === 'ogg' || (l.transport === 'ws' && l.codec === 'opus');
     for (let seq = first; seq < st.nextSeq; seq++) {
-      if (!ring.has(seq)) continue;
+      if (!ring.pin(seq)) continue;
       const tier = opus ? tierToSend(l, ring, seq) : ring.layout.defaultTier;
       if (this.write(l, ring, seq, this.bytesFor(l, ring, seq, tier), monoNowMs(), tier)) sent++;
     }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { PRESETS } from '../../music/presets.ts';
+import { PRESETS, presetRequires } from '../../music/presets.ts';
 import { validatePatch, type ParamsPatch } from '../../music/params.ts';
 import { publicParams } from '../control.ts';
 import type { ServerContext } from '../context.ts';
@@ -77,6 +77,8 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ServerContext): 
       }
     }
     if (ctx.closing) return reply.code(503).send({ status: 'degraded', reason: 'shutting down' });
+    const redis = ctx.redisProblem();
+    if (redis !== null) return reply.code(503).send({ status: 'degraded', reason: redis });
     return { status: 'ready' };
   });
 }
@@ -103,7 +105,16 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
   });
 
   app.get('/api/presets', async () =>
-    PRESETS.map((p) => ({ name: p.name, description: p.description, params: p.params })),
+    PRESETS.map((p) => {
+      const requires = presetRequires(p);
+      return {
+        name: p.name,
+        description: p.description,
+        params: p.params,
+        requires,
+        available: requires.every((r) => r !== 'soundfont' || ctx.soundfont !== null),
+      };
+    }),
   );
 
   app.get('/api/stations', async () =>
@@ -229,11 +240,11 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
     const input: Record<string, unknown> = { ...(body.params === undefined ? {} : bodyObject(body.params)) };
     if ('seed' in input)
       throw new ApiError('INVALID_PARAM', 'seed goes at the top level, not in params', 'params.seed');
-    const v = validatePatch(input);
+    const v = validatePatch(input, { soundfont: ctx.soundfont !== null });
     if (!v.ok) throw new ApiError('INVALID_PARAM', v.message, v.field);
     const patch: ParamsPatch = { ...v.patch };
     if (body.preset !== undefined) {
-      const p = validatePatch({ preset: body.preset });
+      const p = validatePatch({ preset: body.preset }, { soundfont: ctx.soundfont !== null });
       if (!p.ok) throw new ApiError('INVALID_PARAM', p.message, 'preset');
       patch.preset = p.patch.preset!;
     }
@@ -255,7 +266,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
       ctx.controlRejected('api', 'forbidden');
       throw new ApiError('FORBIDDEN', `personal session ${st.id} is controlled by its owner only`);
     }
-    const v = validatePatch(bodyObject(req.body));
+    const v = validatePatch(bodyObject(req.body), { soundfont: ctx.soundfont !== null });
     if (!v.ok) {
       ctx.controlRejected('api', 'rejected');
       throw new ApiError('INVALID_PARAM', v.message, v.field);

@@ -407,7 +407,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
           }
           input = { preset: m.name };
         }
-        const v = validatePatch(input);
+        const v = validatePatch(input, { soundfont: ctx.soundfont !== null });
         if (!v.ok) {
           ctx.controlRejected(source, 'rejected');
           answer('INVALID_PARAM', v.message, m.type === 'preset' ? 'name' : v.field);
@@ -530,7 +530,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
         } else {
           const input: Record<string, string> = {};
           for (const f of QUERY_PARAM_FIELDS) if (query[f] !== undefined) input[f] = query[f]!;
-          const v = validatePatch(input, { allowSeed: true });
+          const v = validatePatch(input, { allowSeed: true, soundfont: ctx.soundfont !== null });
           if (!v.ok) {
             refuse(ws, log, CLOSE.POLICY, 'INVALID_PARAM', v.message, v.field);
             return;

@@ -1,0 +1,86 @@
+// Real processes for the cluster tests: a redis-server and `auralis serve` nodes, on 127.0.0.1 and
+// free ports, each stopped by its PID.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { ROOT, freePort } from '../server/bundle.ts';
+
+export { freePort };
+
+export interface Proc {
+  child: ChildProcess;
+  out: () => string;
+  /** Resolves when the process has exited. */
+  exited: Promise<void>;
+  /** SIGKILL (unless already gone), then waits for the exit. */
+  kill(): Promise<void>;
+}
+
+function track(child: ChildProcess): Proc {
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    child,
+    out: () => out,
+    exited,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) {
+        try {
+          process.kill(child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      await exited;
+    },
+  };
+}
+
+async function until(what: string, check: () => boolean, timeoutMs: number, p: Proc): Promise<void> {
+  const t0 = Date.now();
+  while (!check()) {
+    if (p.child.exitCode !== null || p.child.signalCode !== null)
+      throw new Error(`${what}: the process exited (${p.child.exitCode ?? p.child.signalCode}):\n${p.out()}`);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms:\n${p.out()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A redis-server with no persistence on `port` and password `password`, ready to accept connections. */
+export async function startRedis(port: number, password: string): Promise<Proc> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const p = track(
+    spawn('redis-server', [...args, '--requirepass', password], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  await until('redis-server', () => p.out().includes('Ready to accept connections'), 10_000, p);
+  return p;
+}
+
+/** `auralis serve` from the sources with `args`; resolves once it serves (its URL in `url`). */
+export async function startNode(args: string[]): Promise<Proc & { url: string }> {
+  const p = track(
+    spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/cli/main.ts',
+        'serve',
+        '--host',
+        '127.0.0.1',
+        '--state-file',
+        '',
+        '--log-format',
+        'json',
+        ...args,
+      ],
+      // Without the test runner's marker, which silences a server's log (src/server/server.ts).
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_TEST_CONTEXT: undefined } },
+    ),
+  );
+  await until('auralis serve', () => /serving on (http:\/\/\S+)/.test(p.out()), 30_000, p);
+  const url = /serving on (http:\/\/\S+)/.exec(p.out())![1]!;
+  return Object.assign(p, { url });
+}
