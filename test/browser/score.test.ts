@@ -23,7 +23,7 @@ describe('the live score in Chromium', () => {
     const page = await context.newPage();
     await page.goto(server.url);
     await page.waitForFunction(`typeof window.auralisPlayer?.score === 'function'`);
-    assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null, 'audio plays');
+    assert.ok((await clickPlayAndTimeFirstAudio(page, 15_000)) !== null, 'audio plays');
     const score = () =>
       page.evaluate('window.auralisPlayer.score()') as Promise<{ received: number; drawn: number }>;
     const s = await waitFor(score, (v) => v.received > 0 && v.drawn > 0, 15_000);
@@ -39,20 +39,22 @@ describe('the live score in Chromium', () => {
     await first.goto(server.url);
     await first.waitForFunction(`typeof window.auralisPlayer?.score === 'function'`);
     await first.click('#share-moment');
-    await first.waitForFunction(`document.getElementById('moment-url').value.includes('?moment=')`);
+    await first.waitForFunction(`document.getElementById('moment-url').value.includes('?moment=')`, null, {
+      timeout: 15_000,
+    });
     const m = { url: await first.inputValue('#moment-url') };
     await sharer.close();
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     await page.goto(m.url);
     await page.waitForFunction(`typeof window.auralisPlayer?.stats === 'function'`);
-    assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null, 'audio plays');
+    assert.ok((await clickPlayAndTimeFirstAudio(page, 15_000)) !== null, 'audio plays');
     const session = () =>
       page.evaluate('window.auralisPlayer.session()') as Promise<{
         personal: boolean;
         station: string;
       } | null>;
-    const s = await waitFor(session, (v) => v?.personal === true, 8000);
+    const s = await waitFor(session, (v) => v?.personal === true, 15_000);
     assert.equal(s?.personal, true);
     assert.ok(!page.url().includes('moment='), 'the moment left the address once the session existed');
     await context.close();
