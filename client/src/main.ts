@@ -10,6 +10,8 @@ import { Controls, type PresetInfo } from './ui/controls.ts';
 import { byId } from './ui/dom.ts';
 import { explainSection } from './ui/sections.ts';
 import { Visualizer } from './ui/visualizer.ts';
+import { MidiOut } from './score/midi-out.ts';
+import { playheadFrames } from './score/notes.ts';
 
 /** The page: wires the player to the controls, the figures and the browser's media keys. */
 const RESUME_KEY = 'auralis.resume';
@@ -29,6 +31,17 @@ const storage = (() => {
   }
 })();
 const settings: Settings = loadSettings(storage);
+const midiOut = new MidiOut(
+  byId<HTMLInputElement>('midi-out'),
+  byId<HTMLSelectElement>('midi-port'),
+  byId<HTMLElement>('midi-note'),
+);
+/**
+ * `?moment=<token>` (a shared moment's `url`): the page plays a personal session that continues
+ * that moment (PROTOCOL.md, "Moments"); cleared once the session exists or another source is chosen.
+ */
+let momentToken: string | null = new URLSearchParams(location.search).get('moment');
+if (momentToken) settings.station = null;
 const save = () => saveSettings(storage, settings);
 
 const playButton = byId<HTMLButtonElement>('play');
@@ -76,10 +89,23 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
   onTier() {
     showTier();
   },
+  onNotes(msg, ended) {
+    midiOut.play(msg, ended, player.scoreClock);
+  },
   onWelcome(msg) {
     if (msg.personal) {
       if (msg.resumeToken)
         sessionStorageSet(RESUME_KEY, JSON.stringify({ token: msg.resumeToken, at: Date.now() }));
+      if (momentToken) {
+        // The moment's parameters are the session's: keep them, and a reload resumes the session.
+        momentToken = null;
+        const page = new URL(location.href);
+        page.searchParams.delete('moment');
+        history.replaceState(null, '', page);
+        rememberPersonal(msg.params);
+        showParams(msg.params);
+        return;
+      }
       // Re-apply what this listener chose (a resumed or fresh session may differ).
       const wanted = settings.personal;
       const diff: ParamsPatch = {};
@@ -322,6 +348,33 @@ tokenForm.addEventListener('submit', (e) => {
   });
 });
 
+// ---- share a moment (PROTOCOL.md, "Moments") ---------------------------------------------------
+
+const momentUrl = byId<HTMLInputElement>('moment-url');
+const momentNote = byId<HTMLElement>('moment-note');
+byId<HTMLButtonElement>('share-moment').addEventListener('click', () => void shareMoment());
+
+async function shareMoment(): Promise<void> {
+  const id = player.welcomeMessage?.station ?? settings.station ?? 'default';
+  try {
+    const res = await fetch(`/api/stations/${encodeURIComponent(id)}/moment`);
+    const body = (await res.json()) as { url?: string; error?: { message?: string } };
+    if (!res.ok || typeof body.url !== 'string') {
+      momentNote.textContent = body.error?.message ?? 'No moment can be shared now.';
+      return;
+    }
+    momentUrl.value = body.url;
+    momentUrl.hidden = false;
+    momentUrl.select();
+    momentNote.textContent = 'Copied: whoever opens it hears this moment and what follows.';
+    await navigator.clipboard?.writeText(body.url).catch(() => {
+      momentNote.textContent = 'Copy the link above: whoever opens it hears this moment and what follows.';
+    });
+  } catch {
+    momentNote.textContent = 'The server could not be reached.';
+  }
+}
+
 byId<HTMLButtonElement>('go-personal').addEventListener('click', () => {
   source.value = 'personal';
   source.dispatchEvent(new Event('change'));
@@ -334,11 +387,13 @@ byId<HTMLButtonElement>('go-personal').addEventListener('click', () => {
 function listeningFromSettings(): Listening {
   if (settings.station !== null) return { kind: 'station', station: settings.station };
   const { key, mode, bpm, intensity, preset } = settings.personal;
-  const resume = readResume();
+  // A moment starts a new session: an earlier one of this tab is not resumed instead.
+  const resume = momentToken ? null : readResume();
   return {
     kind: 'personal',
     initial: { ...(preset ? { preset } : {}), key, mode, bpm, intensity },
     resumeToken: resume ?? undefined,
+    ...(momentToken ? { moment: momentToken } : {}),
   };
 }
 
@@ -366,6 +421,7 @@ async function loadStationParams(): Promise<void> {
 }
 
 source.addEventListener('change', () => {
+  momentToken = null;
   settings.station = source.value === 'personal' ? null : source.value.replace(/^station:/, '');
   save();
   showSourceNote();
@@ -526,10 +582,20 @@ setInterval(() => {
   sleepOut.value = left === null ? '' : `${Math.ceil(left / 60_000)} min left`;
 }, FIGURES_MS);
 
-new Visualizer(
+const visualizer = new Visualizer(
   byId<HTMLCanvasElement>('viz'),
   () => player.analyser,
   () => player.isPlaying,
+  () => {
+    const clock = player.scoreClock;
+    return clock
+      ? {
+          notes: player.score.notes,
+          playhead: playheadFrames(clock, Date.now()),
+          sampleRate: clock.sampleRate,
+        }
+      : null;
+  },
 );
 
 // ---- the public hook for tests and curious listeners -------------------------------------------
@@ -548,6 +614,8 @@ declare global {
       } & Record<string, unknown>;
       /** What the server last said about this connection: station id, personal, parameters. */
       session(): { station: string; personal: boolean; params: Partial<StationParams> } | null;
+      /** The live score: notes received (`events=1`) and notes the visualizer drew in its last frame. */
+      score(): { received: number; drawn: number };
       play(): Promise<void>;
       pause(): Promise<void>;
     };
@@ -559,6 +627,7 @@ window.auralisPlayer = {
     const w = player.welcomeMessage;
     return w ? { station: w.station, personal: w.personal, params: { ...stationParams } } : null;
   },
+  score: () => ({ received: player.score.received, drawn: visualizer.notesDrawn }),
   play: start,
   pause: stop,
 };

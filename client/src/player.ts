@@ -1,3 +1,4 @@
+import { NoteTimeline, type NotesMessage, type ScoreClock, type ScoreNote } from './score/notes.ts';
 import { ArrivalStats } from './audio/arrival-stats.ts';
 import { AudioOutput, STREAM_SAMPLE_RATE, workletPlaybackAvailable } from './audio/audio-output.ts';
 import { ChunkDecoder, type PositionedFrames } from './audio/chunk-decoder.ts';
@@ -82,6 +83,8 @@ export interface PlayerEvents {
   onServerError(msg: ErrorMessage): void;
   /** The bitrate tier changed (asked for, confirmed, or the tiers offered): render tierInfo(). */
   onTier?(): void;
+  /** A `notes` message arrived (already in `player.score`); `ended`: the notes its releases cut short. */
+  onNotes?(msg: NotesMessage, ended: ScoreNote[]): void;
 }
 
 /** The adaptive bitrate's state, for the page (PROTOCOL.md "Bitrate tiers"). */
@@ -131,6 +134,8 @@ export class Player {
   private jitterMs = 0;
   /** Unix ms (server clock) at which the station's position 0 plays, from the chunk headers. */
   private stationOriginMs: number | null = null;
+  /** The notes of the live score received lately (`events=1`), for the visualizer and MIDI out. */
+  readonly score = new NoteTimeline();
   /** Server clock − local Date.now(), from the latest pong (0 until one arrives). */
   private clockOffsetMs = 0;
   private lagMs: number | null = null;
@@ -187,6 +192,9 @@ export class Player {
               return this.events.onNow(msg);
             case 'pong':
               this.onPong(msg.t, msg.serverTime);
+              return;
+            case 'notes':
+              this.events.onNotes?.(msg, this.score.add(msg));
               return;
             case 'bitrate':
               this.abr.onSwitched(msg.kbps, performance.now());
@@ -269,7 +277,7 @@ export class Player {
         : this.listening;
     // A new connection (a reconnect, a catch-up) keeps the tier this one had.
     const kbps = this.codec === 'opus' && this.attemptsWithoutWelcome < 2 ? this.abr.preferredKbps : null;
-    return webSocketUrl(this.pageUrl, listening, this.codec, this.controlToken ?? undefined, kbps);
+    return webSocketUrl(this.pageUrl, listening, this.codec, this.controlToken ?? undefined, kbps, true);
   }
 
   // ---- play / pause -------------------------------------------------------------------------
@@ -390,6 +398,20 @@ export class Player {
     return this.context?.state === 'running';
   }
 
+  /**
+   * What ties station positions to this page's clock (see client/src/score/notes.ts), or null
+   * before the first chunk. The lag behind live is the jitter buffer's, 0 until measured.
+   */
+  get scoreClock(): ScoreClock | null {
+    if (this.stationOriginMs === null) return null;
+    return {
+      stationOriginMs: this.stationOriginMs,
+      clockOffsetMs: this.clockOffsetMs,
+      lagMs: this.lagMs ?? 0,
+      sampleRate: STREAM_SAMPLE_RATE,
+    };
+  }
+
   get analyser(): AnalyserNode | null {
     return this.output?.analyser ?? null;
   }
@@ -507,6 +529,7 @@ export class Player {
     this.abr.onWelcome(msg.tiers ?? [], msg.bitrate ?? null, performance.now());
     this.events.onTier?.();
     this.decoder.reset();
+    this.score.clear();
     this.output?.post({ type: 'newStream', chunkMs: msg.chunkMs || 100 });
     this.pendingAudio.length = 0;
     this.events.onWelcome(msg);

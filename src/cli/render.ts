@@ -15,6 +15,7 @@ import {
 import { PRESETS, sampledFor } from '../music/presets.ts';
 import { MODES, SAMPLE_RATE, type MusicParams, type NoteEvent } from '../music/types.ts';
 import { ArgError, EXIT_USAGE, parseArgs } from './args.ts';
+import { decodeMoment, MomentTokenError, type Moment } from '../engine/moment.ts';
 
 /**
  * `auralis render`: a station rendered offline to a 48 kHz stereo 16-bit WAV or an MP3 (and
@@ -40,6 +41,12 @@ export const RENDER_USAGE = `Usage: auralis render --seconds N --out FILE.wav|FI
   --out FILE       the file to write, its format by its extension: .wav (48 kHz, stereo, 16-bit;
                    RF64 above 4 GiB) or .mp3 (48 kHz, stereo, ${RENDER_MP3_BITRATE / 1000} kb/s CBR, LAME)
   --midi FILE      also write the score as a Standard MIDI File
+  --moment TOKEN   reproduce a station from a moment (GET /api/stations/:id/moment): the same
+                   samples its listeners heard from that position on (the parameters as they were
+                   then; later changes are not in the token). The signature is verified with
+                   AURALIS_MOMENT_SECRET when it is set (the server's --moment-secret), else only
+                   the token's format and values. Excludes --seed, --preset, --key, --mode, --bpm,
+                   --intensity
   --seed S         integer 0 … 4294967295 (default ${DEFAULT_RENDER_SEED}); same arguments, same bytes
   --preset P       ${PRESETS.map((p) => p.name).join(', ')} (explicit parameters override it;
                    ${PRESETS.filter((p) => p.sampled)
@@ -64,6 +71,10 @@ export interface RenderOptions {
   /** From the extension of `--out`; absent means WAV. */
   format?: RenderFormat;
   midiPath: string | null;
+  /** `--moment`: the decoded moment to reproduce (its seed and parameters win), or null. */
+  moment?: Moment | null;
+  /** Whether the moment's signature was verified (AURALIS_MOMENT_SECRET was set). */
+  momentVerified?: boolean;
   /** The SoundFont of the sampled layer (a sampled preset needs one), or null. */
   soundfontPath?: string | null;
 }
@@ -81,6 +92,7 @@ export type SourceFactory = (o: {
   seed: number;
   params: MusicParams;
   onEvent: ((e: NoteEvent) => void) | undefined;
+  moment?: Moment | null;
   soundfontPath?: string | null;
 }) => AudioSource | Promise<AudioSource>;
 
@@ -89,14 +101,31 @@ export interface RenderResult {
   /** Bytes of the audio file written (WAV or MP3). */
   outBytes: number;
   midiNotes: number | null;
+  /** `--moment`: frames synthesized before the moment's first frame (the replay), else 0. */
+  preRollFrames: number;
   wallSeconds: number;
   realTimeFactor: number;
 }
 
 /** Parses and validates `render` arguments. Throws ArgError naming the argument. */
-export function parseRenderArgs(argv: readonly string[]): RenderOptions | 'help' {
+export function parseRenderArgs(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): RenderOptions | 'help' {
   const { values, flags } = parseArgs(argv, {
-    values: ['seconds', 'seed', 'preset', 'key', 'mode', 'bpm', 'intensity', 'out', 'midi', 'soundfont'],
+    values: [
+      'seconds',
+      'seed',
+      'preset',
+      'key',
+      'mode',
+      'bpm',
+      'intensity',
+      'out',
+      'midi',
+      'moment',
+      'soundfont',
+    ],
     flags: ['help'],
   });
   if (flags.has('help')) return 'help';
@@ -124,8 +153,28 @@ export function parseRenderArgs(argv: readonly string[]): RenderOptions | 'help'
   }
   const checked = validatePatch(patchInput, { allowSeed: true });
   if (!checked.ok) throw new ArgError(`--${checked.field}`, `--${checked.field}: ${checked.message}`);
-  const params = applyPatch(DEFAULT_PARAMS, checked.patch);
-  const seed = checked.patch.seed ?? DEFAULT_RENDER_SEED;
+  let params = applyPatch(DEFAULT_PARAMS, checked.patch);
+  let seed = checked.patch.seed ?? DEFAULT_RENDER_SEED;
+  const momentText = values.get('moment');
+  let moment: Moment | null = null;
+  const secret = env.AURALIS_MOMENT_SECRET ?? '';
+  if (momentText !== undefined) {
+    const given = Object.keys(patchInput);
+    if (given.length > 0)
+      throw new ArgError(
+        '--moment',
+        `--moment carries the seed and parameters: leave out --${given.join(', --')}`,
+      );
+    try {
+      moment = decodeMoment(momentText.trim(), secret === '' ? null : secret);
+    } catch (e) {
+      if (!(e instanceof MomentTokenError)) throw e;
+      throw new ArgError('--moment', `--moment: ${e.message}`);
+    }
+    seed = moment.history.seed;
+    const last = moment.history.changes[moment.history.changes.length - 1];
+    params = last ? last.params : moment.history.params;
+  }
 
   const out = values.get('out');
   if (out === undefined) throw new ArgError('--out', '--out is required: the .wav or .mp3 file to write');
@@ -143,8 +192,24 @@ export function parseRenderArgs(argv: readonly string[]): RenderOptions | 'help'
   if (midiPath !== null && midiPath === outPath) {
     throw new ArgError('--midi', '--midi must name a different file from --out');
   }
-  const soundfontPath = soundfontFor(values.get('soundfont'), params.preset);
-  return { seconds, seed, params, outPath, format, midiPath, soundfontPath };
+  // A moment may have played a sampled preset before its last change: the first one it names.
+  const sampledPreset = moment
+    ? ([moment.history.params, ...moment.history.changes.map((c) => c.params)].find(
+        (p) => sampledFor(p.preset) !== null,
+      )?.preset ?? null)
+    : params.preset;
+  const soundfontPath = soundfontFor(values.get('soundfont'), sampledPreset);
+  return {
+    seconds,
+    seed,
+    params,
+    outPath,
+    format,
+    midiPath,
+    soundfontPath,
+    moment,
+    momentVerified: moment !== null && secret !== '',
+  };
 }
 
 /**
@@ -169,7 +234,6 @@ function soundfontFor(named: string | undefined, preset: string | null): string 
 
 async function stationSource(o: Parameters<SourceFactory>[0]): Promise<AudioSource> {
   // Loaded here so that argument errors are reported even before the engine modules load.
-  const { StationRenderer } = await import('../engine/station-renderer.ts');
   let soundfont = null;
   if (o.soundfontPath) {
     const { loadSoundFont } = await import('../dsp/soundfont.ts');
@@ -179,6 +243,11 @@ async function stationSource(o: Parameters<SourceFactory>[0]): Promise<AudioSour
       throw new ArgError('--soundfont', `--soundfont: ${(err as Error).message}`);
     }
   }
+  if (o.moment) {
+    const { MomentSource } = await import('../engine/moment-source.ts');
+    return new MomentSource(o.moment, o.onEvent, soundfont);
+  }
+  const { StationRenderer } = await import('../engine/station-renderer.ts');
   return new StationRenderer({ seed: o.seed, params: o.params, onEvent: o.onEvent, soundfont });
 }
 
@@ -230,14 +299,17 @@ export async function renderToFiles(
           if (!notes.add(e)) notesOverflow = true;
         }
       : undefined;
+    // From before the source: a moment's replay up to its position is part of the time taken.
+    const t0 = performance.now();
     const source = await (deps.createSource ?? stationSource)({
       seed: opts.seed,
       params: opts.params,
       onEvent,
+      moment: opts.moment ?? null,
       soundfontPath: opts.soundfontPath ?? null,
     });
 
-    const t0 = performance.now();
+    const preRoll = (source as { synthFrames?: number }).synthFrames ?? 0;
     const mp3 = opts.format === 'mp3' ? new Mp3ChunkEncoder({ bitrate: RENDER_MP3_BITRATE }) : null;
     encoders.push(mp3);
     let filePos = 0;
@@ -312,8 +384,10 @@ export async function renderToFiles(
       frames: totalFrames,
       outBytes: filePos,
       midiNotes: notes ? notes.count : null,
+      preRollFrames: preRoll,
       wallSeconds,
-      realTimeFactor: totalFrames / SAMPLE_RATE / Math.max(wallSeconds, 1e-9),
+      // Everything synthesized, a moment's replay included.
+      realTimeFactor: (totalFrames + preRoll) / SAMPLE_RATE / Math.max(wallSeconds, 1e-9),
     };
   } finally {
     for (const e of encoders) e?.close();
@@ -344,6 +418,10 @@ export async function runRender(argv: readonly string[]): Promise<number> {
     process.stdout.write(RENDER_USAGE);
     return 0;
   }
+  if (opts.moment && !opts.momentVerified)
+    process.stderr.write(
+      "auralis render: the moment's signature was not verified (AURALIS_MOMENT_SECRET is not set); its format is valid\n",
+    );
 
   let interrupted = false;
   const stop = (): void => {
@@ -363,8 +441,11 @@ export async function runRender(argv: readonly string[]): Promise<number> {
     const r = await renderToFiles(opts, { shouldStop: () => interrupted, onProgress: progress });
     if (progress) process.stderr.write('\r');
     const files = opts.midiPath ? `${opts.outPath} + ${opts.midiPath} (${r.midiNotes} notes)` : opts.outPath;
+    const from = opts.moment
+      ? ` from the moment at position ${opts.moment.position} (${opts.moment.station ?? 'a personal session'}; ${(r.preRollFrames / SAMPLE_RATE).toFixed(1)} s synthesized first to reach it)`
+      : '';
     process.stdout.write(
-      `rendered ${(r.frames / SAMPLE_RATE).toFixed(3)} s (${r.frames} frames) seed=${opts.seed} ${describe(opts.params)} → ${files} in ${r.wallSeconds.toFixed(2)} s (${r.realTimeFactor.toFixed(1)}× real time)\n`,
+      `rendered ${(r.frames / SAMPLE_RATE).toFixed(3)} s (${r.frames} frames)${from} seed=${opts.seed} ${describe(opts.params)} → ${files} in ${r.wallSeconds.toFixed(2)} s (${r.realTimeFactor.toFixed(1)}× real time)\n`,
     );
     return 0;
   } catch (e) {

@@ -10,6 +10,7 @@ import type {
   EncodeWish,
   EngineFault,
   FromWorker,
+  HistoryReply,
   NowReport,
   ParamsChange,
   StationStats,
@@ -124,6 +125,14 @@ export class EngineError extends Error {
   }
 }
 
+/**
+ * Where a personal session started at a moment begins (src/engine/moment.ts): the station's
+ * history, its position offset, and the position (frames, on the chunk grid) of its first chunk.
+ */
+export interface StartMoment extends HistoryReply {
+  position: number;
+}
+
 export interface ChangeResult {
   /** Station position (frames) at which the change is heard. */
   effectiveAt: number;
@@ -192,6 +201,8 @@ export class EngineHost extends EventEmitter {
   private readonly slots: WorkerSlot[] = [];
   private readonly stations = new Map<string, EngineStation>();
   private readonly pending = new Map<string, PendingRequest>();
+  /** Sessions started at a moment, until their worker answered the first `add`. */
+  private readonly startMoments = new Map<string, StartMoment>();
   /** Rings no writer or reader uses, each usable from `reusableAtMs` on. */
   private readonly freeRings: { ring: ChunkRing; reusableAtMs: number }[] = [];
   private readonly ringPoolSize: number;
@@ -300,7 +311,7 @@ export class EngineHost extends EventEmitter {
       if (!st) continue;
       if (st.startMonoMs === 0) {
         // Its first start was never answered: start it afresh (that answer settles the request).
-        this.post(slot, this.addMessage(st, 0, false));
+        this.post(slot, this.firstAddMessage(st));
         continue;
       }
       // Chunks that fell due while the worker was down are skipped (the pacer jumps over them and
@@ -338,6 +349,15 @@ export class EngineHost extends EventEmitter {
         } satisfies ChangeResult);
         break;
       }
+      case 'notes':
+        this.emit('notes', msg.id, msg.seq, msg.frame);
+        break;
+      case 'score':
+        this.answered(msg.id, msg.requestId, msg.midi);
+        break;
+      case 'history':
+        this.answered(msg.id, msg.requestId, msg.reply);
+        break;
       case 'change-failed':
         this.settle(`change:${msg.requestId}`, new EngineError('unknown-station', msg.message), null);
         break;
@@ -414,13 +434,23 @@ export class EngineHost extends EventEmitter {
         'restarting',
         p.change
           ? `the engine worker did not take the change within ${WORKER_REPLY_TIMEOUT_MS} ms (restarting)`
-          : `the engine worker did not start the station within ${WORKER_REPLY_TIMEOUT_MS} ms`,
+          : key.startsWith('ask:')
+            ? `the engine worker did not answer within ${WORKER_REPLY_TIMEOUT_MS} ms`
+            : `the engine worker did not start the station within ${WORKER_REPLY_TIMEOUT_MS} ms`,
       ),
     );
   }
 
   private post(slot: WorkerSlot, msg: ToWorker): void {
     slot.worker.postMessage(msg);
+  }
+
+  /** A new station's first `add` (a session at a moment starts on the moment's chunk). */
+  private firstAddMessage(st: EngineStation, discontinuity = false): AddStationMessage {
+    const m = this.startMoments.get(st.id);
+    const msg = this.addMessage(st, m ? m.position / st.chunkFrames : 0, discontinuity);
+    if (m) msg.moment = { history: m.history, baseFrames: m.baseFrames };
+    return msg;
   }
 
   private addMessage(st: EngineStation, startSeq: number, discontinuity: boolean): AddStationMessage {
@@ -480,7 +510,7 @@ export class EngineHost extends EventEmitter {
     id: string,
     seed: number,
     params: MusicParams,
-    opts: { live?: boolean; resume?: ResumeClock } = {},
+    opts: { live?: boolean; resume?: ResumeClock; moment?: StartMoment } = {},
   ): Promise<EngineStation> {
     if (this.closed) throw new EngineError('closed', 'the engine is closed');
     const { chunkFrames } = this.options;
@@ -519,7 +549,8 @@ export class EngineHost extends EventEmitter {
       oggHeader: Uint8Array;
       startMonoMs: number;
     }>(`add:${id}`);
-    const add = this.addMessage(st, 0, opts.resume !== undefined);
+    if (opts.moment) this.startMoments.set(id, opts.moment);
+    const add = this.firstAddMessage(st, opts.resume !== undefined);
     if (opts.resume?.history?.length) {
       add.history = opts.resume.history;
       st.params = { ...opts.resume.history[opts.resume.history.length - 1]!.params };
@@ -531,7 +562,9 @@ export class EngineHost extends EventEmitter {
       st.startMonoMs = r.startMonoMs;
       st.preSkipFrames = r.preSkipFrames;
       st.opusBackend = r.opusBackend;
+      this.startMoments.delete(id);
     } catch (err) {
+      this.startMoments.delete(id);
       // The worker may still build it later: remove it there too, so that nothing renders for it.
       if (this.stations.get(id) === st) this.removeStation(id, { inUse: false });
       throw err;
@@ -548,6 +581,7 @@ export class EngineHost extends EventEmitter {
     const st = this.stations.get(id);
     if (!st) return;
     this.stations.delete(id);
+    this.startMoments.delete(id);
     const slot = this.slots[st.workerIndex]!;
     slot.stations.delete(id);
     // Changes still waiting for this station will not be answered by anyone.
@@ -586,6 +620,15 @@ export class EngineHost extends EventEmitter {
   }
 
   /**
+   * The render history that reproduces the station's audio at station position `position` (a
+   * moment, src/engine/moment.ts), from its worker. Rejects (EngineError) when the worker is not
+   * ready (restarting) or does not answer in time.
+   */
+  async history(id: string, position: number): Promise<HistoryReply> {
+    return this.ask<HistoryReply>(id, (requestId) => ({ type: 'history', id, requestId, position }));
+  }
+
+  /**
    * Starts or stops the station's MP3 encoding in its worker (first MP3 listener joined / last one
    * left). A worker restarted meanwhile gets the current wish with the station. Idempotent.
    */
@@ -611,16 +654,67 @@ export class EngineHost extends EventEmitter {
     this.want(id, undefined, undefined, live);
   }
 
+  /**
+   * Whether a WebSocket listener subscribed to the station's score (`?events=1`): its worker then
+   * sends each chunk's notes as a ready text frame (the 'notes' event). Idempotent.
+   */
+  setEvents(id: string, on: boolean): void {
+    this.want(id, undefined, undefined, undefined, on);
+  }
+
+  /**
+   * The notes sounding in station positions [from, to) as a Standard MIDI File, built by the
+   * station's worker from the notes it handed out lately.
+   */
+  async scoreMidi(id: string, from: number, to: number, title: string): Promise<Uint8Array> {
+    return this.ask<Uint8Array>(id, (requestId) => ({ type: 'score', id, requestId, from, to, title }));
+  }
+
+  /**
+   * A question to the station's worker (`history`, `score`), answered from its message handler;
+   * rejects when the worker is not ready (restarting) or does not answer in time.
+   */
+  private ask<T>(id: string, message: (requestId: number) => ToWorker): Promise<T> {
+    const st = this.stations.get(id);
+    if (!st) return Promise.reject(new EngineError('unknown-station', `unknown station ${id}`));
+    const slot = this.slots[st.workerIndex]!;
+    if (!slot.alive || !slot.isReady)
+      return Promise.reject(new EngineError('restarting', 'the engine worker is restarting'));
+    const requestId = this.nextRequestId++;
+    const reply = this.request<T>(`ask:${requestId}`);
+    this.post(slot, message(requestId));
+    return reply;
+  }
+
+  /** The answer to `ask` (null: the worker has no such station). */
+  private answered(id: string, requestId: number, value: unknown): void {
+    if (value !== null) this.settle(`ask:${requestId}`, null, value);
+    else this.settle(`ask:${requestId}`, new EngineError('unknown-station', `no station ${id}`), null);
+  }
+
   /** Records what the station's worker should encode and tells it when that changed. */
-  private want(id: string, mp3: boolean | undefined, tiers: number | undefined, live?: boolean): void {
+  private want(
+    id: string,
+    mp3: boolean | undefined,
+    tiers: number | undefined,
+    live?: boolean,
+    events?: boolean,
+  ): void {
     const st = this.stations.get(id);
     if (!st) return;
     const wish: EncodeWish = {
       mp3: mp3 ?? st.wish.mp3,
       tiers: tiers ?? st.wish.tiers,
       live: live ?? st.wish.live,
+      events: events ?? st.wish.events === true,
     };
-    if (wish.mp3 === st.wish.mp3 && wish.tiers === st.wish.tiers && wish.live === st.wish.live) return;
+    if (
+      wish.mp3 === st.wish.mp3 &&
+      wish.tiers === st.wish.tiers &&
+      wish.live === st.wish.live &&
+      wish.events === (st.wish.events === true)
+    )
+      return;
     st.wish = wish;
     const slot = this.slots[st.workerIndex]!;
     if (slot.alive) this.post(slot, { type: 'encode', id, wish: { ...wish } });

@@ -1,8 +1,8 @@
 import type { EventEmitter } from 'node:events';
 import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
-import type { ChangeResult, EngineStation, ResumeClock } from './engine-host.ts';
-import type { EngineFault } from './messages.ts';
+import type { ChangeResult, EngineStation, ResumeClock, StartMoment } from './engine-host.ts';
+import type { EngineFault, HistoryReply } from './messages.ts';
 
 /**
  * What the server needs of an engine. Two implementations: EngineHost (worker threads rendering
@@ -15,12 +15,16 @@ import type { EngineFault } from './messages.ts';
 export interface Engine extends EventEmitter {
   readonly restarts: number;
   start(): Promise<void>;
-  /** `live: false`: the station starts idle (nobody listens yet; see setLive). */
+  /**
+   * `live: false`: the station starts idle (nobody listens yet; see setLive). `moment`: a personal
+   * session that continues a moment's score from its position (not under the baseline profile,
+   * which has no `history`).
+   */
   addStation(
     id: string,
     seed: number,
     params: MusicParams,
-    opts?: { live?: boolean; resume?: ResumeClock },
+    opts?: { live?: boolean; resume?: ResumeClock; moment?: StartMoment },
   ): Promise<EngineStation>;
   /** `inUse`: listeners may still hold views of the station's ring (their sockets are closing). */
   removeStation(id: string, opts?: { inUse?: boolean }): void;
@@ -46,6 +50,18 @@ export interface Engine extends EventEmitter {
    * it ignores this.
    */
   setLive(id: string, live: boolean): void;
+  /**
+   * The render history that reproduces the station's audio at station position `position` (a
+   * moment, src/engine/moment.ts). Absent under the baseline profile (no moments there).
+   */
+  history?(id: string, position: number): Promise<HistoryReply>;
+  /**
+   * Whether the station's score goes out as `notes` frames (event 'notes': id, seq, frame); the
+   * baseline profile has none.
+   */
+  setEvents?(id: string, on: boolean): void;
+  /** The notes sounding in station positions [from, to) as a Standard MIDI File (not under the baseline profile). */
+  scoreMidi?(id: string, from: number, to: number, title: string): Promise<Uint8Array>;
   /** Test hook (optimized profile): crash the worker that renders `id`. */
   crashWorker(id?: string): void;
   /**

@@ -1,6 +1,7 @@
 import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import type { RingLayout } from './ring.ts';
+import type { RenderHistory } from './station-renderer.ts';
 
 /** Messages between the main thread (EngineHost) and an engine worker. Structured-clone plain data. */
 
@@ -41,6 +42,13 @@ export interface AddStationMessage {
   mp3Bitrate: number;
   /** What to encode besides the default tier from the first chunk (the wish the host holds: after a worker restart). */
   wish: EncodeWish;
+  /**
+   * A personal session started at a moment (src/engine/moment.ts): the renderer replays this
+   * history's score up to station position `startSeq × chunkFrames` and wakes there (warm-up as
+   * for a lazy station). Only on the first add: a restarted worker starts the score again from
+   * the seed, as for every station.
+   */
+  moment?: HistoryReply;
   /** The SoundFont of the sampled layer (parsed once per worker, when a sampled preset first plays), or null. */
   soundfont?: string | null;
 }
@@ -59,6 +67,11 @@ export interface EncodeWish {
    * it wakes up at the chunk due then.
    */
   live?: boolean;
+  /**
+   * Whether a WebSocket listener subscribed to the score (`?events=1`, absent: false): the worker
+   * then sends each chunk's notes as one ready WebSocket text frame (`notes` below).
+   */
+  events?: boolean;
 }
 
 /** A parameter change as it took effect: from `effectiveAt` (frames) on, `params`. */
@@ -74,6 +87,16 @@ export type ToWorker =
   /** The worker applies the patch to the parameters it plays and answers with the result. */
   | { type: 'change'; id: string; requestId: number; patch: ParamsPatch }
   | { type: 'timing'; leadMs: number; renderAheadMs: number }
+  /**
+   * The station's render history (a moment, src/engine/moment.ts) for station position
+   * `position`; answered with `history` (`history` null: no such station).
+   */
+  | { type: 'history'; id: string; requestId: number; position: number }
+  /**
+   * The notes sounding in station positions [from, to) as a Standard MIDI File; answered with
+   * `score` (`midi` null: no such station).
+   */
+  | { type: 'score'; id: string; requestId: number; from: number; to: number; title: string }
   /**
    * What to encode from now on (the whole wish, so it is idempotent): the main thread sends it when
    * a station's first listener of MP3 or of an Opus tier joins and when its last one leaves. While
@@ -137,6 +160,13 @@ export type FromWorker =
     }
   | { type: 'changed'; id: string; requestId: number; effectiveAt: number; params: MusicParams }
   | { type: 'change-failed'; id: string; requestId: number; message: string }
+  | { type: 'history'; id: string; requestId: number; reply: HistoryReply | null }
+  | { type: 'score'; id: string; requestId: number; midi: Uint8Array | null }
+  /**
+   * The notes and releases handed out while chunk `seq` was rendered, as one WebSocket text frame
+   * (`{"type":"notes",…}`, PROTOCOL.md), sent only while the wish has `events`.
+   */
+  | { type: 'notes'; id: string; seq: number; frame: Uint8Array }
   /** The station is gone from the worker: it no longer writes into its ring. */
   | { type: 'removed'; id: string }
   /** What sounds from `position` on (see NowReport). */
@@ -167,4 +197,11 @@ export interface NowReport {
   mode: string;
   section: string;
   next: number | null;
+}
+
+/** What reproduces a station's audio (src/engine/moment.ts): its renderer's history and clock offset. */
+export interface HistoryReply {
+  history: RenderHistory;
+  /** Station position minus renderer position. */
+  baseFrames: number;
 }

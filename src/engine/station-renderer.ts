@@ -13,6 +13,35 @@ import { Synth } from '../dsp/synth.ts';
 const SOUNDING_MAX = 128;
 
 /**
+ * Parameter changes a renderer remembers for its history (see `history`); past this the history is
+ * incomplete and no moment of the station can be reproduced (`RenderHistory.complete` false).
+ */
+export const MAX_HISTORY_CHANGES = 100;
+
+/**
+ * What makes a renderer's audio reproducible (src/engine/moment.ts replays it): its seed and
+ * starting parameters, every change with the position (frames, the renderer's own clock) where it
+ * was asked for, and where its synth was last built (a wake-up). Renders between them are chunks of
+ * the caller's size; sleeping and composing without synthesis (`skipTo`) leave the same composer,
+ * the same table of sounding notes and the same parameters as rendering would have, so a replay
+ * composes without synthesis up to the last wake-up and synthesizes only from there.
+ */
+export interface RenderHistory {
+  seed: number;
+  params: MusicParams;
+  /** Each change in order: asked for at renderer position `at`, with the whole parameters then. */
+  changes: { at: number; params: MusicParams }[];
+  /**
+   * The last wake-up (`wake`), or null when the synth has run since position 0: it came after the
+   * first `afterChanges` changes, when the composer was at `composerAt`, for `frame` with
+   * `warmupFrames` of warm-up.
+   */
+  wake: { afterChanges: number; composerAt: number; frame: number; warmupFrames: number } | null;
+  /** False when more than MAX_HISTORY_CHANGES changes were made: the history cannot be replayed. */
+  complete: boolean;
+}
+
+/**
  * One station's audio: the composer's score played by the synth, chunk after chunk.
  * Pure and deterministic: the same seed, parameters and change positions give the same samples.
  * Used by the engine worker (real time), the offline renderer and the benchmarks.
@@ -41,6 +70,10 @@ export class StationRenderer {
   private pendingTimbre: { atFrame: number; params: MusicParams } | null = null;
   private readonly sink: (e: NoteEvent) => void;
   private readonly observer: ((e: NoteEvent) => void) | null;
+  private readonly originParams: MusicParams;
+  private readonly changeLog: { at: number; params: MusicParams }[] = [];
+  private historyComplete = true;
+  private lastWake: RenderHistory['wake'] = null;
   /** The SoundFont of the sampled layer (parsed once per thread), or null: built-in synth only. */
   private readonly soundfont: SoundFontBank | (() => SoundFontBank | null) | null;
 
@@ -56,6 +89,7 @@ export class StationRenderer {
     this.seed = opts.seed >>> 0;
     this.sampleRate = opts.sampleRate ?? SAMPLE_RATE;
     this.paramsValue = { ...opts.params };
+    this.originParams = this.paramsValue;
     this.composer = new Composer({ seed: this.seed, params: this.paramsValue, sampleRate: this.sampleRate });
     this.synthParams = this.paramsValue;
     this.synth = this.newSynth();
@@ -120,6 +154,29 @@ export class StationRenderer {
     n.velocity = e.velocity;
   }
 
+  /**
+   * A renderer that continues a history's score at `frame` (its own positions): composes it without
+   * synthesis, asking for each change where it was asked for, then wakes at `frame` with
+   * `warmupFrames` of warm-up, which the caller renders (in its chunks) before `frame`. The same
+   * score as the history's renderer from `frame` on; the samples differ (a fresh synth, as a lazy
+   * station's wake-up). Returns the renderer and the warm-up frames to render.
+   */
+  static resume(
+    h: RenderHistory,
+    frame: number,
+    warmupFrames: number,
+    onEvent?: (e: NoteEvent) => void,
+    soundfont?: SoundFontBank | (() => SoundFontBank | null) | null,
+  ): { renderer: StationRenderer; warmupFrames: number } {
+    const r = new StationRenderer({ seed: h.seed, params: h.params, onEvent, soundfont });
+    r.sleep();
+    for (const c of h.changes) {
+      r.skipTo(c.at);
+      r.change(c.params);
+    }
+    return { renderer: r, warmupFrames: r.wake(frame, warmupFrames) };
+  }
+
   /** Whether the station is asleep (no synth: `sleep` was called, `wake` not yet). */
   get asleep(): boolean {
     return this.synth === null;
@@ -162,6 +219,12 @@ export class StationRenderer {
   wake(frame: number, warmupFrames: number): number {
     if (this.synth !== null) return 0;
     const warmStart = Math.max(0, frame - warmupFrames);
+    this.lastWake = {
+      afterChanges: this.changeLog.length,
+      composerAt: this.positionFramesValue,
+      frame,
+      warmupFrames,
+    };
     this.skipTo(warmStart);
     const synth = this.newSynth();
     this.synth = synth;
@@ -185,6 +248,30 @@ export class StationRenderer {
     return this.positionFramesValue;
   }
 
+  /**
+   * The history that reproduces this renderer's audio (see RenderHistory). Asleep, the synth a
+   * listener would hear is the one a wake-up at `wakeAt` would build (`warmupFrames` of warm-up), so
+   * the history says that.
+   */
+  history(wakeAt: number, warmupFrames: number): RenderHistory {
+    const wake =
+      this.synth === null
+        ? {
+            afterChanges: this.changeLog.length,
+            composerAt: this.positionFramesValue,
+            frame: wakeAt,
+            warmupFrames,
+          }
+        : this.lastWake;
+    return {
+      seed: this.seed,
+      params: this.originParams,
+      changes: this.changeLog.slice(),
+      wake: wake && { ...wake },
+      complete: this.historyComplete,
+    };
+  }
+
   /** The parameters most recently asked for (they may not be audible until their effective position). */
   get params(): MusicParams {
     return this.paramsValue;
@@ -197,6 +284,9 @@ export class StationRenderer {
   change(next: MusicParams): number {
     const effectiveAt = this.composer.schedule(next, this.positionFramesValue);
     this.paramsValue = { ...next };
+    if (this.changeLog.length < MAX_HISTORY_CHANGES)
+      this.changeLog.push({ at: this.positionFramesValue, params: this.paramsValue });
+    else this.historyComplete = false;
     this.pendingTimbre = { atFrame: effectiveAt, params: this.paramsValue };
     return effectiveAt;
   }

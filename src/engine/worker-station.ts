@@ -12,10 +12,12 @@ import { OpusChunkEncoder } from '../codec/opus-encoder.ts';
 import type { OpusEncoderPool } from './encoder-pool.ts';
 import { FIRST_AUDIO_PAGE_SEQUENCE, OggOpusMuxer } from '../codec/ogg.ts';
 import { applyPatch, type ParamsPatch } from '../music/params.ts';
-import { CHANNELS, SAMPLE_RATE, type MusicParams, type NowInfo } from '../music/types.ts';
-import type { AddStationMessage, EncodeWish, NowReport, StationStats } from './messages.ts';
+import { CHANNELS, SAMPLE_RATE, type MusicParams, type NoteEvent, type NowInfo } from '../music/types.ts';
+import type { AddStationMessage, EncodeWish, HistoryReply, NowReport, StationStats } from './messages.ts';
 import { CHUNK_HEADER_BYTES, ChunkRing, WS_PREFIX_BYTES, writeWsBinaryHeader } from './ring.ts';
 import { StationRenderer } from './station-renderer.ts';
+import { NotesBatch, ScoreLog } from './score-log.ts';
+import { writeMidiFile } from '../codec/midi.ts';
 import { soundFontLoader } from '../dsp/soundfont.ts';
 
 /** Bounded number of timing samples kept between two stats reports (one report a second). */
@@ -71,7 +73,9 @@ export class WorkerStation {
   /** Wall minus monotonic ms, fixed at the station's creation: for the header's Unix play time. */
   private readonly wallOffsetMs: number;
   readonly chunkMs: number;
-  private readonly renderer: StationRenderer;
+  private renderer: StationRenderer;
+  /** The sampled layer's SoundFont (loaded on first use), for a renderer built again (a moment). */
+  private soundfont: ReturnType<typeof soundFontLoader> = null;
   private opus: OpusChunkEncoder;
   private readonly opusOptions: { bitrate: number; complexity: number };
   private readonly ogg: OggOpusMuxer;
@@ -110,6 +114,15 @@ export class WorkerStation {
   private readonly encoders: OpusEncoderPool | null;
   /** The host's last wish (what to encode, and whether anyone listens at all). */
   private wishValue: EncodeWish = { mp3: false, tiers: 0, live: true };
+  /** The notes handed out lately (for `score.mid`), and those of the chunk being rendered (for `?events=1`). */
+  private readonly score = new ScoreLog();
+  private readonly batch = new NotesBatch();
+  /** The last chunk's `notes` frame, for the worker to send (taken by `takeNotes`); null when none. */
+  private notesFrame: Uint8Array | null = null;
+  private readonly observe = (e: NoteEvent): void => {
+    this.score.add(e, this.baseFrames);
+    if (this.wishValue.events === true && !this.renderer.asleep) this.batch.add(e, this.baseFrames);
+  };
   /** Monotonic ms of the last idle catch-up (`idleTick`). */
   lastIdleTickMs = 0;
   /** Wall seconds of the last wake-up (warm-up included), for the stats; -1 when none since the last report. */
@@ -133,12 +146,13 @@ export class WorkerStation {
     this.startMonoMs = msg.startMonoMs;
     this.wallOffsetMs = msg.wallOffsetMs;
     this.nextSeq = msg.startSeq;
-    this.baseFrames = msg.startSeq * msg.chunkFrames;
+    this.baseFrames = msg.moment ? msg.moment.baseFrames : msg.startSeq * msg.chunkFrames;
     this.discontinuity = msg.discontinuity;
     this.renderer = new StationRenderer({
       seed: msg.seed,
       params: msg.params,
-      soundfont: soundFontLoader(msg.soundfont),
+      soundfont: (this.soundfont = soundFontLoader(msg.soundfont)),
+      onEvent: this.observe,
     });
     this.opusOptions = { bitrate: msg.opusBitrate, complexity: msg.opusComplexity };
     this.opus = opus ?? new OpusChunkEncoder(this.opusOptions);
@@ -159,6 +173,7 @@ export class WorkerStation {
         this.renderer.change(h.params);
       }
     }
+    if (msg.moment) this.startAtMoment(msg.moment, msg.startSeq);
     this.wishValue = { ...msg.wish, live: msg.wish.live !== false };
     if (this.wishValue.live) this.applyEncoders();
     this.header = {
@@ -172,6 +187,25 @@ export class WorkerStation {
       positionFrames: 0,
       playTimeMs: 0,
     };
+  }
+
+  /**
+   * A personal session started at a moment: the moment's score up to chunk `seq`, then a wake-up
+   * there with the lazy stations' warm-up (rendered now, not published).
+   */
+  private startAtMoment(moment: HistoryReply, seq: number): void {
+    const frames = this.chunkFrames;
+    const warmup = Math.ceil(WAKE_WARMUP_MS / this.chunkMs) * frames;
+    const r = StationRenderer.resume(
+      moment.history,
+      seq * frames - this.baseFrames,
+      warmup,
+      this.observe,
+      this.soundfont,
+    );
+    this.renderer = r.renderer;
+    for (let i = 0; i < Math.round(r.warmupFrames / frames); i++)
+      this.renderer.render(this.left, this.right, frames);
   }
 
   /**
@@ -200,7 +234,8 @@ export class WorkerStation {
    */
   setWish(wish: EncodeWish, nowMs: number, leadMs: number): void {
     const live = wish.live !== false;
-    this.wishValue = { mp3: wish.mp3, tiers: wish.tiers, live };
+    this.wishValue = { mp3: wish.mp3, tiers: wish.tiers, live, events: wish.events === true };
+    if (!this.wishValue.events) this.batch.clear();
     if (!live) {
       this.sleep();
       return;
@@ -450,6 +485,10 @@ export class WorkerStation {
     const t0 = performance.now();
     this.renderer.render(this.left, this.right, frames);
     const t1 = performance.now();
+    if (this.batch.size > 0) {
+      this.notesFrame = this.batch.frame(seq, positionFrames);
+      this.batch.clear();
+    }
 
     const h = this.header;
     h.flags = this.discontinuity ? FLAG_DISCONTINUITY : 0;
@@ -666,6 +705,38 @@ export class WorkerStation {
     }
     const maxPacket = this.ring.layout.tiers[this.defaultTier]!.maxPacketBytes;
     return this.opus.encode(this.left, this.right, this.chunkFrames, this.ring.bytes, offset, maxPacket);
+  }
+
+  /**
+   * What reproduces this station's audio at station position `position` (a moment): the
+   * renderer's history; asleep, the wake-up a listener arriving then would cause.
+   */
+  history(position: number): HistoryReply {
+    const warmup = Math.ceil(WAKE_WARMUP_MS / this.chunkMs) * this.chunkFrames;
+    return {
+      history: this.renderer.history(position - this.baseFrames, warmup),
+      baseFrames: this.baseFrames,
+    };
+  }
+
+  /** The `notes` frame of the chunk rendered last (once), or null. */
+  takeNotes(): Uint8Array | null {
+    const f = this.notesFrame;
+    this.notesFrame = null;
+    return f;
+  }
+
+  /**
+   * The notes sounding in station positions [from, to) as a Standard MIDI File (one track per
+   * instrument, at the tempo now), from the notes kept (SCORE_LOG_NOTES, far more than 600 s).
+   */
+  scoreMidi(from: number, to: number, title: string): Uint8Array {
+    return writeMidiFile(this.score.window(from, to), {
+      bpm: this.renderer.params.bpm,
+      sampleRate: SAMPLE_RATE,
+      endFrame: to - from,
+      title,
+    });
   }
 
   nowInfo(): NowReport {

@@ -84,6 +84,11 @@ function renderPass(): void {
           st.recoveredError = null;
         }
         if (chord !== null) send({ type: 'now', id: st.id, ...st.nowInfo() });
+        const notes = st.takeNotes();
+        if (notes !== null)
+          port.postMessage({ type: 'notes', id: st.id, seq: st.nextSequence - 1, frame: notes }, [
+            notes.buffer as ArrayBuffer,
+          ]);
       } catch (err) {
         if (!(err instanceof ChunkEncodeError)) throw err;
         send({ type: 'encoder-error', id: st.id, seq: err.seq, dropped: true, message: err.message });
@@ -145,7 +150,9 @@ port.on('message', (msg: ToWorker) => {
         }
         // A new station's clock starts now that it is built: its first chunk is due just after
         // this render pass, never before it could have been rendered.
-        if (st.startMonoMs === 0) st.startMonoMs = monoNowMs() + leadMs + FIRST_CHUNK_MARGIN_MS;
+        // (A session started at a moment begins at chunk startSeq: its clock is set back that far.)
+        if (st.startMonoMs === 0)
+          st.startMonoMs = monoNowMs() + leadMs + FIRST_CHUNK_MARGIN_MS - msg.startSeq * st.chunkMs;
         const replaced = stations.get(msg.id);
         if (replaced) encoders.give(replaced.takeEncoder());
         stations.set(msg.id, st);
@@ -185,6 +192,25 @@ port.on('message', (msg: ToWorker) => {
       }
       const { effectiveAt, params } = st.change(msg.patch, monoNowMs(), leadMs);
       send({ type: 'changed', id: msg.id, requestId: msg.requestId, effectiveAt, params });
+      break;
+    }
+    case 'score': {
+      const st = stations.get(msg.id);
+      const midi = st ? st.scoreMidi(msg.from, msg.to, msg.title) : null;
+      port.postMessage(
+        { type: 'score', id: msg.id, requestId: msg.requestId, midi },
+        midi ? [midi.buffer as ArrayBuffer] : [],
+      );
+      break;
+    }
+    case 'history': {
+      const st = stations.get(msg.id);
+      send({
+        type: 'history',
+        id: msg.id,
+        requestId: msg.requestId,
+        reply: st ? st.history(msg.position) : null,
+      });
       break;
     }
     case 'encode': {

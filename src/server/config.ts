@@ -59,6 +59,8 @@ export interface ServerConfig {
   sessionSecret: string;
   /** How long a resume token stays valid after it was issued (ms). */
   sessionTokenTtlMs: number;
+  /** Key that signs moment tokens (HMAC-SHA256); empty: a random key per start (tokens end with the process). */
+  momentSecret: string;
   /** Allowed WebSocket Origins (comma-separated in env/flags); empty allows any. */
   allowedOrigins: string[];
   /** JSON file keeping the stations created through the API across restarts ('' = not kept). */
@@ -183,6 +185,7 @@ export const CONFIG_DEFAULTS: ServerConfig = {
   controlToken: '',
   sessionSecret: '',
   sessionTokenTtlMs: 86_400_000,
+  momentSecret: '',
   allowedOrigins: [],
   trustProxy: [],
   stateFile: 'data/stations.json',
@@ -407,6 +410,14 @@ export const CONFIG_TABLE: readonly Setting[] = [
     min: 1000,
     max: 30 * 86_400_000,
     doc: "how long a personal session's resume token stays valid after it was issued (a new one comes with each welcome and parameter change)",
+  },
+  {
+    key: 'momentSecret',
+    kind: 'string',
+    unit: 'secret',
+    env: 'AURALIS_MOMENT_SECRET',
+    flag: '--moment-secret',
+    doc: 'key (at least 16 characters) that signs moment tokens; `auralis render --moment` verifies with the same AURALIS_MOMENT_SECRET (empty: a random key per start, so tokens do not outlive the process)',
   },
   {
     key: 'allowedOrigins',
@@ -839,6 +850,9 @@ function coerce(s: Setting, raw: unknown, source: string): unknown {
   }
 }
 
+/** Shortest moment secret accepted (an HMAC key guessed from a short word would forge tokens). */
+export const MIN_MOMENT_SECRET_CHARS = 16;
+
 /**
  * Builds the configuration: defaults, then environment variables, then `overrides` (flags or a
  * test's object). Every value is validated; cross-field rules are checked last.
@@ -941,6 +955,13 @@ export function loadConfig(
       'icecast (--icecast / AURALIS_ICECAST) needs --profile optimized: the baseline profile serves WebSocket listeners only',
     );
   }
+  if (c.momentSecret !== '' && c.momentSecret.length < MIN_MOMENT_SECRET_CHARS) {
+    // Never echo a secret: only its length.
+    throw new ConfigError(
+      'momentSecret',
+      `momentSecret (--moment-secret / AURALIS_MOMENT_SECRET) must be empty or at least ${MIN_MOMENT_SECRET_CHARS} characters, got ${c.momentSecret.length}`,
+    );
+  }
   checkQueueFitsRing(c);
   return c;
 }
@@ -950,7 +971,7 @@ export function loadConfig(
  * and decoded). (The cluster logs the URL through redactRedisUrl, without its credentials.)
  */
 export function configSecrets(c: ServerConfig): string[] {
-  const out = [c.controlToken, c.sessionSecret, ...icecastSecrets(c.icecast)];
+  const out = [c.controlToken, c.sessionSecret, c.momentSecret, ...icecastSecrets(c.icecast)];
   if (c.redisUrl !== '') {
     try {
       const u = new URL(c.redisUrl);

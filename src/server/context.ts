@@ -4,6 +4,7 @@ import type { Broadcaster } from './broadcast/pacer.ts';
 import type { ServerConfig } from './config.ts';
 import type { ControlSource, Controller } from './control.ts';
 import type { ClientLimits } from './limits.ts';
+import type { NotesFeed } from './notes-feed.ts';
 import type { NowFeed } from './now-feed.ts';
 import type { StationRegistry } from './stations.ts';
 
@@ -20,6 +21,10 @@ export interface ServerContext {
   readonly limits: ClientLimits;
   /** The now-playing event streams (SSE). */
   readonly nowFeed: NowFeed;
+  /** WebSocket listeners subscribed to their station's notes (`?events=1`). */
+  readonly notesFeed: NotesFeed;
+  /** The key that signs moment tokens (`momentSecret`, or random bytes per start). */
+  readonly momentKey: Buffer;
   readonly closing: boolean;
   /** Why the node cannot serve now because of Redis (origin and edge roles), or null. */
   redisProblem(): string | null;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import Fastify, {
@@ -44,6 +45,7 @@ import { ClientLimits } from './limits.ts';
 import { proxyMatcher } from './trust-proxy.ts';
 import { StationStore } from './station-store.ts';
 import { OperatorLog } from './operator-log.ts';
+import { NotesFeed } from './notes-feed.ts';
 import { NowFeed } from './now-feed.ts';
 import { nowMessage } from './now-playing.ts';
 import { registerApiRoutes, registerHealthRoutes } from './routes/api.ts';
@@ -86,6 +88,8 @@ class Context implements ServerContext, PacerObserver {
   readonly metrics: ServerMetrics;
   readonly limits: ClientLimits;
   readonly nowFeed: NowFeed;
+  readonly momentKey: Buffer;
+  readonly notesFeed: NotesFeed;
   closing = false;
   readonly soundfont: string | null;
   private listeners = 0;
@@ -96,6 +100,7 @@ class Context implements ServerContext, PacerObserver {
     this.metrics = metrics;
     this.limits = new ClientLimits({ ...config, trusted: proxyMatcher(config.trustProxy) });
     this.nowFeed = new NowFeed({ heartbeatMs: config.sseHeartbeatMs, maxClients: config.maxListeners });
+    this.momentKey = config.momentSecret !== '' ? Buffer.from(config.momentSecret) : randomBytes(32);
     const engineOptions: EngineOptions = {
       workers: config.workers,
       chunkFrames: (config.chunkMs * SAMPLE_RATE) / 1000,
@@ -127,6 +132,7 @@ class Context implements ServerContext, PacerObserver {
       this.engine = new EngineHost(engineOptions);
       this.pacer = this.newPacer(config);
     }
+    this.notesFeed = new NotesFeed(this.engine);
     this.registry = new StationRegistry(this.engine, this.pacer, config);
     this.registry.onCreated = (st) => this.oplog?.stationCreated(st);
     this.registry.onNowChanged = (st) => this.now(st, nowMessage(st));
@@ -593,6 +599,7 @@ export async function startServer(
       }
       for (const ws of app.websocketServer.clients) ws.close(CLOSE.GOING_AWAY, 'server shutting down');
       ctx.nowFeed.close();
+      ctx.notesFeed.close();
       hls.close();
       ctx.registry.close();
       ctx.limits.close();

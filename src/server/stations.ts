@@ -2,6 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { wallOffsetMs } from '../engine/clock.ts';
 import type { Engine } from '../engine/engine.ts';
 import { EngineError, type EngineStation } from '../engine/engine-host.ts';
+import type { Moment } from '../engine/moment.ts';
 import { applyPatch, DEFAULT_PARAMS, type ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import type { Broadcaster } from './broadcast/pacer.ts';
@@ -76,6 +77,8 @@ export class StationRegistry {
     personal?: boolean;
     /** A personal session recreated from its resume token: the same id, piece and clock. */
     resume?: SessionState;
+    /** A personal session that continues this moment (its seed and parameters win). */
+    moment?: Moment;
   }): Promise<Station> {
     if (this.stations.size + this.creating >= this.config.maxStations) {
       throw new ApiError('SERVER_FULL', `the server runs its maximum of ${this.config.maxStations} stations`);
@@ -100,8 +103,12 @@ export class StationRegistry {
           : `s-${randomBytes(5).toString('hex')}`;
       while (this.stations.has(id));
     }
-    const params: MusicParams = applyPatch(DEFAULT_PARAMS, opts.patch ?? {});
-    const seed = opts.seed ?? opts.patch?.seed ?? randomInt(0, 0xffff_ffff);
+    const m = opts.moment;
+    const lastChange = m?.history.changes[m.history.changes.length - 1];
+    const params: MusicParams = m
+      ? { ...(lastChange?.params ?? m.history.params) }
+      : applyPatch(DEFAULT_PARAMS, opts.patch ?? {});
+    const seed = m ? m.history.seed : (opts.seed ?? opts.patch?.seed ?? randomInt(0, 0xffff_ffff));
     this.creating++;
     if (personal) this.creatingPersonal++;
     try {
@@ -119,7 +126,10 @@ export class StationRegistry {
             resume: { startMonoMs: r.startWallMs - offset, wallOffsetMs: offset, history: r.history },
           });
         } else
-          engineStation = await this.engine.addStation(id, seed, params, { live: !this.lazy || personal });
+          engineStation = await this.engine.addStation(id, seed, params, {
+            live: !this.lazy || personal,
+            ...(m ? { moment: { history: m.history, baseFrames: m.baseFrames, position: m.position } } : {}),
+          });
       } catch (err) {
         // A worker that could not build it ('failed') is a server fault: reported as INTERNAL.
         if (!(err instanceof EngineError) || err.code === 'failed') throw err;
@@ -143,6 +153,8 @@ export class StationRegistry {
         params: engineStation.params,
         engine: engineStation,
       });
+      // A session at a moment starts on the moment's chunk (its clock was set back that far).
+      if (m) st.nextSeq = m.position / engineStation.chunkFrames;
       st.live = engineStation.wish.live !== false;
       if (!st.live) this.idleCount++;
       if (personal) {

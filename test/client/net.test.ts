@@ -49,6 +49,21 @@ describe('WebSocket URL', () => {
     assert.equal(u.searchParams.get('bitrate'), null);
   });
 
+  it('asks for a session at a moment with the token alone, and resumes it by its resume token', () => {
+    const initial = { key: 'C#' as const, bpm: 60 };
+    const fresh = new URL(webSocketUrl('http://h/', { kind: 'personal', initial, moment: 'p.s' }, 'opus'));
+    assert.equal(fresh.searchParams.get('personal'), '1');
+    assert.equal(fresh.searchParams.get('moment'), 'p.s');
+    // The moment carries its own parameters: the server refuses both.
+    assert.equal(fresh.searchParams.get('key'), null);
+    assert.equal(fresh.searchParams.get('bpm'), null);
+    const again = new URL(
+      webSocketUrl('http://h/', { kind: 'personal', initial, moment: 'p.s', resumeToken: 'tok' }, 'opus'),
+    );
+    assert.equal(again.searchParams.get('resume'), 'tok');
+    assert.equal(again.searchParams.get('moment'), null);
+  });
+
   it('carries the bitrate tier of a reconnect (kb/s), and leaves it out when there is none', () => {
     const station = { kind: 'station', station: 'default' } as const;
     const u = new URL(webSocketUrl('http://h:8000/', station, 'opus', undefined, 24));

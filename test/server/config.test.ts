@@ -170,6 +170,7 @@ describe('configuration', () => {
       [{ stallTimeoutMs: 9000, ringSeconds: 8 }, 'stallTimeoutMs'],
       [{ mp3Bitrate: 100_000 }, 'mp3Bitrate'],
       [{ mp3Bitrate: 'x' }, 'mp3Bitrate'],
+      [{ momentSecret: 'short-secret' }, 'momentSecret'],
     ];
     for (const [o, setting] of bad) {
       assert.throws(
@@ -178,6 +179,11 @@ describe('configuration', () => {
       );
     }
     assert.throws(() => parseFlags(['--nope', '1']), ConfigError);
+    // A secret too short is refused without being echoed.
+    assert.throws(
+      () => loadConfig({ momentSecret: 'short-secret' }),
+      (e: unknown) => e instanceof ConfigError && !e.message.includes('short-secret'),
+    );
   });
 
   it('validates the Opus tiers: integers 6–510 kb/s, ascending, unique, 1–16, with the default tier among them', () => {
@@ -366,6 +372,7 @@ function sampleValue(s: (typeof CONFIG_TABLE)[number]): [string, unknown] {
   switch (s.kind) {
     case 'string':
       if (s.key === 'configFile') return [SAMPLE_CONFIG_FILE, SAMPLE_CONFIG_FILE];
+      if (s.key === 'momentSecret') return ['a-moment-secret-of-16+', 'a-moment-secret-of-16+'];
       if (s.key === 'redisUrl') return ['redis://127.0.0.1:6380', 'redis://127.0.0.1:6380'];
       // Must name a SoundFont 2 file: the smallest valid header is enough for the setting.
       if (s.key === 'soundfont') return [SAMPLE_SOUNDFONT, SAMPLE_SOUNDFONT];

@@ -1,3 +1,4 @@
+import type { NotesMessage } from '../score/notes.ts';
 /**
  * The JSON messages of the WebSocket (PROTOCOL.md), as the player sees them, with a tolerant
  * parser: an unknown or malformed message is reported, never thrown.
@@ -85,7 +86,7 @@ export interface ErrorMessage {
 }
 
 export type ServerMessage =
-  WelcomeMessage | ParamsMessage | NowMessage | PongMessage | ErrorMessage | BitrateMessage;
+  WelcomeMessage | ParamsMessage | NowMessage | PongMessage | ErrorMessage | BitrateMessage | NotesMessage;
 
 export type ParamsPatch = Partial<Pick<StationParams, 'key' | 'mode' | 'bpm' | 'intensity'>>;
 
@@ -143,6 +144,10 @@ export function parseServerMessage(text: string): ServerMessage | null {
       return typeof msg.chord === 'string' ? (msg as unknown as NowMessage) : null;
     case 'pong':
       return typeof msg.t === 'number' ? (msg as unknown as PongMessage) : null;
+    case 'notes':
+      return Array.isArray(msg.events) && Array.isArray(msg.releases) && typeof msg.position === 'number'
+        ? (msg as unknown as NotesMessage)
+        : null;
     case 'error':
       return typeof msg.message === 'string' ? (msg as unknown as ErrorMessage) : null;
     default:

@@ -9,7 +9,13 @@ import { DEFAULT_STATION_ID } from '../stations.ts';
 import { nowPlaying } from '../now-playing.ts';
 import { wantsEventStream, writeEventStreamHead } from '../now-feed.ts';
 import { tokenMatches } from '../transports/ws.ts';
+import { quote } from '../http-errors.ts';
 import { monoNowMs } from '../../engine/clock.ts';
+import { EngineError } from '../../engine/engine-host.ts';
+import { encodeMoment } from '../../engine/moment.ts';
+import { MAX_HISTORY_CHANGES } from '../../engine/station-renderer.ts';
+import { MAX_SCORE_SECONDS } from '../../engine/score-log.ts';
+import { SAMPLE_RATE } from '../../music/types.ts';
 
 const VERSION = '0.1.0';
 
@@ -144,6 +150,83 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
     writeEventStreamHead(reply.raw, reply.getHeaders());
     ctx.nowFeed.add(st, reply.raw);
   });
+
+  // A moment: a signed, self-contained token of where the station is now and how to rebuild its
+  // audio (docs/ARCHITECTURE.md, "Moments"); `url` opens the page there.
+  app.get<{ Params: { id: string } }>('/api/stations/:id/moment', async (req) => {
+    const st = getStation(ctx, req.params.id);
+    if (!ctx.engine.history)
+      throw new ApiError('NOT_READY', 'moments need the optimized profile (--profile optimized)');
+    const e = st.engine;
+    // At or just after the newest chunk sent (live), or the chunk playing now (idle).
+    const position = st.positionFrames;
+    let reply;
+    try {
+      reply = await ctx.engine.history(st.id, position);
+    } catch (err) {
+      if (err instanceof EngineError) throw new ApiError('NOT_READY', `no moment now: ${err.message}`);
+      throw err;
+    }
+    if (!reply.history.complete)
+      throw new ApiError(
+        'NOT_READY',
+        `this station has had more than ${MAX_HISTORY_CHANGES} parameter changes since it started: its moments cannot be reproduced`,
+      );
+    const token = encodeMoment(
+      {
+        // A personal session's id is a capability: never put into a shareable token.
+        station: st.personal ? null : st.id,
+        position,
+        chunkFrames: e.chunkFrames,
+        baseFrames: reply.baseFrames,
+        at: Math.round(e.startMonoMs + e.wallOffsetMs + (position / e.chunkFrames) * e.chunkMs),
+        history: reply.history,
+      },
+      ctx.momentKey,
+    );
+    const host = req.headers.host ?? `${ctx.config.host}:${ctx.config.port}`;
+    return { token, url: `${req.protocol}://${host}/?moment=${token}`, position };
+  });
+
+  // The last N seconds of the station's score as a Standard MIDI File (one track per instrument).
+  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+    '/api/stations/:id/score.mid',
+    async (req, reply) => {
+      const st = getStation(ctx, req.params.id);
+      const raw = req.query.seconds;
+      const seconds =
+        raw === undefined ? 60 : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      if (!Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_SCORE_SECONDS)
+        throw new ApiError(
+          'INVALID_PARAM',
+          `seconds must be a number with 0 < seconds <= ${MAX_SCORE_SECONDS}, got ${quote(String(raw))}`,
+          'seconds',
+        );
+      if (!ctx.engine.scoreMidi)
+        throw new ApiError('NOT_READY', 'the score needs the optimized profile (--profile optimized)');
+      const to = st.positionFrames;
+      const from = Math.max(0, to - Math.round(seconds * SAMPLE_RATE));
+      let midi: Uint8Array;
+      try {
+        midi = await ctx.engine.scoreMidi(
+          st.id,
+          from,
+          to,
+          st.personal ? 'Auralis personal session' : `Auralis ${st.id}`,
+        );
+      } catch (err) {
+        if (err instanceof EngineError) throw new ApiError('NOT_READY', `no score now: ${err.message}`);
+        throw err;
+      }
+      return reply
+        .type('audio/midi')
+        .header(
+          'content-disposition',
+          `attachment; filename="${st.personal ? 'personal' : st.id}-${Math.round(from)}.mid"`,
+        )
+        .send(Buffer.from(midi.buffer, midi.byteOffset, midi.byteLength));
+    },
+  );
 
   app.post('/api/stations', async (req, reply) => {
     requireControl(ctx, req);

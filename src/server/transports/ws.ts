@@ -27,6 +27,7 @@ import {
   switchedTier,
 } from '../broadcast/tiers.ts';
 import { monoNowMs, wallNowMs } from '../../engine/clock.ts';
+import { decodeMoment, MomentTokenError, type Moment } from '../../engine/moment.ts';
 
 /**
  * Messages that arrive before the welcome (while a personal session is being created) wait here,
@@ -137,6 +138,26 @@ function refuse(
 
 const QUERY_PARAM_FIELDS = ['key', 'mode', 'bpm', 'intensity', 'seed', 'preset'] as const;
 
+/**
+ * The moment of `?moment=` (with `personal=1`), verified with the server's key; or why not, as a
+ * message naming the field.
+ */
+function momentFromQuery(ctx: ServerContext, query: Record<string, string | undefined>): Moment | string {
+  if (!ctx.engine.history) return 'moment needs the optimized profile (--profile optimized)';
+  const given = QUERY_PARAM_FIELDS.filter((f) => query[f] !== undefined);
+  if (given.length > 0) return `moment carries the seed and parameters: leave out ${given.join(', ')}`;
+  let m: Moment;
+  try {
+    m = decodeMoment(query.moment!, ctx.momentKey);
+  } catch (e) {
+    if (!(e instanceof MomentTokenError)) throw e;
+    return `moment: ${e.message}`;
+  }
+  if (m.chunkFrames !== (ctx.config.chunkMs * SAMPLE_RATE) / 1000)
+    return `moment: made with ${m.chunkFrames}-frame chunks, this server uses ${ctx.config.chunkMs} ms`;
+  return m;
+}
+
 /** The `/ws` handler: one listener and control peer per connection. */
 export function handleWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): void {
   try {
@@ -201,6 +222,23 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       'INVALID_PARAM',
       `codec must be opus or pcm, got ${quote(codecName)}`,
       'codec',
+    );
+    return;
+  }
+  // `events=1`: the station's notes as `notes` messages (PROTOCOL.md, "The live score").
+  const events = query.events;
+  if (events !== undefined && events !== '0' && events !== '1') {
+    refuse(ws, log, CLOSE.POLICY, 'INVALID_PARAM', `events must be 0 or 1, got ${quote(events)}`, 'events');
+    return;
+  }
+  if (events === '1' && !ctx.notesFeed.available) {
+    refuse(
+      ws,
+      log,
+      CLOSE.POLICY,
+      'INVALID_PARAM',
+      'events needs the optimized profile (--profile optimized)',
+      'events',
     );
     return;
   }
@@ -456,6 +494,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       if (station.listeners.delete(listener) && listener.codec === 'opus')
         leaveTier(ctx.engine, station, listener);
       station.peers.delete(listener);
+      ctx.notesFeed.unsubscribe(station.id, listener.socket);
       if (station.personal && listener.personalOwner) registry.ownerLeft(station);
       else registry.consumersChanged(station);
     }
@@ -469,6 +508,14 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       if (query.personal === '1' || query.personal === 'true') {
         if (query.resume) {
           station = await registry.resume(query.resume);
+        } else if (query.moment !== undefined) {
+          // A session that continues a moment: the token must be this server's (its signature).
+          const moment = momentFromQuery(ctx, query);
+          if (typeof moment === 'string') {
+            refuse(ws, log, CLOSE.POLICY, 'INVALID_PARAM', moment, 'moment');
+            return;
+          }
+          station = await registry.create({ personal: true, moment });
         } else {
           const input: Record<string, string> = {};
           for (const f of QUERY_PARAM_FIELDS) if (query[f] !== undefined) input[f] = query[f]!;
@@ -541,6 +588,7 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
       }),
     );
     if (st.lastNow) ws.send(nowMessage(st));
+    if (events === '1') ctx.notesFeed.subscribe(st.id, listener.socket, () => ws.readyState === 1);
     ctx.pacer.burst(st, listener, config.wsBurstChunks);
     st.listeners.add(listener);
     st.peers.add(listener);
