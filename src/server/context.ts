@@ -5,6 +5,7 @@ import type { ServerConfig } from './config.ts';
 import type { ControlSource, Controller } from './control.ts';
 import type { ClientLimits } from './limits.ts';
 import type { NowFeed } from './now-feed.ts';
+import type { StationSchedules } from './schedules.ts';
 import type { StationRegistry } from './stations.ts';
 
 export type ControlResultLabel = 'ok' | 'rejected' | 'rate_limited' | 'forbidden';
@@ -18,6 +19,8 @@ export interface ServerContext {
   readonly controller: Controller;
   /** Per-client-address limits (connections, control rate). */
   readonly limits: ClientLimits;
+  /** The stations' schedules (local-time entries with glides). */
+  readonly schedules: StationSchedules;
   /** The now-playing event streams (SSE). */
   readonly nowFeed: NowFeed;
   readonly closing: boolean;

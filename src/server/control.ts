@@ -8,7 +8,7 @@ import { effectivePreset } from './now-playing.ts';
 import type { Station } from './station.ts';
 import { monoNowMs } from '../engine/clock.ts';
 
-export type ControlSource = 'api' | 'listener' | 'preset';
+export type ControlSource = 'api' | 'listener' | 'preset' | 'schedule';
 
 /** The parameters as the protocol shows them: `modified` says the preset's own values were changed. */
 export interface PublicParams extends MusicParams {

@@ -24,7 +24,14 @@ import type { StationStats } from '../engine/messages.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
 import { Pacer, type Broadcaster, type PacerObserver } from './broadcast/pacer.ts';
-import { ConfigError, configSecrets, listenError, loadConfig, tierQueueBytes, type ServerConfig } from './config.ts';
+import {
+  ConfigError,
+  configSecrets,
+  listenError,
+  loadConfig,
+  tierQueueBytes,
+  type ServerConfig,
+} from './config.ts';
 import { IcecastRelays } from '../relay/icecast.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
 import { Controller, type ControlSource } from './control.ts';
@@ -33,6 +40,7 @@ import { registerHttpGuards, replyWithError } from './http-errors.ts';
 import { ClientLimits } from './limits.ts';
 import { proxyMatcher } from './trust-proxy.ts';
 import { StationStore } from './station-store.ts';
+import { StationSchedules } from './schedules.ts';
 import { OperatorLog } from './operator-log.ts';
 import { NowFeed } from './now-feed.ts';
 import { nowMessage } from './now-playing.ts';
@@ -76,6 +84,7 @@ class Context implements ServerContext, PacerObserver {
   readonly metrics: ServerMetrics;
   readonly limits: ClientLimits;
   readonly nowFeed: NowFeed;
+  readonly schedules: StationSchedules;
   closing = false;
   private listeners = 0;
   private readonly lastSendMs = new Map<Station, number>();
@@ -121,6 +130,7 @@ class Context implements ServerContext, PacerObserver {
       this.lastSendMs.delete(st);
       this.nowFeed.stationRemoved(st);
       this.metrics.stationRemoved(st);
+      this.schedules.remove(st.id);
     };
     this.controller = new Controller(this.engine, {
       changed: (source, latency) => this.metrics.controlLatency(source, latency),
@@ -129,6 +139,9 @@ class Context implements ServerContext, PacerObserver {
         if (!st.personal && st.id !== DEFAULT_STATION_ID) this.stationsChanged();
       },
     });
+    this.schedules = new StationSchedules(this.controller, this.clusterLog, (ok) =>
+      this.metrics.controlChange('schedule', ok ? 'ok' : 'rejected'),
+    );
     this.engine.on('now', (e: NowEvent) => {
       const st = this.registry.get(e.id);
       if (!st) return;
@@ -206,13 +219,20 @@ class Context implements ServerContext, PacerObserver {
 
   stationsChanged(): void {
     if (!this.store || this.closing) return;
+    // The default station is kept only for its schedule (it is created at every start anyway).
     void this.store.save(
       this.registry
         .all()
-        .filter((st) => !st.personal && st.id !== DEFAULT_STATION_ID)
+        .filter((st) => !st.personal && (st.id !== DEFAULT_STATION_ID || this.schedules.get(st.id)))
         .map((st) => {
           const { key, mode, bpm, intensity, preset } = st.params;
-          return { id: st.id, seed: st.seed, params: { key, mode, bpm, intensity, preset } };
+          const schedule = this.schedules.get(st.id);
+          return {
+            id: st.id,
+            seed: st.seed,
+            params: { key, mode, bpm, intensity, preset },
+            ...(schedule ? { schedule } : {}),
+          };
         }),
     );
   }
@@ -563,6 +583,7 @@ export async function startServer(
       ctx.nowFeed.close();
       hls.close();
       ctx.registry.close();
+      ctx.schedules.close();
       ctx.limits.close();
       ctx.oplog?.close();
       await ctx.store?.close();
@@ -630,7 +651,13 @@ export async function startServer(
 async function restoreStations(ctx: Context, store: StationStore, log: FastifyBaseLogger): Promise<void> {
   let restored = 0;
   for (const s of store.load()) {
-    if (s.id === DEFAULT_STATION_ID || ctx.registry.get(s.id)) continue;
+    const existing = ctx.registry.get(s.id);
+    if (existing) {
+      // The default station: only its schedule is kept.
+      if (s.schedule) ctx.schedules.set(existing, s.schedule);
+      continue;
+    }
+    if (s.id === DEFAULT_STATION_ID) continue;
     const { preset, key, mode, bpm, intensity } = s.params;
     try {
       await ctx.registry.create({
@@ -638,6 +665,9 @@ async function restoreStations(ctx: Context, store: StationStore, log: FastifyBa
         seed: s.seed,
         patch: { ...(preset ? { preset } : {}), key, mode, bpm, intensity },
       });
+      const st = ctx.registry.get(s.id);
+      // An entry that came while the server was down is reached now (nothing moves if it was).
+      if (st && s.schedule) ctx.schedules.set(st, s.schedule);
       restored++;
     } catch (err) {
       log.warn(

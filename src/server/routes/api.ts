@@ -10,6 +10,7 @@ import { nowPlaying } from '../now-playing.ts';
 import { wantsEventStream, writeEventStreamHead } from '../now-feed.ts';
 import { tokenMatches } from '../transports/ws.ts';
 import { monoNowMs } from '../../engine/clock.ts';
+import { validateSchedule } from '../../music/schedule.ts';
 
 const VERSION = '0.1.0';
 
@@ -27,6 +28,7 @@ export function stationJson(ctx: ServerContext, st: Station): Record<string, unk
     bufferedMs: Math.round(st.bufferedMs(now, ctx.config.leadMs)),
     chunkMs: st.chunkMs,
     now: st.lastNow ? nowPlaying(st) : null,
+    schedule: ctx.schedules.json(st.id),
   };
 }
 
@@ -182,6 +184,42 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
     const r = await ctx.controller.change(st, v.patch, 'api');
     ctx.controlAccepted('api');
     return r;
+  });
+
+  // A station's day (PROTOCOL.md "Schedules"): shared stations of a standalone server only.
+  const scheduledStation = (req: FastifyRequest<{ Params: { id: string } }>): Station => {
+    requireControl(ctx, req);
+    const st = getStation(ctx, req.params.id);
+    if (st.personal)
+      throw new ApiError(
+        'FORBIDDEN',
+        `personal session ${st.id} cannot have a schedule; shared stations can`,
+      );
+    if (ctx.config.role !== 'all')
+      throw new ApiError(
+        'FORBIDDEN',
+        `schedules are run by a standalone server, not by the ${ctx.config.role} role`,
+      );
+    return st;
+  };
+
+  app.put<{ Params: { id: string } }>('/api/stations/:id/schedule', async (req) => {
+    const st = scheduledStation(req);
+    const v = validateSchedule(req.body ?? null);
+    if (!v.ok) {
+      req.log.info({ station: st.id, field: v.field }, `schedule refused: ${v.message}`);
+      throw new ApiError('INVALID_PARAM', v.message, v.field);
+    }
+    ctx.schedules.set(st, v.schedule);
+    ctx.stationsChanged();
+    return ctx.schedules.json(st.id);
+  });
+
+  app.delete<{ Params: { id: string } }>('/api/stations/:id/schedule', async (req, reply) => {
+    const st = scheduledStation(req);
+    ctx.schedules.remove(st.id);
+    ctx.stationsChanged();
+    return reply.code(204).send();
   });
 
   app.delete<{ Params: { id: string } }>('/api/stations/:id', async (req, reply) => {
