@@ -9,6 +9,7 @@ import { SleepTimer } from './sleep-timer.ts';
 import { Controls, type PresetInfo } from './ui/controls.ts';
 import { byId } from './ui/dom.ts';
 import { explainSection } from './ui/sections.ts';
+import { describeNextChange, type NextChange } from './ui/schedule-text.ts';
 import { Visualizer } from './ui/visualizer.ts';
 
 /** The page: wires the player to the controls, the figures and the browser's media keys. */
@@ -347,16 +348,50 @@ function showSourceNote(): void {
       : 'Changes you make are heard by everyone on this station.';
 }
 
+// The station's schedule, if it has one: its next change under the mood line, counted down.
+const scheduleNote = byId<HTMLParagraphElement>('schedule-note');
+let nextChange: { next: NextChange; receivedMs: number } | null = null;
+let scheduleTimer: ReturnType<typeof setInterval> | null = null;
+
+function showNextChange(next: NextChange | null): void {
+  nextChange = next === null ? null : { next, receivedMs: Date.now() };
+  if (scheduleTimer !== null) clearInterval(scheduleTimer);
+  scheduleTimer = null;
+  renderNextChange();
+  if (nextChange !== null) scheduleTimer = setInterval(renderNextChange, 20_000);
+}
+
+function renderNextChange(): void {
+  if (nextChange === null) {
+    scheduleNote.hidden = true;
+    return;
+  }
+  const elapsed = Date.now() - nextChange.receivedMs;
+  // Past it: ask again for the one after (the glide is announced by `params` messages meanwhile).
+  if (elapsed > nextChange.next.inMs + 5000) {
+    nextChange = null;
+    void loadStationParams();
+    return;
+  }
+  scheduleNote.textContent = describeNextChange(nextChange.next, elapsed);
+  scheduleNote.hidden = false;
+}
+
 async function loadStationParams(): Promise<void> {
   if (settings.station === null) {
+    showNextChange(null);
     showParams(settings.personal);
     return;
   }
   try {
     const res = await fetch(`/api/stations/${encodeURIComponent(settings.station)}`);
     if (res.ok) {
-      const body = (await res.json()) as { params?: StationParams };
+      const body = (await res.json()) as {
+        params?: StationParams;
+        schedule?: { next?: NextChange } | null;
+      };
       if (body.params) showParams(body.params);
+      showNextChange(body.schedule?.next ?? null);
     }
   } catch {
     // Offline: the controls keep their defaults until a welcome arrives.
