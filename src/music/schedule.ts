@@ -243,11 +243,11 @@ export interface GlideStep {
 }
 
 /**
- * The steps of a glide from `from` to `to` over `glideMs`: tempo and intensity move linearly, one
- * step every `glideMs / steps` (the last at `glideMs`) (steps at most MAX_GLIDE_STEPS, at least MIN_GLIDE_STEP_MS apart),
- * rounded to 0.1 BPM and 0.01; the preset, mode and key change once, at the glide's midpoint (the
- * engine puts a mode or key change on a bar line). The last step sets the exact target. A glide of
- * 0 is one step: everything at once.
+ * The steps of a glide from `from` to `to` over `glideMs`: tempo and intensity move linearly, in at
+ * most MAX_GLIDE_STEPS steps at least MIN_GLIDE_STEP_MS apart (the last at `glideMs`), rounded to
+ * 0.1 BPM and 0.01; the preset, mode and key change once, at the glide's midpoint step (the engine
+ * puts a mode or key change on a bar line). The last step is the whole target. A glide shorter than
+ * two steps is one step at its end (0: everything at once).
  */
 export function glideSteps(from: MusicParams, to: MusicParams, glideMs: number): GlideStep[] {
   const n = Math.max(1, Math.min(MAX_GLIDE_STEPS, Math.floor(glideMs / MIN_GLIDE_STEP_MS)));
@@ -259,17 +259,21 @@ export function glideSteps(from: MusicParams, to: MusicParams, glideMs: number):
     const bpm = k === n ? to.bpm : Math.round((from.bpm + (to.bpm - from.bpm) * f) * 10) / 10;
     const intensity =
       k === n ? to.intensity : Math.round((from.intensity + (to.intensity - from.intensity) * f) * 100) / 100;
-    if (k >= mid) {
+    if (k === mid) {
       // From the midpoint on, the preset, mode and key are the target's; explicit tempo and
       // intensity override the preset's until the last step reaches them.
-      if (k === mid) {
-        if (to.preset !== null && to.preset !== from.preset) patch.preset = to.preset;
-        if (to.mode !== from.mode || patch.preset) patch.mode = to.mode;
-        if (to.key !== from.key) patch.key = to.key;
-      }
+      if (to.preset !== null && to.preset !== from.preset) patch.preset = to.preset;
+      if (to.mode !== from.mode || patch.preset) patch.mode = to.mode;
+      if (to.key !== from.key) patch.key = to.key;
     }
-    if (bpm !== from.bpm || k === n || patch.preset) patch.bpm = bpm;
-    if (intensity !== from.intensity || k === n || patch.preset) patch.intensity = intensity;
+    if (k === n) {
+      // The last step is the whole target, so a step that was not applied leaves nothing behind.
+      if (to.preset !== null) patch.preset = to.preset;
+      patch.mode = to.mode;
+      patch.key = to.key;
+    }
+    patch.bpm = bpm;
+    patch.intensity = intensity;
     steps.push({ atMs: Math.round((glideMs * k) / n), patch });
   }
   return steps;

@@ -11,12 +11,27 @@ import {
 import type { Controller } from './control.ts';
 import type { Station } from './station.ts';
 
-/** The longest the scheduler sleeps before it reads the wall clock again (a jump re-plans within it). */
-const MAX_SLEEP_MS = 10_000;
+/**
+ * The period of the one check that runs every schedule (entries due, glide steps due, wall-clock
+ * steps). Short, so that glide steps (at least 2 s apart) keep their spacing and a cleared timer
+ * leaves libuv's timer armed for at most this long after close().
+ */
+const TICK_MS = 1000;
+/** A wall clock that moved against the monotonic one by more than this was stepped: re-plan. */
+const WALL_STEP_MS = 1000;
 
 interface ScheduleLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
+}
+
+interface Glide {
+  steps: GlideStep[];
+  startMono: number;
+  /** The next step to send. */
+  k: number;
+  /** A step was sent and has not been answered (steps go one at a time, in order). */
+  inFlight: boolean;
 }
 
 interface Running {
@@ -24,25 +39,27 @@ interface Running {
   schedule: Schedule;
   /** Unix ms of the next entry as planned. */
   nextAtMs: number;
-  timer: NodeJS.Timeout | null;
-  glide: { steps: GlideStep[]; startMono: number; k: number; timer: NodeJS.Timeout | null } | null;
+  /** Wall minus monotonic ms when it was planned (a step of the wall clock changes it). */
+  plannedOffsetMs: number;
+  glide: Glide | null;
 }
 
 /**
- * Runs the stations' schedules: sleeps on the monotonic clock until the next entry's wall time
- * (at most MAX_SLEEP_MS at a time, so a step of the wall clock re-plans it), then glides the station
- * to the entry's parameters through the controller (source `schedule`). Owns its timers; close()
- * stops them all.
+ * Runs the stations' schedules. One interval (running only while a schedule exists) checks each:
+ * when the wall clock reaches the next entry's Unix ms, the station glides to the entry's
+ * parameters through the controller (source `schedule`), one step at a time on the monotonic
+ * clock; a step of the wall clock (its offset from the monotonic one moved) re-plans the next entry.
+ * Owns its interval; close() stops it.
  */
 export class StationSchedules {
   private readonly running = new Map<string, Running>();
   private readonly controller: Controller;
   private readonly log: ScheduleLog;
-  private readonly wallNow: () => number;
-  private closed = false;
-
   /** Counts each scheduled change (auralis_control_changes_total, source `schedule`). */
   private readonly counted: (ok: boolean) => void;
+  private readonly wallNow: () => number;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(
     controller: Controller,
@@ -66,19 +83,20 @@ export class StationSchedules {
    */
   set(st: Station, schedule: Schedule): void {
     if (this.closed) return;
-    this.remove(st.id);
-    const r: Running = { st, schedule, nextAtMs: 0, timer: null, glide: null };
+    const r: Running = { st, schedule, nextAtMs: 0, plannedOffsetMs: 0, glide: null };
     this.running.set(st.id, r);
     this.fire(r, currentEntry(schedule, this.wallNow()).index);
     this.plan(r);
+    if (this.timer === null) {
+      this.timer = setInterval(this.tick, TICK_MS);
+      this.timer.unref();
+    }
   }
 
+  /** Stops a station's schedule (a glide in progress stops where it is). */
   remove(id: string): void {
-    const r = this.running.get(id);
-    if (!r) return;
     this.running.delete(id);
-    if (r.timer) clearTimeout(r.timer);
-    this.stopGlide(r);
+    if (this.running.size === 0) this.stopTimer();
   }
 
   /** The schedule as the API shows it, with its next entry. */
@@ -100,50 +118,46 @@ export class StationSchedules {
     };
   }
 
-  /** Every schedule, for the station store. */
-  all(): Map<string, Schedule> {
-    const out = new Map<string, Schedule>();
-    for (const [id, r] of this.running) out.set(id, r.schedule);
-    return out;
-  }
-
   close(): void {
     this.closed = true;
-    for (const id of [...this.running.keys()]) this.remove(id);
+    this.running.clear();
+    this.stopTimer();
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
   }
 
   private plan(r: Running): void {
     const now = this.wallNow();
     r.nextAtMs = nextEntry(r.schedule, now).atMs;
-    this.sleep(r, now);
+    r.plannedOffsetMs = now - monoNowMs();
   }
 
-  private sleep(r: Running, now: number): void {
-    if (r.timer) clearTimeout(r.timer);
-    r.timer = setTimeout(() => this.wake(r), Math.max(0, Math.min(MAX_SLEEP_MS, r.nextAtMs - now)));
-    r.timer.unref();
-  }
-
-  private wake(r: Running): void {
-    r.timer = null;
-    if (this.closed || this.running.get(r.st.id) !== r) return;
-    const now = this.wallNow();
-    if (now >= r.nextAtMs) {
-      // Due (or the wall clock stepped past it, maybe past several: the one in force now wins).
-      this.fire(r, currentEntry(r.schedule, now).index);
-      this.plan(r);
-    } else {
-      // Not yet, or the wall clock stepped back: the next entry from now.
-      this.plan(r);
+  private readonly tick = (): void => {
+    if (this.closed) return;
+    const mono = monoNowMs();
+    const wall = this.wallNow();
+    for (const r of this.running.values()) {
+      if (wall >= r.nextAtMs) {
+        // Due (or the wall clock stepped past it, maybe past several: the one in force now wins).
+        this.fire(r, currentEntry(r.schedule, wall).index);
+        this.plan(r);
+      } else if (Math.abs(wall - mono - r.plannedOffsetMs) > WALL_STEP_MS) {
+        // The wall clock stepped (back, or forward short of the entry): the next entry from now.
+        this.plan(r);
+      }
+      this.step(r, mono);
     }
-  }
+  };
 
   /** Starts the glide to entry `index` from what the station plays now. */
   private fire(r: Running, index: number): void {
-    this.stopGlide(r);
+    r.glide = null;
     const entry = r.schedule.entries[index]!;
-    const target = entryTarget(r.st.params, entry);
     const p = r.st.params;
+    const target = entryTarget(p, entry);
     if (
       target.key === p.key &&
       target.mode === p.mode &&
@@ -157,46 +171,36 @@ export class StationSchedules {
       { station: r.st.id, at: entry.at, preset: entry.preset ?? null, glideMinutes: r.schedule.glideMinutes },
       `station ${r.st.id}: schedule entry ${entry.at} (${entry.preset ?? 'params'}), gliding over ${r.schedule.glideMinutes} min`,
     );
-    r.glide = { steps: glideSteps(r.st.params, target, glideMs), startMono: monoNowMs(), k: 0, timer: null };
-    this.nextStep(r);
+    r.glide = { steps: glideSteps(p, target, glideMs), startMono: monoNowMs(), k: 0, inFlight: false };
+    this.step(r, monoNowMs());
   }
 
-  private nextStep(r: Running): void {
+  /** Sends the glide's next step when it is due and the one before was answered. */
+  private step(r: Running, mono: number): void {
     const g = r.glide;
-    if (!g) return;
+    if (g === null || g.inFlight) return;
     if (g.k >= g.steps.length) {
       r.glide = null;
       return;
     }
     const step = g.steps[g.k]!;
-    g.timer = setTimeout(
+    if (mono < g.startMono + step.atMs) return;
+    g.k++;
+    g.inFlight = true;
+    this.controller.change(r.st, step.patch, 'schedule').then(
       () => {
-        g.timer = null;
-        if (r.glide !== g || this.closed) return;
-        g.k++;
-        // One change at a time, in order; the next waits for this one's answer.
-        this.controller.change(r.st, step.patch, 'schedule').then(
-          () => {
-            this.counted(true);
-            this.nextStep(r);
-          },
-          (err: unknown) => {
-            this.counted(false);
-            this.log.warn(
-              { station: r.st.id, err: (err as Error).message },
-              `station ${r.st.id}: a scheduled change was not applied`,
-            );
-            this.nextStep(r);
-          },
+        g.inFlight = false;
+        this.counted(true);
+        if (g.k >= g.steps.length && r.glide === g) r.glide = null;
+      },
+      (err: unknown) => {
+        g.inFlight = false;
+        this.counted(false);
+        this.log.warn(
+          { station: r.st.id, err: (err as Error).message },
+          `station ${r.st.id}: a scheduled change was not applied`,
         );
       },
-      Math.max(0, g.startMono + step.atMs - monoNowMs()),
     );
-    g.timer.unref();
-  }
-
-  private stopGlide(r: Running): void {
-    if (r.glide?.timer) clearTimeout(r.glide.timer);
-    r.glide = null;
   }
 }
