@@ -52,6 +52,40 @@ describe('station schedules (PUT /api/stations/:id/schedule)', () => {
     });
   });
 
+  it('an idle station follows its schedule: the entry in force is applied while nobody listens', async () => {
+    await withServer({}, async (server) => {
+      assert.equal(
+        (await json(server, 'POST', '/api/stations', { id: 'quiet', preset: 'focus' })).status,
+        201,
+      );
+      const before = await json(server, 'GET', '/api/stations/quiet');
+      assert.equal(before.body!.state, 'idle', 'precondition: nobody listens, the station is idle');
+      const put = await json(server, 'PUT', '/api/stations/quiet/schedule', {
+        timeZone: 'Asia/Tokyo',
+        glideMinutes: 0,
+        entries: [{ at: '00:00', preset: 'meditation', params: { key: 'E' } }],
+      });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      let params: Record<string, unknown> = {};
+      for (let i = 0; i < 50 && params.preset !== 'meditation'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        params = (await json(server, 'GET', '/api/stations/quiet')).body!.params as Record<string, unknown>;
+      }
+      assert.deepEqual(params, {
+        key: 'E',
+        mode: 'aeolian',
+        bpm: 50,
+        intensity: 0.3,
+        preset: 'meditation',
+        modified: false,
+      });
+      const after = await json(server, 'GET', '/api/stations/quiet');
+      assert.equal(after.body!.state, 'idle', 'still idle: applied without waking it');
+      const next = (after.body!.schedule as Record<string, Record<string, unknown>>).next!;
+      assert.match(next.at as string, /T00:00:00\+09:00$/);
+    });
+  });
+
   it('glides to the entry through intermediate steps when its time comes (after a wall-clock step), and is kept across a restart', async () => {
     const stateFile = join(dir, 'state.json');
     await withServer({ stateFile }, async (server) => {
