@@ -74,6 +74,15 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
     showNow();
     if (!on) document.title = DEFAULT_TITLE;
   },
+  onSleep(msg) {
+    if (msg.ended) {
+      // The server's ending has played: the session is over; stop without reconnecting.
+      serverSleepEndsAtMs = null;
+      void stop().then(() => (sleepOut.value = 'Sleep timer ended'));
+      return;
+    }
+    serverSleepEndsAtMs = msg.endsAtMs ?? null;
+  },
   onTier() {
     showTier();
   },
@@ -496,7 +505,26 @@ const sleepTimer = new SleepTimer(
     void stop();
   },
 );
-sleep.addEventListener('change', () => sleepTimer.set(Number(sleep.value)));
+/**
+ * A personal session's sleep timer runs on the server, which ends the music itself (it thins,
+ * resolves and fades in the score and the synth) and then the session; shared stations (and a
+ * session not connected yet) keep the page's own fade.
+ */
+let serverSleepEndsAtMs: number | null = null;
+sleep.addEventListener('change', () => {
+  const minutes = Number(sleep.value);
+  sleepTimer.cancel();
+  if (
+    settings.station === null &&
+    (serverSleepEndsAtMs !== null || minutes > 0) &&
+    player.sendSleep(minutes)
+  ) {
+    if (minutes === 0) serverSleepEndsAtMs = null;
+    return;
+  }
+  serverSleepEndsAtMs = null;
+  sleepTimer.set(minutes);
+});
 
 // ---- play / pause -----------------------------------------------------------------------------
 
@@ -510,6 +538,8 @@ async function stop(): Promise<void> {
   settings.wasPlaying = false;
   save();
   sleepTimer.cancel();
+  if (serverSleepEndsAtMs !== null) player.sendSleep(0);
+  serverSleepEndsAtMs = null;
   sleep.value = '0';
   await player.pause();
 }
@@ -555,7 +585,8 @@ setInterval(() => {
   figRtt.textContent = live && s.rttMs !== null ? `${Math.round(s.rttMs)} ms` : '–';
   figCodec.textContent = live ? (s.codec === 'ogg' ? 'Ogg stream' : s.codec.toUpperCase()) : '–';
   showTier();
-  const left = sleepTimer.remainingMs();
+  const left =
+    serverSleepEndsAtMs !== null ? Math.max(0, serverSleepEndsAtMs - Date.now()) : sleepTimer.remainingMs();
   sleepOut.value = left === null ? '' : `${Math.ceil(left / 60_000)} min left`;
 }, FIGURES_MS);
 

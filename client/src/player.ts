@@ -14,6 +14,7 @@ import { parseChunk } from './protocol/chunk-header.ts';
 import {
   parseNowEvent,
   type ErrorMessage,
+  type SleepMessage,
   type NowMessage,
   type ParamsMessage,
   type ParamsPatch,
@@ -82,6 +83,8 @@ export interface PlayerEvents {
   onServerError(msg: ErrorMessage): void;
   /** The bitrate tier changed (asked for, confirmed, or the tiers offered): render tierInfo(). */
   onTier?(): void;
+  /** The personal session's sleep timer was set, or ended the session. */
+  onSleep?(msg: SleepMessage): void;
 }
 
 /** The adaptive bitrate's state, for the page (PROTOCOL.md "Bitrate tiers"). */
@@ -192,6 +195,8 @@ export class Player {
               return;
             case 'error':
               return this.events.onServerError(msg);
+            case 'sleep':
+              return this.events.onSleep?.(msg);
           }
         },
         onChunk: (data, arrivalMs) => this.onChunk(data, arrivalMs),
@@ -454,6 +459,11 @@ export class Player {
 
   sendPreset(name: string): boolean {
     return this.connection.send({ type: 'preset', name });
+  }
+
+  /** Asks the server for a personal session's sleep timer (false when not connected). */
+  sendSleep(minutes: number): boolean {
+    return this.connection.send({ type: 'sleep', minutes });
   }
 
   get welcomeMessage(): WelcomeMessage | null {

@@ -6,6 +6,7 @@ import type { ControlSource, Controller } from './control.ts';
 import type { ClientLimits } from './limits.ts';
 import type { NowFeed } from './now-feed.ts';
 import type { StationSchedules } from './schedules.ts';
+import type { SleepTimers } from './sleep-timers.ts';
 import type { StationRegistry } from './stations.ts';
 
 export type ControlResultLabel = 'ok' | 'rejected' | 'rate_limited' | 'forbidden';
@@ -19,6 +20,8 @@ export interface ServerContext {
   readonly controller: Controller;
   /** Per-client-address limits (connections, control rate). */
   readonly limits: ClientLimits;
+  /** Personal sessions' sleep timers (an ending, then the session ends). */
+  readonly sleepTimers: SleepTimers;
   /** The stations' schedules (local-time entries with glides). */
   readonly schedules: StationSchedules;
   /** The now-playing event streams (SSE). */

@@ -41,6 +41,7 @@ import { ClientLimits } from './limits.ts';
 import { proxyMatcher } from './trust-proxy.ts';
 import { StationStore } from './station-store.ts';
 import { StationSchedules } from './schedules.ts';
+import { SleepTimers } from './sleep-timers.ts';
 import { OperatorLog } from './operator-log.ts';
 import { NowFeed } from './now-feed.ts';
 import { nowMessage } from './now-playing.ts';
@@ -85,6 +86,7 @@ class Context implements ServerContext, PacerObserver {
   readonly limits: ClientLimits;
   readonly nowFeed: NowFeed;
   readonly schedules: StationSchedules;
+  readonly sleepTimers: SleepTimers;
   closing = false;
   private listeners = 0;
   private readonly lastSendMs = new Map<Station, number>();
@@ -131,6 +133,7 @@ class Context implements ServerContext, PacerObserver {
       this.nowFeed.stationRemoved(st);
       this.metrics.stationRemoved(st);
       this.schedules.remove(st.id);
+      this.sleepTimers.remove(st.id);
     };
     this.controller = new Controller(this.engine, {
       changed: (source, latency) => this.metrics.controlLatency(source, latency),
@@ -141,6 +144,9 @@ class Context implements ServerContext, PacerObserver {
     });
     this.schedules = new StationSchedules(this.controller, this.clusterLog, (ok) =>
       this.metrics.controlChange('schedule', ok ? 'ok' : 'rejected'),
+    );
+    this.sleepTimers = new SleepTimers(this.controller, this.clusterLog, (st) =>
+      this.registry.remove(st.id, 'slept'),
     );
     this.engine.on('now', (e: NowEvent) => {
       const st = this.registry.get(e.id);
@@ -584,6 +590,7 @@ export async function startServer(
       hls.close();
       ctx.registry.close();
       ctx.schedules.close();
+      ctx.sleepTimers.close();
       ctx.limits.close();
       ctx.oplog?.close();
       await ctx.store?.close();

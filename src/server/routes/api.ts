@@ -9,8 +9,9 @@ import { DEFAULT_STATION_ID } from '../stations.ts';
 import { nowPlaying } from '../now-playing.ts';
 import { wantsEventStream, writeEventStreamHead } from '../now-feed.ts';
 import { tokenMatches } from '../transports/ws.ts';
-import { monoNowMs } from '../../engine/clock.ts';
+import { monoNowMs, wallNowMs } from '../../engine/clock.ts';
 import { validateSchedule } from '../../music/schedule.ts';
+import { validateSleep } from '../sleep-timers.ts';
 
 const VERSION = '0.1.0';
 
@@ -220,6 +221,29 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
     ctx.schedules.remove(st.id);
     ctx.stationsChanged();
     return reply.code(204).send();
+  });
+
+  // A personal session's sleep timer, by its id (a capability): PROTOCOL.md "Sleep timer".
+  app.post<{ Params: { id: string } }>('/api/stations/:id/sleep', async (req) => {
+    const st = getStation(ctx, req.params.id);
+    if (!st.personal)
+      throw new ApiError(
+        'FORBIDDEN',
+        'a sleep timer ends a personal session; a shared station plays on for everyone',
+      );
+    const body = bodyObject(req.body);
+    for (const k of Object.keys(body))
+      if (k !== 'minutes') throw new ApiError('INVALID_PARAM', `unknown field ${k}; allowed: minutes`, k);
+    const v = validateSleep(body.minutes);
+    if (!v.ok) {
+      req.log.info({ field: 'minutes' }, `sleep timer refused: ${v.message}`);
+      throw new ApiError('INVALID_PARAM', v.message, 'minutes');
+    }
+    const endsAt = await ctx.sleepTimers.set(st, v.minutes);
+    return {
+      minutes: v.minutes,
+      endsAtMs: endsAt === null ? null : Math.round(endsAt + wallNowMs() - monoNowMs()),
+    };
   });
 
   app.delete<{ Params: { id: string } }>('/api/stations/:id', async (req, reply) => {
