@@ -9,6 +9,7 @@ import { SleepTimer } from './sleep-timer.ts';
 import { Controls, type PresetInfo } from './ui/controls.ts';
 import { byId } from './ui/dom.ts';
 import { explainSection } from './ui/sections.ts';
+import { describeNextChange, type NextChange } from './ui/schedule-text.ts';
 import { Visualizer } from './ui/visualizer.ts';
 import { MidiOut } from './score/midi-out.ts';
 import { playheadFrames } from './score/notes.ts';
@@ -85,6 +86,15 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
     setMediaPlaybackState(on);
     showNow();
     if (!on) document.title = DEFAULT_TITLE;
+  },
+  onSleep(msg) {
+    if (msg.ended) {
+      // The server's ending has played: the session is over; stop without reconnecting.
+      serverSleepEndsAtMs = null;
+      void stop().then(() => (sleepOut.value = 'Sleep timer ended'));
+      return;
+    }
+    serverSleepEndsAtMs = msg.endsAtMs ?? null;
   },
   onTier() {
     showTier();
@@ -404,16 +414,50 @@ function showSourceNote(): void {
       : 'Changes you make are heard by everyone on this station.';
 }
 
+// The station's schedule, if it has one: its next change under the mood line, counted down.
+const scheduleNote = byId<HTMLParagraphElement>('schedule-note');
+let nextChange: { next: NextChange; receivedMs: number } | null = null;
+let scheduleTimer: ReturnType<typeof setInterval> | null = null;
+
+function showNextChange(next: NextChange | null): void {
+  nextChange = next === null ? null : { next, receivedMs: Date.now() };
+  if (scheduleTimer !== null) clearInterval(scheduleTimer);
+  scheduleTimer = null;
+  renderNextChange();
+  if (nextChange !== null) scheduleTimer = setInterval(renderNextChange, 20_000);
+}
+
+function renderNextChange(): void {
+  if (nextChange === null) {
+    scheduleNote.hidden = true;
+    return;
+  }
+  const elapsed = Date.now() - nextChange.receivedMs;
+  // Past it: ask again for the one after (the glide is announced by `params` messages meanwhile).
+  if (elapsed > nextChange.next.inMs + 5000) {
+    nextChange = null;
+    void loadStationParams();
+    return;
+  }
+  scheduleNote.textContent = describeNextChange(nextChange.next, elapsed);
+  scheduleNote.hidden = false;
+}
+
 async function loadStationParams(): Promise<void> {
   if (settings.station === null) {
+    showNextChange(null);
     showParams(settings.personal);
     return;
   }
   try {
     const res = await fetch(`/api/stations/${encodeURIComponent(settings.station)}`);
     if (res.ok) {
-      const body = (await res.json()) as { params?: StationParams };
+      const body = (await res.json()) as {
+        params?: StationParams;
+        schedule?: { next?: NextChange } | null;
+      };
       if (body.params) showParams(body.params);
+      showNextChange(body.schedule?.next ?? null);
     }
   } catch {
     // Offline: the controls keep their defaults until a welcome arrives.
@@ -519,7 +563,26 @@ const sleepTimer = new SleepTimer(
     void stop();
   },
 );
-sleep.addEventListener('change', () => sleepTimer.set(Number(sleep.value)));
+/**
+ * A personal session's sleep timer runs on the server, which ends the music itself (it thins,
+ * resolves and fades in the score and the synth) and then the session; shared stations (and a
+ * session not connected yet) keep the page's own fade.
+ */
+let serverSleepEndsAtMs: number | null = null;
+sleep.addEventListener('change', () => {
+  const minutes = Number(sleep.value);
+  sleepTimer.cancel();
+  if (
+    settings.station === null &&
+    (serverSleepEndsAtMs !== null || minutes > 0) &&
+    player.sendSleep(minutes)
+  ) {
+    if (minutes === 0) serverSleepEndsAtMs = null;
+    return;
+  }
+  serverSleepEndsAtMs = null;
+  sleepTimer.set(minutes);
+});
 
 // ---- play / pause -----------------------------------------------------------------------------
 
@@ -533,6 +596,8 @@ async function stop(): Promise<void> {
   settings.wasPlaying = false;
   save();
   sleepTimer.cancel();
+  if (serverSleepEndsAtMs !== null) player.sendSleep(0);
+  serverSleepEndsAtMs = null;
   sleep.value = '0';
   await player.pause();
 }
@@ -578,7 +643,8 @@ setInterval(() => {
   figRtt.textContent = live && s.rttMs !== null ? `${Math.round(s.rttMs)} ms` : '–';
   figCodec.textContent = live ? (s.codec === 'ogg' ? 'Ogg stream' : s.codec.toUpperCase()) : '–';
   showTier();
-  const left = sleepTimer.remainingMs();
+  const left =
+    serverSleepEndsAtMs !== null ? Math.max(0, serverSleepEndsAtMs - Date.now()) : sleepTimer.remainingMs();
   sleepOut.value = left === null ? '' : `${Math.ceil(left / 60_000)} min left`;
 }, FIGURES_MS);
 

@@ -15,6 +15,7 @@ import { parseChunk } from './protocol/chunk-header.ts';
 import {
   parseNowEvent,
   type ErrorMessage,
+  type SleepMessage,
   type NowMessage,
   type ParamsMessage,
   type ParamsPatch,
@@ -85,6 +86,8 @@ export interface PlayerEvents {
   onTier?(): void;
   /** A `notes` message arrived (already in `player.score`); `ended`: the notes its releases cut short. */
   onNotes?(msg: NotesMessage, ended: ScoreNote[]): void;
+  /** The personal session's sleep timer was set, or ended the session. */
+  onSleep?(msg: SleepMessage): void;
 }
 
 /** The adaptive bitrate's state, for the page (PROTOCOL.md "Bitrate tiers"). */
@@ -202,6 +205,8 @@ export class Player {
               return;
             case 'error':
               return this.events.onServerError(msg);
+            case 'sleep':
+              return this.events.onSleep?.(msg);
           }
         },
         onChunk: (data, arrivalMs) => this.onChunk(data, arrivalMs),
@@ -478,6 +483,11 @@ export class Player {
 
   sendPreset(name: string): boolean {
     return this.connection.send({ type: 'preset', name });
+  }
+
+  /** Asks the server for a personal session's sleep timer (false when not connected). */
+  sendSleep(minutes: number): boolean {
+    return this.connection.send({ type: 'sleep', minutes });
   }
 
   get welcomeMessage(): WelcomeMessage | null {

@@ -1,5 +1,11 @@
 import { Rng } from '../music/rng.ts';
-import { INSTRUMENTS, type NoteEvent, type SampledVoicing, type Timbre } from '../music/types.ts';
+import {
+  ENDING_SECONDS,
+  INSTRUMENTS,
+  type NoteEvent,
+  type SampledVoicing,
+  type Timbre,
+} from '../music/types.ts';
 import { DSP_DEFAULTS } from './config.ts';
 import { FdnReverb } from './effects/fdn-reverb.ts';
 import { StereoHighPass } from './effects/high-pass.ts';
@@ -53,6 +59,8 @@ const REVERB_RETURN = 1.6;
 const DELAY_RETURN = 1.2;
 /** The float outputs processPcm16 passes along (renderSegment writes PCM words instead). */
 const NO_FLOATS = new Float32Array(0);
+/** How long a cancelled sleep-timer fade takes to come back up (see Synth.setEnding). */
+const FADE_RESTORE_SECONDS = 4;
 /** Gain into the master bus: sets the station's loudness (−20…−18 LUFS measured over the presets). */
 const MASTER_GAIN = 0.6;
 
@@ -272,6 +280,51 @@ export class Synth {
     this.delay.setBpm(bpm);
   }
 
+  /** Where the sleep timer's fade began (frame), or −1; see `setEnding`. */
+  private fadeStartFrame = -1;
+  /** Where a cancelled fade comes back up from (frame), or −1, and the gain it comes back from. */
+  private restoreFrame = -1;
+  private restoreFromGain = 1;
+  /** The absolute frame of the segment renderSegment is rendering. */
+  private segmentFrame = 0;
+
+  /**
+   * The sleep timer's master fade (MusicParams.ending): from `atFrame` the output falls to silence
+   * over ENDING_SECONDS along cos² (no slope at either end: no click, no sudden drop); `false` at
+   * `atFrame` brings it back up from where it is over FADE_RESTORE_SECONDS along sin².
+   */
+  setEnding(ending: boolean, atFrame: number): void {
+    if (ending) {
+      if (this.fadeStartFrame < 0) {
+        this.fadeStartFrame = atFrame;
+        this.restoreFrame = -1;
+      }
+    } else if (this.fadeStartFrame >= 0) {
+      this.restoreFromGain = this.fadeGain(atFrame);
+      this.restoreFrame = atFrame;
+      this.fadeStartFrame = -1;
+    }
+  }
+
+  /** The master fade's gain at `frame` (1 without an ending). */
+  private fadeGain(frame: number): number {
+    if (this.fadeStartFrame >= 0) {
+      const t = (frame - this.fadeStartFrame) / (ENDING_SECONDS * this.sampleRate);
+      if (t <= 0) return 1;
+      if (t >= 1) return 0;
+      const c = Math.cos(0.5 * Math.PI * t);
+      return c * c;
+    }
+    if (this.restoreFrame >= 0) {
+      const t = (frame - this.restoreFrame) / (FADE_RESTORE_SECONDS * this.sampleRate);
+      if (t >= 1) return 1;
+      if (t <= 0) return this.restoreFromGain;
+      const s = Math.sin(0.5 * Math.PI * t);
+      return this.restoreFromGain + (1 - this.restoreFromGain) * s * s;
+    }
+    return 1;
+  }
+
   /**
    * Renders frames [startFrame, startFrame + count) into outL/outR[0, count), OVERWRITE.
    * Events that start before startFrame start immediately. No allocation, no throw.
@@ -320,6 +373,7 @@ export class Synth {
       if (n > this.maxBlockFrames) n = this.maxBlockFrames;
       const untilNext = q.nextStart() - pos;
       if (untilNext < n) n = untilNext | 0;
+      this.segmentFrame = pos;
       this.renderSegment(outL, outR, off, n, c - toTick);
       pos += n;
       off += n;
@@ -426,6 +480,18 @@ export class Synth {
       phase,
       n,
     );
+    if (this.fadeStartFrame >= 0 || this.restoreFrame >= 0) {
+      const f0 = this.segmentFrame;
+      const mL = this.musicL;
+      const mR = this.musicR;
+      for (let i = 0; i < n; i++) {
+        const g = this.fadeGain(f0 + i);
+        mL[i]! *= g;
+        mR[i]! *= g;
+      }
+      if (this.restoreFrame >= 0 && f0 + n >= this.restoreFrame + FADE_RESTORE_SECONDS * this.sampleRate)
+        this.restoreFrame = -1;
+    }
     const words = this.pcmWords;
     if (words === null) this.master.process(this.musicL, this.musicR, outL, outR, off, n);
     else this.master.processPcm16(this.musicL, this.musicR, words, this.pcmWordOffset + off, n);

@@ -66,6 +66,8 @@ export class StationRenderer {
     velocity: 0,
   };
   private paramsValue: MusicParams;
+  /** Where the sleep timer's ending began (frame), or −1 (MusicParams.ending). */
+  private endingFrame = -1;
   /** A parameter change waiting for its effective position (the composer already knows it). */
   private pendingTimbre: { atFrame: number; params: MusicParams } | null = null;
   private readonly sink: (e: NoteEvent) => void;
@@ -202,6 +204,8 @@ export class StationRenderer {
     if (pending !== null && pending.atFrame < frame) {
       this.synthParams = pending.params;
       this.pendingTimbre = null;
+      this.endingFrame =
+        pending.params.ending !== true ? -1 : this.endingFrame >= 0 ? this.endingFrame : pending.atFrame;
     }
     this.composer.generate(frame, this.skipSink);
     this.positionFramesValue = frame;
@@ -227,6 +231,8 @@ export class StationRenderer {
     };
     this.skipTo(warmStart);
     const synth = this.newSynth();
+    // A sleep timer's fade goes on where it is.
+    if (this.endingFrame >= 0) synth.setEnding(true, this.endingFrame);
     this.synth = synth;
     const s = this.scratch;
     for (const n of this.sounding) {
@@ -342,6 +348,9 @@ export class StationRenderer {
       synth.setTimbre(timbreFor(pending.params.preset));
       synth.setBpm(pending.params.bpm);
       synth.setSampled(sampledFor(pending.params.preset));
+      synth.setEnding(pending.params.ending === true, pending.atFrame);
+      this.endingFrame =
+        pending.params.ending !== true ? -1 : this.endingFrame >= 0 ? this.endingFrame : pending.atFrame;
       this.synthParams = pending.params;
       this.pendingTimbre = null;
     }

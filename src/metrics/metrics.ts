@@ -11,7 +11,7 @@ import { FixedLabelCounter, FixedLabelHistogram } from './fixed-label-metrics.ts
 
 export type Transport = 'ws' | 'ogg' | 'wav' | 'mp3';
 export type Codec = 'opus' | 'pcm' | 'mp3';
-export type ControlSource = 'api' | 'listener' | 'preset';
+export type ControlSource = 'api' | 'listener' | 'preset' | 'schedule';
 export type ControlResult = 'ok' | 'rejected' | 'rate_limited' | 'forbidden';
 export type GcKind = 'minor' | 'major' | 'incremental' | 'weakcb';
 export type MemoryKind = 'rss' | 'heap';
@@ -23,7 +23,7 @@ export const TRANSPORTS: readonly Transport[] = ['ws', 'ogg', 'wav', 'mp3'];
 export const CODECS: readonly Codec[] = ['opus', 'pcm', 'mp3'];
 export type HlsRequestKind = 'master' | 'media' | 'segment';
 export const HLS_REQUEST_KINDS: readonly HlsRequestKind[] = ['master', 'media', 'segment'];
-export const CONTROL_SOURCES: readonly ControlSource[] = ['api', 'listener', 'preset'];
+export const CONTROL_SOURCES: readonly ControlSource[] = ['api', 'listener', 'preset', 'schedule'];
 export const CONTROL_RESULTS: readonly ControlResult[] = ['ok', 'rejected', 'rate_limited', 'forbidden'];
 export const GC_KINDS: readonly GcKind[] = ['minor', 'major', 'incremental', 'weakcb'];
 export const MEMORY_KINDS: readonly MemoryKind[] = ['rss', 'heap'];

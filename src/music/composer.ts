@@ -7,8 +7,16 @@ import { nextRegion, REGION_MAX_SECONDS, type Region } from './region.ts';
 import { Rng } from './rng.ts';
 import { TempoMap } from './tempo-map.ts';
 import { TextureWriter } from './texture.ts';
-import { mod, pitchClassIndex, Scale, type Chord } from './theory.ts';
-import type { Instrument, Mode, MusicParams, NoteEvent, NowInfo, PitchClass } from './types.ts';
+import { buildChord, mod, pitchClassIndex, Scale, type Chord } from './theory.ts';
+import {
+  ENDING_SECONDS,
+  type Instrument,
+  type Mode,
+  type MusicParams,
+  type NoteEvent,
+  type NowInfo,
+  type PitchClass,
+} from './types.ts';
 import { PadVoicer, PAD_UPPER_VOICES } from './voicing.ts';
 
 export const BEATS_PER_BAR = 4;
@@ -100,6 +108,8 @@ export class Composer {
   private padSegmentEndBeat = 0;
   private region: Region | null = null;
   private regionStartFrame = 0;
+  /** Where the sleep timer's ending began (frame), or −1 (see MusicParams.ending). */
+  private endingStartFrame = -1;
 
   private readonly layerSink: LayerNoteSink;
   private readonly melodySink: MelodyNoteSink;
@@ -176,6 +186,8 @@ export class Composer {
     const slot = this.pendingCount++;
     this.pendingBeat[slot] = effectiveBeat;
     Object.assign(this.pendingParams[slot]!, next);
+    // Slots are reused: a wish without `ending` is one without an ending.
+    this.pendingParams[slot]!.ending = next.ending === true;
     this.tempo.setTempo(effectiveBeat, next.bpm);
     return this.tempo.frameOfBeat(effectiveBeat);
   }
@@ -229,6 +241,13 @@ export class Composer {
     while (this.pendingCount > 0 && this.pendingBeat[0]! <= beat) {
       const p = this.pendingParams[0]!;
       if (p.key !== this.params.key || p.mode !== this.params.mode) keyChanged = true;
+      if (p.ending === true && this.endingStartFrame < 0)
+        this.endingStartFrame = this.tempo.frameOfBeat(beat);
+      else if (p.ending !== true && this.endingStartFrame >= 0) {
+        // Cancelled: the harmony walks on from the next bar.
+        this.endingStartFrame = -1;
+        this.chordEndBeat = Math.min(this.chordEndBeat, Math.ceil(beat / BEATS_PER_BAR) * BEATS_PER_BAR);
+      }
       this.params = { ...p };
       // Shift the queue down; the slot object moves to the end for reuse.
       for (let i = 1; i < this.pendingCount; i++) {
@@ -250,12 +269,16 @@ export class Composer {
     this.composingBeat = beat;
     const keyChanged = this.applyPending(beat);
     if (keyChanged) this.releaseOutOfScale(beat);
-    const intensity = this.params.intensity;
+    const thin = this.endingLeft(beat);
+    const intensity = this.params.intensity * thin;
     if (beat % BEATS_PER_BAR === 0) {
-      if (this.chord === null || beat >= this.chordEndBeat || keyChanged) this.startChord(beat, keyChanged);
+      const toTonic = thin < 1 && this.chord !== null && this.chord.degree !== 0;
+      if (this.chord === null || beat >= this.chordEndBeat || keyChanged || toTonic)
+        this.startChord(beat, keyChanged);
       else if (beat >= this.padSegmentEndBeat) this.padSegment(beat, true);
-      // The first bar belongs to the pad and drone alone: the melody enters on the second.
-      if (beat >= BEATS_PER_BAR && this.melody.idleAt(beat))
+      // The first bar belongs to the pad and drone alone: the melody enters on the second. An
+      // ending starts no new phrase (the one under way finishes).
+      if (beat >= BEATS_PER_BAR && thin === 1 && this.melody.idleAt(beat))
         this.melody.startPhrase(beat, intensity, this.region!, this.scale, this.chord!);
     }
     const chord = this.chord!;
@@ -281,10 +304,16 @@ export class Composer {
       this.regionStartFrame = frame;
       elapsedSeconds = 0;
     }
-    const chord = pivot
-      ? this.harmony.pivot(this.scale, this.chord, region)
-      : this.harmony.next(this.scale, this.chord, region);
-    let bars = this.harmony.barsFor(this.params.intensity, region);
+    const ending = this.endingStartFrame >= 0;
+    // The ending resolves to the tonic triad and stays there (its bars run past the ending).
+    const chord = ending
+      ? buildChord(this.scale, 0, 'triad')!
+      : pivot
+        ? this.harmony.pivot(this.scale, this.chord, region)
+        : this.harmony.next(this.scale, this.chord, region);
+    let bars = ending
+      ? Math.ceil((ENDING_SECONDS * this.tempo.bpmAt(beat)) / 60 / BEATS_PER_BAR) + 1
+      : this.harmony.barsFor(this.params.intensity, region);
     // A chord never carries its region past the longest region span.
     while (bars > MIN_CHORD_BARS && elapsedSeconds + bars * barSeconds > REGION_MAX_SECONDS - 1) bars--;
     this.chord = chord;
@@ -325,7 +354,7 @@ export class Composer {
     if (revoice) this.voicer.revoice(this.chord!, rng.next());
     else this.voicer.voice(this.chord!, this.region!.registerShiftSemitones);
     const v = this.voicer.voices;
-    const level = 0.42 + 0.16 * this.params.intensity;
+    const level = 0.42 + 0.16 * this.params.intensity * this.endingLeft(beat);
     for (let i = 0; i <= PAD_UPPER_VOICES; i++) {
       // The highest voice a little softer: colour, not lead.
       const velocity = level * (i === PAD_UPPER_VOICES ? 0.8 : 1) * rng.range(0.92, 1.04);
@@ -353,6 +382,16 @@ export class Composer {
       e.durationFrames = 0;
       e.keepPitchClasses = this.scale.pitchClassMask;
     }
+  }
+
+  /**
+   * 1 outside an ending; during one, what is left of it at `beat` (1 → 0 over ENDING_SECONDS): the
+   * factor on intensity, so density and levels fall with it.
+   */
+  private endingLeft(beat: number): number {
+    if (this.endingStartFrame < 0) return 1;
+    const elapsed = (this.tempo.frameOfBeat(beat) - this.endingStartFrame) / this.sampleRate;
+    return Math.max(0, 1 - elapsed / ENDING_SECONDS);
   }
 
   /** `beats`, or fewer where a key or mode change already waiting cuts in. */

@@ -43,6 +43,8 @@ export interface ParamsPatch {
   intensity?: number;
   preset?: string;
   seed?: number;
+  /** The sleep timer's ending (set by the server, never by validatePatch: not a listener field). */
+  ending?: boolean;
 }
 
 export type PatchResult = { ok: true; patch: ParamsPatch } | { ok: false; field: string; message: string };
@@ -170,5 +172,6 @@ export function applyPatch(current: MusicParams, patch: ParamsPatch): MusicParam
   if (patch.mode !== undefined) next.mode = patch.mode;
   if (patch.bpm !== undefined) next.bpm = patch.bpm;
   if (patch.intensity !== undefined) next.intensity = patch.intensity;
+  if (patch.ending !== undefined) next.ending = patch.ending;
   return next;
 }

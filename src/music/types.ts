@@ -23,7 +23,16 @@ export interface MusicParams {
   intensity: number;
   /** The preset last applied, or null. Sets the sound character (Timbre). */
   preset: string | null;
+  /**
+   * The musical ending of a sleep timer (not a listener-facing parameter): from the position where
+   * it becomes true, over ENDING_SECONDS, the score thins, the harmony goes to the tonic and stays,
+   * and the synth fades to silence; back to false, the music comes back. Absent = false.
+   */
+  ending?: boolean;
 }
+
+/** How long the musical ending of a sleep timer lasts (see MusicParams.ending). */
+export const ENDING_SECONDS = 120;
 
 /** Sound character, set by presets; the DSP glides between timbres. All values 0…1 unless named. */
 export interface Timbre {

@@ -6,6 +6,8 @@ import type { ControlSource, Controller } from './control.ts';
 import type { ClientLimits } from './limits.ts';
 import type { NotesFeed } from './notes-feed.ts';
 import type { NowFeed } from './now-feed.ts';
+import type { StationSchedules } from './schedules.ts';
+import type { SleepTimers } from './sleep-timers.ts';
 import type { StationRegistry } from './stations.ts';
 
 export type ControlResultLabel = 'ok' | 'rejected' | 'rate_limited' | 'forbidden';
@@ -19,6 +21,10 @@ export interface ServerContext {
   readonly controller: Controller;
   /** Per-client-address limits (connections, control rate). */
   readonly limits: ClientLimits;
+  /** Personal sessions' sleep timers (an ending, then the session ends). */
+  readonly sleepTimers: SleepTimers;
+  /** The stations' schedules (local-time entries with glides). */
+  readonly schedules: StationSchedules;
   /** The now-playing event streams (SSE). */
   readonly nowFeed: NowFeed;
   /** WebSocket listeners subscribed to their station's notes (`?events=1`). */

@@ -9,7 +9,7 @@ import { MAX_TOKEN_HISTORY } from './session-token.ts';
 import type { Station } from './station.ts';
 import { monoNowMs } from '../engine/clock.ts';
 
-export type ControlSource = 'api' | 'listener' | 'preset';
+export type ControlSource = 'api' | 'listener' | 'preset' | 'schedule';
 
 /** The parameters as the protocol shows them: `modified` says the preset's own values were changed. */
 export interface PublicParams extends MusicParams {

@@ -5,6 +5,13 @@ import type { ControlSource } from './control.ts';
 import type { Station } from './station.ts';
 import type { MusicParams } from '../music/types.ts';
 
+const SOURCE_WORDS: Record<ControlSource, string> = {
+  api: 'the API',
+  preset: 'a listener (preset)',
+  listener: 'a listener',
+  schedule: 'its schedule',
+};
+
 /**
  * The events an operator reads at info level, as one line each: stations created and removed,
  * control changes with their source, and once a period a summary of the listeners (how many per
@@ -45,7 +52,7 @@ export class OperatorLog {
   changed(st: Station, source: ControlSource, effectiveAt: number): void {
     this.log.info(
       { station: st.id, source, params: plain(st.params), effectiveAt },
-      `station ${st.id} changed by ${source === 'api' ? 'the API' : source === 'preset' ? 'a listener (preset)' : 'a listener'}: ${describe(st.params)}`,
+      `station ${st.id} changed by ${SOURCE_WORDS[source]}: ${describe(st.params)}`,
     );
   }
 

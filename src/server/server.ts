@@ -44,6 +44,8 @@ import { registerHttpGuards, replyWithError } from './http-errors.ts';
 import { ClientLimits } from './limits.ts';
 import { proxyMatcher } from './trust-proxy.ts';
 import { StationStore } from './station-store.ts';
+import { StationSchedules } from './schedules.ts';
+import { SleepTimers } from './sleep-timers.ts';
 import { OperatorLog } from './operator-log.ts';
 import { NotesFeed } from './notes-feed.ts';
 import { NowFeed } from './now-feed.ts';
@@ -90,6 +92,8 @@ class Context implements ServerContext, PacerObserver {
   readonly nowFeed: NowFeed;
   readonly momentKey: Buffer;
   readonly notesFeed: NotesFeed;
+  readonly schedules: StationSchedules;
+  readonly sleepTimers: SleepTimers;
   closing = false;
   readonly soundfont: string | null;
   private listeners = 0;
@@ -141,6 +145,8 @@ class Context implements ServerContext, PacerObserver {
       this.lastSendMs.delete(st);
       this.nowFeed.stationRemoved(st);
       this.metrics.stationRemoved(st);
+      this.schedules.remove(st.id);
+      this.sleepTimers.remove(st.id);
     };
     this.controller = new Controller(this.engine, {
       changed: (source, latency) => this.metrics.controlLatency(source, latency),
@@ -149,6 +155,12 @@ class Context implements ServerContext, PacerObserver {
         if (!st.personal && st.id !== DEFAULT_STATION_ID) this.stationsChanged();
       },
     });
+    this.schedules = new StationSchedules(this.controller, this.clusterLog, (ok) =>
+      this.metrics.controlChange('schedule', ok ? 'ok' : 'rejected'),
+    );
+    this.sleepTimers = new SleepTimers(this.controller, this.clusterLog, (st) =>
+      this.registry.remove(st.id, 'slept'),
+    );
     this.engine.on('now', (e: NowEvent) => {
       const st = this.registry.get(e.id);
       if (!st) return;
@@ -226,13 +238,20 @@ class Context implements ServerContext, PacerObserver {
 
   stationsChanged(): void {
     if (!this.store || this.closing) return;
+    // The default station is kept only for its schedule (it is created at every start anyway).
     void this.store.save(
       this.registry
         .all()
-        .filter((st) => !st.personal && st.id !== DEFAULT_STATION_ID)
+        .filter((st) => !st.personal && (st.id !== DEFAULT_STATION_ID || this.schedules.get(st.id)))
         .map((st) => {
           const { key, mode, bpm, intensity, preset } = st.params;
-          return { id: st.id, seed: st.seed, params: { key, mode, bpm, intensity, preset } };
+          const schedule = this.schedules.get(st.id);
+          return {
+            id: st.id,
+            seed: st.seed,
+            params: { key, mode, bpm, intensity, preset },
+            ...(schedule ? { schedule } : {}),
+          };
         }),
     );
   }
@@ -602,6 +621,8 @@ export async function startServer(
       ctx.notesFeed.close();
       hls.close();
       ctx.registry.close();
+      ctx.schedules.close();
+      ctx.sleepTimers.close();
       ctx.limits.close();
       ctx.oplog?.close();
       await ctx.store?.close();
@@ -669,7 +690,13 @@ export async function startServer(
 async function restoreStations(ctx: Context, store: StationStore, log: FastifyBaseLogger): Promise<void> {
   let restored = 0;
   for (const s of store.load()) {
-    if (s.id === DEFAULT_STATION_ID || ctx.registry.get(s.id)) continue;
+    const existing = ctx.registry.get(s.id);
+    if (existing) {
+      // The default station: only its schedule is kept.
+      if (s.schedule) ctx.schedules.set(existing, s.schedule);
+      continue;
+    }
+    if (s.id === DEFAULT_STATION_ID) continue;
     const { preset, key, mode, bpm, intensity } = s.params;
     try {
       await ctx.registry.create({
@@ -677,6 +704,9 @@ async function restoreStations(ctx: Context, store: StationStore, log: FastifyBa
         seed: s.seed,
         patch: { ...(preset ? { preset } : {}), key, mode, bpm, intensity },
       });
+      const st = ctx.registry.get(s.id);
+      // An entry that came while the server was down is reached now (nothing moves if it was).
+      if (st && s.schedule) ctx.schedules.set(st, s.schedule);
       restored++;
     } catch (err) {
       log.warn(

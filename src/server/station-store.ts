@@ -3,12 +3,15 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { validatePatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
+import { validateSchedule, type Schedule } from '../music/schedule.ts';
 
 /** One shared station as it is kept across restarts. */
 export interface StoredStation {
   id: string;
   seed: number;
   params: MusicParams;
+  /** Its schedule, if it has one (the default station is kept for this alone). */
+  schedule?: Schedule;
 }
 
 /** The file's shape: a version, so a later format can read (or refuse) an older one. */
@@ -164,7 +167,17 @@ function checkEntry(s: unknown): StoredStation | string {
   ) {
     return `${e.id}: key, mode, bpm, intensity and seed are required`;
   }
-  return { id: e.id, seed, params: { key, mode, bpm, intensity, preset: v.patch.preset ?? null } };
+  const out: StoredStation = {
+    id: e.id,
+    seed,
+    params: { key, mode, bpm, intensity, preset: v.patch.preset ?? null },
+  };
+  if (e.schedule !== undefined) {
+    const s = validateSchedule(e.schedule);
+    if (!s.ok) return `${e.id}: schedule: ${s.message}`;
+    out.schedule = s.schedule;
+  }
+  return out;
 }
 
 function pick(p: Record<string, unknown>): Record<string, unknown> {

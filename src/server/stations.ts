@@ -175,7 +175,7 @@ export class StationRegistry {
     }
   }
 
-  remove(id: string): void {
+  remove(id: string, reason: 'station-removed' | 'slept' = 'station-removed'): void {
     const st = this.stations.get(id);
     if (!st) return;
     this.stations.delete(id);
@@ -187,7 +187,7 @@ export class StationRegistry {
     this.pacer.remove(st);
     // Listeners still attached may hold views of the ring's bytes until their sockets close.
     this.engine.removeStation(id, { inUse: st.listeners.size > 0 });
-    for (const l of st.listeners) l.kick('station-removed');
+    for (const l of st.listeners) l.kick(reason);
     this.onRemoved(st);
   }
 

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { REGION_NAMES } from '../../src/music/region.ts';
 import { PRESETS } from '../../src/music/presets.ts';
 import { describePreset, presetTooltip } from '../../client/src/ui/preset-text.ts';
+import { describeNextChange } from '../../client/src/ui/schedule-text.ts';
 import { explainSection } from '../../client/src/ui/sections.ts';
 import { parseServerMessage } from '../../client/src/protocol/messages.ts';
 
@@ -86,5 +87,19 @@ describe('params messages as the page reads them', () => {
     assert.ok(msg?.type === 'params');
     assert.equal(msg.params.modified, true);
     assert.equal(msg.effectiveAtMs, 1_796_000_000_000);
+  });
+});
+
+describe('the next change of a schedule (describeNextChange)', () => {
+  it('names the preset, the local time and the time left, counted down', () => {
+    const next = { localTime: '22:00', preset: 'sleep', inMs: (2 * 60 + 5) * 60_000 + 30_000 };
+    assert.equal(describeNextChange(next, 0), 'Next: Sleep at 22:00 (in 2 h 5 min)');
+    assert.equal(describeNextChange(next, 5 * 60_000), 'Next: Sleep at 22:00 (in 2 h)');
+    assert.equal(describeNextChange(next, 2 * 3600_000), 'Next: Sleep at 22:00 (in 5 min)');
+    assert.equal(describeNextChange(next, next.inMs - 10_000), 'Next: Sleep at 22:00 (in under a minute)');
+    assert.equal(
+      describeNextChange({ localTime: '07:00', preset: null, inMs: 90 * 60_000 }, 0),
+      'Next: new settings at 07:00 (in 1 h 30 min)',
+    );
   });
 });

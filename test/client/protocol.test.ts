@@ -147,4 +147,14 @@ describe('wire chunks (PROTOCOL.md)', () => {
     assert.equal(b.fromSeq, 1234);
     assert.equal(parseServerMessage('{"type":"bitrate","kbps":48}'), null);
   });
+
+  it('parses the sleep timer messages (set, ended) and refuses one without either', () => {
+    const set = parseServerMessage('{"type":"sleep","minutes":30,"endsAtMs":1000}');
+    assert.ok(set && set.type === 'sleep');
+    assert.equal(set.minutes, 30);
+    assert.equal(set.endsAtMs, 1000);
+    const ended = parseServerMessage('{"type":"sleep","ended":true}');
+    assert.ok(ended && ended.type === 'sleep' && ended.ended === true);
+    assert.equal(parseServerMessage('{"type":"sleep"}'), null);
+  });
 });

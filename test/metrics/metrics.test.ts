@@ -25,7 +25,7 @@ test('exposes every fixed-label series at zero before the first event', async ()
     assert.equal(valueOf(exp, 'auralis_listeners', { transport }), 0);
     assert.equal(valueOf(exp, 'auralis_chunk_lateness_seconds_count', { transport }), 0);
   }
-  assert.equal(seriesOf(exp, 'auralis_control_changes_total').length, 3 * 4);
+  assert.equal(seriesOf(exp, 'auralis_control_changes_total').length, 4 * 4); // api, listener, preset, schedule
   assert.equal(valueOf(exp, 'auralis_leak_suspected'), 0);
   assert.equal(exp.types.get('auralis_synthesis_seconds'), 'histogram');
   assert.equal(exp.types.get('auralis_chunks_sent_total'), 'counter');

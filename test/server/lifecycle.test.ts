@@ -138,6 +138,18 @@ describe('lifecycle contract', () => {
         /auralis_relay_reconnects_total\{station="default",mount="\/lifecycle.ogg"\} [1-9]/,
       );
       assert.equal((await request(server, 'GET', '/api/status')).status, 200);
+      // A schedule whose glide is in progress at close() (its step timer and its next-entry timer).
+      const schedule = await request(server, 'PUT', '/api/stations/default/schedule', {
+        timeZone: 'UTC',
+        glideMinutes: 5,
+        entries: [{ at: '00:00', preset: 'sleep' }],
+      });
+      assert.equal(schedule.status, 200, schedule.body);
+      assert.match(schedule.body, /"gliding":true/);
+      // A personal session with a sleep timer running at close() (its check interval).
+      const sleeper = await connect(server, 'personal=1&codec=pcm');
+      sleeper.send({ type: 'sleep', minutes: 30 });
+      assert.equal((await sleeper.next('sleep')).minutes, 30);
       // HLS: both renditions' segmenters (and their lease timers) still held at close().
       assert.equal((await request(server, 'GET', '/hls/default.m3u8')).status, 200);
       assert.equal((await request(server, 'GET', '/hls/default/mp3.m3u8')).status, 200);

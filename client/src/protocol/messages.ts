@@ -85,8 +85,23 @@ export interface ErrorMessage {
   field?: string;
 }
 
+/** A personal session's sleep timer: set (`minutes`, `endsAtMs`), or `ended` (the session is over). */
+export interface SleepMessage {
+  type: 'sleep';
+  minutes?: number;
+  endsAtMs?: number | null;
+  ended?: boolean;
+}
+
 export type ServerMessage =
-  WelcomeMessage | ParamsMessage | NowMessage | PongMessage | ErrorMessage | BitrateMessage | NotesMessage;
+  | WelcomeMessage
+  | ParamsMessage
+  | NowMessage
+  | PongMessage
+  | ErrorMessage
+  | BitrateMessage
+  | NotesMessage
+  | SleepMessage;
 
 export type ParamsPatch = Partial<Pick<StationParams, 'key' | 'mode' | 'bpm' | 'intensity'>>;
 
@@ -96,7 +111,9 @@ export type ClientMessage =
   | { type: 'ping'; t: number }
   /** Ask for another Opus tier (kb/s, one of welcome.tiers); answered with a BitrateMessage. */
   | { type: 'bitrate'; kbps: number }
-  | { type: 'stats'; bufferedMs: number; underruns: number; playedFrames: number };
+  | { type: 'stats'; bufferedMs: number; underruns: number; playedFrames: number }
+  /** A personal session's sleep timer (minutes; 0 cancels): the server ends the music itself. */
+  | { type: 'sleep'; minutes: number };
 
 /**
  * The data of a `now` event of the now-playing event stream (`GET /api/stations/:id/now`, SSE): the
@@ -150,6 +167,8 @@ export function parseServerMessage(text: string): ServerMessage | null {
         : null;
     case 'error':
       return typeof msg.message === 'string' ? (msg as unknown as ErrorMessage) : null;
+    case 'sleep':
+      return msg.ended === true || typeof msg.minutes === 'number' ? (msg as unknown as SleepMessage) : null;
     default:
       return null;
   }

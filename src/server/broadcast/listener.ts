@@ -3,7 +3,7 @@ import type { IcyCursor } from './icy.ts';
 
 export type Transport = 'ws' | 'ogg' | 'wav' | 'mp3';
 export type WireCodec = 'opus' | 'pcm';
-export type KickReason = 'stalled' | 'expired' | 'shutdown' | 'station-removed';
+export type KickReason = 'stalled' | 'expired' | 'shutdown' | 'station-removed' | 'slept';
 
 /**
  * What the pacer and the queue sampler know about one listener's socket, kept without allocating

@@ -10,12 +10,14 @@ import { nowPlaying } from '../now-playing.ts';
 import { wantsEventStream, writeEventStreamHead } from '../now-feed.ts';
 import { tokenMatches } from '../transports/ws.ts';
 import { quote } from '../http-errors.ts';
-import { monoNowMs } from '../../engine/clock.ts';
+import { monoNowMs, wallNowMs } from '../../engine/clock.ts';
 import { EngineError } from '../../engine/engine-host.ts';
 import { encodeMoment } from '../../engine/moment.ts';
 import { MAX_HISTORY_CHANGES } from '../../engine/station-renderer.ts';
 import { MAX_SCORE_SECONDS } from '../../engine/score-log.ts';
 import { SAMPLE_RATE } from '../../music/types.ts';
+import { validateSchedule } from '../../music/schedule.ts';
+import { validateSleep } from '../sleep-timers.ts';
 
 const VERSION = '0.1.0';
 
@@ -33,6 +35,7 @@ export function stationJson(ctx: ServerContext, st: Station): Record<string, unk
     bufferedMs: Math.round(st.bufferedMs(now, ctx.config.leadMs)),
     chunkMs: st.chunkMs,
     now: st.lastNow ? nowPlaying(st) : null,
+    schedule: ctx.schedules.json(st.id),
   };
 }
 
@@ -275,6 +278,65 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
     const r = await ctx.controller.change(st, v.patch, 'api');
     ctx.controlAccepted('api');
     return r;
+  });
+
+  // A station's day (PROTOCOL.md "Schedules"): shared stations of a standalone server only.
+  const scheduledStation = (req: FastifyRequest<{ Params: { id: string } }>): Station => {
+    requireControl(ctx, req);
+    const st = getStation(ctx, req.params.id);
+    if (st.personal)
+      throw new ApiError(
+        'FORBIDDEN',
+        `personal session ${st.id} cannot have a schedule; shared stations can`,
+      );
+    if (ctx.config.role !== 'all')
+      throw new ApiError(
+        'FORBIDDEN',
+        `schedules are run by a standalone server, not by the ${ctx.config.role} role`,
+      );
+    return st;
+  };
+
+  app.put<{ Params: { id: string } }>('/api/stations/:id/schedule', async (req) => {
+    const st = scheduledStation(req);
+    const v = validateSchedule(req.body ?? null);
+    if (!v.ok) {
+      req.log.info({ station: st.id, field: v.field }, `schedule refused: ${v.message}`);
+      throw new ApiError('INVALID_PARAM', v.message, v.field);
+    }
+    ctx.schedules.set(st, v.schedule);
+    ctx.stationsChanged();
+    return ctx.schedules.json(st.id);
+  });
+
+  app.delete<{ Params: { id: string } }>('/api/stations/:id/schedule', async (req, reply) => {
+    const st = scheduledStation(req);
+    ctx.schedules.remove(st.id);
+    ctx.stationsChanged();
+    return reply.code(204).send();
+  });
+
+  // A personal session's sleep timer, by its id (a capability): PROTOCOL.md "Sleep timer".
+  app.post<{ Params: { id: string } }>('/api/stations/:id/sleep', async (req) => {
+    const st = getStation(ctx, req.params.id);
+    if (!st.personal)
+      throw new ApiError(
+        'FORBIDDEN',
+        'a sleep timer ends a personal session; a shared station plays on for everyone',
+      );
+    const body = bodyObject(req.body);
+    for (const k of Object.keys(body))
+      if (k !== 'minutes') throw new ApiError('INVALID_PARAM', `unknown field ${k}; allowed: minutes`, k);
+    const v = validateSleep(body.minutes);
+    if (!v.ok) {
+      req.log.info({ field: 'minutes' }, `sleep timer refused: ${v.message}`);
+      throw new ApiError('INVALID_PARAM', v.message, 'minutes');
+    }
+    const endsAt = await ctx.sleepTimers.set(st, v.minutes);
+    return {
+      minutes: v.minutes,
+      endsAtMs: endsAt === null ? null : Math.round(endsAt + wallNowMs() - monoNowMs()),
+    };
   });
 
   app.delete<{ Params: { id: string } }>('/api/stations/:id', async (req, reply) => {

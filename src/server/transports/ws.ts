@@ -17,6 +17,7 @@ import { quote, sameOrigin } from '../http-errors.ts';
 import type { ServerContext } from '../context.ts';
 import { nowMessage } from '../now-playing.ts';
 import type { Station, WsPeer } from '../station.ts';
+import { validateSleep } from '../sleep-timers.ts';
 import {
   defaultTierIndex,
   joinTier,
@@ -95,6 +96,10 @@ class WsListener implements Listener, WsPeer {
     if (reason === 'stalled' || reason === 'expired') closeListenerSocket(this.socket, true, () => {});
     else if (reason === 'shutdown')
       closeListenerSocket(this.socket, false, () => ws.close(CLOSE.GOING_AWAY, 'server shutting down'));
+    else if (reason === 'slept')
+      closeListenerSocket(this.socket, false, () =>
+        ws.close(CLOSE.NORMAL, 'the sleep timer ended the session'),
+      );
     else closeListenerSocket(this.socket, false, () => ws.close(CLOSE.UNKNOWN_STATION, 'station removed'));
   }
 }
@@ -435,6 +440,35 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
         if (requestTier(ctx.engine, st, listener, want) && ws.readyState === 1) {
           ws.send(JSON.stringify({ type: 'bitrate', kbps: tiers[want], fromSeq: listener.nextSeq }));
         }
+        return;
+      }
+      case 'sleep': {
+        // A personal session's owner only: a listener must not put everyone's station to sleep.
+        const st = station!;
+        if (!st.personal || !listener.personalOwner) {
+          answer(
+            'FORBIDDEN',
+            st.personal
+              ? `only the owner may set the sleep timer of personal session ${st.id}`
+              : 'a sleep timer ends a personal session; a shared station plays on for everyone',
+          );
+          return;
+        }
+        const v = validateSleep(m.minutes);
+        if (!v.ok) {
+          answer('INVALID_PARAM', v.message, 'minutes');
+          return;
+        }
+        ctx.sleepTimers.set(st, v.minutes).then(
+          (endsAt) => {
+            const endsAtMs = endsAt === null ? null : Math.round(endsAt + wallNowMs() - monoNowMs());
+            if (ws.readyState === 1) ws.send(JSON.stringify({ type: 'sleep', minutes: v.minutes, endsAtMs }));
+          },
+          (err: unknown) => {
+            if (err instanceof ApiError) answer(err.code, err.message, err.field);
+            else answer('INTERNAL', `the sleep timer could not be set: ${(err as Error).message}`);
+          },
+        );
         return;
       }
       case 'ping':

@@ -1,0 +1,138 @@
+import { monoNowMs } from '../engine/clock.ts';
+import { ENDING_SECONDS, SAMPLE_RATE } from '../music/types.ts';
+import type { Controller } from './control.ts';
+import type { Station } from './station.ts';
+
+/** Longest sleep timer, in minutes (12 h). */
+export const MAX_SLEEP_MINUTES = 720;
+/** The period of the one check that runs every sleep timer (see StationSchedules for why short). */
+const TICK_MS = 500;
+
+interface SleepLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+interface Timer {
+  st: Station;
+  /** Monotonic ms when the music should be over. */
+  endsAtMono: number;
+  /** The ending was asked for (the engine answered with `endAtMono`) or is being asked for. */
+  ending: 'no' | 'asking' | 'playing';
+  /** Monotonic ms when the ending's fade is over (audible), once the engine answered. */
+  endAtMono: number;
+}
+
+/** What validateSleep answers: the minutes, or why not. */
+export type SleepMinutes = { ok: true; minutes: number } | { ok: false; message: string };
+
+/** `minutes`: 0 cancels; otherwise more than 0 and at most MAX_SLEEP_MINUTES. */
+export function validateSleep(value: unknown): SleepMinutes {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_SLEEP_MINUTES)
+    return {
+      ok: false,
+      message: `minutes must be a number from 0 (cancel) to ${MAX_SLEEP_MINUTES}, got ${JSON.stringify(value) ?? 'nothing'}`,
+    };
+  return { ok: true, minutes: value };
+}
+
+/**
+ * Personal sessions' sleep timers. ENDING_SECONDS before the time is up, the session's parameters
+ * get `ending: true` through the controller (so the engine thins the score, resolves to the tonic
+ * and fades its master to silence, as part of the parameter history); once that ending has been
+ * heard, every WebSocket peer gets `{"type":"sleep","ended":true}` and the session ends. A cancel
+ * before the end (0 minutes) takes the ending back. One interval runs them all while one exists;
+ * close() stops it.
+ */
+export class SleepTimers {
+  private readonly timers = new Map<string, Timer>();
+  private readonly controller: Controller;
+  private readonly log: SleepLog;
+  private readonly end: (st: Station) => void;
+  private interval: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(controller: Controller, log: SleepLog, end: (st: Station) => void) {
+    this.controller = controller;
+    this.log = log;
+    this.end = end;
+  }
+
+  /** Sets (or replaces) a session's timer; 0 cancels. Answers when the music will be over (mono ms), or null. */
+  async set(st: Station, minutes: number): Promise<number | null> {
+    const old = this.timers.get(st.id);
+    if (minutes === 0) {
+      this.timers.delete(st.id);
+      this.stopIfIdle();
+      if (old && old.ending !== 'no') await this.controller.change(st, { ending: false }, 'listener');
+      return null;
+    }
+    if (this.closed) return null;
+    const t: Timer = {
+      st,
+      endsAtMono: monoNowMs() + minutes * 60_000,
+      ending: old?.ending === 'no' || old === undefined ? 'no' : 'playing',
+      endAtMono: old?.endAtMono ?? 0,
+    };
+    if (t.ending === 'playing' && t.endsAtMono - ENDING_SECONDS * 1000 > monoNowMs()) {
+      // A longer timer while the ending plays: the music comes back until the new ending.
+      t.ending = 'no';
+      await this.controller.change(st, { ending: false }, 'listener');
+    }
+    this.timers.set(st.id, t);
+    if (this.interval === null) {
+      this.interval = setInterval(this.tick, TICK_MS);
+      this.interval.unref();
+    }
+    this.tick();
+    return t.ending === 'playing' ? t.endAtMono : Math.max(t.endsAtMono, monoNowMs() + ENDING_SECONDS * 1000);
+  }
+
+  /** The session ended otherwise (its owner left, it was removed). */
+  remove(id: string): void {
+    this.timers.delete(id);
+    this.stopIfIdle();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.timers.clear();
+    this.stopIfIdle();
+  }
+
+  private stopIfIdle(): void {
+    if (this.timers.size > 0 || this.interval === null) return;
+    clearInterval(this.interval);
+    this.interval = null;
+  }
+
+  private readonly tick = (): void => {
+    if (this.closed) return;
+    const now = monoNowMs();
+    for (const t of this.timers.values()) {
+      if (t.ending === 'no' && now >= t.endsAtMono - ENDING_SECONDS * 1000) {
+        t.ending = 'asking';
+        this.controller.change(t.st, { ending: true }, 'listener').then(
+          (r) => {
+            if (this.timers.get(t.st.id) !== t) return;
+            t.ending = 'playing';
+            const audible = t.st.engine.startMonoMs + (r.effectiveAt * 1000) / SAMPLE_RATE;
+            t.endAtMono = audible + ENDING_SECONDS * 1000;
+          },
+          (err: unknown) => {
+            // Retried at the next check.
+            if (this.timers.get(t.st.id) === t) t.ending = 'no';
+            this.log.warn({ err: (err as Error).message }, 'a sleep timer could not start its ending');
+          },
+        );
+      } else if (t.ending === 'playing' && now >= t.endAtMono) {
+        this.timers.delete(t.st.id);
+        this.log.info({ personal: true }, 'a personal session ended by its sleep timer');
+        const text = JSON.stringify({ type: 'sleep', ended: true });
+        for (const peer of t.st.peers) peer.send(text);
+        this.end(t.st);
+      }
+    }
+    this.stopIfIdle();
+  };
+}
