@@ -96,6 +96,21 @@ export async function waitFor<T>(
  * Clicks play and measures, inside the page, the time until the worklet reports audible output.
  * Returns ms, or null if it never became audible within `timeoutMs`.
  */
+/**
+ * Polls an expression in the page until it is true, through page.evaluate (CDP, which the page's
+ * CSP allows): page.waitForFunction polls with an eval inside the page, which `script-src 'self'`
+ * forbids, so it only works when the expression is already true at its first check. Fails with the
+ * expression when it never is.
+ */
+export async function until(page: Page, expression: string, timeoutMs: number): Promise<void> {
+  const ok = await waitFor(
+    () => page.evaluate(expression),
+    (v) => v === true,
+    timeoutMs,
+  );
+  if (ok !== true) throw new Error(`never true within ${timeoutMs} ms: ${expression}`);
+}
+
 export async function clickPlayAndTimeFirstAudio(page: Page, timeoutMs = 5000): Promise<number | null> {
   return page.evaluate(`new Promise((resolve) => {
     const t0 = performance.now();

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { PRESETS } from '../../src/music/presets.ts';
 import { startServer } from '../../src/server/server.ts';
-import { getJson, launchBrowser, openPlayer, screenshot, stats, waitFor } from './browser-helpers.ts';
+import { getJson, launchBrowser, openPlayer, screenshot, stats, until, waitFor } from './browser-helpers.ts';
 
 /**
  * What the page says is true: the mood line after a preset was changed, the now panel after a
@@ -14,19 +14,6 @@ type Server = Awaited<ReturnType<typeof startServer>>;
 const TOKEN = 'page-test-token';
 interface StationView {
   params: { mode: string; bpm: number; intensity: number; preset: string | null; modified?: boolean };
-}
-
-/**
- * Polls an expression in the page until it is true (as page.evaluate calls: the page's CSP forbids
- * the eval that page.waitForFunction polls with); fails with the expression when it never is.
- */
-async function until(page: Page, expression: string, timeoutMs: number): Promise<void> {
-  const ok = await waitFor(
-    () => page.evaluate(expression),
-    (v) => v === true,
-    timeoutMs,
-  );
-  assert.equal(ok, true, `never true: ${expression}`);
 }
 
 const text = (page: Page, selector: string) =>

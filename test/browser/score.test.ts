@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { startServer } from '../../src/server/server.ts';
-import { clickPlayAndTimeFirstAudio, launchBrowser, waitFor } from './browser-helpers.ts';
+import { clickPlayAndTimeFirstAudio, launchBrowser, until, waitFor } from './browser-helpers.ts';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -22,7 +22,7 @@ describe('the live score in Chromium', () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     await page.goto(server.url);
-    await page.waitForFunction(`typeof window.auralisPlayer?.score === 'function'`);
+    await until(page, `typeof window.auralisPlayer?.score === 'function'`, 15_000);
     assert.ok((await clickPlayAndTimeFirstAudio(page, 15_000)) !== null, 'audio plays');
     const score = () =>
       page.evaluate('window.auralisPlayer.score()') as Promise<{ received: number; drawn: number }>;
@@ -37,17 +37,15 @@ describe('the live score in Chromium', () => {
     const sharer = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const first = await sharer.newPage();
     await first.goto(server.url);
-    await first.waitForFunction(`typeof window.auralisPlayer?.score === 'function'`);
+    await until(first, `typeof window.auralisPlayer?.score === 'function'`, 15_000);
     await first.click('#share-moment');
-    await first.waitForFunction(`document.getElementById('moment-url').value.includes('?moment=')`, null, {
-      timeout: 15_000,
-    });
+    await until(first, `document.getElementById('moment-url').value.includes('?moment=')`, 15_000);
     const m = { url: await first.inputValue('#moment-url') };
     await sharer.close();
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     await page.goto(m.url);
-    await page.waitForFunction(`typeof window.auralisPlayer?.stats === 'function'`);
+    await until(page, `typeof window.auralisPlayer?.stats === 'function'`, 15_000);
     assert.ok((await clickPlayAndTimeFirstAudio(page, 15_000)) !== null, 'audio plays');
     const session = () =>
       page.evaluate('window.auralisPlayer.session()') as Promise<{
