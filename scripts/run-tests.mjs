@@ -4,7 +4,7 @@
 // listed, so we list them here.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 
 const roots = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const passThrough = process.argv.slice(2).filter((a) => a.startsWith('-'));
@@ -36,23 +36,36 @@ if (files.length === 0) {
   console.error('no test files found under', explicit ? roots.join(', ') : 'test');
   process.exit(1);
 }
-// Folders whose tests measure no time (deterministic rendering, parsing, pure logic) run two files
-// at a time; everything else (servers, browsers, benchmarks, timing bounds) one file at a time, so
-// that no test's timing shares the machine with another test.
-const CONCURRENT = ['client', 'codec', 'dsp', 'music', 'cli'].map((d) => join('test', d) + '/');
-const concurrent = files.filter((f) => CONCURRENT.some((d) => f.startsWith(d)));
-const serial = files.filter((f) => !concurrent.includes(f));
-let status = 0;
-for (const [group, n] of [
-  [concurrent, 2],
-  [serial, 1],
-]) {
-  if (group.length === 0) continue;
-  const res = spawnSync(
+// Folders whose tests measure no time (deterministic rendering, parsing, pure logic) run beside
+// the browser tests (which wait on real playback far more than they compute); every other test
+// (servers, benchmarks, timing bounds) then runs alone, one file at a time.
+const inFolder = (f, d) => f.startsWith(join('test', d) + '/');
+const UNTIMED = ['client', 'codec', 'dsp', 'music', 'cli'];
+const untimed = files.filter((f) => UNTIMED.some((d) => inFolder(f, d)));
+const browser = files.filter((f) => inFolder(f, 'browser'));
+const serial = files.filter((f) => !untimed.includes(f) && !browser.includes(f));
+
+/** Runs node --test over `group`; resolves with its exit status (output streamed, or kept and printed at the end). */
+function run(group, buffered) {
+  if (group.length === 0) return Promise.resolve(0);
+  const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--test', `--test-concurrency=${n}`, ...passThrough, ...group],
-    { stdio: 'inherit' },
+    ['--import', 'tsx', '--test', '--test-concurrency=1', ...passThrough, ...group],
+    { stdio: buffered ? ['ignore', 'pipe', 'pipe'] : 'inherit' },
   );
-  if (res.status !== 0) status = res.status ?? 1;
+  const out = [];
+  if (buffered) {
+    child.stdout.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => out.push(d));
+  }
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      if (buffered) process.stdout.write(Buffer.concat(out));
+      resolve(code ?? 1);
+    }),
+  );
 }
-process.exit(status);
+
+const statuses = await Promise.all([run(browser, false), run(untimed, browser.length > 0)]);
+statuses.push(await run(serial, false));
+process.exit(statuses.find((c) => c !== 0) ?? 0);
