@@ -17,6 +17,7 @@ import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { percentile } from '../src/metrics/percentile.ts';
+import { cpuSeconds, stdoutLines as lines } from './lib/proc.ts';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,24 +30,6 @@ const pinned = (cpu: number, cmd: string, args: string[]): [string, string[]] =>
   hasTaskset ? ['taskset', ['-c', String(cpu % NCPU), cmd, ...args]] : [cmd, args];
 const SERVER_ENTRY = existsSync('dist/main.js') ? ['dist/main.js'] : ['--import', 'tsx', 'src/cli/main.ts'];
 const LEAD_MS = 150;
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, all threads, at 100 ticks/s
-}
-
-function lines(child: ChildProcess, onLine: (l: string) => void): void {
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      onLine(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  });
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

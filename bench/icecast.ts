@@ -9,6 +9,7 @@ import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { startServer } from '../src/server/server.ts';
 import { freePort, IcecastServer } from '../test/relay/icecast-server.ts';
+import { cpuSeconds } from './lib/proc.ts';
 
 const { values } = parseArgs({
   options: {
@@ -20,13 +21,6 @@ const { values } = parseArgs({
 const counts = values.listeners.split(',').map(Number);
 const seconds = Number(values.seconds);
 const kind = values.kind === 'mp3' ? 'mp3' : 'ogg';
-const TICKS = 100; // USER_HZ on Linux
-
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]); // utime, stime (fields 14 and 15)
-}
 
 const ice = new IcecastServer({ port: await freePort(), clients: Math.max(...counts) + 20 });
 await ice.start();
@@ -72,12 +66,12 @@ try {
     }
     console.log(`  ${connected} of ${n} listeners had audio after ${Math.round(performance.now() - c0)} ms`);
     await new Promise((r) => setTimeout(r, 2000)); // bursts delivered
-    const t0 = cpuTicks(ice.pid!);
+    const t0 = cpuSeconds(ice.pid!);
     const b0 = Float64Array.from(got);
     const start = performance.now();
     await new Promise((r) => setTimeout(r, seconds * 1000));
     const wall = (performance.now() - start) / 1000;
-    const cpu = (cpuTicks(ice.pid!) - t0) / TICKS;
+    const cpu = cpuSeconds(ice.pid!) - t0;
     // Listeners: the clients that received audio during the whole window (connected before it).
     let listeners = 0;
     let bytes = 0;

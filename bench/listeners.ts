@@ -22,6 +22,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { percentile } from '../src/metrics/percentile.ts';
 import { histogramBound, histogramDelta, parseProm, type Scrape } from './lib/prom.ts';
+import { cpuSeconds, stdoutLines as lines } from './lib/proc.ts';
 
 export interface ListenerBenchRow {
   listeners: number;
@@ -74,25 +75,6 @@ function generatorCpu(g: number): number {
 }
 function pinned(cpu: number, cmd: string, args: string[]): [string, string[]] {
   return hasTaskset ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime, all threads
-  return ticks / 100;
-}
-
-function lines(child: ChildProcess, onLine: (l: string) => void): void {
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      onLine(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  });
 }
 
 /**

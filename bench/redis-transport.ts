@@ -13,10 +13,10 @@
  * It starts its own redis-server (no persistence) on a free port and stops it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { monoNowMs } from '../src/engine/clock.ts';
+import { cpuSeconds } from './lib/proc.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string): string => {
@@ -83,13 +83,6 @@ function freePort(): Promise<number> {
       s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
     });
   });
-}
-
-/** utime + stime of a process, in seconds (clock ticks of 10 ms, Linux' USER_HZ). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function output(child: ChildProcess): { text: () => string } {

@@ -6,12 +6,13 @@
  * and by test/server/faults.test.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { readFrameHeader } from '../../src/codec/frame-header.ts';
 import { parseOggPages } from '../../src/codec/ogg-page.ts';
+import { cpuSeconds as procCpuSeconds } from './proc.ts';
 
 const CHUNK_MS = 100;
 const CHUNK_FRAMES = 4800;
@@ -211,9 +212,7 @@ function sample(text: string, name: string): number {
 /** CPU seconds (user + system, all threads) the process has used, from /proc. */
 export function cpuSeconds(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
+    return procCpuSeconds(pid);
   } catch {
     return Number.NaN;
   }

@@ -1,7 +1,7 @@
 // One streaming measurement: a server process (one profile, pinned to a CPU, 0 unless told) with the bench station
 // (A aeolian, 70 BPM, seed 12345), a load generator (pinned to the other CPU) listening to it, and samplers of
 // the server's CPU and memory from /proc, its /metrics and its --trace-gc output.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import {
 } from './prom.ts';
 import { summarize, type Summary } from './stats.ts';
 import { TraceGcCounter, type TraceGcTotals } from './trace-gc.ts';
+import { stdoutLines } from './proc.ts';
 
 export const BENCH_STATION = 'bench';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -94,18 +95,6 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-function onLines(child: ChildProcess, onLine: (l: string) => void): void {
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      onLine(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  });
-}
-
 async function scrape(url: string): Promise<Scrape> {
   const res = await fetch(`${url}/metrics`);
   return parseProm(await res.text());
@@ -156,7 +145,7 @@ export async function runStream(opts: StreamRunOptions): Promise<StreamRunResult
     const url = await new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('server did not start in 30 s')), 30_000);
       server.once('exit', (code) => reject(new Error(`server exited ${code} before serving`)));
-      onLines(server, (l) => {
+      stdoutLines(server, (l) => {
         if (gc.line(l)) return;
         const m = /serving on (http:\/\/\S+)/.exec(l);
         if (m) {
@@ -208,7 +197,7 @@ export async function runStream(opts: StreamRunOptions): Promise<StreamRunResult
     let ticks0 = 0;
     let wall0 = 0;
     const result = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      onLines(gen, (l) => {
+      stdoutLines(gen, (l) => {
         const msg = JSON.parse(l) as Record<string, unknown>;
         if (msg.phase === 'measuring') {
           gc.counting = true;
