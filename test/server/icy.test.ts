@@ -3,7 +3,8 @@ import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { ChunkRing } from '../../src/engine/ring.ts';
 import { icyMetadataBlock, IcyCursor, ICY_UNCHANGED } from '../../src/server/broadcast/icy.ts';
-import { ListenerFlow, type Listener } from '../../src/server/broadcast/listener.ts';
+import type { Listener } from '../../src/server/broadcast/listener.ts';
+import { fakeListener } from './fake-listener.ts';
 import { Pacer, type PacerObserver } from '../../src/server/broadcast/pacer.ts';
 
 interface Write {
@@ -28,20 +29,7 @@ function recordingSocket(): Socket & { writes: Write[] } {
 }
 
 function mp3Listener(socket: Socket, icy: IcyCursor | null): Listener {
-  return {
-    transport: 'mp3',
-    codec: 'opus',
-    socket,
-    flow: new ListenerFlow(),
-    icy,
-    nextSeq: 0,
-    discontinuity: false,
-    overSinceMs: 0,
-    skipped: 0,
-    sent: 0,
-    closed: false,
-    kick: () => assert.fail('not kicked'),
-  };
+  return fakeListener(socket, { transport: 'mp3', icy });
 }
 
 const observer = {

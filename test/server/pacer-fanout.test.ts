@@ -2,12 +2,12 @@
 // much before its due time, so the listener written last is not that much late; the head start is
 // bounded, and each listener keeps its place in the walk (one chunk between its writes).
 import assert from 'node:assert/strict';
-import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import type { EngineStation } from '../../src/engine/engine-host.ts';
 import { monoNowMs } from '../../src/engine/clock.ts';
 import { ChunkRing, WS_PREFIX_BYTES, writeWsBinaryHeader } from '../../src/engine/ring.ts';
-import { ListenerFlow, type Listener } from '../../src/server/broadcast/listener.ts';
+import type { Listener } from '../../src/server/broadcast/listener.ts';
+import { fakeListener } from './fake-listener.ts';
 import { MAX_SEND_AHEAD_CHUNK_SHARE, Pacer, type PacerObserver } from '../../src/server/broadcast/pacer.ts';
 import { Station } from '../../src/server/station.ts';
 import { DEFAULT_PARAMS } from '../../src/music/params.ts';
@@ -55,20 +55,8 @@ function slowListener(writeMs: (chunk: number) => number, starts: number[]): Lis
       cb?.();
       return true;
     },
-  } as unknown as Socket;
-  return {
-    transport: 'ws',
-    codec: 'opus',
-    socket,
-    flow: new ListenerFlow(),
-    nextSeq: 0,
-    discontinuity: false,
-    overSinceMs: 0,
-    skipped: 0,
-    sent: 0,
-    closed: false,
-    kick: () => assert.fail('not kicked'),
   };
+  return fakeListener(socket);
 }
 
 /**

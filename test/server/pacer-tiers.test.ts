@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { CODEC_OPUS, readFrameHeader, tierFlags } from '../../src/codec/frame-header.ts';
 import type { EngineStation } from '../../src/engine/engine-host.ts';
@@ -9,7 +8,8 @@ import {
   WS_PREFIX_BYTES,
   writeWsBinaryHeader,
 } from '../../src/engine/ring.ts';
-import { ListenerFlow, type Listener } from '../../src/server/broadcast/listener.ts';
+import type { Listener } from '../../src/server/broadcast/listener.ts';
+import { fakeListener } from './fake-listener.ts';
 import { Pacer, type PacerObserver } from '../../src/server/broadcast/pacer.ts';
 import { Station } from '../../src/server/station.ts';
 import { DEFAULT_PARAMS } from '../../src/music/params.ts';
@@ -74,26 +74,16 @@ function listener(queued: { value: number }): Listener & { writes: Buffer[]; swi
       cb?.();
       return true;
     },
-  } as unknown as Socket;
+  };
   const switches: number[][] = [];
-  return {
-    transport: 'ws',
-    codec: 'opus',
-    socket,
-    flow: new ListenerFlow(),
-    nextSeq: 0,
+  return fakeListener(socket, {
     discontinuity: true,
-    overSinceMs: 0,
-    skipped: 0,
-    sent: 0,
-    closed: false,
     tier: 2,
     wantTier: 0,
-    tierSwitched: (fromSeq, fromTier) => switches.push([fromSeq, fromTier]),
-    kick: () => assert.fail('not kicked'),
+    tierSwitched: (fromSeq: number, fromTier: number) => void switches.push([fromSeq, fromTier]),
     writes,
     switches,
-  };
+  });
 }
 
 const observer = {

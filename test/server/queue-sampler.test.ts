@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ListenerFlow, type Listener } from '../../src/server/broadcast/listener.ts';
+import { fakeListener } from './fake-listener.ts';
 import {
   CALM_CHUNKS,
   CALM_FACTOR,
@@ -21,22 +21,10 @@ function line(sl: number, tx: number, inode: number): string {
   return `  ${sl}: 0100007F:1F40 0100007F:D2F0 01 ${hex}:00000000 01:00000014 00000000     0        0 ${inode} 1 0000000000000000 20 4 30 10 -1\n`;
 }
 
-function fakeListener(inode: number): Listener {
+function wavListener(inode: number): Listener {
   const flow = new ListenerFlow();
   flow.inode = inode;
-  return {
-    transport: 'wav',
-    codec: 'opus',
-    socket: { writableLength: 0 } as unknown as Socket,
-    flow,
-    nextSeq: 0,
-    discontinuity: false,
-    overSinceMs: 0,
-    skipped: 0,
-    sent: 0,
-    closed: false,
-    kick() {},
-  };
+  return fakeListener({ writableLength: 0 }, { transport: 'wav', flow, kick() {} });
 }
 
 describe('/proc/net/tcp parsing', () => {
@@ -81,8 +69,8 @@ describe('/proc/net/tcp parsing', () => {
         paths: [path],
         onSampled: (l) => sampled.push(l.flow.inode),
       });
-      const a = fakeListener(11);
-      const b = fakeListener(12);
+      const a = wavListener(11);
+      const b = wavListener(12);
       sampler.add(a);
       sampler.add(b);
       await sampler.sample();
@@ -104,7 +92,7 @@ describe('/proc/net/tcp parsing', () => {
     const sampler = new QueueSampler({ intervalMs: 200, paths: [join(dir, 'tcp')] });
     try {
       writeFileSync(join(dir, 'tcp'), HEADER + line(0, 5000, 31));
-      const a = fakeListener(31);
+      const a = wavListener(31);
       sampler.add(a);
       const settled = async (): Promise<void> => {
         for (let i = 0; i < 100 && a.flow.kernelQueued === 0; i++) await sleep(5);
@@ -142,7 +130,7 @@ describe('/proc/net/tcp parsing', () => {
     try {
       writeFileSync(v4, HEADER + line(0, 100, 41));
       writeFileSync(v6, HEADER + line(0, 0, 99));
-      const a = fakeListener(41);
+      const a = wavListener(41);
       a.flow.chunkBytes = 1200;
       sampler.add(a);
       await sampler.sample();
@@ -155,7 +143,7 @@ describe('/proc/net/tcp parsing', () => {
       assert.equal(sampler.lastFilesRead, 1);
       assert.equal(a.flow.kernelQueued, 200);
       // …until a new listener comes (found in the second file).
-      const b = fakeListener(99);
+      const b = wavListener(99);
       sampler.add(b);
       assert.equal(sampler.currentIntervalMs, 500, 'a new listener ends the calm');
       await sampler.sample();
@@ -190,7 +178,7 @@ describe('/proc/net/tcp parsing', () => {
       paths: ['/nonexistent/auralis/tcp'],
       onUnavailable: (m) => told.push(m),
     });
-    const a = fakeListener(21);
+    const a = wavListener(21);
     a.flow.kernelQueued = 123;
     sampler.add(a);
     assert.equal(sampler.size, 1, 'registered before the first sample');

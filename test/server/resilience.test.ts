@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { ListenerFlow, type Listener } from '../../src/server/broadcast/listener.ts';
+import type { Listener } from '../../src/server/broadcast/listener.ts';
+import { fakeListener } from './fake-listener.ts';
 import { connect, percentile, sleep, withServer } from './helpers.ts';
 
 /** A listener whose socket never drains: it reports a full queue and swallows writes. */
@@ -23,18 +23,8 @@ function stuckListener(queuedBytes: {
       return false;
     },
     end() {},
-  } as unknown as Socket;
-  const l = {
-    transport: 'ws' as const,
-    codec: 'opus' as const,
-    socket,
-    flow: new ListenerFlow(),
-    nextSeq: 0,
-    discontinuity: false,
-    overSinceMs: 0,
-    skipped: 0,
-    sent: 0,
-    closed: false,
+  };
+  const l = fakeListener(socket, {
     kicked: null as string | null,
     writes: 0,
     flags: [] as number[],
@@ -42,8 +32,8 @@ function stuckListener(queuedBytes: {
       l.kicked = reason;
       l.closed = true;
     },
-  };
-  return l as unknown as Listener & { kicked: string | null; writes: number; flags: number[] };
+  });
+  return l;
 }
 
 describe('resilience', () => {

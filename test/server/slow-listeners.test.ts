@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { closeListenerSocket, ListenerFlow, type Listener } from '../../src/server/broadcast/listener.ts';
+import { closeListenerSocket, type Listener } from '../../src/server/broadcast/listener.ts';
+import { fakeListener } from './fake-listener.ts';
 import { loadConfig, ConfigError } from '../../src/server/config.ts';
 import type { AuralisServer } from '../../src/server/server.ts';
 import { connect, sleep, withServer } from './helpers.ts';
@@ -112,17 +113,8 @@ function pinnedListener(): Listener & { kicked: string | null; writes: number } 
       socket.destroyed = true;
     },
   };
-  const l = {
+  const l = fakeListener(socket, {
     transport: 'ogg' as const,
-    codec: 'opus' as const,
-    socket: socket as unknown as Socket,
-    flow: new ListenerFlow(),
-    nextSeq: 0,
-    discontinuity: false,
-    overSinceMs: 0,
-    skipped: 0,
-    sent: 0,
-    closed: false,
     kicked: null as string | null,
     writes: 0,
     kick(reason: string) {
@@ -130,7 +122,7 @@ function pinnedListener(): Listener & { kicked: string | null; writes: number } 
       l.closed = true;
       socket.destroyed = true;
     },
-  };
+  });
   return l;
 }
 
