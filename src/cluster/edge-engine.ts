@@ -61,6 +61,8 @@ return 1`;
 
 /** How long one blocking read of the streams waits (ms): new stations join the read after at most this. */
 const READ_BLOCK_MS = 250;
+/** How long a sleep timer's key outlives the end of its music (ms). */
+const SLEEP_KEY_GRACE_MS = 300_000;
 /** How long a removed station is not mirrored back (ms): its removal reaches Redis within it. */
 const TOMBSTONE_MS = 10_000;
 /** Entries read at a time. */
@@ -301,6 +303,28 @@ export class EdgeEngine extends EventEmitter implements Engine {
     e.schedule = schedule;
   }
 
+  /**
+   * Keeps a personal session's sleep timer for the cluster (null: none): the Unix ms when its music
+   * is over, so that an edge taking the session back from its token runs the timer on.
+   */
+  async putSleep(id: string, endsAtWallMs: number | null): Promise<void> {
+    if (endsAtWallMs === null) await this.redis.del(keys.sleep(id));
+    else
+      await this.redis.set(
+        keys.sleep(id),
+        String(Math.round(endsAtWallMs)),
+        'PX',
+        Math.max(1, Math.round(endsAtWallMs - wallNowMs() + SLEEP_KEY_GRACE_MS)),
+      );
+  }
+
+  /** A personal session's sleep timer as kept by putSleep (Unix ms), or null. */
+  async sleepOf(id: string): Promise<number | null> {
+    const text = await this.redis.get(keys.sleep(id));
+    const ms = text === null ? NaN : Number(text);
+    return Number.isFinite(ms) ? ms : null;
+  }
+
   /** Re-reads a station's schedule; a change made through another node is emitted ('schedule'). */
   private async loadSchedule(id: string): Promise<void> {
     if (!this.stations.has(id) || isPersonalId(id)) return;
@@ -346,6 +370,7 @@ export class EdgeEngine extends EventEmitter implements Engine {
         keys.chunks(id),
         keys.resume(id),
         keys.schedule(id),
+        keys.sleep(id),
       )
       .catch(() => 0);
   }

@@ -37,6 +37,11 @@ export const keys = {
    * seed, initialParams, history}` (SET NX PX), which the origin that claims it starts it from.
    */
   resume: (id: string): string => `${PREFIX}st:${id}:resume`,
+  /**
+   * A personal session's sleep timer: the Unix ms when its music is over (PX: until a while after),
+   * written by its owner's edge; an edge that takes the session back from its token runs it on.
+   */
+  sleep: (id: string): string => `${PREFIX}st:${id}:sleep`,
   /** A personal session's edge (its owner's connection): only that edge ends it cluster-wide. */
   owner: (id: string): string => `${PREFIX}st:${id}:owner`,
   /**

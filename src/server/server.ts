@@ -10,7 +10,7 @@ import Fastify, {
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
-import { monoNowMs } from '../engine/clock.ts';
+import { monoNowMs, wallOffsetMs } from '../engine/clock.ts';
 import {
   EngineHost,
   type DroppedEvent,
@@ -143,6 +143,17 @@ class Context implements ServerContext, PacerObserver {
       this.oplog?.stationCreated(st);
       // An edge shows the schedule the station's owning origin runs (src/cluster/).
       if (this.engine instanceof EdgeEngine) this.schedules.show(st, this.engine.scheduleOf(st.id));
+      // A personal session taken back from its token through this edge: its sleep timer runs on here.
+      if (this.engine instanceof EdgeEngine && st.personal)
+        void this.engine.sleepOf(st.id).then(
+          (endsAtWallMs) => {
+            if (endsAtWallMs !== null && this.registry.get(st.id) === st)
+              this.sleepTimers.restore(st, endsAtWallMs - wallOffsetMs());
+          },
+          () => {
+            // Redis down: the timer is lost with the edge that ran it (deploy.md).
+          },
+        );
     };
     this.registry.onNowChanged = (st) => this.now(st, nowMessage(st));
     this.registry.onRemoved = (st) => {
@@ -163,8 +174,19 @@ class Context implements ServerContext, PacerObserver {
     this.schedules = new StationSchedules(this.controller, this.clusterLog, (ok) =>
       this.metrics.controlChange('schedule', ok ? 'ok' : 'rejected'),
     );
-    this.sleepTimers = new SleepTimers(this.controller, this.clusterLog, (st) =>
-      this.registry.remove(st.id, 'slept'),
+    this.sleepTimers = new SleepTimers(
+      this.controller,
+      this.clusterLog,
+      (st) => this.registry.remove(st.id, 'slept'),
+      (st, endAtMono) => {
+        // On an edge the timer is kept in Redis, for the edge that may take the session back.
+        if (this.engine instanceof EdgeEngine)
+          void this.engine
+            .putSleep(st.id, endAtMono === null ? null : endAtMono + wallOffsetMs())
+            .catch((err: Error) =>
+              this.clusterLog.warn({ err: err.message }, 'a sleep timer was not kept in redis'),
+            );
+      },
     );
     this.engine.on('now', (e: NowEvent) => {
       const st = this.registry.get(e.id);

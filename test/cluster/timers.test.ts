@@ -1,11 +1,12 @@
-// Schedules under the cluster roles (docs/ARCHITECTURE.md, "Origins and edges"): one real
-// redis-server, two origins (A owns the default station, B stands by) and two edges, each a real
-// `auralis serve` process. A schedule set through one edge is stored in Redis: every edge shows it,
-// the owning origin alone runs it (an entry fires once in the cluster, heard on both edges), and
-// after `kill -9` of the owner the standby fires the next entry.
+// Schedules and sleep timers under the cluster roles (docs/ARCHITECTURE.md, "Origins and edges"):
+// one real redis-server, two origins (A owns the default station, B stands by) and two edges, each
+// a real `auralis serve` process. A schedule set through one edge is stored in Redis: every edge
+// shows it, the owning origin alone runs it (an entry fires once in the cluster, heard on both
+// edges), and after `kill -9` of the owner the standby fires the next entry. A personal session's
+// sleep timer outlives `kill -9` of its edge: the edge that takes the session back runs it on.
 //
 // Entries are minutes of the day, so the second one fires at the next minute boundary at least 8 s
-// after the schedule is set: this file takes 25–85 s (the wait for that boundary, then setup).
+// after the schedule is set: this file takes about 25–85 s (setup, then the wait for that boundary).
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { connect, json, type Client } from '../server/helpers.ts';
 import { freePort, startNode, startRedis, waitFor, type Proc } from './processes.ts';
 
 const PASSWORD = `pw-${randomBytes(8).toString('hex')}-secret`;
+const SESSION_SECRET = `session-${randomBytes(12).toString('hex')}`;
 let redisPort = 0;
 let redis: Proc | null = null;
 const nodes: Proc[] = [];
@@ -38,6 +40,8 @@ async function node(role: 'origin' | 'edge'): Promise<Proc & { url: string }> {
     String(await freePort()),
     '--workers',
     '1',
+    '--session-secret',
+    SESSION_SECRET,
   ]);
   nodes.push(p);
   return p;
@@ -177,4 +181,38 @@ test('kill -9 of the owning origin: the standby continues the schedule and fires
   const st = (await json(asServer(edge1), 'GET', '/api/stations/default')).body!;
   assert.equal((st.params as { preset: string }).preset, nextPreset);
   assert.equal((st.schedule as { next: { localTime: string } }).next.localTime, firstAt);
+});
+
+test('a sleep timer outlives kill -9 of its edge: the edge that takes the session back runs it on', async () => {
+  const owner = await connect(asServer(edge1), 'personal=1&codec=opus');
+  clients.push(owner);
+  const welcome = await owner.next('welcome', 15_000);
+  const id = welcome.station as string;
+  await owner.waitChunks(3, 15_000);
+  // One minute: shorter than the ending, which starts at once (a change through the origin).
+  owner.send({ type: 'sleep', minutes: 1 });
+  const set = await owner.next('sleep', 10_000);
+  assert.equal(set.minutes, 1);
+  const ending = await owner.next('params', 10_000);
+  assert.equal(ending.source, 'listener', 'the ending started');
+  const token = ending.resumeToken as string;
+  assert.ok(token, 'the owner got a token that carries the ending');
+  await edge1.kill();
+
+  // The page's reconnect, through the other edge, with its newest token.
+  const back = await connect(asServer(edge2), `personal=1&codec=opus&resume=${encodeURIComponent(token)}`);
+  clients.push(back);
+  assert.equal((await back.next('welcome', 15_000)).station, id, 'the same session');
+  await back.waitChunks(3, 15_000);
+  await waitFor(
+    'edge 2 runs the timer on',
+    () => edge2.out().includes('a sleep timer kept by the cluster runs on here'),
+    5000,
+  );
+  // It knows the ending plays: a cancel takes it back (without the timer the music stayed silent).
+  back.send({ type: 'sleep', minutes: 0 });
+  const cancelled = await back.next('sleep', 10_000);
+  assert.equal(cancelled.endsAtMs, null);
+  const undone = await back.next('params', 10_000);
+  assert.equal(undone.source, 'listener', 'the ending was taken back');
 });
