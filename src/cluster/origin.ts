@@ -130,11 +130,6 @@ export class ClusterOrigin {
     );
   }
 
-  /** The schedule it runs for a station it owns, as the API shows it (tests, logs), or null. */
-  scheduleJson(id: string): Record<string, unknown> | null {
-    return this.schedules.json(id);
-  }
-
   /** Whether both connections are up. */
   get up(): boolean {
     return this.upCount === 2;

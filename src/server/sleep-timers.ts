@@ -84,6 +84,11 @@ export class SleepTimers {
       endAtMono: playing ? endAtMono : 0,
     });
     this.log.info({ personal: true }, 'a sleep timer kept by the cluster runs on here');
+    this.run();
+  }
+
+  /** Starts the one check (if it is not running) and checks now. */
+  private run(): void {
     if (this.interval === null) {
       this.interval = setInterval(this.tick, TICK_MS);
       this.interval.unref();
@@ -114,11 +119,7 @@ export class SleepTimers {
       await this.controller.change(st, { ending: false }, 'listener');
     }
     this.timers.set(st.id, t);
-    if (this.interval === null) {
-      this.interval = setInterval(this.tick, TICK_MS);
-      this.interval.unref();
-    }
-    this.tick();
+    this.run();
     const endAt =
       t.ending === 'playing' ? t.endAtMono : Math.max(t.endsAtMono, monoNowMs() + ENDING_SECONDS * 1000);
     this.keep(st, endAt);

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { PRESETS } from '../../src/music/presets.ts';
 import type { AuralisServer } from '../../src/server/server.ts';
 import { connect, json, type Client } from '../server/helpers.ts';
-import { freePort, startNode, startRedis, waitFor, type Proc } from './processes.ts';
+import { freePort, startClusterNode, startRedis, waitFor, type Proc } from './processes.ts';
 
 const PASSWORD = `pw-${randomBytes(8).toString('hex')}-secret`;
 const SESSION_SECRET = `session-${randomBytes(12).toString('hex')}`;
@@ -31,18 +31,7 @@ const asServer = (p: { url: string }): AuralisServer => ({ url: p.url }) as Aura
 const hhmm = (t: number): string => new Date(t).toISOString().slice(11, 16);
 
 async function node(role: 'origin' | 'edge'): Promise<Proc & { url: string }> {
-  const p = await startNode([
-    '--role',
-    role,
-    '--redis',
-    `redis://:${PASSWORD}@127.0.0.1:${redisPort}`,
-    '--port',
-    String(await freePort()),
-    '--workers',
-    '1',
-    '--session-secret',
-    SESSION_SECRET,
-  ]);
+  const p = await startClusterNode(role, redisPort, PASSWORD, ['--session-secret', SESSION_SECRET]);
   nodes.push(p);
   return p;
 }
