@@ -60,6 +60,8 @@ interface Running<S extends Scheduled> {
 interface Shown {
   st: Scheduled;
   schedule: Schedule;
+  /** Unix ms when this node learnt of it (the owner starts a glide to the entry in force then). */
+  sinceMs: number;
 }
 
 /**
@@ -104,7 +106,7 @@ export class StationSchedules<S extends Scheduled = Station> {
   show(st: Scheduled, schedule: Schedule | null): void {
     if (this.closed) return;
     if (schedule === null) this.shown.delete(st.id);
-    else this.shown.set(st.id, { st, schedule });
+    else this.shown.set(st.id, { st, schedule, sinceMs: this.wallNow() });
   }
 
   /**
@@ -232,11 +234,12 @@ export class StationSchedules<S extends Scheduled = Station> {
 
 /**
  * Whether the glide of a schedule run elsewhere is under way, as far as this node sees: the entry
- * in force came less than `glideMinutes` ago and the station does not play its target yet.
+ * in force came (or the schedule was set) less than `glideMinutes` ago and the station does not
+ * play its target yet.
  */
 function shownGliding(r: Shown, now: number): boolean {
   const c = currentEntry(r.schedule, now);
-  if (now - c.atMs >= r.schedule.glideMinutes * 60_000) return false;
+  if (now - Math.max(c.atMs, r.sinceMs) >= r.schedule.glideMinutes * 60_000) return false;
   return !plays(r.st.params, entryTarget(r.st.params, c.entry));
 }
 
