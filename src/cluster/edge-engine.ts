@@ -281,6 +281,11 @@ export class EdgeEngine extends EventEmitter implements Engine {
     return st;
   }
 
+  /** Whether Redis holds a record of the station's schedule (one, or `null` after a DELETE). */
+  scheduleKnown(id: string): boolean {
+    return (this.stations.get(id)?.scheduleText ?? null) !== null;
+  }
+
   /** The schedule of a station it serves, as stored in Redis (its owning origin runs it), or null. */
   scheduleOf(id: string): Schedule | null {
     return this.stations.get(id)?.schedule ?? null;

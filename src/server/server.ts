@@ -739,9 +739,10 @@ export async function startServer(
  */
 async function restoreStations(ctx: Context, store: StationStore, log: FastifyBaseLogger): Promise<void> {
   let restored = 0;
-  // On an edge, the cluster's schedule (set through any edge since this one stopped) wins.
+  // On an edge, the cluster's record (a schedule set, or deleted, through any edge since this one
+  // stopped) wins over the file.
   const restoreSchedule = async (st: Station, schedule: Schedule): Promise<void> => {
-    if (ctx.engine instanceof EdgeEngine && ctx.schedules.get(st.id)) return;
+    if (ctx.engine instanceof EdgeEngine && ctx.engine.scheduleKnown(st.id)) return;
     await ctx.setSchedule(st, schedule);
   };
   for (const s of store.load()) {
