@@ -9,7 +9,8 @@ import { SleepTimer } from './sleep-timer.ts';
 import { Controls, type PresetInfo } from './ui/controls.ts';
 import { byId } from './ui/dom.ts';
 import { explainSection } from './ui/sections.ts';
-import { describeNextChange, type NextChange } from './ui/schedule-text.ts';
+import type { NextChange } from './ui/schedule-text.ts';
+import { ScheduleLine } from './ui/schedule-line.ts';
 import { Visualizer } from './ui/visualizer.ts';
 import { MidiOut } from './score/midi-out.ts';
 import { playheadFrames } from './score/notes.ts';
@@ -132,6 +133,11 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
   },
   onParams(msg) {
     showParams(msg.params);
+    // An entry fired (or the schedule was set or replaced): the line asks for the next change.
+    if (settings.station !== null) {
+      scheduleLine.params(msg.source, Date.now());
+      renderNextChange();
+    }
     if (msg.resumeToken)
       sessionStorageSet(RESUME_KEY, JSON.stringify({ token: msg.resumeToken, at: Date.now() }));
     if (player.currentListening.kind === 'personal') rememberPersonal(msg.params);
@@ -414,33 +420,26 @@ function showSourceNote(): void {
       : 'Changes you make are heard by everyone on this station.';
 }
 
-// The station's schedule, if it has one: its next change under the mood line, counted down.
+// The station's schedule, if it has one: its next change under the mood line, counted down, and
+// asked for again once it has passed or when an entry fires (ScheduleLine says when).
 const scheduleNote = byId<HTMLParagraphElement>('schedule-note');
-let nextChange: { next: NextChange; receivedMs: number } | null = null;
-let scheduleTimer: ReturnType<typeof setInterval> | null = null;
+let scheduleLine = new ScheduleLine();
+let scheduleTimer: ReturnType<typeof setTimeout> | null = null;
 
 function showNextChange(next: NextChange | null): void {
-  nextChange = next === null ? null : { next, receivedMs: Date.now() };
-  if (scheduleTimer !== null) clearInterval(scheduleTimer);
-  scheduleTimer = null;
+  scheduleLine.received(next, Date.now());
   renderNextChange();
-  if (nextChange !== null) scheduleTimer = setInterval(renderNextChange, 20_000);
 }
 
 function renderNextChange(): void {
-  if (nextChange === null) {
-    scheduleNote.hidden = true;
-    return;
-  }
-  const elapsed = Date.now() - nextChange.receivedMs;
-  // Past it: ask again for the one after (the glide is announced by `params` messages meanwhile).
-  if (elapsed > nextChange.next.inMs + 5000) {
-    nextChange = null;
-    void loadStationParams();
-    return;
-  }
-  scheduleNote.textContent = describeNextChange(nextChange.next, elapsed);
-  scheduleNote.hidden = false;
+  if (scheduleTimer !== null) clearTimeout(scheduleTimer);
+  scheduleTimer = null;
+  const now = Date.now();
+  if (settings.station !== null && scheduleLine.due(now)) void loadStationParams();
+  const text = scheduleLine.text(now);
+  scheduleNote.hidden = text === null;
+  if (text !== null) scheduleNote.textContent = text;
+  if (settings.station !== null) scheduleTimer = setTimeout(renderNextChange, scheduleLine.delayMs(now));
 }
 
 async function loadStationParams(): Promise<void> {
@@ -473,6 +472,7 @@ source.addEventListener('change', () => {
   showNow();
   hideTokenPrompt();
   stationParams = {};
+  scheduleLine = new ScheduleLine();
   player.setListening(listeningFromSettings());
   void loadStationParams();
   updateMetadata();

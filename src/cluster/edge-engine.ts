@@ -14,6 +14,7 @@ import type { EncodeWish, EngineFault, NowReport } from '../engine/messages.ts';
 import { ChunkRing } from '../engine/ring.ts';
 import { DEFAULT_MP3_BITRATE } from '../codec/mp3-encoder.ts';
 import type { ParamsPatch } from '../music/params.ts';
+import type { Schedule } from '../music/schedule.ts';
 import type { MusicParams } from '../music/types.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { AuralisMetrics } from '../metrics/metrics.ts';
@@ -23,6 +24,8 @@ import {
   CONTROL_CHANNEL,
   CONTROL_TIMEOUT_MS,
   RESUME_TTL_MS,
+  SCHEDULE_CHANNEL,
+  SCHEDULE_REFRESH_MS,
   STATIONS_KEY,
   STATION_CHANNEL,
   STATION_START_TIMEOUT_MS,
@@ -30,6 +33,7 @@ import {
   WISH_REFRESH_MS,
   WISH_TTL_MS,
   keys,
+  parseSchedule,
   recordChange,
   type ControlReply,
   type ControlRequest,
@@ -57,6 +61,8 @@ return 1`;
 
 /** How long one blocking read of the streams waits (ms): new stations join the read after at most this. */
 const READ_BLOCK_MS = 250;
+/** How long a sleep timer's key outlives the end of its music (ms). */
+const SLEEP_KEY_GRACE_MS = 300_000;
 /** How long a removed station is not mirrored back (ms): its removal reaches Redis within it. */
 const TOMBSTONE_MS = 10_000;
 /** Entries read at a time. */
@@ -68,6 +74,9 @@ interface EdgeStation {
   meta: StationMeta;
   /** Last stream entry read ('' until the first read). */
   lastId: string;
+  /** The value of its keys.schedule as last read (null: none read; `'null'`: it has no schedule). */
+  scheduleText: string | null;
+  schedule: Schedule | null;
 }
 
 interface PendingChange {
@@ -98,8 +107,9 @@ export interface EdgeEngineOptions extends EngineOptions {
  * wishes (MP3, tiers, live) are published for the origins to encode.
  *
  * Events: 'now' (NowEvent), 'params' (ParamsChangeEvent), 'station-added' (id: a shared station
- * another node defined), 'station-removed' (id: removed by another node); no 'stats' (nothing is
- * rendered here).
+ * another node defined), 'station-removed' (id: removed by another node), 'schedule' (id: its
+ * schedule, scheduleOf(), was set or removed through another node); no 'stats' (nothing is
+ * rendered here). Schedules are run by the owning origin; an edge stores and shows them.
  *
  * Lifecycle: owns three Redis connections (commands, blocking stream reads, pub/sub replies), its
  * timers and the rings; close() ends them all and rejects what waits.
@@ -153,9 +163,10 @@ export class EdgeEngine extends EventEmitter implements Engine {
     );
     this.sub.on('message', (channel: string, message: string) => {
       if (channel === STATION_CHANNEL) this.onStationEvent(message);
+      else if (channel === SCHEDULE_CHANNEL) void this.loadSchedule(message).catch(() => 0);
       else this.onReply(message);
     });
-    await this.sub.subscribe(keys.reply(this.node), STATION_CHANNEL);
+    await this.sub.subscribe(keys.reply(this.node), STATION_CHANNEL, SCHEDULE_CHANNEL);
     this.refreshTimer = setInterval(() => void this.refresh(), WISH_REFRESH_MS);
     this.refreshTimer.unref();
     this.readLoop = this.read();
@@ -259,8 +270,83 @@ export class EdgeEngine extends EventEmitter implements Engine {
       mp3Encoding: false,
       opusTiersEncoding: 1 << tiers.indexOf(defaultKbps),
     };
-    this.stations.set(id, { st, meta, lastId: '' });
+    const scheduleText = isPersonalId(id) ? null : await this.redis.get(keys.schedule(id)).catch(() => null);
+    this.stations.set(id, {
+      st,
+      meta,
+      lastId: '',
+      scheduleText,
+      schedule: parseSchedule(scheduleText) ?? null,
+    });
     return st;
+  }
+
+  /** Whether Redis holds a record of the station's schedule (one, or `null` after a DELETE). */
+  scheduleKnown(id: string): boolean {
+    return (this.stations.get(id)?.scheduleText ?? null) !== null;
+  }
+
+  /** The schedule of a station it serves, as stored in Redis (its owning origin runs it), or null. */
+  scheduleOf(id: string): Schedule | null {
+    return this.stations.get(id)?.schedule ?? null;
+  }
+
+  /**
+   * Stores a shared station's schedule (null: removes it) for the cluster: the owning origin runs
+   * it, every edge shows it. Rejects with an EngineError when Redis does not take it.
+   */
+  async putSchedule(id: string, schedule: Schedule | null): Promise<void> {
+    const e = this.stations.get(id);
+    if (!e) throw new EngineError('unknown-station', `unknown station ${id}`);
+    const text = JSON.stringify(schedule);
+    try {
+      await this.redis.multi().set(keys.schedule(id), text).publish(SCHEDULE_CHANNEL, id).exec();
+    } catch (err) {
+      throw new EngineError('restarting', `redis: ${(err as Error).message}`);
+    }
+    e.scheduleText = text;
+    e.schedule = schedule;
+  }
+
+  /**
+   * Keeps a personal session's sleep timer for the cluster (null: none): the Unix ms when its music
+   * is over, so that an edge taking the session back from its token runs the timer on.
+   */
+  async putSleep(id: string, endsAtWallMs: number | null): Promise<void> {
+    if (endsAtWallMs === null) await this.redis.del(keys.sleep(id));
+    else
+      await this.redis.set(
+        keys.sleep(id),
+        String(Math.round(endsAtWallMs)),
+        'PX',
+        Math.max(1, Math.round(endsAtWallMs - wallNowMs() + SLEEP_KEY_GRACE_MS)),
+      );
+  }
+
+  /** A personal session's sleep timer as kept by putSleep (Unix ms), or null. */
+  async sleepOf(id: string): Promise<number | null> {
+    const text = await this.redis.get(keys.sleep(id));
+    const ms = text === null ? NaN : Number(text);
+    return Number.isFinite(ms) ? ms : null;
+  }
+
+  /** Re-reads a station's schedule; a change made through another node is emitted ('schedule'). */
+  private async loadSchedule(id: string): Promise<void> {
+    if (!this.stations.has(id) || isPersonalId(id)) return;
+    const text = await this.redis.get(keys.schedule(id));
+    const e = this.stations.get(id);
+    if (!e) return;
+    if (text === null) {
+      // Redis lost it (restarted empty): put back the one last seen (the owner's own write wins).
+      if (e.scheduleText !== null) await this.redis.set(keys.schedule(id), e.scheduleText, 'NX');
+      return;
+    }
+    if (text === e.scheduleText) return;
+    const schedule = parseSchedule(text);
+    if (schedule === undefined) return;
+    e.scheduleText = text;
+    e.schedule = schedule;
+    this.emit('schedule', id);
   }
 
   /**
@@ -288,6 +374,8 @@ export class EdgeEngine extends EventEmitter implements Engine {
         keys.wish(id),
         keys.chunks(id),
         keys.resume(id),
+        keys.schedule(id),
+        keys.sleep(id),
       )
       .catch(() => 0);
   }
@@ -402,14 +490,15 @@ export class EdgeEngine extends EventEmitter implements Engine {
    */
   private async refresh(): Promise<void> {
     if (!this.up) return;
-    // Every 5 s: shared stations this edge missed (defined while its pub/sub link was down).
-    if (this.refreshes++ % 5 === 0) {
+    // Every 5 s: shared stations and schedule changes this edge missed (while its pub/sub link was down).
+    if (this.refreshes++ % (SCHEDULE_REFRESH_MS / WISH_REFRESH_MS) === 0) {
       const now = monoNowMs();
       for (const [id, at] of this.removed) if (now - at > TOMBSTONE_MS) this.removed.delete(id);
       try {
         for (const id of await this.sharedStationIds())
           if (!this.stations.has(id) && !this.adding.has(id) && !this.removed.has(id))
             this.emit('station-added', id);
+        for (const id of [...this.stations.keys()]) await this.loadSchedule(id);
       } catch {
         return;
       }

@@ -1,6 +1,7 @@
 import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import type { ParamsChange } from '../engine/messages.ts';
+import { validateSchedule, type Schedule } from '../music/schedule.ts';
 
 /**
  * The one vocabulary of the Redis keys and channels that origins and edges share (src/cluster/,
@@ -15,6 +16,8 @@ export const STATIONS_KEY = `${PREFIX}stations`;
 export const CONTROL_CHANNEL = `${PREFIX}control`;
 /** Pub/sub: a station was defined or removed by a node (StationEvent JSON). */
 export const STATION_CHANNEL = `${PREFIX}station`;
+/** Pub/sub: a station id whose schedule (keys.schedule) changed: its owner and every edge re-read it. */
+export const SCHEDULE_CHANNEL = `${PREFIX}schedule`;
 /** Pub/sub: a station id whose wishes changed (an origin re-reads them at once). */
 export const WISH_CHANNEL = `${PREFIX}wish`;
 
@@ -34,8 +37,19 @@ export const keys = {
    * seed, initialParams, history}` (SET NX PX), which the origin that claims it starts it from.
    */
   resume: (id: string): string => `${PREFIX}st:${id}:resume`,
+  /**
+   * A personal session's sleep timer: the Unix ms when its music is over (PX: until a while after),
+   * written by its owner's edge; an edge that takes the session back from its token runs it on.
+   */
+  sleep: (id: string): string => `${PREFIX}st:${id}:sleep`,
   /** A personal session's edge (its owner's connection): only that edge ends it cluster-wide. */
   owner: (id: string): string => `${PREFIX}st:${id}:owner`,
+  /**
+   * A shared station's schedule (Schedule JSON, or `null`: it has none), written by the node that
+   * got the PUT or DELETE; the owning origin runs it, edges show it. No key: not known (Redis lost
+   * its data; the owner writes back the one it runs).
+   */
+  schedule: (id: string): string => `${PREFIX}st:${id}:schedule`,
   /** Pub/sub: answers to one node's control requests. */
   reply: (node: string): string => `${PREFIX}reply:${node}`,
 };
@@ -75,6 +89,26 @@ export interface StationMeta {
   /** The parameters it started with, and the changes since (the last MAX_HISTORY): a standby replays them. */
   initialParams: MusicParams;
   history: ParamsChange[];
+}
+
+/** How often an owner and the edges re-read the schedules (ms): a change whose message was lost. */
+export const SCHEDULE_REFRESH_MS = 5000;
+
+/**
+ * The value at keys.schedule as a schedule, `null` (the station has none), or undefined (no key, or
+ * a value that is not a valid schedule: nothing to go by).
+ */
+export function parseSchedule(text: string | null): Schedule | null | undefined {
+  if (text === null) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (value === null) return null;
+  const v = validateSchedule(value);
+  return v.ok ? v.schedule : undefined;
 }
 
 /** How long a resume key waits for an origin to claim its station (ms). */

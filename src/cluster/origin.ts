@@ -2,20 +2,25 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { monoNowMs, wallNowMs, wallOffsetMs } from '../engine/clock.ts';
 import { EngineError, type EngineHost, type EngineStation, type NowEvent } from '../engine/engine-host.ts';
+import type { ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import type { AuralisMetrics } from '../metrics/metrics.ts';
 import { redactRedisUrl } from '../server/config.ts';
+import { StationSchedules, type Scheduled } from '../server/schedules.ts';
 import { chunkSeq, encodeChunk } from './chunk-wire.ts';
 import {
   CLAIM_INTERVAL_MS,
   CONTROL_CHANNEL,
   LEASE_RENEW_MS,
   LEASE_TTL_MS,
+  SCHEDULE_CHANNEL,
+  SCHEDULE_REFRESH_MS,
   STATIONS_KEY,
   STATION_CHANNEL,
   WISH_CHANNEL,
   WISH_TTL_MS,
   keys,
+  parseSchedule,
   recordChange,
   type ControlReply,
   type ControlRequest,
@@ -68,6 +73,10 @@ interface Owned {
   resumeAfterSeq: number;
   /** Monotonic ms since which no edge has any wish entry for it (-1: some have). */
   noWishSinceMs: number;
+  /** What its schedule runs on: its id and the parameters its engine plays now. */
+  scheduled: Scheduled;
+  /** The value of keys.schedule it runs (null: none read yet). */
+  scheduleText: string | null;
 }
 
 export interface ClusterOriginOptions {
@@ -77,6 +86,8 @@ export interface ClusterOriginOptions {
   engine: EngineHost;
   log: ClusterLog;
   metrics: AuralisMetrics;
+  /** Counts each step of a schedule it runs (auralis_control_changes_total, source `schedule`). */
+  scheduleCounted?: (ok: boolean) => void;
 }
 
 /**
@@ -84,10 +95,12 @@ export interface ClusterOriginOptions {
  * the cluster runs that no live origin holds, renders it with its own engine (a station another
  * origin had is resumed on the same clock at the same position), copies each chunk the engine
  * publishes into the station's Redis stream, applies control requests for its stations and
- * encodes what the edges wish.
+ * encodes what the edges wish. It runs the schedules of the stations it owns (keys.schedule, set
+ * through any edge), so an entry fires once in the cluster, and a standby that takes a station over
+ * continues its schedule.
  *
- * Lifecycle: owns two Redis connections and its timers; close() stops them and removes its
- * stations from the engine (the server closes the engine itself).
+ * Lifecycle: owns two Redis connections, its timers and its schedules; close() stops them and
+ * removes its stations from the engine (the server closes the engine itself).
  */
 export class ClusterOrigin {
   readonly node = `origin-${randomBytes(6).toString('hex')}`;
@@ -104,10 +117,17 @@ export class ClusterOrigin {
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
   private upCount = 0;
+  /** The schedules of the stations it owns: each step is applied here like a control request. */
+  private readonly schedules: StationSchedules<Scheduled>;
 
   constructor(opts: ClusterOriginOptions) {
     this.opts = opts;
     opts.engine.on('now', this.onNow);
+    this.schedules = new StationSchedules<Scheduled>(
+      { change: (st, patch, source) => this.apply(st.id, patch, source, this.node) },
+      opts.log,
+      opts.scheduleCounted,
+    );
   }
 
   /** Whether both connections are up. */
@@ -135,15 +155,20 @@ export class ClusterOrigin {
     await Promise.all([whenReady(this.redis, 10_000, shown), whenReady(this.sub, 10_000, shown)]);
     this.sub.on('message', (channel: string, message: string) => {
       if (channel === CONTROL_CHANNEL) void this.onControl(message);
+      else if (channel === SCHEDULE_CHANNEL) void this.loadSchedule(message).catch(() => 0);
       else if (channel === WISH_CHANNEL) void this.applyWish(message);
       else if (channel === STATION_CHANNEL) void this.onStationEvent(message);
     });
-    await this.sub.subscribe(CONTROL_CHANNEL, WISH_CHANNEL, STATION_CHANNEL);
+    await this.sub.subscribe(CONTROL_CHANNEL, WISH_CHANNEL, STATION_CHANNEL, SCHEDULE_CHANNEL);
     this.every(CLAIM_INTERVAL_MS, () => this.claim());
     this.every(LEASE_RENEW_MS, () => this.renew());
     this.every(PUBLISH_INTERVAL_MS, () => this.publish());
     this.every(250, () => {
       for (const id of this.owned.keys()) void this.applyWish(id);
+    });
+    // A schedule change whose message this origin missed (its pub/sub link was down).
+    this.every(SCHEDULE_REFRESH_MS, async () => {
+      for (const id of [...this.owned.keys()]) await this.loadSchedule(id);
     });
     this.opts.log.info({ node: this.node }, `origin ${this.node} started`);
   }
@@ -239,11 +264,61 @@ export class ClusterOrigin {
     };
     await this.redis.set(keys.meta(id), JSON.stringify(meta));
     const resumeAfterSeq = prev ? await this.lastPublishedSeq(id) : -1;
-    this.owned.set(id, { id, st, nextSeq: st.ring.published(), meta, noWishSinceMs: -1, resumeAfterSeq });
+    const scheduled: Scheduled = {
+      id,
+      get params() {
+        return st.params;
+      },
+    };
+    this.owned.set(id, {
+      id,
+      st,
+      nextSeq: st.ring.published(),
+      meta,
+      noWishSinceMs: -1,
+      resumeAfterSeq,
+      scheduled,
+      scheduleText: null,
+    });
     this.opts.log.info(
       { station: id, node: this.node, resumed: prev !== null },
       prev ? `origin took station ${id} over from ${prev.node}` : `origin started station ${id}`,
     );
+    // Its schedule (the entry in force is reached if the previous owner had not: nothing moves if it had).
+    await this.loadSchedule(id).catch(() => 0);
+  }
+
+  /**
+   * Runs the schedule stored for a station it owns (keys.schedule), if it changed since it was
+   * read: a new one starts (the entry in force now is reached), `null` stops it. No key: Redis
+   * lost it, and the one it runs is written back.
+   */
+  private async loadSchedule(id: string): Promise<void> {
+    if (!this.owned.has(id) || !this.up) return;
+    const text = await this.redis.get(keys.schedule(id));
+    const o = this.owned.get(id);
+    if (!o || this.closed) return;
+    if (text === null) {
+      if (o.scheduleText !== null) await this.redis.set(keys.schedule(id), o.scheduleText, 'NX');
+      return;
+    }
+    if (text === o.scheduleText) return;
+    const schedule = parseSchedule(text);
+    if (schedule === undefined) {
+      this.opts.log.warn({ station: id }, `station ${id}: the stored schedule is not valid; not run`);
+      return;
+    }
+    o.scheduleText = text;
+    if (schedule === null) {
+      this.schedules.remove(id);
+      this.opts.log.info({ station: id, node: this.node }, `origin stopped the schedule of ${id}`);
+    } else {
+      this.opts.log.info(
+        { station: id, node: this.node, entries: schedule.entries.length },
+        `origin runs the schedule of ${id}`,
+      );
+      this.schedules.set(o.scheduled, schedule);
+    }
   }
 
   /** The sequence number of the newest chunk in the station's stream, or -1. */
@@ -279,14 +354,16 @@ export class ClusterOrigin {
       if (r === 2) {
         // Redis lost everything (restarted without persistence): write what edges and standbys need.
         o.meta.params = o.st.params;
-        await this.redis
+        const multi = this.redis
           .multi()
           .set(keys.meta(o.id), JSON.stringify(o.meta))
           .set(keys.def(o.id), JSON.stringify({ seed: o.st.seed, params: o.st.params }), 'NX')
-          .sadd(STATIONS_KEY, o.id)
-          .exec();
+          .sadd(STATIONS_KEY, o.id);
+        if (o.scheduleText !== null) multi.set(keys.schedule(o.id), o.scheduleText, 'NX');
+        await multi.exec();
       } else if (r === 0) {
         this.owned.delete(o.id);
+        this.schedules.remove(o.id);
         this.opts.engine.removeStation(o.id, { inUse: false });
         this.opts.log.warn(
           { station: o.id, node: this.node },
@@ -392,6 +469,7 @@ export class ClusterOrigin {
       return;
     }
     if (e.op !== 'removed' || !this.owned.delete(e.id)) return;
+    this.schedules.remove(e.id);
     this.opts.engine.removeStation(e.id, { inUse: false });
     await this.release(e.id);
     this.opts.log.info({ station: e.id, node: this.node }, `origin stopped station ${e.id}: removed`);
@@ -415,24 +493,11 @@ export class ClusterOrigin {
     } catch {
       return;
     }
-    const o = this.owned.get(req.id);
-    if (!o) return; // another origin's station
+    if (!this.owned.has(req.id)) return; // another origin's station
     let reply: ControlReply;
     try {
-      const r = await this.opts.engine.change(req.id, req.patch);
+      const r = await this.apply(req.id, req.patch, req.source, req.node);
       reply = { requestId: req.requestId, ok: true, effectiveAt: r.effectiveAt, params: r.params };
-      recordChange(o.meta, { effectiveAt: r.effectiveAt, params: r.params });
-      const event: ParamsEvent = {
-        effectiveAt: r.effectiveAt,
-        params: r.params,
-        source: req.source,
-        node: req.node,
-      };
-      await this.redis
-        .multi()
-        .set(keys.meta(req.id), JSON.stringify(o.meta))
-        .xadd(keys.chunks(req.id), 'MAXLEN', '~', this.opts.ringSlots, '*', 'p', JSON.stringify(event))
-        .exec();
     } catch (err) {
       reply = {
         requestId: req.requestId,
@@ -444,11 +509,36 @@ export class ClusterOrigin {
     await this.redis.publish(keys.reply(req.node), JSON.stringify(reply)).catch(() => 0);
   }
 
+  /**
+   * Applies a change to a station it owns (a control request from node `node`, or a step of its
+   * schedule): its engine takes it, `:meta` records it for a standby, and the stream carries it to
+   * every edge, which announces it to its listeners (all but `node`, which answers its own).
+   */
+  private async apply(
+    id: string,
+    patch: ParamsPatch,
+    source: string,
+    node: string,
+  ): Promise<{ effectiveAt: number; params: MusicParams }> {
+    const o = this.owned.get(id);
+    if (!o) throw new EngineError('unknown-station', `station ${id} is not rendered by ${this.node}`);
+    const r = await this.opts.engine.change(id, patch);
+    recordChange(o.meta, { effectiveAt: r.effectiveAt, params: r.params });
+    const event: ParamsEvent = { effectiveAt: r.effectiveAt, params: r.params, source, node };
+    await this.redis
+      .multi()
+      .set(keys.meta(id), JSON.stringify(o.meta))
+      .xadd(keys.chunks(id), 'MAXLEN', '~', this.opts.ringSlots, '*', 'p', JSON.stringify(event))
+      .exec();
+    return r;
+  }
+
   /** Stops its timers, gives its leases back (a standby takes over at once) and closes both connections. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    this.schedules.close();
     this.opts.engine.off('now', this.onNow);
     if (!this.started) return;
     if (this.up) for (const id of this.owned.keys()) await this.release(id);

@@ -9,6 +9,8 @@ import type { NowFeed } from './now-feed.ts';
 import type { StationSchedules } from './schedules.ts';
 import type { SleepTimers } from './sleep-timers.ts';
 import type { StationRegistry } from './stations.ts';
+import type { Station } from './station.ts';
+import type { Schedule } from '../music/schedule.ts';
 
 export type ControlResultLabel = 'ok' | 'rejected' | 'rate_limited' | 'forbidden';
 
@@ -23,8 +25,10 @@ export interface ServerContext {
   readonly limits: ClientLimits;
   /** Personal sessions' sleep timers (an ending, then the session ends). */
   readonly sleepTimers: SleepTimers;
-  /** The stations' schedules (local-time entries with glides). */
+  /** The stations' schedules (local-time entries with glides): run here, or shown (an edge). */
   readonly schedules: StationSchedules;
+  /** Sets (null: removes) a shared station's schedule: runs it here, or stores it for the cluster (an edge). */
+  setSchedule(st: Station, schedule: Schedule | null): Promise<void>;
   /** The now-playing event streams (SSE). */
   readonly nowFeed: NowFeed;
   /** WebSocket listeners subscribed to their station's notes (`?events=1`). */

@@ -30,6 +30,10 @@ export const ERRORS = {
   RANGE_NOT_SATISFIABLE: { status: 416, doc: 'a Range header asks for bytes outside the file' },
   RATE_LIMITED: { status: 429, doc: 'too many requests or control messages' },
   TOO_MANY_CONNECTIONS: { status: 429, doc: 'this client address has too many open connections' },
+  WRONG_ROLE: {
+    status: 421,
+    doc: "this node's cluster role does not do this (an origin serves no listeners and no station API: ask an edge)",
+  },
   HEADERS_TOO_LARGE: { status: 431, doc: 'the request line and headers are over the limit' },
   SERVER_FULL: { status: 503, doc: 'too many listeners or stations' },
   NOT_READY: {

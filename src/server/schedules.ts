@@ -8,7 +8,8 @@ import {
   type GlideStep,
   type Schedule,
 } from '../music/schedule.ts';
-import type { Controller } from './control.ts';
+import type { ParamsPatch } from '../music/params.ts';
+import type { MusicParams } from '../music/types.ts';
 import type { Station } from './station.ts';
 
 /**
@@ -34,14 +35,33 @@ interface Glide {
   inFlight: boolean;
 }
 
-interface Running {
-  st: Station;
+/** What a schedule moves: a station (its id, what it plays now). */
+export interface Scheduled {
+  readonly id: string;
+  readonly params: MusicParams;
+}
+
+/** What sends a schedule's steps: the server's Controller, or an origin's own engine (src/cluster/). */
+export interface ScheduleChanger<S extends Scheduled> {
+  change(st: S, patch: ParamsPatch, source: 'schedule'): Promise<unknown>;
+}
+
+interface Running<S extends Scheduled> {
+  st: S;
   schedule: Schedule;
   /** Unix ms of the next entry as planned. */
   nextAtMs: number;
   /** Wall minus monotonic ms when it was planned (a step of the wall clock changes it). */
   plannedOffsetMs: number;
   glide: Glide | null;
+}
+
+/** A schedule another node runs (an edge shows the one its station's owning origin runs). */
+interface Shown {
+  st: Scheduled;
+  schedule: Schedule;
+  /** Unix ms when this node learnt of it (the owner starts a glide to the entry in force then). */
+  sinceMs: number;
 }
 
 /**
@@ -51,9 +71,11 @@ interface Running {
  * clock; a step of the wall clock (its offset from the monotonic one moved) re-plans the next entry.
  * Owns its interval; close() stops it.
  */
-export class StationSchedules {
-  private readonly running = new Map<string, Running>();
-  private readonly controller: Controller;
+export class StationSchedules<S extends Scheduled = Station> {
+  private readonly running = new Map<string, Running<S>>();
+  /** Schedules run elsewhere (show()): answered by get() and json(), never fired here. */
+  private readonly shown = new Map<string, Shown>();
+  private readonly controller: ScheduleChanger<S>;
   private readonly log: ScheduleLog;
   /** Counts each scheduled change (auralis_control_changes_total, source `schedule`). */
   private readonly counted: (ok: boolean) => void;
@@ -62,7 +84,7 @@ export class StationSchedules {
   private closed = false;
 
   constructor(
-    controller: Controller,
+    controller: ScheduleChanger<S>,
     log: ScheduleLog,
     counted: (ok: boolean) => void = () => {},
     wallNow: () => number = wallNowMs,
@@ -74,16 +96,26 @@ export class StationSchedules {
   }
 
   get(id: string): Schedule | undefined {
-    return this.running.get(id)?.schedule;
+    return this.running.get(id)?.schedule ?? this.shown.get(id)?.schedule;
+  }
+
+  /**
+   * Shows a schedule that another node runs (an edge: the station's owning origin fires it), or
+   * stops showing it (null). Nothing is fired here.
+   */
+  show(st: Scheduled, schedule: Schedule | null): void {
+    if (this.closed) return;
+    if (schedule === null) this.shown.delete(st.id);
+    else this.shown.set(st.id, { st, schedule, sinceMs: this.wallNow() });
   }
 
   /**
    * Sets (or replaces) a station's schedule. The entry in force now is reached by a glide starting
    * now (nothing moves when the station already plays it: a restart that missed no entry).
    */
-  set(st: Station, schedule: Schedule): void {
+  set(st: S, schedule: Schedule): void {
     if (this.closed) return;
-    const r: Running = { st, schedule, nextAtMs: 0, plannedOffsetMs: 0, glide: null };
+    const r: Running<S> = { st, schedule, nextAtMs: 0, plannedOffsetMs: 0, glide: null };
     this.running.set(st.id, r);
     this.fire(r, currentEntry(schedule, this.wallNow()).index);
     this.plan(r);
@@ -96,12 +128,13 @@ export class StationSchedules {
   /** Stops a station's schedule (a glide in progress stops where it is). */
   remove(id: string): void {
     this.running.delete(id);
+    this.shown.delete(id);
     if (this.running.size === 0) this.stopTimer();
   }
 
   /** The schedule as the API shows it, with its next entry. */
   json(id: string): Record<string, unknown> | null {
-    const r = this.running.get(id);
+    const r = this.running.get(id) ?? this.shown.get(id);
     if (!r) return null;
     const now = this.wallNow();
     const n = nextEntry(r.schedule, now);
@@ -114,13 +147,14 @@ export class StationSchedules {
         ...(n.entry.params ? { params: n.entry.params } : {}),
         inMs: n.atMs - now,
       },
-      gliding: r.glide !== null,
+      gliding: 'glide' in r ? r.glide !== null : shownGliding(r, now),
     };
   }
 
   close(): void {
     this.closed = true;
     this.running.clear();
+    this.shown.clear();
     this.stopTimer();
   }
 
@@ -129,7 +163,7 @@ export class StationSchedules {
     this.timer = null;
   }
 
-  private plan(r: Running): void {
+  private plan(r: Running<S>): void {
     const now = this.wallNow();
     r.nextAtMs = nextEntry(r.schedule, now).atMs;
     r.plannedOffsetMs = now - monoNowMs();
@@ -153,19 +187,12 @@ export class StationSchedules {
   };
 
   /** Starts the glide to entry `index` from what the station plays now. */
-  private fire(r: Running, index: number): void {
+  private fire(r: Running<S>, index: number): void {
     r.glide = null;
     const entry = r.schedule.entries[index]!;
     const p = r.st.params;
     const target = entryTarget(p, entry);
-    if (
-      target.key === p.key &&
-      target.mode === p.mode &&
-      target.bpm === p.bpm &&
-      target.intensity === p.intensity &&
-      target.preset === p.preset
-    )
-      return;
+    if (plays(p, target)) return;
     const glideMs = r.schedule.glideMinutes * 60_000;
     this.log.info(
       { station: r.st.id, at: entry.at, preset: entry.preset ?? null, glideMinutes: r.schedule.glideMinutes },
@@ -176,7 +203,7 @@ export class StationSchedules {
   }
 
   /** Sends the glide's next step when it is due and the one before was answered. */
-  private step(r: Running, mono: number): void {
+  private step(r: Running<S>, mono: number): void {
     const g = r.glide;
     if (g === null || g.inFlight) return;
     if (g.k >= g.steps.length) {
@@ -203,4 +230,26 @@ export class StationSchedules {
       },
     );
   }
+}
+
+/**
+ * Whether the glide of a schedule run elsewhere is under way, as far as this node sees: the entry
+ * in force came (or the schedule was set) less than `glideMinutes` ago and the station does not
+ * play its target yet.
+ */
+function shownGliding(r: Shown, now: number): boolean {
+  const c = currentEntry(r.schedule, now);
+  if (now - Math.max(c.atMs, r.sinceMs) >= r.schedule.glideMinutes * 60_000) return false;
+  return !plays(r.st.params, entryTarget(r.st.params, c.entry));
+}
+
+/** Whether a station playing `p` plays the target `t` (what a schedule moves). */
+function plays(p: MusicParams, t: MusicParams): boolean {
+  return (
+    t.key === p.key &&
+    t.mode === p.mode &&
+    t.bpm === p.bpm &&
+    t.intensity === p.intensity &&
+    t.preset === p.preset
+  );
 }

@@ -10,7 +10,7 @@ import Fastify, {
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
-import { monoNowMs } from '../engine/clock.ts';
+import { monoNowMs, wallOffsetMs } from '../engine/clock.ts';
 import {
   EngineHost,
   type DroppedEvent,
@@ -52,6 +52,7 @@ import { NowFeed } from './now-feed.ts';
 import { nowMessage } from './now-playing.ts';
 import { registerApiRoutes, registerHealthRoutes } from './routes/api.ts';
 import type { Station } from './station.ts';
+import type { Schedule } from '../music/schedule.ts';
 import { DEFAULT_STATION_ID, StationRegistry } from './stations.ts';
 import { handleStream } from './transports/http-stream.ts';
 import { handleWebSocket } from './transports/ws.ts';
@@ -138,7 +139,22 @@ class Context implements ServerContext, PacerObserver {
     }
     this.notesFeed = new NotesFeed(this.engine);
     this.registry = new StationRegistry(this.engine, this.pacer, config);
-    this.registry.onCreated = (st) => this.oplog?.stationCreated(st);
+    this.registry.onCreated = (st) => {
+      this.oplog?.stationCreated(st);
+      // An edge shows the schedule the station's owning origin runs (src/cluster/).
+      if (this.engine instanceof EdgeEngine) this.schedules.show(st, this.engine.scheduleOf(st.id));
+      // A personal session taken back from its token through this edge: its sleep timer runs on here.
+      if (this.engine instanceof EdgeEngine && st.personal)
+        void this.engine.sleepOf(st.id).then(
+          (endsAtWallMs) => {
+            if (endsAtWallMs !== null && this.registry.get(st.id) === st)
+              this.sleepTimers.restore(st, endsAtWallMs - wallOffsetMs());
+          },
+          () => {
+            // Redis down: the timer is lost with the edge that ran it (deploy.md).
+          },
+        );
+    };
     this.registry.onNowChanged = (st) => this.now(st, nowMessage(st));
     this.registry.onRemoved = (st) => {
       this.oplog?.stationRemoved(st);
@@ -158,8 +174,19 @@ class Context implements ServerContext, PacerObserver {
     this.schedules = new StationSchedules(this.controller, this.clusterLog, (ok) =>
       this.metrics.controlChange('schedule', ok ? 'ok' : 'rejected'),
     );
-    this.sleepTimers = new SleepTimers(this.controller, this.clusterLog, (st) =>
-      this.registry.remove(st.id, 'slept'),
+    this.sleepTimers = new SleepTimers(
+      this.controller,
+      this.clusterLog,
+      (st) => this.registry.remove(st.id, 'slept'),
+      (st, endAtMono) => {
+        // On an edge the timer is kept in Redis, for the edge that may take the session back.
+        if (this.engine instanceof EdgeEngine)
+          void this.engine
+            .putSleep(st.id, endAtMono === null ? null : endAtMono + wallOffsetMs())
+            .catch((err: Error) =>
+              this.clusterLog.warn({ err: err.message }, 'a sleep timer was not kept in redis'),
+            );
+      },
     );
     this.engine.on('now', (e: NowEvent) => {
       const st = this.registry.get(e.id);
@@ -185,6 +212,12 @@ class Context implements ServerContext, PacerObserver {
     // Shared stations defined or removed through another edge (src/cluster/edge-engine.ts).
     this.engine.on('station-added', (id: string) => void this.mirror(id));
     this.engine.on('station-removed', (id: string) => this.registry.remove(id));
+    this.engine.on('schedule', (id: string) => {
+      const st = this.registry.get(id);
+      if (!st || !(this.engine instanceof EdgeEngine)) return;
+      this.schedules.show(st, this.engine.scheduleOf(id));
+      this.stationsChanged();
+    });
     this.engine.on('restart', () => this.metrics.workerRestarted());
     this.engine.on('dropped', (e: DroppedEvent) => this.metrics.engineDropped(e.reason, e.count));
     this.engine.on('encoder-error', () => this.metrics.encoderError());
@@ -223,6 +256,22 @@ class Context implements ServerContext, PacerObserver {
           `station ${id} of the cluster not served here`,
         );
     }
+  }
+
+  /**
+   * Sets (null: removes) a shared station's schedule: run here on a standalone server; on an edge,
+   * stored in Redis for the station's owning origin to run and every edge to show.
+   */
+  async setSchedule(st: Station, schedule: Schedule | null): Promise<void> {
+    if (this.engine instanceof EdgeEngine) {
+      try {
+        await this.engine.putSchedule(st.id, schedule);
+      } catch (err) {
+        throw new ApiError('NOT_READY', `the schedule was not stored: ${(err as Error).message}`);
+      }
+      this.schedules.show(st, schedule);
+    } else if (schedule !== null) this.schedules.set(st, schedule);
+    else this.schedules.remove(st.id);
   }
 
   /** Why the node cannot serve now because of Redis (origin and edge roles), or null. */
@@ -646,6 +695,7 @@ export async function startServer(
         engine: ctx.engine,
         log: ctx.clusterLog,
         metrics: metrics.m,
+        scheduleCounted: (ok) => metrics.controlChange('schedule', ok ? 'ok' : 'rejected'),
       });
       await ctx.origin.start();
     } else await ctx.registry.create({ id: DEFAULT_STATION_ID });
@@ -689,11 +739,20 @@ export async function startServer(
  */
 async function restoreStations(ctx: Context, store: StationStore, log: FastifyBaseLogger): Promise<void> {
   let restored = 0;
+  // On an edge, the cluster's record (a schedule set, or deleted, through any edge since this one
+  // stopped) wins over the file.
+  const restoreSchedule = async (st: Station, schedule: Schedule): Promise<void> => {
+    if (ctx.engine instanceof EdgeEngine && ctx.engine.scheduleKnown(st.id)) return;
+    await ctx.setSchedule(st, schedule);
+  };
   for (const s of store.load()) {
     const existing = ctx.registry.get(s.id);
     if (existing) {
       // The default station: only its schedule is kept.
-      if (s.schedule) ctx.schedules.set(existing, s.schedule);
+      if (s.schedule)
+        await restoreSchedule(existing, s.schedule).catch((err: Error) =>
+          log.warn({ station: s.id, err: err.message }, `the schedule of ${s.id} was not restored`),
+        );
       continue;
     }
     if (s.id === DEFAULT_STATION_ID) continue;
@@ -706,7 +765,7 @@ async function restoreStations(ctx: Context, store: StationStore, log: FastifyBa
       });
       const st = ctx.registry.get(s.id);
       // An entry that came while the server was down is reached now (nothing moves if it was).
-      if (st && s.schedule) ctx.schedules.set(st, s.schedule);
+      if (st && s.schedule) await restoreSchedule(st, s.schedule);
       restored++;
     } catch (err) {
       log.warn(

@@ -49,13 +49,51 @@ export class SleepTimers {
   private readonly controller: Controller;
   private readonly log: SleepLog;
   private readonly end: (st: Station) => void;
+  private readonly keep: (st: Station, endAtMono: number | null) => void;
   private interval: NodeJS.Timeout | null = null;
   private closed = false;
 
-  constructor(controller: Controller, log: SleepLog, end: (st: Station) => void) {
+  /**
+   * `keep`: told when the music of a session's timer will be over (monotonic ms; null: no timer),
+   * so that the timer outlives this node (an edge keeps it in Redis for the session's next edge).
+   */
+  constructor(
+    controller: Controller,
+    log: SleepLog,
+    end: (st: Station) => void,
+    keep: (st: Station, endAtMono: number | null) => void = () => {},
+  ) {
     this.controller = controller;
     this.log = log;
     this.end = end;
+    this.keep = keep;
+  }
+
+  /**
+   * Runs on a timer kept elsewhere (a session taken back from its token on another edge): its music
+   * is over at `endAtMono`; an ending already under way (the session's parameters say so) goes on.
+   * Nothing happens when the session has a timer here already.
+   */
+  restore(st: Station, endAtMono: number): void {
+    if (this.closed || this.timers.has(st.id)) return;
+    const playing = st.params.ending === true;
+    this.timers.set(st.id, {
+      st,
+      endsAtMono: endAtMono,
+      ending: playing ? 'playing' : 'no',
+      endAtMono: playing ? endAtMono : 0,
+    });
+    this.log.info({ personal: true }, 'a sleep timer kept by the cluster runs on here');
+    this.run();
+  }
+
+  /** Starts the one check (if it is not running) and checks now. */
+  private run(): void {
+    if (this.interval === null) {
+      this.interval = setInterval(this.tick, TICK_MS);
+      this.interval.unref();
+    }
+    this.tick();
   }
 
   /** Sets (or replaces) a session's timer; 0 cancels. Answers when the music will be over (mono ms), or null. */
@@ -64,6 +102,7 @@ export class SleepTimers {
     if (minutes === 0) {
       this.timers.delete(st.id);
       this.stopIfIdle();
+      this.keep(st, null);
       if (old && old.ending !== 'no') await this.controller.change(st, { ending: false }, 'listener');
       return null;
     }
@@ -80,12 +119,11 @@ export class SleepTimers {
       await this.controller.change(st, { ending: false }, 'listener');
     }
     this.timers.set(st.id, t);
-    if (this.interval === null) {
-      this.interval = setInterval(this.tick, TICK_MS);
-      this.interval.unref();
-    }
-    this.tick();
-    return t.ending === 'playing' ? t.endAtMono : Math.max(t.endsAtMono, monoNowMs() + ENDING_SECONDS * 1000);
+    this.run();
+    const endAt =
+      t.ending === 'playing' ? t.endAtMono : Math.max(t.endsAtMono, monoNowMs() + ENDING_SECONDS * 1000);
+    this.keep(st, endAt);
+    return endAt;
   }
 
   /** The session ended otherwise (its owner left, it was removed). */
@@ -118,6 +156,7 @@ export class SleepTimers {
             t.ending = 'playing';
             const audible = t.st.engine.startMonoMs + (r.effectiveAt * 1000) / SAMPLE_RATE;
             t.endAtMono = audible + ENDING_SECONDS * 1000;
+            this.keep(t.st, t.endAtMono);
           },
           (err: unknown) => {
             // Retried at the next check.

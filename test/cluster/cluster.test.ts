@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { FLAG_DISCONTINUITY } from '../../src/codec/frame-header.ts';
 import type { AuralisServer } from '../../src/server/server.ts';
 import { connect, json, type Chunk, type Client } from '../server/helpers.ts';
-import { freePort, startNode, startRedis, waitFor, type Proc } from './processes.ts';
+import { freePort, startClusterNode, startRedis, waitFor, type Proc } from './processes.ts';
 
 let redisPort = 0;
 /** The URL carries it: no node may ever log it. */
@@ -25,18 +25,9 @@ let edge2: Proc & { url: string };
 const asServer = (p: { url: string }): AuralisServer => ({ url: p.url }) as AuralisServer;
 
 async function node(role: 'origin' | 'edge'): Promise<Proc & { url: string }> {
-  const p = await startNode([
-    '--role',
-    role,
-    '--redis',
-    `redis://:${PASSWORD}@127.0.0.1:${redisPort}`,
-    '--port',
-    String(await freePort()),
-    '--workers',
-    '1',
-    // No --render-ahead-ms: origins and edges render 1.5 s ahead by default, so edges hold more
-    // than a failover takes (ARCHITECTURE.md); the failover test below relies on that default.
-  ]);
+  // No --render-ahead-ms: origins and edges render 1.5 s ahead by default, so edges hold more
+  // than a failover takes (ARCHITECTURE.md); the failover test below relies on that default.
+  const p = await startClusterNode(role, redisPort, PASSWORD);
   nodes.push(p);
   return p;
 }

@@ -1,14 +1,14 @@
 // The lifecycle contract for the origin and edge roles: an origin and an edge started in this
 // process over a real Redis, used (listeners, a change, a station created and removed) and closed,
 // leave no handle, request or worker thread behind (their Redis connections, timers and read loop
-// included).
+// included, and a schedule gliding on the origin).
 import assert from 'node:assert/strict';
 import { createHook } from 'node:async_hooks';
 import { test } from 'node:test';
 import { startServer } from '../../src/server/server.ts';
 import { connect, json } from '../server/helpers.ts';
 import { extra, settle, snapshot } from '../server/resources.ts';
-import { freePort, startRedis, type Proc } from './processes.ts';
+import { freePort, startRedis, waitFor, type Proc } from './processes.ts';
 
 test('an origin and an edge close everything they opened', async () => {
   const port = await freePort();
@@ -38,6 +38,19 @@ test('an origin and an edge close everything they opened', async () => {
       const c = await connect(edge, 'codec=opus');
       await c.waitChunks(5, 10_000);
       assert.equal((await json(edge, 'PATCH', '/api/stations/default', { bpm: 60 })).status, 200);
+      // A schedule the origin runs, its glide under way when it closes.
+      const put = await json(edge, 'PUT', '/api/stations/default/schedule', {
+        timeZone: 'UTC',
+        glideMinutes: 10,
+        entries: [{ at: '00:00', preset: 'sleep' }],
+      });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      assert.equal(put.body!.gliding, true);
+      await waitFor(
+        'the origin started the glide',
+        () => c.texts.some((m) => m.type === 'params' && m.source === 'schedule'),
+        10_000,
+      );
       assert.equal((await json(edge, 'POST', '/api/stations', { id: 'temp', preset: 'focus' })).status, 201);
       const t = await connect(edge, 'station=temp');
       await t.waitChunks(2, 10_000);

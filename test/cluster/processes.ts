@@ -85,6 +85,29 @@ export async function startNode(args: string[]): Promise<Proc & { url: string }>
   return Object.assign(p, { url });
 }
 
+/**
+ * An `auralis serve --role origin|edge` over the redis-server on `redisPort` (password in the URL),
+ * on a free port with one engine worker, `extra` flags after; resolves once it serves.
+ */
+export async function startClusterNode(
+  role: 'origin' | 'edge',
+  redisPort: number,
+  password: string,
+  extra: string[] = [],
+): Promise<Proc & { url: string }> {
+  return startNode([
+    '--role',
+    role,
+    '--redis',
+    `redis://:${password}@127.0.0.1:${redisPort}`,
+    '--port',
+    String(await freePort()),
+    '--workers',
+    '1',
+    ...extra,
+  ]);
+}
+
 /** Polls `check` every 50 ms until it holds; throws after `timeoutMs`. */
 export async function waitFor(
   what: string,

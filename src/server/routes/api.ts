@@ -280,19 +280,20 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
     return r;
   });
 
-  // A station's day (PROTOCOL.md "Schedules"): shared stations of a standalone server only.
+  // A station's day (PROTOCOL.md "Schedules"): shared stations, through a standalone server or an
+  // edge (the owning origin runs it).
   const scheduledStation = (req: FastifyRequest<{ Params: { id: string } }>): Station => {
     requireControl(ctx, req);
+    if (ctx.config.role === 'origin')
+      throw new ApiError(
+        'WRONG_ROLE',
+        `an origin serves no station API: set the schedule of ${quote(req.params.id)} through an edge (the origin that owns the station runs it)`,
+      );
     const st = getStation(ctx, req.params.id);
     if (st.personal)
       throw new ApiError(
         'FORBIDDEN',
         `personal session ${st.id} cannot have a schedule; shared stations can`,
-      );
-    if (ctx.config.role !== 'all')
-      throw new ApiError(
-        'FORBIDDEN',
-        `schedules are run by a standalone server, not by the ${ctx.config.role} role`,
       );
     return st;
   };
@@ -304,14 +305,14 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
       req.log.info({ station: st.id, field: v.field }, `schedule refused: ${v.message}`);
       throw new ApiError('INVALID_PARAM', v.message, v.field);
     }
-    ctx.schedules.set(st, v.schedule);
+    await ctx.setSchedule(st, v.schedule);
     ctx.stationsChanged();
     return ctx.schedules.json(st.id);
   });
 
   app.delete<{ Params: { id: string } }>('/api/stations/:id/schedule', async (req, reply) => {
     const st = scheduledStation(req);
-    ctx.schedules.remove(st.id);
+    await ctx.setSchedule(st, null);
     ctx.stationsChanged();
     return reply.code(204).send();
   });
