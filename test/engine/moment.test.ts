@@ -8,17 +8,23 @@ import { applyPatch, DEFAULT_PARAMS } from '../../src/music/params.ts';
 const CHUNK = 4800;
 const SECRET = 'a-test-secret-of-some-length';
 
+/** Rendered chunks by position: left and right. */
+type Rendered = Map<number, [Float32Array, Float32Array]>;
+
+/** Renders the next chunk, as the engine worker does, into `out`. */
+function renderChunk(r: StationRenderer, out: Rendered): void {
+  const at = r.positionFrames;
+  const l = new Float32Array(CHUNK);
+  const rr = new Float32Array(CHUNK);
+  r.render(l, rr, CHUNK);
+  out.set(at, [l, rr]);
+}
+
 /** Drives a renderer as the engine worker does: chunks, changes between chunks, sleep, idle ticks, wake. */
-function liveRun(): { renderer: StationRenderer; out: Map<number, [Float32Array, Float32Array]> } {
+function liveRun(): { renderer: StationRenderer; out: Rendered } {
   const r = new StationRenderer({ seed: 77, params: DEFAULT_PARAMS });
-  const out = new Map<number, [Float32Array, Float32Array]>();
-  const chunk = (): void => {
-    const at = r.positionFrames;
-    const l = new Float32Array(CHUNK);
-    const rr = new Float32Array(CHUNK);
-    r.render(l, rr, CHUNK);
-    out.set(at, [l, rr]);
-  };
+  const out: Rendered = new Map();
+  const chunk = (): void => renderChunk(r, out);
   for (let i = 0; i < 30; i++) chunk();
   r.change(applyPatch(r.params, { bpm: 90, intensity: 0.8 }));
   for (let i = 0; i < 25; i++) chunk();
@@ -114,14 +120,8 @@ describe('moments', () => {
   it("carries the sleep timer's ending: a moment inside one, and after a cancelled one, replays sample for sample", () => {
     // The engine's way: chunks, the ending asked for between two of them, later taken back.
     const r = new StationRenderer({ seed: 31, params: applyPatch(DEFAULT_PARAMS, { preset: 'sleep' }) });
-    const out = new Map<number, [Float32Array, Float32Array]>();
-    const chunk = (): void => {
-      const at = r.positionFrames;
-      const l = new Float32Array(CHUNK);
-      const rr = new Float32Array(CHUNK);
-      r.render(l, rr, CHUNK);
-      out.set(at, [l, rr]);
-    };
+    const out: Rendered = new Map();
+    const chunk = (): void => renderChunk(r, out);
     for (let i = 0; i < 20; i++) chunk();
     r.change(applyPatch(r.params, { ending: true }));
     for (let i = 0; i < 150; i++) chunk();
