@@ -62,6 +62,8 @@ export class SleepTimers {
   private readonly end: (st: Station) => void;
   private interval: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Sessions that ended while they had a timer: a set() that waited for one of them sets nothing. */
+  private readonly gone = new WeakSet<Station>();
 
   constructor(controller: Controller, log: SleepLog, end: (st: Station) => void) {
     this.controller = controller;
@@ -77,6 +79,7 @@ export class SleepTimers {
   async set(st: Station, minutes: number): Promise<number | null> {
     // An ending being asked for: its answer first (when it is heard), then the new timer.
     await this.timers.get(st.id)?.asking;
+    if (this.gone.has(st)) return null;
     const old = this.timers.get(st.id);
     if (minutes === 0) {
       this.timers.delete(st.id);
@@ -115,6 +118,8 @@ export class SleepTimers {
 
   /** The session ended otherwise (its owner left, it was removed). */
   remove(id: string): void {
+    const t = this.timers.get(id);
+    if (t) this.gone.add(t.st);
     this.timers.delete(id);
     this.stopIfIdle();
   }
@@ -154,6 +159,7 @@ export class SleepTimers {
         );
       } else if (t.ending === 'playing' && now >= t.endAtMono) {
         this.timers.delete(t.st.id);
+        this.gone.add(t.st);
         this.log.info({ personal: true }, 'a personal session ended by its sleep timer');
         const text = JSON.stringify({ type: 'sleep', ended: true });
         for (const peer of t.st.peers) peer.send(text);

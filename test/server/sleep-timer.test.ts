@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Controller } from '../../src/server/control.ts';
+import { SleepTimers } from '../../src/server/sleep-timers.ts';
+import type { Station } from '../../src/server/station.ts';
 import { connect, json, sleep, withServer } from './helpers.ts';
 
 describe('the sleep timer of a personal session', () => {
@@ -117,5 +120,32 @@ describe('the sleep timer of a personal session', () => {
       assert.equal(fresh.sleep, null, 'its timer ended with it');
       recreated.close();
     });
+  });
+
+  it('a timer asked for while its session ends sets nothing (no timer left behind)', async () => {
+    // The engine's answer to the ending is held back until the session has gone.
+    let answer: (r: { effectiveAt: number }) => void = () => {};
+    const asked: unknown[] = [];
+    const controller = {
+      change: (_st: unknown, patch: unknown) => {
+        asked.push(patch);
+        return new Promise((resolve) => (answer = resolve));
+      },
+    } as unknown as Controller;
+    const log = { info: () => {}, warn: () => {} };
+    const st = { id: 'p-0123', peers: new Set(), engine: { startMonoMs: 0 } } as unknown as Station;
+    const timers = new SleepTimers(controller, log, () => {});
+    try {
+      await timers.set(st, 1);
+      assert.deepEqual(asked, [{ ending: true }], 'precondition: the ending is being asked for');
+      const again = timers.set(st, 5);
+      timers.remove(st.id);
+      answer({ effectiveAt: 0 });
+      assert.equal(await again, null, 'nothing set');
+      assert.equal(timers.state(st.id), null, 'no timer left');
+      assert.deepEqual(asked, [{ ending: true }], 'nothing more asked of the engine');
+    } finally {
+      timers.close();
+    }
   });
 });
