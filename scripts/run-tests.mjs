@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // Runs every *.test.ts below the given folders, or the given test files (default: test/, browser
 // tests excluded unless named), through node:test with tsx. Node 20's --test needs the files
-// listed, so we list them here.
+// listed, so we list them here. Lanes: the browser tests, the untimed folders and test/long run at
+// the same time; every other file after them, one at a time (`--lanes` prints the split).
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
 
 const roots = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const passThrough = process.argv.slice(2).filter((a) => a.startsWith('-'));
+// `--lanes`: print which lane each file would run in (JSON) and run nothing.
+const lanesOnly = process.argv.includes('--lanes');
+const passThrough = process.argv.slice(2).filter((a) => a.startsWith('-') && a !== '--lanes');
 const explicit = roots.length > 0;
 const files = [];
 function walk(dir) {
@@ -43,7 +46,15 @@ const inFolder = (f, d) => f.startsWith(join('test', d) + '/');
 const UNTIMED = ['client', 'codec', 'dsp', 'music', 'cli'];
 const untimed = files.filter((f) => UNTIMED.some((d) => inFolder(f, d)));
 const browser = files.filter((f) => inFolder(f, 'browser'));
-const serial = files.filter((f) => !untimed.includes(f) && !browser.includes(f));
+// test/long: tests that take minutes of real time by design (the sleep timer's two-minute ending)
+// and compute little meanwhile, asserting on deterministic audio rather than on timing: a lane of
+// their own beside the browser tests, started with them, output kept and printed at the end.
+const long = files.filter((f) => inFolder(f, 'long'));
+const serial = files.filter((f) => !untimed.includes(f) && !browser.includes(f) && !long.includes(f));
+if (lanesOnly) {
+  console.log(JSON.stringify({ browser, untimed, long, serial }));
+  process.exit(0);
+}
 
 /** Runs node --test over `group`; resolves with its exit status (output streamed, or kept and printed at the end). */
 function run(group, buffered) {
@@ -66,6 +77,10 @@ function run(group, buffered) {
   );
 }
 
-const statuses = await Promise.all([run(browser, false), run(untimed, browser.length > 0)]);
+const statuses = await Promise.all([
+  run(browser, false),
+  run(untimed, browser.length > 0),
+  run(long, browser.length > 0 || untimed.length > 0),
+]);
 statuses.push(await run(serial, false));
 process.exit(statuses.find((c) => c !== 0) ?? 0);

@@ -5,7 +5,7 @@ import type { Listening } from './net/ws-url.ts';
 import { Player, type PlayerState } from './player.ts';
 import type { NowMessage, ParamsPatch, StationParams } from './protocol/messages.ts';
 import { loadSettings, saveSettings, type Settings } from './settings.ts';
-import { SleepTimer } from './sleep-timer.ts';
+import { SleepTimer, welcomeSleep } from './sleep-timer.ts';
 import { Controls, type PresetInfo } from './ui/controls.ts';
 import { byId } from './ui/dom.ts';
 import { explainSection } from './ui/sections.ts';
@@ -107,6 +107,16 @@ const player = new Player(byId<HTMLAudioElement>('stream'), {
     if (msg.personal) {
       if (msg.resumeToken)
         sessionStorageSet(RESUME_KEY, JSON.stringify({ token: msg.resumeToken, at: Date.now() }));
+      // The server's sleep timer as it runs (a reloaded page shows it; a recreated session has none).
+      const timer = welcomeSleep(
+        msg.sleep,
+        [...sleep.options].map((o) => o.value),
+      );
+      if (timer && (timer.endsAtMs !== null || serverSleepEndsAtMs !== null)) {
+        sleepTimer.cancel();
+        serverSleepEndsAtMs = timer.endsAtMs;
+        sleep.value = timer.select;
+      }
       if (momentToken) {
         // The moment's parameters are the session's: keep them, and a reload resumes the session.
         momentToken = null;

@@ -40,3 +40,19 @@ export class SleepTimer {
     return this.timer ? Math.max(0, this.endsAtMs - this.now()) : null;
   }
 }
+
+/**
+ * What the page shows for a personal session's sleep timer as its welcome tells it (a reload, or a
+ * session resumed or recreated): when the music ends (null: no server timer), and the choice to
+ * select (`minutes` when one of `choices` is that, else `'0'`, Off, with the time left beside it).
+ * `sleep` absent (an older server): nothing is known, the page keeps what it had (null).
+ */
+export function welcomeSleep(
+  sleep: { minutes: number; endsAtMs: number } | null | undefined,
+  choices: readonly string[],
+): { endsAtMs: number | null; select: string } | null {
+  if (sleep === undefined) return null;
+  if (sleep === null) return { endsAtMs: null, select: '0' };
+  const minutes = String(sleep.minutes);
+  return { endsAtMs: sleep.endsAtMs, select: choices.includes(minutes) ? minutes : '0' };
+}

@@ -41,15 +41,25 @@ export class MomentTokenError extends Error {
   }
 }
 
-type WireParams = [string, string, number, number, string | null];
+/**
+ * Key, mode, bpm, intensity, preset, and a sixth element `1` while the sleep timer's ending is on
+ * (MusicParams.ending: a server-set parameter, but part of what was heard). Tokens made before
+ * the sixth element existed have five and read as no ending.
+ */
+type WireParams =
+  [string, string, number, number, string | null] | [string, string, number, number, string | null, 1];
 
 function paramsToWire(p: MusicParams): WireParams {
-  return [p.key, p.mode, p.bpm, p.intensity, p.preset];
+  return p.ending === true
+    ? [p.key, p.mode, p.bpm, p.intensity, p.preset, 1]
+    : [p.key, p.mode, p.bpm, p.intensity, p.preset];
 }
 
 function paramsFromWire(v: unknown, where: string): MusicParams {
-  if (!Array.isArray(v) || v.length !== 5) throw new MomentTokenError(`${where}: parameters malformed`);
-  const [key, mode, bpm, intensity, preset] = v as unknown[];
+  if (!Array.isArray(v) || (v.length !== 5 && v.length !== 6))
+    throw new MomentTokenError(`${where}: parameters malformed`);
+  const [key, mode, bpm, intensity, preset, ending] = v as unknown[];
+  if (v.length === 6 && ending !== 1) throw new MomentTokenError(`${where}: bad ending`);
   if (typeof key !== 'string' || !(PITCH_CLASSES as readonly string[]).includes(key))
     throw new MomentTokenError(`${where}: bad key`);
   if (typeof mode !== 'string' || !(MODES as readonly string[]).includes(mode))
@@ -69,6 +79,30 @@ function paramsFromWire(v: unknown, where: string): MusicParams {
     bpm,
     intensity,
     preset: preset as string | null,
+    ...(ending === 1 ? { ending: true } : {}),
+  };
+}
+
+/**
+ * The moment as a new listener should continue it (a personal session at a moment): the same
+ * piece, without the sleep timer's ending of whoever took it (each change keeps its position, so
+ * the score before the ending is unchanged). A render (`auralis render --moment`) uses the moment
+ * itself, ending included: that is what was heard.
+ */
+export function withoutEnding(m: Moment): Moment {
+  const strip = (p: MusicParams): MusicParams => {
+    if (p.ending === undefined) return p;
+    const { ending: _ending, ...rest } = p;
+    return rest;
+  };
+  const h = m.history;
+  return {
+    ...m,
+    history: {
+      ...h,
+      params: strip(h.params),
+      changes: h.changes.map((c) => ({ at: c.at, params: strip(c.params) })),
+    },
   };
 }
 

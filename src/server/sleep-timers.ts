@@ -15,12 +15,23 @@ interface SleepLog {
 
 interface Timer {
   st: Station;
+  /** The minutes asked for (what a reloaded page shows). */
+  minutes: number;
   /** Monotonic ms when the music should be over. */
   endsAtMono: number;
   /** The ending was asked for (the engine answered with `endAtMono`) or is being asked for. */
   ending: 'no' | 'asking' | 'playing';
   /** Monotonic ms when the ending's fade is over (audible), once the engine answered. */
   endAtMono: number;
+  /** While `ending` is 'asking': the engine's answer (settled either way). */
+  asking: Promise<void> | null;
+}
+
+/** A session's timer as its owner's page shows it (the welcome's `sleep`). */
+export interface SleepState {
+  minutes: number;
+  /** Monotonic ms when the music will be over. */
+  endsAtMono: number;
 }
 
 /** What validateSleep answers: the minutes, or why not. */
@@ -52,6 +63,8 @@ export class SleepTimers {
   private readonly keep: (st: Station, endAtMono: number | null) => void;
   private interval: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Sessions that ended while they had a timer: a set() that waited for one of them sets nothing. */
+  private readonly gone = new WeakSet<Station>();
 
   /**
    * `keep`: told when the music of a session's timer will be over (monotonic ms; null: no timer),
@@ -79,6 +92,9 @@ export class SleepTimers {
     const playing = st.params.ending === true;
     this.timers.set(st.id, {
       st,
+      // What was asked is not kept with the timer: the minutes left stand for it.
+      minutes: Math.max(1, Math.ceil((endAtMono - monoNowMs()) / 60_000)),
+      asking: null,
       endsAtMono: endAtMono,
       ending: playing ? 'playing' : 'no',
       endAtMono: playing ? endAtMono : 0,
@@ -96,8 +112,15 @@ export class SleepTimers {
     this.tick();
   }
 
-  /** Sets (or replaces) a session's timer; 0 cancels. Answers when the music will be over (mono ms), or null. */
+  /**
+   * Sets (or replaces) a session's timer; 0 cancels. Answers when the music will be over (mono ms),
+   * or null. A second timer replaces the first: an ending under way goes on if the new time falls
+   * within it, and is taken back if the new time is later.
+   */
   async set(st: Station, minutes: number): Promise<number | null> {
+    // An ending being asked for: its answer first (when it is heard), then the new timer.
+    await this.timers.get(st.id)?.asking;
+    if (this.gone.has(st)) return null;
     const old = this.timers.get(st.id);
     if (minutes === 0) {
       this.timers.delete(st.id);
@@ -107,27 +130,37 @@ export class SleepTimers {
       return null;
     }
     if (this.closed) return null;
-    const t: Timer = {
-      st,
-      endsAtMono: monoNowMs() + minutes * 60_000,
-      ending: old?.ending === 'no' || old === undefined ? 'no' : 'playing',
-      endAtMono: old?.endAtMono ?? 0,
-    };
-    if (t.ending === 'playing' && t.endsAtMono - ENDING_SECONDS * 1000 > monoNowMs()) {
+    const endsAtMono = monoNowMs() + minutes * 60_000;
+    const t: Timer = old ?? { st, minutes, endsAtMono, ending: 'no', endAtMono: 0, asking: null };
+    t.minutes = minutes;
+    t.endsAtMono = endsAtMono;
+    this.timers.set(st.id, t);
+    if (t.ending === 'playing' && endsAtMono - ENDING_SECONDS * 1000 > monoNowMs()) {
       // A longer timer while the ending plays: the music comes back until the new ending.
       t.ending = 'no';
       await this.controller.change(st, { ending: false }, 'listener');
     }
     this.timers.set(st.id, t);
     this.run();
-    const endAt =
-      t.ending === 'playing' ? t.endAtMono : Math.max(t.endsAtMono, monoNowMs() + ENDING_SECONDS * 1000);
+    const endAt = this.endsAt(t);
     this.keep(st, endAt);
     return endAt;
   }
 
+  /** A session's timer now (its minutes, and when the music will be over), or null. */
+  state(id: string): SleepState | null {
+    const t = this.timers.get(id);
+    return t ? { minutes: t.minutes, endsAtMono: this.endsAt(t) } : null;
+  }
+
+  private endsAt(t: Timer): number {
+    return t.ending === 'playing' ? t.endAtMono : Math.max(t.endsAtMono, monoNowMs() + ENDING_SECONDS * 1000);
+  }
+
   /** The session ended otherwise (its owner left, it was removed). */
   remove(id: string): void {
+    const t = this.timers.get(id);
+    if (t) this.gone.add(t.st);
     this.timers.delete(id);
     this.stopIfIdle();
   }
@@ -150,22 +183,25 @@ export class SleepTimers {
     for (const t of this.timers.values()) {
       if (t.ending === 'no' && now >= t.endsAtMono - ENDING_SECONDS * 1000) {
         t.ending = 'asking';
-        this.controller.change(t.st, { ending: true }, 'listener').then(
+        t.asking = this.controller.change(t.st, { ending: true }, 'listener').then(
           (r) => {
-            if (this.timers.get(t.st.id) !== t) return;
+            t.asking = null;
+            if (this.timers.get(t.st.id) !== t || t.ending !== 'asking') return;
             t.ending = 'playing';
             const audible = t.st.engine.startMonoMs + (r.effectiveAt * 1000) / SAMPLE_RATE;
             t.endAtMono = audible + ENDING_SECONDS * 1000;
             this.keep(t.st, t.endAtMono);
           },
           (err: unknown) => {
+            t.asking = null;
             // Retried at the next check.
-            if (this.timers.get(t.st.id) === t) t.ending = 'no';
+            if (t.ending === 'asking') t.ending = 'no';
             this.log.warn({ err: (err as Error).message }, 'a sleep timer could not start its ending');
           },
         );
       } else if (t.ending === 'playing' && now >= t.endAtMono) {
         this.timers.delete(t.st.id);
+        this.gone.add(t.st);
         this.log.info({ personal: true }, 'a personal session ended by its sleep timer');
         const text = JSON.stringify({ type: 'sleep', ended: true });
         for (const peer of t.st.peers) peer.send(text);

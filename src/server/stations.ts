@@ -2,7 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { wallOffsetMs } from '../engine/clock.ts';
 import type { Engine } from '../engine/engine.ts';
 import { EngineError, type EngineStation } from '../engine/engine-host.ts';
-import type { Moment } from '../engine/moment.ts';
+import { withoutEnding, type Moment } from '../engine/moment.ts';
 import { applyPatch, DEFAULT_PARAMS, type ParamsPatch } from '../music/params.ts';
 import type { MusicParams } from '../music/types.ts';
 import type { Broadcaster } from './broadcast/pacer.ts';
@@ -103,7 +103,8 @@ export class StationRegistry {
           : `s-${randomBytes(5).toString('hex')}`;
       while (this.stations.has(id));
     }
-    const m = opts.moment;
+    // A listener opening a moment's link is not put to sleep by whoever took it.
+    const m = opts.moment && withoutEnding(opts.moment);
     const lastChange = m?.history.changes[m.history.changes.length - 1];
     const params: MusicParams = m
       ? { ...(lastChange?.params ?? m.history.params) }

@@ -62,12 +62,21 @@ describe('personal session in Chromium', () => {
       const shared = (await (await fetch(`${server.url}/api/stations/default`)).json()) as Session;
       assert.notEqual(shared.params.bpm, 40);
 
+      // A sleep timer on the server: the page says how long is left.
+      await page.selectOption('#sleep', '30');
+      const sleepOut = () => page.textContent('#sleep-out');
+      assert.equal(await waitFor(sleepOut, (t) => t === '30 min left', 5000), '30 min left');
+
       // Reload (the page was playing, so it resumes by itself where autoplay is allowed).
       await page.reload();
       await page.waitForFunction(`typeof window.auralisPlayer?.stats === 'function'`);
       const again = await waitFor(session, (s) => s?.personal === true, 8000);
       assert.equal(await page.inputValue('#source'), 'personal');
       assert.deepEqual([again?.params.mode, again?.params.bpm], ['dorian', 40], JSON.stringify(again));
+      // The same session, its timer still running: the reloaded page shows it (from the welcome).
+      assert.equal(again?.station, first?.station, 'the session was taken back');
+      assert.equal(await waitFor(sleepOut, (t) => t === '30 min left', 5000), '30 min left');
+      assert.equal(await page.inputValue('#sleep'), '30');
       const s = await waitFor(
         () => stats(page),
         (v) => v.rms > RMS_THRESHOLD,

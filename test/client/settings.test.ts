@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_SETTINGS, SETTINGS_KEY, loadSettings, saveSettings } from '../../client/src/settings.ts';
-import { SleepTimer } from '../../client/src/sleep-timer.ts';
+import { SleepTimer, welcomeSleep } from '../../client/src/sleep-timer.ts';
 
 class MemoryStore {
   data = new Map<string, string>();
@@ -80,5 +80,20 @@ describe('SleepTimer', () => {
     t.set(0);
     await new Promise((r) => setTimeout(r, 80));
     assert.deepEqual(events, []);
+  });
+
+  it("shows a personal session's server timer from its welcome", () => {
+    const choices = ['0', '15', '30', '60'];
+    // A reload while a 30-minute timer runs: selected, with when the music ends.
+    assert.deepEqual(welcomeSleep({ minutes: 30, endsAtMs: 1_900_000 }, choices), {
+      endsAtMs: 1_900_000,
+      select: '30',
+    });
+    // Minutes the page does not offer (set over the API): Off selected, the time left still shown.
+    assert.deepEqual(welcomeSleep({ minutes: 1, endsAtMs: 5 }, choices), { endsAtMs: 5, select: '0' });
+    // No timer (a recreated session): nothing runs.
+    assert.deepEqual(welcomeSleep(null, choices), { endsAtMs: null, select: '0' });
+    // An older server says nothing: the page keeps what it has.
+    assert.equal(welcomeSleep(undefined, choices), null);
   });
 });

@@ -8,17 +8,23 @@ import { applyPatch, DEFAULT_PARAMS } from '../../src/music/params.ts';
 const CHUNK = 4800;
 const SECRET = 'a-test-secret-of-some-length';
 
+/** Rendered chunks by position: left and right. */
+type Rendered = Map<number, [Float32Array, Float32Array]>;
+
+/** Renders the next chunk, as the engine worker does, into `out`. */
+function renderChunk(r: StationRenderer, out: Rendered): void {
+  const at = r.positionFrames;
+  const l = new Float32Array(CHUNK);
+  const rr = new Float32Array(CHUNK);
+  r.render(l, rr, CHUNK);
+  out.set(at, [l, rr]);
+}
+
 /** Drives a renderer as the engine worker does: chunks, changes between chunks, sleep, idle ticks, wake. */
-function liveRun(): { renderer: StationRenderer; out: Map<number, [Float32Array, Float32Array]> } {
+function liveRun(): { renderer: StationRenderer; out: Rendered } {
   const r = new StationRenderer({ seed: 77, params: DEFAULT_PARAMS });
-  const out = new Map<number, [Float32Array, Float32Array]>();
-  const chunk = (): void => {
-    const at = r.positionFrames;
-    const l = new Float32Array(CHUNK);
-    const rr = new Float32Array(CHUNK);
-    r.render(l, rr, CHUNK);
-    out.set(at, [l, rr]);
-  };
+  const out: Rendered = new Map();
+  const chunk = (): void => renderChunk(r, out);
   for (let i = 0; i < 30; i++) chunk();
   r.change(applyPatch(r.params, { bpm: 90, intensity: 0.8 }));
   for (let i = 0; i < 25; i++) chunk();
@@ -109,5 +115,59 @@ describe('moments', () => {
     body.p = 12345;
     const offGrid = `${Buffer.from(JSON.stringify(body)).toString('base64url')}.${sig}`;
     assert.throws(() => decodeMoment(offGrid, null), /chunk grid/);
+  });
+
+  it("carries the sleep timer's ending: a moment inside one, and after a cancelled one, replays sample for sample", () => {
+    // The engine's way: chunks, the ending asked for between two of them, later taken back.
+    const r = new StationRenderer({ seed: 31, params: applyPatch(DEFAULT_PARAMS, { preset: 'sleep' }) });
+    const out: Rendered = new Map();
+    const chunk = (): void => renderChunk(r, out);
+    for (let i = 0; i < 20; i++) chunk();
+    r.change(applyPatch(r.params, { ending: true }));
+    for (let i = 0; i < 150; i++) chunk();
+    const cancelAt = r.positionFrames;
+    r.change(applyPatch(r.params, { ending: false }));
+    for (let i = 0; i < 120; i++) chunk();
+    const history = r.history(0, 0);
+    assert.deepEqual(
+      history.changes.map((c) => c.params.ending),
+      [true, false],
+      'the history holds the ending and its cancel',
+    );
+    // Inside the ending (8 s in, the fade under way; its 6 s end before the cancel), then 5 s after
+    // the cancel (the level coming back).
+    for (const position of [100 * CHUNK, cancelAt + 50 * CHUNK]) {
+      const inEnding = position < cancelAt;
+      const moment: Moment = {
+        station: null,
+        position,
+        chunkFrames: CHUNK,
+        baseFrames: 0,
+        at: 1,
+        // What the engine knew then: changes after the moment are not in its token.
+        history: { ...history, changes: history.changes.slice(0, inEnding ? 1 : 2) },
+      };
+      const decoded = decodeMoment(encodeMoment(moment, SECRET), SECRET);
+      assert.equal(decoded.history.changes[0]!.params.ending, true, 'the token carries the ending');
+      if (!inEnding) assert.notEqual(decoded.history.changes[1]!.params.ending, true, 'and its cancel');
+      const src = new MomentSource(decoded);
+      const frames = 60 * CHUNK;
+      const l = new Float32Array(frames);
+      const rr = new Float32Array(frames);
+      src.render(l, rr, frames);
+      let energy = 0;
+      for (let i = 0; i < frames / CHUNK; i++) {
+        const live = out.get(position + i * CHUNK)!;
+        for (let k = 0; k < CHUNK; k++) {
+          const a = l[i * CHUNK + k]!;
+          if (a !== live[0][k] || rr[i * CHUNK + k] !== live[1][k])
+            assert.fail(
+              `${inEnding ? 'in the ending' : 'after the cancel'}: sample ${i * CHUNK + k} differs: ${a} vs ${live[0][k]}`,
+            );
+          energy += a * a;
+        }
+      }
+      assert.ok(energy / frames > 1e-7, 'the compared audio is not silence');
+    }
   });
 });

@@ -69,3 +69,25 @@ test('run-tests takes a single test file as well as a folder, and refuses a path
   assert.equal(notTest.status, 2);
   assert.match(notTest.stderr, /README\.md is not a folder or a \*\.test\.ts file/);
 });
+
+test('run-tests puts test/long in its own lane beside the browser tests, apart from the serial files', () => {
+  const r = spawnSync(
+    process.execPath,
+    [
+      'scripts/run-tests.mjs',
+      '--lanes',
+      'test/long',
+      'test/music/sleep-ending.test.ts',
+      'test/server/sleep-timer.test.ts',
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const lanes = JSON.parse(r.stdout) as Record<string, string[]>;
+  assert.deepEqual(lanes, {
+    browser: [],
+    untimed: ['test/music/sleep-ending.test.ts'],
+    long: ['test/long/sleep-ending.test.ts'],
+    serial: ['test/server/sleep-timer.test.ts'],
+  });
+});

@@ -36,6 +36,11 @@ export interface WelcomeMessage {
   chunkMs: number;
   position: number;
   resumeToken?: string;
+  /**
+   * To a personal session's owner: its sleep timer as it runs (`minutes` asked for, `endsAtMs`
+   * when the music is over), or null; absent from older servers.
+   */
+  sleep?: { minutes: number; endsAtMs: number } | null;
 }
 
 /** The server switched this connection to `kbps`: chunk `fromSeq` is the first of that tier. */

@@ -17,7 +17,7 @@ import { quote, sameOrigin } from '../http-errors.ts';
 import type { ServerContext } from '../context.ts';
 import { nowMessage } from '../now-playing.ts';
 import type { Station, WsPeer } from '../station.ts';
-import { validateSleep } from '../sleep-timers.ts';
+import { validateSleep, type SleepState } from '../sleep-timers.ts';
 import {
   defaultTierIndex,
   joinTier,
@@ -27,7 +27,7 @@ import {
   requestTier,
   switchedTier,
 } from '../broadcast/tiers.ts';
-import { monoNowMs, wallNowMs } from '../../engine/clock.ts';
+import { monoNowMs, wallNowMs, wallOffsetMs } from '../../engine/clock.ts';
 import { decodeMoment, MomentTokenError, type Moment } from '../../engine/moment.ts';
 
 /**
@@ -618,7 +618,9 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
         bitrate: listener.codec === 'opus' ? tiers[listener.tier] : null,
         chunkMs: st.chunkMs,
         position: st.positionFrames,
-        ...(st.personal && listener.personalOwner ? { resumeToken: registry.resumeToken(st) } : {}),
+        ...(st.personal && listener.personalOwner
+          ? { resumeToken: registry.resumeToken(st), sleep: sleepWelcome(ctx.sleepTimers.state(st.id)) }
+          : {}),
       }),
     );
     if (st.lastNow) ws.send(nowMessage(st));
@@ -631,4 +633,9 @@ function openWebSocket(ctx: ServerContext, ws: WebSocket, req: FastifyRequest): 
     earlyBytes = 0;
     for (const text of early.splice(0)) onText(text);
   })();
+}
+
+/** The welcome's `sleep`: the session's timer (a reloaded page shows it), or null. */
+function sleepWelcome(s: SleepState | null): { minutes: number; endsAtMs: number } | null {
+  return s && { minutes: s.minutes, endsAtMs: Math.round(s.endsAtMono + wallOffsetMs()) };
 }
