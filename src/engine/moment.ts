@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { openJson, sealJson } from '../codec/signed-token.ts';
 import { MODES, PITCH_CLASSES, SAMPLE_RATE, type MusicParams } from '../music/types.ts';
 import { PARAM_RANGES } from '../music/params.ts';
 import { PRESETS } from '../music/presets.ts';
@@ -8,7 +8,7 @@ import type { RenderHistory } from './station-renderer.ts';
  * Moments: an instant of a station, shared as a signed, self-contained token and reproduced
  * sample for sample by replaying the station's render history (docs/ARCHITECTURE.md, "Moments").
  *
- * A token is `<payload>.<signature>`: the payload is the moment's JSON in base64url, the
+ * A token is `<payload>.<signature>` (src/codec/signed-token.ts: sealJson): the payload is the moment's JSON in base64url, the
  * signature HMAC-SHA256 of the payload text with the server's moment secret (`--moment-secret`),
  * in base64url. Everything needed to render is in the payload; the signature only proves that a
  * server with that secret made it.
@@ -106,10 +106,6 @@ export function withoutEnding(m: Moment): Moment {
   };
 }
 
-function sign(payload: string, secret: string | Buffer): string {
-  return createHmac('sha256', secret).update(payload).digest('base64url');
-}
-
 /** The signed token of a moment. */
 export function encodeMoment(m: Moment, secret: string | Buffer): string {
   const h = m.history;
@@ -125,8 +121,7 @@ export function encodeMoment(m: Moment, secret: string | Buffer): string {
     ch: h.changes.map((c) => [c.at, paramsToWire(c.params)]),
     w: h.wake ? [h.wake.afterChanges, h.wake.composerAt, h.wake.frame, h.wake.warmupFrames] : null,
   };
-  const payload = Buffer.from(JSON.stringify(body)).toString('base64url');
-  return `${payload}.${sign(payload, secret)}`;
+  return sealJson(body, secret);
 }
 
 function int(v: unknown, where: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -144,24 +139,17 @@ export function decodeMoment(token: string, secret: string | Buffer | null): Mom
   if (typeof token !== 'string' || token.length === 0) throw new MomentTokenError('the token is empty');
   if (token.length > MAX_MOMENT_TOKEN_BYTES)
     throw new MomentTokenError(`the token is longer than ${MAX_MOMENT_TOKEN_BYTES} characters`);
-  const m = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{43})$/.exec(token);
-  if (!m) throw new MomentTokenError('the token is not <payload>.<signature> in base64url');
-  const [, payload, signature] = m as unknown as [string, string, string];
-  if (secret !== null) {
-    const want = Buffer.from(sign(payload, secret));
-    const got = Buffer.from(signature);
-    if (want.length !== got.length || !timingSafeEqual(want, got))
-      throw new MomentTokenError('the token signature does not match (made by another server, or altered)');
-  }
-  let body: Record<string, unknown>;
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-      throw new Error('not an object');
-    body = parsed as Record<string, unknown>;
-  } catch {
-    throw new MomentTokenError('the token payload is not valid JSON');
-  }
+  const opened = openJson(token, secret, MAX_MOMENT_TOKEN_BYTES);
+  if (!opened.ok)
+    throw new MomentTokenError(
+      opened.problem === 'signature'
+        ? 'the token signature does not match (made by another server, or altered)'
+        : 'the token is not <payload>.<signature> in base64url with a JSON payload',
+    );
+  const parsed = opened.json;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new MomentTokenError('the token payload is not a JSON object');
+  const body = parsed as Record<string, unknown>;
   if (body.v !== MOMENT_TOKEN_VERSION)
     throw new MomentTokenError(`the token version must be ${MOMENT_TOKEN_VERSION}`);
   const station = body.id;

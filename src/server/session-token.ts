@@ -2,7 +2,7 @@ import type { ParamsChange } from '../engine/messages.ts';
 import { validatePatch } from '../music/params.ts';
 import { findPreset } from '../music/presets.ts';
 import type { MusicParams } from '../music/types.ts';
-import { randomSecret, signToken, verifyToken, type TokenProblem } from './signed-token.ts';
+import { randomSecret, signToken, verifyToken, type TokenProblem } from '../codec/signed-token.ts';
 
 /**
  * Personal sessions' resume tokens (docs/PROTOCOL.md, "Resume tokens"): signed and self-contained,

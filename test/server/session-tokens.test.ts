@@ -3,7 +3,7 @@
 // same piece on the same clock when it does not run it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { signToken, verifyToken } from '../../src/server/signed-token.ts';
+import { signToken, verifyToken } from '../../src/codec/signed-token.ts';
 import { SessionTokens, MAX_TOKEN_HISTORY } from '../../src/server/session-token.ts';
 import { DEFAULT_PARAMS } from '../../src/music/params.ts';
 import { startServer } from '../../src/server/server.ts';

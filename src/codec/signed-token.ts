@@ -27,6 +27,40 @@ function mac(secret: Buffer | string, text: string): Buffer {
   return createHmac('sha256', secret).update(text).digest();
 }
 
+/** `json` (any JSON value) as a signed token: base64url JSON, a dot, base64url HMAC-SHA256 of the first part. */
+export function sealJson(json: unknown, secret: Buffer | string): string {
+  const body = Buffer.from(JSON.stringify(json)).toString('base64url');
+  return `${body}.${mac(secret, body).toString('base64url')}`;
+}
+
+/**
+ * Opens a token made by sealJson: its shape, then (unless `secret` is null: format only, for a
+ * reader without the secret) its signature in constant time, then its JSON, returned unvalidated.
+ */
+export function openJson(
+  token: string,
+  secret: Buffer | string | null,
+  maxChars = MAX_TOKEN_CHARS,
+): { ok: true; json: unknown } | { ok: false; problem: 'malformed' | 'signature' } {
+  if (token.length > maxChars) return { ok: false, problem: 'malformed' };
+  const dot = token.indexOf('.');
+  if (dot <= 0 || dot !== token.lastIndexOf('.')) return { ok: false, problem: 'malformed' };
+  const body = token.slice(0, dot);
+  const sig = token.slice(dot + 1);
+  if (!BASE64URL.test(body) || !BASE64URL.test(sig)) return { ok: false, problem: 'malformed' };
+  if (secret !== null) {
+    const given = Buffer.from(sig, 'base64url');
+    const expected = mac(secret, body);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected))
+      return { ok: false, problem: 'signature' };
+  }
+  try {
+    return { ok: true, json: JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) };
+  } catch {
+    return { ok: false, problem: 'malformed' };
+  }
+}
+
 /** Signs `payload` (a JSON object) as a token of kind `kind` that expires at `expiresAtMs` (Unix ms). */
 export function signToken(
   kind: string,
@@ -34,10 +68,7 @@ export function signToken(
   expiresAtMs: number,
   secret: Buffer | string,
 ): string {
-  const body = Buffer.from(JSON.stringify({ k: kind, exp: Math.round(expiresAtMs), ...payload })).toString(
-    'base64url',
-  );
-  return `${body}.${mac(secret, body).toString('base64url')}`;
+  return sealJson({ k: kind, exp: Math.round(expiresAtMs), ...payload }, secret);
 }
 
 /**
@@ -50,22 +81,9 @@ export function verifyToken<T extends object>(
   secret: Buffer | string,
   nowMs: number,
 ): VerifyResult<T> {
-  if (token.length > MAX_TOKEN_CHARS) return { ok: false, problem: 'malformed' };
-  const dot = token.indexOf('.');
-  if (dot <= 0 || dot !== token.lastIndexOf('.')) return { ok: false, problem: 'malformed' };
-  const body = token.slice(0, dot);
-  const sig = token.slice(dot + 1);
-  if (!BASE64URL.test(body) || !BASE64URL.test(sig)) return { ok: false, problem: 'malformed' };
-  const given = Buffer.from(sig, 'base64url');
-  const expected = mac(secret, body);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected))
-    return { ok: false, problem: 'signature' };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
-  } catch {
-    return { ok: false, problem: 'malformed' };
-  }
+  const opened = openJson(token, secret);
+  if (!opened.ok) return opened;
+  const parsed = opened.json;
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     return { ok: false, problem: 'malformed' };
   const p = parsed as { k?: unknown; exp?: unknown };
