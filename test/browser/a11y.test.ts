@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { startServer } from '../../src/server/server.ts';
-import { RMS_THRESHOLD, launchBrowser, screenshot, stats, waitFor } from './browser-helpers.ts';
+import { RMS_THRESHOLD, screenshot, stats, waitFor, serverAndBrowser } from './browser-helpers.ts';
 
 /**
  * The page for everyone: axe-core finds no serious or critical violation in the page's main states
@@ -13,7 +12,6 @@ import { RMS_THRESHOLD, launchBrowser, screenshot, stats, waitFor } from './brow
  * rows and the volume within the first screen; the keyboard reaches every control in order, with
  * a visible focus ring, and Space/Enter work on the play button.
  */
-type Server = Awaited<ReturnType<typeof startServer>>;
 const AXE_PATH = join(dirname(createRequire(import.meta.url).resolve('axe-core')), 'axe.min.js');
 const TOKEN = 'a11y-test-token';
 const PHONE = { width: 390, height: 844 };
@@ -76,19 +74,7 @@ async function openForAudit(browser: Browser, url: string, viewport: { width: nu
 }
 
 describe('the player page is accessible (axe-core, layout, keyboard) in Chromium', () => {
-  let server: Server;
-  let browser: Browser;
-
-  before(async () => {
-    [server, browser] = await Promise.all([
-      startServer({ host: '127.0.0.1', port: 0, controlToken: TOKEN }),
-      launchBrowser(),
-    ]);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const env = serverAndBrowser({ controlToken: TOKEN });
 
   for (const [name, viewport] of [
     ['phone', PHONE],
@@ -98,7 +84,7 @@ describe('the player page is accessible (axe-core, layout, keyboard) in Chromium
       `${name} (${viewport.width} px): no serious or critical violation stopped, playing, or asking for the token`,
       { timeout: 45_000 },
       async () => {
-        const { context, page, errors } = await openForAudit(browser, server.url, viewport);
+        const { context, page, errors } = await openForAudit(env.browser, env.server.url, viewport);
         try {
           await page.waitForSelector('button.chip[data-preset]');
           assert.deepEqual(await seriousViolations(page), [], 'stopped');
@@ -159,7 +145,7 @@ describe('the player page is accessible (axe-core, layout, keyboard) in Chromium
     'keyboard: Tab reaches play, chips, sliders, quality and volume in order, with a visible ring; Space and Enter play',
     { timeout: 40_000 },
     async () => {
-      const { context, page } = await openForAudit(browser, server.url, DESKTOP);
+      const { context, page } = await openForAudit(env.browser, env.server.url, DESKTOP);
       try {
         await page.waitForSelector('button.chip[data-preset]');
         // Playing, so that the quality select (disabled while stopped) is filled in and reachable.

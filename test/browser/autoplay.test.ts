@@ -1,32 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { startServer } from '../../src/server/server.ts';
-import { clickPlayAndTimeFirstAudio, launchBrowser, stats } from './browser-helpers.ts';
-
-type Server = Awaited<ReturnType<typeof startServer>>;
+import { describe, it } from 'node:test';
+import { clickPlayAndTimeFirstAudio, stats, serverAndBrowser } from './browser-helpers.ts';
 
 describe('autoplay policy in Chromium', () => {
-  let server: Server;
-  let browser: Browser;
-
-  before(async () => {
-    // Chromium's default policy this time: no sound before a gesture.
-    [server, browser] = await Promise.all([
-      startServer({ host: '127.0.0.1', port: 0 }),
-      launchBrowser({ autoplay: false }),
-    ]);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const env = serverAndBrowser({}, { autoplay: false });
 
   it(
     'a returning listener whose browser blocks autoplay gets a calm "press play", then one click plays',
     { timeout: 30_000 },
     async () => {
-      const context = await browser.newContext();
+      const context = await env.browser.newContext();
       // This listener left the page while it was playing.
       await context.addInitScript(
         `localStorage.setItem('auralis.player.v1', JSON.stringify({ station: 'default', wasPlaying: true }))`,
@@ -34,7 +17,7 @@ describe('autoplay policy in Chromium', () => {
       const page = await context.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
-      await page.goto(server.url);
+      await page.goto(env.server.url);
       // Nothing may touch the page while it decides (its check runs 1.5 s after start): every
       // page.evaluate()/waitForFunction() of Playwright counts as a user gesture (CDP's
       // userGesture), which would let the suspended AudioContext start and the "autoplay" play.
@@ -47,7 +30,7 @@ describe('autoplay policy in Chromium', () => {
       assert.equal(s.rms, 0);
       assert.equal(await page.getAttribute('#conn', 'data-state'), 'stopped');
       assert.match((await page.textContent('#now-line')) ?? '', /Press play/);
-      const status = (await (await fetch(`${server.url}/api/status`)).json()) as { listeners: number };
+      const status = (await (await fetch(`${env.server.url}/api/status`)).json()) as { listeners: number };
       assert.equal(status.listeners, 0, 'no socket left open by the refused autoplay');
 
       const firstAudioMs = await clickPlayAndTimeFirstAudio(page);

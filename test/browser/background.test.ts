@@ -1,40 +1,27 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { startServer } from '../../src/server/server.ts';
+import { describe, it } from 'node:test';
 import {
   RMS_THRESHOLD,
   clickPlayAndTimeFirstAudio,
-  launchBrowser,
   stats,
   waitFor,
+  serverAndBrowser,
 } from './browser-helpers.ts';
 
-type Server = Awaited<ReturnType<typeof startServer>>;
-
 describe('background listening on a phone, in Chromium', () => {
-  let server: Server;
-  let browser: Browser;
-
-  before(async () => {
-    [server, browser] = await Promise.all([startServer({ host: '127.0.0.1', port: 0 }), launchBrowser()]);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const env = serverAndBrowser();
 
   it(
     'hands the station to the <audio> stream when the page is hidden, and back when shown',
     { timeout: 40_000 },
     async () => {
-      const context = await browser.newContext({
+      const context = await env.browser.newContext({
         viewport: { width: 360, height: 740 },
         hasTouch: true,
         isMobile: true,
       });
       const page = await context.newPage();
-      await page.goto(server.url);
+      await page.goto(env.server.url);
       await page.waitForFunction(`typeof window.auralisPlayer?.stats === 'function'`);
       assert.equal(await page.evaluate(`matchMedia('(pointer: coarse)').matches`), true, 'a touch device');
       assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);

@@ -4,7 +4,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { startServer } from '../../src/server/server.ts';
 
 export const CHROMIUM_PATH = process.env.AURALIS_CHROMIUM ?? '/usr/bin/chromium';
 export const SCREENSHOT_DIR = join(import.meta.dirname, '../../artifacts/screenshots');
@@ -135,4 +137,37 @@ export async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
   const res = await fetch(url, init);
   if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url} → ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
+}
+
+export type TestServer = Awaited<ReturnType<typeof startServer>>;
+
+/**
+ * A suite's real server (127.0.0.1, port 0, with `config`) and Chromium, started together before
+ * its tests and closed after them (the browser first). Read `server` and `browser` inside tests,
+ * once `before` has run.
+ */
+export function serverAndBrowser(
+  config: Parameters<typeof startServer>[0] = {},
+  browserOpts: { autoplay?: boolean } = {},
+): { readonly server: TestServer; readonly browser: Browser } {
+  let server: TestServer | undefined;
+  let browser: Browser | undefined;
+  before(async () => {
+    [server, browser] = await Promise.all([
+      startServer({ ...config, host: '127.0.0.1', port: 0 }),
+      launchBrowser(browserOpts),
+    ]);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+  return {
+    get server() {
+      return server!;
+    },
+    get browser() {
+      return browser!;
+    },
+  };
 }

@@ -1,39 +1,27 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { startServer } from '../../src/server/server.ts';
+import { describe, it } from 'node:test';
 import {
   RMS_THRESHOLD,
   clickPlayAndTimeFirstAudio,
   getJson,
-  launchBrowser,
   openPlayer,
   screenshot,
   stats,
   waitFor,
+  serverAndBrowser,
 } from './browser-helpers.ts';
 
-type Server = Awaited<ReturnType<typeof startServer>>;
 interface StationView {
   params: { key: string; mode: string; bpm: number; intensity: number; preset: string | null };
 }
 
 describe('web player controls in Chromium', () => {
-  let server: Server;
-  let browser: Browser;
+  const env = serverAndBrowser();
 
-  before(async () => {
-    [server, browser] = await Promise.all([startServer({ host: '127.0.0.1', port: 0 }), launchBrowser()]);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  const station = () => getJson<StationView>(`${server.url}/api/stations/default`);
+  const station = () => getJson<StationView>(`${env.server.url}/api/stations/default`);
 
   it('sends UI changes to the server and follows changes made by others', { timeout: 40_000 }, async () => {
-    const { context, page, errors } = await openPlayer(browser, server.url);
+    const { context, page, errors } = await openPlayer(env.browser, env.server.url);
     assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
 
     // Mode by select, tempo by keyboard (five presses of →): both reach the station.
@@ -55,7 +43,7 @@ describe('web player controls in Chromium', () => {
     );
 
     // Someone else changes the station over HTTP: the controls follow.
-    const res = await fetch(`${server.url}/api/stations/default`, {
+    const res = await fetch(`${env.server.url}/api/stations/default`, {
       method: 'PATCH',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ key: 'D', intensity: 0.8, bpm: 96 }),
@@ -85,7 +73,7 @@ describe('web player controls in Chromium', () => {
     'quality: shows the tier, offers Auto and each tier, a fixed tier by keyboard switches without a gap',
     { timeout: 40_000 },
     async () => {
-      const { context, page, errors } = await openPlayer(browser, server.url);
+      const { context, page, errors } = await openPlayer(env.browser, env.server.url);
       assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
       const ui = () =>
         page.evaluate(`(() => {
@@ -142,7 +130,7 @@ describe('web player controls in Chromium', () => {
   );
 
   it("shows the server's error message beside the field it names", { timeout: 20_000 }, async () => {
-    const { context, page } = await openPlayer(browser, server.url);
+    const { context, page } = await openPlayer(env.browser, env.server.url);
     assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
     // Only a tampered page can send a bad key; the server must say which field is wrong.
     await page.evaluate(`(() => {
@@ -164,7 +152,7 @@ describe('web player controls in Chromium', () => {
     'fits a 360 px phone: play and controls visible, no horizontal scrolling',
     { timeout: 20_000 },
     async () => {
-      const { context, page } = await openPlayer(browser, server.url, { width: 360, height: 740 });
+      const { context, page } = await openPlayer(env.browser, env.server.url, { width: 360, height: 740 });
       // A string: tsx would wrap the inner arrow function in a `__name` helper the page lacks.
       const layout = (await page.evaluate(`(() => {
       const box = (id) => {

@@ -1,16 +1,22 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import { PRESETS } from '../../src/music/presets.ts';
-import { startServer } from '../../src/server/server.ts';
-import { getJson, launchBrowser, openPlayer, screenshot, stats, until, waitFor } from './browser-helpers.ts';
+import {
+  getJson,
+  openPlayer,
+  screenshot,
+  stats,
+  until,
+  waitFor,
+  serverAndBrowser,
+} from './browser-helpers.ts';
 
 /**
  * What the page says is true: the mood line after a preset was changed, the now panel after a
  * pause, the Playback hint for each option; and a station protected by a control token asks for
  * the token (kept in sessionStorage only) or offers a personal session.
  */
-type Server = Awaited<ReturnType<typeof startServer>>;
 const TOKEN = 'page-test-token';
 interface StationView {
   params: { mode: string; bpm: number; intensity: number; preset: string | null; modified?: boolean };
@@ -20,23 +26,11 @@ const text = (page: Page, selector: string) =>
   page.evaluate(`document.querySelector(${JSON.stringify(selector)}).textContent`) as Promise<string>;
 
 describe('the player page tells the truth and asks for a token in Chromium', () => {
-  let server: Server;
-  let browser: Browser;
+  const env = serverAndBrowser({ controlToken: TOKEN });
 
-  before(async () => {
-    [server, browser] = await Promise.all([
-      startServer({ host: '127.0.0.1', port: 0, controlToken: TOKEN }),
-      launchBrowser(),
-    ]);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  const station = () => getJson<StationView>(`${server.url}/api/stations/default`);
+  const station = () => getJson<StationView>(`${env.server.url}/api/stations/default`);
   const patch = (body: object) =>
-    getJson<StationView>(`${server.url}/api/stations/default`, {
+    getJson<StationView>(`${env.server.url}/api/stations/default`, {
       method: 'PATCH',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
       body: JSON.stringify(body),
@@ -46,7 +40,7 @@ describe('the player page tells the truth and asks for a token in Chromium', () 
     'mood line "Sleep, modified" with the values playing; "Paused" after pause; a hint per Playback option',
     { timeout: 40_000 },
     async () => {
-      const { context, page, errors } = await openPlayer(browser, server.url);
+      const { context, page, errors } = await openPlayer(env.browser, env.server.url);
       try {
         await page.click('#play');
         await waitFor(
@@ -109,7 +103,7 @@ describe('the player page tells the truth and asks for a token in Chromium', () 
     { timeout: 45_000 },
     async () => {
       await patch({ preset: 'sleep' });
-      const { context, page } = await openPlayer(browser, server.url);
+      const { context, page } = await openPlayer(env.browser, env.server.url);
       const sockets: string[] = [];
       page.on('websocket', (ws) => sockets.push(ws.url()));
       try {
@@ -165,7 +159,7 @@ describe('the player page tells the truth and asks for a token in Chromium', () 
   );
 
   it('the prompt offers a personal session, which needs no token', { timeout: 30_000 }, async () => {
-    const { context, page } = await openPlayer(browser, server.url);
+    const { context, page } = await openPlayer(env.browser, env.server.url);
     try {
       await page.click('#play');
       await waitFor(

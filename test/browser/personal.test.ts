@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { startServer } from '../../src/server/server.ts';
+import { describe, it } from 'node:test';
 import {
   RMS_THRESHOLD,
   clickPlayAndTimeFirstAudio,
-  launchBrowser,
   stats,
   waitFor,
+  serverAndBrowser,
 } from './browser-helpers.ts';
 import { startImpairmentProxy } from './impairment-proxy.ts';
 
-type Server = Awaited<ReturnType<typeof startServer>>;
 interface Session {
   station: string;
   personal: boolean;
@@ -19,24 +16,15 @@ interface Session {
 }
 
 describe('personal session in Chromium', () => {
-  let server: Server;
-  let browser: Browser;
-
-  before(async () => {
-    [server, browser] = await Promise.all([startServer({ host: '127.0.0.1', port: 0 }), launchBrowser()]);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const env = serverAndBrowser();
 
   it(
     'remembers its settings and re-applies them to a new personal session after a reload',
     { timeout: 40_000 },
     async () => {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const context = await env.browser.newContext({ viewport: { width: 1280, height: 900 } });
       const page = await context.newPage();
-      await page.goto(server.url);
+      await page.goto(env.server.url);
       await page.waitForFunction(`typeof window.auralisPlayer?.stats === 'function'`);
       await page.selectOption('#source', 'personal');
       assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
@@ -59,7 +47,7 @@ describe('personal session in Chromium', () => {
         'the server confirmed the change',
       );
       // A personal change does not touch the shared station.
-      const shared = (await (await fetch(`${server.url}/api/stations/default`)).json()) as Session;
+      const shared = (await (await fetch(`${env.server.url}/api/stations/default`)).json()) as Session;
       assert.notEqual(shared.params.bpm, 40);
 
       // A sleep timer on the server: the page says how long is left.
@@ -91,8 +79,8 @@ describe('personal session in Chromium', () => {
     'resumes the same personal session with its resumeToken after a network drop',
     { timeout: 30_000 },
     async () => {
-      const proxy = await startImpairmentProxy(server.port);
-      const context = await browser.newContext();
+      const proxy = await startImpairmentProxy(env.server.port);
+      const context = await env.browser.newContext();
       const page = await context.newPage();
       await page.goto(proxy.url);
       await page.waitForFunction(`typeof window.auralisPlayer?.stats === 'function'`);

@@ -1,36 +1,23 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { startServer } from '../../src/server/server.ts';
+import { describe, it } from 'node:test';
 import {
   RMS_THRESHOLD,
   clickPlayAndTimeFirstAudio,
-  launchBrowser,
   openPlayer,
   screenshot,
   stats,
   waitFor,
+  serverAndBrowser,
 } from './browser-helpers.ts';
 
-type Server = Awaited<ReturnType<typeof startServer>>;
-
 describe('web player playback in Chromium', () => {
-  let server: Server;
-  let browser: Browser;
-
-  before(async () => {
-    [server, browser] = await Promise.all([startServer({ host: '127.0.0.1', port: 0 }), launchBrowser()]);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const env = serverAndBrowser();
 
   it(
     'plays audible music within 1 s of the click, then 30 s on loopback without an underrun',
     { timeout: 90_000 },
     async () => {
-      const { context, page, errors, requests } = await openPlayer(browser, server.url);
+      const { context, page, errors, requests } = await openPlayer(env.browser, env.server.url);
       const firstAudioMs = await clickPlayAndTimeFirstAudio(page);
       console.log(`first audio after click: ${firstAudioMs?.toFixed(0)} ms`);
       assert.ok(firstAudioMs !== null && firstAudioMs < 1000, `first audio after ${firstAudioMs} ms`);
@@ -77,13 +64,13 @@ describe('web player playback in Chromium', () => {
         /^(?:[A-Z][a-z]+ · )?[A-G]#? (Ionian|Dorian|Phrygian|Lydian|Mixolydian|Aeolian)$/,
       );
       // The player's own stats messages (every 2 s) reached the server's metrics.
-      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      const metrics = await (await fetch(`${env.server.url}/metrics`)).text();
       const reports = Number(
         /^auralis_client_buffer_seconds_count(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1] ?? 0,
       );
       assert.ok(reports >= 10, `${reports} stats reports in the metrics`);
       // Everything the page loaded (the worklet included) came from our server: no CDN.
-      const foreign = requests.filter((u) => !u.startsWith(server.url) && !/^(data|blob):/.test(u));
+      const foreign = requests.filter((u) => !u.startsWith(env.server.url) && !/^(data|blob):/.test(u));
       assert.deepEqual(foreign, []);
       // The audio went through the built AudioWorklet (a failed addModule falls back to <audio>).
       assert.equal(s.path, 'worklet');
@@ -94,7 +81,7 @@ describe('web player playback in Chromium', () => {
   );
 
   it('falls back to PCM with ?codec=pcm and plays it', { timeout: 30_000 }, async () => {
-    const { context, page, errors } = await openPlayer(browser, `${server.url}/?codec=pcm`);
+    const { context, page, errors } = await openPlayer(env.browser, `${env.server.url}/?codec=pcm`);
     const firstAudioMs = await clickPlayAndTimeFirstAudio(page);
     console.log(`first audio (PCM) after click: ${firstAudioMs?.toFixed(0)} ms`);
     assert.ok(firstAudioMs !== null && firstAudioMs < 1500, `first audio after ${firstAudioMs} ms`);
@@ -113,7 +100,10 @@ describe('web player playback in Chromium', () => {
     'plays the Ogg/Opus stream through <audio> where the worklet is not used (?engine=stream)',
     { timeout: 30_000 },
     async () => {
-      const { context, page, errors, requests } = await openPlayer(browser, `${server.url}/?engine=stream`);
+      const { context, page, errors, requests } = await openPlayer(
+        env.browser,
+        `${env.server.url}/?engine=stream`,
+      );
       assert.equal(await page.inputValue('#engine'), 'stream');
       await page.click('#play');
       const s = await waitFor(
@@ -157,7 +147,7 @@ describe('web player playback in Chromium', () => {
     'fades out on pause and stops the socket; plays again on the next click',
     { timeout: 30_000 },
     async () => {
-      const { context, page } = await openPlayer(browser, server.url);
+      const { context, page } = await openPlayer(env.browser, env.server.url);
       assert.ok((await clickPlayAndTimeFirstAudio(page)) !== null);
       await page.waitForTimeout(1500);
       await page.click('#play');
@@ -172,7 +162,7 @@ describe('web player playback in Chromium', () => {
       assert.equal((await page.textContent('#play-label'))?.trim(), 'Play');
       // Nothing left connected: the server has no listener any more.
       const status = await waitFor(
-        () => fetch(`${server.url}/api/status`).then((r) => r.json() as Promise<{ listeners: number }>),
+        () => fetch(`${env.server.url}/api/status`).then((r) => r.json() as Promise<{ listeners: number }>),
         (v) => v.listeners === 0,
         3000,
       );
