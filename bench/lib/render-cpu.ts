@@ -1,48 +1,45 @@
-// Runs the CLI's `render` in this process and then prints one JSON line with the process's CPU time
-// (user + system, all threads, module loading included): the whole-process cost of an offline render.
+// The whole-process cost of an offline render, measured on the command users run: runs
+// `node bin/auralis.mjs render ARGS…` (what `npx auralis render` runs) as a child with
+// bench/lib/cpu-at-exit.mjs preloaded, passes its output through, and prints one JSON line with the
+// child's CPU time (user + system, all threads, Node's and tsx's start-up included):
 //   node --import tsx bench/lib/render-cpu.ts render --seconds 600 --out x.wav
-// Besides `cpuSeconds` the line splits it up: `startupSeconds` (Node and tsx, before this script
-// ran), `importSeconds` (loading the render command's module through tsx; the engine's modules
-// load inside the render) and, on Linux, `mainThreadSeconds` and `otherThreadsSeconds` (V8's
-// compiler and GC threads, the libuv threads that write the file, the loader-hooks thread), from
-// /proc/self/task.
-import { readdirSync, readFileSync } from 'node:fs';
+// `cpuSeconds` is split into `startupSeconds` (Node's bootstrap, before the command's code ran) and,
+// on Linux, `mainThreadSeconds` and `otherThreadsSeconds` (tsx's module-loader thread, V8's compiler
+// and GC threads, the libuv threads that write the file). This process's own CPU is not counted.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
-const cpu = (): number => {
-  const c = process.cpuUsage();
-  return (c.user + c.system) / 1e6;
-};
-const ms = (s: number | null): number | null => (s === null ? null : Math.round(s * 1000) / 1000);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const PRELOAD = fileURLToPath(new URL('./cpu-at-exit.mjs', import.meta.url));
+const MARK = 'cpu-at-exit ';
 
-/** CPU seconds of each thread of this process (Linux); null elsewhere. Clock ticks are 1/100 s. */
-function threadSeconds(): number[] | null {
-  try {
-    return readdirSync('/proc/self/task').map((tid) => {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / 100;
+/** Runs the CLI with ARGV under the CPU meter; resolves with its exit code and its CPU line. */
+export function measureCli(argv: readonly string[]): Promise<{ code: number; cpu: string | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', PRELOAD, 'bin/auralis.mjs', ...argv], {
+      cwd: ROOT,
+      stdio: ['ignore', 'inherit', 'pipe'],
     });
-  } catch {
-    return null;
-  }
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      const lines = err.split('\n');
+      const mark = lines.find((l) => l.startsWith(MARK));
+      const rest = lines.filter((l) => !l.startsWith(MARK)).join('\n');
+      if (rest.trim() !== '') process.stderr.write(rest.endsWith('\n') ? rest : `${rest}\n`);
+      resolve({ code: code ?? (signal ? 128 : 1), cpu: mark ? mark.slice(MARK.length) : null });
+    });
+  });
 }
 
-const startup = cpu();
-const { runRender } = await import('../../src/cli/render.ts');
-const imported = cpu();
-const code = await runRender(process.argv.slice(3));
-const total = cpu();
-const threads = threadSeconds();
-const mainThreadSeconds = threads === null ? null : threads[0]!;
-const otherThreadsSeconds =
-  threads === null ? null : threads.slice(1).reduce((sum: number, s: number) => sum + s, 0);
-console.log(
-  JSON.stringify({
-    cpuSeconds: total,
-    startupSeconds: ms(startup),
-    importSeconds: ms(imported - startup),
-    mainThreadSeconds: ms(mainThreadSeconds),
-    otherThreadsSeconds: ms(otherThreadsSeconds),
-  }),
-);
-process.exitCode = code;
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { code, cpu } = await measureCli(process.argv.slice(2));
+  if (cpu === null) {
+    process.stderr.write('render-cpu: the command printed no CPU line\n');
+    process.exitCode = code === 0 ? 1 : code;
+  } else {
+    console.log(cpu);
+    process.exitCode = code;
+  }
+}
