@@ -13,33 +13,55 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PRELOAD = fileURLToPath(new URL('./cpu-at-exit.mjs', import.meta.url));
 const MARK = 'cpu-at-exit ';
 
-/** Runs the CLI with ARGV under the CPU meter; resolves with its exit code and its CPU line. */
-export function measureCli(argv: readonly string[]): Promise<{ code: number; cpu: string | null }> {
+export interface CliCpu {
+  /** The process's CPU seconds, all threads. */
+  cpuSeconds: number;
+  /** Before the command's code ran (Node's bootstrap). */
+  startupSeconds: number;
+  /** Linux only (else null). */
+  mainThreadSeconds: number | null;
+  otherThreadsSeconds: number | null;
+}
+
+/**
+ * Runs `node bin/auralis.mjs ARGV…` under the CPU meter; resolves with its exit code, its stdout
+ * and its CPU line (null if it printed none). Its stderr, the CPU line taken out, is passed on.
+ */
+export function measureCli(
+  argv: readonly string[],
+): Promise<{ code: number; stdout: string; cpu: CliCpu | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', PRELOAD, 'bin/auralis.mjs', ...argv], {
       cwd: ROOT,
-      stdio: ['ignore', 'inherit', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    let out = '';
     let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.once('error', reject);
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
       const lines = err.split('\n');
       const mark = lines.find((l) => l.startsWith(MARK));
       const rest = lines.filter((l) => !l.startsWith(MARK)).join('\n');
       if (rest.trim() !== '') process.stderr.write(rest.endsWith('\n') ? rest : `${rest}\n`);
-      resolve({ code: code ?? (signal ? 128 : 1), cpu: mark ? mark.slice(MARK.length) : null });
+      resolve({
+        code: code ?? (signal ? 128 : 1),
+        stdout: out,
+        cpu: mark ? (JSON.parse(mark.slice(MARK.length)) as CliCpu) : null,
+      });
     });
   });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { code, cpu } = await measureCli(process.argv.slice(2));
+  const { code, stdout, cpu } = await measureCli(process.argv.slice(2));
+  process.stdout.write(stdout);
   if (cpu === null) {
     process.stderr.write('render-cpu: the command printed no CPU line\n');
     process.exitCode = code === 0 ? 1 : code;
   } else {
-    console.log(cpu);
+    console.log(JSON.stringify(cpu));
     process.exitCode = code;
   }
 }
