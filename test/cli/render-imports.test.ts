@@ -9,7 +9,8 @@ import { findDefaultSoundFont } from '../../src/dsp/soundfont-file.ts';
 import { ROOT } from './run-cli.ts';
 
 // What `npx auralis render` loads: every module URL the process resolves is recorded by a resolve
-// hook (registered before the CLI registers tsx, so it sees what tsx resolves too). A render of a
+// hook (registered before the CLI registers tsx, so it sees what tsx resolves too; the second
+// test shows that it sees packages). A render of a
 // built-in preset must not load the server stack or the SoundFont player: their start-up cost is
 // part of every render's CPU time.
 
@@ -40,10 +41,24 @@ export async function resolve(specifier, context, next) {
 }
 `,
   );
+  // tsx registers its hooks in-thread (module.registerHooks) where Node has them and off-thread
+  // (module.register) elsewhere; the recorder registers both kinds, so one of them sits in tsx's
+  // chain, behind it (hooks registered earlier run later: tsx resolves, then passes on to it).
   writeFileSync(
     join(dir, 'preload.mjs'),
-    `import { register } from 'node:module';
-register(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)}, { data: { out: process.env.IMPORT_LOG } });
+    `import * as mod from 'node:module';
+import { appendFileSync } from 'node:fs';
+const out = process.env.IMPORT_LOG;
+if (typeof mod.registerHooks === 'function') {
+  mod.registerHooks({
+    resolve(specifier, context, next) {
+      const r = next(specifier, context);
+      appendFileSync(out, r.url + '\\n');
+      return r;
+    },
+  });
+}
+mod.register(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)}, { data: { out } });
 `,
   );
 });
