@@ -85,8 +85,9 @@ export async function runRenderStage(audioSeconds: number): Promise<RenderStage>
   const dir = mkdtempSync(join(tmpdir(), 'auralis-render-'));
   try {
     // The CPU time of the whole process (composition, synthesis, WAV writing, module loading) of
-    // the command users run (`node bin/auralis.mjs render`, what `npx auralis render` runs), from a
-    // wrapper that runs it with a preload printing its process.cpuUsage() at exit.
+    // the command users run (`node bin/auralis.mjs render`, what `npx auralis render` runs, after
+    // `npm run build:cli` as `npm run build` leaves it), from a wrapper that builds dist/cli if
+    // needed and runs the command with a preload printing its process.cpuUsage() at exit.
     const out = join(dir, 'render.wav');
     const args = [
       '--import',

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { measureCli } from '../../bench/lib/render-cpu.ts';
 
-// bench/lib/render-cpu.ts measures the command users run (bin/auralis.mjs, through tsx) with a
-// plain-JavaScript preload that reports the process's CPU at exit.
+// bench/lib/render-cpu.ts measures the command users run (bin/auralis.mjs: the compiled CLI when
+// it is current, else the TypeScript through tsx) with a plain-JavaScript preload that reports the
+// process's CPU at exit.
 
 let dir = '';
 before(() => {
@@ -28,7 +29,7 @@ test('a render under the meter writes its file and reports the whole process CPU
   assert.ok(c.startupSeconds > 0 && c.startupSeconds < c.cpuSeconds, JSON.stringify(c));
   if (process.platform === 'linux') {
     assert.ok(c.mainThreadSeconds !== null && c.otherThreadsSeconds !== null);
-    assert.ok(c.mainThreadSeconds > 0 && c.otherThreadsSeconds > 0, JSON.stringify(c));
+    assert.ok(c.mainThreadSeconds > 0 && c.otherThreadsSeconds >= 0, JSON.stringify(c));
     // /proc counts in 10 ms ticks per thread: the parts add up to the total within a few ticks each.
     assert.ok(Math.abs(c.mainThreadSeconds + c.otherThreadsSeconds - c.cpuSeconds) < 0.2, JSON.stringify(c));
   }

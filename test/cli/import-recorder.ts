@@ -1,0 +1,95 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ROOT } from './run-cli.ts';
+
+/**
+ * Writes into `dir` a preload that records the URL of every module the process resolves, one a
+ * line, into the file named by IMPORT_LOG. tsx registers its hooks in-thread
+ * (module.registerHooks) where Node has them and off-thread (module.register) elsewhere; the
+ * recorder registers both kinds, so one of them sits in tsx's chain, behind it (hooks registered
+ * earlier run later: tsx resolves, then passes on to it).
+ */
+export function writeImportRecorder(dir: string): string {
+  writeFileSync(
+    join(dir, 'hooks.mjs'),
+    `import { appendFileSync } from 'node:fs';
+let out = '';
+export function initialize(data) { out = data.out; }
+export async function resolve(specifier, context, next) {
+  const r = await next(specifier, context);
+  appendFileSync(out, r.url + '\\n');
+  return r;
+}
+`,
+  );
+  const preload = join(dir, 'preload.mjs');
+  writeFileSync(
+    preload,
+    `import * as mod from 'node:module';
+import { appendFileSync } from 'node:fs';
+const out = process.env.IMPORT_LOG;
+if (typeof mod.registerHooks === 'function') {
+  mod.registerHooks({
+    resolve(specifier, context, next) {
+      const r = next(specifier, context);
+      appendFileSync(out, r.url + '\\n');
+      return r;
+    },
+  });
+}
+mod.register(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)}, { data: { out } });
+`,
+  );
+  return preload;
+}
+
+export interface RecordedRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Every module URL resolved, in order (repeats included). */
+  urls: string[];
+}
+
+/** Runs `node bin/auralis.mjs ARGS` (what `npx auralis` runs) with the recorder of `writeImportRecorder`. */
+export function runBinRecorded(preload: string, log: string, args: string[]): Promise<RecordedRun> {
+  writeFileSync(log, '');
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', pathToFileURL(preload).href, 'bin/auralis.mjs', ...args],
+      {
+        cwd: ROOT,
+        env: { ...process.env, IMPORT_LOG: log },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      resolve({
+        code,
+        stdout,
+        stderr,
+        urls: readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((u) => u !== ''),
+      }),
+    );
+  });
+}
+
+/** The npm packages among `urls` (scoped ones as `@scope/name`). */
+export function packagesIn(urls: string[]): Set<string> {
+  const names = new Set<string>();
+  for (const u of urls) {
+    const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u);
+    if (m) names.add(m[1]!);
+  }
+  return names;
+}
