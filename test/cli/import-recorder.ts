@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ROOT } from './run-cli.ts';
+import { runCli } from './run-cli.ts';
 
 /**
  * Writes into `dir` a preload that records the URL of every module the process resolves, one a
@@ -54,34 +53,20 @@ export interface RecordedRun {
 }
 
 /** Runs `node bin/auralis.mjs ARGS` (what `npx auralis` runs) with the recorder of `writeImportRecorder`. */
-export function runBinRecorded(preload: string, log: string, args: string[]): Promise<RecordedRun> {
+export async function runBinRecorded(preload: string, log: string, args: string[]): Promise<RecordedRun> {
   writeFileSync(log, '');
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', pathToFileURL(preload).href, 'bin/auralis.mjs', ...args],
-      {
-        cwd: ROOT,
-        env: { ...process.env, IMPORT_LOG: log },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      resolve({
-        code,
-        stdout,
-        stderr,
-        urls: readFileSync(log, 'utf8')
-          .split('\n')
-          .filter((u) => u !== ''),
-      }),
-    );
+  const r = await runCli(args, {
+    entry: ['--import', pathToFileURL(preload).href, 'bin/auralis.mjs'],
+    env: { ...process.env, IMPORT_LOG: log },
   });
+  return {
+    code: r.code,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    urls: readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((u) => u !== ''),
+  };
 }
 
 /** The npm packages among `urls` (scoped ones as `@scope/name`). */
