@@ -84,8 +84,10 @@ export async function runSynthStage(seconds: number): Promise<SynthStage> {
 export async function runRenderStage(audioSeconds: number): Promise<RenderStage> {
   const dir = mkdtempSync(join(tmpdir(), 'auralis-render-'));
   try {
-    // The CPU time of the whole process (composition, synthesis, WAV writing, module loading) comes
-    // from a wrapper that runs the CLI in-process and prints process.cpuUsage() at the end.
+    // The CPU time of the whole process (composition, synthesis, WAV writing, module loading) of
+    // the command users run (`node bin/auralis.mjs render`, what `npx auralis render` runs, after
+    // `npm run build:cli` as `npm run build` leaves it), from a wrapper that builds dist/cli if
+    // needed and runs the command with a preload printing its process.cpuUsage() at exit.
     const out = join(dir, 'render.wav');
     const args = [
       '--import',
@@ -103,7 +105,7 @@ export async function runRenderStage(audioSeconds: number): Promise<RenderStage>
     const rtf = /\(([\d.]+)× real time\)/.exec(stdout);
     if (!rtf) throw new Error(`render printed no real-time factor:\n${stdout}`);
     return {
-      command: `node --import tsx src/cli/main.ts render --seconds ${audioSeconds} --out render.wav`,
+      command: `npx auralis render --seconds ${audioSeconds} --out render.wav`,
       audioSeconds,
       wallSeconds,
       cpuSeconds: r.cpuSeconds,

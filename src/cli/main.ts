@@ -3,7 +3,7 @@
  * Commands are imported on demand so that `render` does not load the server and vice versa.
  */
 import { EXIT_USAGE } from './args.ts';
-import { guardStdio } from '../server/log.ts';
+import { guardStdio } from '../server/stdio.ts';
 
 const USAGE = `Auralis: real-time generative ambient music.
 

@@ -16,6 +16,12 @@ export interface SoundFontBank {
   readonly path: string;
   readonly bytes: number;
   readonly bank: BasicSoundBank;
+  /**
+   * A new layer playing this bank (one per station). Through the bank, so that the synth does not
+   * load spessasynth_core unless a SoundFont was loaded (an offline render of a built-in preset
+   * never does).
+   */
+  createLayer(sampleRate: number, periodFrames: number): SampledLayer;
 }
 
 const banks = new Map<string, SoundFontBank>();
@@ -37,7 +43,12 @@ export function loadSoundFont(path: string): SoundFontBank {
   } catch (err) {
     throw new Error(`${path} is not a valid SoundFont 2 file (${(err as Error).message})`, { cause: err });
   }
-  const entry: SoundFontBank = { path, bytes: buf.byteLength, bank };
+  const entry: SoundFontBank = {
+    path,
+    bytes: buf.byteLength,
+    bank,
+    createLayer: (sampleRate, periodFrames) => new SampledLayer(entry, sampleRate, periodFrames),
+  };
   banks.set(path, entry);
   return entry;
 }

@@ -18,7 +18,7 @@ import { KeysInstrument } from './instruments/keys.ts';
 import { PadInstrument } from './instruments/pad.ts';
 import { PercInstrument } from './instruments/perc.ts';
 import { TextureInstrument } from './instruments/texture.ts';
-import { SampledLayer, type SoundFontBank } from './soundfont.ts';
+import type { SampledLayer, SoundFontBank } from './soundfont.ts';
 import { TimbreGlide } from './timbre-glide.ts';
 
 export interface SynthOptions {
@@ -189,7 +189,7 @@ export class Synth {
   setSampled(v: SampledVoicing | null): void {
     if (this.sampled === null && v !== null && this.soundfont !== null) {
       const bank = typeof this.soundfont === 'function' ? this.soundfont() : this.soundfont;
-      if (bank !== null) this.sampled = new SampledLayer(bank, this.sampleRate, this.controlFrames);
+      if (bank !== null) this.sampled = bank.createLayer(this.sampleRate, this.controlFrames);
     }
     this.sampled?.setVoicing(v);
     if (v !== null) this.sampledLevel = v.level;

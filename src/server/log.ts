@@ -240,16 +240,7 @@ export class LogSink {
   }
 }
 
-/**
- * Swallows 'error' events on process.stdout and process.stderr (EPIPE when the reader has gone):
- * without a listener Node throws them as uncaught exceptions and the process dies. Idempotent.
- */
-export function guardStdio(): void {
-  for (const s of [process.stdout, process.stderr]) {
-    if (!s.listeners('error').includes(ignoreError)) s.on('error', ignoreError);
-  }
-}
-function ignoreError(): void {}
+export { guardStdio } from './stdio.ts';
 
 /** Escapes a string as it appears inside a JSON string literal. */
 function jsonInner(s: string): string {

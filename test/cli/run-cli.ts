@@ -11,13 +11,17 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `node --import tsx src/cli/main.ts …args` and collects its output. */
+/**
+ * Runs `node --import tsx src/cli/main.ts …args` and collects its output; `entry` replaces
+ * `--import tsx src/cli/main.ts` (e.g. `['bin/auralis.mjs']`, what `npx auralis` runs).
+ */
 export function runCli(
   args: string[],
-  opts: { onSpawn?: (pid: number) => void; env?: NodeJS.ProcessEnv } = {},
+  opts: { onSpawn?: (pid: number) => void; env?: NodeJS.ProcessEnv; entry?: string[] } = {},
 ): Promise<CliResult> {
+  const entry = opts.entry ?? ['--import', 'tsx', 'src/cli/main.ts'];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    const child = spawn(process.execPath, [...entry, ...args], {
       cwd: ROOT,
       env: opts.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
