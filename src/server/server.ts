@@ -34,7 +34,7 @@ import {
   tierQueueBytes,
   type ServerConfig,
 } from './config.ts';
-import { PRESETS } from '../music/presets.ts';
+import { PRESETS, soundFontMissing } from '../music/presets.ts';
 import { SOUNDFONT_DIR } from '../dsp/soundfont-file.ts';
 import { IcecastRelays } from '../relay/icecast.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
@@ -708,6 +708,11 @@ async function restoreStations(ctx: Context, store: StationStore, log: FastifyBa
       // An entry that came while the server was down is reached now (nothing moves if it was).
       if (st && s.schedule) ctx.schedules.set(st, s.schedule);
       restored++;
+      // Kept as it is (its id, seed, clock and preset), played on the built-in instruments, and
+      // shown as degraded (`degraded` in the API); the preset sounds again once a SoundFont is given.
+      const missing = soundFontMissing(preset ?? null, ctx.soundfont !== null);
+      if (missing !== null)
+        log.warn({ station: s.id, preset }, `station ${s.id} restored degraded: ${missing}`);
     } catch (err) {
       log.warn(
         { station: s.id, err: (err as Error).message },
