@@ -21,7 +21,7 @@ import {
 import type { Engine } from '../engine/engine.ts';
 import { InlineEngine } from '../engine/inline-engine.ts';
 import { BaselinePacer } from './broadcast/baseline-pacer.ts';
-import type { StationStats } from '../engine/messages.ts';
+import type { SoundFontReady, StationStats } from '../engine/messages.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
 import { Pacer, type Broadcaster, type PacerObserver } from './broadcast/pacer.ts';
@@ -570,6 +570,18 @@ export async function startServer(
         ? 'now-playing event stream closed: its client does not read (queue over its bound)'
         : 'now-playing event stream closed: its client read nothing for two heartbeats',
     );
+  ctx.engine.on('soundfont', (index: number, r: SoundFontReady) => {
+    if ('failure' in r)
+      app.log.warn(
+        { worker: index, soundfont: ctx.soundfont },
+        `engine worker could not parse the SoundFont (${r.failure}): its sampled presets play the built-in instruments`,
+      );
+    else
+      app.log.debug(
+        { worker: index, soundfont: ctx.soundfont, parsedMs: Math.round(r.parsedMs) },
+        'engine worker parsed the SoundFont as it started',
+      );
+  });
   ctx.engine.on('worker-error', (index: number, err: Error) => {
     app.log.error({ err, worker: index }, 'engine worker died; restarting it');
   });

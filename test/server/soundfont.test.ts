@@ -96,7 +96,7 @@ describe('sampled presets with a SoundFont', () => {
     async () => {
       const log = captureLog();
       await withServer(
-        { soundfont: installed, logLevel: 'info', logSummaryMs: 0 },
+        { soundfont: installed, logLevel: 'debug', logSummaryMs: 0 },
         async (server) => {
           const presets = (await json(server, 'GET', '/api/presets')).body as unknown as {
             name: string;
@@ -123,6 +123,15 @@ describe('sampled presets with a SoundFont', () => {
         ),
         'the SoundFont in use is named at info',
       );
+      // The engine worker parsed it as it started, before it took stations (not in a chunk's render).
+      const parsed = log.lines.filter((l) => /parsed the SoundFont as it started/.test(String(l.msg)));
+      assert.equal(parsed.length, 1, 'one worker, one parse');
+      assert.equal(parsed[0]!.level, 20);
+      assert.equal(parsed[0]!.soundfont, installed);
+      assert.ok((parsed[0]!.parsedMs as number) >= 0);
+      const ready = log.lines.findIndex((l) => /parsed the SoundFont/.test(String(l.msg)));
+      const listening = log.lines.findIndex((l) => /listening/i.test(String(l.msg)));
+      assert.ok(listening < 0 || ready < listening, 'parsed before the server listens');
     },
   );
 });
@@ -214,6 +223,38 @@ describe('a sampled station restored on a server without a SoundFont', () => {
     assert.equal(warns[0]!.station, 'felt');
     assert.equal(warns[0]!.preset, 'piano');
     assert.match(String(warns[0]!.msg), /station felt.*preset piano needs a SoundFont/);
+    assert.equal(log.errors().length, 0);
+  });
+});
+
+describe('a SoundFont whose header passes but which does not parse', () => {
+  it('is said at warn by the engine worker as it starts; the server runs and plays', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'auralis-sfbad-'));
+    const bad = join(dir, 'broken.sf2');
+    // RIFF/sfbk header (the start-up check passes), then nothing a SoundFont parser can read.
+    writeFileSync(
+      bad,
+      Buffer.concat([Buffer.from('RIFF\x10\x00\x00\x00sfbk', 'latin1'), Buffer.alloc(16, 7)]),
+    );
+    const log = captureLog();
+    try {
+      await withServer(
+        { soundfont: bad, logLevel: 'info', logSummaryMs: 0 },
+        async (server) => {
+          const c = await connect(server, 'codec=pcm');
+          await c.next('welcome');
+          await c.waitChunks(3);
+          c.close();
+        },
+        { logStream: log.stream },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const warns = log.lines.filter((l) => /could not parse the SoundFont/.test(String(l.msg)));
+    assert.equal(warns.length, 1);
+    assert.equal(warns[0]!.level, 40);
+    assert.match(String(warns[0]!.msg), /broken\.sf2.*built-in instruments/);
     assert.equal(log.errors().length, 0);
   });
 });
