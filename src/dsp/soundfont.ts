@@ -111,6 +111,8 @@ export class SampledLayer {
   private readonly proc: SpessaSynthProcessor;
   private readonly periodL: Float32Array;
   private readonly periodR: Float32Array;
+  /** processSplit's output pairs (one stereo pair, every channel into it), made once. */
+  private readonly outputs: Float32Array[][];
   private readonly periodFrames: number;
   /** Read position in the current period (frames). */
   private readPos = 0;
@@ -136,6 +138,7 @@ export class SampledLayer {
     this.proc.soundBankManager.addSoundBank(bank.bank, 'auralis');
     this.periodL = new Float32Array(periodFrames);
     this.periodR = new Float32Array(periodFrames);
+    this.outputs = [[this.periodL, this.periodR]];
     this.readPos = periodFrames;
   }
 
@@ -269,7 +272,7 @@ export class SampledLayer {
     if (!this.sounding) return;
     l.fill(0);
     r.fill(0);
-    proc.process(l, r, 0, this.periodFrames);
+    proc.processSplit(this.outputs, l, r, 0, this.periodFrames);
   }
 
   /** Adds the next n frames of the current period into busL/busR. Returns false when silent. */

@@ -15,6 +15,7 @@ import type {
   ParamsChange,
   StationStats,
   ToWorker,
+  EngineWorkerData,
 } from './messages.ts';
 import { monoNowMs, wallOffsetMs } from './clock.ts';
 import { ChunkRing } from './ring.ts';
@@ -35,7 +36,7 @@ export interface EngineOptions {
   opusTiers?: readonly number[];
   /** Rings of removed stations kept for reuse (default 64; the server passes its station limit). */
   ringPoolSize?: number;
-  /** The SoundFont of the sampled layer (each worker parses it once, when a sampled preset first plays), or none. */
+  /** The SoundFont of the sampled layer (each worker parses it once, as it starts), or none. */
   soundfont?: string | null;
 }
 
@@ -242,6 +243,8 @@ export class EngineHost extends EventEmitter {
     const worker = new Worker(WORKER_ENTRY, {
       execArgv: [],
       name: `auralis-engine-${index}`,
+      // Parsed by the worker before it says ready, so that no chunk's render pays for it.
+      workerData: { soundfont: this.options.soundfont ?? null } satisfies EngineWorkerData,
     });
     const spawnedMs = monoNowMs();
     let markReady: () => void = () => {};
@@ -260,6 +263,7 @@ export class EngineHost extends EventEmitter {
       if (this.slots[index] !== slot && msg.type !== 'ready') return;
       if (msg.type === 'ready') {
         slot.isReady = true;
+        if (msg.soundfont !== null) this.emit('soundfont', index, msg.soundfont);
         markReady();
         this.flushChanges(slot);
         return;

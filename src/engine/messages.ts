@@ -5,6 +5,15 @@ import type { RenderHistory } from './station-renderer.ts';
 
 /** Messages between the main thread (EngineHost) and an engine worker. Structured-clone plain data. */
 
+/** How the worker's SoundFont parse at start went: its time, or why it failed (its stations then play the built-in instruments). */
+export type SoundFontReady = { parsedMs: number } | { failure: string };
+
+/** What an engine worker is started with (its `workerData`). */
+export interface EngineWorkerData {
+  /** The SoundFont of the sampled layer, parsed as the worker starts (before it says ready), or null. */
+  soundfont: string | null;
+}
+
 export interface AddStationMessage {
   type: 'add';
   id: string;
@@ -49,7 +58,7 @@ export interface AddStationMessage {
    * the seed, as for every station.
    */
   moment?: HistoryReply;
-  /** The SoundFont of the sampled layer (parsed once per worker, when a sampled preset first plays), or null. */
+  /** The SoundFont of the sampled layer (the worker's, parsed as it started: EngineWorkerData), or null. */
   soundfont?: string | null;
 }
 
@@ -149,7 +158,7 @@ export interface StationStats {
 }
 
 export type FromWorker =
-  | { type: 'ready' }
+  | { type: 'ready'; soundfont: SoundFontReady | null }
   | {
       type: 'added';
       id: string;

@@ -233,6 +233,16 @@ export function presetRequires(p: Preset): string[] {
   return p.sampled ? ['soundfont'] : [];
 }
 
+/**
+ * Why a station of `preset` does not sound as its preset says on a server with (`hasSoundFont`)
+ * or without a SoundFont, or null when it does: a sampled preset without one plays its score on
+ * the built-in instruments (a station restored from the state file; choosing it is refused).
+ */
+export function soundFontMissing(preset: string | null, hasSoundFont: boolean): string | null {
+  if (hasSoundFont || preset === null || !BY_NAME.get(preset)?.sampled) return null;
+  return `preset ${preset} needs a SoundFont and this server has none: it plays on the built-in instruments until the server is started with --soundfont PATH`;
+}
+
 /** The sampled voicing of a preset (null: none, or no preset). */
 export function sampledFor(preset: string | null): SampledVoicing | null {
   return (preset !== null && BY_NAME.get(preset)?.sampled) || null;

@@ -21,7 +21,7 @@ import {
 import type { Engine } from '../engine/engine.ts';
 import { InlineEngine } from '../engine/inline-engine.ts';
 import { BaselinePacer } from './broadcast/baseline-pacer.ts';
-import type { StationStats } from '../engine/messages.ts';
+import type { SoundFontReady, StationStats } from '../engine/messages.ts';
 import { SAMPLE_RATE } from '../music/types.ts';
 import type { Listener, Transport } from './broadcast/listener.ts';
 import { Pacer, type Broadcaster, type PacerObserver } from './broadcast/pacer.ts';
@@ -34,7 +34,7 @@ import {
   tierQueueBytes,
   type ServerConfig,
 } from './config.ts';
-import { PRESETS } from '../music/presets.ts';
+import { PRESETS, soundFontMissing } from '../music/presets.ts';
 import { SOUNDFONT_DIR } from '../dsp/soundfont-file.ts';
 import { IcecastRelays } from '../relay/icecast.ts';
 import type { ControlResultLabel, ServerContext } from './context.ts';
@@ -619,6 +619,18 @@ export async function startServer(
         ? 'now-playing event stream closed: its client does not read (queue over its bound)'
         : 'now-playing event stream closed: its client read nothing for two heartbeats',
     );
+  ctx.engine.on('soundfont', (index: number, r: SoundFontReady) => {
+    if ('failure' in r)
+      app.log.warn(
+        { worker: index, soundfont: ctx.soundfont },
+        `engine worker could not parse the SoundFont (${r.failure}): its sampled presets play the built-in instruments`,
+      );
+    else
+      app.log.debug(
+        { worker: index, soundfont: ctx.soundfont, parsedMs: Math.round(r.parsedMs) },
+        'engine worker parsed the SoundFont as it started',
+      );
+  });
   ctx.engine.on('worker-error', (index: number, err: Error) => {
     app.log.error({ err, worker: index }, 'engine worker died; restarting it');
   });
@@ -767,6 +779,11 @@ async function restoreStations(ctx: Context, store: StationStore, log: FastifyBa
       // An entry that came while the server was down is reached now (nothing moves if it was).
       if (st && s.schedule) await restoreSchedule(st, s.schedule);
       restored++;
+      // Kept as it is (its id, seed, clock and preset), played on the built-in instruments, and
+      // shown as degraded (`degraded` in the API); the preset sounds again once a SoundFont is given.
+      const missing = soundFontMissing(preset ?? null, ctx.soundfont !== null);
+      if (missing !== null)
+        log.warn({ station: s.id, preset }, `station ${s.id} restored degraded: ${missing}`);
     } catch (err) {
       log.warn(
         { station: s.id, err: (err as Error).message },

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { PRESETS, presetRequires } from '../../music/presets.ts';
+import { PRESETS, presetRequires, soundFontMissing } from '../../music/presets.ts';
 import { validatePatch, type ParamsPatch } from '../../music/params.ts';
 import { publicParams } from '../control.ts';
 import type { ServerContext } from '../context.ts';
@@ -23,6 +23,7 @@ const VERSION = '0.1.0';
 
 export function stationJson(ctx: ServerContext, st: Station): Record<string, unknown> {
   const now = monoNowMs();
+  const missing = soundFontMissing(st.params.preset, ctx.soundfont !== null);
   return {
     id: st.id,
     personal: st.personal,
@@ -36,6 +37,8 @@ export function stationJson(ctx: ServerContext, st: Station): Record<string, unk
     chunkMs: st.chunkMs,
     now: st.lastNow ? nowPlaying(st) : null,
     schedule: ctx.schedules.json(st.id),
+    // Not as its preset says (PROTOCOL.md): a sampled preset restored on a server without a SoundFont.
+    degraded: missing === null ? null : { reason: 'soundfont', message: missing },
   };
 }
 
