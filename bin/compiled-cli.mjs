@@ -1,4 +1,4 @@
-// The compiled CLI: `npm run build:cli` (part of `npm run build`) compiles src/ with tsc into
+// The compiled CLI: `npm run build:server` (part of `npm run build`) compiles src/ with tsc into
 // dist/cli, one JavaScript module per TypeScript module (not a bundle: esbuild's bundle synthesizes
 // ~15 % slower), and keeps beside it the listing of src/ (each file's path, size and modification
 // time) taken before compiling. `bin/auralis.mjs render` runs those modules only while src/ still

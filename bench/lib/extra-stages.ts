@@ -86,7 +86,7 @@ export async function runRenderStage(audioSeconds: number): Promise<RenderStage>
   try {
     // The CPU time of the whole process (composition, synthesis, WAV writing, module loading) of
     // the command users run (`node bin/auralis.mjs render`, what `npx auralis render` runs, after
-    // `npm run build:cli` as `npm run build` leaves it), from a wrapper that builds dist/cli if
+    // `npm run build:server` as `npm run build` leaves it), from a wrapper that builds dist/cli if
     // needed and runs the command with a preload printing its process.cpuUsage() at exit.
     const out = join(dir, 'render.wav');
     const args = [

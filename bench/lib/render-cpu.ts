@@ -3,7 +3,7 @@
 // bench/lib/cpu-at-exit.mjs preloaded, passes its output through, and prints one JSON line with the
 // child's CPU time (user + system, all threads, Node's start-up included):
 //   node --import tsx bench/lib/render-cpu.ts render --seconds 600 --out x.wav
-// It first builds the compiled CLI (`npm run build:cli`) when dist/cli is missing or stale, as
+// It first builds the compiled CLI (`npm run build:server`) when dist/cli is missing or stale, as
 // `npm run build` leaves it, so the render runs the compiled modules; `compiled` in the line says
 // whether it did. `cpuSeconds` is split into `startupSeconds` (Node's bootstrap, before the
 // command's code ran) and, on Linux, `mainThreadSeconds` and `otherThreadsSeconds` (V8's compiler
@@ -16,13 +16,13 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PRELOAD = fileURLToPath(new URL('./cpu-at-exit.mjs', import.meta.url));
 const MARK = 'cpu-at-exit ';
 
-/** Builds dist/cli (scripts/build-cli.mjs) unless it is current; returns whether it is current. */
+/** Builds dist/cli (scripts/build-server.mjs) unless it is current; returns whether it is current. */
 export async function ensureCompiledCli(): Promise<boolean> {
   const { compiledMainIfCurrent } = (await import(
     new URL('../../bin/compiled-cli.mjs', import.meta.url).href
   )) as { compiledMainIfCurrent: () => string | null };
   if (compiledMainIfCurrent() !== null) return true;
-  const r = spawnSync(process.execPath, ['scripts/build-cli.mjs'], { cwd: ROOT, stdio: 'inherit' });
+  const r = spawnSync(process.execPath, ['scripts/build-server.mjs'], { cwd: ROOT, stdio: 'inherit' });
   return r.status === 0 && compiledMainIfCurrent() !== null;
 }
 

@@ -163,8 +163,8 @@ function pinNativeOpus(): void {
 }
 
 /**
- * The worker's entry: next to the bundle when running the built server (`npm start` runs
- * dist/main.js, with dist/worker.js beside it), or the TypeScript source through tsx.
+ * The worker's entry: the compiled module beside this one when running the built server
+ * (`npm start` runs dist/main.js, which loads dist/cli), or the TypeScript source through tsx.
  */
 const WORKER_ENTRY = import.meta.url.endsWith('.ts')
   ? new URL('./worker-boot.mjs', import.meta.url)

@@ -159,9 +159,9 @@ interface Setting {
   doc: string;
 }
 
-/** client/dist of this checkout, from the source (src/server/) or from the bundle (dist/). */
+/** client/dist of this checkout, from the source (src/server/) or from the build (dist/cli/server/). */
 const DEFAULT_STATIC_DIR = fileURLToPath(
-  new URL(import.meta.url.endsWith('.ts') ? '../../client/dist' : '../client/dist', import.meta.url),
+  new URL(import.meta.url.endsWith('.ts') ? '../../client/dist' : '../../../client/dist', import.meta.url),
 );
 
 export const CONFIG_DEFAULTS: ServerConfig = {

@@ -4,7 +4,6 @@ import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-// @ts-expect-error: plain JavaScript module without type declarations
 import { compiledMainIfCurrent, compiledPaths, sourceListing } from '../../bin/compiled-cli.mjs';
 import { packagesIn, runBinRecorded, writeImportRecorder } from './import-recorder.ts';
 import { ROOT, runCli } from './run-cli.ts';
@@ -53,8 +52,8 @@ test('the compiled CLI counts as current only while every file of src/ is as it 
 test('render runs the compiled modules without tsx, the same bytes as the TypeScript; other commands run through tsx', async () => {
   // `npm test` builds first; build here only when dist/cli is missing or stale.
   if (current() === null) {
-    const b = spawnSync(process.execPath, ['scripts/build-cli.mjs'], { cwd: ROOT, encoding: 'utf8' });
-    assert.equal(b.status, 0, `build-cli failed: ${b.stderr}${b.stdout}`);
+    const b = spawnSync(process.execPath, ['scripts/build-server.mjs'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(b.status, 0, `build-server failed: ${b.stderr}${b.stdout}`);
   }
   assert.ok(current() !== null, 'dist/cli is current after the build');
   const preload = writeImportRecorder(dir);

@@ -6,11 +6,13 @@ import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { compiledMainIfCurrent } from '../../bin/compiled-cli.mjs';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Bundles the server (`npm run build:server`: esbuild, well under a second) so dist/ matches src/. */
+/** Builds the server (`npm run build:server`: tsc, a few seconds) unless dist/ already matches src/. */
 export function buildBundle(): void {
+  if (compiledMainIfCurrent() !== null) return;
   const r = spawnSync('npm', ['run', '--silent', 'build:server'], { cwd: ROOT, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`npm run build:server failed: ${r.stderr}${r.stdout}`);
 }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { faultTable, runFaultSuite, type FaultRow, type Heard } from '../../bench/lib/fault-harness.ts';
 import { ConfigError, loadConfig } from '../../src/server/config.ts';
+import { buildBundle } from './bundle.ts';
 import { connect, json, sleep, withServer } from './helpers.ts';
 
 /**
@@ -32,8 +32,7 @@ describe('fault injection against the built server', () => {
   };
 
   before(async () => {
-    const build = spawnSync('npm', ['run', 'build:server'], { encoding: 'utf8' });
-    assert.equal(build.status, 0, build.stderr);
+    buildBundle();
     rows = await runFaultSuite({ windowMs: 3500, stopMs: 5000, fdLimit: 64 });
   });
 
