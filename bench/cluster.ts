@@ -12,12 +12,12 @@
  * machine and on what else runs: the load average is printed with them.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { percentile } from '../src/metrics/percentile.ts';
-import { cpuSeconds, stdoutLines as lines } from './lib/proc.ts';
+import { cpuSeconds, serverEntry, stdoutLines as lines } from './lib/proc.ts';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,7 +28,7 @@ const NCPU = cpus().length;
 const hasTaskset = spawnSync('taskset', ['-V']).status === 0 && NCPU >= 2;
 const pinned = (cpu: number, cmd: string, args: string[]): [string, string[]] =>
   hasTaskset ? ['taskset', ['-c', String(cpu % NCPU), cmd, ...args]] : [cmd, args];
-const SERVER_ENTRY = existsSync('dist/main.js') ? ['dist/main.js'] : ['--import', 'tsx', 'src/cli/main.ts'];
+const SERVER_ENTRY = serverEntry();
 const LEAD_MS = 150;
 
 function freePort(): Promise<number> {

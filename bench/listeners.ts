@@ -17,12 +17,12 @@
  * (`auralis_fanout_seconds`) and main-thread GC pauses (`auralis_gc_pause_seconds`).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { percentile } from '../src/metrics/percentile.ts';
 import { histogramBound, histogramDelta, parseProm, type Scrape } from './lib/prom.ts';
-import { cpuSeconds, stdoutLines as lines } from './lib/proc.ts';
+import { cpuSeconds, serverEntry, stdoutLines as lines } from './lib/proc.ts';
 
 export interface ListenerBenchRow {
   listeners: number;
@@ -77,11 +77,8 @@ function pinned(cpu: number, cmd: string, args: string[]): [string, string[]] {
   return hasTaskset ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
 }
 
-/**
- * What `npm start` runs: the bundle `npm run build` makes. Without a build, the sources through tsx
- * (measured here: same steady-state CPU, but slower start-up and occasional longer stalls).
- */
-const SERVER_ENTRY = existsSync('dist/main.js') ? ['dist/main.js'] : ['--import', 'tsx', 'src/cli/main.ts'];
+/** What `npm start` runs while it is current, else the sources through tsx (bench/lib/proc.ts). */
+const SERVER_ENTRY = serverEntry();
 
 /** Warm-up before measuring: 3 s, plus 1 s per 500 listeners. */
 export function warmupSeconds(listeners: number): number {

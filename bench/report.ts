@@ -24,6 +24,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runIdleStage, runRenderStage, runSynthStage } from './lib/extra-stages.ts';
+import { ensureCompiledCli } from './lib/render-cpu.ts';
 import { runListenerBench, type ListenerBenchRow } from './listeners.ts';
 import { runMemorySoak } from './memory-soak.ts';
 import { machineInfo } from './lib/machine.ts';
@@ -178,6 +179,12 @@ export async function runReport(
   const t0 = performance.now();
   log(
     `${settings.mode} run → ${relative(ROOT, outDir) || '.'} (server pinned: ${serverPinned() ? 'yes' : 'no'})`,
+  );
+  // The servers run what `npm start` runs (bench/lib/proc.ts serverEntry): built now if stale.
+  log(
+    (await ensureCompiledCli())
+      ? 'servers: the compiled modules (dist/main.js), as npm start runs them'
+      : 'servers: the sources through tsx (the build failed)',
   );
 
   const semiRows: SemiSpaceRow[] = [];

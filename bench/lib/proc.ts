@@ -1,6 +1,7 @@
 // Small process helpers the benchmarks share: a child's CPU time from /proc, and its stdout by line.
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { compiledMainIfCurrent } from '../../bin/compiled-cli.mjs';
 
 /** utime + stime of a process (all threads), in seconds (clock ticks of 10 ms, Linux' USER_HZ). */
 export function cpuSeconds(pid: number): number {
@@ -20,4 +21,15 @@ export function stdoutLines(child: ChildProcess, onLine: (l: string) => void): v
       buf = buf.slice(i + 1);
     }
   });
+}
+
+/**
+ * How a benchmark starts the server (node arguments before the command): what `npm start` runs,
+ * the compiled modules (dist/main.js), while they match src/ (bin/compiled-cli.mjs), else the
+ * sources through tsx (the same code, plus tsx's loader thread).
+ */
+export function serverEntry(): string[] {
+  return existsSync('dist/main.js') && compiledMainIfCurrent() !== null
+    ? ['dist/main.js']
+    : ['--import', 'tsx', 'src/cli/main.ts'];
 }

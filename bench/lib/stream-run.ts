@@ -17,7 +17,7 @@ import {
 } from './prom.ts';
 import { summarize, type Summary } from './stats.ts';
 import { TraceGcCounter, type TraceGcTotals } from './trace-gc.ts';
-import { stdoutLines } from './proc.ts';
+import { serverEntry, stdoutLines } from './proc.ts';
 
 export const BENCH_STATION = 'bench';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -49,6 +49,8 @@ export interface StreamRunResult {
   warmupSeconds: number;
   nodeFlags: string[];
   serverArgs: string[];
+  /** How the server was started (node arguments before `serve`): bench/lib/proc.ts serverEntry(). */
+  serverEntry: string[];
   pinned: boolean;
   /** At the listeners (load generator), ms. */
   lateness: { p50: number; p95: number; p99: number; max: number; within50MsPercent: number };
@@ -129,12 +131,11 @@ export async function runStream(opts: StreamRunOptions): Promise<StreamRunResult
     String(listeners + 100),
   ];
   const serverCpu = opts.cpu ?? 0;
+  const entry = serverEntry();
   const [cmd, args] = pinned(serverCpu, process.execPath, [
     ...nodeFlags,
     '--trace-gc',
-    '--import',
-    'tsx',
-    'src/cli/main.ts',
+    ...entry,
     ...serverArgs,
   ]);
   const server = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -261,6 +262,7 @@ export async function runStream(opts: StreamRunOptions): Promise<StreamRunResult
       warmupSeconds: opts.warmupSeconds,
       nodeFlags,
       serverArgs,
+      serverEntry: entry,
       pinned: hasTaskset,
       lateness: {
         p50: l.p50!,
