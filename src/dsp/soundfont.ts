@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { SoundBankLoader, SpessaLog, SpessaSynthProcessor, type BasicSoundBank } from 'spessasynth_core';
 import type { SampledVoicing } from '../music/types.ts';
 import { pitchClassOf } from '../music/types.ts';
@@ -27,6 +28,20 @@ export interface SoundFontBank {
 const banks = new Map<string, SoundFontBank>();
 
 /**
+ * Turns V8's on-stack replacement off for the whole process, before the library first renders.
+ * When its per-voice renderer is first optimized by on-stack replacement (entered in the middle
+ * of its per-sample filter loop while the regular optimized code is still compiling), the loop
+ * keeps its filter and gain state as boxed numbers: a heap number per sample and voice, about
+ * 0.9 MB per 100 ms chunk of `piano`, in most processes (a race). Without on-stack replacement
+ * hot functions are optimized at their next call instead; the built-in synth renders at the same
+ * speed either way and the sampled layer faster (docs/ARCHITECTURE.md, "Allocation"). A V8 flag is
+ * process-wide; setting it once more is harmless.
+ */
+function avoidBoxedLoops(): void {
+  setFlagsFromString('--no-use-osr');
+}
+
+/**
  * Parses a SoundFont once per thread (later calls return the same bank; one entry per path, and a
  * server names one path). Throws an Error naming the file when it is not a usable SoundFont 2.
  */
@@ -36,6 +51,7 @@ export function loadSoundFont(path: string): SoundFontBank {
   const problem = soundFontProblem(path);
   if (problem !== null) throw new Error(problem);
   SpessaLog.setLogLevel(false, false, false);
+  avoidBoxedLoops();
   const buf = readFileSync(path);
   let bank: BasicSoundBank;
   try {
