@@ -263,9 +263,12 @@ export class EngineHost extends EventEmitter {
       if (this.slots[index] !== slot && msg.type !== 'ready') return;
       if (msg.type === 'ready') {
         slot.isReady = true;
-        if (msg.soundfont !== null) this.emit('soundfont', index, msg.soundfont);
         markReady();
         this.flushChanges(slot);
+        return;
+      }
+      if (msg.type === 'soundfont') {
+        this.emit('soundfont', index, msg.soundfont);
         return;
       }
       this.onMessage(slot, index, msg);

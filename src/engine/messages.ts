@@ -5,12 +5,15 @@ import type { RenderHistory } from './station-renderer.ts';
 
 /** Messages between the main thread (EngineHost) and an engine worker. Structured-clone plain data. */
 
-/** How the worker's SoundFont parse at start went: its time, or why it failed (its stations then play the built-in instruments). */
+/** How the worker's SoundFont parse went (at its first sampled station): its time, or why it failed (its stations then play the built-in instruments). */
 export type SoundFontReady = { parsedMs: number } | { failure: string };
 
 /** What an engine worker is started with (its `workerData`). */
 export interface EngineWorkerData {
-  /** The SoundFont of the sampled layer, parsed as the worker starts (before it says ready), or null. */
+  /**
+   * The SoundFont of the sampled layer, or null. Parsed when the worker is first given a station or
+   * a change that plays a sampled preset, between renders (not inside a chunk's render).
+   */
   soundfont: string | null;
 }
 
@@ -158,7 +161,8 @@ export interface StationStats {
 }
 
 export type FromWorker =
-  | { type: 'ready'; soundfont: SoundFontReady | null }
+  | { type: 'ready' }
+  | { type: 'soundfont'; soundfont: SoundFontReady }
   | {
       type: 'added';
       id: string;

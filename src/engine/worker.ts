@@ -6,6 +6,7 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { soundFontFailure, soundFontLoader } from '../dsp/soundfont.ts';
 import { monoNowMs } from './clock.ts';
+import { findPreset } from '../music/presets.ts';
 import type { EngineWorkerData, FromWorker, SoundFontReady, ToWorker } from './messages.ts';
 import { OpusEncoderPool } from './encoder-pool.ts';
 import { warmUp } from './warm-up.ts';
@@ -140,6 +141,14 @@ function loop(): void {
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'add': {
+      if (
+        isSampled(msg.params.preset) ||
+        msg.history?.some((c) => isSampled(c.params.preset)) ||
+        (msg.moment !== undefined &&
+          (isSampled(msg.moment.history.params.preset) ||
+            msg.moment.history.changes.some((c) => isSampled(c.params.preset))))
+      )
+        parseSoundFontOnce();
       try {
         const spare = encoders.takeSpare(msg.opusBitrate, msg.opusComplexity);
         let st: WorkerStation;
@@ -191,6 +200,7 @@ port.on('message', (msg: ToWorker) => {
         });
         break;
       }
+      if (isSampled(msg.patch.preset)) parseSoundFontOnce();
       const { effectiveAt, params } = st.change(msg.patch, monoNowMs(), leadMs);
       send({ type: 'changed', id: msg.id, requestId: msg.requestId, effectiveAt, params });
       break;
@@ -262,13 +272,31 @@ port.on('message', (msg: ToWorker) => {
   }
 });
 
-function parseSoundFont(path: string | null): SoundFontReady | null {
-  const load = soundFontLoader(path);
-  if (load === null || path === null) return null;
+const soundFontPath = (workerData as EngineWorkerData | null)?.soundfont ?? null;
+let soundFontParsed = false;
+
+function isSampled(preset: string | null | undefined): boolean {
+  return typeof preset === 'string' && findPreset(preset)?.sampled !== undefined;
+}
+
+/**
+ * Parses the SoundFont (TimGM6mb: ~50–80 ms; a large General MIDI bank far more, and its memory)
+ * the first time this worker is given a station or a change that plays a sampled preset: here,
+ * between renders, not in the render of the first sampled chunk, and never in a worker (or a
+ * server) whose stations all play the built-in instruments. A file that fails to parse is kept
+ * as the reason (soundFontFailure) and its stations play the built-in instruments.
+ */
+function parseSoundFontOnce(): void {
+  if (soundFontParsed) return;
+  soundFontParsed = true;
+  const load = soundFontLoader(soundFontPath);
+  if (load === null || soundFontPath === null) return;
   const t0 = monoNowMs();
-  return load() !== null
-    ? { parsedMs: monoNowMs() - t0 }
-    : { failure: soundFontFailure(path) ?? `${path} could not be parsed` };
+  const soundfont: SoundFontReady =
+    load() !== null
+      ? { parsedMs: monoNowMs() - t0 }
+      : { failure: soundFontFailure(soundFontPath) ?? `${soundFontPath} could not be parsed` };
+  send({ type: 'soundfont', soundfont });
 }
 
 function errorText(err: unknown): string {
@@ -276,11 +304,5 @@ function errorText(err: unknown): string {
 }
 
 warmUp();
-// The SoundFont is parsed now (TimGM6mb: ~50–80 ms), before the worker takes stations, not in
-// the render of the first sampled chunk; a file that fails to parse is kept as the reason
-// (soundFontFailure) and its stations play the built-in instruments.
-send({
-  type: 'ready',
-  soundfont: parseSoundFont((workerData as EngineWorkerData | null)?.soundfont ?? null),
-});
+send({ type: 'ready' });
 loop();

@@ -628,7 +628,7 @@ export async function startServer(
     else
       app.log.debug(
         { worker: index, soundfont: ctx.soundfont, parsedMs: Math.round(r.parsedMs) },
-        'engine worker parsed the SoundFont as it started',
+        'engine worker parsed the SoundFont for its first sampled station',
       );
   });
   ctx.engine.on('worker-error', (index: number, err: Error) => {
