@@ -52,8 +52,12 @@ function validZone(tz: string): boolean {
   }
 }
 
-/** Validates a schedule body as a whole; the first bad field is named (`entries[2].at`). */
-export function validateSchedule(input: unknown): ScheduleResult {
+/**
+ * Validates a schedule body as a whole; the first bad field is named (`entries[2].at`).
+ * `soundfont: false` (a server without a SoundFont) refuses an entry's preset that needs one, as
+ * validatePatch does for a change: refused when set, not when the entry comes due.
+ */
+export function validateSchedule(input: unknown, opts: { soundfont?: boolean } = {}): ScheduleResult {
   const bad = (field: string, message: string): ScheduleResult => ({ ok: false, field, message });
   if (typeof input !== 'object' || input === null || Array.isArray(input))
     return bad('schedule', 'the schedule must be a JSON object');
@@ -94,7 +98,7 @@ export function validateSchedule(input: unknown): ScheduleResult {
     seen.set(r.at, i);
     const entry: ScheduleEntry = { at: r.at };
     if (r.preset !== undefined) {
-      const v = validatePatch({ preset: r.preset });
+      const v = validatePatch({ preset: r.preset }, { soundfont: opts.soundfont });
       if (!v.ok) return bad(`${f}.preset`, `${f}.${v.message}`);
       entry.preset = v.patch.preset!;
     }

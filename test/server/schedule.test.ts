@@ -17,7 +17,8 @@ const hhmm = (t: number): string => new Date(t).toISOString().slice(11, 16);
 
 describe('station schedules (PUT /api/stations/:id/schedule)', () => {
   it('refuses bad schedules naming the field, and personal sessions', async () => {
-    await withServer({}, async (server) => {
+    // No SoundFont: an entry with a sampled preset is refused when set, not when it comes due.
+    await withServer({ soundfont: 'off' }, async (server) => {
       const bad = async (body: unknown, field: string): Promise<void> => {
         const r = await json(server, 'PUT', '/api/stations/default/schedule', body);
         assert.equal(r.status, 400, JSON.stringify(r.body));
@@ -38,6 +39,10 @@ describe('station schedules (PUT /api/stations/:id/schedule)', () => {
         'entries[1].at',
       );
       await bad({ timeZone: 'UTC', entries: [{ at: '07:00', preset: 'techno' }] }, 'entries[0].preset');
+      await bad(
+        { timeZone: 'UTC', entries: [...entries, { at: '22:00', preset: 'piano' }] },
+        'entries[1].preset',
+      );
       const still = await json(server, 'GET', '/api/stations/default');
       assert.equal(still.body!.schedule, null, 'nothing was set');
 

@@ -303,7 +303,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ServerContext): voi
 
   app.put<{ Params: { id: string } }>('/api/stations/:id/schedule', async (req) => {
     const st = scheduledStation(req);
-    const v = validateSchedule(req.body ?? null);
+    const v = validateSchedule(req.body ?? null, { soundfont: ctx.soundfont !== null });
     if (!v.ok) {
       req.log.info({ station: st.id, field: v.field }, `schedule refused: ${v.message}`);
       throw new ApiError('INVALID_PARAM', v.message, v.field);
