@@ -38,10 +38,12 @@ test('an origin and an edge close everything they opened', async () => {
       const c = await connect(edge, 'codec=opus');
       await c.waitChunks(5, 10_000);
       assert.equal((await json(edge, 'PATCH', '/api/stations/default', { bpm: 60 })).status, 200);
-      // A schedule the origin runs, its glide under way when it closes.
+      // A schedule the origin runs, its glide under way when it closes. Two minutes in 60 steps: the
+      // first step is due 2 s after the origin reads the schedule (a 10-minute glide's first step
+      // came 10 s later, the whole wait below, and a loaded CI machine missed it).
       const put = await json(edge, 'PUT', '/api/stations/default/schedule', {
         timeZone: 'UTC',
-        glideMinutes: 10,
+        glideMinutes: 2,
         entries: [{ at: '00:00', preset: 'sleep' }],
       });
       assert.equal(put.status, 200, JSON.stringify(put.body));
@@ -49,7 +51,7 @@ test('an origin and an edge close everything they opened', async () => {
       await waitFor(
         'the origin started the glide',
         () => c.texts.some((m) => m.type === 'params' && m.source === 'schedule'),
-        10_000,
+        20_000,
       );
       assert.equal((await json(edge, 'POST', '/api/stations', { id: 'temp', preset: 'focus' })).status, 201);
       const t = await connect(edge, 'station=temp');
