@@ -48,8 +48,8 @@ export const ENCODE_BUCKETS_SECONDS = [
 export const LATENESS_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5,
 ];
-// One chunk's writes to all of a station's listeners: ~10 µs each, so 5,000 take ~45 ms; fine steps
-// there, where the pacer's send-ahead (at most half a chunk) runs out.
+// One chunk's paced walk over a station's listeners: ~10–12 µs each, so 5,000 take ~60 ms; fine steps
+// there, up to where the pacer's send-ahead (at most 80 % of a chunk) runs out.
 export const FANOUT_BUCKETS_SECONDS = [
   0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.2,
 ];

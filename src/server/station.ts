@@ -3,7 +3,7 @@ import type { EngineStation, NowEvent } from '../engine/engine-host.ts';
 import type { ParamsChange } from '../engine/messages.ts';
 import type { MusicParams } from '../music/types.ts';
 import { icyMetadataBlock } from './broadcast/icy.ts';
-import type { Listener } from './broadcast/listener.ts';
+import { ListenerSet } from './broadcast/listener.ts';
 import { nowPlaying, streamTitle } from './now-playing.ts';
 
 /** Bounded queue of `now` events waiting for their position to be due. */
@@ -23,7 +23,8 @@ export class Station {
   private paramsValue: MusicParams;
   /** Next chunk the pacer will publish to listeners. */
   nextSeq = 0;
-  readonly listeners = new Set<Listener>();
+  /** Its stream listeners, in arrival order (the pacer walks them in that order). */
+  readonly listeners = new ListenerSet();
   /** WebSocket peers (for JSON messages: params, now). */
   readonly peers = new Set<WsPeer>();
   readonly createdAtMs = monoNowMs();

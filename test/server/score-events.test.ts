@@ -27,8 +27,28 @@ describe('the live score as data', () => {
       const m = await json(server, 'GET', '/api/stations/default/moment');
       assert.equal(m.status, 200);
       const moment = decodeMoment((m.body as { token: string }).token, SECRET);
-      const until = moment.position + 4 * 48_000;
-      for (let i = 0; i < 100; i++) {
+      // The same notes as the score that renders the audio (the moment's replay, from its position),
+      // over the next 20 s.
+      const expected: Note[] = [];
+      const src = new MomentSource(moment, (e: NoteEvent) => {
+        if (e.kind !== 'release')
+          expected.push({
+            instrument: e.instrument,
+            pitch: e.midi,
+            velocity: Math.round(Math.fround(e.velocity) * 1000) / 1000,
+            start: e.startFrame + moment.position,
+            frames: e.durationFrames,
+          });
+      });
+      const l = new Float32Array(4800);
+      const r = new Float32Array(4800);
+      for (let i = 0; i < 200; i++) src.render(l, r, 4800);
+      // The window: 4 s, or up to the chunk after the first note that starts in it (a quiet passage
+      // can hold no new note for several seconds).
+      const firstStart = Math.min(...expected.map((n) => n.start).filter((s) => s >= moment.position));
+      assert.ok(firstStart < moment.position + 16 * 48_000, 'the score has a note within 16 s');
+      const until = Math.max(moment.position + 4 * 48_000, firstStart + 4800);
+      for (let i = 0; i < 250; i++) {
         const last = sub.chunks[sub.chunks.length - 1]!.header;
         if (last.positionFrames > until + 48_000) break;
         await sleep(100);
@@ -50,21 +70,6 @@ describe('the live score as data', () => {
       }
       assert.equal(plain.texts.filter((t) => t.type === 'notes').length, 0, 'not subscribed, no notes');
 
-      // The same notes as the score that renders the audio (the moment's replay, from its position).
-      const expected: Note[] = [];
-      const src = new MomentSource(moment, (e: NoteEvent) => {
-        if (e.kind !== 'release')
-          expected.push({
-            instrument: e.instrument,
-            pitch: e.midi,
-            velocity: Math.round(Math.fround(e.velocity) * 1000) / 1000,
-            start: e.startFrame + moment.position,
-            frames: e.durationFrames,
-          });
-      });
-      const l = new Float32Array(4800);
-      const r = new Float32Array(4800);
-      for (let i = 0; i < 40; i++) src.render(l, r, 4800);
       const key = (n: Note): string => `${n.instrument}:${n.pitch}:${n.start}:${n.frames}:${n.velocity}`;
       const inWindow = (n: Note): boolean => n.start >= moment.position && n.start < until;
       const want = expected.filter(inWindow).map(key).sort();

@@ -120,3 +120,39 @@ export function closeListenerSocket(socket: Socket, reset: boolean, graceful: ()
   else if (socket.writableLength > 0) socket.destroy();
   else graceful();
 }
+
+/**
+ * A station's listeners in arrival order, with an array of them that the pacer walks (the same
+ * array until the set changes: a join or a leave rebuilds it once, a chunk never allocates one).
+ * `version` counts the changes, so a walk that spans timers can tell the set changed under it.
+ */
+export class ListenerSet extends Set<Listener> {
+  version = 0;
+  private list: Listener[] = [];
+  private listVersion = 0;
+
+  override add(listener: Listener): this {
+    if (!this.has(listener)) this.version++;
+    return super.add(listener);
+  }
+
+  override delete(listener: Listener): boolean {
+    const deleted = super.delete(listener);
+    if (deleted) this.version++;
+    return deleted;
+  }
+
+  override clear(): void {
+    if (this.size > 0) this.version++;
+    super.clear();
+  }
+
+  /** The listeners in arrival order (do not modify; valid until the set changes). */
+  array(): readonly Listener[] {
+    if (this.listVersion !== this.version) {
+      this.list = [...this];
+      this.listVersion = this.version;
+    }
+    return this.list;
+  }
+}

@@ -76,27 +76,90 @@ const MAX_CATCH_UP_CHUNKS = 10;
 /** Re-check soon when a due chunk is not rendered yet. */
 const NOT_RENDERED_RETRY_MS = 2;
 /**
- * Fan-out compensation. Writing one chunk to thousands of sockets takes tens of milliseconds (a
- * `write` syscall each, about 10 µs on loopback), so the listener written last would get it that
- * much after its due time while the first gets it on time. The pacer therefore starts each chunk's
- * fan-out early, at most MAX_SEND_AHEAD_CHUNK_SHARE of a chunk, so that the writes end by the due
- * time instead of starting at it. What it measures is the time from the moment a fan-out should
- * have started to its last write: the writes themselves plus the timer's own lateness. The head
- * start is a high estimate of it, as TCP estimates a retransmission timeout: a smoothed mean (weight
- * FANOUT_SMOOTHING per chunk) plus FANOUT_DEVIATIONS smoothed mean deviations (weight
- * FANOUT_DEVIATION_SMOOTHING), so that a fan-out a little longer than the mean (a GC pause, a busy
- * core) still ends on time; with the mean alone, half of them ended late. Every listener keeps its
- * place in the walk, so its own spacing (jitter) stays one chunk.
+ * Paced fan-out. Writing one chunk to thousands of sockets takes tens of milliseconds (a `write`
+ * syscall each, about 10 µs on loopback), and how long varies from chunk to chunk by a third (the
+ * kernel's own work, a GC, another thread on the core). Written as fast as they go, the listeners
+ * near the end of the walk would get each chunk with that variation in their spacing (jitter), and
+ * the last ones late. So each chunk's walk follows a plan: listener i of the station (in arrival
+ * order) is written at `start + i × spacing`, where `spacing` is a high estimate of one write's
+ * cost (smoothed mean plus FANOUT_DEVIATIONS mean deviations of each walk's average), and `start` is
+ * early enough for the last write to end by the due time: the due time minus the walk's planned
+ * length and a high estimate of how late walks end against their plan (the timer's own lateness, a
+ * preempted walk). A walk that gets ahead of its plan pauses (a timer) until its next listener's
+ * time; one that falls behind writes on at full speed. Each listener so keeps its place in time,
+ * chunk after chunk, whatever one walk takes. The head start is at most
+ * MAX_SEND_AHEAD_CHUNK_SHARE of a chunk; when the planned walk would need more, the spacing shrinks
+ * to fit (and walks then run at full speed, as unplanned ones would).
  */
-const FANOUT_SMOOTHING = 1 / 8;
-const FANOUT_DEVIATION_SMOOTHING = 1 / 4;
+const FANOUT_SMOOTHING = 1 / 16;
+const FANOUT_DEVIATION_SMOOTHING = 1 / 16;
 const FANOUT_DEVIATIONS = 2;
-export const MAX_SEND_AHEAD_CHUNK_SHARE = 0.5;
+/** One write's cost is smoothed slowly: a change of the spacing moves listener i's time by i times it. */
+const WRITE_COST_SMOOTHING = 1 / 32;
+export const MAX_SEND_AHEAD_CHUNK_SHARE = 0.8;
+/** A walk checks its plan every this many listeners, and pauses when it is this far ahead (ms). */
+const WALK_CHECK_EVERY = 16;
+const WALK_PAUSE_AHEAD_MS = 1;
 
-/** What the pacer keeps per station: how long its fan-outs take, mean and mean deviation (ms). */
+/**
+ * What the pacer keeps per station: its estimates (ms), and the walk of the chunk it is sending.
+ * Allocated once per station; a chunk's walk reuses it.
+ */
 interface Fanout {
+  /** How late walks end against their plan: smoothed mean and mean deviation. */
   meanMs: number;
   devMs: number;
+  /** One listener's write: smoothed mean and mean deviation of each walk's average (-1: none yet). */
+  writeMeanMs: number;
+  writeDevMs: number;
+  /** The chunk being walked, or -1. */
+  seq: number;
+  /** The listeners it walks (the station's ListenerSet array at its start) and the set's version then. */
+  list: readonly Listener[];
+  version: number;
+  /** The next listener to write (its index in `list`). */
+  index: number;
+  /** Planned time of the first write, and between two listeners' writes (monotonic ms). */
+  startMs: number;
+  spacingMs: number;
+  /** A paused walk goes on at this time. */
+  resumeAtMs: number;
+  /** When its first write began, and the time spent writing (pauses excluded). */
+  firstWriteMs: number;
+  writingMs: number;
+  /** The oldest chunk a walked socket may still queue a view of (for the ring's hold). */
+  oldest: number;
+  /** Listeners reached per transport (TRANSPORT_INDEX). */
+  readonly sends: Int32Array;
+  /** The chunk's bytes for PCM WebSocket, WAV and MP3 listeners (views of the ring). */
+  pcm: Buffer;
+  wav: Buffer;
+  mp3: Buffer;
+}
+
+const NO_BYTES = Buffer.alloc(0);
+
+function newFanout(): Fanout {
+  return {
+    meanMs: 0,
+    devMs: 0,
+    writeMeanMs: -1,
+    writeDevMs: 0,
+    seq: -1,
+    list: [],
+    version: -1,
+    index: 0,
+    startMs: 0,
+    spacingMs: 0,
+    resumeAtMs: 0,
+    firstWriteMs: 0,
+    writingMs: 0,
+    oldest: HOLD_NONE,
+    sends: new Int32Array(TRANSPORT_NAMES.length),
+    pcm: NO_BYTES,
+    wav: NO_BYTES,
+    mp3: NO_BYTES,
+  };
 }
 /**
  * A socket whose oldest queued ring view belongs to a slot the engine will rewrite within
@@ -122,7 +185,6 @@ export class Pacer {
   private readonly stallTimeoutMs: number;
   private readonly maxLagMs: number;
   private readonly observer: PacerObserver;
-  private readonly sends = new Int32Array(TRANSPORT_NAMES.length);
   /** Kernel send queues of the listeners (Linux); null when disabled. */
   readonly sampler: QueueSampler | null;
 
@@ -179,7 +241,7 @@ export class Pacer {
   add(station: Station): void {
     this.chunkSeconds = station.chunkMs / 1000;
     this.stations.add(station);
-    if (!this.fanouts.has(station)) this.fanouts.set(station, { meanMs: 0, devMs: 0 });
+    if (!this.fanouts.has(station)) this.fanouts.set(station, newFanout());
     this.schedule();
   }
 
@@ -188,11 +250,21 @@ export class Pacer {
     this.fanouts.delete(station);
   }
 
-  /** How early (ms) the station's next fan-out starts: a high estimate of its length, bounded. */
+  /**
+   * How early (ms) the station's next walk starts: its planned length (listeners × spacing) plus a
+   * high estimate of how late walks end against their plan, at most MAX_SEND_AHEAD_CHUNK_SHARE of a
+   * chunk. Sets `f.spacingMs` for that walk.
+   */
   sendAheadMs(station: Station): number {
     const f = this.fanouts.get(station);
     if (!f) return 0;
-    return Math.min(f.meanMs + FANOUT_DEVIATIONS * f.devMs, station.chunkMs * MAX_SEND_AHEAD_CHUNK_SHARE);
+    const cap = station.chunkMs * MAX_SEND_AHEAD_CHUNK_SHARE;
+    const margin = Math.min(cap, Math.max(0, f.meanMs + FANOUT_DEVIATIONS * f.devMs));
+    const n = station.listeners.size;
+    let spacing = f.writeMeanMs < 0 ? 0 : f.writeMeanMs + FANOUT_DEVIATIONS * f.writeDevMs;
+    if (n > 0 && margin + n * spacing > cap) spacing = (cap - margin) / n;
+    f.spacingMs = spacing;
+    return margin + n * spacing;
   }
 
   wake(station: Station): void {
@@ -218,8 +290,14 @@ export class Pacer {
     if (wait === undefined) {
       const now = monoNowMs();
       let next = Infinity;
-      for (const st of this.stations)
-        if (st.live) next = Math.min(next, st.dueMs(st.nextSeq, this.leadMs) - this.sendAheadMs(st));
+      for (const st of this.stations) {
+        if (!st.live) continue;
+        const f = this.fanouts.get(st)!;
+        next = Math.min(
+          next,
+          f.seq >= 0 ? f.resumeAtMs : st.dueMs(st.nextSeq, this.leadMs) - this.sendAheadMs(st),
+        );
+      }
       // Every station idle: no timer at all until one wakes up (wake()).
       if (next === Infinity) return;
       wait = Math.max(0, Math.min(50, next - now));
@@ -233,14 +311,21 @@ export class Pacer {
     let published = false;
     for (const st of this.stations) {
       if (!st.live) continue; // idle: nothing rendered, nothing to send (docs/ARCHITECTURE.md)
-      const ring = st.engine.ring;
+      const f = this.fanouts.get(st)!;
       let now = monoNowMs();
+      if (f.seq >= 0) {
+        // A paused walk: on at its next listener's time, and the next chunk only after it.
+        if (now < f.resumeAtMs || !this.walk(st, f)) continue;
+        published = true;
+        now = monoNowMs();
+      }
+      const ring = st.engine.ring;
       if (now - st.dueMs(st.nextSeq, this.leadMs) > MAX_CATCH_UP_CHUNKS * st.chunkMs) {
         const jumpTo = Math.floor((now - st.dueMs(0, this.leadMs)) / st.chunkMs);
         st.nextSeq = jumpTo;
         for (const l of st.listeners) l.discontinuity = true;
       }
-      const aheadMs = this.sendAheadMs(st);
+      let aheadMs = this.sendAheadMs(st);
       while (st.dueMs(st.nextSeq, this.leadMs) - aheadMs <= now) {
         const seq = st.nextSeq;
         if (ring.published() <= seq) {
@@ -256,10 +341,12 @@ export class Pacer {
           for (const l of st.listeners) l.discontinuity = true;
           continue;
         }
-        this.publish(st, seq, now, aheadMs);
-        published = true;
         st.nextSeq++;
+        this.begin(st, f, seq, now, aheadMs);
+        if (!this.walk(st, f)) break; // paused: the rest of it on a later tick
+        published = true;
         now = monoNowMs();
+        aheadMs = this.sendAheadMs(st);
       }
     }
     if (published && this.stallMs > 0) {
@@ -274,7 +361,8 @@ export class Pacer {
     this.schedule(retry ? NOT_RENDERED_RETRY_MS : undefined);
   };
 
-  private publish(st: Station, seq: number, dueCheckMs: number, aheadMs: number): void {
+  /** Starts the walk of chunk `seq` (pinned) to the station's listeners, planned from `aheadMs`. */
+  private begin(st: Station, f: Fanout, seq: number, now: number, aheadMs: number): void {
     const ring = st.engine.ring;
     const sab = ring.sab;
     const def = ring.layout.defaultTier;
@@ -287,18 +375,53 @@ export class Pacer {
       frames[t] = len > 0 ? Buffer.from(sab, ring.opusFrameStart(seq, t), len) : null;
       pages[t] = len > 0 ? Buffer.from(sab, ring.oggPageStart(seq, t), ring.oggPageLength(seq, t)) : null;
     }
-    const pcm = Buffer.from(sab, ring.pcmFrameStart(seq), ring.pcmFrameLength(seq));
+    f.pcm = Buffer.from(sab, ring.pcmFrameStart(seq), ring.pcmFrameLength(seq));
     const wavStart = ring.pcmRegion(seq) + WS_PREFIX_BYTES + CHUNK_HEADER_BYTES;
-    const wav = Buffer.from(sab, wavStart, ring.pcmFrameStart(seq) + ring.pcmFrameLength(seq) - wavStart);
+    f.wav = Buffer.from(sab, wavStart, ring.pcmFrameStart(seq) + ring.pcmFrameLength(seq) - wavStart);
     // MP3 frames exist only while the station has MP3 listeners (otherwise the length is 0).
-    const mp3 = Buffer.from(sab, ring.mp3Region(seq), ring.mp3Length(seq));
-    const sends = this.sends;
-    sends.fill(0);
-    const fanoutStart = monoNowMs();
-    // The oldest chunk a socket may still queue a view of, for the ring's hold (seq is pinned).
-    let oldest = HOLD_NONE;
-    for (const l of st.listeners) {
+    f.mp3 = Buffer.from(sab, ring.mp3Region(seq), ring.mp3Length(seq));
+    f.sends.fill(0);
+    f.seq = seq;
+    f.list = st.listeners.array();
+    f.version = st.listeners.version;
+    f.index = 0;
+    f.startMs = st.dueMs(seq, this.leadMs) - aheadMs;
+    f.firstWriteMs = now;
+    f.writingMs = 0;
+    f.oldest = HOLD_NONE;
+  }
+
+  /**
+   * Writes the walk's listeners in order, each at its planned time or later; pauses (returns false,
+   * `resumeAtMs` set) when it gets ahead of the plan, else finishes the chunk (returns true).
+   */
+  private walk(st: Station, f: Fanout): boolean {
+    const ring = st.engine.ring;
+    const def = ring.layout.defaultTier;
+    const seq = f.seq;
+    const list = f.list;
+    const frames = st.tierFrames;
+    const pages = st.tierPages;
+    const sends = f.sends;
+    const from = f.index;
+    const segmentStart = monoNowMs();
+    if (from === 0) f.firstWriteMs = segmentStart;
+    let oldest = f.oldest;
+    for (let i = from; i < list.length; i++) {
+      if (i > from && i % WALK_CHECK_EVERY === 0) {
+        const now = monoNowMs();
+        const at = f.startMs + i * f.spacingMs;
+        if (at - now > WALK_PAUSE_AHEAD_MS) {
+          f.index = i;
+          f.oldest = oldest;
+          f.writingMs += now - segmentStart;
+          f.resumeAtMs = at;
+          return false;
+        }
+      }
+      const l = list[i]!;
       if (l.nextSeq > seq) {
+        // Joined after this chunk was due (its burst had it), or already sent: only its hold counts.
         if (l.flow.lowSeq >= 0 && l.flow.lowSeq < oldest && !l.socket.destroyed) oldest = l.flow.lowSeq;
         continue;
       }
@@ -308,26 +431,50 @@ export class Pacer {
       if (t === 'ogg' || (t === 'ws' && l.codec === 'opus')) {
         tier = tierToSend(l, ring, seq);
         bytes = (t === 'ws' ? frames[tier] : pages[tier]) ?? this.bytesFor(l, ring, seq, tier);
-      } else bytes = t === 'ws' ? pcm : t === 'wav' ? wav : mp3;
-      if (this.write(l, ring, seq, bytes, dueCheckMs, tier)) sends[TRANSPORT_INDEX[l.transport]]!++;
+      } else bytes = t === 'ws' ? f.pcm : t === 'wav' ? f.wav : f.mp3;
+      if (this.write(l, ring, seq, bytes, segmentStart, tier)) sends[TRANSPORT_INDEX[l.transport]]!++;
       if (l.flow.lowSeq >= 0 && l.flow.lowSeq < oldest && !l.socket.destroyed) oldest = l.flow.lowSeq;
     }
+    const end = monoNowMs();
+    f.writingMs += end - segmentStart;
+    if (st.listeners.version !== f.version) {
+      // Listeners joined during a paused walk: their bursts' views count for the hold too.
+      for (const l of st.listeners)
+        if (l.flow.lowSeq >= 0 && l.flow.lowSeq < oldest && !l.socket.destroyed) oldest = l.flow.lowSeq;
+    }
     ring.release(oldest);
-    const fanoutEnd = monoNowMs();
-    const fanout = this.fanouts.get(st);
-    if (fanout) {
-      // From the planned start (due minus the head start used) to the last write, timer lateness
-      // included; at most one chunk, so a stall the pacer catches up on does not dominate the mean.
-      const planned = st.dueMs(seq, this.leadMs) - aheadMs;
-      const took = Math.min(st.chunkMs, Math.max(fanoutEnd - fanoutStart, fanoutEnd - planned));
-      const err = took - fanout.meanMs;
-      fanout.meanMs += err * FANOUT_SMOOTHING;
-      fanout.devMs += (Math.abs(err) - fanout.devMs) * FANOUT_DEVIATION_SMOOTHING;
+    this.finish(st, f, end);
+    return true;
+  }
+
+  /** A chunk's walk has ended at `end`: the estimates, the metrics, the `now` events. */
+  private finish(st: Station, f: Fanout, end: number): void {
+    const seq = f.seq;
+    const n = f.list.length;
+    f.seq = -1;
+    f.pcm = f.wav = f.mp3 = NO_BYTES;
+    // How late the walk ended against its plan (timer lateness and preemption included); at most
+    // one chunk, so a stall the pacer catches up on does not dominate the mean.
+    const late = Math.min(st.chunkMs, end - (f.startMs + n * f.spacingMs));
+    const err = late - f.meanMs;
+    f.meanMs += err * FANOUT_SMOOTHING;
+    f.devMs += (Math.abs(err) - f.devMs) * FANOUT_DEVIATION_SMOOTHING;
+    if (n > 0) {
+      const perWrite = f.writingMs / n;
+      if (f.writeMeanMs < 0) {
+        // The first walk: as TCP starts its estimate from its first sample.
+        f.writeMeanMs = perWrite;
+        f.writeDevMs = perWrite / 2;
+      } else {
+        const e = perWrite - f.writeMeanMs;
+        f.writeMeanMs += e * WRITE_COST_SMOOTHING;
+        f.writeDevMs += (Math.abs(e) - f.writeDevMs) * WRITE_COST_SMOOTHING;
+      }
     }
     st.hls?.chunk(seq); // the HLS segmenter copies the chunk's MP3 frames (src/server/hls/)
-    // The last listener's write was queued at fanoutEnd: the station's worst lateness for this chunk.
-    const latenessSeconds = (fanoutEnd - st.dueMs(seq, this.leadMs)) / 1000;
-    this.observer.chunkPublished(st, seq, latenessSeconds, sends, (fanoutEnd - fanoutStart) / 1000);
+    // The last listener's write was queued at `end`: the station's worst lateness for this chunk.
+    const latenessSeconds = (end - st.dueMs(seq, this.leadMs)) / 1000;
+    this.observer.chunkPublished(st, seq, latenessSeconds, f.sends, (end - f.firstWriteMs) / 1000);
     const position = (seq + 1) * st.engine.chunkFrames;
     announceDueNow(st, position, this.observer);
   }
