@@ -11,12 +11,20 @@
  * Every process it starts is stopped by its PID at the end, whatever happened. Numbers depend on the
  * machine and on what else runs: the load average is printed with them.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { percentile } from '../src/metrics/percentile.ts';
+import {
+  HAS_TASKSET as hasTaskset,
+  pinned,
+  readSamples,
+  startGenerator,
+  stopGenerators,
+  type Generator,
+} from './lib/generators.ts';
 import { cpuSeconds, serverEntry, stdoutLines as lines } from './lib/proc.ts';
 
 function flag(name: string, fallback: string): string {
@@ -25,9 +33,6 @@ function flag(name: string, fallback: string): string {
 }
 
 const NCPU = cpus().length;
-const hasTaskset = spawnSync('taskset', ['-V']).status === 0 && NCPU >= 2;
-const pinned = (cpu: number, cmd: string, args: string[]): [string, string[]] =>
-  hasTaskset ? ['taskset', ['-c', String(cpu % NCPU), cmd, ...args]] : [cmd, args];
 const SERVER_ENTRY = serverEntry();
 const LEAD_MS = 150;
 
@@ -160,64 +165,35 @@ async function measure(
   others: Record<string, number>,
 ): Promise<{ rows: TargetResult[]; otherCpu: Record<string, number> }> {
   const dir = mkdtempSync(join(tmpdir(), 'auralis-cluster-bench-'));
-  const gens: { child: ChildProcess; target: number; id: string }[] = [];
+  const gens: (Generator & { target: number; id: string })[] = [];
   try {
-    const connected: Promise<void>[] = [];
-    const done: Promise<Record<string, unknown>>[] = [];
     let g = 0;
     targets.forEach((t, ti) => {
       const n = Math.max(1, Math.min(generators, t.listeners));
       for (let k = 0; k < n; k++, g++) {
         const share = Math.floor(t.listeners / n) + (k < t.listeners % n ? 1 : 0);
         const id = `${ti}-${k}`;
-        const [cmd, a] = pinned(g + 1, process.execPath, [
-          '--import',
-          'tsx',
-          'bench/load-generator.ts',
-          '--url',
-          `${t.url.replace('http', 'ws')}/ws`,
-          '--listeners',
-          String(share),
-          '--seconds',
-          String(seconds),
-          '--control',
-          'stdin',
-          '--samples-dir',
-          dir,
-          '--id',
+        const gen = startGenerator(g + 1, {
+          url: t.url,
+          listeners: share,
+          seconds,
+          leadMs: LEAD_MS,
+          samplesDir: dir,
           id,
-          '--lead-ms',
-          String(LEAD_MS),
-        ]);
-        const child = spawn(cmd, a, { stdio: ['pipe', 'pipe', 'inherit'] });
-        started.push(child);
-        gens.push({ child, target: ti, id });
-        const failed = new Promise<never>((_, reject) =>
-          child.once('exit', (code) => {
-            if (code !== 0) reject(new Error(`load generator ${id} exited ${code}`));
-          }),
-        );
-        failed.catch(() => {});
-        let onConnected!: () => void;
-        let onDone!: (m: Record<string, unknown>) => void;
-        connected.push(Promise.race([new Promise<void>((r) => (onConnected = r)), failed]));
-        done.push(Promise.race([new Promise<Record<string, unknown>>((r) => (onDone = r)), failed]));
-        lines(child, (l) => {
-          const msg = JSON.parse(l) as Record<string, unknown>;
-          if (msg.phase === 'connected') onConnected();
-          else if (msg.phase === 'done') onDone(msg);
         });
+        started.push(gen.child);
+        gens.push({ ...gen, target: ti, id });
       }
     });
-    await Promise.all(connected);
+    await Promise.all(gens.map((x) => x.connected));
     const total = targets.reduce((a, t) => a + t.listeners, 0);
     // Let the join bursts drain before measuring (as bench:listeners does).
     await new Promise((r) => setTimeout(r, Math.max(3, Math.ceil(3 + total / 500)) * 1000));
-    for (const x of gens) x.child.stdin!.write('measure\n');
+    for (const x of gens) x.measure();
     const pids = { ...Object.fromEntries(targets.map((t) => [t.label, t.pid])), ...others };
     const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
     const w0 = performance.now();
-    const results = await Promise.all(done);
+    const results = await Promise.all(gens.map((x) => x.done));
     const wall = (performance.now() - w0) / 1000;
     const cpu = Object.fromEntries(
       Object.entries(pids).map(([k, pid]) => [k, ((cpuSeconds(pid) - cpu0[k]!) / wall) * 100]),
@@ -251,24 +227,9 @@ async function measure(
     const otherCpu = Object.fromEntries(Object.keys(others).map((k) => [k, cpu[k]!]));
     return { rows, otherCpu };
   } finally {
-    for (const x of gens)
-      if (x.child.exitCode === null && x.child.signalCode === null) x.child.kill('SIGTERM');
-    await Promise.all(
-      gens.map((x) =>
-        x.child.exitCode === null && x.child.signalCode === null
-          ? new Promise((r) => x.child.once('exit', r))
-          : null,
-      ),
-    );
+    await stopGenerators(gens);
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function readSamples(dir: string, ids: string[], what: string): Float64Array {
-  const all = Buffer.concat(ids.map((id) => readFileSync(join(dir, `gen-${id}.${what}.f64`))));
-  const out = new Float64Array(all.length / 8);
-  new Uint8Array(out.buffer).set(all);
-  return out;
 }
 
 /** The origin's CPU (% of a core) over `seconds`, sampled from /proc. */

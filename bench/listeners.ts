@@ -16,12 +16,20 @@
  * write of each chunk was queued; bucket bounds, early counts as 0) with its fan-out time
  * (`auralis_fanout_seconds`) and main-thread GC pauses (`auralis_gc_pause_seconds`).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { percentile } from '../src/metrics/percentile.ts';
 import { histogramBound, histogramDelta, parseProm, type Scrape } from './lib/prom.ts';
+import {
+  HAS_TASKSET as hasTaskset,
+  pinned,
+  readSamples,
+  startGenerator,
+  stopGenerators,
+  type Generator,
+} from './lib/generators.ts';
 import { cpuSeconds, serverEntry, stdoutLines as lines } from './lib/proc.ts';
 
 export interface ListenerBenchRow {
@@ -66,15 +74,11 @@ function flag(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
 
-const hasTaskset = spawnSync('taskset', ['-V']).status === 0 && cpus().length >= 2;
 /** Generators by default: one per CPU besides the server's, at most 4. */
 export const DEFAULT_GENERATORS = Math.max(1, Math.min(4, cpus().length - 1));
 /** Generator g runs on CPU 1 + g (wrapping past the last CPU, never on the server's CPU 0). */
 function generatorCpu(g: number): number {
   return 1 + (g % Math.max(1, cpus().length - 1));
-}
-function pinned(cpu: number, cmd: string, args: string[]): [string, string[]] {
-  return hasTaskset ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
 }
 
 /** What `npm start` runs while it is current, else the sources through tsx (bench/lib/proc.ts). */
@@ -131,63 +135,33 @@ export async function runListenerBench(
     : server.pid!;
   const dir = mkdtempSync(join(tmpdir(), 'auralis-listeners-'));
   const n = Math.max(1, Math.min(generators, listeners));
-  const gens: ChildProcess[] = [];
-  const exits: Promise<unknown>[] = [];
+  const gens: Generator[] = [];
   let result: ListenerBenchRow;
   try {
-    const connected: Promise<void>[] = [];
-    const done: Promise<Record<string, unknown>>[] = [];
     for (let g = 0; g < n; g++) {
       const share = Math.floor(listeners / n) + (g < listeners % n ? 1 : 0);
-      const [gcmd, gargs] = pinned(generatorCpu(g), process.execPath, [
-        '--import',
-        'tsx',
-        'bench/load-generator.ts',
-        '--url',
-        `${url.replace('http', 'ws')}/ws`,
-        '--listeners',
-        String(share),
-        '--seconds',
-        String(seconds),
-        '--control',
-        'stdin',
-        '--samples-dir',
-        dir,
-        '--id',
-        String(g),
-        '--lead-ms',
-        String(leadMs),
-      ]);
-      const gen = spawn(gcmd, gargs, { stdio: ['pipe', 'pipe', 'inherit'] });
-      gens.push(gen);
-      exits.push(new Promise((r) => gen.once('exit', r)));
-      const failed = new Promise<never>((_, reject) =>
-        gen.once('exit', (code) => {
-          if (code !== 0) reject(new Error(`load generator ${g} exited ${code}`));
+      gens.push(
+        startGenerator(generatorCpu(g), {
+          url,
+          listeners: share,
+          seconds,
+          leadMs,
+          samplesDir: dir,
+          id: String(g),
         }),
       );
-      failed.catch(() => {});
-      let onConnected: () => void;
-      let onDone: (m: Record<string, unknown>) => void;
-      connected.push(Promise.race([new Promise<void>((r) => (onConnected = r)), failed]));
-      done.push(Promise.race([new Promise<Record<string, unknown>>((r) => (onDone = r)), failed]));
-      lines(gen, (l) => {
-        const msg = JSON.parse(l) as Record<string, unknown>;
-        if (msg.phase === 'connected') onConnected();
-        else if (msg.phase === 'done') onDone(msg);
-      });
     }
     const t0 = performance.now();
-    await Promise.all(connected);
+    await Promise.all(gens.map((g) => g.connected));
     const connectSeconds = (performance.now() - t0) / 1000;
     // Connecting thousands of listeners (and their join bursts) leaves the generators behind for a
     // while; measuring before they have caught up would report their backlog as server lateness.
     await new Promise((r) => setTimeout(r, warmupSeconds(listeners) * 1000));
     const metricsBefore = await scrape(url);
-    for (const gen of gens) gen.stdin!.write('measure\n');
+    for (const gen of gens) gen.measure();
     const cpuStart = cpuSeconds(serverPid);
     const wallStart = performance.now();
-    const results = await Promise.all(done);
+    const results = await Promise.all(gens.map((g) => g.done));
     const metricsAfter = await scrape(url);
     const metricsSeconds = (performance.now() - wallStart) / 1000;
     for (const r of results)
@@ -195,10 +169,11 @@ export async function runListenerBench(
         process.stderr.write(`bench:listeners: protocol error: ${String(r.firstProtocolError)}\n`);
     const serverCpuPercent =
       ((cpuSeconds(serverPid) - cpuStart) / ((performance.now() - wallStart) / 1000)) * 100;
-    const late = readSamples(dir, n, 'lateness');
-    const jit = readSamples(dir, n, 'jitter');
-    const batchLate = readSamples(dir, n, 'batch-lateness');
-    const batchJit = readSamples(dir, n, 'batch-jitter');
+    const ids = gens.map((_, g) => String(g));
+    const late = readSamples(dir, ids, 'lateness');
+    const jit = readSamples(dir, ids, 'jitter');
+    const batchLate = readSamples(dir, ids, 'batch-lateness');
+    const batchJit = readSamples(dir, ids, 'batch-jitter');
     // Both lateness files hold the same chunks in the same order: their difference is the walk.
     const walk = late.map((t, i) => t - batchLate[i]!);
     const sum = (k: string): number => results.reduce((a, r) => a + (r[k] as number), 0);
@@ -232,8 +207,7 @@ export async function runListenerBench(
     };
   } finally {
     // Never leave the server or a generator behind, whatever happened.
-    for (const gen of gens) if (gen.exitCode === null && gen.signalCode === null) gen.kill('SIGTERM');
-    await Promise.all(exits);
+    await stopGenerators(gens);
     if (server.exitCode === null && server.signalCode === null) {
       const exited = new Promise((r) => server.once('exit', r));
       server.kill('SIGTERM');
@@ -280,16 +254,6 @@ export function serverView(before: Scrape, after: Scrape, seconds: number): Serv
     gcPauses: gc.count,
     gcMsPerSecond: (gc.sum * 1000) / seconds,
   };
-}
-
-/** The samples the generators wrote (Float64 little-endian), all in one array. */
-function readSamples(dir: string, n: number, what: string): Float64Array {
-  const parts: Buffer[] = [];
-  for (let g = 0; g < n; g++) parts.push(readFileSync(join(dir, `gen-${g}.${what}.f64`)));
-  const all = Buffer.concat(parts);
-  const out = new Float64Array(all.length / 8);
-  new Uint8Array(out.buffer).set(all);
-  return out;
 }
 
 export function formatListenerTable(rows: ListenerBenchRow[]): string {

@@ -1,9 +1,8 @@
 // One streaming measurement: a server process (one profile, pinned to a CPU, 0 unless told) with the bench station
 // (A aeolian, 70 BPM, seed 12345), a load generator (pinned to the other CPU) listening to it, and samplers of
 // the server's CPU and memory from /proc, its /metrics and its --trace-gc output.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { leastSquaresSlope } from '../../src/metrics/least-squares.ts';
 import { BENCH_PARAMS, BENCH_SEED, type Profile } from '../memory-soak.ts';
@@ -17,6 +16,7 @@ import {
 } from './prom.ts';
 import { summarize, type Summary } from './stats.ts';
 import { TraceGcCounter, type TraceGcTotals } from './trace-gc.ts';
+import { generatorArgs, HAS_TASKSET as hasTaskset, pinned } from './generators.ts';
 import { serverEntry, stdoutLines } from './proc.ts';
 
 export const BENCH_STATION = 'bench';
@@ -78,12 +78,6 @@ export interface StreamRunResult {
   gc: TraceGcTotals;
   /** The main thread only, from auralis_gc_pause_seconds (PerformanceObserver). */
   mainThreadGc: Record<string, { count: number; totalPauseMs: number }>;
-}
-
-const hasTaskset = spawnSync('taskset', ['-V']).status === 0 && cpus().length >= 2;
-
-function pinned(cpu: number, cmd: string, args: string[]): [string, string[]] {
-  return hasTaskset ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
 }
 
 function cpuTicks(pid: number): number {
@@ -168,23 +162,18 @@ export async function runStream(opts: StreamRunOptions): Promise<StreamRunResult
     if (!created.ok)
       throw new Error(`creating the bench station: HTTP ${created.status} ${await created.text()}`);
 
-    const [gcmd, gargs] = pinned(serverCpu === 0 ? 1 : 0, process.execPath, [
-      '--import',
-      'tsx',
-      'bench/load-generator.ts',
-      '--url',
-      `${url.replace('http', 'ws')}/ws`,
-      '--station',
-      BENCH_STATION,
-      '--listeners',
-      String(listeners),
-      '--seconds',
-      String(opts.seconds),
-      '--warmup-seconds',
-      String(opts.warmupSeconds),
-      '--lead-ms',
-      String(leadMs),
-    ]);
+    const [gcmd, gargs] = pinned(
+      serverCpu === 0 ? 1 : 0,
+      process.execPath,
+      generatorArgs({
+        url,
+        station: BENCH_STATION,
+        listeners,
+        seconds: opts.seconds,
+        warmupSeconds: opts.warmupSeconds,
+        leadMs,
+      }),
+    );
     const gen = spawn(gcmd, gargs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
 
     const cpuSamples: number[] = [];

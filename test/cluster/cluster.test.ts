@@ -3,34 +3,25 @@
 // real `auralis serve` process. Listeners on both edges get byte-identical chunks; a change made on
 // one edge is heard on both; `kill -9` of the owning origin hands the station to the standby on the
 // same clock; a Redis restart keeps the listeners connected.
-import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FLAG_DISCONTINUITY } from '../../src/codec/frame-header.ts';
 import type { AuralisServer } from '../../src/server/server.ts';
 import { connect, json, type Chunk, type Client } from '../server/helpers.ts';
-import { freePort, startClusterNode, startRedis, waitFor, type Proc } from './processes.ts';
+import { TestCluster, waitFor, type ClusterNode } from './processes.ts';
 
-let redisPort = 0;
+// No extra flags (no --render-ahead-ms): origins and edges render 1.5 s ahead by default, so edges
+// hold more than a failover takes (ARCHITECTURE.md); the failover test below relies on that default.
+const cluster = new TestCluster();
 /** The URL carries it: no node may ever log it. */
-const PASSWORD = `pw-${randomBytes(8).toString('hex')}-secret`;
-let redis: Proc | null = null;
-const nodes: Proc[] = [];
+const PASSWORD = cluster.password;
 const clients: Client[] = [];
-let originA: Proc & { url: string };
-let originB: Proc & { url: string };
-let edge1: Proc & { url: string };
-let edge2: Proc & { url: string };
+let originA: ClusterNode;
+let originB: ClusterNode;
+let edge1: ClusterNode;
+let edge2: ClusterNode;
 
 const asServer = (p: { url: string }): AuralisServer => ({ url: p.url }) as AuralisServer;
-
-async function node(role: 'origin' | 'edge'): Promise<Proc & { url: string }> {
-  // No --render-ahead-ms: origins and edges render 1.5 s ahead by default, so edges hold more
-  // than a failover takes (ARCHITECTURE.md); the failover test below relies on that default.
-  const p = await startClusterNode(role, redisPort, PASSWORD);
-  nodes.push(p);
-  return p;
-}
 
 async function listen(p: { url: string }): Promise<Client> {
   const c = await connect(asServer(p), 'codec=opus');
@@ -42,25 +33,12 @@ const maxSeq = (c: Client): number => c.chunks.reduce((m, ch) => Math.max(m, ch.
 const open = (c: Client): boolean => c.ws.readyState === c.ws.OPEN;
 
 before(async () => {
-  redisPort = await freePort();
-  redis = await startRedis(redisPort, PASSWORD);
-  originA = await node('origin');
-  [edge1, edge2] = await Promise.all([node('edge'), node('edge')]);
-  // The edges defined the default station; origin A (the only one so far) owns it.
-  await waitFor(
-    'origin A owns default',
-    () => originA.out().includes('origin started station default'),
-    10_000,
-  ).catch((e: Error) => {
-    throw new Error(`${e.message}\n${originA.out()}`);
-  });
-  originB = await node('origin');
+  ({ originA, originB, edge1, edge2 } = await cluster.start());
 });
 
 after(async () => {
   for (const c of clients) c.ws.terminate();
-  for (const p of nodes) await p.kill();
-  await redis?.kill();
+  await cluster.close();
 });
 
 test('listeners on two edges get byte-identical chunks for the same sequence number', async () => {
@@ -226,12 +204,12 @@ test('kill -9 of the owning origin: the standby takes the station over on the sa
 
 test('Redis restarted: edges report not ready, reconnect, and their listeners play on', async () => {
   const [a, b] = [clients[0]!, clients[1]!];
-  await redis!.kill();
+  await cluster.killRedis();
   await waitFor('edge not ready', async () => (await fetch(`${edge1.url}/readyz`)).status === 503, 5000);
   const metrics = await (await fetch(`${edge1.url}/metrics`)).text();
   assert.match(metrics, /^auralis_redis_up 0$/m);
   const seqDuringOutage = Math.max(maxSeq(a), maxSeq(b));
-  redis = await startRedis(redisPort, PASSWORD);
+  await cluster.startRedis();
   await waitFor(
     'edge 1 ready again',
     async () => (await fetch(`${edge1.url}/readyz`)).status === 200,
@@ -254,7 +232,7 @@ test('Redis restarted: edges report not ready, reconnect, and their listeners pl
   // The outage was logged (with the URL), and the password never.
   assert.match(edge1.out(), /redis connection edge-reader lost; reconnecting/);
   assert.match(edge1.out(), /"redis":"redis:\/\/\[redacted\]@127\.0\.0\.1:\d+"/);
-  for (const p of nodes)
+  for (const p of cluster.nodes)
     assert.ok(!p.out().includes(PASSWORD.slice(3, 15)), 'a node logged the Redis password');
 });
 

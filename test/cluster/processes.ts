@@ -1,6 +1,7 @@
 // Real processes for the cluster tests: a redis-server and `auralis serve` nodes, on 127.0.0.1 and
 // free ports, each stopped by its PID.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { ROOT, freePort } from '../server/bundle.ts';
 
 export { freePort };
@@ -106,6 +107,68 @@ export async function startClusterNode(
     '1',
     ...extra,
   ]);
+}
+
+export type ClusterNode = Proc & { url: string };
+
+/**
+ * The cluster the cluster tests share: one redis-server (a random password in the URL, which no
+ * node may ever log), origin A, which owns the default station (the edges define it when they
+ * start), two edges, and origin B standing by; each a real `auralis serve` process with `extra`
+ * flags. close() stops every node it started (by PID), then Redis.
+ */
+export class TestCluster {
+  readonly password = `pw-${randomBytes(8).toString('hex')}-secret`;
+  redisPort = 0;
+  redis: Proc | null = null;
+  readonly nodes: Proc[] = [];
+  originA!: ClusterNode;
+  originB!: ClusterNode;
+  edge1!: ClusterNode;
+  edge2!: ClusterNode;
+  private readonly extra: string[];
+
+  constructor(extra: string[] = []) {
+    this.extra = extra;
+  }
+
+  async start(): Promise<this> {
+    this.redisPort = await freePort();
+    await this.startRedis();
+    this.originA = await this.node('origin');
+    [this.edge1, this.edge2] = await Promise.all([this.node('edge'), this.node('edge')]);
+    const a = this.originA;
+    await waitFor(
+      'origin A owns default',
+      () => a.out().includes('origin started station default'),
+      10_000,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\n${a.out()}`);
+    });
+    this.originB = await this.node('origin');
+    return this;
+  }
+
+  /** Starts one more node of the cluster (stopped by close()). */
+  async node(role: 'origin' | 'edge'): Promise<ClusterNode> {
+    const p = await startClusterNode(role, this.redisPort, this.password, this.extra);
+    this.nodes.push(p);
+    return p;
+  }
+
+  /** (Re)starts Redis on its port (after killRedis()). */
+  async startRedis(): Promise<void> {
+    this.redis = await startRedis(this.redisPort, this.password);
+  }
+
+  async killRedis(): Promise<void> {
+    await this.redis?.kill();
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.nodes) await p.kill();
+    await this.redis?.kill();
+  }
 }
 
 /** Polls `check` every 50 ms until it holds; throws after `timeoutMs`. */

@@ -13,28 +13,19 @@ import assert from 'node:assert/strict';
 import { PRESETS } from '../../src/music/presets.ts';
 import type { AuralisServer } from '../../src/server/server.ts';
 import { connect, json, type Client } from '../server/helpers.ts';
-import { freePort, startClusterNode, startRedis, waitFor, type Proc } from './processes.ts';
+import { TestCluster, waitFor, type ClusterNode } from './processes.ts';
 
-const PASSWORD = `pw-${randomBytes(8).toString('hex')}-secret`;
 const SESSION_SECRET = `session-${randomBytes(12).toString('hex')}`;
-let redisPort = 0;
-let redis: Proc | null = null;
-const nodes: Proc[] = [];
+const cluster = new TestCluster(['--session-secret', SESSION_SECRET]);
 const clients: Client[] = [];
-let originA: Proc & { url: string };
-let originB: Proc & { url: string };
-let edge1: Proc & { url: string };
-let edge2: Proc & { url: string };
+let originA: ClusterNode;
+let originB: ClusterNode;
+let edge1: ClusterNode;
+let edge2: ClusterNode;
 
 const asServer = (p: { url: string }): AuralisServer => ({ url: p.url }) as AuralisServer;
 /** `HH:MM` in UTC of Unix ms `t`. */
 const hhmm = (t: number): string => new Date(t).toISOString().slice(11, 16);
-
-async function node(role: 'origin' | 'edge'): Promise<Proc & { url: string }> {
-  const p = await startClusterNode(role, redisPort, PASSWORD, ['--session-secret', SESSION_SECRET]);
-  nodes.push(p);
-  return p;
-}
 
 /** auralis_control_changes_total{source="schedule",result="ok"} of a node (0 before the first). */
 async function scheduledChanges(p: { url: string }): Promise<number> {
@@ -49,24 +40,14 @@ const fromSchedule = (c: Client): Record<string, unknown>[] =>
 const presetOf = (m: Record<string, unknown>): unknown => (m.params as { preset: unknown }).preset;
 
 before(async () => {
-  redisPort = await freePort();
-  redis = await startRedis(redisPort, PASSWORD);
-  originA = await node('origin');
-  [edge1, edge2] = await Promise.all([node('edge'), node('edge')]);
-  await waitFor(
-    'origin A owns default',
-    () => originA.out().includes('origin started station default'),
-    10_000,
-  );
-  originB = await node('origin');
+  ({ originA, originB, edge1, edge2 } = await cluster.start());
   for (const e of [edge1, edge2]) clients.push(await connect(asServer(e), 'codec=opus'));
   await Promise.all(clients.map((c) => c.waitChunks(3, 15_000)));
 });
 
 after(async () => {
   for (const c of clients) c.ws.terminate();
-  for (const p of nodes) await p.kill();
-  await redis?.kill();
+  await cluster.close();
 });
 
 // Set by the second test, used by the third.
