@@ -62,6 +62,38 @@ function slowListener(writeMs: (chunk: number) => number, starts: number[], busy
 }
 
 /**
+ * Runs a pacer over the station until it has published CHUNKS chunks (or 30 s passed), telling
+ * `onChunk` each chunk and its fan-out time; returns the stopped pacer and the chunks published.
+ * Any skip or drop fails the test.
+ */
+async function pace(
+  st: Station,
+  onChunk: (seq: number, fanoutMs: number) => void = () => {},
+): Promise<{ pacer: Pacer; published: number }> {
+  let published = 0;
+  let done: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const observer = {
+    chunkPublished: (_st: Station, seq: number, _late: number, _sends: Int32Array, fanoutS?: number) => {
+      onChunk(seq, fanoutS! * 1000);
+      if (++published === CHUNKS) done();
+    },
+    now: () => {},
+    listenerSent: () => {},
+    listenerSkipped: () => assert.fail('not skipped'),
+    listenerDropped: () => assert.fail('not dropped'),
+  } as unknown as PacerObserver;
+  const pacer = new Pacer({ leadMs: LEAD_MS, listenerQueueBytes: 1 << 20, stallTimeoutMs: 5000, observer });
+  pacer.add(st);
+  pacer.start();
+  const timeout = setTimeout(() => done(), 30_000);
+  await finished;
+  clearTimeout(timeout);
+  pacer.stop();
+  return { pacer, published };
+}
+
+/**
  * Runs a pacer over CHUNKS chunks of one station with `n` listeners whose writes take `writeMs`
  * each; returns, per chunk, when its first and last write began relative to its due time, and the
  * pacer's head start after the run.
@@ -82,27 +114,8 @@ async function run(
     busy.push(took);
     st.listeners.add(slowListener(typeof writeMs === 'number' ? () => writeMs : writeMs, starts, took));
   }
-  let published = 0;
   const fanoutMs: number[] = [];
-  let done: () => void;
-  const finished = new Promise<void>((r) => (done = r));
-  const observer = {
-    chunkPublished: (_st: Station, _seq: number, _late: number, _sends: Int32Array, fanoutS?: number) => {
-      fanoutMs.push(fanoutS! * 1000);
-      if (++published === CHUNKS) done();
-    },
-    now: () => {},
-    listenerSent: () => {},
-    listenerSkipped: () => assert.fail('not skipped'),
-    listenerDropped: () => assert.fail('not dropped'),
-  } as unknown as PacerObserver;
-  const pacer = new Pacer({ leadMs: LEAD_MS, listenerQueueBytes: 1 << 20, stallTimeoutMs: 5000, observer });
-  pacer.add(st);
-  pacer.start();
-  const timeout = setTimeout(() => done(), 30_000);
-  await finished;
-  clearTimeout(timeout);
-  pacer.stop();
+  const { pacer, published } = await pace(st, (_seq, ms) => fanoutMs.push(ms));
   const aheadMs = pacer.sendAheadMs(st);
   const first: number[] = [];
   const last: number[] = [];
@@ -213,27 +226,10 @@ describe('pacer fan-out: listeners that come and go during a paused walk', { tim
       }
       st.listeners.add(l);
     }
-    let published = 0;
     let heldAfterJoin = -2;
-    let done: () => void;
-    const finished = new Promise<void>((r) => (done = r));
-    const observer = {
-      chunkPublished: (_st: Station, seq: number) => {
-        if (seq === JOIN_CHUNK) heldAfterJoin = ring.held();
-        if (++published === CHUNKS) done();
-      },
-      now: () => {},
-      listenerSent: () => {},
-      listenerSkipped: () => assert.fail('not skipped'),
-      listenerDropped: () => assert.fail('not dropped'),
-    } as unknown as PacerObserver;
-    const pacer = new Pacer({ leadMs: LEAD_MS, listenerQueueBytes: 1 << 20, stallTimeoutMs: 5000, observer });
-    pacer.add(st);
-    pacer.start();
-    const timeout = setTimeout(() => done(), 30_000);
-    await finished;
-    clearTimeout(timeout);
-    pacer.stop();
+    await pace(st, (seq) => {
+      if (seq === JOIN_CHUNK) heldAfterJoin = ring.held();
+    });
     assert.ok(newcomer, 'the newcomer joined');
     // The precondition: the walk of JOIN_CHUNK paused (listener 39 was written well after listener 10).
     assert.ok(starts[39]![JOIN_CHUNK]! - starts[10]![JOIN_CHUNK]! > 29 * 0.4 + 2, 'the walk paused');

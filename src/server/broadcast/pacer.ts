@@ -101,17 +101,37 @@ export const MAX_SEND_AHEAD_CHUNK_SHARE = 0.8;
 const WALK_CHECK_EVERY = 16;
 const WALK_PAUSE_AHEAD_MS = 1;
 
+/** A smoothed estimate (ms), as TCP keeps its round-trip time: mean and mean deviation. */
+interface Estimate {
+  mean: number;
+  dev: number;
+}
+
+/** Moves `e` towards the sample `x`, with weight `gain` for the mean and `devGain` for the deviation. */
+function update(e: Estimate, x: number, gain: number, devGain: number): void {
+  const err = x - e.mean;
+  e.mean += err * gain;
+  e.dev += (Math.abs(err) - e.dev) * devGain;
+}
+
+/** A high estimate: the mean plus FANOUT_DEVIATIONS mean deviations. */
+const high = (e: Estimate): number => e.mean + FANOUT_DEVIATIONS * e.dev;
+
+/** `oldest`, lowered to the oldest chunk `l`'s open socket may still queue a view of (the ring's hold). */
+function heldBy(l: Listener, oldest: number): number {
+  const low = l.flow.lowSeq;
+  return low >= 0 && low < oldest && !l.socket.destroyed ? low : oldest;
+}
+
 /**
- * What the pacer keeps per station: its estimates (ms), and the walk of the chunk it is sending.
+ * What the pacer keeps per station: its estimates, and the walk of the chunk it is sending.
  * Allocated once per station; a chunk's walk reuses it.
  */
 interface Fanout {
-  /** How late walks end against their plan: smoothed mean and mean deviation. */
-  meanMs: number;
-  devMs: number;
-  /** One listener's write: smoothed mean and mean deviation of each walk's average (-1: none yet). */
-  writeMeanMs: number;
-  writeDevMs: number;
+  /** How late walks end against their plan. */
+  readonly late: Estimate;
+  /** One listener's write, from each walk's average; null until the first walk. */
+  write: Estimate | null;
   /** The chunk being walked, or -1. */
   seq: number;
   /** The listeners it walks (the station's ListenerSet array at its start) and the set's version then. */
@@ -141,10 +161,8 @@ const NO_BYTES = Buffer.alloc(0);
 
 function newFanout(): Fanout {
   return {
-    meanMs: 0,
-    devMs: 0,
-    writeMeanMs: -1,
-    writeDevMs: 0,
+    late: { mean: 0, dev: 0 },
+    write: null,
     seq: -1,
     list: [],
     version: -1,
@@ -259,9 +277,9 @@ export class Pacer {
     const f = this.fanouts.get(station);
     if (!f) return 0;
     const cap = station.chunkMs * MAX_SEND_AHEAD_CHUNK_SHARE;
-    const margin = Math.min(cap, Math.max(0, f.meanMs + FANOUT_DEVIATIONS * f.devMs));
+    const margin = Math.min(cap, Math.max(0, high(f.late)));
     const n = station.listeners.size;
-    let spacing = f.writeMeanMs < 0 ? 0 : f.writeMeanMs + FANOUT_DEVIATIONS * f.writeDevMs;
+    let spacing = f.write === null ? 0 : high(f.write);
     if (n > 0 && margin + n * spacing > cap) spacing = (cap - margin) / n;
     f.spacingMs = spacing;
     return margin + n * spacing;
@@ -342,7 +360,7 @@ export class Pacer {
           continue;
         }
         st.nextSeq++;
-        this.begin(st, f, seq, now, aheadMs);
+        this.begin(st, f, seq, aheadMs);
         if (!this.walk(st, f)) break; // paused: the rest of it on a later tick
         published = true;
         now = monoNowMs();
@@ -362,7 +380,7 @@ export class Pacer {
   };
 
   /** Starts the walk of chunk `seq` (pinned) to the station's listeners, planned from `aheadMs`. */
-  private begin(st: Station, f: Fanout, seq: number, now: number, aheadMs: number): void {
+  private begin(st: Station, f: Fanout, seq: number, aheadMs: number): void {
     const ring = st.engine.ring;
     const sab = ring.sab;
     const def = ring.layout.defaultTier;
@@ -386,7 +404,6 @@ export class Pacer {
     f.version = st.listeners.version;
     f.index = 0;
     f.startMs = st.dueMs(seq, this.leadMs) - aheadMs;
-    f.firstWriteMs = now;
     f.writingMs = 0;
     f.oldest = HOLD_NONE;
   }
@@ -422,7 +439,7 @@ export class Pacer {
       const l = list[i]!;
       if (l.nextSeq > seq) {
         // Joined after this chunk was due (its burst had it), or already sent: only its hold counts.
-        if (l.flow.lowSeq >= 0 && l.flow.lowSeq < oldest && !l.socket.destroyed) oldest = l.flow.lowSeq;
+        oldest = heldBy(l, oldest);
         continue;
       }
       const t = l.transport;
@@ -433,14 +450,13 @@ export class Pacer {
         bytes = (t === 'ws' ? frames[tier] : pages[tier]) ?? this.bytesFor(l, ring, seq, tier);
       } else bytes = t === 'ws' ? f.pcm : t === 'wav' ? f.wav : f.mp3;
       if (this.write(l, ring, seq, bytes, segmentStart, tier)) sends[TRANSPORT_INDEX[l.transport]]!++;
-      if (l.flow.lowSeq >= 0 && l.flow.lowSeq < oldest && !l.socket.destroyed) oldest = l.flow.lowSeq;
+      oldest = heldBy(l, oldest);
     }
     const end = monoNowMs();
     f.writingMs += end - segmentStart;
     if (st.listeners.version !== f.version) {
       // Listeners joined during a paused walk: their bursts' views count for the hold too.
-      for (const l of st.listeners)
-        if (l.flow.lowSeq >= 0 && l.flow.lowSeq < oldest && !l.socket.destroyed) oldest = l.flow.lowSeq;
+      for (const l of st.listeners) oldest = heldBy(l, oldest);
     }
     ring.release(oldest);
     this.finish(st, f, end);
@@ -456,20 +472,12 @@ export class Pacer {
     // How late the walk ended against its plan (timer lateness and preemption included); at most
     // one chunk, so a stall the pacer catches up on does not dominate the mean.
     const late = Math.min(st.chunkMs, end - (f.startMs + n * f.spacingMs));
-    const err = late - f.meanMs;
-    f.meanMs += err * FANOUT_SMOOTHING;
-    f.devMs += (Math.abs(err) - f.devMs) * FANOUT_DEVIATION_SMOOTHING;
+    update(f.late, late, FANOUT_SMOOTHING, FANOUT_DEVIATION_SMOOTHING);
     if (n > 0) {
       const perWrite = f.writingMs / n;
-      if (f.writeMeanMs < 0) {
-        // The first walk: as TCP starts its estimate from its first sample.
-        f.writeMeanMs = perWrite;
-        f.writeDevMs = perWrite / 2;
-      } else {
-        const e = perWrite - f.writeMeanMs;
-        f.writeMeanMs += e * WRITE_COST_SMOOTHING;
-        f.writeDevMs += (Math.abs(e) - f.writeDevMs) * WRITE_COST_SMOOTHING;
-      }
+      // The first walk starts the estimate from its sample, as TCP does.
+      if (f.write === null) f.write = { mean: perWrite, dev: perWrite / 2 };
+      else update(f.write, perWrite, WRITE_COST_SMOOTHING, WRITE_COST_SMOOTHING);
     }
     st.hls?.chunk(seq); // the HLS segmenter copies the chunk's MP3 frames (src/server/hls/)
     // The last listener's write was queued at `end`: the station's worst lateness for this chunk.
