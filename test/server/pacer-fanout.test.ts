@@ -169,18 +169,17 @@ describe('pacer fan-out', { timeout: 60_000 }, () => {
     // The precondition: the walks' writes did differ by about 16 ms.
     const writing = (wantLong: boolean): number[] =>
       steady.filter((c) => long(c.seq) === wantLong).map((c) => writingMs[c.seq]!);
-    assert.ok(
-      median(writing(true)) > median(writing(false)) + 12,
-      `writes took ${writingMs.map((x) => x.toFixed(1))} ms`,
-    );
-    // The last listener's write moves by much less than that between consecutive chunks (a loaded
-    // machine's preemption moves single chunks, hence the median), and the walks end by due time.
+    const differ = median(writing(true)) - median(writing(false));
+    assert.ok(differ > 12, `writes took ${writingMs.map((x) => x.toFixed(1))} ms`);
+    // The last listener's write moves by less than half that between consecutive chunks (a loaded
+    // machine's preemption and late pause timers move single chunks, hence the median), and the
+    // walks end by due time.
     const moves = steady.slice(1).map((c, k) => Math.abs(c.x - steady[k]!.x));
-    assert.ok(median(moves) < 6, `last writes ${last.map((x) => x.toFixed(1))}`);
+    assert.ok(median(moves) < differ / 2, `last writes ${last.map((x) => x.toFixed(1))}`);
     assert.ok(median(steady.map((c) => c.x)) < 3, `last writes ${last.map((x) => x.toFixed(1))}`);
     // The first listener's write too.
     const firstMoves = first.slice(9).map((x, k) => Math.abs(x - first[8 + k]!));
-    assert.ok(median(firstMoves) < 6, `first writes ${first.map((x) => x.toFixed(1))}`);
+    assert.ok(median(firstMoves) < differ / 2, `first writes ${first.map((x) => x.toFixed(1))}`);
   });
 
   it(`never starts more than ${MAX_SEND_AHEAD_CHUNK_SHARE * 100} % of a chunk early, whatever the fan-out takes`, async () => {
