@@ -710,7 +710,20 @@ export async function startServer(
         scheduleCounted: (ok) => metrics.controlChange('schedule', ok ? 'ok' : 'rejected'),
       });
       await ctx.origin.start();
-    } else await ctx.registry.create({ id: DEFAULT_STATION_ID });
+    } else {
+      try {
+        await ctx.registry.create({ id: DEFAULT_STATION_ID });
+      } catch (err) {
+        // On an edge, another edge's definition of the default station (engine 'station-added')
+        // can be mirrored into the registry while this create waits for Redis: it exists, as wished.
+        if (!(
+          err instanceof ApiError &&
+          err.code === 'STATION_EXISTS' &&
+          ctx.registry.get(DEFAULT_STATION_ID)
+        ))
+          throw err;
+      }
+    }
     if (ctx.engine instanceof EdgeEngine)
       for (const id of await ctx.engine.sharedStationIds()) await ctx.mirror(id);
     if (config.stateFile !== '' && config.role !== 'origin')
