@@ -123,7 +123,8 @@ describe('web player controls in Chromium', () => {
         15_000,
       );
       assert.equal(auto.connections, before.connections);
-      assert.equal((await ui()).shown, '96 kb/s · auto');
+      // The label follows the player's stats on its own tick.
+      assert.equal((await waitFor(ui, (v) => v.shown === '96 kb/s · auto', 5000)).shown, '96 kb/s · auto');
       assert.deepEqual(errors, []);
       await context.close();
     },
